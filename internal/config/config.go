@@ -1,0 +1,348 @@
+// Package config loads the cioq binary's configuration from the environment
+// (and an optional workspaces file), validating everything at start-up.
+//
+// Every error names the offending variable (or file and key) and never
+// contains a credential value.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hibiken/asynq"
+)
+
+// Environment variable names read by [Load].
+const (
+	EnvRedisURL          = "REDIS_URL"
+	EnvSiteID            = "CUSTOMERIO_SITE_ID"
+	EnvTrackAPIKey       = "CUSTOMERIO_TRACK_API_KEY"
+	EnvAppAPIKey         = "CUSTOMERIO_APP_API_KEY"
+	EnvPipelinesWriteKey = "CUSTOMERIO_PIPELINES_WRITE_KEY"
+	EnvRegion            = "CUSTOMERIO_REGION"
+	EnvTrackURL          = "CUSTOMERIO_TRACK_URL"
+	EnvAppURL            = "CUSTOMERIO_APP_URL"
+	EnvPipelinesURL      = "CUSTOMERIO_PIPELINES_URL"
+	EnvConcurrency       = "CIOQ_CONCURRENCY"
+	EnvQueues            = "CIOQ_QUEUES"
+	EnvWorkspacesFile    = "CIOQ_WORKSPACES_FILE"
+)
+
+// DefaultWorkspace is the name of the workspace configured by the
+// CUSTOMERIO_* variables; tasks that name no workspace use it. In a
+// workspaces file the entry "default" configures it too.
+const DefaultWorkspace = ""
+
+// Config is the binary's configuration.
+type Config struct {
+	// RedisURL is REDIS_URL as given (it may contain a password: do not log it).
+	RedisURL string
+	// Redis is RedisURL parsed into asynq connection options.
+	Redis asynq.RedisConnOpt
+	// Concurrency is CIOQ_CONCURRENCY; 0 when unset (the worker's default applies).
+	Concurrency int
+	// Queues is CIOQ_QUEUES parsed into queue name → weight; nil when unset
+	// (the worker's default critical=6, default=3, bulk=1 applies).
+	Queues map[string]int
+	// Workspaces maps a workspace name to its Customer.io settings. The
+	// default workspace has the name DefaultWorkspace ("").
+	Workspaces map[string]Workspace
+}
+
+// Workspace holds one Customer.io workspace's credentials and endpoints.
+// An API whose credentials are empty is simply not configured: tasks for it
+// are kept in the queue (and the worker reports itself unhealthy), not dropped.
+type Workspace struct {
+	SiteID            string
+	TrackAPIKey       string
+	AppAPIKey         string
+	PipelinesWriteKey string
+	// Region is "us", "eu" or "" (= us).
+	Region string
+	// TrackURL, AppURL and PipelinesURL override the region's base URLs.
+	TrackURL, AppURL, PipelinesURL string
+}
+
+// HasTrack, HasApp and HasPipelines report which APIs have credentials.
+func (w Workspace) HasTrack() bool { return w.SiteID != "" && w.TrackAPIKey != "" }
+
+// HasApp reports whether the App API key is set.
+func (w Workspace) HasApp() bool { return w.AppAPIKey != "" }
+
+// HasPipelines reports whether the Pipelines write key is set.
+func (w Workspace) HasPipelines() bool { return w.PipelinesWriteKey != "" }
+
+// String describes the workspace without any credential.
+func (w Workspace) String() string {
+	var apis []string
+	if w.HasTrack() {
+		apis = append(apis, "track")
+	}
+	if w.HasApp() {
+		apis = append(apis, "app")
+	}
+	if w.HasPipelines() {
+		apis = append(apis, "pipelines")
+	}
+	region := w.Region
+	if region == "" {
+		region = "us"
+	}
+	return fmt.Sprintf("region=%s apis=%s", region, strings.Join(apis, ","))
+}
+
+// Load reads the configuration through getenv (os.Getenv in the binary, a
+// map lookup in tests). A missing or malformed setting is an error naming
+// the variable, or the file and key, and never echoing a credential.
+func Load(getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	cfg := &Config{Workspaces: map[string]Workspace{}}
+
+	cfg.RedisURL = get(EnvRedisURL)
+	if cfg.RedisURL == "" {
+		return nil, fmt.Errorf("config: %s is not set (e.g. redis://127.0.0.1:6379/0)", EnvRedisURL)
+	}
+	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		// The parse error may quote the URL, which may hold a password.
+		return nil, fmt.Errorf("config: %s is not a valid redis:// or rediss:// URL", EnvRedisURL)
+	}
+	cfg.Redis = opt
+
+	if v := get(EnvConcurrency); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return nil, fmt.Errorf("config: %s=%q: want an integer from 1 to 10000", EnvConcurrency, v)
+		}
+		cfg.Concurrency = n
+	}
+	if v := get(EnvQueues); v != "" {
+		q, err := ParseQueues(v)
+		if err != nil {
+			return nil, fmt.Errorf("config: %s: %w", EnvQueues, err)
+		}
+		cfg.Queues = q
+	}
+
+	env := Workspace{
+		SiteID:            get(EnvSiteID),
+		TrackAPIKey:       get(EnvTrackAPIKey),
+		AppAPIKey:         get(EnvAppAPIKey),
+		PipelinesWriteKey: get(EnvPipelinesWriteKey),
+		Region:            get(EnvRegion),
+		TrackURL:          get(EnvTrackURL),
+		AppURL:            get(EnvAppURL),
+		PipelinesURL:      get(EnvPipelinesURL),
+	}
+	names := workspaceNames{
+		site: EnvSiteID, track: EnvTrackAPIKey, region: EnvRegion,
+		trackURL: EnvTrackURL, appURL: EnvAppURL, pipelinesURL: EnvPipelinesURL,
+	}
+	envSet := env.anyCredential()
+	if envSet {
+		if err := env.validate(names); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		cfg.Workspaces[DefaultWorkspace] = env
+	} else if env.Region != "" || env.TrackURL != "" || env.AppURL != "" || env.PipelinesURL != "" {
+		// Endpoint settings without any credential are most likely a typo
+		// in a credential variable's name.
+		return nil, fmt.Errorf("config: %s, %s, %s or %s set but no Customer.io credential (%s+%s, %s, %s)",
+			EnvRegion, EnvTrackURL, EnvAppURL, EnvPipelinesURL, EnvSiteID, EnvTrackAPIKey, EnvAppAPIKey, EnvPipelinesWriteKey)
+	}
+
+	if path := get(EnvWorkspacesFile); path != "" {
+		ws, err := loadWorkspacesFile(path, getenv)
+		if err != nil {
+			return nil, err
+		}
+		for name, w := range ws {
+			if name == "default" {
+				name = DefaultWorkspace
+			}
+			if _, dup := cfg.Workspaces[name]; dup {
+				return nil, fmt.Errorf("config: %s %s: workspace \"default\" is already configured by the CUSTOMERIO_* variables", EnvWorkspacesFile, path)
+			}
+			cfg.Workspaces[name] = w
+		}
+	}
+
+	if len(cfg.Workspaces) == 0 {
+		return nil, fmt.Errorf("config: no Customer.io credentials: set %s and %s, %s, %s, or %s",
+			EnvSiteID, EnvTrackAPIKey, EnvAppAPIKey, EnvPipelinesWriteKey, EnvWorkspacesFile)
+	}
+	return cfg, nil
+}
+
+// ParseQueues parses "critical=6,default=3,bulk=1" into queue weights.
+func ParseQueues(s string) (map[string]int, error) {
+	q := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, w, ok := strings.Cut(part, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%q: want name=weight", part)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("queue %q: weight %q must be a positive integer", name, strings.TrimSpace(w))
+		}
+		if _, dup := q[name]; dup {
+			return nil, fmt.Errorf("queue %q listed twice", name)
+		}
+		q[name] = n
+	}
+	if len(q) == 0 {
+		return nil, errors.New("no queues listed")
+	}
+	return q, nil
+}
+
+// workspaceNames are the names errors use for each setting of a workspace.
+type workspaceNames struct {
+	site, track, region, trackURL, appURL, pipelinesURL string
+}
+
+func (w Workspace) anyCredential() bool {
+	return w.SiteID != "" || w.TrackAPIKey != "" || w.AppAPIKey != "" || w.PipelinesWriteKey != ""
+}
+
+func (w Workspace) validate(n workspaceNames) error {
+	if w.SiteID != "" && w.TrackAPIKey == "" {
+		return fmt.Errorf("%s is set but %s is not (the Track API needs both)", n.site, n.track)
+	}
+	if w.TrackAPIKey != "" && w.SiteID == "" {
+		return fmt.Errorf("%s is set but %s is not (the Track API needs both)", n.track, n.site)
+	}
+	switch w.Region {
+	case "", "us", "eu":
+	default:
+		return fmt.Errorf("%s=%q: want us or eu", n.region, w.Region)
+	}
+	for _, u := range []struct{ name, v string }{{n.trackURL, w.TrackURL}, {n.appURL, w.AppURL}, {n.pipelinesURL, w.PipelinesURL}} {
+		if u.v == "" {
+			continue
+		}
+		p, err := url.Parse(u.v)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("%s: want an absolute http(s) URL", u.name)
+		}
+		if p.User != nil {
+			return fmt.Errorf("%s: credentials in the URL are not allowed", u.name)
+		}
+	}
+	return nil
+}
+
+// fileWorkspace is one entry of the workspaces file. Each credential is
+// given inline or, with the _env suffix, as the name of an environment
+// variable holding it.
+type fileWorkspace struct {
+	SiteID               string `json:"site_id"`
+	SiteIDEnv            string `json:"site_id_env"`
+	TrackAPIKey          string `json:"track_api_key"`
+	TrackAPIKeyEnv       string `json:"track_api_key_env"`
+	AppAPIKey            string `json:"app_api_key"`
+	AppAPIKeyEnv         string `json:"app_api_key_env"`
+	PipelinesWriteKey    string `json:"pipelines_write_key"`
+	PipelinesWriteKeyEnv string `json:"pipelines_write_key_env"`
+	Region               string `json:"region"`
+	TrackURL             string `json:"track_url"`
+	AppURL               string `json:"app_url"`
+	PipelinesURL         string `json:"pipelines_url"`
+}
+
+// workspacesFile is the JSON document named by CIOQ_WORKSPACES_FILE:
+//
+//	{"workspaces": {"eu-shop": {"site_id": "…", "track_api_key_env": "EU_TRACK_KEY",
+//	                            "app_api_key_env": "EU_APP_KEY", "region": "eu"}}}
+type workspacesFile struct {
+	Workspaces map[string]fileWorkspace `json:"workspaces"`
+}
+
+func loadWorkspacesFile(path string, getenv func(string) string) (map[string]Workspace, error) {
+	prefix := fmt.Sprintf("config: %s %s", EnvWorkspacesFile, path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", prefix, err)
+	}
+	var f workspacesFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		// json errors quote field names and types, never string values.
+		return nil, fmt.Errorf("%s: invalid JSON: %v", prefix, err)
+	}
+	if len(f.Workspaces) == 0 {
+		return nil, fmt.Errorf("%s: key \"workspaces\" is missing or empty", prefix)
+	}
+	names := make([]string, 0, len(f.Workspaces))
+	for name := range f.Workspaces {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := map[string]Workspace{}
+	for _, name := range names {
+		fw := f.Workspaces[name]
+		key := func(k string) string { return fmt.Sprintf("%s: workspaces.%s.%s", prefix, name, k) }
+		if strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("%s: workspace names must not be empty", prefix)
+		}
+		pick := func(field, inline, envName string) (string, error) {
+			if inline != "" && envName != "" {
+				return "", fmt.Errorf("%s: set %s or %s_env, not both", key(field), field, field)
+			}
+			if envName == "" {
+				return strings.TrimSpace(inline), nil
+			}
+			v := strings.TrimSpace(getenv(envName))
+			if v == "" {
+				return "", fmt.Errorf("%s_env: environment variable %s is not set", key(field), envName)
+			}
+			return v, nil
+		}
+		var w Workspace
+		var err error
+		if w.SiteID, err = pick("site_id", fw.SiteID, fw.SiteIDEnv); err != nil {
+			return nil, err
+		}
+		if w.TrackAPIKey, err = pick("track_api_key", fw.TrackAPIKey, fw.TrackAPIKeyEnv); err != nil {
+			return nil, err
+		}
+		if w.AppAPIKey, err = pick("app_api_key", fw.AppAPIKey, fw.AppAPIKeyEnv); err != nil {
+			return nil, err
+		}
+		if w.PipelinesWriteKey, err = pick("pipelines_write_key", fw.PipelinesWriteKey, fw.PipelinesWriteKeyEnv); err != nil {
+			return nil, err
+		}
+		w.Region = strings.TrimSpace(fw.Region)
+		w.TrackURL, w.AppURL, w.PipelinesURL = strings.TrimSpace(fw.TrackURL), strings.TrimSpace(fw.AppURL), strings.TrimSpace(fw.PipelinesURL)
+		if !w.anyCredential() {
+			return nil, fmt.Errorf("%s: no credential (site_id+track_api_key, app_api_key or pipelines_write_key)", key("*"))
+		}
+		short := func(k string) string { return fmt.Sprintf("workspaces.%s.%s", name, k) }
+		n := workspaceNames{
+			site: short("site_id"), track: short("track_api_key"), region: short("region"),
+			trackURL: short("track_url"), appURL: short("app_url"), pipelinesURL: short("pipelines_url"),
+		}
+		if err := w.validate(n); err != nil {
+			return nil, fmt.Errorf("%s: %w", prefix, err)
+		}
+		out[name] = w
+	}
+	return out, nil
+}

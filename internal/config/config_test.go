@@ -1,0 +1,165 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+)
+
+const secret = "s3cr3t-value"
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "workspaces.json")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	base := func(extra map[string]string) map[string]string {
+		m := map[string]string{EnvRedisURL: "redis://127.0.0.1:6379/3", EnvSiteID: "site", EnvTrackAPIKey: secret}
+		for k, v := range extra {
+			if v == "-" {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+		return m
+	}
+	fileOK := writeFile(t, `{"workspaces": {
+		"eu-shop": {"site_id": "s2", "track_api_key_env": "EU_TRACK", "app_api_key": "`+secret+`", "region": "eu"},
+		"cdp-only": {"pipelines_write_key_env": "CDP_KEY", "pipelines_url": "http://127.0.0.1:9/cdp/v1"}}}`)
+	fileDefault := writeFile(t, `{"workspaces": {"default": {"app_api_key": "`+secret+`"}}}`)
+	fileMissingEnv := writeFile(t, `{"workspaces": {"x": {"app_api_key_env": "NOPE"}}}`)
+	fileBoth := writeFile(t, `{"workspaces": {"x": {"app_api_key": "`+secret+`", "app_api_key_env": "A"}}}`)
+	fileBadRegion := writeFile(t, `{"workspaces": {"x": {"app_api_key": "`+secret+`", "region": "mars"}}}`)
+	fileHalfTrack := writeFile(t, `{"workspaces": {"x": {"track_api_key": "`+secret+`"}}}`)
+	fileUnknown := writeFile(t, `{"workspaces": {"x": {"app_key": "`+secret+`"}}}`)
+	fileEmpty := writeFile(t, `{}`)
+	fileNoCred := writeFile(t, `{"workspaces": {"x": {"region": "eu"}}}`)
+	fileBadURL := writeFile(t, `{"workspaces": {"x": {"app_api_key": "k", "app_url": "ftp://x"}}}`)
+	fileBadJSON := writeFile(t, `{"workspaces": `)
+
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr []string // substrings of the error; nil = success
+		check   func(t *testing.T, c *Config)
+	}{
+		{name: "minimal track", env: base(nil), check: func(t *testing.T, c *Config) {
+			w := c.Workspaces[DefaultWorkspace]
+			if !w.HasTrack() || w.HasApp() || w.HasPipelines() {
+				t.Errorf("apis = %v", w)
+			}
+			if o, ok := c.Redis.(asynq.RedisClientOpt); !ok || o.Addr != "127.0.0.1:6379" || o.DB != 3 {
+				t.Errorf("redis = %#v", c.Redis)
+			}
+			if c.Concurrency != 0 || c.Queues != nil {
+				t.Errorf("defaults: %d %v", c.Concurrency, c.Queues)
+			}
+		}},
+		{name: "app only is fine", env: base(map[string]string{EnvSiteID: "-", EnvTrackAPIKey: "-", EnvAppAPIKey: secret}), check: func(t *testing.T, c *Config) {
+			if w := c.Workspaces[""]; w.HasTrack() || !w.HasApp() {
+				t.Errorf("apis = %v", w)
+			}
+		}},
+		{name: "all settings", env: base(map[string]string{EnvAppAPIKey: "a", EnvPipelinesWriteKey: "p", EnvRegion: "eu",
+			EnvTrackURL: "http://127.0.0.1:1/track", EnvAppURL: "http://127.0.0.1:1/app", EnvPipelinesURL: "https://x/cdp/v1",
+			EnvConcurrency: "25", EnvQueues: "critical=6, default=3,bulk=1"}), check: func(t *testing.T, c *Config) {
+			if c.Concurrency != 25 {
+				t.Errorf("concurrency %d", c.Concurrency)
+			}
+			if !reflect.DeepEqual(c.Queues, map[string]int{"critical": 6, "default": 3, "bulk": 1}) {
+				t.Errorf("queues %v", c.Queues)
+			}
+			w := c.Workspaces[""]
+			if w.Region != "eu" || w.TrackURL != "http://127.0.0.1:1/track" || w.PipelinesURL != "https://x/cdp/v1" || w.PipelinesWriteKey != "p" {
+				t.Errorf("workspace %+v", w)
+			}
+		}},
+		{name: "workspaces file", env: base(map[string]string{EnvWorkspacesFile: fileOK, "EU_TRACK": "k2", "CDP_KEY": "c"}), check: func(t *testing.T, c *Config) {
+			if len(c.Workspaces) != 3 {
+				t.Fatalf("workspaces %v", c.Workspaces)
+			}
+			eu := c.Workspaces["eu-shop"]
+			if eu.TrackAPIKey != "k2" || eu.AppAPIKey != secret || eu.Region != "eu" || !eu.HasTrack() {
+				t.Errorf("eu-shop %v", eu)
+			}
+			if cdp := c.Workspaces["cdp-only"]; !cdp.HasPipelines() || cdp.HasTrack() || cdp.PipelinesWriteKey != "c" {
+				t.Errorf("cdp-only %v", cdp)
+			}
+		}},
+		{name: "file default workspace", env: map[string]string{EnvRedisURL: "redis://h:1", EnvWorkspacesFile: fileDefault}, check: func(t *testing.T, c *Config) {
+			if !c.Workspaces[""].HasApp() {
+				t.Errorf("default %v", c.Workspaces)
+			}
+		}},
+		{name: "file default clashes with env", env: base(map[string]string{EnvWorkspacesFile: fileDefault}), wantErr: []string{EnvWorkspacesFile, "default"}},
+		{name: "missing redis", env: base(map[string]string{EnvRedisURL: "-"}), wantErr: []string{EnvRedisURL}},
+		{name: "bad redis", env: base(map[string]string{EnvRedisURL: "http://user:" + secret + "@h"}), wantErr: []string{EnvRedisURL}},
+		{name: "no credentials", env: map[string]string{EnvRedisURL: "redis://h:1"}, wantErr: []string{EnvSiteID, EnvWorkspacesFile}},
+		{name: "urls without credentials", env: map[string]string{EnvRedisURL: "redis://h:1", EnvRegion: "eu"}, wantErr: []string{"no Customer.io credential"}},
+		{name: "site without key", env: base(map[string]string{EnvTrackAPIKey: "-", EnvAppAPIKey: "a"}), wantErr: []string{EnvTrackAPIKey}},
+		{name: "key without site", env: base(map[string]string{EnvSiteID: "-"}), wantErr: []string{EnvSiteID}},
+		{name: "bad region", env: base(map[string]string{EnvRegion: "apac"}), wantErr: []string{EnvRegion}},
+		{name: "bad url", env: base(map[string]string{EnvAppURL: "not a url"}), wantErr: []string{EnvAppURL}},
+		{name: "url with credentials", env: base(map[string]string{EnvTrackURL: "https://u:" + secret + "@h/"}), wantErr: []string{EnvTrackURL}},
+		{name: "bad concurrency", env: base(map[string]string{EnvConcurrency: "many"}), wantErr: []string{EnvConcurrency}},
+		{name: "zero concurrency", env: base(map[string]string{EnvConcurrency: "0"}), wantErr: []string{EnvConcurrency}},
+		{name: "bad queues", env: base(map[string]string{EnvQueues: "critical=6,default"}), wantErr: []string{EnvQueues, "default"}},
+		{name: "bad weight", env: base(map[string]string{EnvQueues: "critical=x"}), wantErr: []string{EnvQueues, "critical"}},
+		{name: "duplicate queue", env: base(map[string]string{EnvQueues: "a=1,a=2"}), wantErr: []string{EnvQueues, "twice"}},
+		{name: "file missing", env: base(map[string]string{EnvWorkspacesFile: "/nonexistent/ws.json"}), wantErr: []string{EnvWorkspacesFile, "/nonexistent/ws.json"}},
+		{name: "file env var unset", env: base(map[string]string{EnvWorkspacesFile: fileMissingEnv}), wantErr: []string{"workspaces.x.app_api_key_env", "NOPE"}},
+		{name: "file inline and env", env: base(map[string]string{EnvWorkspacesFile: fileBoth}), wantErr: []string{"workspaces.x.app_api_key"}},
+		{name: "file bad region", env: base(map[string]string{EnvWorkspacesFile: fileBadRegion}), wantErr: []string{"workspaces.x.region"}},
+		{name: "file half track", env: base(map[string]string{EnvWorkspacesFile: fileHalfTrack}), wantErr: []string{"workspaces.x.site_id"}},
+		{name: "file unknown key", env: base(map[string]string{EnvWorkspacesFile: fileUnknown}), wantErr: []string{EnvWorkspacesFile, "app_key"}},
+		{name: "file empty", env: base(map[string]string{EnvWorkspacesFile: fileEmpty}), wantErr: []string{"\"workspaces\""}},
+		{name: "file no credential", env: base(map[string]string{EnvWorkspacesFile: fileNoCred}), wantErr: []string{"workspaces.x"}},
+		{name: "file bad url", env: base(map[string]string{EnvWorkspacesFile: fileBadURL}), wantErr: []string{"workspaces.x.app_url"}},
+		{name: "file bad json", env: base(map[string]string{EnvWorkspacesFile: fileBadJSON}), wantErr: []string{EnvWorkspacesFile, "invalid JSON"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				tt.check(t, c)
+				return
+			}
+			if err == nil {
+				t.Fatalf("Load succeeded, want error containing %q", tt.wantErr)
+			}
+			for _, s := range tt.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error echoes a credential: %q", err)
+			}
+		})
+	}
+}
+
+func TestWorkspaceStringHidesKeys(t *testing.T) {
+	w := Workspace{SiteID: "site", TrackAPIKey: secret, AppAPIKey: secret, Region: "eu"}
+	s := w.String()
+	if strings.Contains(s, secret) || s != "region=eu apis=track,app" {
+		t.Errorf("String() = %q", s)
+	}
+}
