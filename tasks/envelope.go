@@ -1,0 +1,303 @@
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Version is the envelope version this package writes and the newest it
+// reads.
+const Version = 1
+
+// Meta is what a producer says about a task besides its payload.
+type Meta struct {
+	// Workspace names the Customer.io workspace (credentials) that delivers
+	// the task; "" is the default workspace. See ValidateWorkspace.
+	Workspace string
+	// ExpiresAt, when not zero, is the moment after which the task is
+	// dead-lettered as expired instead of delivered (transactional sends:
+	// a password reset an hour late is worse than none). Stored as unix
+	// seconds.
+	ExpiresAt time.Time
+	// EnqueuedAt is when the task was enqueued; zero means now. Stored as
+	// unix milliseconds; the worker measures the retry window from it.
+	EnqueuedAt time.Time
+}
+
+// Envelope is the decoded form of a task's bytes:
+//
+//	{"v":1,"workspace":"eu","expires_at":1767225600,"enqueued_at":1767222000123,"payload":{...}}
+//
+// workspace and expires_at are omitted when empty. Payload keeps the
+// payload's bytes as written, unknown fields included, and Extra keeps
+// unknown top-level fields, so MarshalJSON loses nothing.
+type Envelope struct {
+	// V is the envelope version (1).
+	V int
+	// Workspace is the Customer.io workspace; "" = default.
+	Workspace string
+	// ExpiresAt is the expiry in unix seconds; 0 = none.
+	ExpiresAt int64
+	// EnqueuedAt is the enqueue time in unix milliseconds; 0 = unknown (a
+	// bare payload enqueued by something other than cioq).
+	EnqueuedAt int64
+	// Payload is the payload's JSON, exactly as enqueued.
+	Payload json.RawMessage
+	// Extra holds top-level fields this version does not know.
+	Extra map[string]json.RawMessage
+}
+
+// Expiry returns ExpiresAt as a time, and false when the envelope has none.
+func (e *Envelope) Expiry() (time.Time, bool) {
+	if e.ExpiresAt == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(e.ExpiresAt, 0), true
+}
+
+// Expired reports whether the envelope has an expiry at or before now.
+func (e *Envelope) Expired(now time.Time) bool {
+	return e.ExpiresAt != 0 && now.Unix() >= e.ExpiresAt
+}
+
+// Enqueued returns EnqueuedAt as a time, and false when it is unknown.
+func (e *Envelope) Enqueued() (time.Time, bool) {
+	if e.EnqueuedAt == 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(e.EnqueuedAt), true
+}
+
+// MarshalJSON writes the envelope with its unknown fields.
+func (e Envelope) MarshalJSON() ([]byte, error) {
+	v := e.V
+	if v == 0 {
+		v = Version
+	}
+	b := appendHead(make([]byte, 0, 96+len(e.Payload)), v, e.Workspace, e.ExpiresAt, e.EnqueuedAt)
+	if len(e.Extra) > 0 {
+		keys := make([]string, 0, len(e.Extra))
+		for k := range e.Extra {
+			keys = append(keys, k)
+		}
+		sortStrings(keys)
+		for _, k := range keys {
+			kb, _ := json.Marshal(k)
+			b = append(b, kb...)
+			b = append(b, ':')
+			b = append(b, e.Extra[k]...)
+			b = append(b, ',')
+		}
+	}
+	b = append(b, `"payload":`...)
+	if len(e.Payload) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, e.Payload...)
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads an envelope; unlike Decode it does not accept a bare
+// payload.
+func (e *Envelope) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	env, err := envelopeFromMap("", m)
+	if err != nil {
+		return err
+	}
+	*e = *env
+	return nil
+}
+
+func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64) []byte {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(v), 10)
+	if workspace != "" {
+		b = append(b, `,"workspace":`...)
+		b = strconv.AppendQuote(b, workspace)
+	}
+	if expiresAt != 0 {
+		b = append(b, `,"expires_at":`...)
+		b = strconv.AppendInt(b, expiresAt, 10)
+	}
+	if enqueuedAt != 0 {
+		b = append(b, `,"enqueued_at":`...)
+		b = strconv.AppendInt(b, enqueuedAt, 10)
+	}
+	return append(b, ',')
+}
+
+// Encode returns the bytes of a task: the envelope around p's JSON. It
+// checks the workspace but does not call p.Validate; the producer does.
+func Encode(p Payload, meta Meta) ([]byte, error) {
+	if p == nil {
+		return nil, errors.New("tasks: nil payload")
+	}
+	pb, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return EncodeRaw(pb, meta)
+}
+
+// EncodeRaw is Encode for a payload already in JSON (a JSON object), which
+// is copied as is: unknown fields survive.
+func EncodeRaw(payload json.RawMessage, meta Meta) ([]byte, error) {
+	if err := ValidateWorkspace(meta.Workspace); err != nil {
+		return nil, err
+	}
+	var exp int64
+	if !meta.ExpiresAt.IsZero() {
+		exp = meta.ExpiresAt.Unix()
+	}
+	enq := meta.EnqueuedAt
+	if enq.IsZero() {
+		enq = time.Now()
+	}
+	b := appendHead(make([]byte, 0, 96+len(payload)), Version, meta.Workspace, exp, enq.UnixMilli())
+	b = append(b, `"payload":`...)
+	b = append(b, payload...)
+	return append(b, '}'), nil
+}
+
+// Decode reads the bytes of a task of type typ: the envelope and the typed
+// payload (a pointer, e.g. *SendEmail). A JSON object with neither "v" nor
+// "payload" is taken as a bare version 1 payload, so other languages can
+// enqueue plain Customer.io bodies. Every error is a *DecodeError; errors.Is
+// tells ErrUnknownType, ErrUnsupportedVersion and ErrMalformed apart.
+//
+// Decode does not call Validate: the worker does, and dead-letters a
+// payload Customer.io would refuse.
+func Decode(typ string, b []byte) (*Envelope, Payload, error) {
+	spec, ok := registry[typ]
+	if !ok {
+		return nil, nil, &DecodeError{Type: typ, Reason: "unknown task type", Err: ErrUnknownType}
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, nil, malformed(typ, "task is not a JSON object")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, nil, malformed(typ, jsonReason(err))
+	}
+	var env *Envelope
+	_, hasV := m["v"]
+	_, hasP := m["payload"]
+	if hasV || hasP {
+		var err error
+		if env, err = envelopeFromMap(typ, m); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		env = &Envelope{V: Version, Payload: json.RawMessage(b)}
+	}
+	p := spec.New()
+	if err := json.Unmarshal(env.Payload, p); err != nil {
+		return env, nil, malformed(typ, "payload: "+jsonReason(err))
+	}
+	return env, p, nil
+}
+
+func envelopeFromMap(typ string, m map[string]json.RawMessage) (*Envelope, error) {
+	env := &Envelope{V: Version}
+	for k, raw := range m {
+		var err error
+		switch k {
+		case "v":
+			err = json.Unmarshal(raw, &env.V)
+		case "workspace":
+			err = json.Unmarshal(raw, &env.Workspace)
+		case "expires_at":
+			err = json.Unmarshal(raw, &env.ExpiresAt)
+		case "enqueued_at":
+			err = json.Unmarshal(raw, &env.EnqueuedAt)
+		case "payload":
+			env.Payload = raw
+		default:
+			if env.Extra == nil {
+				env.Extra = make(map[string]json.RawMessage)
+			}
+			env.Extra[k] = raw
+		}
+		if err != nil {
+			return nil, malformed(typ, "envelope field "+strconv.Quote(k)+" has the wrong type")
+		}
+	}
+	if env.V > Version {
+		return nil, &DecodeError{Type: typ, Reason: "envelope version " + strconv.Itoa(env.V) + " is newer than supported version " + strconv.Itoa(Version), Err: ErrUnsupportedVersion}
+	}
+	if env.V < 1 {
+		return nil, malformed(typ, "envelope version must be at least 1")
+	}
+	if len(env.Payload) == 0 || env.Payload[0] != '{' {
+		return nil, malformed(typ, "envelope payload must be a JSON object")
+	}
+	if err := ValidateWorkspace(env.Workspace); err != nil {
+		return nil, malformed(typ, "envelope workspace is not a valid workspace name")
+	}
+	return env, nil
+}
+
+// jsonReason describes a JSON error without quoting the input.
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "malformed JSON at offset " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		got, _, _ := strings.Cut(te.Value, " ") // "number 1.5" → "number": no values
+		if te.Field != "" {
+			return "field " + strconv.Quote(te.Field) + " must be " + kindOf(te.Type.String()) + ", got " + got
+		}
+		return "must be " + kindOf(te.Type.String()) + ", got " + got
+	}
+	return "a field has an invalid value"
+}
+
+func kindOf(goType string) string {
+	switch goType {
+	case "string", "customerio.MessageID", "customerio.EventType", "customerio.IDType", "customerio.PipelinesCall":
+		return "a string"
+	case "int", "int64", "int32", "float64":
+		return "a number"
+	case "bool", "*bool":
+		return "a boolean"
+	}
+	if len(goType) > 2 && goType[:2] == "[]" {
+		return "an array"
+	}
+	return "an object"
+}
+
+// ValidateWorkspace checks a workspace name: "" (the default workspace) or
+// 1 to 64 characters of a-z, 0-9, '_' and '-'.
+func ValidateWorkspace(w string) error {
+	if len(w) > 64 {
+		return invalid("workspace", "must be at most 64 characters")
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return invalid("workspace", "must contain only a-z, 0-9, '_' and '-'")
+		}
+	}
+	return nil
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
