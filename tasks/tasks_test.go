@@ -26,7 +26,7 @@ func TestRegistry(t *testing.T) {
 		tasks.TypeRelate: tasks.QueueDefault, tasks.TypeUnrelate: tasks.QueueDefault,
 		tasks.TypeBroadcastTrigger: tasks.QueueBulk, tasks.TypeSegmentAdd: tasks.QueueBulk,
 		tasks.TypeSegmentRemove: tasks.QueueBulk,
-		tasks.TypeCDPIdentify: tasks.QueueDefault, tasks.TypeCDPTrack: tasks.QueueDefault,
+		tasks.TypeCDPIdentify:   tasks.QueueDefault, tasks.TypeCDPTrack: tasks.QueueDefault,
 		tasks.TypeCDPPage: tasks.QueueDefault, tasks.TypeCDPScreen: tasks.QueueDefault,
 		tasks.TypeCDPGroup: tasks.QueueDefault, tasks.TypeCDPAlias: tasks.QueueDefault,
 	}
