@@ -1,0 +1,162 @@
+package sandbox
+
+import (
+	"time"
+)
+
+// Default credentials used when the matching [Config] field is empty.
+const (
+	// DefaultSiteID is the Track API site id (Basic auth user name).
+	DefaultSiteID = "sandbox-site"
+	// DefaultTrackAPIKey is the Track API key (Basic auth password).
+	DefaultTrackAPIKey = "sandbox-track-key"
+	// DefaultAppAPIKey is the App API bearer key.
+	DefaultAppAPIKey = "sandbox-app-key"
+	// DefaultPipelinesWriteKey is the Pipelines (CDP) write key (Basic auth
+	// user name, empty password).
+	DefaultPipelinesWriteKey = "sandbox-write-key"
+	// DefaultServiceToken is the service-account token accepted on
+	// /v1/send/* together with X-Workspace-Id.
+	DefaultServiceToken = "sa_live_sandbox"
+	// DefaultWorkspaceID is the workspace id: the value X-Workspace-Id must
+	// carry with the service token, and the environment_id of the region
+	// lookup.
+	DefaultWorkspaceID = 1
+	// DefaultAppRateLimit is the App API limit in requests per second per key.
+	DefaultAppRateLimit = 10
+	// DefaultBroadcastInterval is the minimum time between two triggers of
+	// one broadcast.
+	DefaultBroadcastInterval = 10 * time.Second
+	// DefaultMaxRecorded is how many requests are kept in the recording.
+	DefaultMaxRecorded = 100_000
+	// DefaultMaxRecordedBody is how many bytes of each request body are kept
+	// in the recording.
+	DefaultMaxRecordedBody = 64 << 10
+	// DefaultSegmentCount and DefaultBroadcastCount are the number of manual
+	// segments (ids 1..20) and API-triggered broadcasts (ids 1..20) that
+	// exist when Config.Segments / Config.Broadcasts are nil.
+	DefaultSegmentCount   = 20
+	DefaultBroadcastCount = 20
+)
+
+// Limits enforced by the sandbox (customerio-api.md §9).
+const (
+	MaxPersonIDBytes         = 150
+	MaxAttributes            = 300
+	MaxAttributeNameBytes    = 150
+	MaxAttributeValueBytes   = 1000
+	MaxEventNameBytes        = 100
+	MaxEventDataBytes        = 100_000
+	MaxEntityBytes           = 32 << 10  // v2 /entity and each /batch item: must be smaller
+	MaxBatchBytes            = 500 << 10 // v2 /batch: must be smaller
+	MaxSegmentIDs            = 1000
+	MaxEmailRecipients       = 15
+	MaxAttachmentBytes       = 2 << 20 // total base64 attachment content: must be smaller
+	MaxSendAhead             = 90 * 24 * time.Hour
+	MaxBroadcastIDs          = 10_000
+	MaxBroadcastQueued       = 5
+	MaxCDPMessageBytes       = 32 << 10  // Pipelines: at most
+	MaxCDPBatchBytes         = 500 << 10 // Pipelines: at most
+	maxRequestBody           = 16 << 20
+	defaultTriggerErrorLimit = 100
+)
+
+// Config configures a [Server]. The zero value is usable: every zero field
+// takes the documented default.
+type Config struct {
+	// SiteID and TrackAPIKey are the Track API Basic credentials
+	// (default DefaultSiteID, DefaultTrackAPIKey).
+	SiteID, TrackAPIKey string
+	// AppAPIKey is the App API bearer key (default DefaultAppAPIKey).
+	AppAPIKey string
+	// PipelinesWriteKey is the CDP write key (default DefaultPipelinesWriteKey).
+	PipelinesWriteKey string
+	// ServiceToken is the sa_live_ token accepted on /v1/send/* with
+	// X-Workspace-Id equal to WorkspaceID (default DefaultServiceToken).
+	ServiceToken string
+	// WorkspaceID is the numeric workspace id (default DefaultWorkspaceID).
+	WorkspaceID int
+	// Region is "us" or "eu", answered by GET /api/v1/accounts/region
+	// (default "us").
+	Region string
+
+	// AppRateLimit is the App API limit in requests per second per key
+	// (0 = DefaultAppRateLimit, negative = no limit).
+	AppRateLimit int
+	// TrackRateLimit is an optional limit in requests per second on the
+	// whole Track group (0 or negative = no limit). Over it the sandbox
+	// answers 429 {"meta":{"error":"rate limited"}} with Retry-After: 1.
+	TrackRateLimit int
+	// BroadcastInterval is the minimum time between two triggers of one
+	// broadcast (0 = DefaultBroadcastInterval, negative = no limit).
+	BroadcastInterval time.Duration
+	// TriggerProcessingDelay is how long a broadcast trigger stays queued
+	// before it is processed (0 = processed immediately).
+	TriggerProcessingDelay time.Duration
+
+	// Segments lists the manual segment ids that exist (nil = 1..20; an
+	// empty non-nil slice = none).
+	Segments []int
+	// Broadcasts lists the API-triggered broadcast ids that exist
+	// (nil = 1..20; an empty non-nil slice = none).
+	Broadcasts []int
+
+	// MaxRecorded caps the recorded requests; the oldest are dropped first
+	// (0 = DefaultMaxRecorded, negative = record nothing). Counters stay
+	// exact whatever the cap.
+	MaxRecorded int
+	// MaxRecordedBody caps the bytes of each recorded body
+	// (0 = DefaultMaxRecordedBody, negative = keep no body).
+	MaxRecordedBody int
+
+	// Now is the clock (default time.Now). Rate limits, trigger processing
+	// and timestamps all read it, so tests can step time by hand.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&c.SiteID, DefaultSiteID)
+	def(&c.TrackAPIKey, DefaultTrackAPIKey)
+	def(&c.AppAPIKey, DefaultAppAPIKey)
+	def(&c.PipelinesWriteKey, DefaultPipelinesWriteKey)
+	def(&c.ServiceToken, DefaultServiceToken)
+	def(&c.Region, "us")
+	if c.WorkspaceID == 0 {
+		c.WorkspaceID = DefaultWorkspaceID
+	}
+	if c.AppRateLimit == 0 {
+		c.AppRateLimit = DefaultAppRateLimit
+	}
+	if c.BroadcastInterval == 0 {
+		c.BroadcastInterval = DefaultBroadcastInterval
+	}
+	if c.Segments == nil {
+		c.Segments = seq(DefaultSegmentCount)
+	}
+	if c.Broadcasts == nil {
+		c.Broadcasts = seq(DefaultBroadcastCount)
+	}
+	if c.MaxRecorded == 0 {
+		c.MaxRecorded = DefaultMaxRecorded
+	}
+	if c.MaxRecordedBody == 0 {
+		c.MaxRecordedBody = DefaultMaxRecordedBody
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i + 1
+	}
+	return s
+}

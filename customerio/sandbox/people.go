@@ -1,0 +1,308 @@
+package sandbox
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Person resolution shared by Track v1, Track v2, App and CDP. typ is "ref"
+// for a v1 path identifier (id, email or cio_<x>), or one of id, email,
+// cio_id, anonymous_id for typed identifiers.
+
+func (st *state) find(typ, val string) *person {
+	if typ == "ref" {
+		return st.lookup(val)
+	}
+	return st.lookupTyped(typ, val)
+}
+
+func (st *state) blocked(typ, val string) bool {
+	switch typ {
+	case "ref":
+		return st.refSuppressed(val)
+	case "id":
+		return st.isSuppressed(val, "", "")
+	case "email":
+		return st.isSuppressed("", val, "")
+	case "cio_id":
+		return st.isSuppressed("", "", strings.TrimPrefix(val, "cio_"))
+	}
+	return false
+}
+
+// findOrCreate returns the person an identifier addresses, creating them
+// for an id or email; nil when the identifier is blocked, an unknown cio_id
+// or an anonymous id no person claimed.
+func (st *state) findOrCreate(typ, val string, now time.Time) *person {
+	if st.blocked(typ, val) {
+		return nil
+	}
+	if p := st.find(typ, val); p != nil {
+		return p
+	}
+	switch typ {
+	case "ref":
+		if strings.HasPrefix(val, "cio_") {
+			return nil
+		}
+		return st.create(val, "", now)
+	case "id":
+		return st.create(val, "", now)
+	case "email":
+		return st.create("", val, now)
+	}
+	return nil
+}
+
+// identify applies an identify call: resolution rules of contract §3.2,
+// then attributes. It returns the person or nil when nothing happened.
+func (st *state) identify(typ, val string, attrs map[string]any, now time.Time) *person {
+	bodyID, _ := idString(attrs["id"])
+	bodyEmail, _ := attrs["email"].(string)
+	updateOnly, _ := attrs["_update"].(bool)
+	if st.blocked(typ, val) || st.isSuppressed(bodyID, bodyEmail, "") {
+		return nil
+	}
+	p := st.find(typ, val)
+	if p == nil {
+		if typ == "cio_id" || (typ == "ref" && strings.HasPrefix(val, "cio_")) || typ == "anonymous_id" {
+			return nil // unknown cio_id: dropped
+		}
+		if bodyID != "" {
+			p = st.lookupTyped("id", bodyID)
+		}
+		if p == nil && bodyEmail != "" {
+			p = st.lookupTyped("email", bodyEmail)
+		}
+		if p != nil {
+			// Rule 3: the matching person gets the path identifier.
+			switch {
+			case typ == "email" || (typ == "ref" && strings.Contains(val, "@") && p.email == ""):
+				if p.email == "" {
+					st.setEmail(p, val)
+				}
+			case p.id == "":
+				st.setID(p, val)
+			}
+		} else {
+			if updateOnly {
+				return nil
+			}
+			switch typ {
+			case "email":
+				p = st.create(bodyID, val, now)
+			default:
+				p = st.create(val, bodyEmail, now)
+			}
+		}
+	} else if bodyID != "" && bodyID != p.id {
+		// Changing the id needs a cio_ address (or a person without one).
+		if other := st.lookupTyped("id", bodyID); other != nil && other != p {
+			return nil // Attribute Update Failure
+		}
+		if p.id == "" || typ == "cio_id" || (typ == "ref" && strings.HasPrefix(val, "cio_")) {
+			st.setID(p, bodyID)
+		}
+	}
+	if bodyEmail != "" {
+		if other := st.lookupTyped("email", bodyEmail); other != nil && other != p {
+			return nil // Attribute Update Failure: the email belongs to someone else
+		}
+		st.setEmail(p, bodyEmail)
+	}
+	st.setAttrs(p, attrs)
+	p.updatedAt = now
+	return p
+}
+
+func (st *state) setAttrs(p *person, attrs map[string]any) {
+	for k, v := range attrs {
+		switch k {
+		case "id", "cio_id", "_update", "cio_relationships":
+			continue
+		}
+		if rest, ok := strings.CutPrefix(k, "cio_subscription_preferences."); ok {
+			setPath(p.attrs, append([]string{"cio_subscription_preferences"}, strings.Split(rest, ".")...), v)
+			continue
+		}
+		if v == nil {
+			delete(p.attrs, k)
+			continue
+		}
+		p.attrs[k] = copyValue(v)
+	}
+	if anon, ok := attrs["anonymous_id"].(string); ok {
+		st.claimAnonymous(p, anon)
+	}
+}
+
+func setPath(m map[string]any, path []string, v any) {
+	for _, k := range path[:len(path)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = v
+}
+
+// validateIdentify checks the DOC-INVALID limits on an identify body.
+func validateIdentify(attrs map[string]any) string {
+	if v, ok := attrs["id"]; ok {
+		s, isStr := v.(string)
+		switch {
+		case !isStr:
+			return "id attribute must be a string value"
+		case s == "":
+			return "id attribute cannot be an empty string"
+		case len(s) > MaxPersonIDBytes:
+			return fmt.Sprintf("id attribute cannot be longer than %d bytes", MaxPersonIDBytes)
+		}
+	}
+	return validateAttributes(attrs)
+}
+
+func validateAttributes(attrs map[string]any) string {
+	n := 0
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+		if k != "_update" && k != "cio_relationships" {
+			n++
+		}
+	}
+	if n > MaxAttributes {
+		return fmt.Sprintf("cannot identify more than %d attributes in one request", MaxAttributes)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if len(k) > MaxAttributeNameBytes {
+			return fmt.Sprintf("attribute name cannot be longer than %d bytes", MaxAttributeNameBytes)
+		}
+		if k == "cio_relationships" || k == "cio_subscription_preferences" {
+			continue
+		}
+		size := 0
+		if s, ok := attrs[k].(string); ok {
+			size = len(s)
+		} else {
+			size = jsonLen(attrs[k])
+		}
+		if size > MaxAttributeValueBytes {
+			return fmt.Sprintf("value for attribute '%s' cannot be longer than %d bytes", k, MaxAttributeValueBytes)
+		}
+	}
+	return ""
+}
+
+// parseEvent validates an event body: name (trimmed, ≤100 bytes), data
+// (object or null, ≤100000 bytes), type, ULID id, integer timestamp.
+// dataKey is "data" for v1 and "attributes" for v2. It returns the event
+// and the field and message of the first problem.
+func parseEvent(m map[string]any, dataKey, defType string) (Event, string, string) {
+	var ev Event
+	nameV, ok := m["name"]
+	name, isStr := nameV.(string)
+	if !ok || !isStr {
+		return ev, "name", "event name must not be blank"
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return ev, "name", "event name must not be blank"
+	}
+	if len(name) > MaxEventNameBytes {
+		return ev, "name", fmt.Sprintf("event name cannot be longer than %d bytes", MaxEventNameBytes)
+	}
+	ev.Name, ev.Type = name, defType
+	if d, present := m[dataKey]; present && d != nil {
+		dm, isObj := d.(map[string]any)
+		if !isObj {
+			return ev, dataKey, "event data must be a hash"
+		}
+		if jsonLen(dm) > MaxEventDataBytes {
+			return ev, dataKey, fmt.Sprintf("event data cannot be longer than %d bytes", MaxEventDataBytes)
+		}
+		ev.Data = dm
+	}
+	if t, present := m["type"]; present && t != nil {
+		ts, _ := t.(string)
+		switch ts {
+		case "event", "page", "screen":
+			ev.Type = ts
+		default:
+			return ev, "type", "event type must be one of event, page or screen"
+		}
+	}
+	if id, present := m["id"]; present && id != nil {
+		s, _ := id.(string)
+		if !isULID(s) {
+			return ev, "id", "event id must be a ULID"
+		}
+		ev.ID = strings.ToUpper(s)
+	}
+	if ts, present := m["timestamp"]; present && ts != nil {
+		i, ok := asInt(ts)
+		if !ok {
+			return ev, "timestamp", "timestamp must be an integer (unix seconds)"
+		}
+		ev.Timestamp = i
+	}
+	return ev, "", ""
+}
+
+type relOp struct {
+	typeID, objID string
+	attrs         map[string]any
+}
+
+// parseObjectRels validates [{"identifiers":{"object_type_id","object_id"},
+// "relationship_attributes":{...}}].
+func parseObjectRels(v any) ([]relOp, string) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) == 0 {
+		return nil, "cio_relationships must be a non-empty array"
+	}
+	var out []relOp
+	for i, it := range arr {
+		m, _ := it.(map[string]any)
+		ids, _ := m["identifiers"].(map[string]any)
+		typeID, ok1 := idString(ids["object_type_id"])
+		objID, ok2 := idString(ids["object_id"])
+		if !ok1 || !ok2 || typeID == "" || objID == "" {
+			return nil, fmt.Sprintf("cio_relationships[%d].identifiers must have object_type_id and object_id", i)
+		}
+		ra, _ := m["relationship_attributes"].(map[string]any)
+		out = append(out, relOp{typeID, objID, ra})
+	}
+	return out, ""
+}
+
+type personRel struct {
+	typ, val string
+	attrs    map[string]any
+}
+
+// parsePersonRels validates [{"identifiers":{id|email|cio_id|anonymous_id},
+// "relationship_attributes":{...}}] on an object operation.
+func parsePersonRels(v any, allowed ...string) ([]personRel, string) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) == 0 {
+		return nil, "cio_relationships must be a non-empty array"
+	}
+	var out []personRel
+	for i, it := range arr {
+		m, _ := it.(map[string]any)
+		ids, _ := m["identifiers"].(map[string]any)
+		typ, val, ok := oneIdentifier(ids, allowed...)
+		if !ok {
+			return nil, fmt.Sprintf("cio_relationships[%d].identifiers must have exactly one of %s", i, strings.Join(allowed, ", "))
+		}
+		ra, _ := m["relationship_attributes"].(map[string]any)
+		out = append(out, personRel{typ, val, ra})
+	}
+	return out, ""
+}

@@ -1,0 +1,353 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// v2 action matrix (contract §4.2).
+var v2Actions = map[string]map[string]bool{
+	"person": {"identify": true, "delete": true, "event": true, "screen": true, "page": true,
+		"add_relationships": true, "delete_relationships": true, "add_device": true,
+		"delete_device": true, "merge": true, "suppress": true, "unsuppress": true},
+	"object":   {"identify": true, "identify_anonymous": true, "delete": true, "add_relationships": true, "delete_relationships": true},
+	"delivery": {"event": true},
+}
+
+type v2Error struct {
+	BatchIndex *int   `json:"batch_index,omitempty"`
+	Reason     string `json:"reason"`
+	Field      string `json:"field"`
+	Message    string `json:"message"`
+}
+
+type v2Apply func(st *state, now time.Time)
+
+func v2Invalid(field, msg string) (v2Apply, *v2Error) {
+	return nil, &v2Error{Reason: "invalid", Field: field, Message: msg}
+}
+
+// parseV2 validates one operation and returns how to apply it.
+func parseV2(m map[string]any) (v2Apply, *v2Error) {
+	typ, _ := m["type"].(string)
+	acts, ok := v2Actions[typ]
+	if !ok {
+		return v2Invalid("type", "type must be person, object or delivery")
+	}
+	action, _ := m["action"].(string)
+	if !acts[action] {
+		return v2Invalid("action", fmt.Sprintf("action %q is not valid for type %q", action, typ))
+	}
+	switch typ {
+	case "person":
+		return parseV2Person(action, m)
+	case "object":
+		return parseV2Object(action, m)
+	}
+	return parseV2Delivery(m)
+}
+
+func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
+	if action == "merge" {
+		pt, pv, msg := parseMergeSide(m, "primary")
+		if msg != "" {
+			return v2Invalid("primary", msg)
+		}
+		stt, sv, msg := parseMergeSide(m, "secondary")
+		if msg != "" {
+			return v2Invalid("secondary", msg)
+		}
+		return func(st *state, now time.Time) { st.mergeTyped(pt, pv, stt, sv, now) }, nil
+	}
+	ids, _ := m["identifiers"].(map[string]any)
+	it, iv, ok := oneIdentifier(ids, "id", "email", "cio_id", "anonymous_id")
+	if !ok {
+		return v2Invalid("identifiers", "identifiers must have exactly one of id, email or cio_id")
+	}
+	if it == "id" && len(iv) > MaxPersonIDBytes {
+		return v2Invalid("identifiers.id", fmt.Sprintf("id cannot be longer than %d bytes", MaxPersonIDBytes))
+	}
+	switch action {
+	case "identify":
+		attrs := map[string]any{}
+		if a, present := m["attributes"]; present && a != nil {
+			am, ok := a.(map[string]any)
+			if !ok {
+				return v2Invalid("attributes", "attributes must be an object")
+			}
+			if msg := validateAttributes(am); msg != "" {
+				return v2Invalid("attributes", msg)
+			}
+			attrs = am
+		}
+		var rels []relOp
+		if v, present := m["cio_relationships"]; present && v != nil {
+			var msg string
+			if rels, msg = parseObjectRels(v); msg != "" {
+				return v2Invalid("cio_relationships", msg)
+			}
+		}
+		return func(st *state, now time.Time) {
+			if it == "anonymous_id" {
+				return // tolerated, nothing to identify
+			}
+			if p := st.identify(it, iv, attrs, now); p != nil {
+				for _, r := range rels {
+					st.relate(p.cioID, r.typeID, r.objID, r.attrs)
+				}
+			}
+		}, nil
+	case "delete":
+		return func(st *state, now time.Time) {
+			if p := st.find(it, iv); p != nil {
+				st.remove(p)
+			}
+		}, nil
+	case "event", "page", "screen":
+		ev, field, msg := parseEvent(m, "attributes", action)
+		if msg != "" {
+			return v2Invalid(field, msg)
+		}
+		ev.Type = action
+		ev.Source = "track_v2"
+		return func(st *state, now time.Time) {
+			ev.ReceivedAt = now
+			if it == "anonymous_id" {
+				ev.AnonymousID = iv
+				st.addAnonEvent(iv, ev)
+				return
+			}
+			if p := st.findOrCreate(it, iv, now); p != nil {
+				st.addEvent(p, ev)
+			}
+		}, nil
+	case "add_relationships", "delete_relationships":
+		rels, msg := parseObjectRels(m["cio_relationships"])
+		if msg != "" {
+			return v2Invalid("cio_relationships", msg)
+		}
+		return func(st *state, now time.Time) {
+			if it == "anonymous_id" {
+				for _, r := range rels {
+					if action == "add_relationships" {
+						st.relate("anon:"+iv, r.typeID, r.objID, r.attrs)
+					} else {
+						delete(st.rels, relKey{"anon:" + iv, r.typeID, r.objID})
+					}
+				}
+				return
+			}
+			p := st.findOrCreate(it, iv, now)
+			if p == nil {
+				return
+			}
+			for _, r := range rels {
+				if action == "add_relationships" {
+					st.relate(p.cioID, r.typeID, r.objID, r.attrs)
+				} else {
+					delete(st.rels, relKey{p.cioID, r.typeID, r.objID})
+				}
+			}
+		}, nil
+	case "add_device", "delete_device":
+		dm, _ := m["device"].(map[string]any)
+		var d Device
+		if action == "add_device" {
+			var errs []string
+			if d, errs = parseDevice(m["device"], "token"); len(errs) > 0 {
+				return v2Invalid("device", strings.Join(errs, "; "))
+			}
+		} else {
+			tok, _ := idString(dm["token"])
+			if tok == "" {
+				return v2Invalid("device.token", "device.token is required")
+			}
+			d.Token = tok
+		}
+		return func(st *state, now time.Time) {
+			if action == "delete_device" {
+				if p := st.find(it, iv); p != nil {
+					st.deleteDevice(p, d.Token)
+				}
+				return
+			}
+			if p := st.findOrCreate(it, iv, now); p != nil {
+				if d.LastUsed == 0 {
+					d.LastUsed = now.Unix()
+				}
+				st.upsertDevice(p, d)
+				p.updatedAt = now
+			}
+		}, nil
+	case "suppress":
+		return func(st *state, now time.Time) { st.suppressRef(it, iv, now) }, nil
+	case "unsuppress":
+		return func(st *state, now time.Time) { st.unsuppressRef(it, iv) }, nil
+	}
+	return v2Invalid("action", "unsupported action")
+}
+
+func parseV2Object(action string, m map[string]any) (v2Apply, *v2Error) {
+	ids, _ := m["identifiers"].(map[string]any)
+	typeID, ok1 := idString(ids["object_type_id"])
+	objID, ok2 := idString(ids["object_id"])
+	if !ok1 || !ok2 || typeID == "" || objID == "" {
+		return v2Invalid("identifiers", "identifiers must have object_type_id and object_id")
+	}
+	if len(objID) > MaxPersonIDBytes {
+		return v2Invalid("identifiers.object_id", fmt.Sprintf("object_id cannot be longer than %d bytes", MaxPersonIDBytes))
+	}
+	var attrs map[string]any
+	if a, present := m["attributes"]; present && a != nil {
+		am, ok := a.(map[string]any)
+		if !ok {
+			return v2Invalid("attributes", "attributes must be an object")
+		}
+		if msg := validateAttributes(am); msg != "" {
+			return v2Invalid("attributes", msg)
+		}
+		attrs = am
+	}
+	var rels []personRel
+	relsV, hasRels := m["cio_relationships"]
+	needRels := action == "add_relationships" || action == "delete_relationships" || action == "identify_anonymous"
+	if needRels || (hasRels && relsV != nil && action == "identify") {
+		allowed := []string{"id", "email", "cio_id"}
+		if action == "identify_anonymous" {
+			allowed = []string{"anonymous_id"}
+		}
+		var msg string
+		if rels, msg = parsePersonRels(relsV, allowed...); msg != "" {
+			return v2Invalid("cio_relationships", msg)
+		}
+	}
+	return func(st *state, now time.Time) {
+		if action == "delete" {
+			st.deleteObject(typeID, objID)
+			return
+		}
+		o := st.ensureObject(typeID, objID)
+		mergeAttrs(o, copyMap(attrs))
+		for _, r := range rels {
+			who := ""
+			if r.typ == "anonymous_id" {
+				if p := st.lookupTyped("anonymous_id", r.val); p != nil {
+					who = p.cioID
+				} else {
+					who = "anon:" + r.val
+				}
+			} else if action == "delete_relationships" {
+				if p := st.find(r.typ, r.val); p != nil {
+					who = p.cioID
+				}
+			} else if p := st.findOrCreate(r.typ, r.val, now); p != nil {
+				who = p.cioID
+			}
+			if who == "" {
+				continue
+			}
+			if action == "delete_relationships" {
+				delete(st.rels, relKey{who, typeID, objID})
+			} else {
+				st.relate(who, typeID, objID, r.attrs)
+			}
+		}
+	}, nil
+}
+
+func parseV2Delivery(m map[string]any) (v2Apply, *v2Error) {
+	ids, _ := m["identifiers"].(map[string]any)
+	id, _ := idString(ids["id"])
+	if id == "" || len(ids) != 1 {
+		return v2Invalid("identifiers", "identifiers must have the delivery id")
+	}
+	name, _ := m["name"].(string)
+	if strings.TrimSpace(name) == "" {
+		return v2Invalid("name", "name is required")
+	}
+	attrs, _ := m["attributes"].(map[string]any)
+	if tok, _ := attrs["device_token"].(string); tok == "" {
+		return v2Invalid("attributes.device_token", "attributes.device_token is required")
+	}
+	return func(st *state, now time.Time) {
+		st.devents = append(st.devents, DeliveryEvent{Source: "track_v2", DeliveryID: id, Metric: name, Body: m, At: now})
+	}, nil
+}
+
+func v2Malformed(w http.ResponseWriter, field, msg string) {
+	writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []v2Error{{Reason: "malformed", Field: field, Message: msg}}})
+}
+
+func (s *Server) v2Entity(w http.ResponseWriter, r *http.Request) {
+	body := bodyOf(r)
+	if len(body) >= MaxEntityBytes {
+		v2Malformed(w, "", fmt.Sprintf("request must be smaller than %d bytes", MaxEntityBytes))
+		return
+	}
+	m, err := decodeObject(body, false)
+	if err != nil {
+		v2Malformed(w, "", err.Error())
+		return
+	}
+	apply, verr := parseV2(m)
+	if verr != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []*v2Error{verr}})
+		return
+	}
+	now := s.cfg.Now()
+	s.mutate(func(st *state) { apply(st, now) })
+	okEmpty(w)
+}
+
+func (s *Server) v2Batch(w http.ResponseWriter, r *http.Request) {
+	body := bodyOf(r)
+	if len(body) >= MaxBatchBytes {
+		v2Malformed(w, "", fmt.Sprintf("request must be smaller than %d bytes", MaxBatchBytes))
+		return
+	}
+	var env struct {
+		Batch []json.RawMessage `json:"batch"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&env); err != nil || env.Batch == nil {
+		v2Malformed(w, "batch", "request body must be {\"batch\":[...]}")
+		return
+	}
+	var errs []v2Error
+	var applies []v2Apply
+	for i, raw := range env.Batch {
+		idx := i
+		var verr *v2Error
+		var apply v2Apply
+		if len(raw) >= MaxEntityBytes {
+			verr = &v2Error{Reason: "invalid", Field: "", Message: fmt.Sprintf("batch item must be smaller than %d bytes", MaxEntityBytes)}
+		} else if m, err := decodeObject(raw, false); err != nil {
+			verr = &v2Error{Reason: "invalid", Field: "", Message: "batch item must be a JSON object"}
+		} else {
+			apply, verr = parseV2(m)
+		}
+		if verr != nil {
+			verr.BatchIndex = &idx
+			errs = append(errs, *verr)
+			continue
+		}
+		applies = append(applies, apply)
+	}
+	now := s.cfg.Now()
+	if len(applies) > 0 {
+		s.mutate(func(st *state) {
+			for _, a := range applies {
+				a(st, now)
+			}
+		})
+	}
+	if len(errs) > 0 {
+		writeJSON(w, http.StatusMultiStatus, map[string]any{"errors": errs})
+		return
+	}
+	okEmpty(w)
+}
