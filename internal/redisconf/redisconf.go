@@ -1,0 +1,254 @@
+// Package redisconf turns a REDIS_URL into Redis connection options for
+// asynq and go-redis. Its errors name REDIS_URL and never contain the
+// password.
+//
+// Accepted forms:
+//
+//	redis://[[user]:password@]host[:port][/db]             plain TCP
+//	rediss://[[user]:password@]host[:port][/db]            TLS
+//	redis-socket://[[user]:password@]/path/to/socket[?db=N] Unix socket
+//	redis-sentinel://[:password@]host1:port[,host2:port...][/db]?master=name
+//	redis-cluster://[[user]:password@]host1:port[,host2:port...]
+//	rediss-cluster://...                                    cluster over TLS
+//
+// The port defaults to 6379. For sentinel the password is the sentinels'
+// (as asynq.ParseRedisURI reads it); a password for the master can be given
+// as the query parameter master_password.
+package redisconf
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// EnvVar is the variable errors are reported against.
+const EnvVar = "REDIS_URL"
+
+// Error is a REDIS_URL that cannot be used. Its text never contains the
+// password.
+type Error struct {
+	// Reason describes the problem.
+	Reason string
+}
+
+// Error returns "REDIS_URL: <reason>".
+func (e *Error) Error() string { return EnvVar + ": " + e.Reason }
+
+func fail(format string, args ...any) error {
+	return &Error{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Parse reads a Redis URL into asynq connection options
+// (asynq.RedisClientOpt, asynq.RedisFailoverClientOpt or
+// asynq.RedisClusterClientOpt).
+func Parse(rawURL string) (asynq.RedisConnOpt, error) {
+	if strings.TrimSpace(rawURL) == "" {
+		return nil, fail("is empty; want a URL such as redis://127.0.0.1:6379/0")
+	}
+	scheme, _, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return nil, fail("must be a URL such as redis://host:6379/0 (no scheme found)")
+	}
+	// Multi-host URLs (sentinel, cluster) do not parse as URLs: take the
+	// host list out and parse the rest.
+	parseURL, hostList := rawURL, ""
+	switch strings.ToLower(scheme) {
+	case "redis-sentinel", "redis-cluster", "rediss-cluster":
+		parseURL, hostList = splitHosts(rawURL, scheme)
+	}
+	u, err := url.Parse(parseURL)
+	if err != nil {
+		return nil, fail("is not a valid URL%s", safeDetail(err, rawURL))
+	}
+	var user, pass string
+	if u.User != nil {
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+	}
+	q := u.Query()
+	switch strings.ToLower(scheme) {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return nil, fail("has no host")
+		}
+		if strings.Contains(u.Host, ",") {
+			return nil, fail("names several hosts; use redis-cluster:// or redis-sentinel://")
+		}
+		db, err := pathDB(u)
+		if err != nil {
+			return nil, err
+		}
+		opt := asynq.RedisClientOpt{Addr: withPort(u.Host), Username: user, Password: pass, DB: db}
+		if strings.EqualFold(scheme, "rediss") {
+			opt.TLSConfig = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+		}
+		return opt, nil
+	case "redis-socket":
+		if u.Path == "" {
+			return nil, fail("redis-socket:// needs a socket path")
+		}
+		db := 0
+		if s := q.Get("db"); s != "" {
+			if db, err = strconv.Atoi(s); err != nil || db < 0 {
+				return nil, fail("query parameter db must be a database number")
+			}
+		}
+		return asynq.RedisClientOpt{Network: "unix", Addr: u.Path, Username: user, Password: pass, DB: db}, nil
+	case "redis-sentinel":
+		addrs, err := hosts(hostList)
+		if err != nil {
+			return nil, err
+		}
+		master := q.Get("master")
+		if master == "" {
+			return nil, fail("redis-sentinel:// needs ?master=<name>")
+		}
+		db, err := pathDB(u)
+		if err != nil {
+			return nil, err
+		}
+		return asynq.RedisFailoverClientOpt{
+			MasterName: master, SentinelAddrs: addrs, SentinelPassword: pass,
+			Username: q.Get("master_username"), Password: q.Get("master_password"), DB: db,
+		}, nil
+	case "redis-cluster", "rediss-cluster":
+		addrs, err := hosts(hostList)
+		if err != nil {
+			return nil, err
+		}
+		if db, err := pathDB(u); err != nil {
+			return nil, err
+		} else if db != 0 {
+			return nil, fail("Redis Cluster has only database 0")
+		}
+		opt := asynq.RedisClusterClientOpt{Addrs: addrs, Username: user, Password: pass}
+		if strings.EqualFold(scheme, "rediss-cluster") {
+			h, _, _ := net.SplitHostPort(addrs[0])
+			opt.TLSConfig = &tls.Config{ServerName: h, MinVersion: tls.VersionTLS12}
+		}
+		return opt, nil
+	}
+	return nil, fail("unsupported scheme %q; use redis, rediss, redis-socket, redis-sentinel or redis-cluster", safeScheme(scheme))
+}
+
+// NewClient parses rawURL and returns a go-redis client for it (a
+// *redis.Client, *redis.Client with failover, or *redis.ClusterClient). The
+// caller closes it.
+func NewClient(rawURL string) (redis.UniversalClient, error) {
+	opt, err := Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return UniversalClient(opt)
+}
+
+// UniversalClient returns the go-redis client for asynq connection
+// options. The caller closes it.
+func UniversalClient(opt asynq.RedisConnOpt) (redis.UniversalClient, error) {
+	if opt == nil {
+		return nil, errors.New("redisconf: nil connection options")
+	}
+	c, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, fmt.Errorf("redisconf: unsupported connection options %T", opt)
+	}
+	return c, nil
+}
+
+// Redact returns rawURL with its password replaced by "xxxxx", for logs.
+// A URL that does not parse is reduced to its scheme.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		scheme, _, _ := strings.Cut(rawURL, "://")
+		return safeScheme(scheme) + "://(unparsable)"
+	}
+	return u.Redacted()
+}
+
+// splitHosts replaces the host list of a multi-host URL with a placeholder
+// host and returns the URL and the host list.
+func splitHosts(rawURL, scheme string) (string, string) {
+	rest := rawURL[len(scheme)+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority := rest[:end]
+	userinfo, hostList := "", authority
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		userinfo, hostList = authority[:at+1], authority[at+1:]
+	}
+	return scheme + "://" + userinfo + "placeholder" + rest[end:], hostList
+}
+
+func pathDB(u *url.URL) (int, error) {
+	p := strings.Trim(u.Path, "/")
+	if p == "" {
+		return 0, nil
+	}
+	db, err := strconv.Atoi(p)
+	if err != nil || db < 0 {
+		return 0, fail("the path must be a database number, like /0")
+	}
+	return db, nil
+}
+
+func hosts(h string) ([]string, error) {
+	if h == "" {
+		return nil, fail("has no host")
+	}
+	var addrs []string
+	for _, a := range strings.Split(h, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			return nil, fail("has an empty host in its host list")
+		}
+		addrs = append(addrs, withPort(a))
+	}
+	return addrs, nil
+}
+
+func withPort(h string) string {
+	if _, _, err := net.SplitHostPort(h); err == nil {
+		return h
+	}
+	return net.JoinHostPort(strings.Trim(h, "[]"), "6379")
+}
+
+// safeDetail returns ": <cause>" for a url.Parse error, unless the cause
+// could contain part of the URL's user info.
+func safeDetail(err error, rawURL string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	if i := strings.Index(rawURL, "://"); i >= 0 {
+		rest := rawURL[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			userinfo := rest[:at]
+			for _, part := range strings.Split(userinfo, ":") {
+				if part != "" && strings.Contains(msg, part) {
+					return ""
+				}
+			}
+		}
+	}
+	return " (" + msg + ")"
+}
+
+func safeScheme(s string) string {
+	if len(s) > 20 || strings.ContainsAny(s, "@:/") {
+		return "?"
+	}
+	return s
+}
