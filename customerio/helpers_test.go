@@ -1,9 +1,12 @@
 package customerio
 
 import (
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -151,3 +154,9 @@ func testBody(t *testing.T, r recorded, want string) {
 		testHeader(t, r, "Content-Type", "application/json")
 	}
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+func asAPIError(err error, target **APIError) bool { return errors.As(err, target) }
