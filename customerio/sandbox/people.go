@@ -228,7 +228,7 @@ func parseEvent(m map[string]any, dataKey, defType string) (Event, string, strin
 		}
 		ev.Data = dm
 	}
-	if t, present := m["type"]; present && t != nil {
+	if t, present := m["type"]; present && t != nil && dataKey == "data" { // v2: type is the entity type
 		ts, _ := t.(string)
 		switch ts {
 		case "event", "page", "screen":

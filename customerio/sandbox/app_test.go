@@ -1,0 +1,229 @@
+package sandbox
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAppAuth(t *testing.T) {
+	e := newEnv(t)
+	body := `{"transactional_message_id":"3","identifiers":{"id":"x"},"to":"a@b.c"}`
+	for _, tc := range []struct {
+		name string
+		hdr  []string
+		ok   bool
+	}{
+		{"bearer", []string{"Authorization", "Bearer " + DefaultAppAPIKey}, true},
+		{"service token", []string{"Authorization", "Bearer " + DefaultServiceToken, "X-Workspace-Id", "1"}, true},
+		{"service token no workspace", []string{"Authorization", "Bearer " + DefaultServiceToken}, false},
+		{"service token wrong workspace", []string{"Authorization", "Bearer " + DefaultServiceToken, "X-Workspace-Id", "2"}, false},
+		{"track key", []string{"Authorization", basic(DefaultSiteID, DefaultTrackAPIKey)}, false},
+		{"none", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.call("POST", "/app/v1/send/email", "", body, tc.hdr...)
+			if tc.ok {
+				want(t, r, 200, "")
+				return
+			}
+			want(t, r, 401, `{"meta":{"error":"Unauthorized"}}`)
+		})
+	}
+	// The service token is for sends only.
+	r := e.call("POST", "/app/v1/campaigns/1/triggers", "", `{}`, "Authorization", "Bearer "+DefaultServiceToken, "X-Workspace-Id", "1")
+	want(t, r, 401, "")
+}
+
+func TestSends(t *testing.T) {
+	e := newEnv(t, Config{AppRateLimit: -1})
+	b64 := base64.StdEncoding.EncodeToString([]byte("hello"))
+	many := strings.TrimSuffix(strings.Repeat("a@x.com,", 10), ",")
+	five := strings.TrimSuffix(strings.Repeat("c@x.com,", 6), ",")
+	in90 := e.clock.Now().Add(89 * 24 * time.Hour).Unix()
+	in91 := e.clock.Now().Add(91 * 24 * time.Hour).Unix()
+	for _, tc := range []struct {
+		name, channel, body string
+		status              int
+		msg                 string
+	}{
+		{"email go sdk", "email", `{"transactional_message_id":"3","identifiers":{"id":"x"},"to":"a@b.c","headers":{"X-Tag":"t"}}`, 200, ""},
+		{"email no identifiers", "email", `{"transactional_message_id":3,"identifiers":null,"to":"a@b.c","headers":"{\"X-Tag\":\"t\"}"}`, 200, ""},
+		{"email no to", "email", `{"transactional_message_id":3,"identifiers":{"id":"x"}}`, 400, "to is required"},
+		{"two identifiers", "email", `{"transactional_message_id":3,"identifiers":{"id":"x","email":"a@b.c"},"to":"a@b.c"}`, 400, "identifiers must contain exactly one of id, email or cio_id"},
+		{"16 recipients", "email", fmt.Sprintf(`{"to":%q,"cc":%q,"transactional_message_id":1}`, many, five), 400, "too many recipients: at most 15 across to, cc and bcc"},
+		{"15 recipients", "email", fmt.Sprintf(`{"to":%q,"bcc":"c@x.com,d@x.com,e@x.com,f@x.com,g@x.com","transactional_message_id":1}`, many), 200, ""},
+		{"attachment", "email", `{"to":"a@b.c","transactional_message_id":1,"attachments":{"a.txt":"` + b64 + `"}}`, 200, ""},
+		{"attachment not base64", "email", `{"to":"a@b.c","transactional_message_id":1,"attachments":{"a.txt":"%%%"}}`, 400, `Attachment must be base64 encoded: "a.txt"`},
+		{"attachment no extension", "email", `{"to":"a@b.c","transactional_message_id":1,"attachments":{"readme":"` + b64 + `"}}`, 400, `Attachment file name must have an extension: "readme"`},
+		{"attachment too big", "email", `{"to":"a@b.c","transactional_message_id":1,"attachments":{"a.bin":"` + base64.StdEncoding.EncodeToString(make([]byte, 3<<19)) + `","b.bin":"` + base64.StdEncoding.EncodeToString(make([]byte, 3<<19)) + `"}}`, 413, "Total attachment size exceeds the limit"},
+		{"bad headers", "email", `{"to":"a@b.c","transactional_message_id":1,"headers":"nope"}`, 400, "headers must be an object or a JSON string"},
+		{"send_at 89 days", "push", fmt.Sprintf(`{"transactional_message_id":1,"identifiers":{"id":"x"},"send_at":%d}`, in90), 200, ""},
+		{"send_at 91 days", "push", fmt.Sprintf(`{"transactional_message_id":1,"identifiers":{"id":"x"},"send_at":%d}`, in91), 400, "send_at cannot be more than 90 days in the future"},
+		{"push no template", "push", `{"identifiers":{"id":"x"}}`, 400, "transactional_message_id is required"},
+		{"push no identifiers", "push", `{"transactional_message_id":1}`, 400, "identifiers is required"},
+		{"push bad template", "push", `{"transactional_message_id":1.5,"identifiers":{"id":"x"}}`, 400, "transactional_message_id must be an integer id or a trigger name"},
+		{"sms", "sms", `{"transactional_message_id":"welcome","identifiers":{"email":"s@x.com"},"to":"+15551234567"}`, 200, ""},
+		{"sms no to", "sms", `{"transactional_message_id":1,"identifiers":{"id":"x"}}`, 400, "to is required"},
+		{"whatsapp no to", "whatsapp", `{"transactional_message_id":1,"identifiers":{"id":"x"}}`, 400, "to is required"},
+		{"in_app", "in_app", `{"transactional_message_id":1,"identifiers":{"cio_id":"nope"},"message_data":{"a":1}}`, 200, ""},
+		{"inbox", "inbox_message", `{"transactional_message_id":1,"identifiers":{"id":"x"}}`, 200, ""},
+		{"not json", "inbox_message", `nope`, 400, "request body is not valid JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.app("POST", "/v1/send/"+tc.channel, tc.body)
+			if tc.status != 200 {
+				want(t, r, tc.status, mustJSON(map[string]any{"meta": map[string]any{"error": tc.msg}}))
+				return
+			}
+			want(t, r, 200, "")
+			m := r.json(t)
+			if id, _ := m["delivery_id"].(string); id == "" || m["queued_at"] != float64(e.clock.Now().Unix()) {
+				t.Fatalf("response %s", r.body)
+			}
+			if strings.Contains(tc.body, "send_at") && m["send_at"] != float64(in90) {
+				t.Fatalf("send_at not echoed: %s", r.body)
+			}
+		})
+	}
+	ds := e.r.Deliveries()
+	if len(ds) != 8 {
+		t.Fatalf("%d deliveries", len(ds))
+	}
+	if d := ds[0]; d.Channel != "email" || d.TransactionalMessageID != "3" || d.Identifiers["id"] != "x" || d.To != "a@b.c" || d.PersonCioID == "" {
+		t.Fatalf("delivery %+v", d)
+	}
+	if _, ok := e.r.Person("x"); !ok {
+		t.Fatal("send did not create the person")
+	}
+	if _, ok := e.r.Person("s@x.com"); !ok {
+		t.Fatal("sms send did not create the person by email")
+	}
+	// Unsubscribe through a known delivery marks the person.
+	want(t, e.call("POST", "/track/unsubscribe/"+ds[0].DeliveryID, "", `{"unsubscribe":true}`), 200, `{}`)
+	if p, _ := e.r.Person("x"); p.Attributes["unsubscribed"] != true {
+		t.Fatal("unsubscribe did not mark the person")
+	}
+}
+
+func TestAppRateLimit(t *testing.T) {
+	e := newEnv(t)
+	body := `{"transactional_message_id":1,"identifiers":{"id":"x"}}`
+	for i := 0; i < 10; i++ {
+		want(t, e.app("POST", "/v1/send/push", body), 200, "")
+		e.clock.Add(50 * time.Millisecond) // 10 calls within 0.5 s
+	}
+	r := e.app("POST", "/v1/send/push", body)
+	want(t, r, 429, "")
+	if r.header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	d := r.json(t)["errors"].([]any)[0].(map[string]any)
+	if d["status"] != "429" || !strings.HasPrefix(d["detail"].(string), "rate limited to 10 requests per 1s (reference ") {
+		t.Fatalf("429 body %s", r.body)
+	}
+	// Another key is not affected; a service token counts separately.
+	r = e.call("POST", "/app/v1/send/push", "", body, "Authorization", "Bearer "+DefaultServiceToken, "X-Workspace-Id", "1")
+	want(t, r, 200, "")
+	e.clock.Add(501 * time.Millisecond) // the first call leaves the window
+	want(t, e.app("POST", "/v1/send/push", body), 200, "")
+	want(t, e.app("POST", "/v1/send/push", body), 429, "")
+	if s := e.r.Stats(); s.TooManyRequests != 2 || s.ByGroupStatusClass[GroupApp]["4xx"] != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestTrackRateLimit(t *testing.T) {
+	e := newEnv(t, Config{TrackRateLimit: 2})
+	want(t, e.track("PUT", "/api/v1/customers/a", `{}`), 200, "")
+	want(t, e.track("PUT", "/api/v1/customers/a", `{}`), 200, "")
+	r := e.track("PUT", "/api/v1/customers/a", `{}`)
+	want(t, r, 429, `{"meta":{"error":"rate limited"}}`)
+	if r.header.Get("Retry-After") != "1" {
+		t.Fatal("no Retry-After")
+	}
+	e.clock.Add(time.Second)
+	want(t, e.track("PUT", "/api/v1/customers/a", `{}`), 200, "")
+}
+
+func TestBroadcasts(t *testing.T) {
+	e := newEnv(t, Config{AppRateLimit: -1})
+	want(t, e.app("POST", "/v1/campaigns/99/triggers", `{}`), 404, `{"errors":[{"detail":"broadcast with id 99 does not exist","status":"404"}]}`)
+	want(t, e.app("POST", "/v1/campaigns/1/triggers", `{"data":null,"recipients":{}}`), 422, `{"errors":[{"detail":"empty recipients filter is not valid","status":"422"}]}`)
+	ids := make([]string, 10001)
+	for i := range ids {
+		ids[i] = fmt.Sprint(i)
+	}
+	for _, body := range []string{
+		mustJSON(map[string]any{"ids": ids}),
+		`{"ids":["a"],"emails":["b@x"]}`,
+		`{"ids":["a"],"email_ignore_missing":true}`,
+		`{"id_ignore_missing":true}`,
+		`{"recipients":{"segment":{"id":"x"}}}`,
+		`{"recipients":{"and":[{"attribute":{"field":"plan","operator":"gt","value":1}}]}}`,
+		`{"recipients":{"or":[]}}`,
+		`{"recipients":{"segment":{"id":1},"not":{"segment":{"id":2}}}}`,
+		`{"per_user_data":[{"id":"a","email":"b@x"}]}`,
+		`{"data_file_url":"ftp://x/y"}`,
+		`{"data":"x"}`,
+	} {
+		r := e.app("POST", "/v1/campaigns/1/triggers", body)
+		if r.status != 422 || !strings.Contains(r.body, `"status":"422"`) {
+			t.Fatalf("%.80s: %d %s", body, r.status, r.body)
+		}
+	}
+	want(t, e.app("PUT", "/v1/send/push", ""), 405, "")
+	ok := `{"recipients":{"and":[{"segment":{"id":1}},{"not":{"attribute":{"field":"plan","operator":"eq","value":"free"}}},{"attribute":{"field":"x","operator":"exists"}}]},"data":{"a":1}}`
+	r := e.app("POST", "/v1/campaigns/1/triggers", ok)
+	want(t, r, 200, `{"id":1}`)
+	r = e.app("POST", "/v1/campaigns/1/triggers", `{"ids":["u1"],"id_ignore_missing":true}`)
+	want(t, r, 429, "")
+	if r.header.Get("Retry-After") != "10" {
+		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	e.clock.Add(7500 * time.Millisecond)
+	if ra := e.app("POST", "/v1/campaigns/1/triggers", `{}`).header.Get("Retry-After"); ra != "3" {
+		t.Fatalf("Retry-After %q after 7.5 s", ra)
+	}
+	// Other broadcasts have their own interval.
+	want(t, e.track("PUT", "/api/v1/customers/u1", `{}`), 200, "")
+	want(t, e.app("POST", "/v1/campaigns/2/triggers", `{"ids":["u1","nobody"]}`), 200, `{"id":2}`)
+	r = e.app("GET", "/v1/campaigns/2/triggers/2", "")
+	want(t, r, 200, fmt.Sprintf(`{"broadcast_id":2,"created_at":%d,"id":2,"processed_at":%d}`, e.clock.Now().Unix(), e.clock.Now().Unix()))
+	want(t, e.app("GET", "/v1/campaigns/2/triggers/2/errors", ""), 200, `{"errors":["line 2: no person with id \"nobody\""],"next":1}`)
+	want(t, e.app("GET", "/v1/campaigns/2/triggers/2/errors?start=1&limit=5", ""), 200, `{"errors":[],"next":1}`)
+	want(t, e.app("GET", "/v1/campaigns/2/triggers/1", ""), 404, "")
+	want(t, e.app("GET", "/v1/campaigns/77/triggers/1", ""), 404, "")
+	want(t, e.app("GET", "/v1/campaigns/x/triggers/1", ""), 400, "")
+	if tr := e.r.Triggers(); len(tr) != 2 || tr[0].Shape != "recipients" || tr[1].Shape != "ids" {
+		t.Fatalf("triggers %+v", tr)
+	}
+	if len(e.r.People()) != 1 {
+		t.Fatal("a trigger created people")
+	}
+}
+
+func TestBroadcastQueueLimit(t *testing.T) {
+	e := newEnv(t, Config{AppRateLimit: -1, BroadcastInterval: time.Second, TriggerProcessingDelay: time.Hour})
+	for i := 1; i <= 5; i++ {
+		want(t, e.app("POST", "/v1/campaigns/3/triggers", `{}`), 200, fmt.Sprintf(`{"id":%d}`, i))
+		e.clock.Add(time.Second)
+	}
+	r := e.app("POST", "/v1/campaigns/3/triggers", `{}`)
+	want(t, r, 429, "")
+	if ra := r.header.Get("Retry-After"); ra != "3595" {
+		t.Fatalf("Retry-After %q", ra)
+	}
+	r = e.app("GET", "/v1/campaigns/3/triggers/1", "")
+	if r.json(t)["processed_at"] != nil {
+		t.Fatalf("processed too early: %s", r.body)
+	}
+	e.clock.Add(time.Hour)
+	if e.app("GET", "/v1/campaigns/3/triggers/1", "").json(t)["processed_at"] == nil {
+		t.Fatal("not processed after the delay")
+	}
+	want(t, e.app("POST", "/v1/campaigns/3/triggers", `{}`), 200, `{"id":6}`)
+	want(t, e.app("GET", "/v1/broadcasts/3/triggers", ""), 200, "")
+}
