@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -311,6 +312,9 @@ func (c *Client) newScrubber(rq *request, body []byte) *scrubber {
 	for _, v := range rq.pathValues {
 		add(v)
 		add(strings.TrimPrefix(v, "cio_"))
+		add(escapeSegment(v)) // as it appears in an echoed path
+		add(url.PathEscape(v))
+		add(url.QueryEscape(v))
 	}
 	for _, vs := range rq.query {
 		for _, v := range vs {
