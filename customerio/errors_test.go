@@ -274,7 +274,9 @@ func TestNoLeaks(t *testing.T) {
 		strings.TrimPrefix(wantCDPAuth, "Basic "), email, "jane.doe", pid, "8675", "person%2F8675", data, "Secretname"}
 	shapes := []func(echo string) string{
 		func(e string) string { return jsonString(map[string]any{"meta": map[string]any{"error": e}}) },
-		func(e string) string { return jsonString(map[string]any{"meta": map[string]any{"errors": []string{e}}}) },
+		func(e string) string {
+			return jsonString(map[string]any{"meta": map[string]any{"errors": []string{e}}})
+		},
 		func(e string) string {
 			return jsonString(map[string]any{"errors": []any{map[string]any{"detail": e, "status": "422"}}})
 		},
@@ -295,7 +297,9 @@ func TestNoLeaks(t *testing.T) {
 		func(ctx context.Context, c *Client) error {
 			return c.MergeCustomers(ctx, Identifiers{Email: email}, Identifiers{ID: pid})
 		},
-		func(ctx context.Context, c *Client) error { return c.AddToSegment(ctx, 3, IDTypeEmail, []string{email, pid}) },
+		func(ctx context.Context, c *Client) error {
+			return c.AddToSegment(ctx, 3, IDTypeEmail, []string{email, pid})
+		},
 		func(ctx context.Context, c *Client) error {
 			return c.Entity(ctx, Operation{Type: EntityPerson, Action: ActionIdentify, Identifiers: &Identifiers{Email: email},
 				Attributes: map[string]any{"code": data, "id": pid}})
