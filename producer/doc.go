@@ -1,0 +1,38 @@
+// Package producer is the library applications import to hand Customer.io
+// calls to cioq's durable queue instead of making them inline.
+//
+//	c, err := producer.New(os.Getenv("REDIS_URL"))
+//	...
+//	r, err := c.SendEmail(ctx, tasks.SendEmail{
+//		SendOptions: customerio.SendOptions{TransactionalMessageID: "password_reset",
+//			Identifiers: &customerio.Identifiers{ID: "user-123"}},
+//		To: "ada@example.com",
+//	}, producer.ExpiresIn(time.Hour), producer.IdempotencyKey("reset:"+tokenID))
+//
+// Every method validates its payload with the customerio client's own rules
+// before anything reaches Redis (a *ValidationError naming the field), puts
+// the task in its type's queue (tasks.QueueCritical for sends,
+// tasks.QueueDefault for people, events, objects and Pipelines,
+// tasks.QueueBulk for broadcasts and segments) with the type's retry budget
+// and timeout, and returns a Receipt once Redis holds the task.
+//
+// # Delivery guarantees the producer sets up
+//
+//   - Track events without an id, and Pipelines messages without a
+//     messageId, get a ULID at enqueue time, so a delivery retried after a
+//     timeout is dropped by Customer.io as a repeat.
+//   - IdempotencyKey makes the key the asynq task id: the same key again
+//     enqueues nothing and returns the first task's receipt with
+//     Duplicate set. A keyed task is retained for the idempotency window
+//     (WithIdempotencyWindow, default 24 h) after it completes, so the key
+//     keeps deduplicating; this costs one extra Redis read only when a
+//     duplicate is refused.
+//   - ExpiresAt/ExpiresIn mark a send stale: past it the worker
+//     dead-letters it as expired instead of sending it late.
+//   - Workspace names the Customer.io workspace whose credentials deliver
+//     the task.
+//
+// EnqueueRaw takes a task type and a JSON payload (for the HTTP ingest and
+// the CLI); it validates exactly like the typed methods and keeps fields it
+// does not know.
+package producer

@@ -1,0 +1,375 @@
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/tasks"
+)
+
+func invalid(field, reason string) error {
+	return &ValidationError{Field: field, Reason: reason}
+}
+
+func validWorkspace(w string) error { return tasks.ValidateWorkspace(w) }
+
+// Enqueue validates p and enqueues it. Track events (tasks.Track,
+// tasks.TrackAnonymous) without an id get a ULID id, and Pipelines messages
+// without a messageId a ULID messageId, so Customer.io drops repeats of a
+// retried delivery. An invalid payload or option returns a
+// *ValidationError naming the field, and nothing reaches Redis.
+func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOption) (Receipt, error) {
+	if p == nil {
+		return Receipt{}, errNilPayload
+	}
+	typ := p.TaskType()
+	spec, ok := tasks.Lookup(typ)
+	if !ok {
+		return Receipt{}, invalid("type", "unknown task type")
+	}
+	p = withIDs(p)
+	if err := p.Validate(); err != nil {
+		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	plan, err := c.plan(spec, opts)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	b, err := tasks.Encode(p, plan.meta)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("producer: %s: encode: %w", typ, err)
+	}
+	return c.enqueue(ctx, typ, b, plan)
+}
+
+// EnqueueRaw enqueues a task given as its type name and JSON payload (for
+// the HTTP ingest and the CLI). The payload is decoded and validated exactly
+// like Enqueue's and stored as given: fields this version does not know
+// survive. The only change is the ULID id or messageId added where Enqueue
+// would add one. A malformed payload or an unknown type is a
+// *ValidationError (field "payload" or "type").
+//
+// A full envelope ({"v":1,...,"payload":{...}}) is accepted too; its
+// workspace and expires_at apply unless options override them.
+func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMessage, opts ...EnqueueOption) (Receipt, error) {
+	spec, ok := tasks.Lookup(typ)
+	if !ok {
+		return Receipt{}, invalid("type", "unknown task type")
+	}
+	env, p, err := tasks.Decode(typ, payload)
+	if err != nil {
+		var de *tasks.DecodeError
+		if errors.As(err, &de) {
+			return Receipt{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", de.Reason))
+		}
+		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	raw := env.Payload
+	if field, id := missingID(p); field != "" {
+		if raw, err = setField(raw, field, id); err != nil {
+			return Receipt{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", "must be a JSON object"))
+		}
+		p = withIDs(p) // validate what is enqueued
+	}
+	if err := p.Validate(); err != nil {
+		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	if env.Workspace != "" || env.ExpiresAt != 0 {
+		pre := make([]EnqueueOption, 0, 2+len(opts))
+		if env.Workspace != "" {
+			pre = append(pre, Workspace(env.Workspace))
+		}
+		if env.ExpiresAt != 0 {
+			pre = append(pre, ExpiresAt(time.Unix(env.ExpiresAt, 0)))
+		}
+		opts = append(pre, opts...)
+	}
+	plan, err := c.plan(spec, opts)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	b, err := tasks.EncodeRaw(raw, plan.meta)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("producer: %s: encode: %w", typ, err)
+	}
+	return c.enqueue(ctx, typ, b, plan)
+}
+
+// plan is what an enqueue call resolved from the type's defaults and the
+// options.
+type plan struct {
+	meta  tasks.Meta
+	queue string
+	opts  []asynq.Option
+	key   string
+}
+
+func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
+	cfg := enqueueConfig{maxRetry: -1}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	d := spec.Defaults
+	now := time.Now()
+	pl := plan{queue: d.Queue, key: cfg.key, meta: tasks.Meta{Workspace: c.workspace, EnqueuedAt: now}}
+	if cfg.workspace != nil {
+		pl.meta.Workspace = *cfg.workspace
+	}
+	if err := validWorkspace(pl.meta.Workspace); err != nil {
+		return plan{}, err
+	}
+	if cfg.queue != "" {
+		if err := checkQueue(cfg.queue); err != nil {
+			return plan{}, err
+		}
+		pl.queue = cfg.queue
+	}
+	maxRetry := d.MaxRetry
+	if cfg.maxRetry >= 0 {
+		maxRetry = cfg.maxRetry
+	} else if cfg.maxRetry < -1 {
+		return plan{}, invalid("max_retry", "must not be negative")
+	}
+	timeout := d.Timeout
+	if cfg.timeout != 0 {
+		if cfg.timeout < time.Second {
+			return plan{}, invalid("timeout", "must be at least 1s")
+		}
+		timeout = cfg.timeout
+	}
+	processAt := cfg.processAt
+	if cfg.processIn > 0 {
+		processAt = now.Add(cfg.processIn)
+	}
+	switch {
+	case !cfg.expiresAt.IsZero():
+		pl.meta.ExpiresAt = cfg.expiresAt
+	case cfg.expiresIn != 0:
+		pl.meta.ExpiresAt = now.Add(cfg.expiresIn)
+	case d.Expiry > 0:
+		pl.meta.ExpiresAt = now.Add(d.Expiry)
+	}
+	if !pl.meta.ExpiresAt.IsZero() {
+		if !pl.meta.ExpiresAt.After(now) {
+			return plan{}, invalid("expires_at", "must be in the future")
+		}
+		if !processAt.IsZero() && processAt.After(pl.meta.ExpiresAt) {
+			return plan{}, invalid("expires_at", "must not be before the process time")
+		}
+	}
+
+	n := 3
+	if pl.key != "" {
+		if err := checkKey(pl.key); err != nil {
+			return plan{}, err
+		}
+		n += 2
+	}
+	if !processAt.IsZero() {
+		n++
+	}
+	pl.opts = make([]asynq.Option, 0, n)
+	pl.opts = append(pl.opts, asynq.Queue(pl.queue), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout))
+	if pl.key != "" {
+		pl.opts = append(pl.opts, asynq.TaskID(pl.key), asynq.Retention(c.retention))
+	}
+	if !processAt.IsZero() {
+		pl.opts = append(pl.opts, asynq.ProcessAt(processAt))
+	}
+	return pl, nil
+}
+
+func (c *Client) enqueue(ctx context.Context, typ string, b []byte, pl plan) (Receipt, error) {
+	info, err := c.ac.EnqueueContext(ctx, asynq.NewTask(typ, b), pl.opts...)
+	if err == nil {
+		return Receipt{TaskID: info.ID, Queue: info.Queue, Type: typ}, nil
+	}
+	if pl.key != "" && errors.Is(err, asynq.ErrTaskIDConflict) {
+		r := Receipt{TaskID: pl.key, Queue: pl.queue, Type: typ, Duplicate: true}
+		if first, ierr := c.insp.GetTaskInfo(pl.queue, pl.key); ierr == nil {
+			r.Queue, r.Type = first.Queue, first.Type
+		}
+		return r, nil
+	}
+	return Receipt{}, fmt.Errorf("producer: enqueue %s: %w", typ, err)
+}
+
+func checkQueue(q string) error {
+	if len(q) > 64 {
+		return invalid("queue", "must be at most 64 characters")
+	}
+	for i := 0; i < len(q); i++ {
+		ch := q[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '-' || ch == '.' || ch == ':') {
+			return invalid("queue", "must contain only letters, digits, '_', '-', '.' and ':'")
+		}
+	}
+	return nil
+}
+
+func checkKey(k string) error {
+	if len(k) > 200 {
+		return invalid("idempotency_key", "must be at most 200 characters")
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] <= ' ' || k[i] >= 0x7f {
+			return invalid("idempotency_key", "must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// newID returns a new ULID string.
+func newID() string { return ulid.Make().String() }
+
+// missingID returns the JSON field that Enqueue would fill with a ULID for
+// p ("id" or "messageId"), and the ULID; "" when p needs none.
+func missingID(p tasks.Payload) (string, string) {
+	switch v := p.(type) {
+	case *tasks.Track:
+		if v.ID == "" {
+			return "id", newID()
+		}
+	case *tasks.TrackAnonymous:
+		if v.ID == "" {
+			return "id", newID()
+		}
+	default:
+		if m := cdpMessage(p); m != nil && m.MessageID == "" {
+			return "messageId", newID()
+		}
+	}
+	return "", ""
+}
+
+// withIDs returns p with a ULID id (track events) or messageId (Pipelines
+// messages) when it has none. The caller's value is never modified: a
+// pointer payload that needs an id is copied.
+func withIDs(p tasks.Payload) tasks.Payload {
+	switch v := p.(type) {
+	case *tasks.Track:
+		if v != nil && v.ID == "" {
+			p = *v
+		}
+	case *tasks.TrackAnonymous:
+		if v != nil && v.ID == "" {
+			p = *v
+		}
+	default:
+		if m := cdpMessage(p); m != nil && m.MessageID == "" {
+			p = derefCDP(p)
+		}
+	}
+	switch v := p.(type) {
+	case tasks.Track:
+		if v.ID == "" {
+			v.ID = newID()
+		}
+		return v
+	case tasks.TrackAnonymous:
+		if v.ID == "" {
+			v.ID = newID()
+		}
+		return v
+	case tasks.CDPIdentify:
+		return tasks.CDPIdentify(cdpID(customerio.PipelinesMessage(v)))
+	case tasks.CDPTrack:
+		return tasks.CDPTrack(cdpID(customerio.PipelinesMessage(v)))
+	case tasks.CDPPage:
+		return tasks.CDPPage(cdpID(customerio.PipelinesMessage(v)))
+	case tasks.CDPScreen:
+		return tasks.CDPScreen(cdpID(customerio.PipelinesMessage(v)))
+	case tasks.CDPGroup:
+		return tasks.CDPGroup(cdpID(customerio.PipelinesMessage(v)))
+	case tasks.CDPAlias:
+		return tasks.CDPAlias(cdpID(customerio.PipelinesMessage(v)))
+	}
+	return p
+}
+
+func cdpID(m customerio.PipelinesMessage) customerio.PipelinesMessage {
+	if m.MessageID == "" {
+		m.MessageID = newID()
+	}
+	return m
+}
+
+// derefCDP turns a pointer to a Pipelines payload into its value.
+func derefCDP(p tasks.Payload) tasks.Payload {
+	switch v := p.(type) {
+	case *tasks.CDPIdentify:
+		return *v
+	case *tasks.CDPTrack:
+		return *v
+	case *tasks.CDPPage:
+		return *v
+	case *tasks.CDPScreen:
+		return *v
+	case *tasks.CDPGroup:
+		return *v
+	case *tasks.CDPAlias:
+		return *v
+	}
+	return p
+}
+
+// cdpMessage returns the Pipelines message inside p, or nil.
+func cdpMessage(p tasks.Payload) *customerio.PipelinesMessage {
+	switch v := p.(type) {
+	case tasks.CDPIdentify, tasks.CDPTrack, tasks.CDPPage, tasks.CDPScreen, tasks.CDPGroup, tasks.CDPAlias:
+		m := toMessage(v)
+		return &m
+	case *tasks.CDPIdentify:
+		return (*customerio.PipelinesMessage)(v)
+	case *tasks.CDPTrack:
+		return (*customerio.PipelinesMessage)(v)
+	case *tasks.CDPPage:
+		return (*customerio.PipelinesMessage)(v)
+	case *tasks.CDPScreen:
+		return (*customerio.PipelinesMessage)(v)
+	case *tasks.CDPGroup:
+		return (*customerio.PipelinesMessage)(v)
+	case *tasks.CDPAlias:
+		return (*customerio.PipelinesMessage)(v)
+	}
+	return nil
+}
+
+// setField returns the JSON object raw with field set to the string v
+// (replacing an empty or null value). Other fields keep their bytes.
+func setField(raw json.RawMessage, field, v string) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	vb, _ := json.Marshal(v)
+	m[field] = vb
+	return json.Marshal(m)
+}
+
+func toMessage(p tasks.Payload) customerio.PipelinesMessage {
+	switch v := p.(type) {
+	case tasks.CDPIdentify:
+		return customerio.PipelinesMessage(v)
+	case tasks.CDPTrack:
+		return customerio.PipelinesMessage(v)
+	case tasks.CDPPage:
+		return customerio.PipelinesMessage(v)
+	case tasks.CDPScreen:
+		return customerio.PipelinesMessage(v)
+	case tasks.CDPGroup:
+		return customerio.PipelinesMessage(v)
+	case tasks.CDPAlias:
+		return customerio.PipelinesMessage(v)
+	}
+	return customerio.PipelinesMessage{}
+}

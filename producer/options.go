@@ -1,0 +1,77 @@
+package producer
+
+import (
+	"time"
+)
+
+// EnqueueOption adjusts one enqueue call.
+type EnqueueOption func(*enqueueConfig)
+
+type enqueueConfig struct {
+	key       string
+	processAt time.Time
+	processIn time.Duration
+	queue     string
+	workspace *string
+	expiresAt time.Time
+	expiresIn time.Duration
+	maxRetry  int // -1 = type default
+	timeout   time.Duration
+}
+
+// IdempotencyKey makes key the task's id: enqueueing the same key again
+// (in the same queue) enqueues nothing and returns the first task's
+// receipt with Duplicate set, so the task is delivered once. The key stays
+// taken while the task waits, runs or retries, and for the client's
+// idempotency window (WithIdempotencyWindow, default 24 h) after it
+// completes. Keys are 1 to 200 printable ASCII characters without spaces;
+// they are not scoped by workspace or type, so make them specific
+// ("order-12345:confirmation").
+func IdempotencyKey(key string) EnqueueOption {
+	return func(c *enqueueConfig) { c.key = key }
+}
+
+// ProcessAt delays the task until t (a time in the past means now).
+func ProcessAt(t time.Time) EnqueueOption {
+	return func(c *enqueueConfig) { c.processAt, c.processIn = t, 0 }
+}
+
+// ProcessIn delays the task by d.
+func ProcessIn(d time.Duration) EnqueueOption {
+	return func(c *enqueueConfig) { c.processIn, c.processAt = d, time.Time{} }
+}
+
+// Queue overrides the type's default queue (tasks.QueueCritical,
+// tasks.QueueDefault or tasks.QueueBulk; a worker must listen on it).
+func Queue(name string) EnqueueOption {
+	return func(c *enqueueConfig) { c.queue = name }
+}
+
+// Workspace names the Customer.io workspace that delivers the task
+// ([a-z0-9_-]{1,64}; "" = the default workspace).
+func Workspace(name string) EnqueueOption {
+	return func(c *enqueueConfig) { c.workspace = &name }
+}
+
+// ExpiresAt makes the task stale at t: past it, the worker dead-letters it
+// as expired instead of delivering it late. Meant for transactional sends (a
+// password reset an hour late is worse than none); t must be in the future
+// and not before the task's process time.
+func ExpiresAt(t time.Time) EnqueueOption {
+	return func(c *enqueueConfig) { c.expiresAt, c.expiresIn = t, 0 }
+}
+
+// ExpiresIn is ExpiresAt(now + d).
+func ExpiresIn(d time.Duration) EnqueueOption {
+	return func(c *enqueueConfig) { c.expiresIn, c.expiresAt = d, time.Time{} }
+}
+
+// MaxRetry overrides the type's retry budget (tasks.DefaultMaxRetry).
+func MaxRetry(n int) EnqueueOption {
+	return func(c *enqueueConfig) { c.maxRetry = n }
+}
+
+// Timeout overrides the type's per-attempt timeout (tasks.DefaultTimeout).
+func Timeout(d time.Duration) EnqueueOption {
+	return func(c *enqueueConfig) { c.timeout = d }
+}
