@@ -1,0 +1,407 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Class is why a task was dead-lettered.
+type Class string
+
+// Dead-letter classes.
+const (
+	// ClassPermanent: Customer.io refused the task with a permanent 4xx
+	// (400, 403, 404, 413, 422, ...); retrying would fail the same way.
+	ClassPermanent Class = "permanent"
+	// ClassExpired: the task's expires_at passed before it could be sent;
+	// it was never sent.
+	ClassExpired Class = "expired"
+	// ClassInvalid: the task's bytes did not decode, or its payload did not
+	// validate; Customer.io was never called.
+	ClassInvalid Class = "invalid"
+	// ClassExhausted: transient failures used up the retry budget and the
+	// retry window, or asynq archived the task itself (e.g. after its
+	// worker crashed on the last attempt).
+	ClassExhausted Class = "exhausted"
+)
+
+// Failure is one failure in a dead letter's history.
+type Failure struct {
+	At      time.Time `json:"at"`
+	Class   Class     `json:"class"`
+	Status  int       `json:"status,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	Attempt int       `json:"attempt,omitempty"`
+}
+
+// DeadLetter is cioq's own record of a dead-lettered task. Unlike asynq's
+// archive it is never trimmed or expired: only Delete, Purge and Retry
+// remove it.
+type DeadLetter struct {
+	// ID is the asynq task id.
+	ID string
+	// Type is the task type, e.g. "cio:send_email".
+	Type string
+	// Queue is the asynq queue the task was in.
+	Queue string
+	// Workspace is the task's workspace ("" = default), when it decoded.
+	Workspace string
+	// Payload is the task's bytes, exactly as enqueued.
+	Payload []byte
+	// Attempts is how many times the task was attempted (asynq's retried+1).
+	Attempts int
+	// MaxRetry is the task's retry budget.
+	MaxRetry int
+	// Class, Status, Message and Error describe the latest failure: the
+	// dead-letter class, the HTTP status (0 if none), Customer.io's message
+	// and the error text (which never holds payload data or credentials).
+	Class   Class
+	Status  int
+	Message string
+	Error   string
+	// FirstFailedAt is when the task was first dead-lettered; LastFailedAt
+	// when it was last (a retried dead letter that fails again keeps both).
+	FirstFailedAt, LastFailedAt time.Time
+	// History lists every recorded failure, oldest first.
+	History []Failure
+}
+
+// Filter selects dead letters for List and Purge. Zero fields match
+// everything.
+type Filter struct {
+	Queue string
+	Type  string
+	Class Class
+	// Since and Until bound LastFailedAt: Since inclusive, Until exclusive.
+	Since, Until time.Time
+	// Limit caps the items List returns (0 = 100, at most 10,000).
+	Limit int
+	// Cursor continues a previous List (its Page.Next).
+	Cursor string
+}
+
+// Page is one page of List.
+type Page struct {
+	Items []*DeadLetter
+	// Next is the cursor of the following page; "" when there is none.
+	Next string
+}
+
+// Enqueuer is what DeadLetters.Retry needs to re-enqueue a task;
+// *asynq.Client satisfies it.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// ErrNotFound is returned when no dead letter has the given id.
+var ErrNotFound = errors.New("worker: dead letter not found")
+
+// HeaderRetryWindowStart is the asynq task header DeadLetters.Retry sets:
+// the unix-millisecond time the retried task's retry window starts from,
+// instead of the envelope's enqueued_at.
+const HeaderRetryWindowStart = "cioq-retry-window-start"
+
+// DeadLetters is the dead-letter store: a Redis hash per task
+// (cioq:dlq:t:<id>), a list of its failures (cioq:dlq:h:<id>) and a sorted
+// set indexing ids by last failure time (cioq:dlq:index). Every write is one
+// MULTI/EXEC transaction, so a record is either complete or absent.
+type DeadLetters struct {
+	rdb       redis.UniversalClient
+	inspector *asynq.Inspector
+	now       func() time.Time
+}
+
+const (
+	dlqIndex   = "cioq:dlq:index"
+	dlqTaskKey = "cioq:dlq:t:"
+	dlqHistKey = "cioq:dlq:h:"
+)
+
+// NewDeadLetters returns a store on rdb. inspector (optional) is used to
+// delete asynq's archive entry when a dead letter is retried or deleted.
+func NewDeadLetters(rdb redis.UniversalClient, inspector *asynq.Inspector) *DeadLetters {
+	return &DeadLetters{rdb: rdb, inspector: inspector, now: time.Now}
+}
+
+// Add records a dead letter. When a record with the same id exists, its
+// FirstFailedAt is kept, the other fields are replaced and d's failure is
+// appended to the history.
+func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
+	if d.ID == "" {
+		return errors.New("worker: dead letter without id")
+	}
+	if d.LastFailedAt.IsZero() {
+		d.LastFailedAt = s.now()
+	}
+	if d.FirstFailedAt.IsZero() {
+		d.FirstFailedAt = d.LastFailedAt
+	}
+	f := Failure{At: d.LastFailedAt, Class: d.Class, Status: d.Status, Message: d.Message, Error: d.Error, Attempt: d.Attempts}
+	fb, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	key := dlqTaskKey + d.ID
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key,
+			"id", d.ID, "type", d.Type, "queue", d.Queue, "workspace", d.Workspace,
+			"payload", d.Payload, "attempts", d.Attempts, "max_retry", d.MaxRetry,
+			"class", string(d.Class), "status", d.Status, "message", d.Message, "error", d.Error,
+			"last_failed", d.LastFailedAt.UnixMilli())
+		p.HSetNX(ctx, key, "first_failed", d.FirstFailedAt.UnixMilli())
+		p.RPush(ctx, dlqHistKey+d.ID, fb)
+		p.ZAdd(ctx, dlqIndex, redis.Z{Score: float64(d.LastFailedAt.UnixMilli()), Member: d.ID})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("worker: record dead letter: %w", err)
+	}
+	return nil
+}
+
+// Get returns the dead letter with the given id, or ErrNotFound.
+func (s *DeadLetters) Get(ctx context.Context, id string) (*DeadLetter, error) {
+	var h *redis.MapStringStringCmd
+	var l *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		h = p.HGetAll(ctx, dlqTaskKey+id)
+		l = p.LRange(ctx, dlqHistKey+id, 0, -1)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(h.Val()) == 0 {
+		return nil, ErrNotFound
+	}
+	return decodeDeadLetter(h.Val(), l.Val()), nil
+}
+
+func decodeDeadLetter(m map[string]string, hist []string) *DeadLetter {
+	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	ms := func(s string) time.Time {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		if n == 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(n)
+	}
+	d := &DeadLetter{
+		ID: m["id"], Type: m["type"], Queue: m["queue"], Workspace: m["workspace"],
+		Payload: []byte(m["payload"]), Attempts: atoi(m["attempts"]), MaxRetry: atoi(m["max_retry"]),
+		Class: Class(m["class"]), Status: atoi(m["status"]), Message: m["message"], Error: m["error"],
+		FirstFailedAt: ms(m["first_failed"]), LastFailedAt: ms(m["last_failed"]),
+	}
+	for _, s := range hist {
+		var f Failure
+		if json.Unmarshal([]byte(s), &f) == nil {
+			d.History = append(d.History, f)
+		}
+	}
+	return d
+}
+
+// Count returns the number of dead letters.
+func (s *DeadLetters) Count(ctx context.Context) (int64, error) {
+	return s.rdb.ZCard(ctx, dlqIndex).Result()
+}
+
+// Has reports which of ids have a dead-letter record.
+func (s *DeadLetters) has(ctx context.Context, ids []string) ([]bool, error) {
+	cmds := make([]*redis.IntCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Exists(ctx, dlqTaskKey+id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(ids))
+	for i, c := range cmds {
+		out[i] = c.Val() == 1
+	}
+	return out, nil
+}
+
+// List returns dead letters matching f, oldest last failure first, one page
+// at a time: pass the returned Page.Next as f.Cursor to continue.
+func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > 10000 {
+		limit = 10000
+	}
+	// Start rank: after the cursor, and not before Since.
+	var start int64
+	if f.Cursor != "" {
+		scoreStr, id, ok := strings.Cut(f.Cursor, ":")
+		score, err := strconv.ParseInt(scoreStr, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("worker: invalid cursor")
+		}
+		rank, err := s.rdb.ZRank(ctx, dlqIndex, id).Result()
+		switch {
+		case err == nil:
+			start = rank + 1
+		case errors.Is(err, redis.Nil):
+			// The cursor's item is gone: continue after its score.
+			n, err := s.rdb.ZCount(ctx, dlqIndex, "-inf", strconv.FormatInt(score, 10)).Result()
+			if err != nil {
+				return nil, err
+			}
+			start = n
+		default:
+			return nil, err
+		}
+	}
+	if !f.Since.IsZero() {
+		n, err := s.rdb.ZCount(ctx, dlqIndex, "-inf", "("+strconv.FormatInt(f.Since.UnixMilli(), 10)).Result()
+		if err != nil {
+			return nil, err
+		}
+		start = max(start, n)
+	}
+	page := &Page{}
+	chunk := int64(max(limit, 200))
+	for {
+		zs, err := s.rdb.ZRangeWithScores(ctx, dlqIndex, start, start+chunk-1).Result()
+		if err != nil {
+			return nil, err
+		}
+		if len(zs) == 0 {
+			return page, nil
+		}
+		hs := make([]*redis.MapStringStringCmd, len(zs))
+		ls := make([]*redis.StringSliceCmd, len(zs))
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, z := range zs {
+				id := z.Member.(string)
+				hs[i] = p.HGetAll(ctx, dlqTaskKey+id)
+				ls[i] = p.LRange(ctx, dlqHistKey+id, 0, -1)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i, z := range zs {
+			if !f.Until.IsZero() && int64(z.Score) >= f.Until.UnixMilli() {
+				return page, nil
+			}
+			if len(page.Items) == limit {
+				last := page.Items[len(page.Items)-1]
+				page.Next = fmt.Sprintf("%d:%s", last.LastFailedAt.UnixMilli(), last.ID)
+				return page, nil
+			}
+			m := hs[i].Val()
+			if len(m) == 0 {
+				continue // deleted meanwhile
+			}
+			if (f.Queue != "" && m["queue"] != f.Queue) || (f.Type != "" && m["type"] != f.Type) || (f.Class != "" && m["class"] != string(f.Class)) {
+				continue
+			}
+			page.Items = append(page.Items, decodeDeadLetter(m, ls[i].Val()))
+		}
+		start += int64(len(zs))
+	}
+}
+
+// Delete removes the dead letter with the given id, and asynq's archive
+// entry of the task, so the reconciler does not copy it back.
+func (s *DeadLetters) Delete(ctx context.Context, id string) error {
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.deleteArchived(d); err != nil {
+		return err
+	}
+	return s.remove(ctx, id)
+}
+
+func (s *DeadLetters) remove(ctx context.Context, id string) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, dlqTaskKey+id, dlqHistKey+id)
+		p.ZRem(ctx, dlqIndex, id)
+		return nil
+	})
+	return err
+}
+
+func (s *DeadLetters) deleteArchived(d *DeadLetter) error {
+	if s.inspector == nil || d.Queue == "" {
+		return nil
+	}
+	err := s.inspector.DeleteTask(d.Queue, d.ID)
+	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return fmt.Errorf("worker: delete archived task: %w", err)
+	}
+	return nil
+}
+
+// Purge deletes every dead letter matching f (Limit and Cursor are
+// ignored) and returns how many it deleted.
+func (s *DeadLetters) Purge(ctx context.Context, f Filter) (int, error) {
+	f.Cursor, f.Limit = "", 1000
+	n := 0
+	for {
+		page, err := s.List(ctx, f)
+		if err != nil {
+			return n, err
+		}
+		for _, d := range page.Items {
+			if err := s.deleteArchived(d); err != nil {
+				return n, err
+			}
+			if err := s.remove(ctx, d.ID); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if page.Next == "" {
+			return n, nil
+		}
+		// The deleted items are gone from the index, so the next round
+		// starts from the beginning again.
+	}
+}
+
+// Retry re-enqueues the dead letter's task as a new task (a new id, the same
+// type, payload and queue, a full retry budget and a new retry window),
+// and only once that succeeded deletes the dead letter and asynq's archive
+// entry. It returns the new task's info.
+func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asynq.TaskInfo, error) {
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	headers := map[string]string{HeaderRetryWindowStart: strconv.FormatInt(s.now().UnixMilli(), 10)}
+	opts := []asynq.Option{}
+	if d.Queue != "" {
+		opts = append(opts, asynq.Queue(d.Queue))
+	}
+	if d.MaxRetry > 0 {
+		opts = append(opts, asynq.MaxRetry(d.MaxRetry))
+	}
+	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, d.Payload, headers), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("worker: re-enqueue dead letter: %w", err)
+	}
+	if err := s.deleteArchived(d); err != nil {
+		return info, err
+	}
+	return info, s.remove(ctx, id)
+}

@@ -1,0 +1,132 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cioq/cioq/internal/testredis"
+)
+
+func TestDeadLettersAddGetHistory(t *testing.T) {
+	db := testredis.New(t)
+	ctx := context.Background()
+	s := NewDeadLetters(db.Client, nil)
+	t0 := time.UnixMilli(1_700_000_000_000)
+	d := &DeadLetter{ID: "t1", Type: "cio:identify", Queue: "default", Workspace: "eu", Payload: []byte{0, 1, 2, 0xff},
+		Attempts: 3, MaxRetry: 5, Class: ClassPermanent, Status: 400, Message: "bad", Error: "e1", LastFailedAt: t0}
+	if err := s.Add(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	t1 := t0.Add(time.Hour)
+	if err := s.Add(ctx, &DeadLetter{ID: "t1", Type: "cio:identify", Queue: "default", Payload: d.Payload,
+		Attempts: 1, Class: ClassExhausted, Status: 503, Error: "e2", LastFailedAt: t1}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.FirstFailedAt.Equal(t0) || !got.LastFailedAt.Equal(t1) || got.Class != ClassExhausted || got.Status != 503 || string(got.Payload) != string(d.Payload) {
+		t.Errorf("got %+v", got)
+	}
+	if len(got.History) != 2 || got.History[0].Error != "e1" || got.History[0].Status != 400 || got.History[1].Error != "e2" {
+		t.Errorf("history %+v", got.History)
+	}
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(nope) = %v", err)
+	}
+	if n, _ := s.Count(ctx); n != 1 {
+		t.Errorf("Count = %d", n)
+	}
+}
+
+func TestDeadLettersListFilterPurgeRetry(t *testing.T) {
+	db := testredis.New(t)
+	ctx := context.Background()
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	s := NewDeadLetters(db.Client, insp)
+	base := time.UnixMilli(1_700_000_000_000)
+	for i := 0; i < 250; i++ {
+		c, q := ClassPermanent, "default"
+		if i%5 == 0 {
+			c, q = ClassExpired, "critical"
+		}
+		// Every 10 share a timestamp, to exercise ties in the cursor.
+		if err := s.Add(ctx, &DeadLetter{ID: fmt.Sprintf("id-%03d", i), Type: "cio:track", Queue: q, Class: c,
+			Payload: []byte(`{}`), MaxRetry: 7, LastFailedAt: base.Add(time.Duration(i/10) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	collect := func(f Filter) []string {
+		var ids []string
+		for pages := 0; ; pages++ {
+			p, err := s.List(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range p.Items {
+				ids = append(ids, d.ID)
+			}
+			if p.Next == "" {
+				return ids
+			}
+			f.Cursor = p.Next
+			if pages > 1000 {
+				t.Fatal("pagination does not end")
+			}
+		}
+	}
+	all := collect(Filter{Limit: 7})
+	if len(all) != 250 {
+		t.Fatalf("listed %d, want 250", len(all))
+	}
+	seen := map[string]bool{}
+	for _, id := range all {
+		if seen[id] {
+			t.Fatalf("%s listed twice", id)
+		}
+		seen[id] = true
+	}
+	if got := collect(Filter{Class: ClassExpired, Limit: 9}); len(got) != 50 {
+		t.Errorf("expired: %d, want 50", len(got))
+	}
+	if got := collect(Filter{Queue: "critical"}); len(got) != 50 {
+		t.Errorf("critical: %d, want 50", len(got))
+	}
+	if got := collect(Filter{Since: base.Add(10 * time.Second), Until: base.Add(12 * time.Second), Limit: 3}); len(got) != 20 || got[0] != "id-100" {
+		t.Errorf("since/until: %d %v", len(got), got)
+	}
+
+	// Retry: a new task with the same type, payload, queue and budget; the
+	// dead letter is gone afterwards.
+	ac := asynq.NewClientFromRedisClient(db.Client)
+	info, err := s.Retry(ctx, "id-000", ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ID == "id-000" || info.Queue != "critical" || info.MaxRetry != 7 || info.Type != "cio:track" {
+		t.Errorf("retried task %+v", info)
+	}
+	if _, err := s.Get(ctx, "id-000"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("dead letter still there: %v", err)
+	}
+
+	n, err := s.Purge(ctx, Filter{Class: ClassExpired})
+	if err != nil || n != 49 {
+		t.Fatalf("Purge = %d, %v", n, err)
+	}
+	if c, _ := s.Count(ctx); c != 200 {
+		t.Errorf("Count after purge = %d", c)
+	}
+	if err := s.Delete(ctx, "id-001"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Count(ctx); c != 199 {
+		t.Errorf("Count after delete = %d", c)
+	}
+}

@@ -1,0 +1,243 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/oklog/ulid/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/tasks"
+)
+
+// apiOf returns the Customer.io API a task type is delivered through.
+func apiOf(typ string) customerio.API {
+	switch {
+	case strings.HasPrefix(typ, "cdp:"):
+		return customerio.APIPipelines
+	case strings.HasPrefix(typ, "cio:send_"), typ == tasks.TypeBroadcastTrigger:
+		return customerio.APIApp
+	default:
+		return customerio.APITrack
+	}
+}
+
+// deliver is the innermost handler: it calls Customer.io through the
+// family handler of the task's API.
+func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
+	t, ok := Decoded(ctx)
+	if !ok {
+		return errors.New("worker: task was not decoded (middleware must pass the context on)")
+	}
+	c := w.client(t.Envelope.Workspace)
+	api := apiOf(t.Type)
+	if c == nil {
+		return &customerio.APIError{API: api, Operation: t.Type, Class: customerio.ClassAuth,
+			Message: fmt.Sprintf("workspace %q is not configured", displayWS(t.Envelope.Workspace)), Err: customerio.ErrMissingCredentials}
+	}
+	start := time.Now()
+	var err error
+	switch api {
+	case customerio.APIApp:
+		err = w.deliverApp(ctx, c, t)
+	case customerio.APIPipelines:
+		err = w.deliverPipelines(ctx, c, t)
+	default:
+		err = w.deliverTrack(ctx, c, t)
+	}
+	if !errors.Is(err, errDeduped) {
+		w.obs.Response(string(api), statusClass(err), time.Since(start))
+	}
+	if errors.Is(err, errDeduped) {
+		return nil
+	}
+	return err
+}
+
+func statusClass(err error) string {
+	if err == nil {
+		return "2xx"
+	}
+	var ae *customerio.APIError
+	if errors.As(err, &ae) && ae.StatusCode != 0 {
+		return fmt.Sprintf("%dxx", ae.StatusCode/100)
+	}
+	return "error"
+}
+
+// deliverTrack is the Track API family (v1 people, events, devices,
+// segments; v2 objects and relationships).
+func (w *Worker) deliverTrack(ctx context.Context, c *customerio.Client, t *Task) error {
+	switch p := t.Payload.(type) {
+	case *tasks.Identify:
+		return c.Identify(ctx, tasks.PathID(p.Identifiers), p.Attributes)
+	case *tasks.Track:
+		ev := p.Event
+		if ev.ID == "" {
+			ev.ID = EventID(t.ID, t.Envelope)
+		}
+		return c.Track(ctx, tasks.PathID(p.Identifiers), ev)
+	case *tasks.TrackAnonymous:
+		ev := customerio.AnonymousEvent(*p)
+		if ev.ID == "" {
+			ev.ID = EventID(t.ID, t.Envelope)
+		}
+		return c.TrackAnonymous(ctx, ev)
+	case *tasks.MergeAnonymous:
+		return c.Identify(ctx, tasks.PathID(p.Identifiers), p.Attrs())
+	case *tasks.MergePeople:
+		return c.MergeCustomers(ctx, p.Primary, p.Secondary)
+	case *tasks.Delete:
+		return c.Delete(ctx, tasks.PathID(p.Identifiers))
+	case *tasks.Suppress:
+		return c.Suppress(ctx, tasks.PathID(p.Identifiers))
+	case *tasks.Unsuppress:
+		return c.Unsuppress(ctx, tasks.PathID(p.Identifiers))
+	case *tasks.DeviceAdd:
+		return c.AddDevice(ctx, tasks.PathID(p.Identifiers), p.Device)
+	case *tasks.DeviceDelete:
+		return c.DeleteDevice(ctx, tasks.PathID(p.Identifiers), p.Device.ID)
+	case *tasks.ObjectUpsert:
+		return c.Entity(ctx, p.Operation())
+	case *tasks.ObjectDelete:
+		return c.Entity(ctx, p.Operation())
+	case *tasks.Relate:
+		return c.Entity(ctx, p.Operation())
+	case *tasks.Unrelate:
+		return c.Entity(ctx, p.Operation())
+	case *tasks.SegmentAdd:
+		return c.AddToSegment(ctx, p.SegmentID, p.IDType, p.IDs)
+	case *tasks.SegmentRemove:
+		return c.RemoveFromSegment(ctx, p.SegmentID, p.IDType, p.IDs)
+	}
+	return fmt.Errorf("worker: %w: no track delivery for %s", asynq.SkipRetry, t.Type)
+}
+
+// deliverPipelines is the Pipelines (CDP) family.
+func (w *Worker) deliverPipelines(ctx context.Context, c *customerio.Client, t *Task) error {
+	var m customerio.PipelinesMessage
+	var call customerio.PipelinesCall
+	switch p := t.Payload.(type) {
+	case *tasks.CDPIdentify:
+		m, call = customerio.PipelinesMessage(*p), customerio.CallIdentify
+	case *tasks.CDPTrack:
+		m, call = customerio.PipelinesMessage(*p), customerio.CallTrack
+	case *tasks.CDPPage:
+		m, call = customerio.PipelinesMessage(*p), customerio.CallPage
+	case *tasks.CDPScreen:
+		m, call = customerio.PipelinesMessage(*p), customerio.CallScreen
+	case *tasks.CDPGroup:
+		m, call = customerio.PipelinesMessage(*p), customerio.CallGroup
+	case *tasks.CDPAlias:
+		m, call = customerio.PipelinesMessage(*p), customerio.CallAlias
+	default:
+		return fmt.Errorf("worker: %w: no pipelines delivery for %s", asynq.SkipRetry, t.Type)
+	}
+	if m.MessageID == "" {
+		m.MessageID = EventID(t.ID, t.Envelope)
+	}
+	return c.Pipelines(ctx, call, m)
+}
+
+// errDeduped means a send was skipped because an earlier attempt of the
+// same task already succeeded.
+var errDeduped = errors.New("already sent")
+
+// sentKey is the Redis key recording that a task's send succeeded.
+func sentKey(taskID string) string { return "cioq:sent:" + taskID }
+
+// deliverApp is the App API family: transactional sends and broadcast
+// triggers. Neither is idempotent at Customer.io, so a success is recorded
+// in Redis before the task is acknowledged and a retry that finds the
+// record succeeds without sending again.
+func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task) error {
+	key := sentKey(t.ID)
+	if n, err := w.rdb.Exists(ctx, key).Result(); err == nil && n == 1 {
+		w.log.Info("send already delivered by an earlier attempt; not sending again", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
+		return errDeduped
+	} else if err != nil {
+		// Without the record we cannot tell; retry rather than risk a duplicate.
+		return &retryError{err: err, class: "transient", spend: false, reason: "send record unavailable"}
+	}
+	var ref string
+	var err error
+	var resp *customerio.SendResponse
+	switch p := t.Payload.(type) {
+	case *tasks.SendEmail:
+		resp, err = c.SendEmail(ctx, (*customerio.SendEmailRequest)(p))
+	case *tasks.SendPush:
+		resp, err = c.SendPush(ctx, (*customerio.SendPushRequest)(p))
+	case *tasks.SendSMS:
+		resp, err = c.SendSMS(ctx, (*customerio.SendSMSRequest)(p))
+	case *tasks.SendInApp:
+		resp, err = c.SendInApp(ctx, (*customerio.SendInAppRequest)(p))
+	case *tasks.SendInbox:
+		resp, err = c.SendInbox(ctx, (*customerio.SendInboxRequest)(p))
+	case *tasks.SendWhatsApp:
+		resp, err = c.SendWhatsApp(ctx, (*customerio.SendWhatsAppRequest)(p))
+	case *tasks.BroadcastTrigger:
+		var bt *customerio.BroadcastTrigger
+		bt, err = c.TriggerBroadcast(ctx, p.BroadcastID, &p.TriggerBroadcastRequest)
+		if bt != nil {
+			ref = fmt.Sprintf("trigger:%d", bt.ID)
+		}
+	default:
+		return fmt.Errorf("worker: %w: no app delivery for %s", asynq.SkipRetry, t.Type)
+	}
+	if err != nil {
+		return err
+	}
+	if resp != nil {
+		ref = "delivery:" + resp.DeliveryID
+	}
+	if ref == "" {
+		ref = "sent"
+	}
+	w.recordSent(ctx, t, key, ref)
+	return nil
+}
+
+// recordSent writes the send record, retrying briefly. If Redis stays
+// unreachable the task is still reported delivered: asynq could not
+// acknowledge it either, and a retry without the record would send again
+// for certain, whereas if Redis comes back before the lease expires the
+// acknowledgement goes through.
+func (w *Worker) recordSent(ctx context.Context, t *Task, key, ref string) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	var err error
+	for i := 0; i < 3; i++ {
+		if err = w.rdb.Set(wctx, key, ref, w.cfg.SendDedupeTTL).Err(); err == nil || errors.Is(err, redis.Nil) {
+			return
+		}
+		select {
+		case <-wctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	w.log.Error("send delivered but its record could not be written: a retry of this task would send it again",
+		"type", t.Type, "task_id", t.ID, "queue", t.Queue, "error", err.Error())
+}
+
+// EventID returns the id cioq gives an event (or Pipelines message) that
+// has none: a ULID derived from the asynq task id, so every retry of the
+// task sends the same id and Customer.io drops repeats. Its time part is
+// the task's enqueued_at (zero when unknown), its entropy the first 80
+// bits of SHA-256(task id).
+func EventID(taskID string, env *tasks.Envelope) string {
+	var id ulid.ULID
+	sum := sha256.Sum256([]byte("cioq-event:" + taskID))
+	var ms uint64
+	if env != nil && env.EnqueuedAt > 0 {
+		ms = uint64(env.EnqueuedAt)
+	}
+	_ = id.SetTime(ms)
+	_ = id.SetEntropy(sum[:10])
+	return id.String()
+}

@@ -1,0 +1,125 @@
+package worker
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/producer"
+)
+
+// testLogger discards logs unless CIOQ_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("CIOQ_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// sandboxConfig is a customerio.Config pointing at the sandbox behind url.
+func sandboxConfig(url string) customerio.Config {
+	return customerio.Config{
+		SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey,
+		AppAPIKey: sandbox.DefaultAppAPIKey, PipelinesWriteKey: sandbox.DefaultPipelinesWriteKey,
+		TrackURL: url + "/track", AppURL: url + "/app", PipelinesURL: url + "/cdp/v1",
+		Timeout: 5 * time.Second,
+	}
+}
+
+type harness struct {
+	db   *testredis.DB
+	sb   *sandbox.Server
+	url  string
+	w    *Worker
+	prod *producer.Client
+	insp *asynq.Inspector
+	cfg  Config
+}
+
+// newSandbox starts a sandbox with no App rate limit or broadcast interval
+// (tests that want them set their own).
+func newSandbox(t *testing.T) (*sandbox.Server, string) {
+	t.Helper()
+	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1})
+	hs := httptest.NewServer(sb)
+	t.Cleanup(func() { hs.Close(); sb.Close() })
+	return sb, hs.URL
+}
+
+// newHarness starts Redis, a sandbox, a producer and (unless noStart) a
+// worker delivering to the sandbox.
+func newHarness(t *testing.T, mod func(*Config), noStart ...bool) *harness {
+	t.Helper()
+	h := &harness{db: testredis.New(t)}
+	h.sb, h.url = newSandbox(t)
+	h.cfg = Config{
+		Redis:       h.db.ConnOpt(),
+		Workspaces:  map[string]customerio.Config{"": sandboxConfig(h.url)},
+		Concurrency: 8,
+		Backoff:     BackoffConfig{Base: 100 * time.Millisecond, Cap: time.Second},
+		Logger:      testLogger(),
+	}
+	if mod != nil {
+		mod(&h.cfg)
+	}
+	h.prod = producer.NewFromRedis(h.db.Client)
+	h.insp = asynq.NewInspectorFromRedisClient(h.db.Client)
+	if len(noStart) == 0 || !noStart[0] {
+		h.start(t)
+	}
+	return h
+}
+
+func (h *harness) start(t *testing.T) {
+	t.Helper()
+	w, err := New(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.w = w
+	t.Cleanup(w.Shutdown)
+}
+
+// waitSandbox waits until cond holds on the sandbox, failing after d.
+func waitSandbox(t *testing.T, sb *sandbox.Server, d time.Duration, what string, cond func(*sandbox.Server) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := sb.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// eventually polls cond every 20 ms until it holds, failing after d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// taskInfo returns asynq's info on a task, searching the default queues.
+func (h *harness) taskInfo(id string) *asynq.TaskInfo {
+	for q := range DefaultQueues() {
+		if ti, err := h.insp.GetTaskInfo(q, id); err == nil {
+			return ti
+		}
+	}
+	return nil
+}

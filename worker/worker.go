@@ -1,0 +1,378 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/internal/config"
+	"github.com/cioq/cioq/tasks"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultConcurrency       = 10
+	DefaultPollInterval      = 50 * time.Millisecond
+	DefaultDelayedPoll       = time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultAuthRetryDelay    = 30 * time.Second
+	DefaultSendDedupeTTL     = 7 * 24 * time.Hour
+	DefaultReconcileInterval = time.Minute
+	DefaultAuthLogInterval   = time.Minute
+)
+
+// DefaultQueues are the queue weights used when Config.Queues is nil.
+func DefaultQueues() map[string]int {
+	return map[string]int{tasks.QueueCritical: 6, tasks.QueueDefault: 3, tasks.QueueBulk: 1}
+}
+
+// Config configures a Worker. The zero value of every field but Redis is
+// its documented default.
+type Config struct {
+	// Redis is where the queues live (required).
+	Redis asynq.RedisConnOpt
+	// Workspaces maps a workspace name to its Customer.io client
+	// configuration; "" is the default workspace. A task naming a workspace
+	// that is not here, or an API the workspace has no key for, is kept and
+	// retried every AuthRetryDelay (and Health fails) until configured.
+	Workspaces map[string]customerio.Config
+	// Concurrency is the number of tasks processed at once (default 10).
+	Concurrency int
+	// Queues maps queue names to weights (default critical=6, default=3, bulk=1).
+	Queues map[string]int
+	// PollInterval is how often an idle worker looks for new tasks
+	// (asynq's TaskCheckInterval; asynq's default is 1 s, cioq's 50 ms).
+	PollInterval time.Duration
+	// DelayedPollInterval is how often scheduled and retry tasks are
+	// moved to their queue (asynq's DelayedTaskCheckInterval; default 1 s).
+	DelayedPollInterval time.Duration
+	// ShutdownTimeout is how long Shutdown lets in-flight tasks finish
+	// before asynq puts them back in their queue (default 10 s).
+	ShutdownTimeout time.Duration
+	// Backoff is the schedule of transient retries (default 1 s doubling to 10 min).
+	Backoff BackoffConfig
+	// AuthRetryDelay is the wait before retrying a task refused for lack
+	// of valid credentials (default 30 s). Such retries never spend the
+	// task's retry budget.
+	AuthRetryDelay time.Duration
+	// SendDedupeTTL is how long a transactional send or broadcast trigger
+	// is remembered so a retry of the same task does not send it again
+	// (default 7 days).
+	SendDedupeTTL time.Duration
+	// ReconcileInterval is how often tasks asynq archived by itself are
+	// copied into the dead-letter store (default 1 min; also run at Start).
+	ReconcileInterval time.Duration
+	// AuthLogInterval is how often a persisting credentials problem of one
+	// workspace and API is logged (default 1 min).
+	AuthLogInterval time.Duration
+	// Logger receives the worker's and asynq's logs (default slog.Default()).
+	Logger *slog.Logger
+	// Observer is told about outcomes, for metrics (default NopObserver).
+	Observer Observer
+	// Middleware wraps the delivery of every task, first element
+	// outermost. It runs after the task was decoded, validated and checked
+	// for expiry ([Decoded] gives the decoded task), and its errors go
+	// through the same retry policy as Customer.io's (return [RetryLater]
+	// to snooze a task without spending its retry budget).
+	Middleware []func(asynq.Handler) asynq.Handler
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// ConfigFrom converts the binary's configuration into a worker Config;
+// the caller may adjust the result before New.
+func ConfigFrom(c *config.Config) Config {
+	ws := make(map[string]customerio.Config, len(c.Workspaces))
+	for name, w := range c.Workspaces {
+		ws[name] = customerio.Config{
+			SiteID: w.SiteID, TrackAPIKey: w.TrackAPIKey, AppAPIKey: w.AppAPIKey,
+			PipelinesWriteKey: w.PipelinesWriteKey, Region: customerio.Region(w.Region),
+			TrackURL: w.TrackURL, AppURL: w.AppURL, PipelinesURL: w.PipelinesURL,
+		}
+	}
+	return Config{Redis: c.Redis, Workspaces: ws, Concurrency: c.Concurrency, Queues: c.Queues}
+}
+
+func (c Config) withDefaults() Config {
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Queues == nil {
+		c.Queues = DefaultQueues()
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.DelayedPollInterval <= 0 {
+		c.DelayedPollInterval = DefaultDelayedPoll
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	c.Backoff = c.Backoff.withDefaults()
+	if c.AuthRetryDelay <= 0 {
+		c.AuthRetryDelay = DefaultAuthRetryDelay
+	}
+	if c.SendDedupeTTL <= 0 {
+		c.SendDedupeTTL = DefaultSendDedupeTTL
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = DefaultReconcileInterval
+	}
+	if c.AuthLogInterval <= 0 {
+		c.AuthLogInterval = DefaultAuthLogInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = NopObserver{}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Worker delivers cioq tasks from Redis to Customer.io.
+type Worker struct {
+	cfg       Config
+	log       *slog.Logger
+	obs       Observer
+	rdb       redis.UniversalClient
+	inspector *asynq.Inspector
+	srv       *asynq.Server
+	dlq       *DeadLetters
+	handler   asynq.Handler
+	queues    []string
+
+	mu       sync.Mutex
+	clients  map[string]*customerio.Client
+	authFail map[authKey]*authState
+
+	stopOnce  sync.Once
+	stop      chan struct{}
+	reconcile sync.WaitGroup
+}
+
+type authKey struct {
+	workspace string
+	api       customerio.API
+}
+
+type authState struct {
+	since      time.Time
+	reason     string
+	lastLog    time.Time
+	suppressed int
+}
+
+// New checks cfg and builds a Worker; nothing runs until Start.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("worker: Config.Redis is required")
+	}
+	cfg = cfg.withDefaults()
+	for q, w := range cfg.Queues {
+		if strings.TrimSpace(q) == "" || w < 1 {
+			return nil, fmt.Errorf("worker: queue %q: weight must be a positive integer", q)
+		}
+	}
+	clients := make(map[string]*customerio.Client, len(cfg.Workspaces))
+	for name, cc := range cfg.Workspaces {
+		c, err := customerio.New(cc)
+		if err != nil {
+			return nil, fmt.Errorf("worker: workspace %q: %w", name, err)
+		}
+		clients[name] = c
+	}
+	rc, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("worker: Config.Redis does not make a go-redis client")
+	}
+	w := &Worker{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		obs:       cfg.Observer,
+		rdb:       rc,
+		inspector: asynq.NewInspectorFromRedisClient(rc),
+		clients:   clients,
+		authFail:  map[authKey]*authState{},
+		stop:      make(chan struct{}),
+	}
+	for q := range cfg.Queues {
+		w.queues = append(w.queues, q)
+	}
+	sort.Strings(w.queues)
+	w.dlq = NewDeadLetters(rc, w.inspector)
+	w.dlq.now = cfg.Now
+
+	var h asynq.Handler = asynq.HandlerFunc(w.deliver)
+	for i := len(cfg.Middleware) - 1; i >= 0; i-- {
+		h = cfg.Middleware[i](h)
+	}
+	w.handler = asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		return w.process(ctx, t, h)
+	})
+	w.srv = asynq.NewServerFromRedisClient(rc, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   cfg.Queues,
+		TaskCheckInterval:        cfg.PollInterval,
+		DelayedTaskCheckInterval: cfg.DelayedPollInterval,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           retryDelay(cfg.Backoff, cfg.Now),
+		IsFailure:                isFailure,
+		Logger:                   NewAsynqLogger(cfg.Logger),
+		LogLevel:                 asynq.WarnLevel,
+	})
+	return w, nil
+}
+
+// Handler returns the worker's task handler (decode, validate, policy,
+// middleware, delivery), e.g. to serve it from another asynq server.
+func (w *Worker) Handler() asynq.Handler { return w.handler }
+
+// DLQ returns the dead-letter store.
+func (w *Worker) DLQ() *DeadLetters { return w.dlq }
+
+// Start starts processing in the background: asynq's server and the
+// dead-letter reconciler (which runs once right away).
+func (w *Worker) Start() error {
+	if err := w.srv.Start(w.handler); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	w.reconcile.Add(1)
+	go w.reconcileLoop()
+	return nil
+}
+
+// Run starts the worker, blocks until ctx is done, then shuts down
+// gracefully.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	w.Shutdown()
+	return nil
+}
+
+// Shutdown stops fetching tasks, lets in-flight tasks finish for up to
+// ShutdownTimeout and has asynq put the rest back in their queues (without
+// spending a retry), then closes the Redis connections. Nothing is lost.
+func (w *Worker) Shutdown() {
+	w.stopOnce.Do(func() {
+		close(w.stop)
+		w.srv.Shutdown()
+		w.reconcile.Wait()
+		w.inspector.Close()
+		w.rdb.Close()
+	})
+}
+
+// Health returns nil when the worker is healthy. It fails while Redis does
+// not answer, and while any workspace's API refuses (or lacks) its
+// credentials: the error names the workspace and API, never a key. An
+// auth failure clears once a call for that workspace and API succeeds.
+func (w *Worker) Health() error {
+	var problems []string
+	w.mu.Lock()
+	for k, s := range w.authFail {
+		problems = append(problems, fmt.Sprintf("workspace %q %s API: %s since %s", displayWS(k.workspace), k.api, s.reason, s.since.UTC().Format(time.RFC3339)))
+	}
+	w.mu.Unlock()
+	sort.Strings(problems)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := w.rdb.Ping(ctx).Err(); err != nil {
+		problems = append([]string{"redis: " + err.Error()}, problems...)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &HealthError{Problems: problems}
+}
+
+// HealthError lists what makes the worker unhealthy.
+type HealthError struct {
+	Problems []string
+}
+
+// Error joins the problems.
+func (e *HealthError) Error() string { return "worker unhealthy: " + strings.Join(e.Problems, "; ") }
+
+func displayWS(ws string) string {
+	if ws == "" {
+		return "default"
+	}
+	return ws
+}
+
+// client returns the workspace's client, or nil when none is configured.
+func (w *Worker) client(ws string) *customerio.Client {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.clients[ws]
+}
+
+// SetWorkspace installs (or replaces) a workspace's Customer.io
+// configuration while the worker runs, e.g. after a key was rotated. Tasks
+// kept for lack of credentials are delivered at their next retry.
+func (w *Worker) SetWorkspace(name string, cfg customerio.Config) error {
+	c, err := customerio.New(cfg)
+	if err != nil {
+		return fmt.Errorf("worker: workspace %q: %w", name, err)
+	}
+	w.mu.Lock()
+	w.clients[name] = c
+	w.mu.Unlock()
+	return nil
+}
+
+// authFailed marks a workspace's API as failing auth, logging at most once
+// per AuthLogInterval.
+func (w *Worker) authFailed(ws string, api customerio.API, reason string) {
+	now := w.cfg.Now()
+	k := authKey{ws, api}
+	w.mu.Lock()
+	s := w.authFail[k]
+	if s == nil {
+		s = &authState{since: now}
+		w.authFail[k] = s
+	}
+	s.reason = reason
+	logIt := now.Sub(s.lastLog) >= w.cfg.AuthLogInterval
+	suppressed := s.suppressed
+	if logIt {
+		s.lastLog = now
+		s.suppressed = 0
+	} else {
+		s.suppressed++
+	}
+	w.mu.Unlock()
+	w.obs.AuthFailure(string(api), ws)
+	if logIt {
+		w.log.Warn("customer.io credentials problem: tasks are kept and retried until it is fixed",
+			"workspace", displayWS(ws), "api", string(api), "reason", reason,
+			"retry_in", w.cfg.AuthRetryDelay, "similar_since_last_log", suppressed)
+	}
+}
+
+func (w *Worker) authOK(ws string, api customerio.API) {
+	w.mu.Lock()
+	_, was := w.authFail[authKey{ws, api}]
+	delete(w.authFail, authKey{ws, api})
+	w.mu.Unlock()
+	if was {
+		w.log.Info("customer.io credentials work again", "workspace", displayWS(ws), "api", string(api))
+	}
+}
