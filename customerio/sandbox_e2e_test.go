@@ -1,0 +1,199 @@
+package customerio_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/oklog/ulid/v2"
+)
+
+// newSandboxClient starts the sandbox and a client pointed at it.
+func newSandboxClient(t *testing.T, timeout time.Duration) (*customerio.Client, *sandbox.Running) {
+	t.Helper()
+	sb := sandbox.NewTestServer(t, sandbox.Config{
+		SiteID: "e2e-site", TrackAPIKey: "e2e-track-key", AppAPIKey: "e2e-app-key", PipelinesWriteKey: "e2e-write-key",
+		AppRateLimit: -1, BroadcastInterval: -1,
+	})
+	c, err := customerio.New(customerio.Config{
+		SiteID: "e2e-site", TrackAPIKey: "e2e-track-key", AppAPIKey: "e2e-app-key", PipelinesWriteKey: "e2e-write-key",
+		TrackURL: sb.TrackURL(), AppURL: sb.AppURL(), PipelinesURL: sb.PipelinesURL(), PipelinesStrict: true,
+		Timeout: timeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, sb
+}
+
+// TestSandboxE2E runs the client's operations against the sandbox and checks
+// the state they leave there.
+func TestSandboxE2E(t *testing.T) {
+	c, sb := newSandboxClient(t, 5*time.Second)
+	ctx := context.Background()
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	const tricky = "a+b@c.com/x y"
+	must("identify", c.Identify(ctx, tricky, map[string]any{"plan": "pro"}))
+	must("identify percent", c.Identify(ctx, "50%", map[string]any{"plan": "free"}))
+	p, ok := sb.Person(tricky)
+	if !ok || p.Attributes["plan"] != "pro" {
+		t.Fatalf("person %q = %+v, %v", tricky, p, ok)
+	}
+	if p2, ok := sb.Person("50%"); !ok || p2.Attributes["plan"] != "free" {
+		t.Fatalf("person 50%% = %+v, %v", p2, ok)
+	}
+	// The cio_ form addresses the same person.
+	must("identify by cio_id", c.Identify(ctx, "cio_"+p.CioID, map[string]any{"seats": 3}))
+	if p, _ = sb.Person(tricky); p.Attributes["seats"] == nil {
+		t.Errorf("cio_ path did not update the person: %+v", p.Attributes)
+	}
+
+	id := ulid.Make().String()
+	ev := customerio.Event{Name: "purchase", ID: id, Data: map[string]any{"total": 5}}
+	must("track", c.Track(ctx, tricky, ev))
+	must("track again (deduplicated)", c.Track(ctx, tricky, ev))
+	must("page", c.Track(ctx, tricky, customerio.Event{Name: "/pricing", Type: customerio.EventTypePage}))
+	if evs := sb.Events(tricky); len(evs) != 2 {
+		t.Errorf("events = %d, want 2 (purchase once, page)", len(evs))
+	}
+	must("anonymous", c.TrackAnonymous(ctx, customerio.AnonymousEvent{AnonymousID: "anon-1", Name: "viewed"}))
+	must("invite", c.TrackAnonymous(ctx, customerio.AnonymousEvent{Name: "invite", Data: map[string]any{"recipient": "friend@example.com"}}))
+	must("add device", c.AddDevice(ctx, tricky, customerio.Device{ID: "tok/1", Platform: "ios"}))
+	if p, _ = sb.Person(tricky); len(p.Devices) != 1 {
+		t.Errorf("devices = %+v", p.Devices)
+	}
+	must("delete device", c.DeleteDevice(ctx, tricky, "tok/1"))
+	if p, _ = sb.Person(tricky); len(p.Devices) != 0 {
+		t.Errorf("devices after delete = %+v", p.Devices)
+	}
+
+	ids := make([]string, 2500)
+	for i := range ids {
+		ids[i] = "member-" + ulid.Make().String()
+		must("identify member", c.Identify(ctx, ids[i], nil))
+	}
+	must("segment add", c.AddToSegment(ctx, 3, customerio.IDTypeID, ids))
+	if m, ok := sb.SegmentMembers(3); !ok || len(m) != 2500 {
+		t.Errorf("segment members = %d, %v", len(m), ok)
+	}
+	must("segment remove", c.RemoveFromSegment(ctx, 3, "", ids[:10]))
+	if m, _ := sb.SegmentMembers(3); len(m) != 2490 {
+		t.Errorf("segment members after remove = %d", len(m))
+	}
+	err := c.AddToSegment(ctx, 9999, "", ids[:1])
+	if ae := new(customerio.APIError); !errors.As(err, &ae) || ae.StatusCode != 404 || ae.Class != customerio.ClassPermanent {
+		t.Errorf("unknown segment: %v", err)
+	}
+
+	must("merge", c.MergeCustomers(ctx, customerio.Identifiers{ID: "50%"}, customerio.Identifiers{ID: ids[0]}))
+	must("form", c.SubmitForm(ctx, "signup", map[string]string{"email": "form@example.com", "name": "F"}))
+	must("suppress", c.Suppress(ctx, ids[1]))
+	must("unsuppress", c.Unsuppress(ctx, ids[1]))
+	must("delete", c.Delete(ctx, ids[2]))
+
+	// Track v2.
+	must("entity", c.Entity(ctx, customerio.Operation{Type: customerio.EntityObject, Action: customerio.ActionIdentify,
+		Identifiers: &customerio.Identifiers{ObjectTypeID: "1", ObjectID: "acme"}, Attributes: map[string]any{"name": "Acme"}}))
+	if o, ok := sb.Object("1", "acme"); !ok || o.Attributes["name"] != "Acme" {
+		t.Errorf("object = %+v, %v", o, ok)
+	}
+	res, err := c.Batch(ctx, []customerio.Operation{
+		{Type: customerio.EntityPerson, Action: customerio.ActionIdentify, Identifiers: &customerio.Identifiers{ID: "v2-person"}, Attributes: map[string]any{"a": 1}},
+		{Type: customerio.EntityPerson, Action: customerio.ActionAddRelationships, Identifiers: &customerio.Identifiers{ID: "v2-person"},
+			Relationships: []customerio.Relationship{{Identifiers: customerio.Identifiers{ObjectTypeID: "1", ObjectID: "acme"}}}},
+	})
+	must("batch", err)
+	if res.ItemError(0) != nil || res.ItemError(1) != nil {
+		t.Errorf("batch item errors: %+v", res.Errors)
+	}
+
+	// App API.
+	req := &customerio.SendEmailRequest{To: "jane@example.com", Subject: "s", Body: "b"}
+	req.TransactionalMessageID = "3"
+	req.Identifiers = &customerio.Identifiers{ID: "mailer-1"}
+	resp, err := c.SendEmail(ctx, req)
+	must("send email", err)
+	if resp.DeliveryID == "" || resp.QueuedAt == 0 {
+		t.Errorf("send response = %+v", resp)
+	}
+	opts := customerio.SendOptions{TransactionalMessageID: "3", Identifiers: &customerio.Identifiers{ID: "mailer-1"}}
+	_, err = c.SendPush(ctx, &customerio.SendPushRequest{SendOptions: opts})
+	must("push", err)
+	_, err = c.SendSMS(ctx, &customerio.SendSMSRequest{SendOptions: opts, To: "+15555550100"})
+	must("sms", err)
+	_, err = c.SendInApp(ctx, &customerio.SendInAppRequest{SendOptions: opts})
+	must("in-app", err)
+	_, err = c.SendInbox(ctx, &customerio.SendInboxRequest{SendOptions: opts})
+	must("inbox", err)
+	_, err = c.SendWhatsApp(ctx, &customerio.SendWhatsAppRequest{SendOptions: opts, To: "+15555550100"})
+	must("whatsapp", err)
+	if n := len(sb.Deliveries()); n != 6 {
+		t.Errorf("deliveries = %d, want 6", n)
+	}
+	trig, err := c.TriggerBroadcast(ctx, 2, &customerio.TriggerBroadcastRequest{IDs: []string{"mailer-1"}, IDIgnoreMissing: true})
+	must("trigger", err)
+	st, err := c.TriggerStatus(ctx, 2, trig.ID)
+	must("trigger status", err)
+	if st.ID != trig.ID || st.BroadcastID != 2 {
+		t.Errorf("status = %+v", st)
+	}
+	_, err = c.TriggerErrors(ctx, 2, trig.ID, 0, 10)
+	must("trigger errors", err)
+
+	// Pipelines, strict mode.
+	must("cdp identify", c.Pipelines(ctx, customerio.CallIdentify, customerio.PipelinesMessage{UserID: "cdp-1", Traits: map[string]any{"plan": "x"}}))
+	must("cdp track", c.Pipelines(ctx, customerio.CallTrack, customerio.PipelinesMessage{UserID: "cdp-1", Event: "Clicked"}))
+	must("cdp batch", c.PipelinesBatch(ctx, []customerio.PipelinesMessage{
+		{Type: customerio.CallPage, UserID: "cdp-1", Name: "Home"},
+		{Type: customerio.CallGroup, UserID: "cdp-1", GroupID: "acme"},
+		{Type: customerio.CallAlias, UserID: "cdp-1", PreviousID: "anon-9"},
+	}))
+	if n := len(sb.CDPMessages()); n < 5 {
+		t.Errorf("cdp messages = %d, want 5", n)
+	}
+}
+
+// TestSandboxFaults: the sandbox's injected faults come back classified.
+func TestSandboxFaults(t *testing.T) {
+	c, sb := newSandboxClient(t, 300*time.Millisecond)
+	ctx := context.Background()
+	identify := func() error { return c.Identify(ctx, "fault-person-1", map[string]any{"a": 1}) }
+
+	sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 429, RetryAfter: "3", Times: 1})
+	err := identify()
+	var ae *customerio.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != 429 || ae.Class != customerio.ClassTransient || ae.RetryAfter != 3*time.Second {
+		t.Errorf("429: %v", err)
+	}
+	sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, Times: 1})
+	if err := identify(); customerio.ClassOf(err) != customerio.ClassTransient {
+		t.Errorf("503: %v", err)
+	}
+	sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Reset: true, Times: 1})
+	if err := identify(); customerio.ClassOf(err) != customerio.ClassTransient || strings.Contains(err.Error(), "fault-person-1") {
+		t.Errorf("reset: %v", err)
+	}
+	sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Hang: true, Times: 1})
+	if err := identify(); customerio.ClassOf(err) != customerio.ClassTransient || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("hang: %v", err)
+	}
+	sb.ClearFaults()
+	if err := identify(); err != nil {
+		t.Errorf("after faults: %v", err)
+	}
+
+	bad, _ := customerio.New(customerio.Config{SiteID: "e2e-site", TrackAPIKey: "wrong", TrackURL: sb.TrackURL()})
+	if err := bad.Delete(ctx, "x"); customerio.ClassOf(err) != customerio.ClassAuth {
+		t.Errorf("wrong key: %v", err)
+	}
+}
