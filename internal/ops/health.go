@@ -1,0 +1,174 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// CheckTimeout bounds every readiness check: one that has not answered
+// within it fails with "timed out".
+const CheckTimeout = time.Second
+
+// maxCheckError bounds the error text a failing check shows.
+const maxCheckError = 200
+
+// Check is one readiness check. Func must honour ctx, which expires after
+// CheckTimeout; its error text is shown in /readyz (emails scrubbed,
+// truncated) and so must not contain secrets.
+type Check struct {
+	// Name identifies the check in /readyz, e.g. "redis".
+	Name string
+	// Func returns nil when the dependency is usable.
+	Func func(ctx context.Context) error
+}
+
+// RedisCheck is a readiness check named "redis" that PINGs client.
+func RedisCheck(client redis.UniversalClient) Check {
+	return Check{Name: "redis", Func: func(ctx context.Context) error {
+		return client.Ping(ctx).Err()
+	}}
+}
+
+// CheckFunc adapts a function without a context, such as the worker's report
+// of APIs failing authentication, to a Check.
+func CheckFunc(name string, f func() error) Check {
+	return Check{Name: name, Func: func(context.Context) error { return f() }}
+}
+
+// Health serves Kubernetes probes: /healthz (liveness) answers 200 while the
+// process serves HTTP; /readyz (readiness) answers 200 only when every check
+// passes, 503 otherwise. Both bodies are JSON.
+type Health struct {
+	checks []Check
+}
+
+// NewHealth returns a Health running checks, concurrently, on each /readyz.
+func NewHealth(checks ...Check) *Health {
+	return &Health{checks: append([]Check(nil), checks...)}
+}
+
+// CheckResult is the outcome of one check, as /readyz shows it.
+type CheckResult struct {
+	Name  string `json:"name"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// HealthReport is the body of /healthz and /readyz.
+type HealthReport struct {
+	// Status is "ok" or "unavailable".
+	Status string        `json:"status"`
+	Checks []CheckResult `json:"checks,omitempty"`
+}
+
+// Ready runs every check and reports whether all passed, with each result
+// in the order the checks were given.
+func (h *Health) Ready(ctx context.Context) (bool, []CheckResult) {
+	results := make([]CheckResult, len(h.checks))
+	var wg sync.WaitGroup
+	for i, c := range h.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runCheck(ctx, c)
+		}()
+	}
+	wg.Wait()
+	ok := true
+	for _, r := range results {
+		ok = ok && r.OK
+	}
+	return ok, results
+}
+
+func runCheck(ctx context.Context, c Check) CheckResult {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- errPanicked
+			}
+		}()
+		done <- c.Func(ctx)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = errTimedOut
+	}
+	if err == nil {
+		return CheckResult{Name: c.Name, OK: true}
+	}
+	return CheckResult{Name: c.Name, Error: truncate(ScrubText(err.Error()), maxCheckError)}
+}
+
+type healthError string
+
+func (e healthError) Error() string { return string(e) }
+
+const (
+	errTimedOut  = healthError("timed out")
+	errPanicked  = healthError("check panicked")
+	statusOK     = "ok"
+	statusNotYet = "unavailable"
+)
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// Live is the liveness handler (/healthz): always 200 {"status":"ok"}.
+func (h *Health) Live() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeHealth(w, r, http.StatusOK, HealthReport{Status: statusOK})
+	})
+}
+
+// Readiness is the readiness handler (/readyz): 200 when every check passes,
+// 503 otherwise, with each check's result.
+func (h *Health) Readiness() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, results := h.Ready(r.Context())
+		rep := HealthReport{Status: statusOK, Checks: results}
+		code := http.StatusOK
+		if !ok {
+			rep.Status, code = statusNotYet, http.StatusServiceUnavailable
+		}
+		writeHealth(w, r, code, rep)
+	})
+}
+
+func writeHealth(w http.ResponseWriter, r *http.Request, code int, rep HealthReport) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		json.NewEncoder(w).Encode(rep)
+	}
+}
+
+// AdminMux returns the handler of a worker's small admin port: /metrics
+// (metrics, e.g. Handler(registry)), /healthz and /readyz. Other paths get
+// 404; methods other than GET and HEAD get 405.
+func AdminMux(metrics http.Handler, health *Health) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("GET /healthz", health.Live())
+	mux.Handle("GET /readyz", health.Readiness())
+	return mux
+}

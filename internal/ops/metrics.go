@@ -1,0 +1,232 @@
+package ops
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Outcomes of a delivery, the values of cioq_deliveries_total's outcome label.
+const (
+	OutcomeDelivered    = "delivered"
+	OutcomeRetried      = "retried"
+	OutcomeDeadLettered = "dead_lettered"
+	OutcomeExpired      = "expired"
+)
+
+// Metrics are the per-process counters and histograms of a worker or of the
+// ingest front door. Every replica registers its own; sum them in queries.
+// All methods are safe for concurrent use and do nothing on a nil *Metrics.
+//
+// Label values must come from bounded sets (task type names, API names,
+// error classes, configured workspaces), never from payloads.
+type Metrics struct {
+	deliveries       *prometheus.CounterVec
+	deliveryLatency  *prometheus.HistogramVec
+	failures         *prometheus.CounterVec
+	responses        *prometheus.CounterVec
+	requestDuration  *prometheus.HistogramVec
+	rateLimitWait    *prometheus.HistogramVec
+	rateLimitResched *prometheus.CounterVec
+	authFailures     *prometheus.CounterVec
+	ingestRequests   *prometheus.CounterVec
+	orderingWait     prometheus.Histogram
+	orderingGaveUp   prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them with reg
+// (prometheus.DefaultRegisterer when nil). It panics if they are already
+// registered there, like prometheus.MustRegister.
+//
+//	cioq_deliveries_total{type,outcome}                 delivered|retried|dead_lettered|expired
+//	cioq_delivery_latency_seconds{type}                 enqueue to delivered
+//	cioq_failures_total{type,class}                     retried and dead-lettered, by error class
+//	cioq_customerio_responses_total{api,status_class}   2xx|3xx|4xx|429|5xx|network|other
+//	cioq_customerio_request_duration_seconds{api}
+//	cioq_ratelimit_wait_seconds{api}
+//	cioq_ratelimit_rescheduled_total{api}
+//	cioq_auth_failures_total{api,workspace}
+//	cioq_ingest_requests_total{source,outcome}
+//	cioq_ordering_wait_seconds
+//	cioq_ordering_gave_up_total
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	if reg == nil {
+		reg = prometheus.DefaultRegisterer
+	}
+	m := &Metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_deliveries_total",
+			Help: "Task deliveries by task type and outcome (delivered, retried, dead_lettered, expired).",
+		}, []string{"type", "outcome"}),
+		deliveryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cioq_delivery_latency_seconds",
+			Help:    "Time from enqueue to Customer.io accepting the task, by task type.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600},
+		}, []string{"type"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_failures_total",
+			Help: "Failed delivery attempts (retried or dead-lettered) by task type and error class.",
+		}, []string{"type", "class"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_customerio_responses_total",
+			Help: "Customer.io responses by API and status class (2xx, 3xx, 4xx, 429, 5xx, network, other).",
+		}, []string{"api", "status_class"}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cioq_customerio_request_duration_seconds",
+			Help:    "Duration of requests to Customer.io by API.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"api"}),
+		rateLimitWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cioq_ratelimit_wait_seconds",
+			Help:    "Wait imposed by cioq's rate limiter before a request, by API.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"api"}),
+		rateLimitResched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_ratelimit_rescheduled_total",
+			Help: "Tasks put back in the queue because the rate limiter's wait was too long, by API.",
+		}, []string{"api"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_auth_failures_total",
+			Help: "Customer.io authentication failures (401 or missing credentials) by API and workspace.",
+		}, []string{"api", "workspace"}),
+		ingestRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_ingest_requests_total",
+			Help: "Requests to the ingest front door by source and outcome.",
+		}, []string{"source", "outcome"}),
+		orderingWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cioq_ordering_wait_seconds",
+			Help:    "Time a task waited for an earlier task of the same person.",
+			Buckets: []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+		orderingGaveUp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cioq_ordering_gave_up_total",
+			Help: "Tasks delivered out of order because waiting for an earlier task of the same person took too long.",
+		}),
+	}
+	reg.MustRegister(m.deliveries, m.deliveryLatency, m.failures, m.responses, m.requestDuration,
+		m.rateLimitWait, m.rateLimitResched, m.authFailures, m.ingestRequests, m.orderingWait, m.orderingGaveUp)
+	return m
+}
+
+// Delivered counts a task Customer.io accepted and observes its latency
+// from enqueue. The queue is not a label: each type has one queue by default
+// and cioq_queue_* metrics report per queue.
+func (m *Metrics) Delivered(taskType, queue string, latency time.Duration) {
+	if m == nil {
+		return
+	}
+	m.deliveries.WithLabelValues(taskType, OutcomeDelivered).Inc()
+	m.deliveryLatency.WithLabelValues(taskType).Observe(latency.Seconds())
+}
+
+// Retried counts a failed attempt that will be retried; class is the error
+// class (e.g. "5xx", "429", "network", "auth").
+func (m *Metrics) Retried(taskType, class string) {
+	if m == nil {
+		return
+	}
+	m.deliveries.WithLabelValues(taskType, OutcomeRetried).Inc()
+	m.failures.WithLabelValues(taskType, class).Inc()
+}
+
+// DeadLettered counts a task moved to the dead letter store; class is the
+// reason's class (e.g. "4xx", "exhausted", "invalid").
+func (m *Metrics) DeadLettered(taskType, class string) {
+	if m == nil {
+		return
+	}
+	m.deliveries.WithLabelValues(taskType, OutcomeDeadLettered).Inc()
+	m.failures.WithLabelValues(taskType, class).Inc()
+}
+
+// Expired counts a task dead-lettered because it was past its expiry.
+func (m *Metrics) Expired(taskType string) {
+	if m == nil {
+		return
+	}
+	m.deliveries.WithLabelValues(taskType, OutcomeExpired).Inc()
+}
+
+// StatusClass maps an HTTP status to the status_class label: "2xx", "3xx",
+// "4xx", "429", "5xx"; a status of 0 or less (no response) is "network";
+// anything else "other".
+func StatusClass(status int) string {
+	switch {
+	case status <= 0:
+		return "network"
+	case status == http.StatusTooManyRequests:
+		return "429"
+	case status >= 200 && status < 600 && status/100 != 1:
+		return strconv.Itoa(status/100) + "xx"
+	default:
+		return "other"
+	}
+}
+
+// CustomerIOResponse counts one request to a Customer.io API (e.g. "track",
+// "track_v2", "app", "pipelines") and observes its duration. Pass status 0
+// when no response arrived (network error or timeout).
+func (m *Metrics) CustomerIOResponse(api string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.responses.WithLabelValues(api, StatusClass(status)).Inc()
+	m.requestDuration.WithLabelValues(api).Observe(d.Seconds())
+}
+
+// RateLimitWait observes the wait the rate limiter asked for before a
+// request to api, and counts the task as rescheduled when, instead of
+// waiting, the worker put it back in the queue.
+func (m *Metrics) RateLimitWait(api string, d time.Duration, rescheduled bool) {
+	if m == nil {
+		return
+	}
+	m.rateLimitWait.WithLabelValues(api).Observe(d.Seconds())
+	if rescheduled {
+		m.rateLimitResched.WithLabelValues(api).Inc()
+	}
+}
+
+// AuthFailure counts a 401 or missing credential for api in workspace (the
+// workspace's configured name, never a key).
+func (m *Metrics) AuthFailure(api, workspace string) {
+	if m == nil {
+		return
+	}
+	m.authFailures.WithLabelValues(api, workspace).Inc()
+}
+
+// IngestRequest counts a request to the ingest front door from source
+// (e.g. "segment", "mparticle", "task") with its outcome (e.g. "accepted",
+// "invalid", "unauthorized", "unavailable").
+func (m *Metrics) IngestRequest(source, outcome string) {
+	if m == nil {
+		return
+	}
+	m.ingestRequests.WithLabelValues(source, outcome).Inc()
+}
+
+// OrderingWait observes how long a task waited for an earlier task of the
+// same person, and counts it when the worker gave up waiting.
+func (m *Metrics) OrderingWait(d time.Duration, gaveUp bool) {
+	if m == nil {
+		return
+	}
+	m.orderingWait.Observe(d.Seconds())
+	if gaveUp {
+		m.orderingGaveUp.Inc()
+	}
+}
+
+// Handler serves the metrics gathered from g (prometheus.DefaultGatherer
+// when nil) in the Prometheus exposition format. When a collector fails, the
+// metrics that could be gathered are still served.
+func Handler(g prometheus.Gatherer) http.Handler {
+	if g == nil {
+		g = prometheus.DefaultGatherer
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
