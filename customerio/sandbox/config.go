@@ -41,22 +41,25 @@ const (
 
 // Limits enforced by the sandbox (customerio-api.md §9).
 const (
-	MaxPersonIDBytes         = 150
-	MaxAttributes            = 300
-	MaxAttributeNameBytes    = 150
-	MaxAttributeValueBytes   = 1000
-	MaxEventNameBytes        = 100
-	MaxEventDataBytes        = 100_000
-	MaxEntityBytes           = 32 << 10  // v2 /entity and each /batch item: must be smaller
-	MaxBatchBytes            = 500 << 10 // v2 /batch: must be smaller
-	MaxSegmentIDs            = 1000
-	MaxEmailRecipients       = 15
-	MaxAttachmentBytes       = 2 << 20 // total base64 attachment content: must be smaller
-	MaxSendAhead             = 90 * 24 * time.Hour
-	MaxBroadcastIDs          = 10_000
-	MaxBroadcastQueued       = 5
-	MaxCDPMessageBytes       = 32 << 10  // Pipelines: at most
-	MaxCDPBatchBytes         = 500 << 10 // Pipelines: at most
+	MaxPersonIDBytes       = 150                 // person id (path or body), object_id
+	MaxAttributes          = 300                 // attributes per identify
+	MaxAttributeNameBytes  = 150                 // attribute name
+	MaxAttributeValueBytes = 1000                // attribute value (strings: bytes; others: JSON size)
+	MaxEventNameBytes      = 100                 // event name, after trimming
+	MaxEventDataBytes      = 100_000             // event data, as JSON
+	MaxEntityBytes         = 32 << 10            // v2 /entity body and each /batch item: must be smaller
+	MaxBatchBytes          = 500 << 10           // v2 /batch body: must be smaller
+	MaxSegmentIDs          = 1000                // ids per segment add/remove
+	MaxEmailRecipients     = 15                  // to+cc+bcc of a transactional email
+	MaxAttachmentBytes     = 2 << 20             // total base64 attachment content: must be smaller (else 413)
+	MaxSendAhead           = 90 * 24 * time.Hour // transactional send_at horizon
+	MaxBroadcastIDs        = 10_000              // broadcast ids / per_user_data entries
+	MaxBroadcastQueued     = 5                   // unprocessed triggers per broadcast
+	MaxCDPMessageBytes     = 32 << 10            // Pipelines message: at most
+	MaxCDPBatchBytes       = 500 << 10           // Pipelines batch: at most
+)
+
+const (
 	maxRequestBody           = 16 << 20
 	defaultTriggerErrorLimit = 100
 )
