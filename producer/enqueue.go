@@ -76,7 +76,7 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 		if raw, err = setField(raw, field, id); err != nil {
 			return Receipt{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", "must be a JSON object"))
 		}
-		p = withIDs(p) // validate what is enqueued
+		setID(p, id) // validate what is enqueued
 	}
 	if err := p.Validate(); err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
@@ -249,6 +249,20 @@ func missingID(p tasks.Payload) (string, string) {
 		}
 	}
 	return "", ""
+}
+
+// setID sets the id or messageId of a decoded payload (a pointer).
+func setID(p tasks.Payload, id string) {
+	switch v := p.(type) {
+	case *tasks.Track:
+		v.ID = id
+	case *tasks.TrackAnonymous:
+		v.ID = id
+	default:
+		if m := cdpMessage(p); m != nil {
+			m.MessageID = id // p is a pointer: m aliases it
+		}
+	}
 }
 
 // withIDs returns p with a ULID id (track events) or messageId (Pipelines
