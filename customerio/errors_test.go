@@ -527,3 +527,44 @@ func TestReplaceWord(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadableSuccess: a 2xx whose body is not the documented JSON is a
+// permanent error (the send may have happened; a retry could duplicate it).
+func TestUnreadableSuccess(t *testing.T) {
+	c, srv := setup(t)
+	srv.setHandler(respond(200, "<html>ok</html>"))
+	_, err := c.SendSMS(context.Background(), &SendSMSRequest{SendOptions: SendOptions{TransactionalMessageID: "3", Identifiers: person("u1")}, To: "+15555550100"})
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.StatusCode != 200 || ae.Class != ClassPermanent {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestNetworkErrorTimeout(t *testing.T) {
+	srv := newTestServer(t)
+	srv.setHandler(hang)
+	cfg := testConfig(srv)
+	cfg.Timeout = 50 * time.Millisecond
+	c, _ := New(cfg)
+	err := identify(context.Background(), c)
+	var te interface{ Timeout() bool }
+	if !errors.As(err, &te) || !te.Timeout() {
+		t.Errorf("err = %v, want a Timeout() error in the chain", err)
+	}
+}
+
+func TestMessageIDJSON(t *testing.T) {
+	for _, tt := range []struct {
+		id   MessageID
+		wire string
+	}{{"3", `3`}, {"welcome", `"welcome"`}, {"007x", `"007x"`}} {
+		b, err := json.Marshal(tt.id)
+		if err != nil || string(b) != tt.wire {
+			t.Errorf("Marshal(%q) = %s, %v; want %s", tt.id, b, err, tt.wire)
+		}
+		var back MessageID
+		if err := json.Unmarshal(b, &back); err != nil || back != tt.id {
+			t.Errorf("Unmarshal(%s) = %q, %v", b, back, err)
+		}
+	}
+}
