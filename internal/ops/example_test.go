@@ -75,4 +75,3 @@ func ExampleDashboardOptions_Unauthenticated() {
 	}
 	// Output: WARN dashboard served without authentication
 }
-
