@@ -14,7 +14,7 @@ import (
 )
 
 // exampleDB is the database reserved for examples on the test Redis server
-// (testredis hands out 1..255 to tests, and 255 only after 254 others).
+// (testredis.ExampleDB: tests get databases 1..254 only).
 const exampleDB = 255
 
 // exampleClient returns a producer on an emptied example database of the

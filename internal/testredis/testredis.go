@@ -4,8 +4,9 @@
 // The server address comes from CIOQ_TEST_REDIS (host:port, default
 // 127.0.0.1:6399; `make test` starts a server there with 256 databases). When
 // nothing answers and redis-server is installed, the first test starts one.
-// Every call to New takes the next database index (1..255) from a counter in
-// database 0 and flushes it before and after the test.
+// Every call to New takes the next database index (1..254) from a counter in
+// database 0 and flushes it before and after the test. Database 255 is left to
+// runnable examples (ExampleDB), which cannot take a testing.TB.
 package testredis
 
 import (
@@ -29,6 +30,9 @@ const DefaultAddr = "127.0.0.1:6399"
 
 // databases is the number of databases the test server is started with.
 const databases = 256
+
+// ExampleDB is the database reserved for runnable examples; tests never get it.
+const ExampleDB = databases - 1
 
 // DB is one test's private Redis database.
 type DB struct {
@@ -74,7 +78,7 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("testredis: reserve database: %v", err)
 	}
-	idx := 1 + int((n-1)%(databases-1))
+	idx := 1 + int((n-1)%(ExampleDB-1))
 
 	c := redis.NewClient(&redis.Options{Addr: addr, DB: idx})
 	if err := c.FlushDB(ctx).Err(); err != nil {
