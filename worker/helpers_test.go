@@ -123,3 +123,10 @@ func (h *harness) taskInfo(id string) *asynq.TaskInfo {
 	}
 	return nil
 }
+
+// done reports whether the task left asynq's queues successfully (gone, or
+// kept as completed for the producer's idempotency window).
+func (h *harness) done(id string) bool {
+	ti := h.taskInfo(id)
+	return ti == nil || ti.State == asynq.TaskStateCompleted
+}

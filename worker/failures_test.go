@@ -1,0 +1,303 @@
+package worker
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/tasks"
+)
+
+func identify(id string) tasks.Identify {
+	return tasks.Identify{Identifiers: customerio.Identifiers{ID: id}, Attributes: map[string]any{"plan": "pro"}}
+}
+
+func requestsTo(sb *sandbox.Server, g sandbox.Group, path string) []sandbox.Request {
+	return sb.Requests(sandbox.RequestFilter{Group: g, PathContains: path})
+}
+
+func TestTransient503TwiceThenDelivered(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, Times: 2})
+	rc, err := h.prod.Identify(ctx, identify("u503"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSandbox(t, h.sb, 15*time.Second, "person u503", func(s *sandbox.Server) bool { _, ok := s.Person("u503"); return ok })
+	reqs := requestsTo(h.sb, sandbox.GroupTrack, "/customers/u503")
+	if len(reqs) != 3 || reqs[0].Status != 503 || reqs[1].Status != 503 || reqs[2].Status != 200 {
+		t.Errorf("requests: %d %v", len(reqs), statuses(reqs))
+	}
+	eventually(t, 5*time.Second, "task done", func() bool { return h.done(rc.TaskID) })
+	if n, _ := h.w.DLQ().Count(ctx); n != 0 {
+		t.Errorf("dead letters: %d", n)
+	}
+}
+
+func statuses(reqs []sandbox.Request) []int {
+	var s []int
+	for _, r := range reqs {
+		s = append(s, r.Status)
+	}
+	return s
+}
+
+func TestThrottled429HonoursRetryAfterWithoutSpendingBudget(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 429, RetryAfter: "2", Times: 1})
+	rc, err := h.prod.Identify(ctx, identify("u429"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While the task waits for its retry, asynq's counter is untouched.
+	eventually(t, 5*time.Second, "task in retry state", func() bool {
+		ti := h.taskInfo(rc.TaskID)
+		return ti != nil && ti.State == asynq.TaskStateRetry
+	})
+	if ti := h.taskInfo(rc.TaskID); ti == nil || ti.Retried != 0 {
+		t.Errorf("Retried = %+v, want 0", ti)
+	}
+	waitSandbox(t, h.sb, 10*time.Second, "person u429", func(s *sandbox.Server) bool { _, ok := s.Person("u429"); return ok })
+	reqs := requestsTo(h.sb, sandbox.GroupTrack, "/customers/u429")
+	if len(reqs) != 2 || reqs[0].Status != 429 {
+		t.Fatalf("requests: %v", statuses(reqs))
+	}
+	answered := reqs[0].Time.Add(reqs[0].Duration)
+	if gap := reqs[1].Time.Sub(answered); gap < 2*time.Second {
+		t.Errorf("retried %s after the 429, want ≥ 2s", gap)
+	} else {
+		t.Logf("retried %s after the 429 (Retry-After: 2)", gap)
+	}
+}
+
+func TestPermanent400DeadLetteredAtOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"attribute name cannot be longer than 150 bytes"}}`})
+	rc, err := h.prod.Identify(ctx, identify("u400"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *DeadLetter
+	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ = h.w.DLQ().Get(ctx, rc.TaskID); return d != nil })
+	if d.Class != ClassPermanent || d.Status != 400 || !strings.Contains(d.Message, "cannot be longer than 150 bytes") || d.Attempts != 1 || d.Type != tasks.TypeIdentify || d.Queue != "default" {
+		t.Errorf("dead letter %+v", d)
+	}
+	if n := len(requestsTo(h.sb, sandbox.GroupTrack, "/customers/u400")); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+	eventually(t, 5*time.Second, "archived by asynq", func() bool {
+		ti := h.taskInfo(rc.TaskID)
+		return ti != nil && ti.State == asynq.TaskStateArchived
+	})
+}
+
+func TestAuth401KeepsTaskAndRecovers(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		bad := c.Workspaces[""]
+		bad.TrackAPIKey = "wrong-key"
+		c.Workspaces = map[string]customerio.Config{"": bad}
+		c.AuthRetryDelay = time.Second
+	})
+	ctx := context.Background()
+	rc, err := h.prod.Identify(ctx, identify("u401"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "unhealthy", func() bool { return h.w.Health() != nil })
+	herr := h.w.Health().Error()
+	if !strings.Contains(herr, "track") || !strings.Contains(herr, "default") || strings.Contains(herr, "wrong-key") {
+		t.Errorf("Health = %q", herr)
+	}
+	eventually(t, 10*time.Second, "a second 401", func() bool { return len(requestsTo(h.sb, sandbox.GroupTrack, "/customers/u401")) >= 2 })
+	if ti := h.taskInfo(rc.TaskID); ti == nil || ti.Retried != 0 {
+		t.Errorf("task %+v: want kept with Retried 0", ti)
+	}
+	if n, _ := h.w.DLQ().Count(ctx); n != 0 {
+		t.Errorf("dead letters: %d", n)
+	}
+	// Fix the key: the kept task is delivered and the worker is healthy.
+	if err := h.w.SetWorkspace("", sandboxConfig(h.url)); err != nil {
+		t.Fatal(err)
+	}
+	waitSandbox(t, h.sb, 10*time.Second, "person u401", func(s *sandbox.Server) bool { _, ok := s.Person("u401"); return ok })
+	eventually(t, 5*time.Second, "healthy", func() bool { return h.w.Health() == nil })
+}
+
+func TestMissingCredentialsKeepTask(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		cc := c.Workspaces[""]
+		cc.AppAPIKey = "" // Track configured, App not
+		c.Workspaces = map[string]customerio.Config{"": cc}
+		c.AuthRetryDelay = time.Second
+	})
+	ctx := context.Background()
+	rc, err := h.prod.SendEmail(ctx, tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "1", Identifiers: &customerio.Identifiers{ID: "x"}}, To: "x@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.prod.Identify(ctx, identify("other"), producer.Workspace("nowhere")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "unhealthy for app and workspace nowhere", func() bool {
+		err := h.w.Health()
+		return err != nil && strings.Contains(err.Error(), "app API") && strings.Contains(err.Error(), `"nowhere"`)
+	})
+	if ti := h.taskInfo(rc.TaskID); ti == nil || ti.Retried != 0 || ti.State == asynq.TaskStateArchived {
+		t.Errorf("task %+v: want kept", ti)
+	}
+	if n, _ := h.w.DLQ().Count(ctx); n != 0 {
+		t.Errorf("dead letters: %d", n)
+	}
+}
+
+func TestGarbagePayloadDeadLettered(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	ac := asynq.NewClientFromRedisClient(h.db.Client)
+	defer ac.Close()
+	var ids []string
+	for _, tc := range []struct {
+		typ string
+		b   []byte
+	}{
+		{tasks.TypeTrack, []byte{0xde, 0xad, 0xbe, 0xef}},
+		{tasks.TypeIdentify, []byte(`{"v":1,"payload":{"identifiers":{}}}`)}, // decodes, does not validate
+		{"cio:no_such_type", []byte(`{}`)},
+	} {
+		info, err := ac.Enqueue(asynq.NewTask(tc.typ, tc.b), asynq.Queue("default"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, info.ID)
+	}
+	for _, id := range ids {
+		var d *DeadLetter
+		eventually(t, 10*time.Second, "dead letter "+id, func() bool { d, _ = h.w.DLQ().Get(ctx, id); return d != nil })
+		if d.Class != ClassInvalid || d.Error == "" {
+			t.Errorf("dead letter %+v", d)
+		}
+	}
+	if st := h.sb.Stats(); st.Total != 0 {
+		t.Errorf("sandbox saw %d requests", st.Total)
+	}
+	if _, err := h.prod.Identify(ctx, identify("after-garbage")); err != nil {
+		t.Fatal(err)
+	}
+	waitSandbox(t, h.sb, 10*time.Second, "worker still delivers", func(s *sandbox.Server) bool { _, ok := s.Person("after-garbage"); return ok })
+	if err := h.w.Health(); err != nil {
+		t.Errorf("Health: %v", err)
+	}
+}
+
+func TestExpiredSendNeverSent(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	b, err := tasks.Encode(&tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "reset", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"},
+		tasks.Meta{ExpiresAt: time.Now().Add(-time.Minute), EnqueuedAt: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := asynq.NewClientFromRedisClient(h.db.Client)
+	defer ac.Close()
+	info, err := ac.Enqueue(asynq.NewTask(tasks.TypeSendEmail, b), asynq.Queue(tasks.QueueCritical))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *DeadLetter
+	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ = h.w.DLQ().Get(ctx, info.ID); return d != nil })
+	if d.Class != ClassExpired {
+		t.Errorf("class %s", d.Class)
+	}
+	if st := h.sb.Stats(); st.Total != 0 || len(h.sb.Deliveries()) != 0 {
+		t.Errorf("sandbox saw %d requests", st.Total)
+	}
+}
+
+func TestIdempotencyKeyDeliversOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	send := tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "receipt", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"}
+	r1, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("order-42-receipt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSandbox(t, h.sb, 10*time.Second, "delivery", func(s *sandbox.Server) bool { return len(s.Deliveries()) == 1 })
+	r2, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("order-42-receipt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r2.Duplicate || r2.TaskID != r1.TaskID {
+		t.Errorf("second enqueue %+v", r2)
+	}
+	// A third producer path: the task re-run after a crash finds the send
+	// record and does not send again.
+	if _, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("order-43-receipt")); err != nil {
+		t.Fatal(err)
+	}
+	waitSandbox(t, h.sb, 10*time.Second, "second delivery", func(s *sandbox.Server) bool { return len(s.Deliveries()) == 2 })
+	if n := len(h.sb.Deliveries()); n != 2 {
+		t.Errorf("%d deliveries, want 2", n)
+	}
+}
+
+// TestSendRecordSkipsResend runs a send whose success was already recorded
+// (as after a crash between Customer.io accepting it and asynq's ack): the
+// worker succeeds without calling Customer.io.
+func TestSendRecordSkipsResend(t *testing.T) {
+	h := newHarness(t, nil, true)
+	ctx := context.Background()
+	if err := h.db.Client.Set(ctx, sentKey("already-sent"), "delivery:abc", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.prod.SendEmail(ctx, tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "x", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"}, producer.IdempotencyKey("already-sent")); err != nil {
+		t.Fatal(err)
+	}
+	h.start(t)
+	eventually(t, 10*time.Second, "task done", func() bool { return h.done("already-sent") })
+	if st := h.sb.Stats(); st.Total != 0 {
+		t.Errorf("sandbox saw %d requests", st.Total)
+	}
+	// And a real send leaves a record behind.
+	r, err := h.prod.SendEmail(ctx, tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "x", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "send record", func() bool {
+		v, _ := h.db.Client.Get(ctx, sentKey(r.TaskID)).Result()
+		return strings.HasPrefix(v, "delivery:")
+	})
+	if ttl := h.db.Client.TTL(ctx, sentKey(r.TaskID)).Val(); ttl < 6*24*time.Hour {
+		t.Errorf("record TTL %s", ttl)
+	}
+}
+
+func TestPanicIsTransient(t *testing.T) {
+	var panics atomic.Int32
+	h := newHarness(t, func(c *Config) {
+		c.Middleware = []func(asynq.Handler) asynq.Handler{func(next asynq.Handler) asynq.Handler {
+			return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+				if panics.Add(1) == 1 {
+					panic("boom")
+				}
+				return next.ProcessTask(ctx, t)
+			})
+		}}
+	})
+	if _, err := h.prod.Identify(context.Background(), identify("u-panic")); err != nil {
+		t.Fatal(err)
+	}
+	waitSandbox(t, h.sb, 10*time.Second, "person", func(s *sandbox.Server) bool { _, ok := s.Person("u-panic"); return ok })
+	if panics.Load() != 2 {
+		t.Errorf("middleware ran %d times", panics.Load())
+	}
+}
