@@ -1,0 +1,72 @@
+// Package worker delivers cioq tasks from Redis (asynq) to Customer.io.
+//
+// [New] builds an asynq server on the queues (critical=6, default=3, bulk=1
+// unless configured), polling idle queues every 50 ms and moving due
+// retries every second. Each task is decoded and validated, checked for
+// expiry, passed through the configured [Config.Middleware] and delivered by
+// the handler of its API family (Track, App, Pipelines) with the
+// workspace's *customerio.Client. One function, the retry policy, turns the
+// outcome into success, a retry or a dead letter, logs the decision with
+// its reason (type, task id, queue, class, status, attempt; never payloads,
+// identifiers or keys) and tells the [Observer].
+//
+// # Delivery semantics
+//
+// At least once. A task leaves Redis only when Customer.io accepted it or
+// when it was written to the dead-letter store ([DeadLetters]), and that
+// record is written before asynq is told to archive the task.
+//
+// Retried (the task stays in Redis):
+//   - 408, 5xx, network errors and timeouts: exponential backoff with full
+//     jitter (1 s doubling to 10 min by default); a Retry-After wins. Each
+//     spends one retry of the task's budget (MaxRetry). When the budget runs
+//     out before the task's retry window (24 h since enqueued_at) has
+//     passed, the task keeps retrying without spending it until it has.
+//   - 429: after Retry-After (or the backoff), never spending the budget.
+//     asynq stores retry times in whole seconds, truncating; delays are
+//     rounded up so a retry is never earlier than Retry-After.
+//   - 401, or no credentials for the task's API in its workspace (or an
+//     unknown workspace): a configuration problem, not the task's fault.
+//     Retried every AuthRetryDelay (30 s) without spending the budget;
+//     [Worker.Health] fails, naming the workspace and API, until a call for
+//     that workspace and API succeeds. Logged once a minute, not per task.
+//   - A handler panic: recovered and treated as a transient failure.
+//   - A worker that crashes mid-task: asynq's lease (30 s, hard-coded)
+//     expires and another worker's recoverer (every minute, for leases
+//     expired more than 30 s ago) retries the task; this counts as a retry.
+//   - Shutdown: in-flight tasks get ShutdownTimeout to finish; asynq puts
+//     the rest back in their queue without spending a retry.
+//
+// Dead-lettered (class in the store; asynq's archive keeps a copy for the
+// dashboard):
+//   - permanent: other 4xx (400, 403, 404, 413, 422, ...), at once, with the
+//     status and Customer.io's message.
+//   - invalid: bytes that do not decode, an unknown type, or a payload that
+//     does not validate; Customer.io is not called.
+//   - expired: a send past its expires_at; never sent.
+//   - exhausted: transient failures past both the retry budget and the
+//     retry window; or a task asynq archived by itself (e.g. its worker
+//     crashed on the last allowed attempt, or MaxRetry was 0): a reconciler
+//     run at start and every ReconcileInterval copies those from asynq's
+//     archive with asynq's last error.
+//
+// asynq's archive keeps at most 9,999 tasks per queue and 90 days, dropping
+// the oldest silently; the store keeps every record until [DeadLetters.Delete],
+// [DeadLetters.Purge] or [DeadLetters.Retry] (which re-enqueues a new task
+// with a full budget and a new retry window before removing the record).
+//
+// # Duplicates
+//
+// Track events and Pipelines messages carry an id (the producer sets a
+// ULID; without one the worker derives one from the task id with
+// [EventID]), so Customer.io drops a repeat. Identify, devices, objects and
+// segment changes are idempotent. Transactional sends and broadcast
+// triggers are not: after Customer.io accepts one, the worker records it in
+// Redis (cioq:sent:<task id>, the delivery or trigger id, SendDedupeTTL =
+// 7 days) before acknowledging the task, and a later attempt of the same
+// task that finds the record succeeds without calling Customer.io. The
+// remaining duplicate window is the gap between Customer.io accepting the
+// send and that record being written: a crash, a kill or a Redis outage in
+// those milliseconds, or a request that timed out on our side after
+// Customer.io accepted it, sends the message again on the retry.
+package worker
