@@ -1,0 +1,536 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/internal/ops"
+	"github.com/cioq/cioq/internal/redisconf"
+	"github.com/cioq/cioq/worker"
+)
+
+const dlqHelp = `Operates cioq's dead letter store (tasks Customer.io refused for good, that
+expired, were invalid, or used up their retries). Nothing leaves it unless
+you retry, purge or (from the dashboard) delete it.
+
+Subcommands:
+  list   [filters] [--json] [--limit N]    every matching dead letter, oldest failure first
+  show   ID [--payload] [--json]           one dead letter with its error history
+  retry  ID... | --all [filters] [--rate 50/s]
+                                           re-enqueue as a new task with a full retry
+                                           budget; the dead letter is removed only once
+                                           the new task is in Redis
+  purge  [filters] --yes                   delete matching dead letters
+  stats  [filters] [--json]                counts by queue, type, class and status
+  export [filters] [--payload]             JSON lines to stdout
+
+Filters: --queue Q --type T --class permanent|expired|invalid|exhausted
+         --since T --until T (RFC 3339, or a duration before now: 24h, 7d)
+Payloads (person identifiers, emails, message data) are redacted unless
+--payload is given.
+
+Environment: REDIS_URL.`
+
+func runDLQ(ctx context.Context, a *app, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(a.stderr, "Usage: cioq dlq <subcommand> [flags]\n\n%s\n", dlqHelp)
+		if len(args) == 0 {
+			return &usageError{err: errors.New("missing subcommand")}
+		}
+		return flag.ErrHelp
+	}
+	sub, args := args[0], args[1:]
+	d := &dlqCmd{a: a}
+	fs := newFlagSet(a, "dlq "+sub, "", dlqHelp)
+	d.addFilters(fs)
+	var run func(ctx context.Context) error
+	switch sub {
+	case "list":
+		fs.BoolVar(&d.json, "json", false, "print JSON lines instead of a table")
+		fs.IntVar(&d.limit, "limit", 0, "print at most N (0 = all)")
+		run = d.list
+	case "show":
+		fs.BoolVar(&d.json, "json", false, "print JSON")
+		fs.BoolVar(&d.payload, "payload", false, "show the payload unredacted")
+		run = d.show
+	case "retry":
+		fs.BoolVar(&d.all, "all", false, "retry every dead letter matching the filters")
+		fs.StringVar(&d.rate, "rate", "50/s", "at most this many retries per second with --all (N/s or N/m)")
+		run = d.retry
+	case "purge":
+		fs.BoolVar(&d.yes, "yes", false, "really delete")
+		run = d.purge
+	case "stats":
+		fs.BoolVar(&d.json, "json", false, "print JSON")
+		run = d.stats
+	case "export":
+		fs.BoolVar(&d.payload, "payload", false, "include payloads unredacted")
+		run = d.export
+	default:
+		fmt.Fprintf(a.stderr, "Usage: cioq dlq <subcommand> [flags]\n\n%s\n", dlqHelp)
+		return usageErrorf("unknown subcommand %q", sub)
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	d.args = fs.Args()
+	if err := d.parseFilter(); err != nil {
+		return err
+	}
+	if sub != "show" && sub != "retry" && len(d.args) > 0 {
+		return usageErrorf("unexpected argument %q", d.args[0])
+	}
+	if _, err := newLogger(a.getenv, a.stderr); err != nil {
+		return err
+	}
+	rurl, err := redisURL(a.getenv)
+	if err != nil {
+		return err
+	}
+	rdb, err := redisconf.NewClient(rurl)
+	if err != nil {
+		return configError(err)
+	}
+	defer rdb.Close()
+	d.rdb = rdb
+	d.inspector = asynq.NewInspectorFromRedisClient(rdb)
+	d.store = worker.NewDeadLetters(rdb, d.inspector)
+	return run(ctx)
+}
+
+type dlqCmd struct {
+	a         *app
+	rdb       redis.UniversalClient
+	inspector *asynq.Inspector
+	store     *worker.DeadLetters
+	args      []string
+
+	queue, typ, class, since, until string
+	filter                          worker.Filter
+
+	json, payload, all, yes bool
+	limit                   int
+	rate                    string
+}
+
+func (d *dlqCmd) addFilters(fs *flag.FlagSet) {
+	fs.StringVar(&d.queue, "queue", "", "only this queue")
+	fs.StringVar(&d.typ, "type", "", "only this task type, e.g. cio:send_email")
+	fs.StringVar(&d.class, "class", "", "only this class: permanent, expired, invalid or exhausted")
+	fs.StringVar(&d.since, "since", "", "last failure at or after (RFC 3339, or a duration before now: 24h)")
+	fs.StringVar(&d.until, "until", "", "last failure before (RFC 3339, or a duration before now)")
+}
+
+func (d *dlqCmd) parseFilter() error {
+	f := worker.Filter{Queue: d.queue, Type: d.typ, Class: worker.Class(d.class)}
+	switch f.Class {
+	case "", worker.ClassPermanent, worker.ClassExpired, worker.ClassInvalid, worker.ClassExhausted:
+	default:
+		return usageErrorf("--class=%q: want permanent, expired, invalid or exhausted", d.class)
+	}
+	now := time.Now()
+	var err error
+	if f.Since, err = parseTimeArg("since", d.since, now); err != nil {
+		return err
+	}
+	if f.Until, err = parseTimeArg("until", d.until, now); err != nil {
+		return err
+	}
+	d.filter = f
+	return nil
+}
+
+// each calls fn for every dead letter matching the filter, oldest first,
+// a page of 1,000 at a time; fn returning false stops.
+func (d *dlqCmd) each(ctx context.Context, fn func(*worker.DeadLetter) bool) error {
+	f := d.filter
+	f.Limit = 1000
+	for {
+		page, err := d.store.List(ctx, f)
+		if err != nil {
+			return fmt.Errorf("list dead letters: %w", err)
+		}
+		for _, dl := range page.Items {
+			if !fn(dl) {
+				return nil
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		f.Cursor = page.Next
+	}
+}
+
+// dlqItem is the JSON form of a dead letter (list --json, show --json,
+// export).
+type dlqItem struct {
+	ID            string           `json:"id"`
+	Type          string           `json:"type"`
+	Queue         string           `json:"queue"`
+	Workspace     string           `json:"workspace,omitempty"`
+	Class         worker.Class     `json:"class"`
+	Status        int              `json:"status,omitempty"`
+	Message       string           `json:"message,omitempty"`
+	Error         string           `json:"error,omitempty"`
+	Attempts      int              `json:"attempts"`
+	MaxRetry      int              `json:"max_retry"`
+	FirstFailedAt time.Time        `json:"first_failed_at"`
+	LastFailedAt  time.Time        `json:"last_failed_at"`
+	History       []worker.Failure `json:"history,omitempty"`
+	Payload       json.RawMessage  `json:"payload,omitempty"`
+	// PayloadRedacted is true when Payload has identifiers and message
+	// data replaced (the default).
+	PayloadRedacted bool `json:"payload_redacted,omitempty"`
+}
+
+func (d *dlqCmd) item(dl *worker.DeadLetter, history, payload bool) dlqItem {
+	it := dlqItem{
+		ID: dl.ID, Type: dl.Type, Queue: dl.Queue, Workspace: dl.Workspace, Class: dl.Class,
+		Status: dl.Status, Message: ops.ScrubText(dl.Message), Error: ops.ScrubText(dl.Error),
+		Attempts: dl.Attempts, MaxRetry: dl.MaxRetry,
+		FirstFailedAt: dl.FirstFailedAt.UTC(), LastFailedAt: dl.LastFailedAt.UTC(),
+	}
+	if history {
+		it.History = make([]worker.Failure, len(dl.History))
+		for i, f := range dl.History {
+			f.Message, f.Error = ops.ScrubText(f.Message), ops.ScrubText(f.Error)
+			f.At = f.At.UTC()
+			it.History[i] = f
+		}
+	}
+	if payload {
+		it.Payload = payloadJSON(dl.Payload, d.payload)
+		it.PayloadRedacted = !d.payload
+	}
+	return it
+}
+
+// payloadJSON renders a payload for output: redacted (ops.Redact) unless
+// raw; bytes that are not JSON become a JSON string.
+func payloadJSON(p []byte, raw bool) json.RawMessage {
+	if len(p) == 0 {
+		return nil
+	}
+	if raw {
+		if json.Valid(p) {
+			return p
+		}
+		b, _ := json.Marshal(string(p))
+		return b
+	}
+	s := ops.Redact(p)
+	if json.Valid([]byte(s)) {
+		return json.RawMessage(s)
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func (d *dlqCmd) list(ctx context.Context) error {
+	out := bufio.NewWriterSize(d.a.stdout, 64<<10)
+	defer out.Flush()
+	n := 0
+	var tw *tabwriter.Writer
+	var enc *json.Encoder
+	if d.json {
+		enc = json.NewEncoder(out)
+	} else {
+		tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTYPE\tQUEUE\tCLASS\tSTATUS\tATTEMPTS\tLAST FAILURE\tMESSAGE")
+	}
+	err := d.each(ctx, func(dl *worker.DeadLetter) bool {
+		if d.limit > 0 && n >= d.limit {
+			return false
+		}
+		n++
+		if enc != nil {
+			enc.Encode(d.item(dl, false, false))
+			return true
+		}
+		status := "-"
+		if dl.Status != 0 {
+			status = strconv.Itoa(dl.Status)
+		}
+		msg := dl.Message
+		if msg == "" {
+			msg = dl.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", dl.ID, dl.Type, dl.Queue, dl.Class, status,
+			dl.Attempts, dl.MaxRetry+1, dl.LastFailedAt.UTC().Format(time.RFC3339), oneLine(ops.ScrubText(msg), 80))
+		return true
+	})
+	if tw != nil {
+		tw.Flush()
+	}
+	out.Flush()
+	fmt.Fprintf(d.a.stderr, "%d dead letter(s)\n", n)
+	return err
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len([]rune(s)) > n {
+		s = string([]rune(s)[:n-1]) + "…"
+	}
+	return s
+}
+
+func (d *dlqCmd) show(ctx context.Context) error {
+	if len(d.args) != 1 {
+		return usageErrorf("show wants exactly one ID")
+	}
+	dl, err := d.store.Get(ctx, d.args[0])
+	if errors.Is(err, worker.ErrNotFound) {
+		return fmt.Errorf("no dead letter with id %q", d.args[0])
+	}
+	if err != nil {
+		return err
+	}
+	it := d.item(dl, true, true)
+	if d.json {
+		enc := json.NewEncoder(d.a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(it)
+	}
+	w := tabwriter.NewWriter(d.a.stdout, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(w, "%s\t%s\n", k, v) }
+	row("ID", it.ID)
+	row("Type", it.Type)
+	row("Queue", it.Queue)
+	row("Workspace", workspaceLabel(it.Workspace))
+	row("Class", string(it.Class))
+	if it.Status != 0 {
+		row("Status", strconv.Itoa(it.Status))
+	}
+	if it.Message != "" {
+		row("Message", it.Message)
+	}
+	row("Error", it.Error)
+	row("Attempts", fmt.Sprintf("%d (retry budget %d)", it.Attempts, it.MaxRetry))
+	row("First failed", it.FirstFailedAt.Format(time.RFC3339))
+	row("Last failed", it.LastFailedAt.Format(time.RFC3339))
+	w.Flush()
+	fmt.Fprintf(d.a.stdout, "\nHistory (%d):\n", len(it.History))
+	w = tabwriter.NewWriter(d.a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  AT\tATTEMPT\tCLASS\tSTATUS\tMESSAGE / ERROR")
+	for _, f := range it.History {
+		status := "-"
+		if f.Status != 0 {
+			status = strconv.Itoa(f.Status)
+		}
+		text := f.Error
+		if f.Message != "" {
+			text = f.Message + " — " + f.Error
+		}
+		fmt.Fprintf(w, "  %s\t%d\t%s\t%s\t%s\n", f.At.Format(time.RFC3339), f.Attempt, f.Class, status, oneLine(text, 160))
+	}
+	w.Flush()
+	label := "Payload (redacted; --payload shows it):"
+	if d.payload {
+		label = "Payload:"
+	}
+	fmt.Fprintf(d.a.stdout, "\n%s\n", label)
+	var pretty strings.Builder
+	if b, err := json.MarshalIndent(it.Payload, "", "  "); err == nil {
+		pretty.Write(b)
+	} else {
+		pretty.Write(it.Payload)
+	}
+	fmt.Fprintln(d.a.stdout, pretty.String())
+	return nil
+}
+
+func (d *dlqCmd) retry(ctx context.Context) error {
+	if d.all == (len(d.args) > 0) {
+		return usageErrorf("give dead letter IDs or --all [filters], not both or neither")
+	}
+	if !d.all && (d.queue != "" || d.typ != "" || d.class != "" || d.since != "" || d.until != "") {
+		return usageErrorf("filters apply to --all only")
+	}
+	interval, err := parseRate(d.rate)
+	if err != nil {
+		return err
+	}
+	ids := d.args
+	if d.all {
+		err := d.each(ctx, func(dl *worker.DeadLetter) bool { ids = append(ids, dl.ID); return true })
+		if err != nil {
+			return err
+		}
+	}
+	client := asynq.NewClientFromRedisClient(d.rdb)
+	enc := json.NewEncoder(d.a.stdout)
+	failed := 0
+	var next time.Time
+	for i, id := range ids {
+		if d.all && i > 0 {
+			if wait := time.Until(next); wait > 0 {
+				select {
+				case <-ctx.Done():
+					fmt.Fprintf(d.a.stderr, "interrupted: %d of %d retried\n", i-failed, len(ids))
+					return silentError(exitFailure)
+				case <-time.After(wait):
+				}
+			}
+		}
+		next = time.Now().Add(interval)
+		info, err := d.store.Retry(ctx, id, client)
+		switch {
+		case errors.Is(err, worker.ErrNotFound):
+			failed++
+			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: no such dead letter\n", id)
+			continue
+		case err != nil && info == nil:
+			failed++
+			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: not retried: %v\n", id, err)
+			continue
+		case err != nil:
+			// Enqueued, but the dead letter could not be removed.
+			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: re-enqueued as %s but the dead letter was not removed: %v\n", id, info.ID, err)
+		}
+		enc.Encode(struct {
+			DeadLetter string `json:"dead_letter"`
+			TaskID     string `json:"task_id"`
+			Queue      string `json:"queue"`
+			Type       string `json:"type"`
+		}{id, info.ID, info.Queue, info.Type})
+	}
+	fmt.Fprintf(d.a.stderr, "%d retried, %d failed\n", len(ids)-failed, failed)
+	if failed > 0 {
+		return silentError(exitFailure)
+	}
+	return nil
+}
+
+// parseRate reads "50/s", "600/m" or "50" into the interval between two
+// retries.
+func parseRate(s string) (time.Duration, error) {
+	num, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
+	per := time.Second
+	if ok {
+		switch unit {
+		case "s", "sec", "second":
+		case "m", "min", "minute":
+			per = time.Minute
+		default:
+			return 0, usageErrorf("--rate=%q: want N/s or N/m", s)
+		}
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n <= 0 {
+		return 0, usageErrorf("--rate=%q: want a positive N/s or N/m", s)
+	}
+	return time.Duration(float64(per) / n), nil
+}
+
+func (d *dlqCmd) purge(ctx context.Context) error {
+	if !d.yes {
+		n := 0
+		if err := d.each(ctx, func(*worker.DeadLetter) bool { n++; return true }); err != nil {
+			return err
+		}
+		return &usageError{err: fmt.Errorf("refusing to delete %d dead letter(s) without --yes", n),
+			hint: "check them with `cioq dlq list` (same filters), then add --yes"}
+	}
+	n, err := d.store.Purge(ctx, d.filter)
+	fmt.Fprintf(d.a.stdout, "purged %d dead letter(s)\n", n)
+	return err
+}
+
+// dlqStats are the counts of `dlq stats`.
+type dlqStats struct {
+	Total  int            `json:"total"`
+	Queue  map[string]int `json:"by_queue"`
+	Type   map[string]int `json:"by_type"`
+	Class  map[string]int `json:"by_class"`
+	Status map[string]int `json:"by_status"`
+	Oldest *time.Time     `json:"oldest_failure,omitempty"`
+	Newest *time.Time     `json:"newest_failure,omitempty"`
+}
+
+func (d *dlqCmd) stats(ctx context.Context) error {
+	s := dlqStats{Queue: map[string]int{}, Type: map[string]int{}, Class: map[string]int{}, Status: map[string]int{}}
+	err := d.each(ctx, func(dl *worker.DeadLetter) bool {
+		s.Total++
+		s.Queue[dl.Queue]++
+		s.Type[dl.Type]++
+		s.Class[string(dl.Class)]++
+		status := "none"
+		if dl.Status != 0 {
+			status = strconv.Itoa(dl.Status)
+		}
+		s.Status[status]++
+		t := dl.LastFailedAt.UTC()
+		if s.Oldest == nil || t.Before(*s.Oldest) {
+			s.Oldest = &t
+		}
+		if s.Newest == nil || t.After(*s.Newest) {
+			s.Newest = &t
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if d.json {
+		return json.NewEncoder(d.a.stdout).Encode(s)
+	}
+	w := d.a.stdout
+	fmt.Fprintf(w, "dead letters: %d\n", s.Total)
+	if s.Oldest != nil {
+		fmt.Fprintf(w, "last failures from %s to %s\n", s.Oldest.Format(time.RFC3339), s.Newest.Format(time.RFC3339))
+	}
+	for _, sec := range []struct {
+		title string
+		m     map[string]int
+	}{{"by queue", s.Queue}, {"by type", s.Type}, {"by class", s.Class}, {"by status", s.Status}} {
+		printCounts(w, sec.title, sec.m)
+	}
+	return nil
+}
+
+func printCounts(w io.Writer, title string, m map[string]int) {
+	fmt.Fprintf(w, "\n%s:\n", title)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %8d  %s\n", m[k], k)
+	}
+}
+
+func (d *dlqCmd) export(ctx context.Context) error {
+	out := bufio.NewWriterSize(d.a.stdout, 64<<10)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	n := 0
+	err := d.each(ctx, func(dl *worker.DeadLetter) bool {
+		n++
+		enc.Encode(d.item(dl, true, true))
+		return true
+	})
+	out.Flush()
+	fmt.Fprintf(d.a.stderr, "exported %d dead letter(s)%s\n", n, map[bool]string{true: "", false: " (payloads redacted; --payload includes them)"}[d.payload])
+	return err
+}

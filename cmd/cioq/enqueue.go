@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/tasks"
+)
+
+// maxLineBytes bounds one JSON line of `enqueue --file` (and the stdin payload).
+const maxLineBytes = 4 << 20
+
+// receipt is the JSON line printed for each enqueued task.
+type receipt struct {
+	TaskID    string `json:"task_id"`
+	Queue     string `json:"queue"`
+	Type      string `json:"type"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// fileLine is one line of `enqueue --file`.
+type fileLine struct {
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
+	Key     string          `json:"key,omitempty"`
+}
+
+func runEnqueue(ctx context.Context, a *app, args []string) error {
+	fs := newFlagSet(a, "enqueue", "TYPE [flags] < payload.json\n       cioq enqueue --file tasks.jsonl [flags]",
+		"Enqueues one task: TYPE (e.g. cio:send_email, see `cioq enqueue -types`) and its\n"+
+			"JSON payload on stdin. With --file, enqueues every line of a JSON lines file\n"+
+			"({\"type\":...,\"payload\":{...},\"key\":\"...\"}; key optional; \"-\" = stdin);\n"+
+			"all lines are validated first and nothing is enqueued if one is invalid.\n"+
+			"Prints one JSON receipt per task: task_id, queue, type, duplicate.\n"+
+			"Invalid input exits 1 with a message naming the field (and the line).\n\n"+
+			"Environment: REDIS_URL.")
+	key := fs.String("key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
+	queue := fs.String("queue", "", "queue instead of the type's default (critical, default or bulk)")
+	workspace := fs.String("workspace", "", "Customer.io workspace that delivers the task (default workspace when empty)")
+	in := fs.Duration("in", 0, "deliver no earlier than this long from now (e.g. 10m)")
+	expiresIn := fs.Duration("expires-in", 0, "stale after this long from now: dead-lettered as expired instead of sent late (e.g. 1h)")
+	file := fs.String("file", "", "JSON lines file of tasks (\"-\" = stdin)")
+	listTypes := fs.Bool("types", false, "list the task types and exit")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *listTypes {
+		for _, s := range tasks.Types() {
+			fmt.Fprintf(a.stdout, "%-22s queue %s\n", s.Type, s.Defaults.Queue)
+		}
+		return nil
+	}
+	var typ string
+	switch {
+	case *file != "" && fs.NArg() > 0:
+		return usageErrorf("give TYPE or --file, not both")
+	case *file == "" && fs.NArg() != 1:
+		return usageErrorf("want exactly one TYPE (or --file); see `cioq enqueue -types`")
+	case *file != "" && *key != "":
+		return usageErrorf("--key applies to one task; with --file give each line its \"key\"")
+	case *file == "":
+		typ = fs.Arg(0)
+	}
+	if *in < 0 {
+		return usageErrorf("--in=%s: must not be negative", *in)
+	}
+	if flagSet(fs, "expires-in") && *expiresIn <= 0 {
+		return usageErrorf("--expires-in=%s: must be positive", *expiresIn)
+	}
+	var opts []producer.EnqueueOption
+	if *queue != "" {
+		opts = append(opts, producer.Queue(*queue))
+	}
+	if flagSet(fs, "workspace") {
+		opts = append(opts, producer.Workspace(*workspace))
+	}
+	if *in > 0 {
+		opts = append(opts, producer.ProcessIn(*in))
+	}
+	if *expiresIn > 0 {
+		opts = append(opts, producer.ExpiresIn(*expiresIn))
+	}
+
+	// Read and validate all input before connecting.
+	var lines []fileLine
+	var lineNos []int
+	if *file == "" {
+		b, err := io.ReadAll(io.LimitReader(a.stdin, maxLineBytes+1))
+		if err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		if len(b) > maxLineBytes {
+			return invalidInput("", "payload", "is larger than 4 MiB")
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			return invalidInput("", "payload", "is empty: give the JSON payload on stdin")
+		}
+		lines, lineNos = []fileLine{{Type: typ, Payload: b, Key: *key}}, []int{0}
+	} else {
+		var err error
+		lines, lineNos, err = readTaskFile(a, *file)
+		if err != nil {
+			return err
+		}
+	}
+	for i, l := range lines {
+		if err := precheck(l, *queue, *workspace); err != nil {
+			return lineError(lineNos[i], err)
+		}
+	}
+
+	if _, err := newLogger(a.getenv, a.stderr); err != nil {
+		return err
+	}
+	rurl, err := redisURL(a.getenv)
+	if err != nil {
+		return err
+	}
+	c, err := producer.New(rurl)
+	if err != nil {
+		return configError(err)
+	}
+	defer c.Close()
+
+	out := bufio.NewWriter(a.stdout)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	for i, l := range lines {
+		o := opts
+		if l.Key != "" {
+			o = append(o[:len(o):len(o)], producer.IdempotencyKey(l.Key))
+		}
+		r, err := c.EnqueueRaw(ctx, l.Type, l.Payload, o...)
+		if err != nil {
+			out.Flush()
+			if i > 0 {
+				fmt.Fprintf(a.stderr, "cioq enqueue: %d task(s) before this one were enqueued (receipts above)\n", i)
+			}
+			return lineError(lineNos[i], err)
+		}
+		enc.Encode(receipt{TaskID: r.TaskID, Queue: r.Queue, Type: r.Type, Duplicate: r.Duplicate})
+	}
+	return nil
+}
+
+// readTaskFile reads the JSON lines of --file; blank lines and lines
+// starting with # are skipped. lineNos are 1-based line numbers.
+func readTaskFile(a *app, path string) ([]fileLine, []int, error) {
+	var r io.Reader = a.stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, usageErrorf("--file: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
+	var lines []fileLine
+	var nos []int
+	n := 0
+	for sc.Scan() {
+		n++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 || b[0] == '#' {
+			continue
+		}
+		var l fileLine
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&l); err != nil {
+			var ute *json.UnmarshalTypeError
+			if errors.As(err, &ute) && ute.Field != "" {
+				return nil, nil, lineError(n, invalidInput("", ute.Field, "has the wrong JSON type"))
+			}
+			if strings.HasPrefix(err.Error(), "json: unknown field ") {
+				return nil, nil, lineError(n, invalidInput("", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "is not a known field (want type, payload, key)"))
+			}
+			return nil, nil, lineError(n, invalidInput("", "line", "is not a JSON object"))
+		}
+		lines = append(lines, l)
+		nos = append(nos, n)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, nil, lineError(n+1, invalidInput("", "line", "is longer than 4 MiB"))
+		}
+		return nil, nil, fmt.Errorf("read --file: %w", err)
+	}
+	if len(lines) == 0 {
+		return nil, nil, invalidInput("", "file", "has no tasks")
+	}
+	return lines, nos, nil
+}
+
+// precheck validates a task without Redis: its type, payload, key and the
+// queue and workspace options, with the rules EnqueueRaw applies.
+func precheck(l fileLine, queue, workspace string) error {
+	if l.Type == "" {
+		return invalidInput("", "type", "is required")
+	}
+	if _, ok := tasks.Lookup(l.Type); !ok {
+		return invalidInput(l.Type, "type", "is not a known task type (see `cioq enqueue -types`)")
+	}
+	if len(bytes.TrimSpace(l.Payload)) == 0 || string(bytes.TrimSpace(l.Payload)) == "null" {
+		return invalidInput(l.Type, "payload", "is required")
+	}
+	_, p, err := tasks.Decode(l.Type, l.Payload)
+	if err != nil {
+		var de *tasks.DecodeError
+		if errors.As(err, &de) {
+			return invalidInput(l.Type, "payload", de.Reason)
+		}
+		return fmt.Errorf("%s: %w", l.Type, err)
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", l.Type, err)
+	}
+	if l.Key != "" {
+		if len(l.Key) > 200 {
+			return invalidInput(l.Type, "key", "must be at most 200 characters")
+		}
+		for i := 0; i < len(l.Key); i++ {
+			if l.Key[i] <= ' ' || l.Key[i] >= 0x7f {
+				return invalidInput(l.Type, "key", "must be printable ASCII without spaces")
+			}
+		}
+	}
+	if workspace != "" {
+		if err := tasks.ValidateWorkspace(workspace); err != nil {
+			return err
+		}
+	}
+	_ = queue // checked by EnqueueRaw; a bad --queue fails on the first task, before anything is enqueued
+	return nil
+}
+
+// invalidInput is a validation error of the CLI's input.
+func invalidInput(typ, field, reason string) error {
+	err := error(&customerio.ValidationError{Field: field, Reason: reason})
+	if typ != "" {
+		err = fmt.Errorf("%s: %w", typ, err)
+	}
+	return err
+}
+
+// lineError prefixes err with the line number (0 = not from a file) and
+// names the field when err is a validation error.
+func lineError(n int, err error) error {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	msg := err.Error()
+	var ve *customerio.ValidationError
+	if errors.As(err, &ve) {
+		prefix := strings.TrimSuffix(strings.TrimSuffix(msg, ve.Error()), ": ")
+		prefix = strings.TrimPrefix(prefix, "producer: ")
+		msg = fmt.Sprintf("invalid field %q: %s", ve.Field, ve.Reason)
+		if prefix != "" {
+			msg = prefix + ": " + msg
+		}
+	}
+	if n > 0 {
+		msg = fmt.Sprintf("line %d: %s", n, msg)
+	}
+	return &inputError{msg: msg}
+}
+
+// inputError is invalid input: exit 1 with the message.
+type inputError struct{ msg string }
+
+func (e *inputError) Error() string { return e.msg }

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cioq/cioq/internal/ops"
+	"github.com/cioq/cioq/worker"
+)
+
+// metricsObserver adapts worker.Observer to *ops.Metrics: the method names
+// and label vocabularies of the two differ.
+type metricsObserver struct {
+	m *ops.Metrics
+}
+
+var _ worker.Observer = metricsObserver{}
+
+func (o metricsObserver) Delivered(taskType, queue, _ string, latency time.Duration) {
+	o.m.Delivered(taskType, queue, latency)
+}
+
+// Retried maps the worker's retry class (transient, throttled, auth) and
+// status onto ops' failure classes (5xx, 4xx, 429, network, auth).
+func (o metricsObserver) Retried(taskType, class string, status int) {
+	o.m.Retried(taskType, retryClass(class, status))
+}
+
+func retryClass(class string, status int) string {
+	switch class {
+	case "throttled":
+		return "429"
+	case "auth":
+		return "auth"
+	}
+	return ops.StatusClass(status) // 0 → network
+}
+
+func (o metricsObserver) DeadLettered(taskType string, class worker.Class) {
+	o.m.DeadLettered(taskType, string(class))
+}
+
+func (o metricsObserver) Expired(taskType string) { o.m.Expired(taskType) }
+
+// Response gets a status class from the worker ("2xx", "4xx", "5xx",
+// "error") where ops wants a status: a representative one of the class.
+func (o metricsObserver) Response(api, statusClass string, d time.Duration) {
+	o.m.CustomerIOResponse(api, statusOfClass(statusClass), d)
+}
+
+func statusOfClass(c string) int {
+	switch c {
+	case "2xx":
+		return 200
+	case "3xx":
+		return 300
+	case "4xx":
+		return 400
+	case "5xx":
+		return 500
+	}
+	return 0 // "error": no response
+}
+
+func (o metricsObserver) AuthFailure(api, workspace string) {
+	o.m.AuthFailure(api, workspaceLabel(workspace))
+}
+
+func workspaceLabel(ws string) string {
+	if ws == "" {
+		return "default"
+	}
+	return ws
+}
+
+// newRegistry returns a registry with the Go runtime and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/cioq/cioq/customerio/sandbox"
+)
+
+func runSandbox(ctx context.Context, a *app, args []string) error {
+	fs := newFlagSet(a, "sandbox", "[flags]",
+		"Serves the in-process Customer.io stand-in (Track v1/v2, App, Pipelines and\n"+
+			"its /_sandbox/ control API) and prints its base URLs and demo credentials\n"+
+			"as environment settings for a worker. Runs until SIGTERM or SIGINT.")
+	addr := fs.String("addr", "127.0.0.1:8025", "listen address")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	log, err := newLogger(a.getenv, a.stderr)
+	if err != nil {
+		return err
+	}
+	r, err := sandbox.Start(*addr, sandbox.Config{})
+	if err != nil {
+		return usageErrorf("--addr: %v", err)
+	}
+	base := sandboxBase(r)
+	fmt.Fprintf(a.stdout, "Customer.io sandbox listening on %s (control API: %s/_sandbox/state)\n", base, base)
+	fmt.Fprintln(a.stdout, "Point a worker at it with:")
+	printSandboxEnv(a.stdout, r, "  ")
+	<-ctx.Done()
+	log.Info("shutting down the sandbox")
+	r.Close()
+	return nil
+}
+
+// sandboxBase is the sandbox's root URL as reachable from this machine.
+func sandboxBase(r *sandbox.Running) string {
+	host := strings.TrimPrefix(r.URL, "http://")
+	if a, err := net.ResolveTCPAddr("tcp", host); err == nil {
+		return "http://" + localAddr(a)
+	}
+	return r.URL
+}
+
+// sandboxEnv is the environment a worker needs to deliver to r.
+func sandboxEnv(r *sandbox.Running) [][2]string {
+	base := sandboxBase(r)
+	cfg := r.Config()
+	return [][2]string{
+		{"CUSTOMERIO_TRACK_URL", base + sandbox.TrackPrefix},
+		{"CUSTOMERIO_APP_URL", base + sandbox.AppPrefix},
+		{"CUSTOMERIO_PIPELINES_URL", base + sandbox.CDPPrefix},
+		{"CUSTOMERIO_SITE_ID", cfg.SiteID},
+		{"CUSTOMERIO_TRACK_API_KEY", cfg.TrackAPIKey},
+		{"CUSTOMERIO_APP_API_KEY", cfg.AppAPIKey},
+		{"CUSTOMERIO_PIPELINES_WRITE_KEY", cfg.PipelinesWriteKey},
+	}
+}
+
+func printSandboxEnv(w io.Writer, r *sandbox.Running, indent string) {
+	for _, kv := range sandboxEnv(r) {
+		fmt.Fprintf(w, "%s%s=%s\n", indent, kv[0], kv[1])
+	}
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/internal/ops"
+	"github.com/cioq/cioq/internal/redisconf"
+	"github.com/cioq/cioq/worker"
+)
+
+func runServe(ctx context.Context, a *app, args []string) error {
+	fs := newFlagSet(a, "serve", "[flags]",
+		"Serves HTTP: the ingest front door at / (configured by CIOQ_INGEST_CONFIG),\n"+
+			"the asynqmon dashboard at /dashboard (basic auth from CIOQ_DASHBOARD_USER and\n"+
+			"CIOQ_DASHBOARD_PASSWORD), /metrics (process metrics and the queue collector,\n"+
+			"including cioq_dead_letters), /healthz and /readyz. SIGTERM or SIGINT stops\n"+
+			"accepting connections, drains requests in flight and exits 0.\n\n"+
+			"Environment: REDIS_URL, CIOQ_DASHBOARD_USER, CIOQ_DASHBOARD_PASSWORD,\n"+
+			"CIOQ_INGEST_CONFIG, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+	addr := fs.String("addr", ":8080", "listen address")
+	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")
+	noAuth := fs.Bool("no-auth", false, "serve the dashboard without authentication when no credentials are set (logs a warning)")
+	showPayloads := fs.Bool("show-payloads", false, "dashboard shows task payloads unredacted (person identifiers, emails, message data)")
+	queueMetrics := fs.Bool("queue-metrics", true, "serve queue sizes and cioq_dead_letters read from Redis on /metrics (register them in one kind of process only)")
+	drain := fs.Duration("drain-timeout", 20*time.Second, "how long requests in flight may finish at shutdown")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	log, err := newLogger(a.getenv, a.stderr)
+	if err != nil {
+		return err
+	}
+	rurl, err := redisURL(a.getenv)
+	if err != nil {
+		return err
+	}
+	conn, err := redisconf.Parse(rurl)
+	if err != nil {
+		return configError(err)
+	}
+	rdb, err := redisconf.UniversalClient(conn)
+	if err != nil {
+		return configError(err)
+	}
+	defer rdb.Close()
+
+	reg := newRegistry()
+	site, err := newSite(siteOptions{
+		log: log, getenv: a.getenv, conn: conn, rdb: rdb, reg: reg,
+		dashboard: ops.DashboardOptions{
+			RedisConnOpt: conn,
+			Username:     strings.TrimSpace(a.getenv(envDashboardUser)),
+			Password:     a.getenv(envDashboardPassword),
+			AllowNoAuth:  *noAuth,
+			ReadOnly:     *readOnly,
+			ShowPayloads: *showPayloads,
+		},
+		queueMetrics: *queueMetrics,
+		metrics:      ops.NewMetrics(reg),
+	})
+	if err != nil {
+		return err
+	}
+	defer site.Close()
+
+	srv, err := listenHTTP(*addr, site)
+	if err != nil {
+		return usageErrorf("--addr: %v", err)
+	}
+	log.Info("serving", "version", version(), "addr", srv.Addr(), "dashboard", srv.URL()+ops.DefaultDashboardRoot+"/",
+		"ingest", site.ingest, "read_only", *readOnly, "show_payloads", *showPayloads, "queue_metrics", *queueMetrics)
+	select {
+	case <-ctx.Done():
+	case err := <-srv.done:
+		return err
+	}
+	log.Info("shutting down: not accepting new connections, draining requests in flight", "timeout", *drain)
+	if !srv.Shutdown(*drain) {
+		log.Warn("drain timeout passed; closed the remaining connections")
+	}
+	log.Info("server stopped")
+	return nil
+}
+
+// siteOptions configure newSite.
+type siteOptions struct {
+	log          *slog.Logger
+	getenv       func(string) string
+	conn         asynq.RedisConnOpt
+	rdb          redis.UniversalClient
+	reg          *prometheus.Registry
+	metrics      *ops.Metrics
+	dashboard    ops.DashboardOptions
+	queueMetrics bool
+	// checks are readiness checks besides Redis (e.g. the demo's worker).
+	checks []ops.Check
+}
+
+// site is the handler of `serve` (and of the demo): ingest at /, the
+// dashboard, metrics and health.
+type site struct {
+	http.Handler
+	closers []io.Closer
+	ingest  string // "on" or why it is off, for the start-up log
+}
+
+func newSite(o siteOptions) (*site, error) {
+	dash, err := ops.NewDashboard(o.dashboard)
+	if err != nil {
+		if errors.Is(err, ops.ErrDashboardNoAuth) {
+			return nil, &usageError{err: errors.New("the dashboard needs " + envDashboardUser + " and " + envDashboardPassword),
+				hint: "set both, or pass --no-auth to serve it without authentication (not on a network others reach)"}
+		}
+		return nil, configError(err)
+	}
+	if o.dashboard.Unauthenticated() {
+		o.log.Warn("dashboard served WITHOUT authentication (--no-auth): anyone reaching this port can retry, delete and read tasks")
+	}
+	s := &site{}
+	if c, ok := dash.(io.Closer); ok {
+		s.closers = append(s.closers, c)
+	}
+	inspector := asynq.NewInspectorFromRedisClient(o.rdb)
+	if o.queueMetrics {
+		dlq := worker.NewDeadLetters(o.rdb, inspector)
+		o.reg.MustRegister(ops.NewQueueCollector(inspector, dlq.Count))
+	}
+	health := ops.NewHealth(append([]ops.Check{ops.RedisCheck(o.rdb)}, o.checks...)...)
+
+	mux := http.NewServeMux()
+	mux.Handle(ops.DefaultDashboardRoot, dash)
+	mux.Handle(ops.DefaultDashboardRoot+"/", dash)
+	mux.Handle("GET /metrics", ops.Handler(o.reg))
+	mux.Handle("GET /healthz", health.Live())
+	mux.Handle("GET /readyz", health.Readiness())
+	ing, status, err := mountIngest(o)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.ingest = status
+	if ing != nil {
+		mux.Handle("/", ing)
+	} else {
+		mux.Handle("/{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, ops.DefaultDashboardRoot+"/", http.StatusFound)
+		}))
+	}
+	s.Handler = mux
+	return s, nil
+}
+
+// Close releases the dashboard's Redis connections.
+func (s *site) Close() error {
+	for _, c := range s.closers {
+		c.Close()
+	}
+	return nil
+}

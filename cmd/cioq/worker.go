@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cioq/cioq/internal/config"
+	"github.com/cioq/cioq/internal/ops"
+	"github.com/cioq/cioq/internal/redisconf"
+	"github.com/cioq/cioq/worker"
+)
+
+func runWorker(ctx context.Context, a *app, args []string) error {
+	fs := newFlagSet(a, "worker", "[flags]",
+		"Runs a worker: takes tasks from Redis and delivers them to Customer.io with\n"+
+			"backoff, Retry-After and the dead letter store. The admin port serves\n"+
+			"/metrics (this process's counters), /healthz and /readyz (Redis reachable\n"+
+			"and every configured API accepting its credentials). SIGTERM or SIGINT\n"+
+			"stops fetching, lets in-flight tasks finish and exits 0.\n\n"+
+			"Environment: REDIS_URL, CUSTOMERIO_*, CIOQ_CONCURRENCY, CIOQ_QUEUES,\n"+
+			"CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+	concurrency := fs.Int("concurrency", 0, "tasks processed at once (default CIOQ_CONCURRENCY, else 10)")
+	queues := fs.String("queues", "", "queue weights, e.g. critical=6,default=3,bulk=1 (default CIOQ_QUEUES, else that)")
+	adminAddr := fs.String("admin-addr", ":9090", "listen address of the admin port (/metrics, /healthz, /readyz); empty disables it")
+	shutdown := fs.Duration("shutdown-timeout", worker.DefaultShutdownTimeout, "how long in-flight tasks may finish at shutdown before they go back to the queue")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	log, err := newLogger(a.getenv, a.stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(a.getenv)
+	if err != nil {
+		return configError(err)
+	}
+	wc := worker.ConfigFrom(cfg)
+	if flagSet(fs, "concurrency") {
+		if *concurrency < 1 || *concurrency > 10000 {
+			return usageErrorf("--concurrency=%d: want an integer from 1 to 10000", *concurrency)
+		}
+		wc.Concurrency = *concurrency
+	}
+	if flagSet(fs, "queues") {
+		q, err := config.ParseQueues(*queues)
+		if err != nil {
+			return usageErrorf("--queues: %v", err)
+		}
+		wc.Queues = q
+	}
+	wc.ShutdownTimeout = *shutdown
+	wc.Logger = log
+
+	reg := newRegistry()
+	wc.Observer = metricsObserver{ops.NewMetrics(reg)}
+	w, err := worker.New(wc)
+	if err != nil {
+		return configError(err)
+	}
+	rdb, err := redisconf.UniversalClient(cfg.Redis)
+	if err != nil {
+		return configError(err)
+	}
+	defer rdb.Close()
+
+	var admin *httpServer
+	if *adminAddr != "" {
+		health := ops.NewHealth(ops.RedisCheck(rdb), ops.CheckFunc("worker", w.Health))
+		admin, err = listenHTTP(*adminAddr, ops.AdminMux(ops.Handler(reg), health))
+		if err != nil {
+			return usageErrorf("--admin-addr: %v", err)
+		}
+		log.Info("admin port listening", "addr", admin.Addr(), "paths", "/metrics /healthz /readyz")
+	}
+	if err := w.Start(); err != nil {
+		if admin != nil {
+			admin.Close()
+		}
+		return err
+	}
+	log.Info("worker started", "version", version(), "concurrency", concurrencyOf(wc),
+		"queues", queuesString(wc.Queues), "workspaces", workspacesString(cfg))
+	<-ctx.Done()
+	log.Info("shutting down: no new tasks; in-flight tasks may finish", "timeout", wc.ShutdownTimeout)
+	w.Shutdown()
+	if admin != nil {
+		admin.Shutdown(5 * time.Second)
+	}
+	log.Info("worker stopped")
+	return nil
+}
+
+func concurrencyOf(c worker.Config) int {
+	if c.Concurrency > 0 {
+		return c.Concurrency
+	}
+	return worker.DefaultConcurrency
+}
+
+func queuesString(q map[string]int) string {
+	if q == nil {
+		q = worker.DefaultQueues()
+	}
+	names := make([]string, 0, len(q))
+	for n := range q {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if q[names[i]] != q[names[j]] {
+			return q[names[i]] > q[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + "=" + strconv.Itoa(q[n])
+	}
+	return strings.Join(parts, ",")
+}
+
+// workspacesString names each workspace and the APIs it has credentials
+// for, never a key.
+func workspacesString(c *config.Config) string {
+	names := make([]string, 0, len(c.Workspaces))
+	for n := range c.Workspaces {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s(%s)", workspaceLabel(n), c.Workspaces[n])
+	}
+	return strings.Join(parts, " ")
+}
+
+// httpServer is an http.Server serving on its own listener.
+type httpServer struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// listenHTTP listens on addr and serves h in the background.
+func listenHTTP(addr string, h http.Handler) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &httpServer{
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
+		},
+		ln:   ln,
+		done: make(chan error, 1),
+	}
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *httpServer) Addr() string { return s.ln.Addr().String() }
+
+// URL is a URL reaching the server from this machine (an unspecified
+// listen address becomes 127.0.0.1).
+func (s *httpServer) URL() string { return "http://" + localAddr(s.ln.Addr()) }
+
+func localAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Shutdown stops accepting connections and waits up to timeout for requests
+// in flight to finish, then closes what is left. It reports whether every
+// request finished.
+func (s *httpServer) Shutdown(timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.srv.Close()
+		return false
+	}
+	return true
+}
+
+// Close closes the server at once.
+func (s *httpServer) Close() { s.srv.Close() }
