@@ -10,6 +10,7 @@ import (
 // AsynqLogger adapts a *slog.Logger to asynq's Logger interface (asynq has
 // no slog adapter of its own). Messages are logged with component=asynq.
 type AsynqLogger struct {
+	// L receives the messages.
 	L *slog.Logger
 }
 
