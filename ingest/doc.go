@@ -1,0 +1,147 @@
+// Package ingest is cioq's HTTP front door: apps in any language and
+// customer data platforms (Segment, RudderStack, mParticle, webhooks) send
+// events over HTTP, and ingest turns them into tasks through the producer.
+// A request is answered 2xx only once Redis holds every task it makes.
+//
+//	fc, err := ingest.LoadConfig(os.Getenv("CIOQ_INGEST_CONFIG"))
+//	...
+//	h, err := ingest.New(ingest.Config{Producer: prod, File: fc, Metrics: metrics})
+//	...
+//	srv := ingest.NewHTTPServer(":8080", h) // timeouts against slow clients
+//
+// # Endpoints
+//
+// All endpoints take POST with a JSON body (Content-Type application/json,
+// otherwise 415), optionally gzip-compressed (Content-Encoding: gzip). A body
+// is capped at Config.MaxBodyBytes (500,000 bytes) before and after
+// decompression (413), and read under the http.Server's ReadTimeout.
+//
+//	POST /v1/identify /v1/track /v1/page /v1/screen /v1/group /v1/alias /v1/batch
+//	     (also /v1/i /v1/t /v1/p /v1/s /v1/g /v1/a /v1/b)
+//	     Segment spec, camelCase: Segment's HTTP API and webhook destination,
+//	     RudderStack, analytics-node/analytics-go, Customer.io's Pipelines
+//	     libraries. HTTP Basic auth, the source's write key as user name and
+//	     an empty password (the password is ignored). The source is the one
+//	     whose write key matches. A message is at most 32,000 bytes (413
+//	     event_too_large); a batch is {"batch":[...], "context":{...}} whose
+//	     context applies to items without one. 200 {"success":true,...}.
+//	POST /v1/sources/{source}[/{call}]
+//	     The same for a named source; also authenticated by X-Signature, the
+//	     hex HMAC-SHA1 of the raw body (as received) with the source's shared
+//	     secret, as Segment's webhook destination sends it. Without {call} the
+//	     body's "type" (or "batch") decides.
+//	POST /v1/mparticle, /v1/mparticle/{source}
+//	     An mParticle server-to-server batch (events, user_identities,
+//	     user_attributes, mpid) or an array of them; Basic auth as above.
+//	     202.
+//	POST /v1/custom/{source}
+//	     Any JSON object, or an array of them, read through the source's
+//	     mappings; Basic auth or X-Signature. 202.
+//	POST /v1/tasks
+//	     {"type","payload","idempotency_key","workspace","queue","process_at"}
+//	     or an array of them, validated exactly as producer.EnqueueRaw does;
+//	     Authorization: Bearer <token>. 202 {"receipts":[{"task_id","queue",
+//	     "type","duplicate"}],...}.
+//
+// # Routing (mode)
+//
+// A source in mode "pipelines" forwards each message as a cdp:<type> task
+// to Customer.io's Pipelines API, as received. A source in mode "track"
+// (the default) translates it into Track API tasks:
+//
+//	identify (userId)                 cio:identify, traits → attributes
+//	identify (userId + anonymousId)   cio:merge_anonymous
+//	identify (anonymousId only)       nothing (counted as skipped: the Track API has no anonymous profiles)
+//	track (userId)                    cio:track; (anonymousId only) cio:track_anonymous
+//	page                              event of type page named properties.url, properties.path or name
+//	screen                            event of type screen named name
+//	group                             cio:object_upsert (traits.objectTypeId, default "1") and, with a
+//	                                  userId, cio:relate (traits.relationshipAttributes)
+//	alias                             cio:merge_people (previousId merged into userId)
+//	track "User Deleted"              cio:delete; "User Suppressed"/"User Unsuppressed" cio:(un)suppress
+//	track "Device Created or Updated" cio:device_add (context.device.token, .type); "Device Deleted" cio:device_delete
+//	track "Relationship Deleted"      cio:unrelate (properties.objectId, .objectTypeId)
+//	track "Object Deleted"            cio:object_delete
+//
+// ISO-8601 timestamps become unix seconds; traits.createdAt becomes
+// created_at (unix seconds); other traits are copied as attributes. The
+// messageId becomes the event's id: itself when it is a ULID, otherwise a
+// ULID derived from source and messageId, so Customer.io drops repeats.
+//
+// mParticle batches (always Track): the person is the customer_id, or the
+// email when the source sets email_fallback; a batch whose user has neither
+// is skipped and counted (skipped_users, skipped_events in the response).
+// user_attributes become one identify ("$FirstName" → first_name, email
+// added); custom_event and screen_view become events named with spaces
+// replaced by underscores (custom_attributes as data); user_attribute_change
+// sets (or, deleted, clears) one attribute; opt_out sets unsubscribed; other
+// event types are counted as ignored_events.
+//
+// # Duplicates
+//
+// A message with a messageId (mParticle: source_message_id or event_id;
+// custom: the message_id mapping) already seen by the same source within
+// 24 h is acknowledged and not enqueued again: each derived task is
+// enqueued with producer.IdempotencyKey("ingest:<source>:<digest of
+// messageId>:<kind>"), which the producer keeps 24 h after the task
+// completes. The response counts such tasks as duplicates.
+//
+// # Failures: what was accepted
+//
+// Every item of a request is checked before any is enqueued: one bad item
+// refuses the whole request with a 4xx and nothing is enqueued. Tasks are
+// then enqueued in order. When Redis fails in the middle, the answer is 503
+// with "accepted": the indices of the items whose every task Redis holds
+// (for a batch, positions in "batch"); the others hold nothing, or only
+// part of their tasks. Retrying the whole request is safe for messages with
+// a messageId: what was accepted is deduplicated and the rest is enqueued.
+// Messages without one would be enqueued again: resend only the items not
+// listed as accepted.
+//
+// Errors are JSON, {"error":{"code":"...","message":"...","field":"..."}};
+// codes include malformed_json, missing_type, unknown_type, type_mismatch,
+// missing_identity, invalid, invalid_timestamp, unknown_field,
+// unauthorized, bad_signature, wrong_endpoint (403), body_too_large and
+// event_too_large (413), unsupported_media_type and unsupported_encoding
+// (415), timeout (408) and unavailable (503). Field is the message field
+// ("batch[3].userId"), never its value; no error text carries a write key,
+// an email or an identifier.
+//
+// # Configuration file
+//
+// JSON, path from CIOQ_INGEST_CONFIG; unknown keys are refused. Example
+// (testdata/example-config.json):
+//
+//	{
+//	  "sources": [
+//	    {"name": "web", "kind": "segment", "mode": "track", "write_key_env": "CIOQ_WEB_WRITE_KEY"},
+//	    {"name": "segment-webhook", "kind": "segment", "mode": "pipelines", "workspace": "eu",
+//	     "shared_secret_env": "CIOQ_SEGMENT_WEBHOOK_SECRET"},
+//	    {"name": "rudder", "kind": "rudderstack", "write_key_env": "CIOQ_RUDDER_WRITE_KEY"},
+//	    {"name": "mp", "kind": "mparticle", "write_key_env": "CIOQ_MPARTICLE_WRITE_KEY", "email_fallback": true},
+//	    {"name": "shop", "kind": "custom", "mode": "track", "write_key_env": "CIOQ_SHOP_WRITE_KEY",
+//	     "mappings": {"user_id": "customer.id", "email": "customer.email", "event": "topic",
+//	                  "event_properties": "order", "message_id": "webhook_id", "timestamp": "created_at",
+//	                  "custom_attributes": {"plan": "customer.plan", "first_item": "order.items.0.name"}}}
+//	  ],
+//	  "tokens": [{"name": "backend", "token_env": "CIOQ_TASKS_TOKEN"}]
+//	}
+//
+// Source keys: name ([a-z0-9_-]{1,64}, unique), kind (segment, rudderstack,
+// mparticle, custom), mode (track or pipelines; default track; mparticle:
+// track only), workspace (Customer.io workspace, "" = default), write_key or
+// write_key_env, shared_secret or shared_secret_env (at least one
+// credential; write keys unique), email_fallback (mparticle), mappings
+// (custom only, required there: user_id or email, and optionally event,
+// event_properties, message_id, timestamp, custom_attributes). Paths are
+// dotted: "a.b.c", "items.0.name" (see Lookup). Token keys: name, token or
+// token_env. A secret given as *_env is read from that environment
+// variable, which must be set. Any problem stops start-up with a
+// *ConfigError naming the entry and field, never a secret.
+//
+// # Metrics
+//
+// Config.Metrics (an *ops.Metrics fits) counts every request by source and
+// outcome: accepted, invalid, unauthorized, forbidden, too_large,
+// unsupported_media_type, timeout, unavailable.
+package ingest

@@ -1,0 +1,245 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/tasks"
+)
+
+// TaskRequest is one task of POST /v1/tasks: a task type, its payload (a
+// Customer.io body, or a full envelope) and the producer's options.
+type TaskRequest struct {
+	// Type is the task type, e.g. "cio:send_email" (required).
+	Type string `json:"type"`
+	// Payload is the task's JSON payload (required).
+	Payload json.RawMessage `json:"payload"`
+	// IdempotencyKey, when set, makes a repeat within the idempotency
+	// window (24 h after completion) a duplicate instead of a new task.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Workspace names the Customer.io workspace ("" = default).
+	Workspace string `json:"workspace,omitempty"`
+	// Queue overrides the type's queue.
+	Queue string `json:"queue,omitempty"`
+	// ProcessAt delays the task: an ISO-8601 date-time or unix seconds.
+	ProcessAt json.RawMessage `json:"process_at,omitempty"`
+}
+
+// TaskReceipt says where a task of POST /v1/tasks went.
+type TaskReceipt struct {
+	TaskID    string `json:"task_id"`
+	Queue     string `json:"queue"`
+	Type      string `json:"type"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+var errNoToken = &reqError{status: http.StatusUnauthorized, code: "unauthorized", msg: "missing or wrong bearer token (Authorization: Bearer <token>)"}
+
+// tasks serves POST /v1/tasks.
+func (s *Server) tasks(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.authToken(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cioq ingest"`)
+		s.count("unknown", "unauthorized")
+		writeJSON(w, errNoToken.status, map[string]any{"error": errorJSON{Code: errNoToken.code, Message: errNoToken.msg}})
+		return
+	}
+	_, body, e := s.readBody(w, r)
+	if e != nil {
+		s.fail(w, name, e)
+		return
+	}
+	reqs, e := decodeTaskRequests(body)
+	if e != nil {
+		s.fail(w, name, e)
+		return
+	}
+	items := make([]item, len(reqs))
+	for i, tr := range reqs {
+		j, e := s.checkTask(tr, fmt.Sprintf("[%d].", i), len(reqs) > 1 || body[firstNonSpace(body)] == '[')
+		if e != nil {
+			s.fail(w, name, e)
+			return
+		}
+		items[i] = item{jobs: []job{j}}
+	}
+	res := s.enqueueAll(r, name, items)
+	receipts := make([]TaskReceipt, len(res.receipts))
+	for i, rc := range res.receipts {
+		receipts[i] = TaskReceipt{TaskID: rc.TaskID, Queue: rc.Queue, Type: rc.Type, Duplicate: rc.Duplicate}
+	}
+	s.finish(w, name, http.StatusAccepted, len(items), res, map[string]any{"receipts": receipts})
+}
+
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return i
+		}
+	}
+	return 0
+}
+
+// authToken finds the token of "Authorization: Bearer <token>", comparing
+// with every configured token in constant time.
+func (s *Server) authToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	got := []byte(strings.TrimSpace(h[len(prefix):]))
+	name := ""
+	for _, t := range s.conf.tokens {
+		if equalSecret(got, t.value) && name == "" {
+			name = t.name
+		}
+	}
+	return name, name != ""
+}
+
+// decodeTaskRequests reads one TaskRequest or an array of them; unknown
+// keys are refused.
+func decodeTaskRequests(body []byte) ([]TaskRequest, *reqError) {
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 {
+		return nil, bad("malformed_json", "", "the body is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var reqs []TaskRequest
+	var err error
+	if b[0] == '[' {
+		err = dec.Decode(&reqs)
+	} else {
+		var one TaskRequest
+		err = dec.Decode(&one)
+		reqs = []TaskRequest{one}
+	}
+	if err != nil {
+		field := ""
+		if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
+			field = strings.Trim(strings.TrimPrefix(s, "json: unknown field "), `"`)
+			return nil, bad("unknown_field", field, "unknown field %q", field)
+		}
+		return nil, bad("malformed_json", field, "the body is not valid JSON: %s", jsonReason(err))
+	}
+	if dec.More() {
+		return nil, bad("malformed_json", "", "the body is not valid JSON: unexpected data after the value")
+	}
+	if len(reqs) == 0 {
+		return nil, bad("invalid", "", "at least one task is required")
+	}
+	return reqs, nil
+}
+
+// checkTask validates a task exactly as producer.EnqueueRaw will (type,
+// payload decoding and Validate, envelope expiry, workspace, queue, key),
+// so nothing of a request is enqueued when any task is invalid.
+func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqError) {
+	if !many {
+		prefix = ""
+	}
+	if tr.Type == "" {
+		return job{}, bad("invalid", prefix+"type", "type is required")
+	}
+	if _, ok := tasks.Lookup(tr.Type); !ok {
+		return job{}, bad("unknown_type", prefix+"type", "unknown task type")
+	}
+	if len(bytes.TrimSpace(tr.Payload)) == 0 || string(bytes.TrimSpace(tr.Payload)) == "null" {
+		return job{}, bad("invalid", prefix+"payload", "payload is required")
+	}
+	env, p, err := tasks.Decode(tr.Type, tr.Payload)
+	if err != nil {
+		var de *tasks.DecodeError
+		reason := "cannot be decoded"
+		if errors.As(err, &de) {
+			reason = de.Reason
+		}
+		return job{}, bad("invalid", prefix+"payload", "payload: %s", reason)
+	}
+	if err := p.Validate(); err != nil {
+		var ve *customerio.ValidationError
+		if errors.As(err, &ve) {
+			return job{}, bad("invalid", prefix+"payload."+ve.Field, "%s: %s", tr.Type, ve.Reason)
+		}
+		return job{}, bad("invalid", prefix+"payload", "%s: invalid", tr.Type)
+	}
+	now := s.cfg.Now()
+	if env.ExpiresAt != 0 && !time.Unix(env.ExpiresAt, 0).After(now) {
+		return job{}, bad("invalid", prefix+"payload.expires_at", "expires_at must be in the future")
+	}
+	var opts []producer.EnqueueOption
+	ws := tr.Workspace
+	if ws == "" {
+		ws = env.Workspace
+	}
+	if err := tasks.ValidateWorkspace(ws); err != nil {
+		return job{}, bad("invalid", prefix+"workspace", "workspace must be 1 to 64 characters of a-z, 0-9, '_' and '-'")
+	}
+	if tr.Workspace != "" {
+		opts = append(opts, producer.Workspace(tr.Workspace))
+	}
+	if tr.Queue != "" {
+		if reason := checkQueue(tr.Queue); reason != "" {
+			return job{}, bad("invalid", prefix+"queue", "queue %s", reason)
+		}
+		opts = append(opts, producer.Queue(tr.Queue))
+	}
+	if tr.IdempotencyKey != "" {
+		if reason := checkKey(tr.IdempotencyKey); reason != "" {
+			return job{}, bad("invalid", prefix+"idempotency_key", "idempotency_key %s", reason)
+		}
+		opts = append(opts, producer.IdempotencyKey(tr.IdempotencyKey))
+	}
+	if len(tr.ProcessAt) > 0 && string(tr.ProcessAt) != "null" {
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(tr.ProcessAt))
+		dec.UseNumber()
+		_ = dec.Decode(&v)
+		sec, err := unixSeconds(v)
+		if err != nil || sec == 0 {
+			return job{}, bad("invalid", prefix+"process_at", "process_at must be an ISO-8601 date-time or unix seconds")
+		}
+		at := time.Unix(sec, 0)
+		if env.ExpiresAt != 0 && at.After(time.Unix(env.ExpiresAt, 0)) {
+			return job{}, bad("invalid", prefix+"payload.expires_at", "expires_at must not be before the process time")
+		}
+		opts = append(opts, producer.ProcessAt(at))
+	}
+	return job{typ: tr.Type, raw: tr.Payload, opts: opts}, nil
+}
+
+// checkQueue mirrors the producer's queue rule.
+func checkQueue(q string) string {
+	if len(q) > 64 {
+		return "must be at most 64 characters"
+	}
+	for i := 0; i < len(q); i++ {
+		ch := q[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '-' || ch == '.' || ch == ':') {
+			return "must contain only letters, digits, '_', '-', '.' and ':'"
+		}
+	}
+	return ""
+}
+
+// checkKey mirrors the producer's idempotency key rule.
+func checkKey(k string) string {
+	if len(k) > 200 {
+		return "must be at most 200 characters"
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] <= ' ' || k[i] >= 0x7f {
+			return "must be printable ASCII without spaces"
+		}
+	}
+	return ""
+}

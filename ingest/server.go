@@ -1,0 +1,372 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/producer"
+)
+
+// Limits, as Customer.io's Pipelines API sets them.
+const (
+	// MaxEventBytes is the largest Segment-spec message (32 KB).
+	MaxEventBytes = customerio.MaxEntityBytes
+	// DefaultMaxBodyBytes is the largest request body, before and after
+	// gzip decompression (500 KB, Customer.io's batch limit).
+	DefaultMaxBodyBytes = customerio.MaxBatchBytes
+	// DefaultEnqueueTimeout bounds the enqueueing of one request's tasks.
+	DefaultEnqueueTimeout = 10 * time.Second
+)
+
+// Metrics is told the outcome of every request. *ops.Metrics (internal/ops)
+// satisfies it.
+type Metrics interface {
+	// IngestRequest counts one request from source ("unknown" when it
+	// could not be authenticated; the token name for /v1/tasks) with its
+	// outcome: accepted, invalid, unauthorized, forbidden, too_large,
+	// unsupported_media_type, timeout or unavailable.
+	IngestRequest(source, outcome string)
+}
+
+// Config configures a Server. Producer and File are required; other zero
+// fields take their documented defaults.
+type Config struct {
+	// Producer enqueues the tasks (required).
+	Producer *producer.Client
+	// File lists the sources and tokens (required; see LoadConfig).
+	File *FileConfig
+	// Metrics, when set, counts requests by source and outcome.
+	Metrics Metrics
+	// Logger receives problems worth an operator's attention, without
+	// payloads or identifiers (default slog.Default()).
+	Logger *slog.Logger
+	// MaxBodyBytes caps a request body before and after gzip decompression
+	// (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// EnqueueTimeout bounds the enqueueing of one request's tasks; it runs
+	// to completion even if the client goes away, so a request is never
+	// cut in the middle by a disconnect (default DefaultEnqueueTimeout).
+	EnqueueTimeout time.Duration
+	// Getenv resolves the *_env names of the configuration (default os.Getenv).
+	Getenv func(string) string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Server is the ingest front door: an http.Handler serving the endpoints
+// listed in the package documentation. Mount it at "/". It is safe for
+// concurrent use.
+type Server struct {
+	cfg  Config
+	conf *resolved
+	mux  *http.ServeMux
+	log  *slog.Logger
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Producer == nil {
+		return nil, errors.New("ingest: Config.Producer is required")
+	}
+	if cfg.File == nil {
+		return nil, errors.New("ingest: Config.File is required (see LoadConfig)")
+	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.EnqueueTimeout <= 0 {
+		cfg.EnqueueTimeout = DefaultEnqueueTimeout
+	}
+	conf, err := cfg.File.resolve(cfg.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, conf: conf, log: cfg.Logger}
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves the ingest endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// NewHTTPServer returns the recommended http.Server for h on addr: a slow
+// or idle client cannot hold a connection (ReadHeaderTimeout 5 s,
+// ReadTimeout 30 s for headers and body, WriteTimeout 40 s, IdleTimeout
+// 120 s) and headers are capped at 64 KB.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      40 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// segmentCalls maps the last path segment of a Segment endpoint to its call.
+var segmentCalls = map[string]string{
+	"identify": "identify", "i": "identify",
+	"track": "track", "t": "track",
+	"page": "page", "p": "page",
+	"screen": "screen", "s": "screen",
+	"group": "group", "g": "group",
+	"alias": "alias", "a": "alias",
+	"batch": "batch", "b": "batch",
+}
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	for seg, call := range segmentCalls {
+		m.HandleFunc("POST /v1/"+seg, s.segment(call, false))
+		m.HandleFunc("POST /v1/sources/{source}/"+seg, s.segment(call, true))
+	}
+	m.HandleFunc("POST /v1/sources/{source}", s.segment("", true))
+	m.HandleFunc("POST /v1/mparticle", s.mparticle(false))
+	m.HandleFunc("POST /v1/mparticle/{source}", s.mparticle(true))
+	m.HandleFunc("POST /v1/custom/{source}", s.custom)
+	m.HandleFunc("POST /v1/tasks", s.tasks)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") && r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, &reqError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "use POST"})
+			return
+		}
+		writeError(w, &reqError{status: http.StatusNotFound, code: "not_found", msg: "no such endpoint"})
+	})
+	s.mux = m
+}
+
+// reqError is a refusal: a status and the JSON error body.
+type reqError struct {
+	status int
+	code   string
+	msg    string
+	field  string
+}
+
+func (e *reqError) outcome() string {
+	switch {
+	case e.status == http.StatusUnauthorized:
+		return "unauthorized"
+	case e.status == http.StatusForbidden:
+		return "forbidden"
+	case e.status == http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case e.status == http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case e.status == http.StatusRequestTimeout:
+		return "timeout"
+	case e.status >= 500:
+		return "unavailable"
+	}
+	return "invalid"
+}
+
+func bad(code, field, format string, args ...any) *reqError {
+	return &reqError{status: http.StatusBadRequest, code: code, field: field, msg: fmt.Sprintf(format, args...)}
+}
+
+type errorJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, e *reqError) {
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="cioq ingest"`)
+	}
+	writeJSON(w, e.status, map[string]any{"error": errorJSON{Code: e.code, Message: e.msg, Field: e.field}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"error":{"code":"internal","message":"cannot encode the response"}}`)
+		status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func (s *Server) count(source, outcome string) {
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.IngestRequest(source, outcome)
+	}
+}
+
+// fail writes e and counts it.
+func (s *Server) fail(w http.ResponseWriter, source string, e *reqError) {
+	s.count(source, e.outcome())
+	writeError(w, e)
+}
+
+// ---- authentication ----
+
+var (
+	errUnauthorized = &reqError{status: http.StatusUnauthorized, code: "unauthorized", msg: "missing or wrong credentials: use HTTP Basic auth with the source's write key as user name and an empty password"}
+	errBadSignature = &reqError{status: http.StatusUnauthorized, code: "bad_signature", msg: "X-Signature is not the HMAC-SHA1 of the body with the source's shared secret"}
+)
+
+// digest hashes a credential so comparisons take the same time whatever
+// its length.
+func digest(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func equalSecret(a, b []byte) bool {
+	da, db := digest(a), digest(b)
+	return subtle.ConstantTimeCompare(da[:], db[:]) == 1
+}
+
+// authSource finds the source of a request: the one named in the path, or
+// the one whose write key is the Basic user name. needSig reports that
+// the source must still be verified by the body's signature.
+func (s *Server) authSource(r *http.Request, named bool) (src *source, needSig bool, e *reqError) {
+	user, _, hasBasic := r.BasicAuth()
+	if named {
+		src = s.conf.sources[r.PathValue("source")]
+		if src == nil {
+			// Same answer as a wrong key: do not reveal which names exist.
+			return nil, false, errUnauthorized
+		}
+		if hasBasic && src.writeKey != nil && equalSecret([]byte(user), src.writeKey) {
+			return src, false, nil
+		}
+		if src.secret != nil && r.Header.Get("X-Signature") != "" {
+			return src, true, nil
+		}
+		return nil, false, errUnauthorized
+	}
+	if !hasBasic || user == "" {
+		return nil, false, errUnauthorized
+	}
+	// Compare with every key, so timing does not tell how many matched
+	// or where.
+	for _, c := range s.conf.list {
+		if c.writeKey != nil && equalSecret([]byte(user), c.writeKey) && src == nil {
+			src = c
+		}
+	}
+	if src == nil {
+		return nil, false, errUnauthorized
+	}
+	return src, false, nil
+}
+
+// verifySignature checks X-Signature: hex HMAC-SHA1 of the raw body.
+func verifySignature(src *source, r *http.Request, wire []byte) bool {
+	got, err := hex.DecodeString(strings.TrimSpace(strings.TrimPrefix(r.Header.Get("X-Signature"), "sha1=")))
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha1.New, src.secret)
+	mac.Write(wire)
+	return hmac.Equal(got, mac.Sum(nil))
+}
+
+// ---- bodies ----
+
+// readBody checks the content type, reads the body within the cap and
+// decompresses gzip within the cap. It returns the bytes as received (for
+// signatures) and the JSON.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (wire, body []byte, e *reqError) {
+	limit := s.cfg.MaxBodyBytes
+	tooLarge := &reqError{status: http.StatusRequestEntityTooLarge, code: "body_too_large",
+		msg: fmt.Sprintf("a request body must be at most %d bytes (the 500 KB batch limit), also after decompression", limit)}
+	if ct := r.Header.Get("Content-Type"); !jsonContentType(ct) {
+		return nil, nil, &reqError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", field: "Content-Type", msg: "the body must be JSON (Content-Type: application/json)"}
+	}
+	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	if enc != "" && enc != "identity" && enc != "gzip" {
+		return nil, nil, &reqError{status: http.StatusUnsupportedMediaType, code: "unsupported_encoding", field: "Content-Encoding", msg: "only gzip is accepted as Content-Encoding"}
+	}
+	if r.ContentLength > limit {
+		return nil, nil, tooLarge
+	}
+	wire, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
+			return nil, nil, tooLarge
+		case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, nil, &reqError{status: http.StatusRequestTimeout, code: "timeout", msg: "the body was not received in time"}
+		}
+		return nil, nil, bad("unreadable_body", "", "the body could not be read")
+	}
+	if enc != "gzip" {
+		return wire, wire, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(wire))
+	if err != nil {
+		return nil, nil, bad("bad_gzip", "Content-Encoding", "the body is not valid gzip")
+	}
+	body, err = io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, nil, bad("bad_gzip", "Content-Encoding", "the body is not valid gzip")
+	}
+	if int64(len(body)) > limit {
+		return nil, nil, tooLarge
+	}
+	return wire, body, nil
+}
+
+func jsonContentType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// decodeJSON decodes b (one JSON value, numbers kept as json.Number).
+func decodeJSON(b []byte, v any) *reqError {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return bad("malformed_json", "", "the body is not valid JSON: %s", jsonReason(err))
+	}
+	if dec.More() {
+		return bad("malformed_json", "", "the body is not valid JSON: unexpected data after the value")
+	}
+	return nil
+}
+
+// enqueueContext is the context enqueueing runs in: not cancelled when the
+// client goes away, bounded by EnqueueTimeout.
+func (s *Server) enqueueContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.EnqueueTimeout)
+}
