@@ -99,10 +99,10 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("read stdin: %w", err)
 		}
 		if len(b) > maxLineBytes {
-			return invalidInput("", "payload", "is larger than 4 MiB")
+			return lineError(0, invalidInput(typ, "payload", "is larger than 4 MiB"))
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
-			return invalidInput("", "payload", "is empty: give the JSON payload on stdin")
+			return lineError(0, invalidInput(typ, "payload", "is empty: give the JSON payload on stdin"))
 		}
 		lines, lineNos = []fileLine{{Type: typ, Payload: b, Key: *key}}, []int{0}
 	} else {
@@ -198,7 +198,7 @@ func readTaskFile(a *app, path string) ([]fileLine, []int, error) {
 		return nil, nil, fmt.Errorf("read --file: %w", err)
 	}
 	if len(lines) == 0 {
-		return nil, nil, invalidInput("", "file", "has no tasks")
+		return nil, nil, lineError(0, invalidInput("", "file", "has no tasks"))
 	}
 	return lines, nos, nil
 }

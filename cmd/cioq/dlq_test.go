@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/tasks"
+	"github.com/cioq/cioq/worker"
+)
+
+// seedDeadLetters adds n dead letters straight into the store, 16 writers
+// at a time; gen picks each one's fields.
+func seedDeadLetters(t *testing.T, db *testredis.DB, n int, gen func(i int) *worker.DeadLetter) {
+	t.Helper()
+	store := worker.NewDeadLetters(db.Client, nil)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 16 {
+				if err := store.Add(ctx, gen(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+var seedBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// genericDeadLetter is dead letter i of a mix of types, queues and classes.
+func genericDeadLetter(i int) *worker.DeadLetter {
+	classes := []worker.Class{worker.ClassPermanent, worker.ClassExpired, worker.ClassInvalid, worker.ClassExhausted}
+	d := &worker.DeadLetter{
+		ID: fmt.Sprintf("dl-%05d", i), Type: "cio:identify", Queue: "default",
+		Payload:  []byte(`{"v":1,"payload":{"identifiers":{"id":"user-` + fmt.Sprint(i) + `"},"attributes":{"email":"p` + fmt.Sprint(i) + `@example.com"}}}`),
+		Attempts: 1, MaxRetry: 25, Class: classes[i%4], Error: "customer.io refused it",
+		LastFailedAt: seedBase.Add(time.Duration(i) * time.Second),
+	}
+	if d.Class == worker.ClassPermanent {
+		d.Status, d.Message = 400, "attributes: too many"
+	}
+	if i%3 == 0 {
+		d.Type, d.Queue = "cio:send_email", "critical"
+	}
+	return d
+}
+
+func TestDLQListPagesThroughEverything(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	const n = 10_500
+	seedDeadLetters(t, db, n, genericDeadLetter)
+
+	r := cli(t, env, "", "dlq", "list")
+	if r.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != n+1 {
+		t.Fatalf("%d lines, want header + %d", len(lines), n)
+	}
+	for _, col := range []string{"ID", "TYPE", "QUEUE", "CLASS", "STATUS", "ATTEMPTS", "LAST FAILURE", "MESSAGE"} {
+		if !strings.Contains(lines[0], col) {
+			t.Errorf("header %q lacks %s", lines[0], col)
+		}
+	}
+	if !strings.HasPrefix(lines[1], "dl-00000 ") || !strings.HasPrefix(lines[n], "dl-10499 ") {
+		t.Errorf("not oldest first: %q … %q", lines[1], lines[n])
+	}
+	seen := map[string]bool{}
+	for _, l := range lines[1:] {
+		seen[strings.Fields(l)[0]] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct ids, want %d", len(seen), n)
+	}
+	if strings.Contains(r.stdout, "@example.com") {
+		t.Error("list shows payload data")
+	}
+	if !strings.Contains(r.stderr, fmt.Sprintf("%d dead letter(s)", n)) {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+
+	// Filters and --json.
+	r = cli(t, env, "", "dlq", "list", "--json", "--type", "cio:send_email", "--class", "permanent")
+	if r.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	want := 0
+	for i := 0; i < n; i++ {
+		if i%3 == 0 && i%4 == 0 {
+			want++
+		}
+	}
+	items := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(items) != want {
+		t.Fatalf("%d filtered items, want %d", len(items), want)
+	}
+	var it dlqItem
+	if err := json.Unmarshal([]byte(items[0]), &it); err != nil || it.Type != "cio:send_email" || it.Class != worker.ClassPermanent || it.Status != 400 {
+		t.Errorf("item %+v, err %v", it, err)
+	}
+	since := seedBase.Add(10_000 * time.Second).Format(time.RFC3339)
+	r = cli(t, env, "", "dlq", "list", "--since", since, "--limit", "100")
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || len(lines) != 101 || !strings.HasPrefix(lines[1], "dl-10000 ") {
+		t.Errorf("--since --limit: exit %d, %d lines, first %q", r.code, len(lines), lines[min(1, len(lines)-1)])
+	}
+	if r := cli(t, env, "", "dlq", "list", "--class", "bogus"); r.code != 2 || !strings.Contains(r.stderr, "--class") {
+		t.Errorf("bad class: exit %d, %s", r.code, r.stderr)
+	}
+	if r := cli(t, env, "", "dlq", "list", "--since", "yesterday"); r.code != 2 || !strings.Contains(r.stderr, "--since") {
+		t.Errorf("bad since: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+func TestDLQPurge(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	seedDeadLetters(t, db, 40, genericDeadLetter)
+	store := worker.NewDeadLetters(db.Client, nil)
+	count := func() int64 {
+		n, err := store.Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	r := cli(t, env, "", "dlq", "purge", "--class", "expired")
+	if r.code != 2 || !strings.Contains(r.stderr, "--yes") || !strings.Contains(r.stderr, "10 dead letter") {
+		t.Fatalf("purge without --yes: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if n := count(); n != 40 {
+		t.Fatalf("%d dead letters after a refused purge, want 40", n)
+	}
+	r = cli(t, env, "", "dlq", "purge", "--class", "expired", "--yes")
+	if r.code != 0 || !strings.Contains(r.stdout, "purged 10") {
+		t.Fatalf("purge: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if n := count(); n != 30 {
+		t.Fatalf("%d dead letters after purging the expired, want 30", n)
+	}
+	r = cli(t, env, "", "dlq", "list", "--class", "expired")
+	if strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("expired dead letters remain:\n%s", r.stdout)
+	}
+}
+
+func TestDLQShowRetry(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	mk := func(i int) *worker.DeadLetter {
+		b, err := tasks.Encode(tasks.SendEmail{
+			SendOptions: sendOpts("password_reset", fmt.Sprintf("user-%d", i)),
+			To:          fmt.Sprintf("person%d@example.com", i),
+		}, tasks.Meta{EnqueuedAt: seedBase})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &worker.DeadLetter{ID: fmt.Sprintf("task-%d", i), Type: tasks.TypeSendEmail, Queue: tasks.QueueCritical,
+			Payload: b, Attempts: 26, MaxRetry: 25, Class: worker.ClassExhausted, Status: 503,
+			Error: "retries exhausted", LastFailedAt: seedBase.Add(time.Duration(i) * time.Minute)}
+	}
+	seedDeadLetters(t, db, 5, mk)
+	// A second failure of task-0 gives it a history of two.
+	d0 := mk(0)
+	d0.LastFailedAt, d0.Status, d0.Error = seedBase.Add(time.Hour), 502, "bad gateway again"
+	if err := worker.NewDeadLetters(db.Client, nil).Add(context.Background(), d0); err != nil {
+		t.Fatal(err)
+	}
+
+	r := cli(t, env, "", "dlq", "show", "task-0")
+	if r.code != 0 {
+		t.Fatalf("show: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"task-0", "cio:send_email", "exhausted", "History (2)", "503", "502", "bad gateway again", "redacted", "password_reset"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("show lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "person0@example.com") || strings.Contains(r.stdout, "user-0") {
+		t.Errorf("show reveals the payload without --payload:\n%s", r.stdout)
+	}
+	r = cli(t, env, "", "dlq", "show", "task-0", "--payload")
+	if !strings.Contains(r.stdout, "person0@example.com") {
+		t.Errorf("show --payload hides the payload:\n%s", r.stdout)
+	}
+	if r := cli(t, env, "", "dlq", "show", "nope"); r.code != 1 || !strings.Contains(r.stderr, "no dead letter") {
+		t.Errorf("show unknown: exit %d, %s", r.code, r.stderr)
+	}
+
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	pending := func() []*asynq.TaskInfo {
+		ts, err := insp.ListPendingTasks(tasks.QueueCritical)
+		if err != nil && !strings.Contains(err.Error(), "not found") {
+			t.Fatal(err)
+		}
+		return ts
+	}
+
+	// retry ID: a new task with a full budget; the dead letter is gone.
+	r = cli(t, env, "", "dlq", "retry", "task-1")
+	if r.code != 0 {
+		t.Fatalf("retry: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	var out struct{ DeadLetter, TaskID, Queue, Type string }
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &struct {
+		DeadLetter *string `json:"dead_letter"`
+		TaskID     *string `json:"task_id"`
+		Queue      *string `json:"queue"`
+		Type       *string `json:"type"`
+	}{&out.DeadLetter, &out.TaskID, &out.Queue, &out.Type}); err != nil {
+		t.Fatalf("retry output %q: %v", r.stdout, err)
+	}
+	if out.DeadLetter != "task-1" || out.TaskID == "task-1" || out.Queue != "critical" || out.Type != tasks.TypeSendEmail {
+		t.Errorf("retry output %+v", out)
+	}
+	ts := pending()
+	if len(ts) != 1 || ts[0].ID != out.TaskID || ts[0].MaxRetry != 25 || ts[0].Retried != 0 {
+		t.Fatalf("pending after retry: %+v", ts)
+	}
+	if _, err := worker.NewDeadLetters(db.Client, nil).Get(context.Background(), "task-1"); err != worker.ErrNotFound {
+		t.Errorf("dead letter still there: %v", err)
+	}
+
+	// retry --all with a filter and a rate; unknown ids fail with exit 1.
+	r = cli(t, env, "", "dlq", "retry", "--all", "--since", seedBase.Add(2*time.Minute).Format(time.RFC3339), "--rate", "100/s")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 4 || !strings.Contains(r.stderr, "4 retried, 0 failed") {
+		// task-2, task-3, task-4 and task-0 (failed again at +1h)
+		t.Fatalf("retry --all: exit %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if n := len(pending()); n != 5 {
+		t.Errorf("%d pending tasks, want 5", n)
+	}
+	if r := cli(t, env, "", "dlq", "retry", "ghost"); r.code != 1 || !strings.Contains(r.stderr, "ghost") {
+		t.Errorf("retry unknown: exit %d, %s", r.code, r.stderr)
+	}
+	if r := cli(t, env, "", "dlq", "retry"); r.code != 2 {
+		t.Errorf("retry without ids: exit %d", r.code)
+	}
+	if r := cli(t, env, "", "dlq", "retry", "--all", "--rate", "fast"); r.code != 2 || !strings.Contains(r.stderr, "--rate") {
+		t.Errorf("bad rate: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+func TestDLQStatsExport(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	seedDeadLetters(t, db, 12, genericDeadLetter)
+
+	r := cli(t, env, "", "dlq", "stats", "--json")
+	if r.code != 0 {
+		t.Fatalf("stats: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	var s dlqStats
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Total != 12 || s.Queue["critical"] != 4 || s.Queue["default"] != 8 || s.Type["cio:send_email"] != 4 ||
+		s.Class["permanent"] != 3 || s.Class["expired"] != 3 || s.Status["400"] != 3 || s.Status["none"] != 9 {
+		t.Errorf("stats %+v", s)
+	}
+	r = cli(t, env, "", "dlq", "stats")
+	for _, want := range []string{"dead letters: 12", "by queue:", "by type:", "by class:", "by status:", "cio:send_email"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stats lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	r = cli(t, env, "", "dlq", "export", "--queue", "default")
+	if r.code != 0 {
+		t.Fatalf("export: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 8 {
+		t.Fatalf("%d exported, want 8", len(lines))
+	}
+	for _, l := range lines {
+		var it dlqItem
+		if err := json.Unmarshal([]byte(l), &it); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if it.Queue != "default" || len(it.History) != 1 || !it.PayloadRedacted || len(it.Payload) == 0 {
+			t.Errorf("exported %+v", it)
+		}
+	}
+	if strings.Contains(r.stdout, "@example.com") {
+		t.Error("export shows payload data without --payload")
+	}
+	r = cli(t, env, "", "dlq", "export", "--payload", "--limit", "1")
+	if r.code != 2 {
+		t.Errorf("export takes no --limit: exit %d", r.code)
+	}
+	r = cli(t, env, "", "dlq", "export", "--payload")
+	if !strings.Contains(r.stdout, "@example.com") || strings.Count(r.stdout, "\n") != 12 {
+		t.Errorf("export --payload:\n%s", r.stdout)
+	}
+}
+
+func sendOpts(template, id string) customerio.SendOptions {
+	return customerio.SendOptions{TransactionalMessageID: customerio.MessageID(template), Identifiers: &customerio.Identifiers{ID: id}}
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/tasks"
+)
+
+func receipts(t *testing.T, out string) []receipt {
+	t.Helper()
+	var rs []receipt
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var r receipt
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("receipt %q: %v", line, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// queued counts the tasks in Redis (every queue, every state).
+func queued(t *testing.T, db *testredis.DB) int {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	qs, err := insp.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, q := range qs {
+		info, err := insp.GetQueueInfo(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += info.Size
+	}
+	return n
+}
+
+func TestEnqueue(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+
+	// Happy path: a typed task from stdin, with a key, a delay and an expiry.
+	r := cli(t, env, `{"transactional_message_id":"password_reset","to":"ada@example.com","identifiers":{"id":"user-123"}}`,
+		"enqueue", "cio:send_email", "--key", "reset:tok-1", "--expires-in", "1h", "--in", "1m")
+	if r.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	rs := receipts(t, r.stdout)
+	if len(rs) != 1 || rs[0] != (receipt{TaskID: "reset:tok-1", Queue: "critical", Type: "cio:send_email"}) {
+		t.Fatalf("receipt %+v", rs)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("critical", "reset:tok-1")
+	if err != nil {
+		t.Fatalf("task not in Redis: %v", err)
+	}
+	if info.State != asynq.TaskStateScheduled {
+		t.Errorf("state %v, want scheduled (--in 1m)", info.State)
+	}
+	env2, _, err := tasks.Decode(info.Type, info.Payload)
+	if err != nil || env2.ExpiresAt == 0 {
+		t.Errorf("envelope %+v, err %v: want an expiry", env2, err)
+	}
+	if strings.Contains(r.stderr, "ada@example.com") {
+		t.Errorf("stderr shows the payload:\n%s", r.stderr)
+	}
+
+	// The same key again: a duplicate, nothing enqueued.
+	r = cli(t, env, `{"transactional_message_id":"password_reset","to":"ada@example.com","identifiers":{"id":"user-123"}}`,
+		"enqueue", "cio:send_email", "--key", "reset:tok-1")
+	if rs := receipts(t, r.stdout); r.code != 0 || len(rs) != 1 || !rs[0].Duplicate {
+		t.Fatalf("duplicate: exit %d, %+v, stderr:\n%s", r.code, rs, r.stderr)
+	}
+
+	// Flags before the type work too; a queue override.
+	r = cli(t, env, `{"identifiers":{"id":"user-1"},"name":"signed_up"}`, "enqueue", "--queue", "bulk", "cio:track")
+	if rs := receipts(t, r.stdout); r.code != 0 || len(rs) != 1 || rs[0].Queue != "bulk" || rs[0].Type != "cio:track" {
+		t.Fatalf("queue override: exit %d, %+v, stderr:\n%s", r.code, rs, r.stderr)
+	}
+	if n := queued(t, db); n != 2 {
+		t.Fatalf("%d tasks in Redis, want 2", n)
+	}
+
+	// Invalid input: exit ≠ 0, the field named, nothing enqueued.
+	for _, tc := range []struct {
+		name, stdin, field string
+		args               []string
+	}{
+		{"missing to", `{"transactional_message_id":"password_reset","identifiers":{"id":"u"}}`, `"to"`, []string{"cio:send_email"}},
+		{"bad identifiers", `{"identifiers":{},"attributes":{"plan":"pro"}}`, `"identifiers"`, []string{"cio:identify"}},
+		{"not JSON", `{"identifiers":`, `"payload"`, []string{"cio:identify"}},
+		{"empty stdin", ``, `"payload"`, []string{"cio:identify"}},
+		{"unknown type", `{}`, `"type"`, []string{"cio:nope"}},
+		{"bad key", `{"identifiers":{"id":"u"}}`, `"key"`, []string{"cio:identify", "--key", "has space"}},
+		{"bad workspace", `{"identifiers":{"id":"u"}}`, `"workspace"`, []string{"cio:identify", "--workspace", "Bad Name!"}},
+		{"bad queue", `{"identifiers":{"id":"u"}}`, `"queue"`, []string{"cio:identify", "--queue", "a b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli(t, env, tc.stdin, append([]string{"enqueue"}, tc.args...)...)
+			if r.code == 0 {
+				t.Fatalf("exit 0; stdout:\n%s", r.stdout)
+			}
+			if !strings.Contains(r.stderr, tc.field) {
+				t.Errorf("stderr does not name %s:\n%s", tc.field, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q, want no receipt", r.stdout)
+			}
+		})
+	}
+	if n := queued(t, db); n != 2 {
+		t.Fatalf("%d tasks in Redis after invalid input, want still 2", n)
+	}
+	if r := cli(t, env, "", "enqueue"); r.code != 2 {
+		t.Errorf("enqueue without TYPE: exit %d", r.code)
+	}
+}
+
+func TestEnqueueFile(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	dir := t.TempDir()
+	write := func(name string, lines ...string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := []string{
+		`{"type":"cio:identify","payload":{"identifiers":{"id":"user-1001"},"attributes":{"total_revenue":1000}},"key":"id-1001"}`,
+		``,
+		`{"type":"cdp:track","payload":{"userId":"user-1005","event":"Order Completed"}}`,
+		`{"type":"cio:segment_add","payload":{"segment_id":7,"ids":["user-1001"]}}`,
+	}
+
+	// Line 3 is invalid: nothing at all is enqueued.
+	for _, tc := range []struct {
+		name, line3, want string
+	}{
+		{"payload field", `{"type":"cio:send_email","payload":{"transactional_message_id":"x","identifiers":{"id":"u"}}}`, `"to"`},
+		{"unknown type", `{"type":"cio:nope","payload":{}}`, `"type"`},
+		{"not JSON", `{"type":`, `line`},
+		{"unknown field", `{"type":"cio:identify","payload":{"identifiers":{"id":"u"}},"keyy":"k"}`, `"keyy"`},
+		{"missing payload", `{"type":"cio:identify"}`, `"payload"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write(strings.ReplaceAll(tc.name, " ", "-")+".jsonl", good[0], good[2], tc.line3, good[3])
+			r := cli(t, env, "", "enqueue", "--file", p)
+			if r.code == 0 {
+				t.Fatalf("exit 0; stdout:\n%s", r.stdout)
+			}
+			if !strings.Contains(r.stderr, "line 3") || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("stderr does not name line 3 and %s:\n%s", tc.want, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("receipts printed for an invalid file:\n%s", r.stdout)
+			}
+		})
+	}
+	if n := queued(t, db); n != 0 {
+		t.Fatalf("%d tasks enqueued from invalid files, want 0", n)
+	}
+
+	// A valid file (read from stdin with "-"): one receipt per task, in order.
+	r := cli(t, env, strings.Join(good, "\n"), "enqueue", "--file", "-")
+	if r.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	rs := receipts(t, r.stdout)
+	if len(rs) != 3 || rs[0].TaskID != "id-1001" || rs[1].Type != "cdp:track" || rs[2].Queue != "bulk" {
+		t.Fatalf("receipts %+v", rs)
+	}
+	if n := queued(t, db); n != 3 {
+		t.Fatalf("%d tasks in Redis, want 3", n)
+	}
+	if _, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", "id-1001"); err != nil {
+		t.Errorf("keyed task: %v", err)
+	}
+}
