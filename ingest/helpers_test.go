@@ -3,11 +3,11 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
-	"encoding/hex"
-	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -103,15 +103,17 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// newEnv starts Redis, the producer (on rdb when given) and the server.
-func newEnv(t *testing.T, fc *FileConfig, rdb redis.UniversalClient) *env {
+// newEnv starts Redis, the producer (on the client mkRedis makes for the
+// test's database, when given) and the server.
+func newEnv(t *testing.T, fc *FileConfig, mkRedis func(*testredis.DB) redis.UniversalClient) *env {
 	t.Helper()
 	e := &env{t: t, db: testredis.New(t), metrics: &countingMetrics{}}
 	if fc == nil {
 		fc = testConfig()
 	}
-	if rdb == nil {
-		rdb = e.db.Client
+	var rdb redis.UniversalClient = e.db.Client
+	if mkRedis != nil {
+		rdb = mkRedis(e.db)
 	}
 	e.prod = producer.NewFromRedis(rdb)
 	e.insp = asynq.NewInspectorFromRedisClient(e.db.Client)

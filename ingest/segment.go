@@ -478,11 +478,23 @@ func (s *Server) event(src *source, sm segMsg, name string, typ customerio.Event
 	if uid == "" && aid == "" {
 		return item{}, bad("missing_identity", sm.prefix+"userId", "the Track API needs userId or anonymousId")
 	}
+	var it item
+	var e *reqError
 	if uid != "" {
-		return one("event", tasks.Track{Identifiers: customerio.Identifiers{ID: uid},
+		it, e = one("event", tasks.Track{Identifiers: customerio.Identifiers{ID: uid},
 			Event: customerio.Event{Name: name, ID: id, Type: typ, Timestamp: ts, Data: data}})
+	} else {
+		it, e = one("event", tasks.TrackAnonymous{AnonymousID: aid, Name: name, ID: id, Type: typ, Timestamp: ts, Data: data})
 	}
-	return one("event", tasks.TrackAnonymous{AnonymousID: aid, Name: name, ID: id, Type: typ, Timestamp: ts, Data: data})
+	if e != nil && e.field == sm.prefix+"name" {
+		switch sm.call { // the Segment field the name came from
+		case "track":
+			e.field = sm.prefix + "event"
+		case "page":
+			e.field = sm.prefix + "properties.url"
+		}
+	}
+	return it, e
 }
 
 // withName adds a page's name and category to its data when set.
