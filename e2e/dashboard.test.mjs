@@ -12,8 +12,9 @@
 //   E2E_DEAD_QUEUE    its queue                 (default bulk)
 //   E2E_SCREENSHOTS   where to save PNGs        (default e2e/screenshots)
 //   CHROMIUM          browser binary            (default /usr/bin/chromium)
+//   E2E_LABEL         word before the closing count (default e2e)
 //
-// Prints one line per check and closes with "e2e: N passed, M failed".
+// Prints one line per check and closes with "LABEL: N passed, M failed".
 
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -29,6 +30,7 @@ const deadType = process.env.E2E_DEAD_TYPE || "cio:broadcast_trigger";
 const deadQueue = process.env.E2E_DEAD_QUEUE || "bulk";
 const shots = process.env.E2E_SCREENSHOTS || join(here, "screenshots");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const label = process.env.E2E_LABEL || "e2e";
 const queues = ["critical", "default", "bulk"];
 const STEP_TIMEOUT = 20_000;
 
@@ -160,6 +162,10 @@ try {
     await page.getByText(deadType, { exact: true }).first().waitFor({ state: "visible" });
     const rows = page.locator("table tbody tr").filter({ hasText: deadType });
     assert((await rows.count()) >= 1, `no table row with ${deadType}`);
+    // The worker's last error names Customer.io's answer (the sandbox's 404
+    // for an unknown broadcast), redacted like the payload.
+    const rowText = await rows.first().innerText();
+    assert(/404/.test(rowText), `the row's last error does not mention the 404: ${JSON.stringify(rowText.slice(0, 200))}`);
     await page.waitForTimeout(500);
     await page.screenshot({ path: join(shots, "dead-letter.png") });
   });
@@ -172,7 +178,7 @@ try {
     await page.getByText(deadType).first().waitFor({ state: "visible" });
     await page.getByText("[redacted]").first().waitFor({ state: "visible" });
     await page.waitForTimeout(300);
-    await page.screenshot({ path: join(shots, "task.png") });
+    await page.screenshot({ path: join(shots, "task.png"), fullPage: true });
   });
 
   await check("redaction: no enqueued email on any page or in any API response", async () => {
@@ -206,5 +212,5 @@ try {
   await browser.close().catch(() => {});
 }
 
-console.log(`e2e: ${passed} passed, ${failed} failed`);
+console.log(`${label}: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
