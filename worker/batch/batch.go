@@ -1,0 +1,401 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cioq/cioq/customerio"
+)
+
+// SendFunc sends one Track v2 batch; the worker passes
+// (*customerio.Client).Batch. The error is non-nil only when the request
+// failed as a whole; otherwise the BatchResult lists rejected items by
+// batch_index.
+type SendFunc func(ctx context.Context, ops []customerio.Operation) (customerio.BatchResult, error)
+
+// Config tunes a Batcher. The zero value of every field is its default.
+type Config struct {
+	// MaxOps is the most operations per request. Default 500.
+	MaxOps int
+	// MaxBytes is the largest encoded request body, {"batch":[...]}.
+	// Default 450_000, a margin under Customer.io's 500 KB.
+	MaxBytes int
+	// MaxItemBytes: an operation must encode to fewer bytes than this.
+	// Default customerio.MaxEntityBytes (32_000).
+	MaxItemBytes int
+	// Linger is how long a batch that is not full waits for more
+	// operations before it is sent. Default 5ms; negative sends as soon as
+	// a request slot is free.
+	Linger time.Duration
+	// MaxInFlight is the most concurrent batch requests. Default 4.
+	MaxInFlight int
+	// Timeout bounds one batch request. Default 30s.
+	Timeout time.Duration
+	// Validate checks each operation in Do before it joins a batch; an
+	// error fails only that operation. Default customerio.Operation.Validate,
+	// which is what (*customerio.Client).Batch checks for every item: a
+	// weaker check lets one bad operation fail its whole request.
+	Validate func(customerio.Operation) error
+	// Logger receives recovered SendFunc panics. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxOps <= 0 {
+		c.MaxOps = 500
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 450_000
+	}
+	if c.MaxItemBytes <= 0 {
+		c.MaxItemBytes = customerio.MaxEntityBytes
+	}
+	if c.Linger == 0 {
+		c.Linger = 5 * time.Millisecond
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 4
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.Validate == nil {
+		c.Validate = customerio.Operation.Validate
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// ErrClosed is returned by Do after Close.
+var ErrClosed = errors.New("batch: batcher closed")
+
+// ErrSendPanicked is wrapped by the transient *customerio.APIError every
+// operation of a request gets when SendFunc panicked.
+var ErrSendPanicked = errors.New("batch: send panicked")
+
+// envelope is the encoded size of {"batch":[]}.
+const envelope = len(`{"batch":[]}`)
+
+// Batcher coalesces operations from concurrent Do calls into batch
+// requests. It is safe for concurrent use. Close it to stop its goroutines.
+type Batcher struct {
+	send SendFunc
+	cfg  Config
+
+	in        chan *item
+	sendq     chan *pending
+	closing   chan struct{}
+	closeOnce sync.Once
+	done      chan struct{}
+
+	batches, ops, itemErrors, requestErrors, panics, rejected atomic.Int64
+}
+
+// Item states.
+const (
+	queued int32 = iota
+	sent
+	abandoned
+)
+
+type item struct {
+	op    customerio.Operation
+	size  int // encoded bytes
+	state atomic.Int32
+	err   error
+	done  chan struct{}
+}
+
+// pending is a batch being assembled. Only the last pending batch of the
+// queue is open; ready batches may be handed to a sender.
+type pending struct {
+	items []*item
+	bytes int // encoded body size with all items
+	full  bool
+	ready bool
+}
+
+// New starts a Batcher that sends with send. Call Close when done.
+func New(send SendFunc, cfg Config) *Batcher {
+	b := &Batcher{
+		send:    send,
+		cfg:     cfg.withDefaults(),
+		in:      make(chan *item),
+		sendq:   make(chan *pending),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	var wg sync.WaitGroup
+	for range b.cfg.MaxInFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range b.sendq {
+				b.flush(p)
+			}
+		}()
+	}
+	go b.collect()
+	go func() {
+		wg.Wait()
+		close(b.done)
+	}()
+	return b
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encodedSize is the size of op as the client encodes it: JSON without HTML
+// escaping and without a trailing newline.
+func encodedSize(op *customerio.Operation) (int, error) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(op); err != nil {
+		return 0, err
+	}
+	return buf.Len() - 1, nil
+}
+
+// Do submits op and waits for the answer to the request that carries it.
+// See the package documentation for what the error means.
+func (b *Batcher) Do(ctx context.Context, op customerio.Operation) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	size, err := encodedSize(&op)
+	if err != nil {
+		b.rejected.Add(1)
+		return &customerio.ValidationError{Field: "operation", Reason: "cannot be encoded as JSON"}
+	}
+	if size >= b.cfg.MaxItemBytes {
+		b.rejected.Add(1)
+		return &customerio.ValidationError{Field: "operation",
+			Reason: "must be less than " + strconv.Itoa(b.cfg.MaxItemBytes) + " bytes encoded"}
+	}
+	if envelope+size > b.cfg.MaxBytes {
+		b.rejected.Add(1)
+		return &customerio.ValidationError{Field: "operation",
+			Reason: "does not fit a batch of " + strconv.Itoa(b.cfg.MaxBytes) + " bytes"}
+	}
+	if err := b.cfg.Validate(op); err != nil {
+		b.rejected.Add(1)
+		return err
+	}
+	it := &item{op: op, size: size, done: make(chan struct{})}
+	select {
+	case b.in <- it:
+	case <-b.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-it.done:
+		return it.err
+	case <-ctx.Done():
+		// Withdrawn if its request has not started; otherwise it may have
+		// been (or be about to be) accepted. Either way the task retries.
+		it.state.CompareAndSwap(queued, abandoned)
+		return ctx.Err()
+	}
+}
+
+// collect assembles batches from b.in and hands ready ones to the senders.
+func (b *Batcher) collect() {
+	defer close(b.sendq)
+	var queue []*pending
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	in, closing := b.in, b.closing
+	for {
+		if closing == nil && len(queue) == 0 {
+			return
+		}
+		var out chan *pending
+		var head *pending
+		if len(queue) > 0 && queue[0].ready {
+			out, head = b.sendq, queue[0]
+		}
+		select {
+		case it := <-in:
+			var last *pending
+			if n := len(queue); n > 0 {
+				last = queue[n-1]
+			}
+			if last == nil || !b.fits(last, it) {
+				if last != nil {
+					last.full, last.ready = true, true
+				}
+				last = &pending{items: make([]*item, 0, min(b.cfg.MaxOps, 64)), bytes: envelope - 1}
+				queue = append(queue, last)
+				if b.cfg.Linger < 0 {
+					last.ready = true
+				} else {
+					timer.Reset(b.cfg.Linger)
+				}
+			}
+			last.items = append(last.items, it)
+			last.bytes += it.size + 1 // the comma before it (or, for the first, the -1 above)
+			if len(last.items) >= b.cfg.MaxOps || last.bytes >= b.cfg.MaxBytes {
+				last.full, last.ready = true, true
+			}
+		case out <- head:
+			queue[0] = nil
+			queue = queue[1:]
+		case <-timer.C:
+			if n := len(queue); n > 0 {
+				queue[n-1].ready = true
+			}
+		case <-closing:
+			in, closing = nil, nil
+			for _, p := range queue {
+				p.ready = true
+			}
+		}
+	}
+}
+
+func (b *Batcher) fits(p *pending, it *item) bool {
+	return !p.full && len(p.items) < b.cfg.MaxOps && p.bytes+1+it.size <= b.cfg.MaxBytes
+}
+
+// flush sends one batch and delivers each item's fate.
+func (b *Batcher) flush(p *pending) {
+	live := p.items[:0]
+	ops := make([]customerio.Operation, 0, len(p.items))
+	for _, it := range p.items {
+		if it.state.CompareAndSwap(queued, sent) {
+			live = append(live, it)
+			ops = append(ops, it.op)
+		}
+	}
+	if len(ops) == 0 {
+		return
+	}
+	b.batches.Add(1)
+	b.ops.Add(int64(len(ops)))
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	res, err := b.call(ctx, ops)
+	cancel()
+	if err != nil {
+		b.requestErrors.Add(1)
+		for _, it := range live {
+			it.finish(err)
+		}
+		return
+	}
+	var failed map[int]*customerio.BatchItemError
+	for i := range res.Errors {
+		e := &res.Errors[i]
+		if e.BatchIndex < 0 || e.BatchIndex >= len(live) {
+			continue
+		}
+		if failed == nil {
+			failed = make(map[int]*customerio.BatchItemError, len(res.Errors))
+		}
+		if _, dup := failed[e.BatchIndex]; !dup {
+			failed[e.BatchIndex] = e
+		}
+	}
+	b.itemErrors.Add(int64(len(failed)))
+	for i, it := range live {
+		if e := failed[i]; e != nil {
+			it.finish(itemError(e))
+		} else {
+			it.finish(nil)
+		}
+	}
+}
+
+// itemError is the permanent error of an item Customer.io rejected: its
+// field and message (or reason), never the item's values.
+func itemError(e *customerio.BatchItemError) error {
+	msg := e.Message
+	if msg == "" {
+		msg = e.Reason
+	}
+	if e.Field != "" {
+		if msg == "" {
+			msg = e.Field
+		} else {
+			msg = e.Field + ": " + msg
+		}
+	}
+	return &customerio.APIError{API: customerio.APITrack, Operation: "batch", StatusCode: 400,
+		Class: customerio.ClassPermanent, Message: msg}
+}
+
+// call runs send, turning a panic into a transient error.
+func (b *Batcher) call(ctx context.Context, ops []customerio.Operation) (res customerio.BatchResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.panics.Add(1)
+			b.cfg.Logger.Error("batch: send panicked; failing its operations as transient",
+				"ops", len(ops), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			res = customerio.BatchResult{}
+			err = &customerio.APIError{API: customerio.APITrack, Operation: "batch",
+				Class: customerio.ClassTransient, Err: ErrSendPanicked}
+		}
+	}()
+	return b.send(ctx, ops)
+}
+
+func (it *item) finish(err error) {
+	it.err = err
+	close(it.done)
+}
+
+// Close stops accepting operations (Do returns ErrClosed), sends every
+// operation already accepted without waiting for Linger, and returns once
+// their requests are answered. It is safe to call more than once; it
+// always returns nil.
+func (b *Batcher) Close() error {
+	b.closeOnce.Do(func() { close(b.closing) })
+	<-b.done
+	return nil
+}
+
+// Stats are counters since New.
+type Stats struct {
+	Batches       int64 // requests sent (including failed ones)
+	Ops           int64 // operations sent
+	ItemErrors    int64 // operations Customer.io rejected individually
+	RequestErrors int64 // requests that failed as a whole (including panics)
+	Panics        int64 // recovered SendFunc panics
+	Rejected      int64 // operations refused in Do without sending
+}
+
+// OpsPerBatch is the mean number of operations per request.
+func (s Stats) OpsPerBatch() float64 {
+	if s.Batches == 0 {
+		return 0
+	}
+	return float64(s.Ops) / float64(s.Batches)
+}
+
+// Stats returns the counters so far.
+func (b *Batcher) Stats() Stats {
+	return Stats{
+		Batches:       b.batches.Load(),
+		Ops:           b.ops.Load(),
+		ItemErrors:    b.itemErrors.Load(),
+		RequestErrors: b.requestErrors.Load(),
+		Panics:        b.panics.Load(),
+		Rejected:      b.rejected.Load(),
+	}
+}

@@ -1,0 +1,40 @@
+// Package batch coalesces Track v2 operations submitted by concurrently
+// running task handlers into POST /api/v2/batch requests, and hands each
+// handler the fate of its own operation.
+//
+// A handler calls Do with one customerio.Operation; Do blocks until the
+// request carrying it is answered. Operations arriving close together (within
+// Config.Linger of the first one of a batch, or while all MaxInFlight
+// requests are busy) share one request, up to MaxOps operations and MaxBytes
+// bytes of encoded body ({"batch":[...]}, counted exactly by encoding each
+// operation once in Do).
+//
+// What Do returns:
+//
+//   - nil: Customer.io accepted the operation.
+//   - a *customerio.APIError of ClassPermanent, StatusCode 400, naming
+//     Customer.io's field and message, when a 207 (or a 200 carrying errors)
+//     listed this operation's batch_index. Other operations of the same
+//     request are unaffected.
+//   - the whole-request error, as SendFunc returned it (for example a
+//     transient *customerio.APIError for a 503 or a timeout), when the
+//     request failed as a whole: every operation of that request gets it, and
+//     each task retries on its own.
+//   - a *customerio.ValidationError, without sending, when the operation is
+//     invalid (Config.Validate), encodes to MaxItemBytes or more, or alone
+//     would exceed MaxBytes. Validating each operation before batching keeps
+//     one bad operation from failing the whole request.
+//   - a transient *customerio.APIError wrapping ErrSendPanicked when
+//     SendFunc panicked; the panic is recovered and logged, the Batcher
+//     stays usable.
+//   - ctx's error when ctx ended first. The operation may or may not have
+//     been sent (it is withdrawn if its request has not started yet). Track
+//     events carry ULID ids, so a retry that resends it is harmless.
+//   - ErrClosed after Close.
+//
+// Why not asynq's group aggregation: in asynq v0.26 it loses per-item
+// retries, may re-send a whole batch after a crash, runs at most one batch
+// per group per check and crashes the process when the aggregator panics.
+// Here each task stays an ordinary asynq task with its own retries; only the
+// HTTP request is shared.
+package batch
