@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cioq/cioq/ingest"
 	"github.com/cioq/cioq/internal/config"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
@@ -151,22 +152,16 @@ type httpServer struct {
 	done chan error
 }
 
-// listenHTTP listens on addr and serves h in the background.
+// listenHTTP listens on addr and serves h in the background, with the
+// timeouts ingest recommends against slow or idle clients.
 func listenHTTP(addr string, h http.Handler) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &httpServer{
-		srv: &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
-		},
-		ln:   ln,
-		done: make(chan error, 1),
-	}
+	srv := ingest.NewHTTPServer(addr, h)
+	srv.ErrorLog = slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)
+	s := &httpServer{srv: srv, ln: ln, done: make(chan error, 1)}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
 }

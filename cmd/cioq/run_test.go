@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/tasks"
+	"github.com/cioq/cioq/worker"
+)
+
+func get(t *testing.T, url string, auth ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if len(auth) == 2 {
+		req.SetBasicAuth(auth[0], auth[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// eventually polls f until it returns true (at most 15 s).
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The worker delivers to the sandbox, serves its admin port, reports a
+// missing credential (logged and on /readyz) and exits 0 on SIGTERM.
+func TestWorkerDeliversAndStops(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	sb := sandbox.NewTestServer(t)
+	admin := freeAddr(t)
+	// Track and Pipelines configured, App deliberately not.
+	p := start(t, map[string]string{
+		"REDIS_URL":                      db.URL(),
+		"CUSTOMERIO_SITE_ID":             sandbox.DefaultSiteID,
+		"CUSTOMERIO_TRACK_API_KEY":       sandbox.DefaultTrackAPIKey,
+		"CUSTOMERIO_PIPELINES_WRITE_KEY": sandbox.DefaultPipelinesWriteKey,
+		"CUSTOMERIO_TRACK_URL":           sb.TrackURL(),
+		"CUSTOMERIO_APP_URL":             sb.AppURL(),
+		"CUSTOMERIO_PIPELINES_URL":       sb.PipelinesURL(),
+		"CIOQ_LOG_FORMAT":                "json",
+	}, "worker", "--admin-addr", admin, "--concurrency", "4", "--queues", "critical=2,default=1")
+	p.waitStderr(`"msg":"worker started"`, 15*time.Second)
+
+	prod := producer.NewFromRedis(db.Client)
+	ctx := context.Background()
+	if _, err := prod.Identify(ctx, tasks.Identify{Identifiers: customerio.Identifiers{ID: "user-1001"},
+		Attributes: map[string]any{"total_revenue": 1000}}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := sb.WaitFor(wctx, func(s *sandbox.Server) bool {
+		pp, ok := s.Person("user-1001")
+		return ok && pp.Attributes["total_revenue"] != nil
+	}); err != nil {
+		t.Fatalf("the sandbox never received the identify: %v", err)
+	}
+	eventually(t, "the delivery counted on /metrics", func() bool {
+		_, body := get(t, "http://"+admin+"/metrics")
+		return strings.Contains(body, `cioq_deliveries_total{outcome="delivered",type="cio:identify"} 1`)
+	})
+	if code, _ := get(t, "http://"+admin+"/healthz"); code != 200 {
+		t.Errorf("/healthz %d", code)
+	}
+	if code, body := get(t, "http://"+admin+"/readyz"); code != 200 {
+		t.Errorf("/readyz %d before any auth problem: %s", code, body)
+	}
+
+	// A send needs the App API, which has no key: kept, logged, not ready.
+	if _, err := prod.SendEmail(ctx, tasks.SendEmail{SendOptions: sendOpts("password_reset", "user-1001"), To: "ada@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitStderr("no credentials configured", 15*time.Second)
+	if !strings.Contains(p.stderr.String(), `"api":"app"`) {
+		t.Errorf("the credentials log does not name the API:\n%s", p.stderr.String())
+	}
+	eventually(t, "/readyz failing", func() bool {
+		code, body := get(t, "http://"+admin+"/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "app API")
+	})
+	if n, _ := worker.NewDeadLetters(db.Client, nil).Count(ctx); n != 0 {
+		t.Errorf("%d dead letters: a missing credential must not dead-letter", n)
+	}
+	if strings.Contains(p.stderr.String(), "ada@example.com") || strings.Contains(p.stderr.String(), sandbox.DefaultTrackAPIKey) {
+		t.Errorf("the log leaks a payload or a key:\n%s", p.stderr.String())
+	}
+
+	if code := p.stop(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), "worker stopped") {
+		t.Errorf("no clean stop logged:\n%s", p.stderr.String())
+	}
+}
+
+// serve answers health, metrics (with the dead letter count), the
+// dashboard behind auth and the ingest front door, and drains a request
+// in flight on SIGTERM before exiting 0.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	seedDeadLetters(t, db, 3, genericDeadLetter)
+	cfgPath := filepath.Join(t.TempDir(), "ingest.json")
+	if err := os.WriteFile(cfgPath, []byte(`{"sources":[{"name":"web","kind":"segment","write_key_env":"TEST_WEB_KEY"}],
+		"tokens":[{"name":"backend","token_env":"TEST_TASKS_TOKEN"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	base := "http://" + addr
+	p := start(t, map[string]string{
+		"REDIS_URL":               db.URL(),
+		"CIOQ_DASHBOARD_USER":     "admin",
+		"CIOQ_DASHBOARD_PASSWORD": "s3cret",
+		"CIOQ_INGEST_CONFIG":      cfgPath,
+		"TEST_WEB_KEY":            "web-key",
+		"TEST_TASKS_TOKEN":        "tasks-token",
+	}, "serve", "--addr", addr)
+	p.waitStderr("msg=serving", 15*time.Second)
+	if !strings.Contains(p.stderr.String(), "ingest=on") {
+		t.Errorf("ingest not on:\n%s", p.stderr.String())
+	}
+
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz %d", code)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"redis"`) {
+		t.Errorf("/readyz %d %s", code, body)
+	}
+	code, body := get(t, base+"/metrics")
+	if code != 200 || !strings.Contains(body, "\ncioq_dead_letters 3\n") || !strings.Contains(body, "cioq_queue_collector_up") {
+		t.Errorf("/metrics %d lacks cioq_dead_letters 3:\n%s", code, body)
+	}
+	if code, _ := get(t, base+"/dashboard/"); code != http.StatusUnauthorized {
+		t.Errorf("/dashboard/ without auth: %d", code)
+	}
+	if code, _ := get(t, base+"/dashboard/", "admin", "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("/dashboard/ with a wrong password: %d", code)
+	}
+	if code, _ := get(t, base+"/dashboard/", "admin", "s3cret"); code != 200 {
+		t.Errorf("/dashboard/ with auth: %d", code)
+	}
+
+	// The ingest front door at /.
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/tasks",
+		strings.NewReader(`{"type":"cio:identify","payload":{"identifiers":{"id":"user-9"}},"idempotency_key":"ing-1"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer tasks-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("POST /v1/tasks: %d", resp.StatusCode)
+	}
+	if _, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", "ing-1"); err != nil {
+		t.Errorf("the ingested task is not in Redis: %v", err)
+	}
+
+	// A request in flight when SIGTERM arrives (the ingest handler still
+	// reading the body of a slow client) is served to the end; then the
+	// process exits 0.
+	body = `{"type":"cio:identify","payload":{"identifiers":{"id":"user-10"}},"idempotency_key":"ing-inflight"}`
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/tasks HTTP/1.1\r\nHost: cioq\r\nContent-Type: application/json\r\n"+
+		"Authorization: Bearer tasks-token\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:20])
+	time.Sleep(300 * time.Millisecond) // the handler is now reading the body
+	p.cmd.Process.Signal(os.Interrupt)
+	p.waitStderr("shutting down", 10*time.Second)
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Error("new connections still accepted while draining")
+	}
+	if _, err := io.WriteString(conn, body[20:]); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 202") {
+		t.Errorf("in-flight request: %q, %v", status, err)
+	}
+	if _, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", "ing-inflight"); err != nil {
+		t.Errorf("the in-flight request's task is not in Redis: %v", err)
+	}
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, p.stderr.String())
+	}
+}
+
+// --no-auth serves the dashboard without credentials, with a warning;
+// --queue-metrics=false leaves the queue collector out.
+func TestServeNoAuth(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	addr := freeAddr(t)
+	p := start(t, map[string]string{"REDIS_URL": db.URL()}, "serve", "--addr", addr, "--no-auth", "--read-only", "--queue-metrics=false")
+	p.waitStderr("msg=serving", 15*time.Second)
+	if !strings.Contains(p.stderr.String(), "WITHOUT authentication") {
+		t.Errorf("no warning:\n%s", p.stderr.String())
+	}
+	if code, _ := get(t, fmt.Sprintf("http://%s/dashboard/", addr)); code != 200 {
+		t.Errorf("/dashboard/ with --no-auth: %d", code)
+	}
+	if _, body := get(t, fmt.Sprintf("http://%s/metrics", addr)); strings.Contains(body, "cioq_dead_letters") {
+		t.Error("--queue-metrics=false still serves cioq_dead_letters")
+	}
+	if code := p.stop(15 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// The sandbox subcommand prints its URLs and keys and stops on a signal.
+func TestSandboxCommand(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	p := start(t, nil, "sandbox", "--addr", addr)
+	eventually(t, "the sandbox's URLs", func() bool { return strings.Contains(p.stdout.String(), "CUSTOMERIO_PIPELINES_WRITE_KEY=") })
+	out := p.stdout.String()
+	for _, want := range []string{"CUSTOMERIO_TRACK_URL=http://" + addr + "/track", "CUSTOMERIO_APP_URL=http://" + addr + "/app",
+		"CUSTOMERIO_PIPELINES_URL=http://" + addr + "/cdp/v1", "CUSTOMERIO_SITE_ID=" + sandbox.DefaultSiteID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	info, err := sandbox.Remote{BaseURL: "http://" + addr}.Info(context.Background())
+	if err != nil || info.SiteID != sandbox.DefaultSiteID {
+		t.Errorf("control API: %+v, %v", info, err)
+	}
+	if code := p.stop(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// The demo (what `make run` runs) delivers every scenario to its sandbox,
+// prints what arrived and exits 0 on Ctrl-C.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	addr := freeAddr(t)
+	p := start(t, map[string]string{"REDIS_URL": db.URL()}, "demo", "--addr", addr, "--sandbox-addr", freeAddr(t), "--timeout", "30s")
+	eventually(t, "the demo to settle", func() bool { return strings.Contains(p.stdout.String(), "Press Ctrl-C to stop.") })
+	out := p.stdout.String()
+	for _, want := range []string{
+		"10 of 10 scenarios delivered.",
+		"duplicate: not enqueued again",
+		"user-1001  average_order_value=100 email=ada@example.com",
+		"/pricing", "(anonymous anon-7f3a, merged on signup)",
+		"email  password_reset", "email  order_confirmation",
+		"Transactional deliveries (2):", // the order confirmation enqueued twice is sent once
+		"object 1/acme", "user-1001 → object 1/acme  role=admin",
+		"segment 3: user-1001, user-1003",
+		"broadcast 1", "identify userId user-1005", `"Order Completed"`,
+		"http://" + addr + "/dashboard/", `(user "admin", password "demo")`, "/_sandbox/state",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _ := get(t, "http://"+addr+"/dashboard/", "admin", "demo"); code != 200 {
+		t.Errorf("dashboard with the demo credentials: %d", code)
+	}
+	if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 2`) {
+		t.Errorf("/metrics lacks the sends:\n%s", body)
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	if code := p.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d after Ctrl-C; stderr:\n%s", code, p.stderr.String())
+	}
+}
