@@ -34,10 +34,15 @@ type TaskRequest struct {
 
 // TaskReceipt says where a task of POST /v1/tasks went.
 type TaskReceipt struct {
-	TaskID    string `json:"task_id"`
-	Queue     string `json:"queue"`
-	Type      string `json:"type"`
-	Duplicate bool   `json:"duplicate"`
+	// TaskID is the asynq task id: the idempotency key when one was given.
+	TaskID string `json:"task_id"`
+	// Queue is the asynq queue the task is in.
+	Queue string `json:"queue"`
+	// Type is the task type.
+	Type string `json:"type"`
+	// Duplicate is true when the idempotency key was taken: nothing was
+	// enqueued and the receipt describes the first task.
+	Duplicate bool `json:"duplicate"`
 }
 
 var errNoToken = &reqError{status: http.StatusUnauthorized, code: "unauthorized", msg: "missing or wrong bearer token (Authorization: Bearer <token>)"}
