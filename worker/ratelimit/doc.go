@@ -33,6 +33,7 @@
 // rejections seen by many workers at the same moment halves the rate once,
 // not once per worker. The state lives in Redis next to the GCRA state, so
 // every process slows down together. The burst shrinks with the rate.
+// Pause additionally holds a key for a 429's Retry-After.
 //
 // # Keys in Redis
 //

@@ -183,6 +183,24 @@ func (l *Limiter) Throttled(ctx context.Context, key string) error {
 	return nil
 }
 
+// Pause holds every process's requests of limit under key for d (for
+// example a 429's Retry-After): after the pause the Limit's pace resumes one
+// request at a time, without a burst. A pause never shortens an earlier,
+// longer one.
+func (l *Limiter) Pause(ctx context.Context, key string, limit Limit, d time.Duration) error {
+	if d <= 0 || limit.Rate <= 0 {
+		return nil
+	}
+	if err := limit.Validate(); err != nil {
+		return err
+	}
+	tolerance := time.Duration(limit.burst()-1) * limit.Period / time.Duration(limit.Rate)
+	if err := pauseScript.Run(ctx, l.rdb, []string{l.tatKey(key)}, seconds(d), seconds(tolerance)).Err(); err != nil {
+		return fmt.Errorf("ratelimit: %s: %w", key, err)
+	}
+	return nil
+}
+
 // EffectiveRate returns the fraction of the configured Limit in effect for
 // key now: 1 normally, less after a Throttled, recovering back to 1.
 func (l *Limiter) EffectiveRate(ctx context.Context, key string) (float64, error) {

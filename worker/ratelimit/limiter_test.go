@@ -353,3 +353,21 @@ func BenchmarkAllow(b *testing.B) {
 		}
 	})
 }
+
+func TestPause(t *testing.T) {
+	db := testredis.New(t)
+	l := ratelimit.New(db.Client, ratelimit.Config{})
+	ctx := context.Background()
+	key := ratelimit.Key("default", "app")
+	limit := ratelimit.PerSecond(100)
+	if err := l.Pause(ctx, key, limit, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Pause(ctx, key, limit, time.Second); err != nil { // shorter: no effect
+		t.Fatal(err)
+	}
+	r, err := l.Allow(ctx, key, limit)
+	if err != nil || r.Allowed || r.RetryAfter < 2900*time.Millisecond || r.RetryAfter > 3*time.Second {
+		t.Fatalf("Allow during a 3s pause = %+v, %v", r, err)
+	}
+}

@@ -87,3 +87,16 @@ if ARGV[1] ~= "" then tnow = tonumber(ARGV[1]) else tnow = redis_now() end
 local f = factor_at(KEYS[1], tnow, tonumber(ARGV[2]))
 return tostring(f)
 `)
+
+// pauseScript moves the GCRA position so that no request passes before
+// now + d: to now + d + the burst tolerance. KEYS: tat. ARGV: d (s),
+// tolerance (s).
+var pauseScript = redis.NewScript(factorLua + `
+local now = redis_now()
+local until_t = now + tonumber(ARGV[1]) + tonumber(ARGV[2])
+local tat = tonumber(redis.call("GET", KEYS[1]) or now)
+if tat < until_t then
+  redis.call("SET", KEYS[1], string.format("%.6f", until_t), "PX", math.ceil((until_t - now) * 1000) + 1000)
+end
+return 1
+`)
