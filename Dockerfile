@@ -1,4 +1,4 @@
-# Builds the single cioq binary (worker, serve, sandbox, enqueue, dlq, bench).
+# Builds the single cioq binary (worker, serve, sandbox, enqueue, dlq, demo).
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -46,5 +46,10 @@ run: redis-run
 bench: redis-test
 	CIOQ_TEST_REDIS=$(TEST_REDIS) $(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The dashboard browser test: Redis, sandbox, worker and serve from a fresh
+# build, then headless chromium (installed with apt-get/npm when missing).
+e2e:
+	./e2e/run.sh
+
 clean:
 	rm -rf bin
