@@ -309,7 +309,7 @@ func (d *demo) scenarios() []scenario {
 	orderKey := "order-ORD-12345:confirmation:" + d.run
 	return []scenario{
 		{
-			title: "password reset email (stale after 1h: dead-lettered, never sent late)",
+			title: "password reset email, expires in 1h (past that it is dead-lettered, never sent late)",
 			phase: 1,
 			enqueue: func(ctx context.Context, p *producer.Client) ([]producer.Receipt, error) {
 				return one(p.SendEmail(ctx, tasks.SendEmail{
