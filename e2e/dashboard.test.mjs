@@ -63,10 +63,21 @@ async function pageText(page) {
 }
 
 mkdirSync(shots, { recursive: true });
+
+// run.sh stops this script with SIGTERM when its time limit is up: say so,
+// count it as a failure and exit at once (playwright kills the browser it
+// launched when the process exits).
+process.on("SIGTERM", () => {
+  console.log("FAIL stopped by SIGTERM (e2e/run.sh's time limit) before the checks finished");
+  console.log(`${label}: ${passed} passed, ${failed + 1} failed`);
+  process.exit(124);
+});
+
 const browser = await chromium.launch({
   executablePath,
   headless: true,
   timeout: 30_000,
+  handleSIGTERM: false,
   args: [
     "--headless",
     "--no-sandbox",
