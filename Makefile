@@ -40,8 +40,8 @@ test: redis-test
 # The demo: Redis (installed and started if nothing answers at REDIS_URL), the
 # embedded sandbox, a worker, and the brief's scenarios. Real credentials in
 # the environment (CUSTOMERIO_*) send to Customer.io instead.
-run: redis-run
-	$(GO) run ./cmd/cioq demo
+run: redis-run build
+	./bin/cioq demo
 
 bench: redis-test
 	CIOQ_TEST_REDIS=$(TEST_REDIS) $(GO) test -run '^$$' -bench . -benchmem ./...
