@@ -2,6 +2,7 @@ package customerio_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -195,5 +196,29 @@ func TestSandboxFaults(t *testing.T) {
 	bad, _ := customerio.New(customerio.Config{SiteID: "e2e-site", TrackAPIKey: "wrong", TrackURL: sb.TrackURL()})
 	if err := bad.Delete(ctx, "x"); customerio.ClassOf(err) != customerio.ClassAuth {
 		t.Errorf("wrong key: %v", err)
+	}
+}
+
+// TestSandboxPipelinesExtraFields: a Segment message decoded into a
+// PipelinesMessage reaches the sandbox with the fields the struct does not
+// name (sentAt, channel, ...).
+func TestSandboxPipelinesExtraFields(t *testing.T) {
+	c, sb := newSandboxClient(t, 5*time.Second)
+	var m customerio.PipelinesMessage
+	in := `{"userId":"cdp-x","event":"Signed Up","messageId":"` + ulid.Make().String() + `",` +
+		`"sentAt":"2026-01-02T03:04:06Z","channel":"server","context":{"ip":"1.2.3.4"}}`
+	if err := json.Unmarshal([]byte(in), &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pipelines(context.Background(), customerio.CallTrack, m); err != nil {
+		t.Fatal(err)
+	}
+	msgs := sb.CDPMessages()
+	if len(msgs) != 1 {
+		t.Fatalf("cdp messages = %d, want 1", len(msgs))
+	}
+	got := msgs[0]
+	if got.Problem != "" || got.Body["sentAt"] != "2026-01-02T03:04:06Z" || got.Body["channel"] != "server" || got.Body["event"] != "Signed Up" {
+		t.Errorf("sandbox got %+v", got)
 	}
 }

@@ -1,9 +1,12 @@
 package customerio
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 )
 
 // Identifiers names a person (exactly one of ID, Email, CioID, or AnonymousID
@@ -357,6 +360,12 @@ const (
 // PipelinesMessage is a Segment-spec message for Customer.io's Pipelines API
 // (camelCase fields). Type is implicit in the route and required in batches.
 // Timestamp is ISO-8601.
+//
+// Fields the struct does not name (sentAt, originalTimestamp, receivedAt,
+// channel, version, ...) are kept in Extra by UnmarshalJSON and written back
+// by MarshalJSON, so a message decoded and re-encoded reaches Customer.io
+// whole. The client's limits (32,000 bytes per message, 500,000 per batch)
+// count them.
 type PipelinesMessage struct {
 	Type         PipelinesCall  `json:"type,omitempty"`
 	UserID       string         `json:"userId,omitempty"`
@@ -372,4 +381,97 @@ type PipelinesMessage struct {
 	Category     string         `json:"category,omitempty"`
 	GroupID      string         `json:"groupId,omitempty"`
 	PreviousID   string         `json:"previousId,omitempty"`
+	// Extra holds the message's other top-level fields, by JSON name, as
+	// raw JSON values. MarshalJSON writes them after the named fields in
+	// key order; a key that names one of the fields above (compared as
+	// encoding/json does, ignoring case) is never written from Extra: the
+	// field wins. A nil or empty value is written as null.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// pipelinesFields is PipelinesMessage without its methods.
+type pipelinesFields PipelinesMessage
+
+// pipelinesKnown are the JSON names of PipelinesMessage's named fields.
+var pipelinesKnown = []string{
+	"type", "userId", "anonymousId", "messageId", "timestamp", "context", "integrations",
+	"traits", "event", "properties", "name", "category", "groupId", "previousId",
+}
+
+func isPipelinesKnown(key string) bool {
+	for _, k := range pipelinesKnown {
+		if strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// MarshalJSON writes the named fields as tagged, then the Extra fields in
+// key order (see Extra).
+func (m PipelinesMessage) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(pipelinesFields(m))
+	if err != nil || len(m.Extra) == 0 {
+		return b, err
+	}
+	keys := make([]string, 0, len(m.Extra))
+	for k := range m.Extra {
+		if !isPipelinesKnown(k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return b, nil
+	}
+	sort.Strings(keys)
+	b = b[:len(b)-1] // drop '}'
+	for _, k := range keys {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, kb...)
+		b = append(b, ':')
+		v := m.Extra[k]
+		switch {
+		case len(v) == 0:
+			b = append(b, "null"...)
+		case !json.Valid(v):
+			return nil, fmt.Errorf("customerio: pipelines message field %s: invalid JSON value", strconv.Quote(k))
+		default:
+			b = append(b, v...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads the named fields and keeps every other top-level
+// field in Extra (nil when there is none). It replaces all of m; JSON null
+// leaves m unchanged.
+func (m *PipelinesMessage) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		return nil
+	}
+	var f pipelinesFields
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	for k, v := range all {
+		if isPipelinesKnown(k) {
+			continue
+		}
+		if f.Extra == nil {
+			f.Extra = make(map[string]json.RawMessage)
+		}
+		f.Extra[k] = v
+	}
+	*m = PipelinesMessage(f)
+	return nil
 }

@@ -234,6 +234,15 @@ func TestSegmentBatchTrackMode(t *testing.T) {
 func TestSegmentBatchPipelinesMode(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	batch := mixedBatch()
+	// Segment fields customerio.PipelinesMessage does not name must reach
+	// Customer.io too.
+	for i, m := range batch {
+		m["sentAt"] = "2026-01-02T03:04:06.000Z"
+		m["originalTimestamp"] = "2026-01-02T03:04:04.000Z"
+		m["channel"] = "server"
+		m["version"] = 2
+		m["_metadata"] = map[string]any{"n": i}
+	}
 	r := e.do(req{path: "/v1/batch", key: keyPipelines, gzip: true, body: map[string]any{"batch": batch,
 		"context": map[string]any{"library": map[string]any{"name": "analytics-node"}}}})
 	if r.status != http.StatusOK || r.num("enqueued") != 100 || r.num("skipped") != 0 {
@@ -253,6 +262,13 @@ func TestSegmentBatchPipelinesMode(t *testing.T) {
 		}
 		if m.Body["messageId"] == nil || m.Body["timestamp"] != ts0 {
 			t.Errorf("message %d lost messageId or timestamp: %v", i, m.Body)
+		}
+		if m.Body["sentAt"] != "2026-01-02T03:04:06.000Z" || m.Body["originalTimestamp"] != "2026-01-02T03:04:04.000Z" ||
+			m.Body["channel"] != "server" || m.Body["version"] != int64(2) {
+			t.Errorf("message %d lost Segment fields: %v", i, m.Body)
+		}
+		if md, _ := m.Body["_metadata"].(map[string]any); md == nil || md["n"] == nil {
+			t.Errorf("message %d lost _metadata: %v", i, m.Body)
 		}
 		ctx, _ := m.Body["context"].(map[string]any)
 		lib, _ := ctx["library"].(map[string]any)

@@ -227,7 +227,9 @@
 //
 // Pipelines identify ([CDPIdentify]): a Segment-spec message (camelCase),
 // userId or anonymousId required. The producer assigns a ULID messageId
-// when it is missing.
+// when it is missing. Every cdp:* payload keeps the Segment fields it does
+// not name (sentAt, originalTimestamp, channel, ...) and delivers them
+// unchanged; see [customerio.PipelinesMessage].
 //
 //	{"userId": "user-123", "traits": {"email": "ada@example.com", "plan": "pro"}}
 //

@@ -553,6 +553,11 @@ func validateSegment(id int, ids []string, idType customerio.IDType) error {
 }
 
 // ---- Pipelines (CDP) ----
+//
+// The CDP types are defined as customerio.PipelinesMessage, and a defined
+// type does not inherit methods: each declares MarshalJSON and UnmarshalJSON
+// delegating to PipelinesMessage's, so Segment fields the struct does not
+// name (sentAt, channel, ...) survive Decode and reach Customer.io.
 
 // CDPIdentify is a Pipelines identify: a Segment-spec message (camelCase),
 // userId or anonymousId required. The producer gives a message without a
@@ -567,6 +572,18 @@ func (p CDPIdentify) Validate() error {
 	return validateCDP(customerio.PipelinesMessage(p), customerio.CallIdentify)
 }
 
+// MarshalJSON writes the message as [customerio.PipelinesMessage] does,
+// its Extra fields included.
+func (p CDPIdentify) MarshalJSON() ([]byte, error) {
+	return customerio.PipelinesMessage(p).MarshalJSON()
+}
+
+// UnmarshalJSON reads the message as [customerio.PipelinesMessage] does,
+// keeping unknown fields in Extra.
+func (p *CDPIdentify) UnmarshalJSON(b []byte) error {
+	return (*customerio.PipelinesMessage)(p).UnmarshalJSON(b)
+}
+
 // CDPTrack is a Pipelines track: event required, plus userId or anonymousId.
 type CDPTrack customerio.PipelinesMessage
 
@@ -576,6 +593,16 @@ func (CDPTrack) TaskType() string { return TypeCDPTrack }
 // Validate applies the client's rules for a Pipelines track.
 func (p CDPTrack) Validate() error {
 	return validateCDP(customerio.PipelinesMessage(p), customerio.CallTrack)
+}
+
+// MarshalJSON writes the message as [customerio.PipelinesMessage] does,
+// its Extra fields included.
+func (p CDPTrack) MarshalJSON() ([]byte, error) { return customerio.PipelinesMessage(p).MarshalJSON() }
+
+// UnmarshalJSON reads the message as [customerio.PipelinesMessage] does,
+// keeping unknown fields in Extra.
+func (p *CDPTrack) UnmarshalJSON(b []byte) error {
+	return (*customerio.PipelinesMessage)(p).UnmarshalJSON(b)
 }
 
 // CDPPage is a Pipelines page view.
@@ -589,6 +616,16 @@ func (p CDPPage) Validate() error {
 	return validateCDP(customerio.PipelinesMessage(p), customerio.CallPage)
 }
 
+// MarshalJSON writes the message as [customerio.PipelinesMessage] does,
+// its Extra fields included.
+func (p CDPPage) MarshalJSON() ([]byte, error) { return customerio.PipelinesMessage(p).MarshalJSON() }
+
+// UnmarshalJSON reads the message as [customerio.PipelinesMessage] does,
+// keeping unknown fields in Extra.
+func (p *CDPPage) UnmarshalJSON(b []byte) error {
+	return (*customerio.PipelinesMessage)(p).UnmarshalJSON(b)
+}
+
 // CDPScreen is a Pipelines screen view.
 type CDPScreen customerio.PipelinesMessage
 
@@ -598,6 +635,16 @@ func (CDPScreen) TaskType() string { return TypeCDPScreen }
 // Validate applies the client's rules for a Pipelines screen.
 func (p CDPScreen) Validate() error {
 	return validateCDP(customerio.PipelinesMessage(p), customerio.CallScreen)
+}
+
+// MarshalJSON writes the message as [customerio.PipelinesMessage] does,
+// its Extra fields included.
+func (p CDPScreen) MarshalJSON() ([]byte, error) { return customerio.PipelinesMessage(p).MarshalJSON() }
+
+// UnmarshalJSON reads the message as [customerio.PipelinesMessage] does,
+// keeping unknown fields in Extra.
+func (p *CDPScreen) UnmarshalJSON(b []byte) error {
+	return (*customerio.PipelinesMessage)(p).UnmarshalJSON(b)
 }
 
 // CDPGroup is a Pipelines group: groupId required.
@@ -611,6 +658,16 @@ func (p CDPGroup) Validate() error {
 	return validateCDP(customerio.PipelinesMessage(p), customerio.CallGroup)
 }
 
+// MarshalJSON writes the message as [customerio.PipelinesMessage] does,
+// its Extra fields included.
+func (p CDPGroup) MarshalJSON() ([]byte, error) { return customerio.PipelinesMessage(p).MarshalJSON() }
+
+// UnmarshalJSON reads the message as [customerio.PipelinesMessage] does,
+// keeping unknown fields in Extra.
+func (p *CDPGroup) UnmarshalJSON(b []byte) error {
+	return (*customerio.PipelinesMessage)(p).UnmarshalJSON(b)
+}
+
 // CDPAlias is a Pipelines alias: previousId and userId required.
 type CDPAlias customerio.PipelinesMessage
 
@@ -620,6 +677,16 @@ func (CDPAlias) TaskType() string { return TypeCDPAlias }
 // Validate applies the client's rules for a Pipelines alias.
 func (p CDPAlias) Validate() error {
 	return validateCDP(customerio.PipelinesMessage(p), customerio.CallAlias)
+}
+
+// MarshalJSON writes the message as [customerio.PipelinesMessage] does,
+// its Extra fields included.
+func (p CDPAlias) MarshalJSON() ([]byte, error) { return customerio.PipelinesMessage(p).MarshalJSON() }
+
+// UnmarshalJSON reads the message as [customerio.PipelinesMessage] does,
+// keeping unknown fields in Extra.
+func (p *CDPAlias) UnmarshalJSON(b []byte) error {
+	return (*customerio.PipelinesMessage)(p).UnmarshalJSON(b)
 }
 
 func validateCDP(m customerio.PipelinesMessage, call customerio.PipelinesCall) error {

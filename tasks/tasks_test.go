@@ -2,8 +2,12 @@ package tasks_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -287,6 +291,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad workspace", tasks.TypeIdentify, `{"v":1,"workspace":"` + secret + `!","payload":{}}`, tasks.ErrMalformed},
 		{"wrong field type", tasks.TypeIdentify, `{"v":1,"payload":{"identifiers":{"id":12345678901}}}`, tasks.ErrMalformed},
 		{"wrong number type", tasks.TypeSegmentAdd, `{"segment_id":1.5,"ids":["` + secret + `"]}`, tasks.ErrMalformed},
+		{"cdp wrong field type", tasks.TypeCDPTrack, `{"userId":"` + secret + `","traits":["` + secret + `"]}`, tasks.ErrMalformed},
 		{"bad message id", tasks.TypeSendEmail, `{"transactional_message_id":{"x":"` + secret + `"}}`, tasks.ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -376,5 +381,95 @@ func BenchmarkDecode(b *testing.B) {
 		if _, _, err := tasks.Decode(tasks.TypeTrack, in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCDPKeepsSegmentFields: the CDP payload types keep the fields
+// customerio.PipelinesMessage does not name through Decode, Encode and the
+// conversion the worker makes, and that message sends them.
+func TestCDPKeepsSegmentFields(t *testing.T) {
+	const in = `{"userId":"u1","event":"Signed Up","groupId":"g1","previousId":"p1",` +
+		`"sentAt":"2026-01-02T03:04:06Z","channel":"server","version":2,"originalTimestamp":"2026-01-02T03:04:04Z"}`
+	var sent []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		sent = append(sent, string(b))
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	c, err := customerio.New(customerio.Config{PipelinesWriteKey: "k", PipelinesURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain customerio.PipelinesMessage
+	if err := json.Unmarshal([]byte(in), &plain); err != nil {
+		t.Fatal(err)
+	}
+	wantJSON := string(mustJSON(plain))
+	for _, tc := range []struct {
+		typ  string
+		call customerio.PipelinesCall
+		msg  func(tasks.Payload) customerio.PipelinesMessage
+	}{
+		{tasks.TypeCDPIdentify, customerio.CallIdentify, func(p tasks.Payload) customerio.PipelinesMessage {
+			return customerio.PipelinesMessage(*p.(*tasks.CDPIdentify))
+		}},
+		{tasks.TypeCDPTrack, customerio.CallTrack, func(p tasks.Payload) customerio.PipelinesMessage {
+			return customerio.PipelinesMessage(*p.(*tasks.CDPTrack))
+		}},
+		{tasks.TypeCDPPage, customerio.CallPage, func(p tasks.Payload) customerio.PipelinesMessage {
+			return customerio.PipelinesMessage(*p.(*tasks.CDPPage))
+		}},
+		{tasks.TypeCDPScreen, customerio.CallScreen, func(p tasks.Payload) customerio.PipelinesMessage {
+			return customerio.PipelinesMessage(*p.(*tasks.CDPScreen))
+		}},
+		{tasks.TypeCDPGroup, customerio.CallGroup, func(p tasks.Payload) customerio.PipelinesMessage {
+			return customerio.PipelinesMessage(*p.(*tasks.CDPGroup))
+		}},
+		{tasks.TypeCDPAlias, customerio.CallAlias, func(p tasks.Payload) customerio.PipelinesMessage {
+			return customerio.PipelinesMessage(*p.(*tasks.CDPAlias))
+		}},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			b, err := tasks.EncodeRaw(json.RawMessage(in), tasks.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, p, err := tasks.Decode(tc.typ, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			// The payload type encodes exactly like PipelinesMessage.
+			if got := string(mustJSON(p)); got != wantJSON {
+				t.Errorf("payload JSON =\n%s\nwant\n%s", got, wantJSON)
+			}
+			m := tc.msg(p)
+			if string(m.Extra["sentAt"]) != `"2026-01-02T03:04:06Z"` || string(m.Extra["channel"]) != `"server"` {
+				t.Fatalf("converted message lost extra fields: %+v", m.Extra)
+			}
+			if err := c.Pipelines(context.Background(), tc.call, m); err != nil {
+				t.Fatal(err)
+			}
+			if last := sent[len(sent)-1]; last != wantJSON {
+				t.Errorf("sent\n%s\nwant\n%s", last, wantJSON)
+			}
+			// Round trip through Encode.
+			eb, err := tasks.Encode(p, tasks.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if env, _, err := tasks.Decode(tc.typ, eb); err != nil || string(env.Payload) != wantJSON {
+				t.Errorf("Encode payload = %s, %v", env.Payload, err)
+			}
+		})
+	}
+
+	// Without extra fields the JSON is the struct's, as before.
+	b, _ := json.Marshal(tasks.CDPTrack{UserID: "u", Event: "e", Properties: map[string]any{"a": 1}})
+	if want := `{"userId":"u","event":"e","properties":{"a":1}}`; string(b) != want {
+		t.Errorf("CDPTrack JSON = %s, want %s", b, want)
 	}
 }
