@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/cioq/cioq/internal/redisconf"
 )
 
 // Environment variable names read by [Load].
@@ -44,7 +46,9 @@ const DefaultWorkspace = ""
 type Config struct {
 	// RedisURL is REDIS_URL as given (it may contain a password: do not log it).
 	RedisURL string
-	// Redis is RedisURL parsed into asynq connection options.
+	// Redis is RedisURL parsed into asynq connection options by
+	// redisconf.Parse: asynq.RedisClientOpt, RedisFailoverClientOpt
+	// (sentinel) or RedisClusterClientOpt (cluster).
 	Redis asynq.RedisConnOpt
 	// Concurrency is CIOQ_CONCURRENCY; 0 when unset (the worker's default applies).
 	Concurrency int
@@ -112,10 +116,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	if cfg.RedisURL == "" {
 		return nil, fmt.Errorf("config: %s is not set (e.g. redis://127.0.0.1:6379/0)", EnvRedisURL)
 	}
-	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	// The same parser as serve, enqueue and dlq: redis://, rediss://,
+	// redis-socket://, redis-sentinel:// and redis-cluster:// URLs. Its
+	// errors name REDIS_URL and never contain the password.
+	opt, err := redisconf.Parse(cfg.RedisURL)
 	if err != nil {
-		// The parse error may quote the URL, which may hold a password.
-		return nil, fmt.Errorf("config: %s is not a valid redis:// or rediss:// URL", EnvRedisURL)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	cfg.Redis = opt
 

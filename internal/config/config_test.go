@@ -108,6 +108,30 @@ func TestLoad(t *testing.T) {
 		{name: "file default clashes with env", env: base(map[string]string{EnvWorkspacesFile: fileDefault}), wantErr: []string{EnvWorkspacesFile, "default"}},
 		{name: "missing redis", env: base(map[string]string{EnvRedisURL: "-"}), wantErr: []string{EnvRedisURL}},
 		{name: "bad redis", env: base(map[string]string{EnvRedisURL: "http://user:" + secret + "@h"}), wantErr: []string{EnvRedisURL}},
+		// The worker takes every URL serve, enqueue and dlq take (redisconf.Parse).
+		{name: "redis cluster", env: base(map[string]string{EnvRedisURL: "redis-cluster://:" + secret + "@10.0.0.1:7000,10.0.0.2:7001"}), check: func(t *testing.T, c *Config) {
+			o, ok := c.Redis.(asynq.RedisClusterClientOpt)
+			if !ok || !reflect.DeepEqual(o.Addrs, []string{"10.0.0.1:7000", "10.0.0.2:7001"}) || o.Password != secret {
+				t.Errorf("redis = %T %v", c.Redis, ok)
+			}
+		}},
+		{name: "redis cluster tls", env: base(map[string]string{EnvRedisURL: "rediss-cluster://h1:7000,h2"}), check: func(t *testing.T, c *Config) {
+			if o, ok := c.Redis.(asynq.RedisClusterClientOpt); !ok || len(o.Addrs) != 2 || o.TLSConfig == nil {
+				t.Errorf("redis = %T %v", c.Redis, ok)
+			}
+		}},
+		{name: "redis sentinel", env: base(map[string]string{EnvRedisURL: "redis-sentinel://s1:26379,s2:26379/2?master=mymaster"}), check: func(t *testing.T, c *Config) {
+			if o, ok := c.Redis.(asynq.RedisFailoverClientOpt); !ok || o.MasterName != "mymaster" || o.DB != 2 || len(o.SentinelAddrs) != 2 {
+				t.Errorf("redis = %T %v", c.Redis, ok)
+			}
+		}},
+		{name: "redis socket", env: base(map[string]string{EnvRedisURL: "redis-socket:///run/redis.sock?db=4"}), check: func(t *testing.T, c *Config) {
+			if o, ok := c.Redis.(asynq.RedisClientOpt); !ok || o.Network != "unix" || o.Addr != "/run/redis.sock" || o.DB != 4 {
+				t.Errorf("redis = %#v", c.Redis)
+			}
+		}},
+		{name: "redis cluster with db", env: base(map[string]string{EnvRedisURL: "redis-cluster://:" + secret + "@h1:7000,h2:7001/3"}), wantErr: []string{EnvRedisURL, "database 0"}},
+		{name: "redis bad scheme with password", env: base(map[string]string{EnvRedisURL: "mongodb://u:" + secret + "@h:1"}), wantErr: []string{EnvRedisURL, "unsupported scheme"}},
 		{name: "no credentials", env: map[string]string{EnvRedisURL: "redis://h:1"}, wantErr: []string{EnvSiteID, EnvWorkspacesFile}},
 		{name: "urls without credentials", env: map[string]string{EnvRedisURL: "redis://h:1", EnvRegion: "eu"}, wantErr: []string{"no Customer.io credential"}},
 		{name: "site without key", env: base(map[string]string{EnvTrackAPIKey: "-", EnvAppAPIKey: "a"}), wantErr: []string{EnvTrackAPIKey}},
