@@ -42,6 +42,9 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 	if err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
+	if err := c.stamp(ctx, p, &plan.meta); err != nil {
+		return Receipt{}, err
+	}
 	b, err := tasks.Encode(p, plan.meta)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: encode: %w", typ, err)
@@ -94,6 +97,9 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 	plan, err := c.plan(spec, opts)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	if err := c.stamp(ctx, p, &plan.meta); err != nil {
+		return Receipt{}, err
 	}
 	b, err := tasks.EncodeRaw(raw, plan.meta)
 	if err != nil {

@@ -33,6 +33,7 @@ type Client struct {
 	ownsRedis bool
 	retention time.Duration
 	workspace string
+	ordering  bool // WithOrdering
 }
 
 // Option configures a Client.

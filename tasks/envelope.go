@@ -26,13 +26,20 @@ type Meta struct {
 	// EnqueuedAt is when the task was enqueued; zero means now. Stored as
 	// unix milliseconds; the worker measures the retry window from it.
 	EnqueuedAt time.Time
+	// OrderKey and Seq place the task in a per-person sequence (producer
+	// WithOrdering): OrderKey names the person (a hash, never the
+	// identifier itself), Seq is the task's position, from 1. A worker
+	// whose workspace is ordered delivers a task only after the person's
+	// task Seq-1 (or gives up waiting after a bound). Zero: not ordered.
+	OrderKey string
+	Seq      int64
 }
 
 // Envelope is the decoded form of a task's bytes:
 //
-//	{"v":1,"workspace":"eu","expires_at":1767225600,"enqueued_at":1767222000123,"payload":{...}}
+//	{"v":1,"workspace":"eu","expires_at":1767225600,"enqueued_at":1767222000123,"order_key":"…","seq":7,"payload":{...}}
 //
-// workspace and expires_at are omitted when empty. Payload keeps the
+// workspace, expires_at, order_key and seq are omitted when empty. Payload keeps the
 // payload's bytes as written, unknown fields included, and Extra keeps
 // unknown top-level fields, so MarshalJSON loses nothing.
 type Envelope struct {
@@ -45,6 +52,10 @@ type Envelope struct {
 	// EnqueuedAt is the enqueue time in unix milliseconds; 0 = unknown (a
 	// bare payload enqueued by something other than cioq).
 	EnqueuedAt int64
+	// OrderKey and Seq are the per-person sequence (see Meta); "" and 0
+	// when the task is not ordered.
+	OrderKey string
+	Seq      int64
 	// Payload is the payload's JSON, exactly as enqueued.
 	Payload json.RawMessage
 	// Extra holds top-level fields this version does not know.
@@ -78,7 +89,7 @@ func (e Envelope) MarshalJSON() ([]byte, error) {
 	if v == 0 {
 		v = Version
 	}
-	b := appendHead(make([]byte, 0, 96+len(e.Payload)), v, e.Workspace, e.ExpiresAt, e.EnqueuedAt)
+	b := appendHead(make([]byte, 0, 96+len(e.Payload)), v, e.Workspace, e.ExpiresAt, e.EnqueuedAt, e.OrderKey, e.Seq)
 	if len(e.Extra) > 0 {
 		keys := make([]string, 0, len(e.Extra))
 		for k := range e.Extra {
@@ -117,7 +128,7 @@ func (e *Envelope) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64) []byte {
+func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64, orderKey string, seq int64) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(v), 10)
 	if workspace != "" {
@@ -131,6 +142,12 @@ func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64) 
 	if enqueuedAt != 0 {
 		b = append(b, `,"enqueued_at":`...)
 		b = strconv.AppendInt(b, enqueuedAt, 10)
+	}
+	if orderKey != "" && seq > 0 {
+		b = append(b, `,"order_key":`...)
+		b = strconv.AppendQuote(b, orderKey)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendInt(b, seq, 10)
 	}
 	return append(b, ',')
 }
@@ -162,7 +179,7 @@ func EncodeRaw(payload json.RawMessage, meta Meta) ([]byte, error) {
 	if enq.IsZero() {
 		enq = time.Now()
 	}
-	b := appendHead(make([]byte, 0, 96+len(payload)), Version, meta.Workspace, exp, enq.UnixMilli())
+	b := appendHead(make([]byte, 0, 96+len(payload)), Version, meta.Workspace, exp, enq.UnixMilli(), meta.OrderKey, meta.Seq)
 	b = append(b, `"payload":`...)
 	b = append(b, payload...)
 	return append(b, '}'), nil
@@ -220,6 +237,10 @@ func envelopeFromMap(typ string, m map[string]json.RawMessage) (*Envelope, error
 			err = json.Unmarshal(raw, &env.ExpiresAt)
 		case "enqueued_at":
 			err = json.Unmarshal(raw, &env.EnqueuedAt)
+		case "order_key":
+			err = json.Unmarshal(raw, &env.OrderKey)
+		case "seq":
+			err = json.Unmarshal(raw, &env.Seq)
 		case "payload":
 			env.Payload = raw
 		default:

@@ -41,21 +41,39 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 		return &customerio.APIError{API: api, Operation: t.Type, Class: customerio.ClassAuth,
 			Message: fmt.Sprintf("workspace %q is not configured", displayWS(t.Envelope.Workspace)), Err: customerio.ErrMissingCredentials}
 	}
-	start := time.Now()
+	if w.batchTypes[t.Type] {
+		if op, ok := Operation(t); ok {
+			return w.deliverBatched(ctx, t, op)
+		}
+	}
 	var err error
 	switch api {
 	case customerio.APIApp:
 		err = w.deliverApp(ctx, c, t)
 	case customerio.APIPipelines:
-		err = w.deliverPipelines(ctx, c, t)
+		err = w.call(ctx, t, api, func() error { return w.deliverPipelines(ctx, c, t) })
 	default:
-		err = w.deliverTrack(ctx, c, t)
-	}
-	if !errors.Is(err, errDeduped) {
-		w.obs.Response(string(api), statusClass(err), time.Since(start))
+		err = w.call(ctx, t, api, func() error { return w.deliverTrack(ctx, c, t) })
 	}
 	if errors.Is(err, errDeduped) {
 		return nil
+	}
+	return err
+}
+
+// call makes one request to Customer.io for t: it waits for the task's
+// rate-limit slots, reports the response and slows the limiter down on a
+// 429.
+func (w *Worker) call(ctx context.Context, t *Task, api customerio.API, f func() error) error {
+	gates := w.gatesOf(t)
+	if err := w.waitGates(ctx, t.Envelope.Workspace, gates); err != nil {
+		return err
+	}
+	start := time.Now()
+	err := f()
+	w.obs.Response(string(api), statusClass(err), time.Since(start))
+	if err != nil {
+		w.throttled(t.Envelope.Workspace, gates, err)
 	}
 	return err
 }
@@ -65,6 +83,9 @@ func statusClass(err error) string {
 		return "2xx"
 	}
 	var ae *customerio.APIError
+	if errors.As(err, &ae) && ae.StatusCode == 429 {
+		return "429"
+	}
 	if errors.As(err, &ae) && ae.StatusCode != 0 {
 		return fmt.Sprintf("%dxx", ae.StatusCode/100)
 	}
@@ -166,8 +187,27 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task) 
 		return &retryError{err: err, class: "transient", spend: false, reason: "send record unavailable"}
 	}
 	var ref string
-	var err error
 	var resp *customerio.SendResponse
+	err := w.call(ctx, t, customerio.APIApp, func() error {
+		var err error
+		ref, resp, err = w.sendApp(ctx, c, t)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if resp != nil {
+		ref = "delivery:" + resp.DeliveryID
+	}
+	if ref == "" {
+		ref = "sent"
+	}
+	w.recordSent(ctx, t, key, ref)
+	return nil
+}
+
+// sendApp makes t's App API call.
+func (w *Worker) sendApp(ctx context.Context, c *customerio.Client, t *Task) (ref string, resp *customerio.SendResponse, err error) {
 	switch p := t.Payload.(type) {
 	case *tasks.SendEmail:
 		resp, err = c.SendEmail(ctx, (*customerio.SendEmailRequest)(p))
@@ -188,19 +228,9 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task) 
 			ref = fmt.Sprintf("trigger:%d", bt.ID)
 		}
 	default:
-		return fmt.Errorf("worker: %w: no app delivery for %s", asynq.SkipRetry, t.Type)
+		return "", nil, fmt.Errorf("worker: %w: no app delivery for %s", asynq.SkipRetry, t.Type)
 	}
-	if err != nil {
-		return err
-	}
-	if resp != nil {
-		ref = "delivery:" + resp.DeliveryID
-	}
-	if ref == "" {
-		ref = "sent"
-	}
-	w.recordSent(ctx, t, key, ref)
-	return nil
+	return ref, resp, err
 }
 
 // recordSent writes the send record, retrying briefly. If Redis stays

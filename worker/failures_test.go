@@ -19,12 +19,15 @@ func identify(id string) tasks.Identify {
 	return tasks.Identify{Identifiers: customerio.Identifiers{ID: id}, Attributes: map[string]any{"plan": "pro"}}
 }
 
+// unbatched sends one request per task (these tests check v1 requests).
+func unbatched(c *Config) { c.Batching.Off = true }
+
 func requestsTo(sb *sandbox.Server, g sandbox.Group, path string) []sandbox.Request {
 	return sb.Requests(sandbox.RequestFilter{Group: g, PathContains: path})
 }
 
 func TestTransient503TwiceThenDelivered(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, unbatched)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, Times: 2})
 	rc, err := h.prod.Identify(ctx, identify("u503"))
@@ -51,7 +54,7 @@ func statuses(reqs []sandbox.Request) []int {
 }
 
 func TestThrottled429HonoursRetryAfterWithoutSpendingBudget(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, unbatched)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 429, RetryAfter: "2", Times: 1})
 	rc, err := h.prod.Identify(ctx, identify("u429"))
@@ -80,7 +83,7 @@ func TestThrottled429HonoursRetryAfterWithoutSpendingBudget(t *testing.T) {
 }
 
 func TestPermanent400DeadLetteredAtOnce(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, unbatched)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"attribute name cannot be longer than 150 bytes"}}`})
 	rc, err := h.prod.Identify(ctx, identify("u400"))
@@ -107,6 +110,7 @@ func TestAuth401KeepsTaskAndRecovers(t *testing.T) {
 		bad.TrackAPIKey = "wrong-key"
 		c.Workspaces = map[string]customerio.Config{"": bad}
 		c.AuthRetryDelay = time.Second
+		c.Batching.Off = true
 	})
 	ctx := context.Background()
 	rc, err := h.prod.Identify(ctx, identify("u401"))

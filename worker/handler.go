@@ -64,13 +64,34 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 	if verr := p.Validate(); verr != nil {
 		return w.deadLetter(ctx, t, at, ClassInvalid, 0, "", "invalid payload: "+verr.Error())
 	}
+	ordered := w.ordered(t)
 	if env.Expired(w.cfg.Now()) {
 		w.obs.Expired(t.Type)
 		exp, _ := env.Expiry()
-		return w.deadLetter(ctx, t, at, ClassExpired, 0, "", "expired at "+exp.UTC().Format(time.RFC3339)+" before it could be sent; not sent")
+		err := w.deadLetter(ctx, t, at, ClassExpired, 0, "", "expired at "+exp.UTC().Format(time.RFC3339)+" before it could be sent; not sent")
+		if ordered && isDeadLettered(err) {
+			w.orderDone(ctx, t)
+		}
+		return err
+	}
+	if ordered {
+		if gerr := w.orderGate(ctx, t); gerr != nil {
+			return w.decide(ctx, t, at, gerr, "")
+		}
 	}
 	derr = next.ProcessTask(context.WithValue(ctx, decodedKey{}, t), at)
-	return w.decide(ctx, t, at, derr, apiOf(t.Type))
+	err = w.decide(ctx, t, at, derr, apiOf(t.Type))
+	if ordered && (err == nil || isDeadLettered(err)) {
+		w.orderDone(ctx, t)
+	}
+	return err
+}
+
+// isDeadLettered reports whether err is the worker's "recorded in the
+// dead-letter store" outcome.
+func isDeadLettered(err error) bool {
+	var dl *deadLetterError
+	return errors.As(err, &dl)
 }
 
 // decide is the retry policy, in one place. It maps the outcome of a

@@ -18,10 +18,20 @@ type Observer interface {
 	// Expired: the task passed its expires_at and was dead-lettered unsent
 	// (DeadLettered is called too).
 	Expired(taskType string)
-	// Response: one call to Customer.io ended. statusClass is "2xx",
-	// "4xx", "5xx" or "error" (no HTTP response: network error, timeout,
-	// missing credentials).
+	// Response: one call to Customer.io ended (a v2 batch request counts
+	// once, whatever the number of tasks it carried). statusClass is "2xx",
+	// "429", "4xx" (other than 429), "5xx" or "error" (no HTTP response:
+	// network error, timeout, missing credentials).
 	Response(api, statusClass string, d time.Duration)
+	// RateLimitWait: the shared rate limiter made a request of api
+	// ("track", "app", "transactional", "broadcast") wait d before it was
+	// sent, or, when rescheduled, put the task back in the queue for d
+	// instead of waiting.
+	RateLimitWait(api, workspace string, d time.Duration, rescheduled bool)
+	// OrderingWait: a task of a person in an ordered workspace waited d
+	// (since it was enqueued) for the person's earlier tasks; gaveUp when it
+	// stopped waiting after Ordering.MaxWait and was delivered anyway.
+	OrderingWait(workspace string, d time.Duration, gaveUp bool)
 	// AuthFailure: a call was refused for lack of valid credentials.
 	AuthFailure(api, workspace string)
 }
@@ -44,6 +54,12 @@ func (NopObserver) Expired(string) {}
 
 // Response does nothing.
 func (NopObserver) Response(string, string, time.Duration) {}
+
+// RateLimitWait does nothing.
+func (NopObserver) RateLimitWait(string, string, time.Duration, bool) {}
+
+// OrderingWait does nothing.
+func (NopObserver) OrderingWait(string, time.Duration, bool) {}
 
 // AuthFailure does nothing.
 func (NopObserver) AuthFailure(string, string) {}

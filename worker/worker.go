@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/internal/config"
 	"github.com/cioq/cioq/tasks"
+	"github.com/cioq/cioq/worker/batch"
+	"github.com/cioq/cioq/worker/ratelimit"
 )
 
 // Defaults of Config's zero fields.
@@ -84,6 +87,16 @@ type Config struct {
 	// through the same retry policy as Customer.io's (return [RetryLater]
 	// to snooze a task without spending its retry budget).
 	Middleware []func(asynq.Handler) asynq.Handler
+	// RateLimits are the Customer.io rate limits all worker processes on
+	// this Redis enforce together (default: on, Customer.io's documented
+	// limits; see RateLimits).
+	RateLimits RateLimits
+	// Batching sends person, object and relationship operations through
+	// Track v2 batch requests (default: on for every batchable type).
+	Batching Batching
+	// Ordering delivers each person's tasks in enqueue order in the
+	// workspaces it lists (default: none).
+	Ordering Ordering
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -140,6 +153,15 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.RateLimits.MaxWait <= 0 {
+		c.RateLimits.MaxWait = DefaultRateLimitMaxWait
+	}
+	if c.Ordering.MaxWait <= 0 {
+		c.Ordering.MaxWait = DefaultOrderingMaxWait
+	}
+	if c.Ordering.Poll <= 0 {
+		c.Ordering.Poll = DefaultOrderingPoll
+	}
 	return c
 }
 
@@ -155,9 +177,16 @@ type Worker struct {
 	handler   asynq.Handler
 	queues    []string
 
-	mu       sync.Mutex
-	clients  map[string]*customerio.Client
-	authFail map[authKey]*authState
+	limiter    *ratelimit.Limiter
+	batchTypes map[string]bool
+	// batchHook, when set (tests), runs in every batch request before it is sent.
+	batchHook func([]customerio.Operation)
+
+	mu          sync.Mutex
+	clients     map[string]*customerio.Client
+	authFail    map[authKey]*authState
+	batchers    map[string]*batch.Batcher
+	batchClosed batch.Stats
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -208,6 +237,28 @@ func New(cfg Config) (*Worker, error) {
 		clients:   clients,
 		authFail:  map[authKey]*authState{},
 		stop:      make(chan struct{}),
+		batchers:  map[string]*batch.Batcher{},
+	}
+	for name, l := range cfg.RateLimits.Workspaces {
+		for _, lim := range []ratelimit.Limit{l.Track, l.App, l.Transactional, l.Broadcast} {
+			if err := lim.Validate(); err != nil {
+				return nil, fmt.Errorf("worker: rate limits of workspace %q: %w", name, err)
+			}
+		}
+	}
+	for _, lim := range []ratelimit.Limit{cfg.RateLimits.Default.Track, cfg.RateLimits.Default.App, cfg.RateLimits.Default.Transactional, cfg.RateLimits.Default.Broadcast} {
+		if err := lim.Validate(); err != nil {
+			return nil, fmt.Errorf("worker: rate limits: %w", err)
+		}
+	}
+	if !cfg.RateLimits.Off {
+		w.limiter = ratelimit.New(rc, cfg.RateLimits.Limiter)
+	}
+	w.batchTypes = cfg.Batching.enabled()
+	for typ := range w.batchTypes {
+		if !slices.Contains(BatchableTypes, typ) {
+			return nil, fmt.Errorf("worker: batching: task type %q cannot be batched (see BatchableTypes)", typ)
+		}
 	}
 	for q := range cfg.Queues {
 		w.queues = append(w.queues, q)
@@ -273,6 +324,7 @@ func (w *Worker) Shutdown() {
 	w.stopOnce.Do(func() {
 		close(w.stop)
 		w.srv.Shutdown()
+		w.closeBatchers()
 		w.reconcile.Wait()
 		w.inspector.Close()
 		w.rdb.Close()

@@ -44,8 +44,8 @@ func (o metricsObserver) DeadLettered(taskType string, class worker.Class) {
 
 func (o metricsObserver) Expired(taskType string) { o.m.Expired(taskType) }
 
-// Response gets a status class from the worker ("2xx", "4xx", "5xx",
-// "error") where ops wants a status: a representative one of the class.
+// Response gets a status class from the worker ("2xx", "429", "4xx",
+// "5xx", "error") where ops wants a status: a representative one of the class.
 func (o metricsObserver) Response(api, statusClass string, d time.Duration) {
 	o.m.CustomerIOResponse(api, statusOfClass(statusClass), d)
 }
@@ -56,12 +56,24 @@ func statusOfClass(c string) int {
 		return 200
 	case "3xx":
 		return 300
+	case "429":
+		return 429
 	case "4xx":
 		return 400
 	case "5xx":
 		return 500
 	}
 	return 0 // "error": no response
+}
+
+// RateLimitWait observes the limiter's wait (ops labels by API only).
+func (o metricsObserver) RateLimitWait(api, _ string, d time.Duration, rescheduled bool) {
+	o.m.RateLimitWait(api, d, rescheduled)
+}
+
+// OrderingWait observes a wait for a person's earlier tasks.
+func (o metricsObserver) OrderingWait(_ string, d time.Duration, gaveUp bool) {
+	o.m.OrderingWait(d, gaveUp)
 }
 
 func (o metricsObserver) AuthFailure(api, workspace string) {

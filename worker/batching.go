@@ -1,0 +1,214 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/tasks"
+	"github.com/cioq/cioq/worker/batch"
+)
+
+// Batching configures how person, object and relationship operations are
+// delivered: through Track v2's POST /api/v2/batch, coalescing the
+// operations of concurrently processed tasks of one workspace into one
+// request (see package batch), or one request per task. The zero value
+// batches every batchable type with the batch package's defaults.
+//
+// Each task keeps its own fate: a 207 dead-letters only the tasks whose
+// items Customer.io named; a request that fails as a whole (5xx, timeout,
+// 429, 401) retries each of its tasks under the usual policy. Track events
+// carry ULID ids, so a batch re-sent after a crash is deduplicated by
+// Customer.io; the other operations are idempotent.
+type Batching struct {
+	// Off sends one request per task, as without batching.
+	Off bool
+	// Types, when not nil, limits batching to these task types (a subset
+	// of BatchableTypes).
+	Types []string
+	// Linger is how long a batch that is not full waits for more operations
+	// (default 5 ms, see batch.Config).
+	Linger time.Duration
+	// MaxOps is the most operations per request (default 500).
+	MaxOps int
+	// MaxInFlight is the most concurrent batch requests per workspace and
+	// process (default 4).
+	MaxInFlight int
+}
+
+// BatchableTypes are the task types that have a Track v2 operation and can
+// go out in a batch.
+var BatchableTypes = []string{
+	tasks.TypeIdentify, tasks.TypeTrack, tasks.TypeMergeAnonymous, tasks.TypeMergePeople,
+	tasks.TypeDelete, tasks.TypeSuppress, tasks.TypeUnsuppress, tasks.TypeDeviceAdd, tasks.TypeDeviceDelete,
+	tasks.TypeObjectUpsert, tasks.TypeObjectDelete, tasks.TypeRelate, tasks.TypeUnrelate,
+}
+
+func (b Batching) enabled() map[string]bool {
+	if b.Off {
+		return nil
+	}
+	m := map[string]bool{}
+	if b.Types == nil {
+		for _, t := range BatchableTypes {
+			m[t] = true
+		}
+		return m
+	}
+	for _, t := range b.Types {
+		m[t] = true
+	}
+	return m
+}
+
+// Operation returns the Track v2 operation that delivers t, and false for
+// a task type that has none (transactional sends, broadcasts, segments,
+// anonymous events, Pipelines).
+func Operation(t *Task) (customerio.Operation, bool) {
+	person := func(a customerio.Action, ids customerio.Identifiers) customerio.Operation {
+		return customerio.Operation{Type: customerio.EntityPerson, Action: a, Identifiers: &ids}
+	}
+	switch p := t.Payload.(type) {
+	case *tasks.Identify:
+		op := person(customerio.ActionIdentify, p.Identifiers)
+		op.Attributes = p.Attributes
+		return op, true
+	case *tasks.MergeAnonymous:
+		op := person(customerio.ActionIdentify, p.Identifiers)
+		op.Attributes = p.Attrs()
+		return op, true
+	case *tasks.Track:
+		a := customerio.ActionEvent
+		switch p.Type {
+		case customerio.EventTypePage:
+			a = customerio.ActionPage
+		case customerio.EventTypeScreen:
+			a = customerio.ActionScreen
+		}
+		op := person(a, p.Identifiers)
+		op.Name, op.ID, op.Timestamp, op.Attributes = p.Name, p.ID, p.Timestamp, p.Data
+		if op.ID == "" {
+			op.ID = EventID(t.ID, t.Envelope)
+		}
+		return op, true
+	case *tasks.MergePeople:
+		pr, se := p.Primary, p.Secondary
+		return customerio.Operation{Type: customerio.EntityPerson, Action: customerio.ActionMerge, Primary: &pr, Secondary: &se}, true
+	case *tasks.Delete:
+		return person(customerio.ActionDelete, p.Identifiers), true
+	case *tasks.Suppress:
+		return person(customerio.ActionSuppress, p.Identifiers), true
+	case *tasks.Unsuppress:
+		return person(customerio.ActionUnsuppress, p.Identifiers), true
+	case *tasks.DeviceAdd:
+		op := person(customerio.ActionAddDevice, p.Identifiers)
+		op.Device = &customerio.V2Device{Token: p.Device.ID, Platform: p.Device.Platform, LastUsed: p.Device.LastUsed, Attributes: p.Device.Attributes}
+		return op, true
+	case *tasks.DeviceDelete:
+		op := person(customerio.ActionDeleteDevice, p.Identifiers)
+		op.Device = &customerio.V2Device{Token: p.Device.ID}
+		return op, true
+	case *tasks.ObjectUpsert:
+		return p.Operation(), true
+	case *tasks.ObjectDelete:
+		return p.Operation(), true
+	case *tasks.Relate:
+		return p.Operation(), true
+	case *tasks.Unrelate:
+		return p.Operation(), true
+	}
+	return customerio.Operation{}, false
+}
+
+// batcher returns the workspace's Batcher, starting it on first use; nil
+// after Shutdown began.
+func (w *Worker) batcher(ws string) *batch.Batcher {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.batchers == nil {
+		return nil
+	}
+	if b := w.batchers[ws]; b != nil {
+		return b
+	}
+	bc := w.cfg.Batching
+	b := batch.New(func(ctx context.Context, ops []customerio.Operation) (customerio.BatchResult, error) {
+		return w.sendBatch(ctx, ws, ops)
+	}, batch.Config{Linger: bc.Linger, MaxOps: bc.MaxOps, MaxInFlight: bc.MaxInFlight, Logger: w.log})
+	w.batchers[ws] = b
+	return b
+}
+
+// sendBatch is the Batchers' SendFunc: one rate-limit slot of the
+// workspace's Track API per request, then POST /api/v2/batch.
+func (w *Worker) sendBatch(ctx context.Context, ws string, ops []customerio.Operation) (customerio.BatchResult, error) {
+	if h := w.batchHook; h != nil {
+		h(ops)
+	}
+	c := w.client(ws)
+	if c == nil {
+		return customerio.BatchResult{}, &customerio.APIError{API: customerio.APITrack, Operation: "batch", Class: customerio.ClassAuth,
+			Message: "workspace " + displayWS(ws) + " is not configured", Err: customerio.ErrMissingCredentials}
+	}
+	gates := w.gatesOf(&Task{Type: tasks.TypeIdentify, Envelope: &tasks.Envelope{Workspace: ws}})
+	if err := w.waitGates(ctx, ws, gates); err != nil {
+		return customerio.BatchResult{}, err
+	}
+	start := time.Now()
+	res, err := c.Batch(ctx, ops)
+	w.obs.Response(string(customerio.APITrack), statusClass(err), time.Since(start))
+	if err != nil {
+		w.throttled(ws, gates, err)
+	}
+	return res, err
+}
+
+// deliverBatched hands t's operation to its workspace's Batcher and waits
+// for the answer to the request that carried it.
+func (w *Worker) deliverBatched(ctx context.Context, t *Task, op customerio.Operation) error {
+	b := w.batcher(t.Envelope.Workspace)
+	if b == nil {
+		return RetryLater(time.Second, batch.ErrClosed)
+	}
+	err := b.Do(ctx, op)
+	if errors.Is(err, batch.ErrClosed) {
+		return RetryLater(time.Second, err)
+	}
+	return err
+}
+
+// closeBatchers sends what the Batchers hold and stops them.
+func (w *Worker) closeBatchers() {
+	w.mu.Lock()
+	bs := w.batchers
+	w.batchers = nil
+	w.mu.Unlock()
+	for _, b := range bs {
+		b.Close()
+		st := b.Stats()
+		w.mu.Lock()
+		addStats(&w.batchClosed, st)
+		w.mu.Unlock()
+	}
+}
+
+func addStats(s *batch.Stats, st batch.Stats) {
+	s.Batches += st.Batches
+	s.Ops += st.Ops
+	s.ItemErrors += st.ItemErrors
+	s.RequestErrors += st.RequestErrors
+	s.Panics += st.Panics
+	s.Rejected += st.Rejected
+}
+
+// BatchStats returns the Batchers' counters summed over workspaces.
+func (w *Worker) BatchStats() batch.Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.batchClosed
+	for _, b := range w.batchers {
+		addStats(&s, b.Stats())
+	}
+	return s
+}
