@@ -112,7 +112,38 @@ func ConfigFrom(c *config.Config) Config {
 			TrackURL: w.TrackURL, AppURL: w.AppURL, PipelinesURL: w.PipelinesURL,
 		}
 	}
-	return Config{Redis: c.Redis, Workspaces: ws, Concurrency: c.Concurrency, Queues: c.Queues}
+	wc := Config{Redis: c.Redis, Workspaces: ws, Concurrency: c.Concurrency, Queues: c.Queues}
+	t := c.Throughput
+	wc.RateLimits.Off = t.RateLimitsOff
+	wc.RateLimits.Default = Limits{
+		Track:         limitOf(t.Track, ratelimit.DefaultTrack),
+		App:           limitOf(t.App, ratelimit.DefaultApp),
+		Transactional: limitOf(t.Transactional, ratelimit.DefaultTransactional),
+	}
+	wc.Batching = Batching{Off: t.BatchOff, Types: t.BatchTypes, Linger: t.BatchLinger, MaxOps: t.BatchMaxOps}
+	wc.Ordering.MaxWait = t.OrderingMaxWait
+	for name, w := range c.Workspaces {
+		if w.Ordered {
+			if wc.Ordering.Workspaces == nil {
+				wc.Ordering.Workspaces = map[string]bool{}
+			}
+			wc.Ordering.Workspaces[name] = true
+		}
+	}
+	return wc
+}
+
+// limitOf converts a configured rate; without a burst it keeps the
+// default's burst (at most the rate).
+func limitOf(r *config.Rate, def ratelimit.Limit) ratelimit.Limit {
+	if r == nil {
+		return def
+	}
+	l := ratelimit.Limit{Rate: r.Rate, Period: r.Period, Burst: r.Burst}
+	if l.Burst == 0 {
+		l.Burst = min(def.Burst, r.Rate)
+	}
+	return l
 }
 
 func (c Config) withDefaults() Config {

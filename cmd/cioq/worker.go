@@ -27,7 +27,10 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 			"and every configured API accepting its credentials). SIGTERM or SIGINT\n"+
 			"stops fetching, lets in-flight tasks finish and exits 0.\n\n"+
 			"Environment: REDIS_URL, CUSTOMERIO_*, CIOQ_CONCURRENCY, CIOQ_QUEUES,\n"+
-			"CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+			"CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_RATE_LIMITS,\n"+
+			"CIOQ_RATE_TRACK, CIOQ_RATE_APP, CIOQ_RATE_TRANSACTIONAL, CIOQ_BATCH,\n"+
+			"CIOQ_BATCH_TYPES, CIOQ_BATCH_LINGER, CIOQ_BATCH_MAX_OPS, CIOQ_ORDERED,\n"+
+			"CIOQ_ORDERING_MAX_WAIT.")
 	concurrency := fs.Int("concurrency", 0, "tasks processed at once (default CIOQ_CONCURRENCY, else 10)")
 	queues := fs.String("queues", "", "queue weights, e.g. critical=6,default=3,bulk=1 (default CIOQ_QUEUES, else that)")
 	adminAddr := fs.String("admin-addr", ":9090", "listen address of the admin port (/metrics, /healthz, /readyz); empty disables it")

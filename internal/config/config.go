@@ -58,6 +58,8 @@ type Config struct {
 	// Workspaces maps a workspace name to its Customer.io settings. The
 	// default workspace has the name DefaultWorkspace ("").
 	Workspaces map[string]Workspace
+	// Throughput holds CIOQ_RATE_*, CIOQ_BATCH* and CIOQ_ORDER* settings.
+	Throughput Throughput
 }
 
 // Workspace holds one Customer.io workspace's credentials and endpoints.
@@ -72,6 +74,9 @@ type Workspace struct {
 	Region string
 	// TrackURL, AppURL and PipelinesURL override the region's base URLs.
 	TrackURL, AppURL, PipelinesURL string
+	// Ordered delivers each person's tasks in enqueue order (workspaces
+	// file "ordered": true; CIOQ_ORDERED=1 for the default workspace).
+	Ordered bool
 }
 
 // HasTrack, HasApp and HasPipelines report which APIs have credentials.
@@ -183,6 +188,14 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 
+	if cfg.Throughput, err = loadThroughput(get); err != nil {
+		return nil, err
+	}
+	if w, ok := cfg.Workspaces[DefaultWorkspace]; ok && cfg.Throughput.OrderedDefaultWorkspace {
+		w.Ordered = true
+		cfg.Workspaces[DefaultWorkspace] = w
+	}
+
 	if len(cfg.Workspaces) == 0 {
 		return nil, fmt.Errorf("config: no Customer.io credentials: set %s and %s, %s, %s, or %s",
 			EnvSiteID, EnvTrackAPIKey, EnvAppAPIKey, EnvPipelinesWriteKey, EnvWorkspacesFile)
@@ -266,6 +279,7 @@ type fileWorkspace struct {
 	AppAPIKeyEnv         string `json:"app_api_key_env"`
 	PipelinesWriteKey    string `json:"pipelines_write_key"`
 	PipelinesWriteKeyEnv string `json:"pipelines_write_key_env"`
+	Ordered              bool   `json:"ordered"`
 	Region               string `json:"region"`
 	TrackURL             string `json:"track_url"`
 	AppURL               string `json:"app_url"`
@@ -336,6 +350,7 @@ func loadWorkspacesFile(path string, getenv func(string) string) (map[string]Wor
 			return nil, err
 		}
 		w.Region = strings.TrimSpace(fw.Region)
+		w.Ordered = fw.Ordered
 		w.TrackURL, w.AppURL, w.PipelinesURL = strings.TrimSpace(fw.TrackURL), strings.TrimSpace(fw.AppURL), strings.TrimSpace(fw.PipelinesURL)
 		if !w.anyCredential() {
 			return nil, fmt.Errorf("%s: no credential (site_id+track_api_key, app_api_key or pipelines_write_key)", key("*"))
