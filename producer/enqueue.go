@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -24,10 +25,11 @@ func validWorkspace(w string) error { return tasks.ValidateWorkspace(w) }
 // tasks.TrackAnonymous) without an id get a ULID id, and Pipelines messages
 // without a messageId a ULID messageId, so Customer.io drops repeats of a
 // retried delivery. An invalid payload or option returns a
-// *ValidationError naming the field, and nothing reaches Redis.
+// *ValidationError naming the field, and nothing reaches Redis; a nil
+// payload, typed or not, is one naming "payload".
 func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOption) (Receipt, error) {
-	if p == nil {
-		return Receipt{}, errNilPayload
+	if isNil(p) {
+		return Receipt{}, nilPayload(p)
 	}
 	typ := p.TaskType()
 	spec, ok := tasks.Lookup(typ)
@@ -50,6 +52,28 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 		return Receipt{}, fmt.Errorf("producer: %s: encode: %w", typ, err)
 	}
 	return c.enqueue(ctx, typ, b, plan)
+}
+
+// isNil reports whether p is nil or a nil pointer, map or slice in the
+// interface: calling its value-receiver methods would panic.
+func isNil(p tasks.Payload) bool {
+	if p == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(p); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice:
+		return v.IsNil()
+	}
+	return false
+}
+
+// nilPayload is the error for a nil payload: a *ValidationError naming
+// "payload", and the Go type when the nil is typed.
+func nilPayload(p tasks.Payload) error {
+	if p == nil {
+		return fmt.Errorf("producer: %w", invalid("payload", "is required (nil)"))
+	}
+	return fmt.Errorf("producer: %T: %w", p, invalid("payload", "is required (nil pointer)"))
 }
 
 // EnqueueRaw enqueues a task given as its type name and JSON payload (for

@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -114,5 +113,3 @@ type Receipt struct {
 	// was enqueued and the receipt describes the first task.
 	Duplicate bool
 }
-
-var errNilPayload = errors.New("producer: nil payload")

@@ -529,3 +529,19 @@ func TestNewFromRedisLeavesClientOpen(t *testing.T) {
 		t.Fatalf("caller's client closed: %v", err)
 	}
 }
+
+// TestEnqueueNilPayload: a nil payload, typed or not, is a *ValidationError
+// naming payload, not a panic, and nothing reaches Redis.
+func TestEnqueueNilPayload(t *testing.T) {
+	c, insp := setup(t)
+	for _, p := range []tasks.Payload{nil, (*tasks.SendEmail)(nil), (*tasks.Track)(nil), (*tasks.CDPTrack)(nil), (*tasks.Identify)(nil)} {
+		r, err := c.Enqueue(ctx, p)
+		var ve *producer.ValidationError
+		if !errors.As(err, &ve) || ve.Field != "payload" {
+			t.Errorf("Enqueue(%T(nil)) = %+v, %v; want a *ValidationError on payload", p, r, err)
+		}
+	}
+	if n := total(t, insp); n != 0 {
+		t.Fatalf("%d tasks reached Redis", n)
+	}
+}
