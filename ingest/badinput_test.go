@@ -84,6 +84,13 @@ func TestBadInput(t *testing.T) {
 			map[string]any{"type": tasks.TypeSendEmail, "payload": map[string]any{"transactional_message_id": "x"}}}}, 400, "invalid", "[1].payload.to"},
 		{"tasks: bad key", req{path: "/v1/tasks", bearer: taskToken, body: map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "idempotency_key": "has space"}}, 400, "invalid", "idempotency_key"},
 		{"tasks: bad queue", req{path: "/v1/tasks", bearer: taskToken, body: map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "queue": "a b"}}, 400, "invalid", "queue"},
+		{"tasks: key too long", req{path: "/v1/tasks", bearer: taskToken, body: map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "idempotency_key": strings.Repeat("k", 201)}}, 400, "invalid", "idempotency_key"},
+		{"tasks: non-ASCII key", req{path: "/v1/tasks", bearer: taskToken, body: map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "idempotency_key": "clé"}}, 400, "invalid", "idempotency_key"},
+		{"tasks: queue too long", req{path: "/v1/tasks", bearer: taskToken, body: map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "queue": strings.Repeat("q", 65)}}, 400, "invalid", "queue"},
+		{"tasks: 3rd of array has a bad queue", req{path: "/v1/tasks", bearer: taskToken, body: []any{
+			map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "queue": "bulk"},
+			map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "idempotency_key": "ok:1"},
+			map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "queue": "a/b"}}}, 400, "invalid", "[2].queue"},
 		{"tasks: bad workspace", req{path: "/v1/tasks", bearer: taskToken, body: map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "workspace": "EU!"}}, 400, "invalid", "workspace"},
 		{"tasks: bad process_at", req{path: "/v1/tasks", bearer: taskToken, body: map[string]any{"type": tasks.TypeIdentify, "payload": map[string]any{"identifiers": map[string]any{"id": "u"}}, "process_at": "later"}}, 400, "invalid", "process_at"},
 		{"tasks: expired envelope", req{path: "/v1/tasks", bearer: taskToken, body: map[string]any{"type": tasks.TypeSendEmail, "payload": map[string]any{"v": 1, "expires_at": 1000, "payload": map[string]any{"transactional_message_id": "x", "to": "a@example.com"}}}}, 400, "invalid", "payload.expires_at"},

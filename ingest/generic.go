@@ -146,8 +146,9 @@ func decodeTaskRequests(body []byte) ([]TaskRequest, *reqError) {
 }
 
 // checkTask validates a task exactly as producer.EnqueueRaw will (type,
-// payload decoding and Validate, envelope expiry, workspace, queue, key),
-// so nothing of a request is enqueued when any task is invalid.
+// payload decoding and Validate, envelope expiry, workspace, queue, key:
+// the last word is producer.Check's), so nothing of a request is enqueued
+// when any task is invalid.
 func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqError) {
 	if !many {
 		prefix = ""
@@ -193,15 +194,9 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 		opts = append(opts, producer.Workspace(tr.Workspace))
 	}
 	if tr.Queue != "" {
-		if reason := checkQueue(tr.Queue); reason != "" {
-			return job{}, bad("invalid", prefix+"queue", "queue %s", reason)
-		}
 		opts = append(opts, producer.Queue(tr.Queue))
 	}
 	if tr.IdempotencyKey != "" {
-		if reason := checkKey(tr.IdempotencyKey); reason != "" {
-			return job{}, bad("invalid", prefix+"idempotency_key", "idempotency_key %s", reason)
-		}
 		opts = append(opts, producer.IdempotencyKey(tr.IdempotencyKey))
 	}
 	if len(tr.ProcessAt) > 0 && string(tr.ProcessAt) != "null" {
@@ -219,32 +214,29 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 		}
 		opts = append(opts, producer.ProcessAt(at))
 	}
+	// The producer's own check of everything EnqueueRaw will check (queue
+	// and idempotency key rules among them), without enqueueing.
+	if err := s.cfg.Producer.Check(tr.Type, tr.Payload, opts...); err != nil {
+		return job{}, checkError(prefix, tr.Type, err)
+	}
 	return job{typ: tr.Type, raw: tr.Payload, opts: opts}, nil
 }
 
-// checkQueue mirrors the producer's queue rule.
-func checkQueue(q string) string {
-	if len(q) > 64 {
-		return "must be at most 64 characters"
+// checkError turns a producer.Check error into the request error: option
+// fields keep their names, the envelope's expires_at and payload fields are
+// under payload.
+func checkError(prefix, typ string, err error) *reqError {
+	var ve *producer.ValidationError
+	if !errors.As(err, &ve) {
+		return bad("invalid", prefix+"payload", "%s: invalid", typ)
 	}
-	for i := 0; i < len(q); i++ {
-		ch := q[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '-' || ch == '.' || ch == ':') {
-			return "must contain only letters, digits, '_', '-', '.' and ':'"
-		}
+	switch ve.Field {
+	case "queue", "idempotency_key", "workspace":
+		return bad("invalid", prefix+ve.Field, "%s %s", ve.Field, ve.Reason)
+	case "expires_at":
+		return bad("invalid", prefix+"payload.expires_at", "expires_at %s", ve.Reason)
+	case "payload":
+		return bad("invalid", prefix+"payload", "payload: %s", ve.Reason)
 	}
-	return ""
-}
-
-// checkKey mirrors the producer's idempotency key rule.
-func checkKey(k string) string {
-	if len(k) > 200 {
-		return "must be at most 200 characters"
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] <= ' ' || k[i] >= 0x7f {
-			return "must be printable ASCII without spaces"
-		}
-	}
-	return ""
+	return bad("invalid", prefix+"payload."+ve.Field, "%s: %s", typ, ve.Reason)
 }

@@ -86,27 +86,63 @@ func nilPayload(p tasks.Payload) error {
 // A full envelope ({"v":1,...,"payload":{...}}) is accepted too; its
 // workspace and expires_at apply unless options override them.
 func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMessage, opts ...EnqueueOption) (Receipt, error) {
+	rt, err := c.checkRaw(typ, payload, opts)
+	if err != nil {
+		return Receipt{}, err
+	}
+	if err := c.stamp(ctx, rt.p, &rt.plan.meta); err != nil {
+		return Receipt{}, err
+	}
+	b, err := tasks.EncodeRaw(rt.raw, rt.plan.meta)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("producer: %s: encode: %w", typ, err)
+	}
+	return c.enqueue(ctx, typ, b, rt.plan)
+}
+
+// Check validates a task exactly as EnqueueRaw would (type, payload
+// decoding and Validate, the envelope's workspace and expires_at, and every
+// option: workspace, queue, idempotency key, expiry, process time, retries,
+// timeout) without touching Redis. It returns the error EnqueueRaw would
+// return before enqueueing (a *ValidationError for anything invalid), or
+// nil when EnqueueRaw would go on to enqueue. Use it to check every task of
+// a request before enqueueing any.
+func (c *Client) Check(typ string, payload json.RawMessage, opts ...EnqueueOption) error {
+	_, err := c.checkRaw(typ, payload, opts)
+	return err
+}
+
+// rawTask is a raw task checked by checkRaw, ready to encode.
+type rawTask struct {
+	p    tasks.Payload   // the decoded payload (a pointer), id set
+	raw  json.RawMessage // the payload bytes to store, id added
+	plan plan
+}
+
+// checkRaw is EnqueueRaw's validation: everything but the ordering stamp,
+// the encoding and Redis.
+func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOption) (rawTask, error) {
 	spec, ok := tasks.Lookup(typ)
 	if !ok {
-		return Receipt{}, invalid("type", "unknown task type")
+		return rawTask{}, invalid("type", "unknown task type")
 	}
 	env, p, err := tasks.Decode(typ, payload)
 	if err != nil {
 		var de *tasks.DecodeError
 		if errors.As(err, &de) {
-			return Receipt{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", de.Reason))
+			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", de.Reason))
 		}
-		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
 	raw := env.Payload
 	if field, id := missingID(p); field != "" {
 		if raw, err = setField(raw, field, id); err != nil {
-			return Receipt{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", "must be a JSON object"))
+			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", "must be a JSON object"))
 		}
 		setID(p, id) // validate what is enqueued
 	}
 	if err := p.Validate(); err != nil {
-		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
 	if env.Workspace != "" || env.ExpiresAt != 0 {
 		pre := make([]EnqueueOption, 0, 2+len(opts))
@@ -120,16 +156,9 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 	}
 	plan, err := c.plan(spec, opts)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
-	if err := c.stamp(ctx, p, &plan.meta); err != nil {
-		return Receipt{}, err
-	}
-	b, err := tasks.EncodeRaw(raw, plan.meta)
-	if err != nil {
-		return Receipt{}, fmt.Errorf("producer: %s: encode: %w", typ, err)
-	}
-	return c.enqueue(ctx, typ, b, plan)
+	return rawTask{p: p, raw: raw, plan: plan}, nil
 }
 
 // plan is what an enqueue call resolved from the type's defaults and the
