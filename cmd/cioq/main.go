@@ -48,6 +48,7 @@ func commands() []command {
 		{"enqueue", "enqueue one task (JSON on stdin) or a file of JSON lines", runEnqueue},
 		{"dlq", "inspect, retry, purge and export the dead letter store", runDLQ},
 		{"demo", "sandbox + worker + dashboard + the brief's scenarios (what `make run` runs)", runDemo},
+		{"bench", "measure cioq against raw asynq with the sandbox (flushes REDIS_URL's database)", runBench},
 		{"version", "print the version", runVersion},
 		{"help", "print this help", nil},
 	}

@@ -1,0 +1,539 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/tasks"
+	"github.com/cioq/cioq/worker"
+	"github.com/cioq/cioq/worker/ratelimit"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+func trackPayload(person string) tasks.Track {
+	return tasks.Track{
+		Identifiers: customerio.Identifiers{ID: person},
+		Event: customerio.Event{Name: "order_completed", Data: map[string]any{
+			"order_id": "ORD-12345", "total": 59.98, "currency": "USD", "items": 3,
+		}},
+	}
+}
+
+func identifyPayload(person string) tasks.Identify {
+	return tasks.Identify{Identifiers: customerio.Identifiers{ID: person},
+		Attributes: map[string]any{"plan": "pro", "email": person + "@example.com", "seats": 12}}
+}
+
+// rate runs f from g goroutines for d and returns calls per second.
+func rate(ctx context.Context, d time.Duration, g int, f func(ctx context.Context, i int) error) (float64, error) {
+	var n atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for k := 0; k < g; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for i := k; time.Now().Before(deadline); i += g {
+				if err := f(ctx, i); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				n.Add(1)
+			}
+		}(k)
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return 0, err
+	}
+	return float64(n.Load()) / time.Since(start).Seconds(), nil
+}
+
+func benchEnqueue(ctx context.Context, e *env, rep *Report) error {
+	prod := producer.NewFromRedis(e.rdb)
+	ordered := producer.NewFromRedis(e.rdb, producer.WithOrdering())
+	ac := asynq.NewClientFromRedisClient(e.rdb)
+	p := trackPayload("user-123")
+	p.ID = "01HZY8V4Q6W5M3K2J1N0P9R8S7"
+	raw, err := tasks.Encode(p, tasks.Meta{})
+	if err != nil {
+		return err
+	}
+	for _, g := range []int{1, 8} {
+		r, err := rate(ctx, e.opts.EnqueueDuration, g, func(ctx context.Context, _ int) error {
+			_, err := ac.EnqueueContext(ctx, asynq.NewTask(tasks.TypeTrack, raw), asynq.Queue(tasks.QueueDefault), asynq.MaxRetry(25), asynq.Timeout(30*time.Second))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := e.rdb.FlushDB(ctx).Err(); err != nil {
+			return err
+		}
+		c, err := rate(ctx, e.opts.EnqueueDuration, g, func(ctx context.Context, _ int) error {
+			_, err := prod.Track(ctx, trackPayload("user-123"))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := e.rdb.FlushDB(ctx).Err(); err != nil {
+			return err
+		}
+		rep.add(Row{Section: "enqueue", Name: fmt.Sprintf("producer.Track, %d goroutine(s)", g), Value: c, Unit: "tasks/s",
+			Baseline: r, BaseName: "asynq.Client.Enqueue", Target: "ratio ≥ 0.90", Note: fmt.Sprintf("%d-byte task", len(raw))})
+		o, err := rate(ctx, e.opts.EnqueueDuration, g, func(ctx context.Context, i int) error {
+			_, err := ordered.Track(ctx, trackPayload("user-"+strconv.Itoa(i%1000)))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := e.rdb.FlushDB(ctx).Err(); err != nil {
+			return err
+		}
+		rep.add(Row{Section: "enqueue", Name: fmt.Sprintf("producer.Track WithOrdering, %d goroutine(s)", g), Value: o, Unit: "tasks/s",
+			Baseline: r, BaseName: "asynq.Client.Enqueue", Note: "one more Redis round trip (INCR+EXPIRE)"})
+	}
+	return nil
+}
+
+// counter is a worker.Observer counting deliveries and keeping latencies.
+type counter struct {
+	worker.NopObserver
+	n         atomic.Int64
+	mu        sync.Mutex
+	latencies []time.Duration
+	keep      bool
+}
+
+func (c *counter) Delivered(_, _, _ string, lat time.Duration) {
+	c.n.Add(1)
+	if c.keep {
+		c.mu.Lock()
+		c.latencies = append(c.latencies, lat)
+		c.mu.Unlock()
+	}
+}
+
+// fill enqueues n tasks made by mk through the producer from 8 goroutines.
+func fill(ctx context.Context, prod *producer.Client, n int, mk func(i int) tasks.Payload) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for k := 0; k < 8; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for i := k; i < n; i += 8 {
+				if _, err := prod.Enqueue(ctx, mk(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func waitCount(ctx context.Context, n *atomic.Int64, want int64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for n.Load() < want {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d tasks finished within %s", n.Load(), want, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// runResult is one end-to-end run of cioq.
+type runResult struct {
+	rate     float64 // tasks/s
+	requests uint64  // HTTP requests the sandbox answered
+	tooMany  uint64
+	batch    float64 // mean ops per batch request
+}
+
+// runCioq enqueues n tasks, then starts a worker and times until every
+// task was delivered.
+func runCioq(ctx context.Context, e *env, n, conc int, mk func(i int) tasks.Payload, mod func(*worker.Config)) (runResult, error) {
+	if err := e.flush(ctx); err != nil {
+		return runResult{}, err
+	}
+	if err := fill(ctx, producer.NewFromRedis(e.rdb), n, mk); err != nil {
+		return runResult{}, err
+	}
+	obs := &counter{}
+	cfg := worker.Config{
+		Redis: e.conn, Workspaces: map[string]customerio.Config{"": e.cioConfig()},
+		Concurrency: conc, Logger: e.log, Observer: obs, ShutdownTimeout: 5 * time.Second,
+		RateLimits: worker.RateLimits{Off: true}, Batching: worker.Batching{Off: true},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	w, err := worker.New(cfg)
+	if err != nil {
+		return runResult{}, err
+	}
+	start := time.Now()
+	if err := w.Start(); err != nil {
+		return runResult{}, err
+	}
+	err = waitCount(ctx, &obs.n, int64(n), 5*time.Minute)
+	el := time.Since(start)
+	w.Shutdown()
+	if err != nil {
+		return runResult{}, err
+	}
+	st := e.sb.Stats()
+	return runResult{rate: float64(n) / el.Seconds(), requests: st.Total, tooMany: st.TooManyRequests, batch: w.BatchStats().OpsPerBatch()}, nil
+}
+
+// runAsynq is the baseline: the same tasks through an asynq server whose
+// handler does nothing, with cioq's queues and poll interval.
+func runAsynq(ctx context.Context, e *env, n, conc int, mk func(i int) tasks.Payload) (float64, error) {
+	if err := e.flush(ctx); err != nil {
+		return 0, err
+	}
+	if err := fill(ctx, producer.NewFromRedis(e.rdb), n, mk); err != nil {
+		return 0, err
+	}
+	var done atomic.Int64
+	srv := asynq.NewServer(e.conn, asynq.Config{
+		Concurrency: conc, Queues: worker.DefaultQueues(), TaskCheckInterval: worker.DefaultPollInterval,
+		LogLevel: asynq.ErrorLevel, ShutdownTimeout: 5 * time.Second,
+	})
+	start := time.Now()
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { done.Add(1); return nil })); err != nil {
+		return 0, err
+	}
+	err := waitCount(ctx, &done, int64(n), 5*time.Minute)
+	el := time.Since(start)
+	srv.Shutdown()
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / el.Seconds(), nil
+}
+
+func mkIdentify(i int) tasks.Payload { p := identifyPayload("p" + strconv.Itoa(i)); return &p }
+func mkTrack(i int) tasks.Payload    { p := trackPayload("p" + strconv.Itoa(i%500)); return &p }
+
+func benchE2E(ctx context.Context, e *env, rep *Report) error {
+	for _, conc := range []int{10, 50} {
+		base, err := runAsynq(ctx, e, e.opts.Tasks, conc, mkIdentify)
+		if err != nil {
+			return err
+		}
+		r, err := runCioq(ctx, e, e.opts.Tasks, conc, mkIdentify, nil)
+		if err != nil {
+			return err
+		}
+		rep.add(Row{Section: "e2e", Name: fmt.Sprintf("identify delivered unbatched, concurrency %d", conc), Value: r.rate, Unit: "tasks/s",
+			Baseline: base, BaseName: "asynq no-op handler", Target: "ratio ≥ 0.85",
+			Note: fmt.Sprintf("%d tasks, one HTTP request each to the in-process sandbox, rate limits off", e.opts.Tasks)})
+	}
+	return nil
+}
+
+func benchBatch(ctx context.Context, e *env, rep *Report) error {
+	n := e.opts.Tasks
+	for _, op := range []struct {
+		name string
+		mk   func(int) tasks.Payload
+	}{{"identify", mkIdentify}, {"event", mkTrack}} {
+		un, err := runCioq(ctx, e, n, 50, op.mk, nil)
+		if err != nil {
+			return err
+		}
+		ba, err := runCioq(ctx, e, n, 50, op.mk, func(c *worker.Config) { c.Batching.Off = false })
+		if err != nil {
+			return err
+		}
+		rep.add(Row{Section: "batch", Name: op.name + " batched vs unbatched, concurrency 50, no rate limit", Value: ba.rate, Unit: "ops/s",
+			Baseline: un.rate, BaseName: "unbatched", Target: "ratio ≥ 5",
+			Note: fmt.Sprintf("%.3f vs %.3f requests/op; %.1f ops/request", float64(ba.requests)/float64(n), float64(un.requests)/float64(n), ba.batch)})
+		// At Customer.io's default Track limit (100 req/s), every request counts.
+		small := min(n, int(100*e.opts.LimitDuration.Seconds()))
+		unl, err := runCioq(ctx, e, small, 50, op.mk, func(c *worker.Config) { c.RateLimits.Off = false })
+		if err != nil {
+			return err
+		}
+		bal, err := runCioq(ctx, e, n, 200, op.mk, func(c *worker.Config) {
+			c.RateLimits.Off, c.Batching.Off = false, false
+			c.Batching.Linger = 20 * time.Millisecond
+		})
+		if err != nil {
+			return err
+		}
+		rep.add(Row{Section: "batch", Name: op.name + " batched vs unbatched at the 100 req/s Track limit", Value: bal.rate, Unit: "ops/s",
+			Baseline: unl.rate, BaseName: "unbatched (c50)", Target: "ratio ≥ 5, ≥ 50 ops/request",
+			Note: fmt.Sprintf("batched: concurrency 200, linger 20ms, %.1f ops/request, %.3f requests/op; unbatched %d tasks", bal.batch, float64(bal.requests)/float64(n), small)})
+	}
+	return nil
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p)
+	return s[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func benchLatency(ctx context.Context, e *env, rep *Report) error {
+	for _, batched := range []bool{false, true} {
+		if err := e.flush(ctx); err != nil {
+			return err
+		}
+		obs := &counter{keep: true}
+		w, err := worker.New(worker.Config{
+			Redis: e.conn, Workspaces: map[string]customerio.Config{"": e.cioConfig()},
+			Logger: e.log, Observer: obs, ShutdownTimeout: 5 * time.Second, Batching: worker.Batching{Off: !batched},
+		})
+		if err != nil {
+			return err
+		}
+		if err := w.Start(); err != nil {
+			return err
+		}
+		prod := producer.NewFromRedis(e.rdb)
+		tick := time.NewTicker(10 * time.Millisecond)
+		deadline := time.Now().Add(e.opts.LightDuration)
+		n := 0
+		for time.Now().Before(deadline) {
+			<-tick.C
+			if _, err := prod.Track(ctx, trackPayload("light-"+strconv.Itoa(n%100))); err != nil {
+				tick.Stop()
+				w.Shutdown()
+				return err
+			}
+			n++
+		}
+		tick.Stop()
+		err = waitCount(ctx, &obs.n, int64(n), 30*time.Second)
+		w.Shutdown()
+		if err != nil {
+			return err
+		}
+		mode := "unbatched"
+		if batched {
+			mode = "batched (default)"
+		}
+		obs.mu.Lock()
+		lat := obs.latencies
+		obs.mu.Unlock()
+		rep.add(Row{Section: "latency", Name: "enqueue→delivered p50 at 100 tasks/s, " + mode, Value: ms(percentile(lat, 0.5)), Unit: "ms", Target: "≤ 50 ms",
+			Note: fmt.Sprintf("p99 %.1f ms over %d events; concurrency 10, rate limits on", ms(percentile(lat, 0.99)), len(lat))})
+	}
+	return nil
+}
+
+func benchLimit(ctx context.Context, e *env, rep *Report) error {
+	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1, TrackRateLimit: 100, MaxRecorded: 200_000, MaxRecordedBody: -1})
+	hs := httptest.NewServer(sb)
+	defer func() { hs.Close(); sb.Close() }()
+	cc := e.cioConfig()
+	cc.TrackURL = hs.URL + "/track"
+	n := int(100 * e.opts.LimitDuration.Seconds() * 1.5)
+	if err := fill(ctx, producer.NewFromRedis(e.rdb), n, mkIdentify); err != nil {
+		return err
+	}
+	lim := ratelimit.Limit{Rate: 100, Period: time.Second, Burst: 1}
+	var ws []*worker.Worker
+	for i := 0; i < 3; i++ {
+		w, err := worker.New(worker.Config{
+			Redis: e.conn, Workspaces: map[string]customerio.Config{"": cc}, Concurrency: 10,
+			Logger: e.log, ShutdownTimeout: 5 * time.Second, Batching: worker.Batching{Off: true},
+			RateLimits: worker.RateLimits{Default: worker.Limits{Track: lim}},
+		})
+		if err != nil {
+			return err
+		}
+		ws = append(ws, w)
+	}
+	for _, w := range ws {
+		if err := w.Start(); err != nil {
+			return err
+		}
+	}
+	time.Sleep(e.opts.LimitDuration)
+	for _, w := range ws {
+		w.Shutdown()
+	}
+	reqs := sb.Requests(sandbox.RequestFilter{Group: sandbox.GroupTrack})
+	st := sb.Stats()
+	var achieved float64
+	if len(reqs) > 1 {
+		// Steady state: skip the first second (start-up), count to the last request.
+		from := reqs[0].Time.Add(time.Second)
+		k := 0
+		for _, r := range reqs {
+			if !r.Time.Before(from) {
+				k++
+			}
+		}
+		if span := reqs[len(reqs)-1].Time.Sub(from).Seconds(); span > 0 {
+			achieved = float64(k-1) / span
+		}
+	}
+	rep.add(Row{Section: "limit", Name: "requests/s against the sandbox's 100 req/s Track limit, 3 workers", Value: achieved, Unit: "req/s",
+		Target: "≥ 95 req/s, zero 429s",
+		Note: fmt.Sprintf("%d requests, %d answered 429; 3 worker.Worker instances in one process sharing Redis (limit %s), unbatched, concurrency 10 each", len(reqs), st.TooManyRequests, lim)})
+	rep.add(Row{Section: "limit", Name: "429 responses", Value: float64(st.TooManyRequests), Unit: "count", Target: "0"})
+	return nil
+}
+
+func benchApp(ctx context.Context, e *env, rep *Report) error {
+	prod := producer.NewFromRedis(e.rdb)
+	c, err := customerio.New(e.cioConfig())
+	if err != nil {
+		return err
+	}
+	e.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Latency: 100 * time.Millisecond})
+	defer e.sb.ClearFaults()
+	measure := func(f func(i int) error) ([]time.Duration, error) {
+		var mu sync.Mutex
+		var lat []time.Duration
+		var wg sync.WaitGroup
+		var firstErr error
+		for k := 0; k < 10; k++ {
+			wg.Add(1)
+			go func(k int) {
+				defer wg.Done()
+				for i := k; i < e.opts.AppCalls; i += 10 {
+					s := time.Now()
+					err := f(i)
+					d := time.Since(s)
+					mu.Lock()
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+					lat = append(lat, d)
+					mu.Unlock()
+				}
+			}(k)
+		}
+		wg.Wait()
+		return lat, firstErr
+	}
+	pl, err := measure(func(i int) error { _, err := prod.Track(ctx, trackPayload("app-"+strconv.Itoa(i))); return err })
+	if err != nil {
+		return err
+	}
+	dl, err := measure(func(i int) error {
+		p := trackPayload("app-" + strconv.Itoa(i))
+		return c.Track(ctx, tasks.PathID(p.Identifiers), p.Event)
+	})
+	if err != nil {
+		return err
+	}
+	for _, q := range []struct {
+		name string
+		p    float64
+	}{{"p50", 0.5}, {"p99", 0.99}} {
+		rep.add(Row{Section: "app", Name: "app-side cost " + q.name + ": producer.Track vs direct call (+100 ms)", Value: ms(percentile(pl, q.p)), Unit: "ms",
+			Baseline: ms(percentile(dl, q.p)), BaseName: "customerio.Client.Track, sandbox +100 ms",
+			Note: fmt.Sprintf("%d calls each from 10 goroutines", e.opts.AppCalls)})
+	}
+	return nil
+}
+
+func benchRSS(ctx context.Context, e *env, rep *Report) error {
+	if len(e.opts.WorkerCommand) == 0 {
+		rep.add(Row{Section: "rss", Name: "worker peak RSS, concurrency 50", Unit: "MiB", Note: "skipped: no worker command"})
+		return nil
+	}
+	n := e.opts.Tasks
+	if err := fill(ctx, producer.NewFromRedis(e.rdb), n, mkTrack); err != nil {
+		return err
+	}
+	cc := e.cioConfig()
+	cmd := exec.CommandContext(ctx, e.opts.WorkerCommand[0], append(slices.Clone(e.opts.WorkerCommand[1:]), "--concurrency=50", "--admin-addr=")...)
+	cmd.Env = append(os.Environ(), "REDIS_URL="+e.opts.RedisURL,
+		"CUSTOMERIO_SITE_ID="+cc.SiteID, "CUSTOMERIO_TRACK_API_KEY="+cc.TrackAPIKey, "CUSTOMERIO_APP_API_KEY="+cc.AppAPIKey,
+		"CUSTOMERIO_TRACK_URL="+cc.TrackURL, "CUSTOMERIO_APP_URL="+cc.AppURL, "CIOQ_LOG_LEVEL=warn", "CIOQ_RATE_LIMITS=off")
+	cmd.Stdout, cmd.Stderr = e.opts.Log, e.opts.Log
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	var peak int64
+	for {
+		if v := vmHWM(cmd.Process.Pid); v > peak {
+			peak = v
+		}
+		qi, err := insp.GetQueueInfo(tasks.QueueDefault)
+		if err == nil && qi.Pending == 0 && qi.Active == 0 && qi.Retry == 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			return fmt.Errorf("worker process did not drain %d tasks", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	el := time.Since(start)
+	if v := vmHWM(cmd.Process.Pid); v > peak {
+		peak = v
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	rep.add(Row{Section: "rss", Name: "worker process peak RSS (VmHWM), concurrency 50", Value: float64(peak) / 1024, Unit: "MiB",
+		Note: fmt.Sprintf("`cioq worker` child delivering %d batched events in %s (incl. start-up)", n, el.Round(time.Millisecond))})
+	return nil
+}
+
+// vmHWM reads a process's peak resident set size in KiB from /proc.
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				v, _ := strconv.ParseInt(f[0], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
