@@ -43,7 +43,7 @@ type Metrics struct {
 //
 //	cioq_deliveries_total{type,outcome}                 delivered|retried|dead_lettered|expired
 //	cioq_delivery_latency_seconds{type}                 enqueue to delivered
-//	cioq_failures_total{type,class}                     retried and dead-lettered, by error class
+//	cioq_failures_total{type,class}                     retried: 5xx|4xx|network|429|auth; dead-lettered: permanent|expired|invalid|exhausted
 //	cioq_customerio_responses_total{api,status_class}   2xx|3xx|4xx|429|5xx|network|other
 //	cioq_customerio_request_duration_seconds{api}
 //	cioq_ratelimit_wait_seconds{api}
@@ -122,8 +122,12 @@ func (m *Metrics) Delivered(taskType, queue string, latency time.Duration) {
 	m.deliveryLatency.WithLabelValues(taskType).Observe(latency.Seconds())
 }
 
-// Retried counts a failed attempt that will be retried; class is the error
-// class (e.g. "5xx", "429", "network", "auth").
+// Retried counts a failed attempt that will be retried; class is the
+// failure class. The worker reports its retry class ("transient",
+// "throttled", "auth" or "snoozed", with the HTTP status) and the cioq
+// binary labels it by what Customer.io answered: "5xx" or "4xx" (a
+// transient failure, by status), "network" (no HTTP response), "429"
+// (throttled) or "auth".
 func (m *Metrics) Retried(taskType, class string) {
 	if m == nil {
 		return
@@ -133,7 +137,8 @@ func (m *Metrics) Retried(taskType, class string) {
 }
 
 // DeadLettered counts a task moved to the dead letter store; class is the
-// reason's class (e.g. "4xx", "exhausted", "invalid").
+// worker's dead-letter class, as stored with the task: "permanent" (a
+// permanent 4xx refusal), "expired", "invalid" or "exhausted".
 func (m *Metrics) DeadLettered(taskType, class string) {
 	if m == nil {
 		return
