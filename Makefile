@@ -43,8 +43,11 @@ test: redis-test
 run: redis-run build
 	./bin/cioq demo
 
+# Go benchmarks of the hot paths, then `cioq bench` (cioq against raw asynq
+# and the sandbox, one table) on database 254 of the test Redis, which it flushes.
 bench: redis-test
 	CIOQ_TEST_REDIS=$(TEST_REDIS) $(GO) test -run '^$$' -bench . -benchmem ./...
+	REDIS_URL=redis://$(TEST_REDIS)/254 $(GO) run ./cmd/cioq bench
 
 # The dashboard browser test: Redis, sandbox, worker and serve from a fresh
 # build, then headless chromium (installed with apt-get/npm when missing).
