@@ -210,9 +210,17 @@ func TestBatchPanicIsRecoveredAndTasksRetried(t *testing.T) {
 	h := newHarness(t, nil, true)
 	const n = 20
 	enqueueEvents(t, h, "bpanic", n)
-	h.start(t)
+	w, err := New(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var once sync.Once
-	h.w.batchHook = func([]customerio.Operation) { once.Do(func() { panic("boom in the batch path") }) }
+	w.batchHook = func([]customerio.Operation) { once.Do(func() { panic("boom in the batch path") }) }
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.w = w
+	t.Cleanup(w.Shutdown)
 	waitSandbox(t, h.sb, 20*time.Second, "all events", func(s *sandbox.Server) bool { return len(s.Events("bpanic")) >= n })
 	eventually(t, 10*time.Second, "queue drained", func() bool {
 		qi, err := h.insp.GetQueueInfo(tasks.QueueDefault)
