@@ -71,8 +71,13 @@ type DeadLetter struct {
 	// FirstFailedAt is when the task was first dead-lettered; LastFailedAt
 	// when it was last (a retried dead letter that fails again keeps both).
 	FirstFailedAt, LastFailedAt time.Time
-	// History lists every recorded failure, oldest first.
+	// History lists every recorded failure, oldest first. A dead letter
+	// retried with Retry that fails again carries its earlier failures
+	// over, so its history holds both.
 	History []Failure
+	// RetriedFrom is the id of the dead letter this task was retried from
+	// (Retry enqueues a new task), "" if none.
+	RetriedFrom string
 }
 
 // Filter selects dead letters for List and Purge. Zero fields match
@@ -110,6 +115,34 @@ var ErrNotFound = errors.New("worker: dead letter not found")
 // instead of the envelope's enqueued_at.
 const HeaderRetryWindowStart = "cioq-retry-window-start"
 
+// Headers DeadLetters.Retry sets on the new task so that, if it is
+// dead-lettered again, its record keeps the earlier failures: the id it was
+// retried from, the first failure time (unix ms) and the earlier history
+// (a JSON array of Failure).
+const (
+	HeaderRetriedFrom    = "cioq-dlq-retried-from"
+	HeaderFirstFailed    = "cioq-dlq-first-failed"
+	HeaderFailureHistory = "cioq-dlq-history"
+)
+
+// carriedOver fills d's RetriedFrom, FirstFailedAt and History from the
+// headers DeadLetters.Retry put on the task; headers of other tasks leave d
+// unchanged.
+func carriedOver(d *DeadLetter, headers map[string]string) {
+	from := headers[HeaderRetriedFrom]
+	if from == "" {
+		return
+	}
+	d.RetriedFrom = from
+	if ms, err := strconv.ParseInt(headers[HeaderFirstFailed], 10, 64); err == nil && ms > 0 {
+		d.FirstFailedAt = time.UnixMilli(ms)
+	}
+	var hist []Failure
+	if json.Unmarshal([]byte(headers[HeaderFailureHistory]), &hist) == nil {
+		d.History = hist
+	}
+}
+
 // DeadLetters is the dead-letter store: a Redis hash per task
 // (cioq:dlq:t:<id>), a list of its failures (cioq:dlq:h:<id>) and a sorted
 // set indexing ids by last failure time (cioq:dlq:index). Every write is one
@@ -134,7 +167,9 @@ func NewDeadLetters(rdb redis.UniversalClient, inspector *asynq.Inspector) *Dead
 
 // Add records a dead letter. When a record with the same id exists, its
 // FirstFailedAt is kept, the other fields are replaced and d's failure is
-// appended to the history.
+// appended to the history. d.History, if set, holds failures from before
+// this record (carried over by Retry): they are written ahead of d's own
+// failure when the record is new.
 func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 	if d.ID == "" {
 		return errors.New("worker: dead letter without id")
@@ -150,15 +185,34 @@ func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 	if err != nil {
 		return err
 	}
+	entries := []any{fb}
+	if len(d.History) > 0 {
+		// Carried-over failures go first, once: only into a new record.
+		n, err := s.rdb.Exists(ctx, dlqHistKey+d.ID).Result()
+		if err != nil {
+			return fmt.Errorf("worker: record dead letter: %w", err)
+		}
+		if n == 0 {
+			entries = entries[:0]
+			for _, h := range d.History {
+				hb, err := json.Marshal(h)
+				if err != nil {
+					return err
+				}
+				entries = append(entries, hb)
+			}
+			entries = append(entries, fb)
+		}
+	}
 	key := dlqTaskKey + d.ID
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key,
 			"id", d.ID, "type", d.Type, "queue", d.Queue, "workspace", d.Workspace,
 			"payload", d.Payload, "attempts", d.Attempts, "max_retry", d.MaxRetry,
 			"class", string(d.Class), "status", d.Status, "message", d.Message, "error", d.Error,
-			"last_failed", d.LastFailedAt.UnixMilli())
+			"last_failed", d.LastFailedAt.UnixMilli(), "retried_from", d.RetriedFrom)
 		p.HSetNX(ctx, key, "first_failed", d.FirstFailedAt.UnixMilli())
-		p.RPush(ctx, dlqHistKey+d.ID, fb)
+		p.RPush(ctx, dlqHistKey+d.ID, entries...)
 		p.ZAdd(ctx, dlqIndex, redis.Z{Score: float64(d.LastFailedAt.UnixMilli()), Member: d.ID})
 		return nil
 	})
@@ -200,6 +254,7 @@ func decodeDeadLetter(m map[string]string, hist []string) *DeadLetter {
 		Payload: []byte(m["payload"]), Attempts: atoi(m["attempts"]), MaxRetry: atoi(m["max_retry"]),
 		Class: Class(m["class"]), Status: atoi(m["status"]), Message: m["message"], Error: m["error"],
 		FirstFailedAt: ms(m["first_failed"]), LastFailedAt: ms(m["last_failed"]),
+		RetriedFrom: m["retried_from"],
 	}
 	for _, s := range hist {
 		var f Failure
@@ -382,13 +437,24 @@ func (s *DeadLetters) Purge(ctx context.Context, f Filter) (int, error) {
 // Retry re-enqueues the dead letter's task as a new task (a new id, the same
 // type, payload and queue, a full retry budget and a new retry window),
 // and only once that succeeded deletes the dead letter and asynq's archive
-// entry. It returns the new task's info.
+// entry. It returns the new task's info. The new task carries the dead
+// letter's history in its headers: if it is dead-lettered again, its record
+// keeps every earlier failure and the first failure time.
 func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asynq.TaskInfo, error) {
 	d, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	headers := map[string]string{HeaderRetryWindowStart: strconv.FormatInt(s.now().UnixMilli(), 10)}
+	hist, err := json.Marshal(d.History)
+	if err != nil {
+		return nil, err
+	}
+	headers := map[string]string{
+		HeaderRetryWindowStart: strconv.FormatInt(s.now().UnixMilli(), 10),
+		HeaderRetriedFrom:      d.ID,
+		HeaderFirstFailed:      strconv.FormatInt(d.FirstFailedAt.UnixMilli(), 10),
+		HeaderFailureHistory:   string(hist),
+	}
 	opts := []asynq.Option{}
 	if d.Queue != "" {
 		opts = append(opts, asynq.Queue(d.Queue))

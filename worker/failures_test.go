@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -303,5 +304,52 @@ func TestPanicIsTransient(t *testing.T) {
 	waitSandbox(t, h.sb, 10*time.Second, "person", func(s *sandbox.Server) bool { _, ok := s.Person("u-panic"); return ok })
 	if panics.Load() != 2 {
 		t.Errorf("middleware ran %d times", panics.Load())
+	}
+}
+
+// TestRetriedDeadLetterFailingAgainKeepsBothErrors: a dead letter retried
+// with DeadLetters.Retry becomes a new task; when that fails permanently
+// again, its record holds the first failure and the second.
+func TestRetriedDeadLetterFailingAgainKeepsBothErrors(t *testing.T) {
+	h := newHarness(t, unbatched)
+	ctx := context.Background()
+	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"first refusal"}}`})
+	rc, err := h.prod.Identify(ctx, identify("u-twice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *DeadLetter
+	eventually(t, 10*time.Second, "first dead letter", func() bool { first, _ = h.w.DLQ().Get(ctx, rc.TaskID); return first != nil })
+
+	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 422, Body: `{"meta":{"error":"second refusal"}}`})
+	client := asynq.NewClientFromRedisClient(h.db.Client)
+	info, err := h.w.DLQ().Retry(ctx, rc.TaskID, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.w.DLQ().Get(ctx, rc.TaskID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old dead letter still there after Retry: %v", err)
+	}
+	var second *DeadLetter
+	eventually(t, 10*time.Second, "second dead letter", func() bool { second, _ = h.w.DLQ().Get(ctx, info.ID); return second != nil })
+
+	if second.RetriedFrom != rc.TaskID {
+		t.Errorf("RetriedFrom = %q, want %q", second.RetriedFrom, rc.TaskID)
+	}
+	if !second.FirstFailedAt.Equal(first.FirstFailedAt) {
+		t.Errorf("FirstFailedAt = %v, want the first failure's %v", second.FirstFailedAt, first.FirstFailedAt)
+	}
+	if len(second.History) != 2 {
+		t.Fatalf("history has %d failures, want 2: %+v", len(second.History), second.History)
+	}
+	if h0, h1 := second.History[0], second.History[1]; h0.Status != 400 || !strings.Contains(h0.Message, "first refusal") ||
+		h1.Status != 422 || !strings.Contains(h1.Message, "second refusal") {
+		t.Errorf("history = %+v", second.History)
+	}
+	if second.Status != 422 || second.Class != ClassPermanent {
+		t.Errorf("latest failure: status %d class %s", second.Status, second.Class)
+	}
+	if n, _ := h.w.DLQ().Count(ctx); n != 1 {
+		t.Errorf("%d dead letters, want 1", n)
 	}
 }

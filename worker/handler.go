@@ -224,6 +224,7 @@ func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class 
 	if t.Envelope != nil {
 		d.Workspace = t.Envelope.Workspace
 	}
+	carriedOver(d, at.Headers())
 	// The task's context may be at its deadline; the record must still be written.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -85,6 +85,7 @@ func (s *DeadLetters) Reconcile(ctx context.Context, queues []string) (int, erro
 				if d.LastFailedAt.IsZero() {
 					d.LastFailedAt = s.now()
 				}
+				carriedOver(d, ti.Headers)
 				if env, _, err := tasks.Decode(ti.Type, ti.Payload); err == nil {
 					d.Workspace = env.Workspace
 				}
