@@ -22,8 +22,11 @@ func (o metricsObserver) Delivered(taskType, queue, _ string, latency time.Durat
 	o.m.Delivered(taskType, queue, latency)
 }
 
-// Retried maps the worker's retry class (transient, throttled, auth) and
-// status onto ops' failure classes (5xx, 4xx, 429, network, auth).
+// Retried maps the worker's retry class (transient, throttled, auth,
+// snoozed) and status onto ops' failure classes (5xx, 4xx, 429, network,
+// auth, snoozed). A snooze (a rate-limit reschedule, a wait for an earlier
+// operation of the same person) is no failure of Customer.io's: it keeps its
+// own class instead of passing for a network error.
 func (o metricsObserver) Retried(taskType, class string, status int) {
 	o.m.Retried(taskType, retryClass(class, status))
 }
@@ -34,6 +37,8 @@ func retryClass(class string, status int) string {
 		return "429"
 	case "auth":
 		return "auth"
+	case "snoozed":
+		return "snoozed"
 	}
 	return ops.StatusClass(status) // 0 → network
 }

@@ -20,6 +20,7 @@ func TestMetricsObserver(t *testing.T) {
 	o.Retried("cio:identify", "transient", 0)
 	o.Retried("cio:send_email", "throttled", 429)
 	o.Retried("cio:send_email", "auth", 401)
+	o.Retried("cio:track", "snoozed", 0)
 	o.DeadLettered("cio:identify", worker.ClassPermanent)
 	o.Expired("cio:send_email")
 	o.Response("track", "2xx", time.Millisecond)
@@ -58,6 +59,8 @@ func TestMetricsObserver(t *testing.T) {
 		"cioq_failures_total{class=auth,type=cio:send_email}":            1,
 		"cioq_failures_total{class=network,type=cio:identify}":           1,
 		"cioq_failures_total{class=permanent,type=cio:identify}":         1,
+		"cioq_failures_total{class=snoozed,type=cio:track}":              1,
+		"cioq_failures_total{class=network,type=cio:track}":              0,
 		"cioq_customerio_responses_total{api=app,status_class=5xx}":      1,
 		"cioq_customerio_responses_total{api=app,status_class=network}":  1,
 		"cioq_customerio_responses_total{api=track,status_class=2xx}":    1,

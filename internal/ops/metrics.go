@@ -43,7 +43,7 @@ type Metrics struct {
 //
 //	cioq_deliveries_total{type,outcome}                 delivered|retried|dead_lettered|expired
 //	cioq_delivery_latency_seconds{type}                 enqueue to delivered
-//	cioq_failures_total{type,class}                     retried: 5xx|4xx|network|429|auth; dead-lettered: permanent|expired|invalid|exhausted
+//	cioq_failures_total{type,class}                     retried: 5xx|4xx|network|429|auth|snoozed; dead-lettered: permanent|expired|invalid|exhausted
 //	cioq_customerio_responses_total{api,status_class}   2xx|3xx|4xx|429|5xx|network|other
 //	cioq_customerio_request_duration_seconds{api}
 //	cioq_ratelimit_wait_seconds{api}
@@ -127,7 +127,8 @@ func (m *Metrics) Delivered(taskType, queue string, latency time.Duration) {
 // "throttled", "auth" or "snoozed", with the HTTP status) and the cioq
 // binary labels it by what Customer.io answered: "5xx" or "4xx" (a
 // transient failure, by status), "network" (no HTTP response), "429"
-// (throttled) or "auth".
+// (throttled), "auth", or "snoozed" (rescheduled by cioq itself: a rate
+// limit wait or a per-person ordering wait, no failure of Customer.io's).
 func (m *Metrics) Retried(taskType, class string) {
 	if m == nil {
 		return
