@@ -27,6 +27,16 @@ func requestsTo(sb *sandbox.Server, g sandbox.Group, path string) []sandbox.Requ
 	return sb.Requests(sandbox.RequestFilter{Group: g, PathContains: path})
 }
 
+// lastStatus is the status of the last recorded Track request whose path
+// contains path (0 if none).
+func lastStatus(sb *sandbox.Server, path string) int {
+	reqs := requestsTo(sb, sandbox.GroupTrack, path)
+	if len(reqs) == 0 {
+		return 0
+	}
+	return reqs[len(reqs)-1].Status
+}
+
 func TestTransient503TwiceThenDelivered(t *testing.T) {
 	h := newHarness(t, unbatched)
 	ctx := context.Background()
@@ -35,7 +45,9 @@ func TestTransient503TwiceThenDelivered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitSandbox(t, h.sb, 15*time.Second, "person u503", func(s *sandbox.Server) bool { _, ok := s.Person("u503"); return ok })
+	// Wait for the recorded request, not the person: the sandbox applies a
+	// request's effect before it records the request.
+	waitSandbox(t, h.sb, 15*time.Second, "a 200 for u503", func(s *sandbox.Server) bool { return lastStatus(s, "/customers/u503") == 200 })
 	reqs := requestsTo(h.sb, sandbox.GroupTrack, "/customers/u503")
 	if len(reqs) != 3 || reqs[0].Status != 503 || reqs[1].Status != 503 || reqs[2].Status != 200 {
 		t.Errorf("requests: %d %v", len(reqs), statuses(reqs))
@@ -70,7 +82,7 @@ func TestThrottled429HonoursRetryAfterWithoutSpendingBudget(t *testing.T) {
 	if ti := h.taskInfo(rc.TaskID); ti == nil || ti.Retried != 0 {
 		t.Errorf("Retried = %+v, want 0", ti)
 	}
-	waitSandbox(t, h.sb, 10*time.Second, "person u429", func(s *sandbox.Server) bool { _, ok := s.Person("u429"); return ok })
+	waitSandbox(t, h.sb, 10*time.Second, "a 200 for u429", func(s *sandbox.Server) bool { return lastStatus(s, "/customers/u429") == 200 })
 	reqs := requestsTo(h.sb, sandbox.GroupTrack, "/customers/u429")
 	if len(reqs) != 2 || reqs[0].Status != 429 {
 		t.Fatalf("requests: %v", statuses(reqs))
