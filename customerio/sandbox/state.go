@@ -979,7 +979,9 @@ func (s *Server) Changed() <-chan struct{} {
 
 // WaitFor blocks until cond(s) is true or ctx is done, re-checking after
 // every change of state or recording. cond runs without any sandbox lock
-// held and may call the readers.
+// held and may call the readers. A request's effect on the state is visible
+// a moment before the request itself is recorded (with its status): to
+// assert on Requests, wait for the requests, not for the state.
 func (s *Server) WaitFor(ctx context.Context, cond func(*Server) bool) error {
 	for {
 		ch := s.Changed()
