@@ -13,22 +13,8 @@ import (
 // custom serves POST /v1/custom/{source}: a JSON object or an array of
 // them, read through the source's Mappings.
 func (s *Server) custom(w http.ResponseWriter, r *http.Request) {
-	src, needSig, e := s.authSource(r, true)
-	if e != nil {
-		s.fail(w, "unknown", e)
-		return
-	}
-	if src.Kind != KindCustom {
-		s.fail(w, src.Name, wrongEndpoint(src))
-		return
-	}
-	wire, body, e := s.readBody(w, r)
-	if e != nil {
-		s.fail(w, src.Name, e)
-		return
-	}
-	if needSig && !verifySignature(src, r, wire) {
-		s.fail(w, src.Name, errBadSignature)
+	src, body, ok := s.sourceBody(w, r, true, KindCustom)
+	if !ok {
 		return
 	}
 	var v any

@@ -14,22 +14,8 @@ import (
 // mParticle server-to-server batch, or an array of them.
 func (s *Server) mparticle(named bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		src, needSig, e := s.authSource(r, named)
-		if e != nil {
-			s.fail(w, "unknown", e)
-			return
-		}
-		if src.Kind != KindMParticle {
-			s.fail(w, src.Name, wrongEndpoint(src))
-			return
-		}
-		wire, body, e := s.readBody(w, r)
-		if e != nil {
-			s.fail(w, src.Name, e)
-			return
-		}
-		if needSig && !verifySignature(src, r, wire) {
-			s.fail(w, src.Name, errBadSignature)
+		src, body, ok := s.sourceBody(w, r, named, KindMParticle)
+		if !ok {
 			return
 		}
 		var v any

@@ -21,22 +21,8 @@ type segMsg struct {
 
 func (s *Server) segment(call string, named bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		src, needSig, e := s.authSource(r, named)
-		if e != nil {
-			s.fail(w, "unknown", e)
-			return
-		}
-		if src.Kind != KindSegment && src.Kind != KindRudderStack {
-			s.fail(w, src.Name, wrongEndpoint(src))
-			return
-		}
-		wire, body, e := s.readBody(w, r)
-		if e != nil {
-			s.fail(w, src.Name, e)
-			return
-		}
-		if needSig && !verifySignature(src, r, wire) {
-			s.fail(w, src.Name, errBadSignature)
+		src, body, ok := s.sourceBody(w, r, named, KindSegment, KindRudderStack)
+		if !ok {
 			return
 		}
 		msgs, e := splitSegment(call, body)

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -283,6 +284,33 @@ func (s *Server) authSource(r *http.Request, named bool) (src *source, needSig b
 		return nil, false, errUnauthorized
 	}
 	return src, false, nil
+}
+
+// sourceBody is the prologue every source endpoint shares: it finds and
+// authenticates the source (one of kinds), reads the body within its caps
+// and checks the signature when the source authenticates by one. It returns
+// the source and the (decompressed) JSON body, or answers the request with
+// the error itself and returns ok false.
+func (s *Server) sourceBody(w http.ResponseWriter, r *http.Request, named bool, kinds ...string) (src *source, body []byte, ok bool) {
+	src, needSig, e := s.authSource(r, named)
+	if e != nil {
+		s.fail(w, "unknown", e)
+		return nil, nil, false
+	}
+	if !slices.Contains(kinds, src.Kind) {
+		s.fail(w, src.Name, wrongEndpoint(src))
+		return nil, nil, false
+	}
+	wire, body, e := s.readBody(w, r)
+	if e != nil {
+		s.fail(w, src.Name, e)
+		return nil, nil, false
+	}
+	if needSig && !verifySignature(src, r, wire) {
+		s.fail(w, src.Name, errBadSignature)
+		return nil, nil, false
+	}
+	return src, body, true
 }
 
 // verifySignature checks X-Signature: hex HMAC-SHA1 of the raw body.
