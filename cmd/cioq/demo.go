@@ -50,11 +50,8 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	sandboxAddr := fs.String("sandbox-addr", "127.0.0.1:8025", "listen address of the sandbox (a free port if taken)")
 	scenarios := fs.Bool("scenarios", false, "with real credentials: enqueue the demo scenarios anyway (they send real messages)")
 	timeout := fs.Duration("timeout", time.Minute, "how long to wait for the scenarios to arrive")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
 	log, err := newLogger(a.getenv, a.stderr)
 	if err != nil {

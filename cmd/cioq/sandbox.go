@@ -16,11 +16,8 @@ func runSandbox(ctx context.Context, a *app, args []string) error {
 			"its /_sandbox/ control API) and prints its base URLs and demo credentials\n"+
 			"as environment settings for a worker. Runs until SIGTERM or SIGINT.")
 	addr := fs.String("addr", "127.0.0.1:8025", "listen address")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
 	log, err := newLogger(a.getenv, a.stderr)
 	if err != nil {

@@ -33,11 +33,8 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	showPayloads := fs.Bool("show-payloads", false, "dashboard shows task payloads unredacted (person identifiers, emails, message data)")
 	queueMetrics := fs.Bool("queue-metrics", true, "serve queue sizes and cioq_dead_letters read from Redis on /metrics (register them in one kind of process only)")
 	drain := fs.Duration("drain-timeout", 20*time.Second, "how long requests in flight may finish at shutdown")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
 	log, err := newLogger(a.getenv, a.stderr)
 	if err != nil {

@@ -35,11 +35,8 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	queues := fs.String("queues", "", "queue weights, e.g. critical=6,default=3,bulk=1 (default CIOQ_QUEUES, else that)")
 	adminAddr := fs.String("admin-addr", ":9090", "listen address of the admin port (/metrics, /healthz, /readyz); empty disables it")
 	shutdown := fs.Duration("shutdown-timeout", worker.DefaultShutdownTimeout, "how long in-flight tasks may finish at shutdown before they go back to the queue")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
 	log, err := newLogger(a.getenv, a.stderr)
 	if err != nil {
