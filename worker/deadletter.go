@@ -303,7 +303,7 @@ func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
 	var start int64
 	if f.Cursor != "" {
 		scoreStr, id, ok := strings.Cut(f.Cursor, ":")
-		score, err := strconv.ParseInt(scoreStr, 10, 64)
+		_, err := strconv.ParseInt(scoreStr, 10, 64)
 		if !ok || err != nil {
 			return nil, fmt.Errorf("worker: invalid cursor")
 		}
@@ -312,10 +312,22 @@ func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
 		case err == nil:
 			start = rank + 1
 		case errors.Is(err, redis.Nil):
-			// The cursor's item is gone: continue after its score.
-			n, err := s.rdb.ZCount(ctx, dlqIndex, "-inf", strconv.FormatInt(score, 10)).Result()
+			// The cursor's item is gone: continue after where it stood,
+			// i.e. after every item of a lower score and every item of
+			// the same score whose id sorts before it (Redis orders equal
+			// scores by member, bytewise).
+			n, err := s.rdb.ZCount(ctx, dlqIndex, "-inf", "("+scoreStr).Result()
 			if err != nil {
 				return nil, err
+			}
+			same, err := s.rdb.ZRangeByScore(ctx, dlqIndex, &redis.ZRangeBy{Min: scoreStr, Max: scoreStr}).Result()
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range same {
+				if m < id {
+					n++
+				}
 			}
 			start = n
 		default:
@@ -408,29 +420,58 @@ func (s *DeadLetters) deleteArchived(d *DeadLetter) error {
 }
 
 // Purge deletes every dead letter matching f (Limit and Cursor are
-// ignored) and returns how many it deleted.
+// ignored) and returns how many it deleted. It walks the index once, in
+// chunks, reading only the fields the filter needs, so purging a few
+// records among many costs one pass.
 func (s *DeadLetters) Purge(ctx context.Context, f Filter) (int, error) {
-	f.Cursor, f.Limit = "", 1000
-	n := 0
-	for {
-		page, err := s.List(ctx, f)
+	const chunk = 500
+	var start int64
+	if !f.Since.IsZero() {
+		n, err := s.rdb.ZCount(ctx, dlqIndex, "-inf", "("+strconv.FormatInt(f.Since.UnixMilli(), 10)).Result()
 		if err != nil {
-			return n, err
+			return 0, err
 		}
-		for _, d := range page.Items {
+		start = n
+	}
+	deleted := 0
+	for {
+		zs, err := s.rdb.ZRangeWithScores(ctx, dlqIndex, start, start+chunk-1).Result()
+		if err != nil || len(zs) == 0 {
+			return deleted, err
+		}
+		fields := make([]*redis.SliceCmd, len(zs))
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, z := range zs {
+				fields[i] = p.HMGet(ctx, dlqTaskKey+z.Member.(string), "queue", "type", "class")
+			}
+			return nil
+		})
+		if err != nil {
+			return deleted, err
+		}
+		kept := int64(0)
+		for i, z := range zs {
+			if !f.Until.IsZero() && int64(z.Score) >= f.Until.UnixMilli() {
+				return deleted, nil
+			}
+			v := fields[i].Val()
+			str := func(j int) string { x, _ := v[j].(string); return x }
+			if (f.Queue != "" && str(0) != f.Queue) || (f.Type != "" && str(1) != f.Type) || (f.Class != "" && str(2) != string(f.Class)) {
+				kept++
+				continue
+			}
+			d := &DeadLetter{ID: z.Member.(string), Queue: str(0)}
 			if err := s.deleteArchived(d); err != nil {
-				return n, err
+				return deleted, err
 			}
 			if err := s.remove(ctx, d.ID); err != nil {
-				return n, err
+				return deleted, err
 			}
-			n++
+			deleted++
 		}
-		if page.Next == "" {
-			return n, nil
-		}
-		// The deleted items are gone from the index, so the next round
-		// starts from the beginning again.
+		// Deleted items left the index: the next chunk starts after the
+		// ones this chunk kept.
+		start += kept
 	}
 }
 

@@ -130,3 +130,67 @@ func TestDeadLettersListFilterPurgeRetry(t *testing.T) {
 		t.Errorf("Count after delete = %d", c)
 	}
 }
+
+// TestDeadLettersEqualTimesPurgeAndPaging: records failing in the same
+// millisecond share a score in the index. Purge must delete exactly the
+// matching ones in one pass, and a List page whose last item is deleted
+// before the next page is read must continue exactly after it.
+func TestDeadLettersEqualTimesPurgeAndPaging(t *testing.T) {
+	db := testredis.New(t)
+	ctx := context.Background()
+	s := NewDeadLetters(db.Client, nil)
+	at := time.UnixMilli(1_700_000_000_000)
+	const n = 2500
+	for i := range n {
+		typ := "cio:identify"
+		if i%2 == 1 {
+			typ = "cio:track"
+		}
+		if err := s.Add(ctx, &DeadLetter{ID: fmt.Sprintf("d%05d", i), Type: typ, Queue: "default", Class: ClassPermanent, LastFailedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Purge(ctx, Filter{Type: "cio:track"})
+	if err != nil || got != n/2 {
+		t.Fatalf("Purge = %d, %v; want %d", got, err, n/2)
+	}
+	if c, _ := s.Count(ctx); c != n/2 {
+		t.Fatalf("Count after purge = %d, want %d", c, n/2)
+	}
+
+	seen := map[string]int{}
+	deleted := 0
+	f := Filter{Limit: 100}
+	for {
+		page, err := s.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page.Items {
+			if d.Type != "cio:identify" {
+				t.Fatalf("purged record %s listed", d.ID)
+			}
+			seen[d.ID]++
+		}
+		if page.Next == "" {
+			break
+		}
+		// Someone deletes the page's last record before the next page.
+		if err := s.Delete(ctx, page.Items[len(page.Items)-1].ID); err != nil {
+			t.Fatal(err)
+		}
+		deleted++
+		f.Cursor = page.Next
+	}
+	if len(seen) != n/2 {
+		t.Errorf("listed %d distinct records, want %d", len(seen), n/2)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("%s listed %d times", id, k)
+		}
+	}
+	if c, _ := s.Count(ctx); c != int64(n/2-deleted) {
+		t.Errorf("Count = %d, want %d", c, n/2-deleted)
+	}
+}
