@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -98,9 +99,10 @@ type Config struct {
 
 // endpoint is the resolved base URL and credentials of one API.
 type endpoint struct {
-	base *url.URL
-	auth string // Authorization header value; "" when not configured
-	need string // what is missing, for the ErrMissingCredentials error
+	base    *url.URL
+	baseStr string // base.String(), parsed once
+	auth    string // Authorization header value; "" when not configured
+	need    string // what is missing, for the ErrMissingCredentials error
 }
 
 // Client calls Customer.io's Track, App and Pipelines APIs. It is safe for
@@ -165,7 +167,7 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("customerio: Config.%s: %s", o.field, err)
 		}
-		c.endpoints[o.api] = &endpoint{base: u}
+		c.endpoints[o.api] = &endpoint{base: u, baseStr: u.String()}
 	}
 	if cfg.SiteID != "" && cfg.TrackAPIKey != "" {
 		c.endpoints[APITrack].auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.SiteID+":"+cfg.TrackAPIKey))
@@ -263,13 +265,40 @@ func escapeSegment(s string) string {
 // encodeJSON is json.Marshal without HTML escaping and without the trailing
 // newline; every size limit is measured on this encoding.
 func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	jb := getJSONBuf()
+	defer putJSONBuf(jb)
+	if err := jb.enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return bytes.Clone(bytes.TrimSuffix(jb.buf.Bytes(), []byte("\n"))), nil
+}
+
+// jsonBuf is a reusable buffer with its encoder (no HTML escaping), so
+// measuring and encoding bodies does not grow a fresh buffer each time.
+type jsonBuf struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var jsonBufs = sync.Pool{New: func() any {
+	jb := &jsonBuf{}
+	jb.enc = json.NewEncoder(&jb.buf)
+	jb.enc.SetEscapeHTML(false)
+	return jb
+}}
+
+func getJSONBuf() *jsonBuf {
+	jb := jsonBufs.Get().(*jsonBuf)
+	jb.buf.Reset()
+	return jb
+}
+
+// putJSONBuf returns jb to the pool unless it grew beyond 64 KiB (a rare
+// large body should not pin its memory).
+func putJSONBuf(jb *jsonBuf) {
+	if jb.buf.Cap() <= 64<<10 {
+		jsonBufs.Put(jb)
+	}
 }
 
 // response is a successful (2xx) answer.
@@ -301,8 +330,10 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	u := *ep.base
 	var plain, escaped strings.Builder
 	for _, seg := range rq.path {
-		plain.WriteString("/" + seg)
-		escaped.WriteString("/" + escapeSegment(seg))
+		plain.WriteByte('/')
+		plain.WriteString(seg)
+		escaped.WriteByte('/')
+		escaped.WriteString(escapeSegment(seg))
 	}
 	u.Path = ep.base.Path + plain.String()
 	u.RawPath = ep.base.EscapedPath() + escaped.String()
@@ -316,7 +347,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, rq.method, ep.base.String(), rd)
+	req, err := http.NewRequestWithContext(ctx, rq.method, ep.baseStr, rd)
 	if err != nil {
 		return nil, c.networkError(rq, sc, err)
 	}

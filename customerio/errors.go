@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -287,8 +288,14 @@ const (
 // that ends up in an error: keys anywhere, request values (identifiers,
 // emails, data) where they stand as words of their own, then anything that
 // looks like an email address.
+//
+// The request's values are collected on the first scrub, not when the
+// request is sent: a successful call never pays for parsing its body again.
 type scrubber struct {
 	secrets []string // removed wherever they occur
+	once    sync.Once
+	rq      *request // whose values are collected by the first scrub
+	body    []byte
 	values  []string // removed where not part of a longer word, longest first
 }
 
@@ -301,7 +308,17 @@ var skipKeys = map[string]bool{
 }
 
 func (c *Client) newScrubber(rq *request, body []byte) *scrubber {
-	sc := &scrubber{secrets: c.secrets}
+	return &scrubber{secrets: c.secrets, rq: rq, body: body}
+}
+
+// collect gathers the request's values, longest first (once, on the first
+// scrub).
+func (sc *scrubber) collect() {
+	rq, body := sc.rq, sc.body
+	sc.rq, sc.body = nil, nil
+	if rq == nil {
+		return
+	}
 	seen := map[string]bool{}
 	add := func(s string) {
 		if s = strings.TrimSpace(s); s != "" && !seen[s] {
@@ -328,7 +345,6 @@ func (c *Client) newScrubber(rq *request, body []byte) *scrubber {
 		}
 	}
 	sort.Slice(sc.values, func(i, j int) bool { return len(sc.values[i]) > len(sc.values[j]) })
-	return sc
 }
 
 // collectValues calls add with every string leaf of v, except those under
@@ -354,6 +370,7 @@ func (sc *scrubber) scrub(s string) string {
 	if sc == nil || s == "" {
 		return s
 	}
+	sc.once.Do(sc.collect)
 	for _, k := range sc.secrets {
 		if k != "" {
 			s = strings.ReplaceAll(s, k, redacted)

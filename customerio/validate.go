@@ -130,20 +130,22 @@ func valueSize(v any) int {
 	case string:
 		return len(x)
 	}
-	b, err := encodeJSON(v)
-	if err != nil {
+	n := encodedSize(v)
+	if n < 0 {
 		return MaxEventDataBytes + 1
 	}
-	return len(b)
+	return n
 }
 
-// encodedSize is the size of v's JSON encoding; -1 when it cannot be encoded.
+// encodedSize is the size of v's JSON encoding (encodeJSON's); -1 when it
+// cannot be encoded. It encodes into a pooled buffer and keeps no copy.
 func encodedSize(v any) int {
-	b, err := encodeJSON(v)
-	if err != nil {
+	jb := getJSONBuf()
+	defer putJSONBuf(jb)
+	if err := jb.enc.Encode(v); err != nil {
 		return -1
 	}
-	return len(b)
+	return jb.buf.Len() - 1 // the Encoder's newline
 }
 
 // checkEncoded refuses a value that cannot be encoded or whose encoding is
