@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -158,12 +159,34 @@ func Encode(p Payload, meta Meta) ([]byte, error) {
 	if p == nil {
 		return nil, errors.New("tasks: nil payload")
 	}
-	pb, err := json.Marshal(p)
-	if err != nil {
+	// json.Marshal's bytes (HTML escaping on), encoded into a pooled
+	// buffer: one exact-size copy instead of Marshal's result plus the
+	// envelope's.
+	eb := encBufs.Get().(*encBuf)
+	defer func() {
+		if eb.buf.Cap() <= 64<<10 {
+			encBufs.Put(eb)
+		}
+	}()
+	eb.buf.Reset()
+	if err := eb.enc.Encode(p); err != nil {
 		return nil, err
 	}
-	return EncodeRaw(pb, meta)
+	return EncodeRaw(bytes.TrimSuffix(eb.buf.Bytes(), []byte("\n")), meta)
 }
+
+// encBuf is a reusable buffer with its encoder (HTML escaping on, like
+// json.Marshal).
+type encBuf struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encBufs = sync.Pool{New: func() any {
+	eb := &encBuf{}
+	eb.enc = json.NewEncoder(&eb.buf)
+	return eb
+}}
 
 // EncodeRaw is Encode for a payload already in JSON (a JSON object), which
 // is copied as is: unknown fields survive.
@@ -202,6 +225,13 @@ func Decode(typ string, b []byte) (*Envelope, Payload, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return nil, nil, malformed(typ, "task is not a JSON object")
 	}
+	if env, ok := scanEnvelope(b); ok {
+		p := spec.New()
+		if json.Unmarshal(env.Payload, p) == nil {
+			return env, p, nil
+		}
+		// Not what it looked like: the general path finds the error.
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, nil, malformed(typ, jsonReason(err))
@@ -222,6 +252,112 @@ func Decode(typ string, b []byte) (*Envelope, Payload, error) {
 		return env, nil, malformed(typ, "payload: "+jsonReason(err))
 	}
 	return env, p, nil
+}
+
+// scanEnvelope reads the envelope cioq writes (appendHead, then
+// "payload":{...}}) without decoding it into a map: "v":1 first, then
+// only known fields, each at most once, no whitespace, no string escapes,
+// integers only, the payload last. Anything else, and any envelope
+// envelopeFromMap would refuse, returns false and Decode takes the general
+// path, so the result is always the one the general path would give once
+// the payload proves to be valid JSON (the caller unmarshals it and falls
+// back when it is not). The payload aliases b.
+func scanEnvelope(b []byte) (*Envelope, bool) {
+	const head = `{"v":1,`
+	if len(b) < len(head)+len(`"payload":{}}`) || string(b[:len(head)]) != head || b[len(b)-1] != '}' {
+		return nil, false
+	}
+	env := &Envelope{V: 1}
+	var seen [5]bool
+	i := len(head)
+	for {
+		if b[i] != '"' {
+			return nil, false
+		}
+		j := bytes.IndexByte(b[i+1:], '"')
+		if j < 0 {
+			return nil, false
+		}
+		key := b[i+1 : i+1+j]
+		i += j + 2
+		if i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		i++
+		var k int
+		switch string(key) {
+		case "payload":
+			pl := b[i : len(b)-1]
+			if len(pl) < 2 || pl[0] != '{' || pl[len(pl)-1] != '}' {
+				return nil, false
+			}
+			env.Payload = json.RawMessage(pl)
+			if ValidateWorkspace(env.Workspace) != nil {
+				return nil, false
+			}
+			return env, true
+		case "workspace":
+			k, i = 0, scanString(b, i, &env.Workspace)
+		case "order_key":
+			k, i = 1, scanString(b, i, &env.OrderKey)
+		case "expires_at":
+			k, i = 2, scanInt(b, i, &env.ExpiresAt)
+		case "enqueued_at":
+			k, i = 3, scanInt(b, i, &env.EnqueuedAt)
+		case "seq":
+			k, i = 4, scanInt(b, i, &env.Seq)
+		default:
+			return nil, false
+		}
+		if i < 0 || seen[k] || i >= len(b) || b[i] != ',' {
+			return nil, false
+		}
+		seen[k] = true
+		i++
+		if i >= len(b) {
+			return nil, false
+		}
+	}
+}
+
+// scanString reads a JSON string without escapes or control characters at
+// b[i:] into *s and returns the index after it, or -1.
+func scanString(b []byte, i int, s *string) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			*s = string(b[i+1 : j])
+			return j + 1
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return -1
+		}
+	}
+	return -1
+}
+
+// scanInt reads a JSON integer (no fraction, exponent or leading zero)
+// that fits an int64 at b[i:] into *n and returns the index after it, or -1.
+func scanInt(b []byte, i int, n *int64) int {
+	j := i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	d := j
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	if j == d || b[d] == '0' && j-d > 1 || j-d > 18 {
+		return -1
+	}
+	v, err := strconv.ParseInt(string(b[i:j]), 10, 64)
+	if err != nil {
+		return -1
+	}
+	*n = v
+	return j
 }
 
 func envelopeFromMap(typ string, m map[string]json.RawMessage) (*Envelope, error) {

@@ -1,0 +1,76 @@
+package tasks
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// TestScanEnvelopeAgreesWithMap checks the fast path of Decode against the
+// general one: wherever scanEnvelope accepts an envelope whose payload is
+// valid JSON, envelopeFromMap reads the same envelope; and what cioq writes
+// is accepted.
+func TestScanEnvelopeAgreesWithMap(t *testing.T) {
+	written, err := EncodeRaw(json.RawMessage(`{"identifiers":{"id":"p1"},"name":"x"}`), Meta{
+		Workspace: "eu-1", ExpiresAt: time.Unix(1767225600, 0), EnqueuedAt: time.UnixMilli(1767222000123),
+		OrderKey: "0123abcd", Seq: 7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := scanEnvelope(written); !ok {
+		t.Fatalf("scanEnvelope refused what EncodeRaw wrote: %s", written)
+	}
+	plain, _ := EncodeRaw(json.RawMessage(`{}`), Meta{})
+	if _, ok := scanEnvelope(plain); !ok {
+		t.Fatalf("scanEnvelope refused what EncodeRaw wrote: %s", plain)
+	}
+	inputs := []string{
+		string(written), string(plain),
+		`{"v":1,"payload":{"a":1}}`,
+		`{"v":1,"enqueued_at":-0,"payload":{"a":1}}`,
+		`{"v":1,"seq":3,"order_key":"k","payload":{}}`,
+		`{"v":1,"payload":{"a":1},"x":{"b":2}}`,
+		`{"v":1,"payload":{"a":1},"v":2}`,
+		`{"v":1,"v":2,"payload":{}}`,
+		`{"v":1,"workspace":"a","workspace":"b","payload":{}}`,
+		`{"v":1,"workspace":"A","payload":{}}`,
+		`{"v":1,"workspace":"a\"b","payload":{}}`,
+		`{"v":1,"workspace":"é","payload":{}}`,
+		`{"v":1,"expires_at":1.5,"payload":{}}`,
+		`{"v":1,"expires_at":01,"payload":{}}`,
+		`{"v":1,"expires_at":"1","payload":{}}`,
+		`{"v":1,"expires_at":99999999999999999999,"payload":{}}`,
+		`{"v":1,"p\u0061yload":{},"payload":{}}`,
+		`{"v":1,"V":2,"payload":{}}`,
+		`{"v":1,"payload":{} }`,
+		`{"v":1, "payload":{}}`,
+		`{"v":1,"payload":null}`,
+		`{"v":1,"payload":[]}`,
+		`{"v":10,"payload":{}}`,
+		`{"v":1,"payload":{"a":"}"}}`,
+		`{"v":1,"extra":true,"payload":{}}`,
+		`{"v":1,"payload":{"x":1}`,
+	}
+	for _, in := range inputs {
+		b := []byte(in)
+		fast, ok := scanEnvelope(b)
+		if !ok || !json.Valid(fast.Payload) {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Errorf("%s: scanEnvelope accepted invalid JSON: %v", in, err)
+			continue
+		}
+		slow, err := envelopeFromMap("t", m)
+		if err != nil {
+			t.Errorf("%s: scanEnvelope accepted, envelopeFromMap refused: %v", in, err)
+			continue
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s:\nfast %+v\nslow %+v", in, fast, slow)
+		}
+	}
+}
