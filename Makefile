@@ -32,6 +32,7 @@ redis-run:
 # go vet, gofmt check and the whole test suite with the race detector against
 # a real Redis server of its own.
 test: redis-test
+	./scripts/deps.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...

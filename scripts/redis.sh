@@ -11,7 +11,7 @@ ping() {
     redis-cli -h "$host" -p "$port" ping 2>/dev/null | grep -q PONG
   else
     # No redis-cli: speak RESP over bash's /dev/tcp.
-    exec 3<>"/dev/tcp/$host/$port" 2>/dev/null || return 1
+    { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
     printf 'PING\r\n' >&3
     local reply
     read -r -t 2 reply <&3 || true

@@ -4,9 +4,11 @@
 // The server address comes from CIOQ_TEST_REDIS (host:port, default
 // 127.0.0.1:6399; `make test` starts a server there with 256 databases). When
 // nothing answers and redis-server is installed, the first test starts one.
-// Every call to New takes the next database index (1..254) from a counter in
+// Every call to New takes the next database index (1..253) from a counter in
 // database 0 and flushes it before and after the test. Database 255 is left to
-// runnable examples (ExampleDB), which cannot take a testing.TB.
+// runnable examples (ExampleDB), which cannot take a testing.TB, and 254 to
+// benchmarks (BenchDB: `make bench` flushes it), so neither can wipe a
+// running test's data.
 package testredis
 
 import (
@@ -33,6 +35,10 @@ const databases = 256
 
 // ExampleDB is the database reserved for runnable examples; tests never get it.
 const ExampleDB = databases - 1
+
+// BenchDB is the database reserved for `make bench` / `cioq bench`; tests
+// never get it.
+const BenchDB = databases - 2
 
 // DB is one test's private Redis database.
 type DB struct {
@@ -78,7 +84,7 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("testredis: reserve database: %v", err)
 	}
-	idx := 1 + int((n-1)%(ExampleDB-1))
+	idx := 1 + int((n-1)%(BenchDB-1))
 
 	c := redis.NewClient(&redis.Options{Addr: addr, DB: idx})
 	if err := c.FlushDB(ctx).Err(); err != nil {
