@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -156,7 +157,8 @@ func TestRedisDown(t *testing.T) {
 	} {
 		got := e.do(r)
 		acc, ok := got.body["accepted"].([]any)
-		if got.status != http.StatusServiceUnavailable || got.errCode() != "unavailable" || !ok || len(acc) != 0 {
+		part, pok := got.body["partial"].([]any)
+		if got.status != http.StatusServiceUnavailable || got.errCode() != "unavailable" || !ok || len(acc) != 0 || !pok || len(part) != 0 {
 			t.Errorf("%s: %d %s", r.path, got.status, got.raw)
 		}
 		if strings.Contains(got.raw, addr) {
@@ -203,9 +205,11 @@ func (h *failHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
-// TestBatchNthItemFails: Redis fails on the 38th message of a batch (its
-// second task). The 503 lists exactly the 37 messages Redis holds; a retry
-// of the whole batch enqueues only the rest.
+// TestBatchNthItemFails: Redis fails on the 38th message of a batch, a
+// group that makes two tasks, between them: its object upsert is in Redis,
+// its relate is not. The 503 lists exactly the 37 messages Redis holds as
+// accepted and message 37 as partial, naming the task it holds and the one
+// it lacks; a retry of the whole batch enqueues only the rest.
 func TestBatchNthItemFails(t *testing.T) {
 	hook := &failHook{marker: "FAIL-HERE"}
 	e := newEnv(t, nil, hooked(t, hook))
@@ -231,6 +235,11 @@ func TestBatchNthItemFails(t *testing.T) {
 			t.Fatalf("accepted = %v", acc)
 		}
 	}
+	wantPartial := []any{map[string]any{"index": 37.0,
+		"queued": []any{tasks.TypeObjectUpsert}, "missing": []any{tasks.TypeRelate}}}
+	if !reflect.DeepEqual(r.body["partial"], wantPartial) {
+		t.Errorf("partial = %v, want %v", r.body["partial"], wantPartial)
+	}
 	eqCounts(t, "after the failure", e.taskCounts(), map[string]int{tasks.TypeObjectUpsert: 38, tasks.TypeRelate: 37})
 
 	hook.on.Store(false)
@@ -239,6 +248,27 @@ func TestBatchNthItemFails(t *testing.T) {
 		t.Fatalf("retry: %d %s", r.status, r.raw)
 	}
 	eqCounts(t, "after the retry", e.taskCounts(), map[string]int{tasks.TypeObjectUpsert: 50, tasks.TypeRelate: 50})
+}
+
+// TestBatchFailsOnFirstTask: when Redis fails on the first task of an
+// item, that item holds nothing and is not listed as partial.
+func TestBatchFailsOnFirstTask(t *testing.T) {
+	hook := &failHook{marker: "FAIL-HERE"}
+	hook.on.Store(true)
+	e := newEnv(t, nil, hooked(t, hook))
+	batch := []map[string]any{
+		{"type": "group", "userId": "u0", "groupId": "g", "messageId": "m-0"},
+		{"type": "group", "userId": "u1", "groupId": "g", "messageId": "m-1", "traits": map[string]any{"tag": "FAIL-HERE"}},
+		{"type": "group", "userId": "u2", "groupId": "g", "messageId": "m-2"},
+	}
+	r := e.do(req{path: "/v1/batch", key: keyTrack, body: map[string]any{"batch": batch}})
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d: %s", r.status, r.raw)
+	}
+	if !reflect.DeepEqual(r.body["accepted"], []any{0.0}) || !reflect.DeepEqual(r.body["partial"], []any{}) {
+		t.Errorf("accepted = %v, partial = %v; want [0] and []", r.body["accepted"], r.body["partial"])
+	}
+	eqCounts(t, "after the failure", e.taskCounts(), map[string]int{tasks.TypeObjectUpsert: 1, tasks.TypeRelate: 1})
 }
 
 // TestTasksNthFails: the generic endpoint lists the receipts of the tasks

@@ -90,13 +90,24 @@
 //
 // Every item of a request is checked before any is enqueued: one bad item
 // refuses the whole request with a 4xx and nothing is enqueued. Tasks are
-// then enqueued in order. When Redis fails in the middle, the answer is 503
-// with "accepted": the indices of the items whose every task Redis holds
-// (for a batch, positions in "batch"); the others hold nothing, or only
-// part of their tasks. Retrying the whole request is safe for messages with
-// a messageId: what was accepted is deduplicated and the rest is enqueued.
-// Messages without one would be enqueued again: resend only the items not
-// listed as accepted.
+// then enqueued in order, and an item's tasks in order (a Track-mode group:
+// cio:object_upsert, then cio:relate). When Redis fails in the middle, the
+// answer is 503 with
+//
+//	"accepted": [0, 1, ...]   the indices of the items whose every task Redis
+//	                          holds (for a batch, positions in "batch")
+//	"partial": [{"index": 37, "queued": ["cio:object_upsert"], "missing": ["cio:relate"]}]
+//	                          the item (at most one) of which Redis holds the
+//	                          first tasks but not the rest: task types in the
+//	                          item's order, queued ones newly enqueued or
+//	                          duplicates; [] when the failure hit an item's
+//	                          first task
+//
+// Every item listed in neither has no task in Redis. Retrying the whole
+// request is safe for messages with a messageId: what is queued is
+// deduplicated and the rest is enqueued. Messages without one would be
+// enqueued again: resend only the items not listed as accepted, knowing
+// that a partial item's queued tasks are then enqueued a second time.
 //
 // Errors are JSON, {"error":{"code":"...","message":"...","field":"..."}};
 // codes include malformed_json, missing_type, unknown_type, type_mismatch,

@@ -26,20 +26,33 @@ type item struct {
 	skipped string // why the item makes no task ("" when it makes some)
 }
 
+// partialItem is an item of which Redis holds some tasks but not all,
+// when enqueueing stopped at a failure: its tasks are enqueued in order,
+// so Redis holds the first ones (Queued, newly or as duplicates) and none
+// of the rest (Missing). Both list task types in the item's order.
+type partialItem struct {
+	Index   int      `json:"index"`
+	Queued  []string `json:"queued"`
+	Missing []string `json:"missing"`
+}
+
 // result is the outcome of enqueueing a request's items.
 type result struct {
 	receipts   []producer.Receipt
-	accepted   []int // indices of the items whose every task Redis holds
-	enqueued   int   // tasks newly enqueued
-	duplicates int   // tasks refused as repeats of an idempotency key
-	skipped    int   // items that make no task
+	accepted   []int         // indices of the items whose every task Redis holds
+	partial    []partialItem // items of which Redis holds only some tasks (at most one)
+	enqueued   int           // tasks newly enqueued
+	duplicates int           // tasks refused as repeats of an idempotency key
+	skipped    int           // items that make no task
 	err        *reqError
 }
 
 // enqueueAll enqueues the tasks of items in order. It stops at the first
 // failure: the result then lists exactly the items whose every task Redis
-// holds (accepted), and err is 503 (Redis unreachable) or 400 (a task the
-// producer refused despite the checks before).
+// holds (accepted) and the item of which it holds only the first tasks
+// (partial; none when the failure hit an item's first task). Every other
+// item has no task in Redis. err is 503 (Redis unreachable) or 400 (a task
+// the producer refused despite the checks before).
 func (s *Server) enqueueAll(r *http.Request, source string, items []item) result {
 	ctx, cancel := s.enqueueContext(r)
 	defer cancel()
@@ -50,10 +63,14 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 			res.accepted = append(res.accepted, i)
 			continue
 		}
-		for _, j := range it.jobs {
+		for n, j := range it.jobs {
 			rc, err := s.enqueueJob(ctx, j)
 			if err != nil {
 				res.err = s.enqueueError(source, j.typ, err)
+				if n > 0 {
+					res.partial = append(res.partial, partialItem{Index: i,
+						Queued: jobTypes(it.jobs[:n]), Missing: jobTypes(it.jobs[n:])})
+				}
 				return res
 			}
 			res.receipts = append(res.receipts, rc)
@@ -66,6 +83,14 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 		res.accepted = append(res.accepted, i)
 	}
 	return res
+}
+
+func jobTypes(jobs []job) []string {
+	out := make([]string, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.typ
+	}
+	return out
 }
 
 func (s *Server) enqueueJob(ctx context.Context, j job) (producer.Receipt, error) {
@@ -83,7 +108,7 @@ func (s *Server) enqueueError(source, typ string, err error) *reqError {
 	}
 	s.log.Error("ingest: enqueue failed; answering 503", "source", source, "type", typ, "error", scrubErr(err))
 	return &reqError{status: http.StatusServiceUnavailable, code: "unavailable",
-		msg: "the queue is unavailable; retry later (items listed as accepted are queued; messages with a messageId are not queued twice)"}
+		msg: "the queue is unavailable; retry later (items listed as accepted are queued, items listed as partial only their queued tasks, other items nothing; messages with a messageId are not queued twice)"}
 }
 
 // scrubErr returns an error's text for logs, which never carries payloads:
@@ -97,7 +122,8 @@ func scrubErr(err error) string {
 }
 
 // finish writes the response of a request whose items were enqueued:
-// okStatus with the counts, or the failure with the accepted items.
+// okStatus with the counts, or the failure with the accepted and partial
+// items.
 func (s *Server) finish(w http.ResponseWriter, source string, okStatus int, received int, res result, extra map[string]any) {
 	body := map[string]any{}
 	for k, v := range extra {
@@ -107,6 +133,10 @@ func (s *Server) finish(w http.ResponseWriter, source string, okStatus int, rece
 		s.count(source, res.err.outcome())
 		body["error"] = errorJSON{Code: res.err.code, Message: res.err.msg, Field: res.err.field}
 		body["accepted"] = res.accepted
+		if res.partial == nil {
+			res.partial = []partialItem{}
+		}
+		body["partial"] = res.partial
 		body["received"] = received
 		writeJSON(w, res.err.status, body)
 		return
