@@ -22,12 +22,15 @@ func (o metricsObserver) Delivered(taskType, queue, _ string, latency time.Durat
 	o.m.Delivered(taskType, queue, latency)
 }
 
-// Retried maps the worker's retry class (transient, throttled, auth,
-// snoozed) and status onto ops' failure classes (5xx, 4xx, 429, network,
-// auth, snoozed). A snooze (a rate-limit reschedule, a wait for an earlier
-// operation of the same person) is no failure of Customer.io's: it keeps its
-// own class instead of passing for a network error.
+// Retried maps the worker's retry class (transient, throttled, auth) and
+// status onto ops' failure classes (5xx, 4xx, 429, network, auth). A snooze
+// (class "snoozed": a rate-limit reschedule, a wait for an earlier operation
+// of the same person) is neither a failure nor a retry: it is not counted
+// here, RateLimitWait and OrderingWait already count those waits.
 func (o metricsObserver) Retried(taskType, class string, status int) {
+	if class == "snoozed" {
+		return
+	}
 	o.m.Retried(taskType, retryClass(class, status))
 }
 
@@ -37,8 +40,6 @@ func retryClass(class string, status int) string {
 		return "429"
 	case "auth":
 		return "auth"
-	case "snoozed":
-		return "snoozed"
 	}
 	return ops.StatusClass(status) // 0 → network
 }

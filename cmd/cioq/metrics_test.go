@@ -59,14 +59,16 @@ func TestMetricsObserver(t *testing.T) {
 		"cioq_failures_total{class=auth,type=cio:send_email}":            1,
 		"cioq_failures_total{class=network,type=cio:identify}":           1,
 		"cioq_failures_total{class=permanent,type=cio:identify}":         1,
-		"cioq_failures_total{class=snoozed,type=cio:track}":              1,
-		"cioq_failures_total{class=network,type=cio:track}":              0,
-		"cioq_customerio_responses_total{api=app,status_class=5xx}":      1,
-		"cioq_customerio_responses_total{api=app,status_class=network}":  1,
-		"cioq_customerio_responses_total{api=track,status_class=2xx}":    1,
-		"cioq_customerio_request_duration_seconds{api=app}":              2,
-		"cioq_auth_failures_total{api=app,workspace=default}":            1,
-		"cioq_auth_failures_total{api=app,workspace=eu}":                 1,
+		// A snooze is neither a retry nor a failure.
+		"cioq_deliveries_total{outcome=retried,type=cio:track}":         0,
+		"cioq_failures_total{class=snoozed,type=cio:track}":             0,
+		"cioq_failures_total{class=network,type=cio:track}":             0,
+		"cioq_customerio_responses_total{api=app,status_class=5xx}":     1,
+		"cioq_customerio_responses_total{api=app,status_class=network}": 1,
+		"cioq_customerio_responses_total{api=track,status_class=2xx}":   1,
+		"cioq_customerio_request_duration_seconds{api=app}":             2,
+		"cioq_auth_failures_total{api=app,workspace=default}":           1,
+		"cioq_auth_failures_total{api=app,workspace=eu}":                1,
 	} {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)

@@ -43,7 +43,7 @@ type Metrics struct {
 //
 //	cioq_deliveries_total{type,outcome}                 delivered|retried|dead_lettered|expired
 //	cioq_delivery_latency_seconds{type}                 enqueue to delivered
-//	cioq_failures_total{type,class}                     retried: 5xx|4xx|network|429|auth|snoozed; dead-lettered: permanent|expired|invalid|exhausted
+//	cioq_failures_total{type,class}                     retried: 5xx|4xx|network|429|auth; dead-lettered: permanent|expired|invalid|exhausted
 //	cioq_customerio_responses_total{api,status_class}   2xx|3xx|4xx|429|5xx|network|other
 //	cioq_customerio_request_duration_seconds{api}
 //	cioq_ratelimit_wait_seconds{api}
@@ -124,11 +124,12 @@ func (m *Metrics) Delivered(taskType, queue string, latency time.Duration) {
 
 // Retried counts a failed attempt that will be retried; class is the
 // failure class. The worker reports its retry class ("transient",
-// "throttled", "auth" or "snoozed", with the HTTP status) and the cioq
-// binary labels it by what Customer.io answered: "5xx" or "4xx" (a
-// transient failure, by status), "network" (no HTTP response), "429"
-// (throttled), "auth", or "snoozed" (rescheduled by cioq itself: a rate
-// limit wait or a per-person ordering wait, no failure of Customer.io's).
+// "throttled" or "auth", with the HTTP status) and the cioq binary labels
+// it by what Customer.io answered: "5xx" or "4xx" (a transient failure, by
+// status), "network" (no HTTP response), "429" (throttled) or "auth". A
+// task cioq itself puts back in the queue (a rate-limit or per-person
+// ordering wait, the worker's "snoozed") is not a retry and is not counted
+// here: RateLimitWait and OrderingWait count those waits.
 func (m *Metrics) Retried(taskType, class string) {
 	if m == nil {
 		return
