@@ -11,6 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/tasks"
 )
 
 // Class is why a task was dead-lettered.
@@ -144,9 +146,10 @@ func carriedOver(d *DeadLetter, headers map[string]string) {
 }
 
 // DeadLetters is the dead-letter store: a Redis hash per task
-// (cioq:dlq:t:<id>), a list of its failures (cioq:dlq:h:<id>) and a sorted
-// set indexing ids by last failure time (cioq:dlq:index). Every write is one
-// MULTI/EXEC transaction, so a record is either complete or absent.
+// (cioq:{dlq}:t:<id>), a list of its failures (cioq:{dlq}:h:<id>) and a
+// sorted set indexing ids by last failure time (cioq:{dlq}:index). The {dlq}
+// hash tag keeps them in one Redis Cluster slot, so every write can be one
+// MULTI/EXEC transaction, and a record is either complete or absent.
 type DeadLetters struct {
 	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
@@ -154,9 +157,9 @@ type DeadLetters struct {
 }
 
 const (
-	dlqIndex   = "cioq:dlq:index"
-	dlqTaskKey = "cioq:dlq:t:"
-	dlqHistKey = "cioq:dlq:h:"
+	dlqIndex   = "cioq:{dlq}:index"
+	dlqTaskKey = "cioq:{dlq}:t:"
+	dlqHistKey = "cioq:{dlq}:h:"
 )
 
 // NewDeadLetters returns a store on rdb. inspector (optional) is used to
@@ -496,12 +499,23 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asyn
 		HeaderFirstFailed:      strconv.FormatInt(d.FirstFailedAt.UnixMilli(), 10),
 		HeaderFailureHistory:   string(hist),
 	}
-	opts := []asynq.Option{}
+	// The new task gets its type's full budget and timeout (asynq's own
+	// defaults, 25 retries and 30 min, are not cioq's).
+	maxRetry, timeout := d.MaxRetry, tasks.DefaultTimeout
+	if spec, ok := tasks.Lookup(d.Type); ok {
+		if maxRetry <= 0 {
+			maxRetry = spec.Defaults.MaxRetry
+		}
+		if spec.Defaults.Timeout > 0 {
+			timeout = spec.Defaults.Timeout
+		}
+	}
+	if maxRetry <= 0 {
+		maxRetry = tasks.DefaultMaxRetry
+	}
+	opts := []asynq.Option{asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
 	if d.Queue != "" {
 		opts = append(opts, asynq.Queue(d.Queue))
-	}
-	if d.MaxRetry > 0 {
-		opts = append(opts, asynq.MaxRetry(d.MaxRetry))
 	}
 	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, d.Payload, headers), opts...)
 	if err != nil {

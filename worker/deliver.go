@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -170,16 +171,32 @@ func (w *Worker) deliverPipelines(ctx context.Context, c *customerio.Client, t *
 // same task already succeeded.
 var errDeduped = errors.New("already sent")
 
-// sentKey is the Redis key recording that a task's send succeeded.
-func sentKey(taskID string) string { return "cioq:sent:" + taskID }
+// sentKey is the Redis key recording that a task's send succeeded. It
+// names the task by its id and its enqueue time: an idempotency key used
+// again after its task left Redis makes a task with the same id but a new
+// enqueue time, which is a new send, not a retry of the old one.
+func sentKey(t *Task) string {
+	key := "cioq:sent:" + t.ID
+	if t.Envelope != nil && t.Envelope.EnqueuedAt > 0 {
+		key += ":" + strconv.FormatInt(t.Envelope.EnqueuedAt, 10)
+	}
+	return key
+}
+
+// alreadySent reports whether an earlier attempt of t recorded its send.
+// An error means the record could not be read.
+func (w *Worker) alreadySent(ctx context.Context, t *Task) (bool, error) {
+	n, err := w.rdb.Exists(ctx, sentKey(t)).Result()
+	return n == 1, err
+}
 
 // deliverApp is the App API family: transactional sends and broadcast
 // triggers. Neither is idempotent at Customer.io, so a success is recorded
 // in Redis before the task is acknowledged and a retry that finds the
 // record succeeds without sending again.
 func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task) error {
-	key := sentKey(t.ID)
-	if n, err := w.rdb.Exists(ctx, key).Result(); err == nil && n == 1 {
+	key := sentKey(t)
+	if sent, err := w.alreadySent(ctx, t); err == nil && sent {
 		w.log.Info("send already delivered by an earlier attempt; not sending again", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
 		return errDeduped
 	} else if err != nil {

@@ -269,33 +269,76 @@ func TestIdempotencyKeyDeliversOnce(t *testing.T) {
 
 // TestSendRecordSkipsResend runs a send whose success was already recorded
 // (as after a crash between Customer.io accepting it and asynq's ack): the
-// worker succeeds without calling Customer.io.
+// worker succeeds without calling Customer.io, even once the send has
+// expired (it was sent, so it is not dead-lettered as "not sent"). A
+// record of an earlier task that used the same idempotency key (another
+// enqueue time) does not stop a new send.
 func TestSendRecordSkipsResend(t *testing.T) {
-	h := newHarness(t, nil, true)
+	// The worker's clock runs two hours ahead, so a send that expires in
+	// one hour has expired by the time the worker sees it.
+	h := newHarness(t, func(c *Config) { c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } }, true)
 	ctx := context.Background()
-	if err := h.db.Client.Set(ctx, sentKey("already-sent"), "delivery:abc", time.Hour).Err(); err != nil {
+	send := tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "x", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"}
+	if _, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("already-sent")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.prod.SendEmail(ctx, tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "x", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"}, producer.IdempotencyKey("already-sent")); err != nil {
+	if _, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("sent-then-expired"), producer.ExpiresIn(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("key-reused")); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"already-sent", "sent-then-expired"} {
+		if err := h.db.Client.Set(ctx, h.sentKeyOf(t, id), "delivery:abc", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The record an earlier task with the key "key-reused" left behind.
+	if err := h.db.Client.Set(ctx, "cioq:sent:key-reused:1000", "delivery:old", time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
 	h.start(t)
-	eventually(t, 10*time.Second, "task done", func() bool { return h.done("already-sent") })
-	if st := h.sb.Stats(); st.Total != 0 {
-		t.Errorf("sandbox saw %d requests", st.Total)
+	for _, id := range []string{"already-sent", "sent-then-expired", "key-reused"} {
+		eventually(t, 10*time.Second, id+" done", func() bool { return h.done(id) })
+	}
+	if n := len(h.sb.Deliveries()); n != 1 {
+		t.Errorf("sandbox delivered %d sends, want 1 (only key-reused)", n)
+	}
+	if n, _ := h.w.DLQ().Count(ctx); n != 0 {
+		t.Errorf("%d dead letters, want 0", n)
 	}
 	// And a real send leaves a record behind.
-	r, err := h.prod.SendEmail(ctx, tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "x", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"})
+	r, err := h.prod.SendEmail(ctx, send)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var key string
 	eventually(t, 10*time.Second, "send record", func() bool {
-		v, _ := h.db.Client.Get(ctx, sentKey(r.TaskID)).Result()
+		keys, _ := h.db.Client.Keys(ctx, "cioq:sent:"+r.TaskID+":*").Result()
+		if len(keys) != 1 {
+			return false
+		}
+		key = keys[0]
+		v, _ := h.db.Client.Get(ctx, key).Result()
 		return strings.HasPrefix(v, "delivery:")
 	})
-	if ttl := h.db.Client.TTL(ctx, sentKey(r.TaskID)).Val(); ttl < 6*24*time.Hour {
+	if ttl := h.db.Client.TTL(ctx, key).Val(); ttl < 6*24*time.Hour {
 		t.Errorf("record TTL %s", ttl)
 	}
+}
+
+// sentKeyOf is the send record key of a task still in Redis.
+func (h *harness) sentKeyOf(t *testing.T, id string) string {
+	t.Helper()
+	ti := h.taskInfo(id)
+	if ti == nil {
+		t.Fatalf("task %s not found", id)
+	}
+	env, _, err := tasks.Decode(ti.Type, ti.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sentKey(&Task{ID: id, Envelope: env})
 }
 
 func TestPanicIsTransient(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -51,8 +52,10 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 		// as an opaque failure; recovering here sends the panic through
 		// the retry policy as a transient failure.
 		if x := recover(); x != nil {
-			w.log.Error("task handler panicked", "type", t.Type, "task_id", t.ID, "panic", fmt.Sprint(x), "stack", string(debug.Stack()))
-			err = w.decide(ctx, t, at, fmt.Errorf("worker: handler panic: %v", x), "")
+			// The panic value may quote task data: log and keep only its
+			// type; the stack (code locations only) goes to the log.
+			w.log.Error("task handler panicked", "type", t.Type, "task_id", t.ID, "panic_type", fmt.Sprintf("%T", x), "stack", string(debug.Stack()))
+			err = w.decide(ctx, t, at, fmt.Errorf("worker: handler panic (%T)", x), "")
 		}
 	}()
 
@@ -66,6 +69,15 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 	}
 	ordered := w.ordered(t)
 	if env.Expired(w.cfg.Now()) {
+		// A send that an earlier attempt delivered (the worker died before
+		// acknowledging it) is done, not expired: dead-lettering it as
+		// "not sent" would be false, and retrying it from the store would
+		// send it twice.
+		if apiOf(t.Type) == customerio.APIApp {
+			if sent, err := w.alreadySent(ctx, t); err == nil && sent {
+				return w.decide(ctx, t, at, nil, customerio.APIApp)
+			}
+		}
 		w.obs.Expired(t.Type)
 		exp, _ := env.Expiry()
 		err := w.deadLetter(ctx, t, at, ClassExpired, 0, "", "expired at "+exp.UTC().Format(time.RFC3339)+" before it could be sent; not sent")
@@ -176,7 +188,12 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 		return w.deadLetter(ctx, t, at, ClassExhausted, status, msg, "retries exhausted: "+err.Error())
 	}
 	w.obs.Retried(t.Type, re.class, re.status)
-	w.log.Info("task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
+	level := slog.LevelInfo
+	if re.class == "snoozed" {
+		// Rate-limit and ordering waits are routine, not failures.
+		level = slog.LevelDebug
+	}
+	w.log.Log(ctx, level, "task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
 		"class", re.class, "status", re.status, "attempt", t.Retried+1, "spends_budget", re.spend,
 		"reason", re.reason, "error", err.Error())
 	if re.err != err {
