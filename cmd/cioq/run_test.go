@@ -186,9 +186,11 @@ func TestServe(t *testing.T) {
 		t.Errorf("the ingested task is not in Redis: %v", err)
 	}
 
-	// A request in flight when SIGTERM arrives (the ingest handler still
+	// A request in flight when SIGINT arrives (the ingest handler still
 	// reading the body of a slow client) is served to the end; then the
-	// process exits 0.
+	// process exits 0. The request asks for "100 Continue", which Go's
+	// server sends only when the handler first reads the body: once it has
+	// arrived, the handler is reading, and the signal goes out.
 	body = `{"type":"cio:identify","payload":{"identifiers":{"id":"user-10"}},"idempotency_key":"ing-inflight"}`
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -196,18 +198,25 @@ func TestServe(t *testing.T) {
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "POST /v1/tasks HTTP/1.1\r\nHost: cioq\r\nContent-Type: application/json\r\n"+
-		"Authorization: Bearer tasks-token\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:20])
-	time.Sleep(300 * time.Millisecond) // the handler is now reading the body
+		"Authorization: Bearer tasks-token\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	if status, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(status, "HTTP/1.1 100") {
+		t.Fatalf("before the body: %q, %v", status, err)
+	}
+	if blank, err := br.ReadString('\n'); err != nil || blank != "\r\n" {
+		t.Fatalf("after 100 Continue: %q, %v", blank, err)
+	}
 	p.cmd.Process.Signal(os.Interrupt)
 	p.waitStderr("shutting down", 10*time.Second)
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("new connections still accepted while draining")
 	}
-	if _, err := io.WriteString(conn, body[20:]); err != nil {
+	if _, err := io.WriteString(conn, body); err != nil {
 		t.Fatal(err)
 	}
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	status, err := bufio.NewReader(conn).ReadString('\n')
+	status, err := br.ReadString('\n')
 	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 202") {
 		t.Errorf("in-flight request: %q, %v", status, err)
 	}
