@@ -222,3 +222,33 @@ func TestSandboxPipelinesExtraFields(t *testing.T) {
 		t.Errorf("sandbox got %+v", got)
 	}
 }
+
+// TestSandboxAppRateLimitE2E: against the sandbox's default App API limit
+// (10 requests per second per key), the 11th call within one second is a
+// transient *APIError with status 429 and Retry-After; the sandbox's clock
+// is frozen so the test does not depend on how fast the machine is.
+func TestSandboxAppRateLimitE2E(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	sb := sandbox.NewTestServer(t, sandbox.Config{Now: func() time.Time { return now }})
+	c, err := customerio.New(customerio.Config{AppAPIKey: sandbox.DefaultAppAPIKey, AppURL: sb.AppURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 1; i <= 10; i++ {
+		_, err := c.TriggerStatus(ctx, 1, 999)
+		var ae *customerio.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 404 {
+			t.Fatalf("call %d: %v, want a 404 for an unknown trigger", i, err)
+		}
+	}
+	_, err = c.TriggerStatus(ctx, 1, 999)
+	var ae *customerio.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != 429 || ae.Class != customerio.ClassTransient || ae.RetryAfter < time.Second {
+		t.Fatalf("11th call: %v, want a transient 429 with Retry-After ≥ 1s", err)
+	}
+	// Transactional sends have their own budget.
+	if _, err := c.SendEmail(ctx, &customerio.SendEmailRequest{To: "a@example.com", Subject: "s", Body: "b"}); err != nil {
+		t.Fatalf("send after the App API limit: %v", err)
+	}
+}

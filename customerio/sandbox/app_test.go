@@ -110,12 +110,13 @@ func TestSends(t *testing.T) {
 
 func TestAppRateLimit(t *testing.T) {
 	e := newEnv(t)
-	body := `{"transactional_message_id":1,"identifiers":{"id":"x"}}`
+	// The App API's 10 req/s: the 11th call within a second gets a 429.
+	status := "/v1/campaigns/1/triggers/1"
 	for i := 0; i < 10; i++ {
-		want(t, e.app("POST", "/v1/send/push", body), 200, "")
+		want(t, e.app("GET", status, ""), 404, "")
 		e.clock.Add(50 * time.Millisecond) // 10 calls within 0.5 s
 	}
-	r := e.app("POST", "/v1/send/push", body)
+	r := e.app("GET", status, "")
 	want(t, r, 429, "")
 	if r.header.Get("Retry-After") != "1" {
 		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
@@ -124,15 +125,37 @@ func TestAppRateLimit(t *testing.T) {
 	if d["status"] != "429" || !strings.HasPrefix(d["detail"].(string), "rate limited to 10 requests per 1s (reference ") {
 		t.Fatalf("429 body %s", r.body)
 	}
+	// Transactional sends have their own limit (100/s): not affected.
+	body := `{"transactional_message_id":1,"identifiers":{"id":"x"}}`
+	for i := 0; i < 20; i++ {
+		want(t, e.app("POST", "/v1/send/push", body), 200, "")
+	}
+	e.clock.Add(501 * time.Millisecond) // the first call leaves the window
+	want(t, e.app("GET", status, ""), 404, "")
+	want(t, e.app("GET", status, ""), 429, "")
+	if s := e.r.Stats(); s.TooManyRequests != 2 || s.ByGroupStatusClass[GroupApp]["4xx"] != 13 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestTransactionalRateLimit(t *testing.T) {
+	e := newEnv(t, Config{TransactionalRateLimit: 3})
+	body := `{"transactional_message_id":1,"identifiers":{"id":"x"}}`
+	for i := 0; i < 3; i++ {
+		want(t, e.app("POST", "/v1/send/push", body), 200, "")
+	}
+	r := e.app("POST", "/v1/send/push", body)
+	want(t, r, 429, "")
+	if r.header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	}
 	// Another key is not affected; a service token counts separately.
 	r = e.call("POST", "/app/v1/send/push", "", body, "Authorization", "Bearer "+DefaultServiceToken, "X-Workspace-Id", "1")
 	want(t, r, 200, "")
-	e.clock.Add(501 * time.Millisecond) // the first call leaves the window
+	// Nor is the rest of the App API.
+	want(t, e.app("GET", "/v1/campaigns/1/triggers/1", ""), 404, "")
+	e.clock.Add(1001 * time.Millisecond)
 	want(t, e.app("POST", "/v1/send/push", body), 200, "")
-	want(t, e.app("POST", "/v1/send/push", body), 429, "")
-	if s := e.r.Stats(); s.TooManyRequests != 2 || s.ByGroupStatusClass[GroupApp]["4xx"] != 2 {
-		t.Fatalf("stats %+v", s)
-	}
 }
 
 func TestTrackRateLimit(t *testing.T) {

@@ -24,6 +24,11 @@ const (
 	DefaultWorkspaceID = 1
 	// DefaultAppRateLimit is the App API limit in requests per second per key.
 	DefaultAppRateLimit = 10
+	// DefaultTransactionalRateLimit is the limit of transactional sends
+	// (/v1/send/*) in requests per second per key: they are outside the App
+	// API's 10 req/s (Customer.io documents 100 req/s in older docs and
+	// 3000 per 3 s today, both soft; the sandbox enforces the stricter).
+	DefaultTransactionalRateLimit = 100
 	// DefaultBroadcastInterval is the minimum time between two triggers of
 	// one broadcast.
 	DefaultBroadcastInterval = 10 * time.Second
@@ -83,9 +88,14 @@ type Config struct {
 	// (default "us").
 	Region string
 
-	// AppRateLimit is the App API limit in requests per second per key
-	// (0 = DefaultAppRateLimit, negative = no limit).
+	// AppRateLimit is the App API limit in requests per second per key,
+	// for every App request but transactional sends (0 =
+	// DefaultAppRateLimit, negative = no limit).
 	AppRateLimit int
+	// TransactionalRateLimit is the limit of transactional sends in
+	// requests per second per key (0 = DefaultTransactionalRateLimit,
+	// negative = no limit).
+	TransactionalRateLimit int
 	// TrackRateLimit is an optional limit in requests per second on the
 	// whole Track group (0 or negative = no limit). Over it the sandbox
 	// answers 429 {"meta":{"error":"rate limited"}} with Retry-After: 1.
@@ -134,6 +144,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AppRateLimit == 0 {
 		c.AppRateLimit = DefaultAppRateLimit
+	}
+	if c.TransactionalRateLimit == 0 {
+		c.TransactionalRateLimit = DefaultTransactionalRateLimit
 	}
 	if c.BroadcastInterval == 0 {
 		c.BroadcastInterval = DefaultBroadcastInterval

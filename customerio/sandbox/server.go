@@ -300,14 +300,19 @@ func (s *Server) appAuth(service bool, h http.HandlerFunc) http.HandlerFunc {
 			metaError(w, http.StatusUnauthorized, "Unauthorized")
 			return
 		}
-		if s.cfg.AppRateLimit > 0 {
-			if wait, limited := s.appLimiter(key).allow(s.cfg.Now()); limited {
+		// Transactional sends (service set) have their own, higher limit.
+		limit, bucket := s.cfg.AppRateLimit, key
+		if service {
+			limit, bucket = s.cfg.TransactionalRateLimit, "send:"+key
+		}
+		if limit > 0 {
+			if wait, limited := s.appLimiter(bucket, limit).allow(s.cfg.Now()); limited {
 				secs := int(math.Ceil(wait.Seconds()))
 				if secs < 1 {
 					secs = 1
 				}
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
-				apiError(w, http.StatusTooManyRequests, fmt.Sprintf("rate limited to %d requests per 1s (reference sandbox-%d)", s.cfg.AppRateLimit, s.rec.total()))
+				apiError(w, http.StatusTooManyRequests, fmt.Sprintf("rate limited to %d requests per 1s (reference sandbox-%d)", limit, s.rec.total()))
 				return
 			}
 		}
@@ -358,12 +363,12 @@ func (l *limiter) allow(now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-func (s *Server) appLimiter(key string) *limiter {
+func (s *Server) appLimiter(key string, perSecond int) *limiter {
 	s.limMu.Lock()
 	defer s.limMu.Unlock()
 	l := s.appLim[key]
 	if l == nil {
-		l = newLimiter(s.cfg.AppRateLimit)
+		l = newLimiter(perSecond)
 		s.appLim[key] = l
 	}
 	return l
