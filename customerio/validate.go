@@ -138,8 +138,12 @@ func valueSize(v any) int {
 }
 
 // encodedSize is the size of v's JSON encoding (encodeJSON's); -1 when it
-// cannot be encoded. It encodes into a pooled buffer and keeps no copy.
+// cannot be encoded. Plain JSON values are measured without encoding
+// (jsonSize); anything else is encoded into a pooled buffer.
 func encodedSize(v any) int {
+	if n, ok := jsonSize(v, 0); ok {
+		return n
+	}
 	jb := getJSONBuf()
 	defer putJSONBuf(jb)
 	if err := jb.enc.Encode(v); err != nil {
