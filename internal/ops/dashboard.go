@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 
@@ -45,7 +46,9 @@ type DashboardOptions struct {
 	AllowNoAuth bool
 
 	// ReadOnly refuses every request but GET and HEAD with 405, and hides
-	// asynqmon's buttons that change state.
+	// asynqmon's buttons that change state. Without it the dashboard can
+	// pause queues and run, cancel, archive or delete tasks, except archived
+	// tasks: see NewDashboard.
 	ReadOnly bool
 
 	// ShowPayloads shows task payloads, results and error messages as they
@@ -75,7 +78,12 @@ type Dashboard struct {
 // Username and Password. The returned handler is a *Dashboard; call its
 // Close when done to release its Redis connections.
 //
-// Requests outside RootPath get 404. With redaction on (ShowPayloads false),
+// Requests outside RootPath get 404. Archived tasks are cioq's dead letters,
+// whose records live in the worker's dead letter store: running or deleting
+// them from the dashboard would bypass that store, so every request but GET
+// and HEAD under a queue's archived_tasks API routes (run, delete, batch and
+// all) gets 405 with a JSON message pointing to `cioq dlq retry|delete|purge`,
+// read-only or not. With redaction on (ShowPayloads false),
 // payloads and results go through Redact; each task's last error message and
 // result have the values Redact hid from that task's payload replaced (or are
 // hidden when the task can no longer be read); every other string
@@ -122,6 +130,7 @@ func NewDashboard(opts DashboardOptions) (http.Handler, error) {
 		d.inspector = asynq.NewInspector(opts.RedisConnOpt)
 		h = &redactAPI{next: h, apiPrefix: root + "/api/", inspector: d.inspector}
 	}
+	h = archivedReadOnly(root+"/api/queues/", h)
 	if opts.ReadOnly {
 		h = readOnly(h)
 	}
@@ -184,6 +193,43 @@ func readOnly(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// ErrArchivedTasksMessage is the message of the 405 the dashboard answers
+// to a request that would run or delete archived tasks.
+const ErrArchivedTasksMessage = "manage dead letters with `cioq dlq retry|delete|purge`"
+
+// archivedReadOnly refuses every method but GET and HEAD under
+// queuesPrefix + "{qname}/archived_tasks" (asynqmon's routes
+// archived_tasks/{id}, archived_tasks/{id}:run, archived_tasks:run_all,
+// :batch_run, :delete_all and :batch_delete), so the dead letter store and
+// asynq's archive stay in step.
+func archivedReadOnly(queuesPrefix string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && isArchivedRoute(queuesPrefix, r.URL.Path) {
+			w.Header().Set("Allow", "GET, HEAD")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			json.NewEncoder(w).Encode(map[string]string{"error": ErrArchivedTasksMessage})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isArchivedRoute reports whether p, cleaned, is queuesPrefix + a queue name
+// + "/archived_tasks", optionally followed by "/…" or ":…".
+func isArchivedRoute(queuesPrefix, p string) bool {
+	rest, ok := strings.CutPrefix(path.Clean(p), queuesPrefix)
+	if !ok {
+		return false
+	}
+	_, rest, ok = strings.Cut(rest, "/")
+	if !ok {
+		return false
+	}
+	after, ok := strings.CutPrefix(rest, "archived_tasks")
+	return ok && (after == "" || after[0] == '/' || after[0] == ':')
 }
 
 func securityHeaders(next http.Handler) http.Handler {

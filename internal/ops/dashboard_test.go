@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/worker"
 )
 
 const (
@@ -475,5 +477,85 @@ func TestDashboardUILoadsOffline(t *testing.T) {
 	}
 	if status, ctype, _ := get(m[1]); status != http.StatusOK || !strings.Contains(ctype, "javascript") {
 		t.Errorf("GET %s = %d %q", m[1], status, ctype)
+	}
+}
+
+// Running or deleting archived tasks from the dashboard would bypass the
+// dead letter store: every such request gets 405, read-only or not, and
+// both the archive entry and the dead letter stay. Other mutations work.
+func TestDashboardLeavesDeadLettersToCioqDLQ(t *testing.T) {
+	db := testredis.New(t)
+	ctx := context.Background()
+	client := asynq.NewClient(db.ConnOpt())
+	defer client.Close()
+	insp := asynq.NewInspector(db.ConnOpt())
+	defer insp.Close()
+	info, err := client.Enqueue(leakyTask("cio:identify"), asynq.Queue("default"), asynq.TaskID("dead-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.ArchiveTask("default", info.ID); err != nil {
+		t.Fatal(err)
+	}
+	store := worker.NewDeadLetters(db.Client, insp)
+	if err := store.Add(ctx, &worker.DeadLetter{ID: info.ID, Type: info.Type, Queue: "default", Payload: info.Payload,
+		Attempts: 1, Class: worker.ClassPermanent, Status: 400, Error: "refused"}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, readOnly := range []bool{false, true} {
+		h := newTestDashboard(t, DashboardOptions{RedisConnOpt: db.ConnOpt(), Username: "ops", Password: "s3cret", ReadOnly: readOnly})
+		for _, m := range []struct{ method, path string }{
+			{http.MethodPost, "/dashboard/api/queues/default/archived_tasks/dead-1:run"},
+			{http.MethodPost, "/dashboard/api/queues/default/archived_tasks:run_all"},
+			{http.MethodPost, "/dashboard/api/queues/default/archived_tasks:batch_run"},
+			{http.MethodDelete, "/dashboard/api/queues/default/archived_tasks/dead-1"},
+			{http.MethodDelete, "/dashboard/api/queues/default/archived_tasks:delete_all"},
+			{http.MethodPost, "/dashboard/api/queues/default/archived_tasks:batch_delete"},
+			{http.MethodDelete, "/dashboard/api/queues/default/./archived_tasks/dead-1"},
+			{http.MethodPut, "/dashboard/api/queues/default/archived_tasks"},
+		} {
+			req := httptest.NewRequest(m.method, m.path, strings.NewReader(`{"task_ids":["dead-1"]}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.SetBasicAuth("ops", "s3cret")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusMethodNotAllowed {
+				t.Errorf("read-only=%v: %s %s = %d, want 405", readOnly, m.method, m.path, rec.Code)
+				continue
+			}
+			if readOnly {
+				continue // the read-only guard answers first
+			}
+			var msg struct{ Error string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &msg); err != nil || msg.Error != ErrArchivedTasksMessage ||
+				rec.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("%s %s: %s %q (%v)", m.method, m.path, rec.Header().Get("Content-Type"), rec.Body.String(), err)
+			}
+		}
+	}
+
+	if ti, err := insp.GetTaskInfo("default", "dead-1"); err != nil || ti.State != asynq.TaskStateArchived {
+		t.Errorf("archive entry after refused requests: %+v, %v", ti, err)
+	}
+	if _, err := store.Get(ctx, "dead-1"); err != nil {
+		t.Errorf("dead letter after refused requests: %v", err)
+	}
+
+	// Reading the archive, and mutations elsewhere, still work.
+	h := newTestDashboard(t, DashboardOptions{RedisConnOpt: db.ConnOpt(), Username: "ops", Password: "s3cret"})
+	if resp := do(t, h, http.MethodGet, "/dashboard/api/queues/default/archived_tasks", "ops", "s3cret"); resp.status != http.StatusOK || !strings.Contains(resp.body, "dead-1") {
+		t.Errorf("GET archived_tasks = %d %s", resp.status, resp.body)
+	}
+	for _, m := range []struct{ method, path string }{
+		{http.MethodPost, "/dashboard/api/queues/default/retry_tasks:run_all"},
+		{http.MethodPost, "/dashboard/api/queues/default:pause"},
+	} {
+		if resp := do(t, h, m.method, m.path, "ops", "s3cret"); resp.status/100 != 2 {
+			t.Errorf("%s %s = %d %s, want 2xx", m.method, m.path, resp.status, resp.body)
+		}
+	}
+	if qi, err := insp.GetQueueInfo("default"); err != nil || !qi.Paused {
+		t.Errorf("the queue was not paused: %+v, %v", qi, err)
 	}
 }
