@@ -11,9 +11,21 @@ import (
 )
 
 // TestEveryTaskType sends every task type producer → Redis → worker →
-// sandbox and checks the sandbox's state shows its effect.
+// sandbox and checks the sandbox's state shows its effect, once through
+// Track v2 batches (the default) and once one request per task (v1 and
+// /api/v2/entity, CIOQ_BATCH=off).
 func TestEveryTaskType(t *testing.T) {
-	h := newHarness(t, nil)
+	for _, mode := range []struct {
+		name string
+		mod  func(*Config)
+	}{{"batched", nil}, {"unbatched", unbatched}} {
+		t.Run(mode.name, func(t *testing.T) { testEveryTaskType(t, mode.mod) })
+	}
+}
+
+func testEveryTaskType(t *testing.T, mod func(*Config)) {
+	h := newHarness(t, mod)
+	h.dumpOnFailure(t)
 	ctx := context.Background()
 	p := h.prod
 	must := func(_ any, err error) {
@@ -50,7 +62,7 @@ func TestEveryTaskType(t *testing.T) {
 	must(p.CDPGroup(ctx, tasks.CDPGroup{UserID: "c1", GroupID: "acme"}))
 	must(p.CDPAlias(ctx, tasks.CDPAlias{PreviousID: "anon-c", UserID: "c1"}))
 
-	waitSandbox(t, h.sb, 20*time.Second, "stage 1 effects", func(s *sandbox.Server) bool {
+	waitSandbox(t, h.sb, 60*time.Second, "stage 1 effects", func(s *sandbox.Server) bool {
 		u1, ok := s.Person("u1")
 		if !ok || u1.Attributes["plan"] != "pro" || len(u1.Devices) != 1 {
 			return false
@@ -88,7 +100,7 @@ func TestEveryTaskType(t *testing.T) {
 	must(p.DeleteDevice(ctx, tasks.DeviceDelete{Identifiers: id("u1"), Device: tasks.DeviceRef{ID: "tok-1"}}))
 	must(p.DeleteObject(ctx, tasks.ObjectDelete{ObjectTypeID: "1", ObjectID: "gone"}))
 	must(p.RemoveFromSegment(ctx, tasks.SegmentRemove{SegmentID: 7, IDs: []string{"u1"}}))
-	waitSandbox(t, h.sb, 20*time.Second, "stage 2 effects", func(s *sandbox.Server) bool {
+	waitSandbox(t, h.sb, 60*time.Second, "stage 2 effects", func(s *sandbox.Server) bool {
 		if len(s.Relationships("u1")) != 1 {
 			return false
 		}
@@ -117,7 +129,7 @@ func TestEveryTaskType(t *testing.T) {
 	must(p.MergePeople(ctx, tasks.MergePeople{Primary: id("u1"), Secondary: id("u2")}))
 	must(p.Unsuppress(ctx, tasks.Unsuppress{Identifiers: customerio.Identifiers{Email: "u4@example.com"}}))
 	must(p.Unrelate(ctx, tasks.Unrelate{Identifiers: id("u1"), ObjectTypeID: "1", ObjectID: "acme"}))
-	waitSandbox(t, h.sb, 20*time.Second, "stage 3 effects", func(s *sandbox.Server) bool {
+	waitSandbox(t, h.sb, 60*time.Second, "stage 3 effects", func(s *sandbox.Server) bool {
 		_, u3 := s.Person("u3")
 		_, u2 := s.Person("u2")
 		m, _ := s.SegmentMembers(7) // u2's membership moved to u1
@@ -132,5 +144,10 @@ func TestEveryTaskType(t *testing.T) {
 	}
 	if err := h.w.Health(); err != nil {
 		t.Errorf("Health: %v", err)
+	}
+	v1 := len(h.sb.Requests(sandbox.RequestFilter{Group: sandbox.GroupTrack, PathContains: "/api/v1/customers/"}))
+	batches := len(h.sb.Requests(sandbox.RequestFilter{Group: sandbox.GroupTrack, PathContains: "/api/v2/batch"}))
+	if batched := mod == nil; batched && (batches == 0 || v1 != 0) || !batched && (batches != 0 || v1 == 0) {
+		t.Errorf("%d v1 person requests and %d batch requests: wrong path for this mode", v1, batches)
 	}
 }

@@ -130,3 +130,36 @@ func (h *harness) done(id string) bool {
 	ti := h.taskInfo(id)
 	return ti == nil || ti.State == asynq.TaskStateCompleted
 }
+
+// dumpOnFailure registers a cleanup that, when the test failed, logs what
+// could explain it: the sandbox's non-2xx answers, the dead letters and the
+// tasks still in Redis (types and errors only).
+func (h *harness) dumpOnFailure(t *testing.T) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, r := range h.sb.Requests(sandbox.RequestFilter{}) {
+			if r.Status < 200 || r.Status > 299 {
+				t.Logf("sandbox answered %d to %s %s", r.Status, r.Method, r.Path)
+			}
+		}
+		if h.w != nil {
+			if pg, err := h.w.DLQ().List(context.Background(), Filter{}); err == nil {
+				for _, d := range pg.Items {
+					t.Logf("dead letter %s %s status %d: %s", d.Type, d.Class, d.Status, d.Error)
+				}
+			}
+		}
+		for q := range DefaultQueues() {
+			for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+				h.insp.ListPendingTasks, h.insp.ListActiveTasks, h.insp.ListScheduledTasks, h.insp.ListRetryTasks,
+			} {
+				tis, _ := list(q)
+				for _, ti := range tis {
+					t.Logf("task in Redis: %s %s %s retried %d, last error %q", q, ti.State, ti.Type, ti.Retried, ti.LastErr)
+				}
+			}
+		}
+	})
+}
