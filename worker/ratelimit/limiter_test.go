@@ -90,7 +90,10 @@ func TestSharedLimitAcrossProcesses(t *testing.T) {
 	// GCRA bound over the whole run: Burst + Rate*elapsed (+1 for the slot
 	// that begins exactly at the edge).
 	max := limit.Burst + int(math.Ceil(float64(limit.Rate)*elapsed.Seconds())) + 1
-	min := int(0.8 * float64(limit.Rate) * run.Seconds())
+	// The lower bound only proves the limiter lets calls through at its
+	// rate's order of magnitude; it is loose so a loaded machine (slow
+	// Redis round trips) cannot fail it.
+	min := int(0.5 * float64(limit.Rate) * run.Seconds())
 	if n := len(allowed); n > max || n < min {
 		t.Fatalf("allowed %d calls in %v, want between %d and %d", n, elapsed, min, max)
 	}
