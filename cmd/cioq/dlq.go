@@ -24,7 +24,8 @@ import (
 
 const dlqHelp = `Operates cioq's dead letter store (tasks Customer.io refused for good, that
 expired, were invalid, or used up their retries). Nothing leaves it unless
-you retry, purge or (from the dashboard) delete it.
+you retry, delete or purge it here: the dashboard shows archived tasks but
+refuses to run or delete them, which would bypass this store.
 
 Subcommands:
   list   [filters] [--json] [--limit N]    every matching dead letter, oldest failure first
@@ -33,12 +34,15 @@ Subcommands:
                                            re-enqueue as a new task with a full retry
                                            budget; the dead letter is removed only once
                                            the new task is in Redis
+  delete ID...                             delete these dead letters (and asynq's archive entries)
   purge  [filters] --yes                   delete matching dead letters
   stats  [filters] [--json]                counts by queue, type, class and status
   export [filters] [--payload]             JSON lines to stdout
 
-Filters: --queue Q --type T --class permanent|expired|invalid|exhausted
-         --since T --until T (RFC 3339, or a duration before now: 24h, 7d)
+Filters, for list, stats, export, purge and retry --all (show, retry ID... and
+delete take IDs only):
+  --queue Q --type T --class permanent|expired|invalid|exhausted
+  --since T --until T (RFC 3339, or a duration before now: 24h, 7d)
 Payloads (person identifiers, emails, message data) are redacted unless
 --payload is given.
 
@@ -70,6 +74,8 @@ func runDLQ(ctx context.Context, a *app, args []string) error {
 		fs.BoolVar(&d.all, "all", false, "retry every dead letter matching the filters")
 		fs.StringVar(&d.rate, "rate", "50/s", "at most this many retries per second with --all (N/s or N/m)")
 		run = d.retry
+	case "delete":
+		run = d.delete
 	case "purge":
 		fs.BoolVar(&d.yes, "yes", false, "really delete")
 		run = d.purge
@@ -90,8 +96,11 @@ func runDLQ(ctx context.Context, a *app, args []string) error {
 	if err := d.parseFilter(); err != nil {
 		return err
 	}
-	if sub != "show" && sub != "retry" && len(d.args) > 0 {
+	if sub != "show" && sub != "retry" && sub != "delete" && len(d.args) > 0 {
 		return usageErrorf("unexpected argument %q", d.args[0])
+	}
+	if (sub == "show" || sub == "delete") && d.filtered() {
+		return usageErrorf("%s takes IDs, not filters", sub)
 	}
 	if _, err := newLogger(a.getenv, a.stderr); err != nil {
 		return err
@@ -132,6 +141,11 @@ func (d *dlqCmd) addFilters(fs *flag.FlagSet) {
 	fs.StringVar(&d.class, "class", "", "only this class: permanent, expired, invalid or exhausted")
 	fs.StringVar(&d.since, "since", "", "last failure at or after (RFC 3339, or a duration before now: 24h)")
 	fs.StringVar(&d.until, "until", "", "last failure before (RFC 3339, or a duration before now)")
+}
+
+// filtered reports whether any filter flag was given.
+func (d *dlqCmd) filtered() bool {
+	return d.queue != "" || d.typ != "" || d.class != "" || d.since != "" || d.until != ""
 }
 
 func (d *dlqCmd) parseFilter() error {
@@ -358,7 +372,7 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 	if d.all == (len(d.args) > 0) {
 		return usageErrorf("give dead letter IDs or --all [filters], not both or neither")
 	}
-	if !d.all && (d.queue != "" || d.typ != "" || d.class != "" || d.since != "" || d.until != "") {
+	if !d.all && d.filtered() {
 		return usageErrorf("filters apply to --all only")
 	}
 	interval, err := parseRate(d.rate)
@@ -435,6 +449,33 @@ func parseRate(s string) (time.Duration, error) {
 		return 0, usageErrorf("--rate=%q: want a positive N/s or N/m", s)
 	}
 	return time.Duration(float64(per) / n), nil
+}
+
+// delete removes the given dead letters and asynq's archive entries of
+// their tasks. Unknown ids are reported and make the exit status 1.
+func (d *dlqCmd) delete(ctx context.Context) error {
+	if len(d.args) == 0 {
+		return usageErrorf("delete wants dead letter IDs (use purge for filters)")
+	}
+	failed := 0
+	for _, id := range d.args {
+		err := d.store.Delete(ctx, id)
+		switch {
+		case errors.Is(err, worker.ErrNotFound):
+			failed++
+			fmt.Fprintf(d.a.stderr, "cioq dlq delete: %s: no such dead letter\n", id)
+		case err != nil:
+			failed++
+			fmt.Fprintf(d.a.stderr, "cioq dlq delete: %s: not deleted: %v\n", id, err)
+		default:
+			fmt.Fprintf(d.a.stdout, "deleted %s\n", id)
+		}
+	}
+	fmt.Fprintf(d.a.stderr, "%d deleted, %d failed\n", len(d.args)-failed, failed)
+	if failed > 0 {
+		return silentError(exitFailure)
+	}
+	return nil
 }
 
 func (d *dlqCmd) purge(ctx context.Context) error {

@@ -323,3 +323,55 @@ func TestDLQStatsExport(t *testing.T) {
 func sendOpts(template, id string) customerio.SendOptions {
 	return customerio.SendOptions{TransactionalMessageID: customerio.MessageID(template), Identifiers: &customerio.Identifiers{ID: id}}
 }
+
+// delete ID... removes the dead letters and asynq's archive entries (what
+// the dashboard refuses to do); an unknown id makes it exit 1, filters and
+// a missing id are usage errors.
+func TestDLQDelete(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	ctx := context.Background()
+	client := asynq.NewClientFromRedisClient(db.Client)
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	store := worker.NewDeadLetters(db.Client, nil)
+	for _, id := range []string{"dead-a", "dead-b", "dead-c"} {
+		info, err := client.Enqueue(asynq.NewTask(tasks.TypeIdentify, []byte(`{}`)), asynq.Queue("default"), asynq.TaskID(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := insp.ArchiveTask("default", info.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Add(ctx, &worker.DeadLetter{ID: id, Type: tasks.TypeIdentify, Queue: "default", Payload: info.Payload,
+			Attempts: 1, Class: worker.ClassPermanent, Status: 400, Error: "refused"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, args := range [][]string{{"delete"}, {"delete", "--class", "permanent", "dead-a"}, {"show", "--queue", "default", "dead-a"}} {
+		if r := cli(t, env, "", append([]string{"dlq"}, args...)...); r.code != 2 {
+			t.Errorf("dlq %v: exit %d, want 2; stderr:\n%s", args, r.code, r.stderr)
+		}
+	}
+
+	r := cli(t, env, "", "dlq", "delete", "dead-a", "ghost", "dead-b")
+	if r.code != 1 || r.stdout != "deleted dead-a\ndeleted dead-b\n" ||
+		!strings.Contains(r.stderr, "ghost: no such dead letter") || !strings.Contains(r.stderr, "2 deleted, 1 failed") {
+		t.Fatalf("delete: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, id := range []string{"dead-a", "dead-b"} {
+		if _, err := store.Get(ctx, id); err != worker.ErrNotFound {
+			t.Errorf("dead letter %s after delete: %v", id, err)
+		}
+		if _, err := insp.GetTaskInfo("default", id); err == nil {
+			t.Errorf("archive entry %s still there after delete", id)
+		}
+	}
+	if _, err := store.Get(ctx, "dead-c"); err != nil {
+		t.Errorf("dead-c was not asked for: %v", err)
+	}
+	if ti, err := insp.GetTaskInfo("default", "dead-c"); err != nil || ti.State != asynq.TaskStateArchived {
+		t.Errorf("dead-c's archive entry: %+v, %v", ti, err)
+	}
+}

@@ -46,7 +46,7 @@ func commands() []command {
 		{"serve", "HTTP server: ingest front door, /dashboard, /metrics, /healthz, /readyz", runServe},
 		{"sandbox", "serve the in-process Customer.io stand-in and print its URLs and keys", runSandbox},
 		{"enqueue", "enqueue one task (JSON on stdin) or a file of JSON lines", runEnqueue},
-		{"dlq", "inspect, retry, purge and export the dead letter store", runDLQ},
+		{"dlq", "inspect, retry, delete, purge and export the dead letter store", runDLQ},
 		{"demo", "sandbox + worker + dashboard + the brief's scenarios (what `make run` runs)", runDemo},
 		{"bench", "measure cioq against raw asynq with the sandbox (flushes REDIS_URL's database)", runBench},
 		{"version", "print the version", runVersion},
