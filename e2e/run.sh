@@ -93,15 +93,17 @@ trap 'exit 130' INT TERM
 
 apt_updated=0
 apt_install() {
+  local sudo=""
   if [ "$(id -u)" -ne 0 ]; then
-    die "need $* (run as root, or: sudo apt-get install -y $*)"
+    command -v sudo >/dev/null 2>&1 || die "need $* (run as root, or install them: apt-get install -y $*)"
+    sudo="sudo"
   fi
   if [ "$apt_updated" = 0 ]; then
-    apt-get update -qq >/dev/null
+    $sudo apt-get update -qq >/dev/null
     apt_updated=1
   fi
   echo "e2e: installing $* with apt-get" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
 if [ ! -x "$CHROMIUM" ]; then
@@ -112,6 +114,10 @@ command -v curl >/dev/null 2>&1 || apt_install curl
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt_install nodejs npm
 fi
+# playwright-core needs Node.js 20 or newer (Debian 12's own nodejs is 18).
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+[ "$node_major" -ge 20 ] || die "Node.js $(node -v 2>/dev/null) is too old: playwright-core needs Node.js 20 or newer (e.g. from NodeSource or Debian backports)"
+
 if [ ! -f e2e/node_modules/playwright-core/package.json ]; then
   echo "e2e: npm ci (playwright-core; no browser download)" >&2
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci in e2e/ failed"
@@ -139,9 +145,18 @@ wait_for() {
 http_ok() { curl -fsS -m 2 -o /dev/null "$1"; }
 
 # Redis: a server of its own, so the tests' server (6399) is never touched.
-if ! redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
-  started_redis=1
-fi
+# Whether one answers already is asked before anything starts it (without
+# redis-cli, over bash's /dev/tcp), so the trap stops only a server this
+# run started.
+redis_answers() {
+  { exec 4<>"/dev/tcp/$redis_host/$redis_port"; } 2>/dev/null || return 1
+  printf 'PING\r\n' >&4
+  local reply=""
+  read -r -t 2 reply <&4 || true
+  exec 4>&- 4<&-
+  [[ "$reply" == +PONG* ]]
+}
+redis_answers || started_redis=1
 ./scripts/redis.sh "$redis_host" "$redis_port" || die "Redis did not start on $redis_hostport"
 command -v redis-cli >/dev/null 2>&1 || apt_install redis-tools
 redis-cli -h "$redis_host" -p "$redis_port" -n "$redis_db" flushdb >/dev/null
