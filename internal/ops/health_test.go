@@ -80,8 +80,10 @@ func TestHealth(t *testing.T) {
 			}
 			start := time.Now()
 			code, rep := getJSON(t, mux, http.MethodGet, "/readyz")
-			if elapsed := time.Since(start); elapsed > 2*CheckTimeout {
-				t.Errorf("/readyz took %v", elapsed)
+			// A hanging check is cut at CheckTimeout; the bound only tells
+			// "cut" from "hung" and is loose for a loaded machine.
+			if elapsed := time.Since(start); elapsed > 10*CheckTimeout {
+				t.Errorf("/readyz took %v: a hanging check was not cut at %v", elapsed, CheckTimeout)
 			}
 			if code != tt.want {
 				t.Errorf("/readyz = %d, want %d: %+v", code, tt.want, rep)
