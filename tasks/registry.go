@@ -57,8 +57,12 @@ const (
 // RetryWindow has passed since its enqueued_at: a Customer.io outage shorter
 // than a day loses nothing.
 //
-// DefaultMaxRetry is sized so the attempts outlast the window even when
-// jitter halves every delay: the nominal delays 1 s, 2 s, 4 s ... 512 s are
+// The window, not the budget, is what guarantees the 24 hours: the worker
+// draws each delay with full jitter (uniformly in [0, nominal]), so a budget
+// can run out sooner, and a failure that would spend the last retry before
+// the window has passed is retried without spending it. The budget is sized
+// for the typical case, delays at least half their nominal value: the
+// nominal delays 1 s, 2 s, 4 s ... 512 s are
 // 10 retries lasting at least 511.5 s, after which each retry waits at least
 // 300 s (half of the 600 s cap), so ⌈(86400 − 511.5) / 300⌉ = 287 more
 // retries are needed: 297 in all. [RetriesFor] computes it:
