@@ -66,7 +66,10 @@ func ExpiresIn(d time.Duration) EnqueueOption {
 	return func(c *enqueueConfig) { c.expiresIn, c.expiresAt = d, time.Time{} }
 }
 
-// MaxRetry overrides the type's retry budget (tasks.DefaultMaxRetry).
+// MaxRetry overrides the type's retry budget (tasks.DefaultMaxRetry). Keep
+// it at 1 or more: once a task's budget is spent, asynq archives it on its
+// next failure of any kind, so with 0 even a 429 or a 401 (which otherwise
+// never spend the budget) dead-letters the task as exhausted.
 func MaxRetry(n int) EnqueueOption {
 	return func(c *enqueueConfig) { c.maxRetry = n }
 }
