@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -226,18 +228,18 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 		}
 	}
 
-	n := 3
 	if pl.key != "" {
 		if err := checkKey(pl.key); err != nil {
 			return plan{}, err
 		}
-		n += 2
 	}
-	if !processAt.IsZero() {
-		n++
+	base := baseOptions(pl.queue, maxRetry, timeout)
+	if pl.key == "" && processAt.IsZero() {
+		pl.opts = base // shared: capacity clipped, never appended to in place
+		return pl, nil
 	}
-	pl.opts = make([]asynq.Option, 0, n)
-	pl.opts = append(pl.opts, asynq.Queue(pl.queue), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout))
+	pl.opts = make([]asynq.Option, 0, len(base)+3)
+	pl.opts = append(pl.opts, base...)
 	if pl.key != "" {
 		pl.opts = append(pl.opts, asynq.TaskID(pl.key), asynq.Retention(c.retention))
 	}
@@ -245,6 +247,36 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 		pl.opts = append(pl.opts, asynq.ProcessAt(processAt))
 	}
 	return pl, nil
+}
+
+// optKey names a set of base asynq options.
+type optKey struct {
+	queue    string
+	maxRetry int
+	timeout  time.Duration
+}
+
+// baseOpts caches the queue, retry and timeout options per combination
+// (a handful in practice), so an enqueue without idempotency key or delay
+// allocates no options.
+var (
+	baseOpts  sync.Map // optKey -> []asynq.Option
+	baseOptsN atomic.Int32
+)
+
+// baseOptions returns the asynq options for queue, maxRetry and timeout. The
+// slice is shared and its capacity clipped: append copies it.
+func baseOptions(queue string, maxRetry int, timeout time.Duration) []asynq.Option {
+	k := optKey{queue, maxRetry, timeout}
+	if v, ok := baseOpts.Load(k); ok {
+		return v.([]asynq.Option)
+	}
+	o := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
+	o = o[:len(o):len(o)]
+	if baseOptsN.Add(1) <= 64 { // bounded: per-call retries or timeouts are not cached
+		baseOpts.Store(k, o)
+	}
+	return o
 }
 
 func (c *Client) enqueue(ctx context.Context, typ string, b []byte, pl plan) (Receipt, error) {
