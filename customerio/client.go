@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,8 +70,15 @@ type Config struct {
 	// HTTP Basic auth, site_id:track_api_key in standard base64.
 	SiteID, TrackAPIKey string
 	// AppAPIKey authenticates App API calls (transactional sends,
-	// broadcasts) as "Authorization: Bearer <key>".
+	// broadcasts) as "Authorization: Bearer <key>". It may also be a
+	// service-account token ("sa_live_..."), which spans workspaces: then
+	// AppWorkspaceID is required, and is sent as X-Workspace-Id on
+	// transactional sends (the only App calls such tokens are documented
+	// for).
 	AppAPIKey string
+	// AppWorkspaceID is the numeric workspace id a service-account
+	// AppAPIKey sends on behalf of (X-Workspace-Id); unused otherwise.
+	AppWorkspaceID string
 	// PipelinesWriteKey authenticates Pipelines (CDP) calls with HTTP Basic
 	// auth: the write key as user name and an empty password.
 	PipelinesWriteKey string
@@ -114,8 +122,11 @@ type Client struct {
 	timeout   time.Duration
 	userAgent string
 	strict    bool
-	endpoints map[API]*endpoint
-	secrets   []string // credentials, scrubbed from every error text
+	// workspaceID is X-Workspace-Id for a service-account App token ("" =
+	// an ordinary App API key).
+	workspaceID string
+	endpoints   map[API]*endpoint
+	secrets     []string // credentials, scrubbed from every error text
 }
 
 // New checks cfg and returns a Client. The error names the offending field
@@ -176,6 +187,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.AppAPIKey != "" {
 		c.endpoints[APIApp].auth = "Bearer " + cfg.AppAPIKey
+		if strings.HasPrefix(cfg.AppAPIKey, "sa_live_") {
+			id := strings.TrimSpace(cfg.AppWorkspaceID)
+			if _, err := strconv.ParseUint(id, 10, 64); err != nil {
+				return nil, fmt.Errorf("customerio: Config.AppWorkspaceID: a service-account AppAPIKey (sa_live_...) needs the numeric id of the workspace it sends for")
+			}
+			c.workspaceID = id
+		}
 	} else {
 		c.endpoints[APIApp].need = "Config.AppAPIKey"
 	}
@@ -361,6 +379,9 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	}
 	if rq.api == APIPipelines && c.strict {
 		req.Header.Set("X-Strict-Mode", "1")
+	}
+	if rq.api == APIApp && c.workspaceID != "" && len(rq.path) > 1 && rq.path[1] == "send" {
+		req.Header.Set("X-Workspace-Id", c.workspaceID)
 	}
 
 	resp, err := c.http.Do(req)

@@ -19,7 +19,9 @@
 //
 //   - Track: HTTP Basic with Config.SiteID as user and Config.TrackAPIKey as
 //     password (standard base64).
-//   - App: "Authorization: Bearer <Config.AppAPIKey>".
+//   - App: "Authorization: Bearer <Config.AppAPIKey>". A service-account
+//     token (sa_live_...) also sends "X-Workspace-Id: <Config.AppWorkspaceID>"
+//     on transactional sends.
 //   - Pipelines: HTTP Basic with Config.PipelinesWriteKey as user and an
 //     empty password; Config.PipelinesStrict adds "X-Strict-Mode: 1".
 //

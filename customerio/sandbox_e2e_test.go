@@ -252,3 +252,34 @@ func TestSandboxAppRateLimitE2E(t *testing.T) {
 		t.Fatalf("send after the App API limit: %v", err)
 	}
 }
+
+// TestSandboxServiceAccountE2E: a service-account token (sa_live_...) sends
+// with X-Workspace-Id; the sandbox accepts it for its workspace only, and a
+// client without the workspace id is refused at New.
+func TestSandboxServiceAccountE2E(t *testing.T) {
+	sb := sandbox.NewTestServer(t)
+	ctx := context.Background()
+	send := &customerio.SendEmailRequest{To: "a@example.com", Subject: "s", Body: "b"}
+	c, err := customerio.New(customerio.Config{AppAPIKey: sandbox.DefaultServiceToken, AppWorkspaceID: "1", AppURL: sb.AppURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendEmail(ctx, send); err != nil {
+		t.Fatalf("send with the service token: %v", err)
+	}
+	reqs := sb.Requests(sandbox.RequestFilter{Group: sandbox.GroupApp})
+	if len(reqs) != 1 || reqs[0].Header.Get("X-Workspace-Id") != "1" {
+		t.Fatalf("recorded %+v, want one send carrying X-Workspace-Id: 1", reqs)
+	}
+	other, err := customerio.New(customerio.Config{AppAPIKey: sandbox.DefaultServiceToken, AppWorkspaceID: "2", AppURL: sb.AppURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.SendEmail(ctx, send); customerio.ClassOf(err) != customerio.ClassAuth {
+		t.Fatalf("send for another workspace: %v, want an auth error", err)
+	}
+	_, err = customerio.New(customerio.Config{AppAPIKey: sandbox.DefaultServiceToken})
+	if err == nil || !strings.Contains(err.Error(), "AppWorkspaceID") || strings.Contains(err.Error(), sandbox.DefaultServiceToken) {
+		t.Fatalf("New without AppWorkspaceID: %v", err)
+	}
+}

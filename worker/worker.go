@@ -107,7 +107,7 @@ func ConfigFrom(c *config.Config) Config {
 	ws := make(map[string]customerio.Config, len(c.Workspaces))
 	for name, w := range c.Workspaces {
 		ws[name] = customerio.Config{
-			SiteID: w.SiteID, TrackAPIKey: w.TrackAPIKey, AppAPIKey: w.AppAPIKey,
+			SiteID: w.SiteID, TrackAPIKey: w.TrackAPIKey, AppAPIKey: w.AppAPIKey, AppWorkspaceID: w.AppWorkspaceID,
 			PipelinesWriteKey: w.PipelinesWriteKey, Region: customerio.Region(w.Region),
 			TrackURL: w.TrackURL, AppURL: w.AppURL, PipelinesURL: w.PipelinesURL,
 		}

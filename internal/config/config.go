@@ -27,6 +27,7 @@ const (
 	EnvSiteID            = "CUSTOMERIO_SITE_ID"
 	EnvTrackAPIKey       = "CUSTOMERIO_TRACK_API_KEY"
 	EnvAppAPIKey         = "CUSTOMERIO_APP_API_KEY"
+	EnvAppWorkspaceID    = "CUSTOMERIO_APP_WORKSPACE_ID"
 	EnvPipelinesWriteKey = "CUSTOMERIO_PIPELINES_WRITE_KEY"
 	EnvRegion            = "CUSTOMERIO_REGION"
 	EnvTrackURL          = "CUSTOMERIO_TRACK_URL"
@@ -66,9 +67,12 @@ type Config struct {
 // An API whose credentials are empty is simply not configured: tasks for it
 // are kept in the queue (and the worker reports itself unhealthy), not dropped.
 type Workspace struct {
-	SiteID            string
-	TrackAPIKey       string
-	AppAPIKey         string
+	SiteID      string
+	TrackAPIKey string
+	AppAPIKey   string
+	// AppWorkspaceID is the numeric workspace id a service-account App
+	// token (sa_live_...) sends for (X-Workspace-Id); unused otherwise.
+	AppWorkspaceID    string
 	PipelinesWriteKey string
 	// Region is "us", "eu" or "" (= us).
 	Region string
@@ -149,6 +153,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SiteID:            get(EnvSiteID),
 		TrackAPIKey:       get(EnvTrackAPIKey),
 		AppAPIKey:         get(EnvAppAPIKey),
+		AppWorkspaceID:    get(EnvAppWorkspaceID),
 		PipelinesWriteKey: get(EnvPipelinesWriteKey),
 		Region:            get(EnvRegion),
 		TrackURL:          get(EnvTrackURL),
@@ -277,6 +282,7 @@ type fileWorkspace struct {
 	TrackAPIKeyEnv       string `json:"track_api_key_env"`
 	AppAPIKey            string `json:"app_api_key"`
 	AppAPIKeyEnv         string `json:"app_api_key_env"`
+	AppWorkspaceID       string `json:"app_workspace_id"`
 	PipelinesWriteKey    string `json:"pipelines_write_key"`
 	PipelinesWriteKeyEnv string `json:"pipelines_write_key_env"`
 	Ordered              bool   `json:"ordered"`
@@ -349,6 +355,7 @@ func loadWorkspacesFile(path string, getenv func(string) string) (map[string]Wor
 		if w.PipelinesWriteKey, err = pick("pipelines_write_key", fw.PipelinesWriteKey, fw.PipelinesWriteKeyEnv); err != nil {
 			return nil, err
 		}
+		w.AppWorkspaceID = strings.TrimSpace(fw.AppWorkspaceID)
 		w.Region = strings.TrimSpace(fw.Region)
 		w.Ordered = fw.Ordered
 		w.TrackURL, w.AppURL, w.PipelinesURL = strings.TrimSpace(fw.TrackURL), strings.TrimSpace(fw.AppURL), strings.TrimSpace(fw.PipelinesURL)

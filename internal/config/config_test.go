@@ -187,3 +187,23 @@ func TestWorkspaceStringHidesKeys(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+func TestServiceAccountWorkspaceID(t *testing.T) {
+	cfg, err := Load(env(map[string]string{
+		EnvRedisURL: "redis://127.0.0.1:6379/0", EnvAppAPIKey: "sa_live_x", EnvAppWorkspaceID: "7",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Workspaces[DefaultWorkspace].AppWorkspaceID; got != "7" {
+		t.Errorf("default workspace AppWorkspaceID = %q, want 7", got)
+	}
+	p := writeFile(t, `{"workspaces":{"eu":{"app_api_key":"sa_live_y","app_workspace_id":"12","region":"eu"}}}`)
+	cfg, err = Load(env(map[string]string{EnvRedisURL: "redis://127.0.0.1:6379/0", EnvWorkspacesFile: p}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Workspaces["eu"].AppWorkspaceID; got != "12" {
+		t.Errorf("eu AppWorkspaceID = %q, want 12", got)
+	}
+}
