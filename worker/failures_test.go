@@ -241,23 +241,33 @@ func TestExpiredSendNeverSent(t *testing.T) {
 }
 
 func TestIdempotencyKeyDeliversOnce(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, nil, true) // the worker starts after both enqueues
 	ctx := context.Background()
 	send := tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "receipt", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"}
+	// The same key twice while the first task is still pending.
 	r1, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("order-42-receipt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitSandbox(t, h.sb, 10*time.Second, "delivery", func(s *sandbox.Server) bool { return len(s.Deliveries()) == 1 })
 	r2, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("order-42-receipt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r2.Duplicate || r2.TaskID != r1.TaskID {
-		t.Errorf("second enqueue %+v", r2)
+	if r1.Duplicate || !r2.Duplicate || r2.TaskID != r1.TaskID {
+		t.Errorf("enqueues while pending: %+v then %+v", r1, r2)
 	}
-	// A third producer path: the task re-run after a crash finds the send
-	// record and does not send again.
+	h.start(t)
+	waitSandbox(t, h.sb, 10*time.Second, "delivery", func(s *sandbox.Server) bool { return len(s.Deliveries()) == 1 })
+	eventually(t, 10*time.Second, "task done", func() bool { return h.done(r1.TaskID) })
+	// And again after the task completed (within the idempotency window).
+	r3, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("order-42-receipt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r3.Duplicate || r3.TaskID != r1.TaskID {
+		t.Errorf("enqueue after completion: %+v", r3)
+	}
+	// Another key is another send.
 	if _, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("order-43-receipt")); err != nil {
 		t.Fatal(err)
 	}
