@@ -434,6 +434,4 @@ func TestOrderingStuckPredecessorDoesNotBlockForever(t *testing.T) {
 	if g := obs.get(func(o *recObserver) int { return o.gaveUp }); g != 1 {
 		t.Errorf("%d give-ups observed, want 1", g)
 	}
-	var ti *asynq.TaskInfo
-	_ = ti
 }
