@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/producer"
