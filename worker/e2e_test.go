@@ -54,7 +54,6 @@ func testEveryTaskType(t *testing.T, mod func(*Config)) {
 	must(p.SendInbox(ctx, tasks.SendInbox{SendOptions: customerio.SendOptions{TransactionalMessageID: "8", Identifiers: &customerio.Identifiers{ID: "u1"}}}))
 	must(p.SendWhatsApp(ctx, tasks.SendWhatsApp{SendOptions: customerio.SendOptions{TransactionalMessageID: "wa", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "+15555550100"}))
 	must(p.TriggerBroadcast(ctx, tasks.BroadcastTrigger{BroadcastID: 3, TriggerBroadcastRequest: customerio.TriggerBroadcastRequest{Data: map[string]any{"headline": "sale"}}}))
-	must(p.AddToSegment(ctx, tasks.SegmentAdd{SegmentID: 7, IDs: []string{"u1", "u2"}}))
 	must(p.CDPIdentify(ctx, tasks.CDPIdentify{UserID: "c1", Traits: map[string]any{"plan": "pro"}}))
 	must(p.CDPTrack(ctx, tasks.CDPTrack{UserID: "c1", Event: "Order Completed"}))
 	must(p.CDPPage(ctx, tasks.CDPPage{AnonymousID: "anon-c", Name: "Pricing"}))
@@ -76,11 +75,7 @@ func testEveryTaskType(t *testing.T, mod func(*Config)) {
 		if _, ok := s.Person("u4@example.com"); !ok {
 			return false
 		}
-		if len(s.Deliveries()) != 6 || len(s.Triggers()) != 1 || len(s.CDPMessages()) != 6 {
-			return false
-		}
-		m, _ := s.SegmentMembers(7)
-		return len(m) == 2
+		return len(s.Deliveries()) == 6 && len(s.Triggers()) == 1 && len(s.CDPMessages()) == 6
 	})
 	chans := map[string]bool{}
 	for _, d := range h.sb.Deliveries() {
@@ -92,14 +87,15 @@ func testEveryTaskType(t *testing.T, mod func(*Config)) {
 		}
 	}
 
-	// Stage 2: relationships, merges, deletes, suppressions, removals.
+	// Stage 2: relationships, the anonymous merge, deletes, suppressions, a
+	// manual segment (its people exist now: unknown ids are ignored).
+	must(p.AddToSegment(ctx, tasks.SegmentAdd{SegmentID: 7, IDs: []string{"u1", "u2"}}))
 	must(p.Relate(ctx, tasks.Relate{Identifiers: id("u1"), ObjectTypeID: "1", ObjectID: "acme"}))
 	must(p.Relate(ctx, tasks.Relate{Identifiers: id("u3"), ObjectTypeID: "1", ObjectID: "acme"}))
 	must(p.MergeAnonymous(ctx, tasks.MergeAnonymous{Identifiers: id("u1"), AnonymousID: "anon-1"}))
 	must(p.Suppress(ctx, tasks.Suppress{Identifiers: customerio.Identifiers{Email: "u4@example.com"}}))
 	must(p.DeleteDevice(ctx, tasks.DeviceDelete{Identifiers: id("u1"), Device: tasks.DeviceRef{ID: "tok-1"}}))
 	must(p.DeleteObject(ctx, tasks.ObjectDelete{ObjectTypeID: "1", ObjectID: "gone"}))
-	must(p.RemoveFromSegment(ctx, tasks.SegmentRemove{SegmentID: 7, IDs: []string{"u1"}}))
 	waitSandbox(t, h.sb, 60*time.Second, "stage 2 effects", func(s *sandbox.Server) bool {
 		if len(s.Relationships("u1")) != 1 {
 			return false
@@ -117,24 +113,32 @@ func testEveryTaskType(t *testing.T, mod func(*Config)) {
 			return false
 		}
 		m, _ := s.SegmentMembers(7)
-		return len(m) == 1
+		return len(m) == 2
 	})
 
-	// Stage 3: undo a suppression and a relationship, merge u2 into u1,
+	// Stage 3: undo a suppression and a relationship, leave the segment,
 	// delete u3. Tasks of one stage run concurrently and in no set order, so
-	// no stage holds two tasks whose effects depend on each other's order
-	// (a relate after a delete recreates the person; a merge before a
-	// segment removal brings the membership back).
+	// no stage holds two tasks whose effects depend on each other's order (a
+	// relate after a delete recreates the person; a segment add before the
+	// person exists is ignored; a merge before a segment removal brings the
+	// membership back).
 	must(p.Delete(ctx, tasks.Delete{Identifiers: id("u3")}))
-	must(p.MergePeople(ctx, tasks.MergePeople{Primary: id("u1"), Secondary: id("u2")}))
+	must(p.RemoveFromSegment(ctx, tasks.SegmentRemove{SegmentID: 7, IDs: []string{"u1"}}))
 	must(p.Unsuppress(ctx, tasks.Unsuppress{Identifiers: customerio.Identifiers{Email: "u4@example.com"}}))
 	must(p.Unrelate(ctx, tasks.Unrelate{Identifiers: id("u1"), ObjectTypeID: "1", ObjectID: "acme"}))
 	waitSandbox(t, h.sb, 60*time.Second, "stage 3 effects", func(s *sandbox.Server) bool {
 		_, u3 := s.Person("u3")
-		_, u2 := s.Person("u2")
-		m, _ := s.SegmentMembers(7) // u2's membership moved to u1
-		return !u3 && !u2 && len(s.Merges()) == 1 && len(m) == 1 &&
+		m, _ := s.SegmentMembers(7)
+		return !u3 && len(m) == 1 && m[0].ID == "u2" &&
 			len(s.Suppressions()) == 0 && len(s.Relationships("u1")) == 0
+	})
+
+	// Stage 4: merge u2 into u1; u2's segment membership moves to u1.
+	must(p.MergePeople(ctx, tasks.MergePeople{Primary: id("u1"), Secondary: id("u2")}))
+	waitSandbox(t, h.sb, 60*time.Second, "stage 4 effects", func(s *sandbox.Server) bool {
+		_, u2 := s.Person("u2")
+		m, _ := s.SegmentMembers(7)
+		return !u2 && len(s.Merges()) == 1 && len(m) == 1 && m[0].ID == "u1"
 	})
 	if n, _ := h.w.DLQ().Count(ctx); n != 0 {
 		p, _ := h.w.DLQ().List(ctx, Filter{})
