@@ -10,8 +10,8 @@ import (
 // Environment variables of rate limiting, batching and ordering.
 const (
 	EnvRateLimits        = "CIOQ_RATE_LIMITS"        // on (default) | off
-	EnvRateTrack         = "CIOQ_RATE_TRACK"         // default 100/1020ms:1; e.g. 100/s, 3000/3s, 100/s:1 (burst 1)
-	EnvRateApp           = "CIOQ_RATE_APP"           // default 10/1020ms:1
+	EnvRateTrack         = "CIOQ_RATE_TRACK"         // default 100/1030ms:1; e.g. 100/s, 3000/3s, 100/s:1 (burst 1)
+	EnvRateApp           = "CIOQ_RATE_APP"           // default 10/1030ms:1
 	EnvRateTransactional = "CIOQ_RATE_TRANSACTIONAL" // default 100/s:10
 	EnvBatch             = "CIOQ_BATCH"              // on (default) | off
 	EnvBatchTypes        = "CIOQ_BATCH_TYPES"        // comma-separated task types (default: all batchable)

@@ -52,19 +52,19 @@ func (l Limit) burst() int {
 // customerio-api.md §7. Treat them as constants.
 var (
 	// DefaultTrack is the Track API (v1 and v2) fair-use rate, 100 req/s,
-	// kept with a 2 % margin (100 per 1.02 s) and no burst, so that no
+	// kept with a 3 % margin (100 per 1.03 s) and no burst, so that no
 	// one-second window at Customer.io sees more than 100 requests even
 	// when network and scheduling jitter bunch a few together. (At exactly
 	// 100/s a strict window sees a 101st now and then, and the 429 halves
 	// the shared rate.) Customer.io's current docs allow up to TrackMax.
-	DefaultTrack = Limit{Rate: 100, Period: 1020 * time.Millisecond, Burst: 1}
+	DefaultTrack = Limit{Rate: 100, Period: 1030 * time.Millisecond, Burst: 1}
 	// TrackMax is the most the Track API documents: 3000 requests per 3 s
 	// (soft limit shared with Pipelines and transactional sends).
 	TrackMax = Limit{Rate: 3000, Period: 3 * time.Second, Burst: 100}
 	// DefaultApp is the App API's hard limit, 10 req/s, enforced with 429.
-	// Burst 1 spaces requests evenly and the 2 % margin (10 per 1.02 s)
+	// Burst 1 spaces requests evenly and the 3 % margin (10 per 1.03 s)
 	// absorbs jitter, so no one-second window sees more than 10.
-	DefaultApp = Limit{Rate: 10, Period: 1020 * time.Millisecond, Burst: 1}
+	DefaultApp = Limit{Rate: 10, Period: 1030 * time.Millisecond, Burst: 1}
 	// DefaultTransactional is the rate for transactional sends, 100 req/s.
 	DefaultTransactional = Limit{Rate: 100, Period: time.Second, Burst: 10}
 	// DefaultBroadcastTrigger is one trigger per 10 s per broadcast; use it
