@@ -597,13 +597,7 @@ func (r *SendSMSRequest) Validate() error {
 	if r == nil {
 		return invalid("body", "is required")
 	}
-	if err := r.SendOptions.validate(sendRules{identifiers: true, messageID: true}, time.Now()); err != nil {
-		return err
-	}
-	if strings.TrimSpace(r.To) == "" {
-		return invalid("to", "is required")
-	}
-	return nil
+	return validateMessageTo(&r.SendOptions, r.To)
 }
 
 // Validate checks a transactional WhatsApp message like an SMS.
@@ -611,10 +605,17 @@ func (r *SendWhatsAppRequest) Validate() error {
 	if r == nil {
 		return invalid("body", "is required")
 	}
-	if err := r.SendOptions.validate(sendRules{identifiers: true, messageID: true}, time.Now()); err != nil {
+	return validateMessageTo(&r.SendOptions, r.To)
+}
+
+// validateMessageTo checks a send addressed to a phone number (SMS,
+// WhatsApp): identifiers and transactional_message_id required, send_at at
+// most 90 days ahead, a non-blank to.
+func validateMessageTo(o *SendOptions, to string) error {
+	if err := o.validate(sendRules{identifiers: true, messageID: true}, time.Now()); err != nil {
 		return err
 	}
-	if strings.TrimSpace(r.To) == "" {
+	if strings.TrimSpace(to) == "" {
 		return invalid("to", "is required")
 	}
 	return nil
