@@ -99,7 +99,7 @@ type Batcher struct {
 	closeOnce sync.Once
 	done      chan struct{}
 
-	batches, ops, itemErrors, requestErrors, panics, rejected atomic.Int64
+	batches, ops, itemErrors, requestErrors, panics, rejected, accepted atomic.Int64
 }
 
 // Item states.
@@ -198,6 +198,7 @@ func (b *Batcher) Do(ctx context.Context, op customerio.Operation) error {
 	it := &item{op: op, size: size, done: make(chan struct{})}
 	select {
 	case b.in <- it:
+		b.accepted.Add(1)
 	case <-b.closing:
 		return ErrClosed
 	case <-ctx.Done():
@@ -378,6 +379,7 @@ type Stats struct {
 	RequestErrors int64 // requests that failed as a whole (including panics)
 	Panics        int64 // recovered SendFunc panics
 	Rejected      int64 // operations refused in Do without sending
+	Accepted      int64 // operations Do handed to the batcher (queued for a request)
 }
 
 // OpsPerBatch is the mean number of operations per request.
@@ -397,5 +399,6 @@ func (b *Batcher) Stats() Stats {
 		RequestErrors: b.requestErrors.Load(),
 		Panics:        b.panics.Load(),
 		Rejected:      b.rejected.Load(),
+		Accepted:      b.accepted.Load(),
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -427,7 +428,13 @@ func TestCloseFlushes(t *testing.T) {
 	for _, op := range names(5) {
 		go func() { errs <- b.Do(context.Background(), op) }()
 	}
-	time.Sleep(50 * time.Millisecond) // let them queue behind the hour-long linger
+	// Wait until all five are queued behind the hour-long linger.
+	for deadline := time.Now().Add(10 * time.Second); b.Stats().Accepted < 5; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 5 operations queued", b.Stats().Accepted)
+		}
+		runtime.Gosched()
+	}
 	if n := len(rec.sent()); n != 0 {
 		t.Fatalf("%d batches sent before Close", n)
 	}
