@@ -242,8 +242,8 @@ func parseBaseURL(raw string) (*url.URL, error) {
 // redirect to another host (the request carries credentials).
 func newHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 100
-	tr.MaxIdleConnsPerHost = 32
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 0 // the per-call context deadline bounds it
