@@ -95,7 +95,9 @@
 // answer is 503 with
 //
 //	"accepted": [0, 1, ...]   the indices of the items whose every task Redis
-//	                          holds (for a batch, positions in "batch")
+//	                          holds (for a batch, positions in "batch"; for
+//	                          an mParticle request, positions among the
+//	                          tasks it produced, skipped users not counted)
 //	"partial": [{"index": 37, "queued": ["cio:object_upsert"], "missing": ["cio:relate"]}]
 //	                          the item (at most one) of which Redis holds the
 //	                          first tasks but not the rest: task types in the
