@@ -12,7 +12,7 @@ import (
 func TestJSONSizeMatchesEncoding(t *testing.T) {
 	strs := []string{"", "plain", `q"uote`, `back\slash`, "ctl\x00\x01\x1f\x7f", "\b\f\n\r\t", "<a href='x'>&amp;</a>",
 		"é ü 日本 🎉", "bad\xffutf8\xc3", "sep\u2028\u2029", strings.Repeat("x", 1000)}
-	floats := []float64{0, -0.0, 1, -1, 59.98, 1e-6, 9.99e-7, 1e-7, 1e20, 1e21, 1.5e300, -2.5e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, 123456789.123456789, 1e-9}
+	floats := []float64{0, math.Copysign(0, -1), 1, -1, 59.98, 1e-6, 9.99e-7, 1e-7, 1e20, 1e21, 1.5e300, -2.5e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, 123456789.123456789, 1e-9}
 	vals := []any{nil, true, false, int(-42), int64(math.MinInt64), uint64(math.MaxUint64), int8(-8), uint16(65535), float32(3.14), float32(1e-7), float32(1e21), float32(16777216),
 		map[string]any(nil), []any(nil), map[string]any{}, []any{}, map[string]string{"a": "b", `"`: "\n"}, map[string]string(nil)}
 	for _, s := range strs {

@@ -90,11 +90,6 @@ func asUnix(v any) (int64, bool) {
 	return 0, false
 }
 
-func str(m map[string]any, k string) (string, bool) {
-	s, ok := m[k].(string)
-	return s, ok
-}
-
 // idString accepts a string or an integer identifier value.
 func idString(v any) (string, bool) {
 	switch x := v.(type) {
@@ -104,11 +99,6 @@ func idString(v any) (string, bool) {
 		return strconv.FormatInt(x, 10), true
 	}
 	return "", false
-}
-
-func obj(v any) (map[string]any, bool) {
-	m, ok := v.(map[string]any)
-	return m, ok
 }
 
 func jsonLen(v any) int {

@@ -557,9 +557,7 @@ func (st *state) merge(pri, sec *person, now time.Time) {
 			pri.attrs[k] = v
 		}
 	}
-	for _, ev := range sec.events {
-		pri.events = append(pri.events, ev)
-	}
+	pri.events = append(pri.events, sec.events...)
 	for _, d := range sec.devices {
 		found := false
 		for _, x := range pri.devices {
