@@ -62,9 +62,12 @@
 // [EventID]), so Customer.io drops a repeat. Identify, devices, objects and
 // segment changes are idempotent. Transactional sends and broadcast
 // triggers are not: after Customer.io accepts one, the worker records it in
-// Redis (cioq:sent:<task id>, the delivery or trigger id, SendDedupeTTL =
-// 7 days) before acknowledging the task, and a later attempt of the same
-// task that finds the record succeeds without calling Customer.io. The
+// Redis (cioq:sent:<task id>:<enqueued_at>, the delivery or trigger id,
+// SendDedupeTTL = 7 days) before acknowledging the task, and a later
+// attempt of the same task that finds the record succeeds without calling
+// Customer.io, even if the send has expired meanwhile. (The enqueue time
+// tells a retry from a new task that reuses an idempotency key after the
+// old one left Redis.) The
 // remaining duplicate window is the gap between Customer.io accepting the
 // send and that record being written: a crash, a kill or a Redis outage in
 // those milliseconds, or a request that timed out on our side after
