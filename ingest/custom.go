@@ -17,33 +17,17 @@ func (s *Server) custom(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var v any
-	if e := decodeJSON(body, &v); e != nil {
+	objs, isArray, e := decodeObjects(body, "each item must be a JSON object", "the body must be a JSON object or an array of objects")
+	if e == nil && isArray && len(objs) == 0 {
+		e = bad("invalid", "", "at least one object is required")
+	}
+	if e != nil {
 		s.fail(w, src.Name, e)
 		return
 	}
-	var objs []map[string]any
 	prefix := func(int) string { return "" }
-	switch t := v.(type) {
-	case map[string]any:
-		objs = []map[string]any{t}
-	case []any:
-		if len(t) == 0 {
-			s.fail(w, src.Name, bad("invalid", "", "at least one object is required"))
-			return
-		}
+	if isArray {
 		prefix = func(i int) string { return fmt.Sprintf("[%d].", i) }
-		for i, x := range t {
-			m, ok := x.(map[string]any)
-			if !ok {
-				s.fail(w, src.Name, bad("invalid", fmt.Sprintf("[%d]", i), "each item must be a JSON object"))
-				return
-			}
-			objs = append(objs, m)
-		}
-	default:
-		s.fail(w, src.Name, bad("malformed_json", "", "the body must be a JSON object or an array of objects"))
-		return
 	}
 	items := make([]item, len(objs))
 	for i, o := range objs {
@@ -160,4 +144,29 @@ func suffixed(mid, suffix string) string {
 		return ""
 	}
 	return mid + ":" + suffix
+}
+
+// decodeObjects decodes a body holding one JSON object or an array of
+// objects; isArray tells which. elemMsg is the error for an array element
+// that is not an object, shapeMsg the one for any other JSON value.
+func decodeObjects(body []byte, elemMsg, shapeMsg string) (objs []map[string]any, isArray bool, e *reqError) {
+	var v any
+	if e := decodeJSON(body, &v); e != nil {
+		return nil, false, e
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		return []map[string]any{t}, false, nil
+	case []any:
+		objs = make([]map[string]any, 0, len(t))
+		for i, x := range t {
+			m, ok := x.(map[string]any)
+			if !ok {
+				return nil, true, bad("invalid", fmt.Sprintf("[%d]", i), "%s", elemMsg)
+			}
+			objs = append(objs, m)
+		}
+		return objs, true, nil
+	}
+	return nil, false, bad("malformed_json", "", "%s", shapeMsg)
 }

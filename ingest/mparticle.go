@@ -18,26 +18,9 @@ func (s *Server) mparticle(named bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		var v any
-		if e := decodeJSON(body, &v); e != nil {
+		batches, _, e := decodeObjects(body, "a batch must be a JSON object", "the body must be an mParticle batch or an array of batches")
+		if e != nil {
 			s.fail(w, src.Name, e)
-			return
-		}
-		var batches []map[string]any
-		switch t := v.(type) {
-		case map[string]any:
-			batches = []map[string]any{t}
-		case []any:
-			for i, b := range t {
-				m, ok := b.(map[string]any)
-				if !ok {
-					s.fail(w, src.Name, bad("invalid", fmt.Sprintf("[%d]", i), "a batch must be a JSON object"))
-					return
-				}
-				batches = append(batches, m)
-			}
-		default:
-			s.fail(w, src.Name, bad("malformed_json", "", "the body must be an mParticle batch or an array of batches"))
 			return
 		}
 		var items []item
