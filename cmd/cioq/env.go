@@ -96,7 +96,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 
 // newLogger builds the slog logger from CIOQ_LOG_LEVEL (debug, info, warn,
 // error; default info) and CIOQ_LOG_FORMAT (text or json; default text),
-// writing to w, and makes it slog's default.
+// writing to w, and makes it slog's default and go-redis's logger.
 func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	switch v := strings.ToLower(strings.TrimSpace(getenv(envLogLevel))); v {
@@ -122,8 +122,10 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 		return nil, usageErrorf("%s=%q: want text or json", envLogFormat, v)
 	}
 	// Libraries logging through slog's default (and net/http's ErrorLog,
-	// see listenHTTP) go to the same place.
+	// see listenHTTP) go to the same place, and so does go-redis, which
+	// has a logger of its own (asynq's goes through worker.AsynqLogger).
 	slog.SetDefault(l)
+	redisconf.SetLogger(l)
 	return l, nil
 }
 
