@@ -65,28 +65,40 @@ func WithKeySecret(secret string) Option {
 
 // keyer derives task ids from idempotency keys with one secret.
 type keyer struct {
-	macs sync.Pool // hash.Hash: HMAC-SHA256 keyed with the secret
+	macs sync.Pool // *mac
+}
+
+// mac is a reusable HMAC-SHA256 keyed with the secret, with its buffers
+// (so deriving an id allocates only the id).
+type mac struct {
+	h   hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
+	out [len(keyIDPrefix) + 32]byte
 }
 
 func newKeyer(secret []byte) *keyer {
 	k := &keyer{}
-	k.macs.New = func() any { return hmac.New(sha256.New, secret) }
+	k.macs.New = func() any {
+		m := &mac{h: hmac.New(sha256.New, secret)}
+		copy(m.out[:], keyIDPrefix)
+		return m
+	}
 	return k
 }
 
 // taskID is the task id of key: "k-" and the first 20 bytes of
 // HMAC-SHA256(secret, key) in lower-case base32.
 func (k *keyer) taskID(key string) string {
-	m := k.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(key))
-	var sum [sha256.Size]byte
-	m.Sum(sum[:0])
+	m := k.macs.Get().(*mac)
+	m.h.Reset()
+	m.in = append(m.in[:0], key...)
+	m.h.Write(m.in)
+	m.h.Sum(m.sum[:0])
+	keyIDEncoding.Encode(m.out[len(keyIDPrefix):], m.sum[:keyIDBytes])
+	id := string(m.out[:])
 	k.macs.Put(m)
-	var out [len(keyIDPrefix) + 32]byte
-	copy(out[:], keyIDPrefix)
-	keyIDEncoding.Encode(out[len(keyIDPrefix):], sum[:keyIDBytes])
-	return string(out[:])
+	return id
 }
 
 // TaskIDForKey returns the asynq task id of a task enqueued with
