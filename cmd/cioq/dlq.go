@@ -41,12 +41,12 @@ Subcommands:
   export [filters] [--payload]             JSON lines to stdout
 
 Filters, for list, stats, export, purge and retry --all (show, retry ID... and
-delete take IDs only). An ID is a dead letter's id as list shows it; a KEY is
-the idempotency key its task was enqueued with (hashed into the task id the
-way the producer does, with CIOQ_KEY_SECRET or the deployment's generated
-secret).
+delete take IDs only):
   --queue Q --type T --class permanent|expired|invalid|exhausted
   --since T --until T (RFC 3339, or a duration before now: 24h, 7d)
+An ID is a dead letter's id as list shows it; a KEY is the idempotency key
+its task was enqueued with (hashed into the task id the way the producer
+does, with CIOQ_KEY_SECRET or the deployment's generated secret).
 Payloads (person identifiers, emails, message data, idempotency keys) are
 redacted unless --payload is given.
 
@@ -264,11 +264,11 @@ func envelopeKey(b []byte) string {
 	return env.Key
 }
 
-// errAmbiguous is lookup's error for an argument that is the id of one
+// ambiguousError is lookup's error for an argument that is the id of one
 // dead letter and the idempotency key of another.
-type errAmbiguous struct{ ids []string }
+type ambiguousError struct{ ids []string }
 
-func (e *errAmbiguous) Error() string {
+func (e *ambiguousError) Error() string {
 	return "names two dead letters, " + strings.Join(e.ids, " and ") + " (an id and an idempotency key): give the id"
 }
 
@@ -322,7 +322,7 @@ func (d *dlqCmd) lookupOne(ctx context.Context, arg string) (*worker.DeadLetter,
 		return nil, err
 	}
 	if len(found) > 1 {
-		return nil, &errAmbiguous{ids: []string{found[0].ID, found[1].ID}}
+		return nil, &ambiguousError{ids: []string{found[0].ID, found[1].ID}}
 	}
 	return found[0], nil
 }

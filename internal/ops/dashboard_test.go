@@ -51,8 +51,8 @@ func leakyTask(typ string) *asynq.Task {
 	return asynq.NewTask(typ, envelope(leakyPayloads[typ]))
 }
 
-// leakyError is what a badly behaved worker might return.
-var leakyError = fmt.Errorf("customer.io rejected %s for %s", leakID, leakEmail)
+// errLeaky is what a badly behaved worker might return.
+var errLeaky = fmt.Errorf("customer.io rejected %s for %s", leakID, leakEmail)
 
 // seedAllStates fills db with tasks in every state asynqmon shows: pending,
 // scheduled and aggregating in "default"; retry, archived, completed (with a
@@ -99,9 +99,9 @@ func seedAllStates(t *testing.T, db *testredis.DB) {
 		q, _ := asynq.GetQueueName(ctx)
 		switch q {
 		case "retryq":
-			return leakyError
+			return errLeaky
 		case "archiveq":
-			return fmt.Errorf("%w: %w", leakyError, asynq.SkipRetry)
+			return fmt.Errorf("%w: %w", errLeaky, asynq.SkipRetry)
 		case "doneq":
 			_, err := task.ResultWriter().Write([]byte(`{"delivered_to":"` + leakEmail + `","person":"` + leakID + `"}`))
 			return err
