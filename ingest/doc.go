@@ -41,7 +41,8 @@
 //	     {"type","payload","idempotency_key","workspace","queue","process_at"}
 //	     or an array of them, validated exactly as producer.EnqueueRaw does;
 //	     Authorization: Bearer <token>. 202 {"receipts":[{"task_id","queue",
-//	     "type","duplicate"}],...}.
+//	     "type","duplicate"}],...}; with an idempotency_key, task_id is the
+//	     producer's keyed hash of it, never the key.
 //
 // # Routing (mode)
 //
@@ -83,8 +84,9 @@
 // custom: the message_id mapping) already seen by the same source within
 // 24 h is acknowledged and not enqueued again: each derived task is
 // enqueued with producer.IdempotencyKey("ingest:<source>:<digest of
-// messageId>:<kind>"), which the producer keeps 24 h after the task
-// completes. The response counts such tasks as duplicates.
+// messageId>:<kind>"), which the producer hashes into the task id and
+// keeps 24 h after the task completes. The response counts such tasks as
+// duplicates.
 //
 // # Failures: what was accepted
 //

@@ -34,7 +34,8 @@ type TaskRequest struct {
 
 // TaskReceipt says where a task of POST /v1/tasks went.
 type TaskReceipt struct {
-	// TaskID is the asynq task id: the idempotency key when one was given.
+	// TaskID is the asynq task id: with an idempotency key, the producer's
+	// keyed hash of it (producer.Client.TaskIDForKey), never the key itself.
 	TaskID string `json:"task_id"`
 	// Queue is the asynq queue the task is in.
 	Queue string `json:"queue"`

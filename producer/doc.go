@@ -21,12 +21,16 @@
 //   - Track events without an id, and Pipelines messages without a
 //     messageId, get a ULID at enqueue time, so a delivery retried after a
 //     timeout is dropped by Customer.io as a repeat.
-//   - IdempotencyKey makes the key the asynq task id: the same key again
-//     enqueues nothing and returns the first task's receipt with
-//     Duplicate set. A keyed task is retained for the idempotency window
-//     (WithIdempotencyWindow, default 24 h) after it completes, so the key
-//     keeps deduplicating; this costs one extra Redis read only when a
-//     duplicate is refused.
+//   - IdempotencyKey makes a keyed hash of the key the asynq task id
+//     (HMAC-SHA256 under the deployment's secret: WithKeySecret, or one
+//     generated in Redis on first use that every client shares): the same
+//     key again, from any process, enqueues nothing and returns the first
+//     task's receipt with Duplicate set. The key itself stays out of task
+//     ids, so out of logs and receipts. A keyed task is retained for the
+//     idempotency window (WithIdempotencyWindow, default 24 h) after it
+//     completes, so the key keeps deduplicating; this costs one extra Redis
+//     read only when a duplicate is refused, and one per client to read the
+//     secret.
 //   - ExpiresAt/ExpiresIn mark a send stale: past it the worker
 //     dead-letters it as expired instead of sending it late.
 //   - Workspace names the Customer.io workspace whose credentials deliver

@@ -181,7 +181,7 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 	}
 	d := spec.Defaults
 	now := time.Now()
-	pl := plan{queue: d.Queue, key: cfg.key, meta: tasks.Meta{Workspace: c.workspace, EnqueuedAt: now}}
+	pl := plan{queue: d.Queue, key: cfg.key, meta: tasks.Meta{Workspace: c.workspace, EnqueuedAt: now, IdempotencyKey: cfg.key}}
 	if cfg.workspace != nil {
 		pl.meta.Workspace = *cfg.workspace
 	}
@@ -238,10 +238,10 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 		pl.opts = base // shared: capacity clipped, never appended to in place
 		return pl, nil
 	}
-	pl.opts = make([]asynq.Option, 0, len(base)+3)
+	pl.opts = make([]asynq.Option, 0, len(base)+4) // room for enqueue's TaskID
 	pl.opts = append(pl.opts, base...)
 	if pl.key != "" {
-		pl.opts = append(pl.opts, asynq.TaskID(pl.key), asynq.Retention(c.retention))
+		pl.opts = append(pl.opts, asynq.Retention(c.retention))
 	}
 	if !processAt.IsZero() {
 		pl.opts = append(pl.opts, asynq.ProcessAt(processAt))
@@ -280,13 +280,22 @@ func baseOptions(queue string, maxRetry int, timeout time.Duration) []asynq.Opti
 }
 
 func (c *Client) enqueue(ctx context.Context, typ string, b []byte, pl plan) (Receipt, error) {
+	var id string
+	if pl.key != "" {
+		k, err := c.keyer(ctx)
+		if err != nil {
+			return Receipt{}, err
+		}
+		id = k.taskID(pl.key)
+		pl.opts = append(pl.opts, asynq.TaskID(id)) // plan made the room: no copy
+	}
 	info, err := c.ac.EnqueueContext(ctx, asynq.NewTask(typ, b), pl.opts...)
 	if err == nil {
-		return Receipt{TaskID: info.ID, Queue: info.Queue, Type: typ}, nil
+		return Receipt{TaskID: info.ID, Key: pl.key, Queue: info.Queue, Type: typ}, nil
 	}
 	if pl.key != "" && errors.Is(err, asynq.ErrTaskIDConflict) {
-		r := Receipt{TaskID: pl.key, Queue: pl.queue, Type: typ, Duplicate: true}
-		if first, ierr := c.insp.GetTaskInfo(pl.queue, pl.key); ierr == nil {
+		r := Receipt{TaskID: id, Key: pl.key, Queue: pl.queue, Type: typ, Duplicate: true}
+		if first, ierr := c.insp.GetTaskInfo(pl.queue, id); ierr == nil {
 			r.Queue, r.Type = first.Queue, first.Type
 		}
 		return r, nil

@@ -19,14 +19,21 @@ type enqueueConfig struct {
 	timeout   time.Duration
 }
 
-// IdempotencyKey makes key the task's id: enqueueing the same key again
-// (in the same queue) enqueues nothing and returns the first task's
-// receipt with Duplicate set, so the task is delivered once. The key stays
-// taken while the task waits, runs or retries, and for the client's
+// IdempotencyKey makes the task's id a keyed hash of key (Client.TaskIDForKey):
+// enqueueing the same key again (in the same queue), from this process or
+// any other of the deployment, enqueues nothing and returns the first
+// task's receipt with Duplicate set, so the task is delivered once. The key
+// stays taken while the task waits, runs or retries, and for the client's
 // idempotency window (WithIdempotencyWindow, default 24 h) after it
 // completes. Keys are 1 to 200 printable ASCII characters without spaces;
 // they are not scoped by workspace or type, so make them specific
 // ("order-12345:confirmation").
+//
+// A key may contain a person identifier ("welcome:user-123"): it becomes
+// no id, log line or receipt of cioq's. It is kept in the task's envelope
+// (tasks.Meta.IdempotencyKey), so it shows only where payloads are shown
+// (`cioq dlq show --payload`, the dashboard's --show-payloads), and in the
+// Receipt's Key for the caller.
 func IdempotencyKey(key string) EnqueueOption {
 	return func(c *enqueueConfig) { c.key = key }
 }

@@ -2,6 +2,8 @@ package producer
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -33,6 +35,10 @@ type Client struct {
 	retention time.Duration
 	workspace string
 	ordering  bool // WithOrdering
+
+	keySecret *string               // WithKeySecret; nil: the deployment's, in Redis
+	keys      atomic.Pointer[keyer] // set once the secret is known
+	keysMu    sync.Mutex            // serializes reading the secret from Redis
 }
 
 // Option configures a Client.
@@ -87,6 +93,12 @@ func NewFromRedis(rdb redis.UniversalClient, opts ...Option) *Client {
 	if err := validWorkspace(c.workspace); err != nil {
 		panic(fmt.Sprintf("producer: WithDefaultWorkspace: %v", err))
 	}
+	if c.keySecret != nil {
+		if err := CheckKeySecret(*c.keySecret); err != nil {
+			panic(fmt.Sprintf("producer: WithKeySecret: the secret %v", err))
+		}
+		c.keys.Store(newKeyer([]byte(*c.keySecret)))
+	}
 	return c
 }
 
@@ -103,8 +115,13 @@ func (c *Client) Ping() error { return c.ac.Ping() }
 
 // Receipt says where a task went.
 type Receipt struct {
-	// TaskID is the asynq task id: the idempotency key when one was given.
+	// TaskID is the asynq task id: with an idempotency key, the key's
+	// keyed hash (see Client.TaskIDForKey), never the key itself, so it is
+	// safe to log; otherwise asynq's random id.
 	TaskID string
+	// Key is the idempotency key as the caller gave it ("" without one).
+	// It may name a person: keep it out of logs (log TaskID instead).
+	Key string
 	// Queue is the asynq queue.
 	Queue string
 	// Type is the task type, e.g. tasks.TypeSendEmail.

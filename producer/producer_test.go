@@ -216,14 +216,14 @@ func TestIdempotencyKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r1.TaskID != "order-12345:confirmation" || r1.Duplicate {
+	if !strings.HasPrefix(r1.TaskID, "k-") || strings.Contains(r1.TaskID, "12345") || r1.Key != "order-12345:confirmation" || r1.Duplicate {
 		t.Fatalf("first receipt = %+v", r1)
 	}
 	r2, err := c.SendEmail(ctx, email, producer.IdempotencyKey("order-12345:confirmation"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r2.Duplicate || r2.TaskID != r1.TaskID || r2.Queue != r1.Queue || r2.Type != r1.Type {
+	if !r2.Duplicate || r2.TaskID != r1.TaskID || r2.Key != r1.Key || r2.Queue != r1.Queue || r2.Type != r1.Type {
 		t.Fatalf("second receipt = %+v, first %+v", r2, r1)
 	}
 	if n := total(t, insp); n != 1 {

@@ -24,7 +24,11 @@
 // names the Customer.io workspace whose credentials deliver the task;
 // expires_at (optional, unix seconds) is when a send becomes stale and is
 // dead-lettered as expired instead of sent; enqueued_at (unix milliseconds)
-// starts the retry window. [Decode] keeps the payload's bytes as written
+// starts the retry window; order_key and seq (optional) place the task in
+// a person's sequence; idempotency_key (optional) is the producer's
+// idempotency key as given, kept for the views that show payloads (the task
+// id is a keyed hash of it, and every view that redacts payloads redacts
+// it too). [Decode] keeps the payload's bytes as written
 // (unknown fields included) and unknown envelope fields, so a task written
 // by today's producer is read by tomorrow's worker and re-encoding loses
 // nothing. A JSON object with neither "v" nor "payload" is read as a bare

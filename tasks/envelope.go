@@ -34,13 +34,19 @@ type Meta struct {
 	// task Seq-1 (or gives up waiting after a bound). Zero: not ordered.
 	OrderKey string
 	Seq      int64
+	// IdempotencyKey is the producer's idempotency key, kept so that views
+	// which show payloads can show it too; the task id is a keyed hash of
+	// it (see producer.IdempotencyKey). It names a person as often as not,
+	// so it is treated like payload data: redacted wherever payloads are.
+	// "" when the task has none.
+	IdempotencyKey string
 }
 
 // Envelope is the decoded form of a task's bytes:
 //
-//	{"v":1,"workspace":"eu","expires_at":1767225600,"enqueued_at":1767222000123,"order_key":"…","seq":7,"payload":{...}}
+//	{"v":1,"workspace":"eu","expires_at":1767225600,"enqueued_at":1767222000123,"order_key":"…","seq":7,"idempotency_key":"…","payload":{...}}
 //
-// workspace, expires_at, order_key and seq are omitted when empty. Payload keeps the
+// workspace, expires_at, order_key, seq and idempotency_key are omitted when empty. Payload keeps the
 // payload's bytes as written, unknown fields included, and Extra keeps
 // unknown top-level fields, so MarshalJSON loses nothing.
 type Envelope struct {
@@ -57,6 +63,9 @@ type Envelope struct {
 	// when the task is not ordered.
 	OrderKey string
 	Seq      int64
+	// IdempotencyKey is the producer's idempotency key (see Meta); "" when
+	// the task has none.
+	IdempotencyKey string
 	// Payload is the payload's JSON, exactly as enqueued.
 	Payload json.RawMessage
 	// Extra holds top-level fields this version does not know.
@@ -90,7 +99,7 @@ func (e Envelope) MarshalJSON() ([]byte, error) {
 	if v == 0 {
 		v = Version
 	}
-	b := appendHead(make([]byte, 0, 96+len(e.Payload)), v, e.Workspace, e.ExpiresAt, e.EnqueuedAt, e.OrderKey, e.Seq)
+	b := appendHead(make([]byte, 0, 96+len(e.IdempotencyKey)+len(e.Payload)), v, e.Workspace, e.ExpiresAt, e.EnqueuedAt, e.OrderKey, e.Seq, e.IdempotencyKey)
 	if len(e.Extra) > 0 {
 		keys := make([]string, 0, len(e.Extra))
 		for k := range e.Extra {
@@ -129,7 +138,7 @@ func (e *Envelope) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64, orderKey string, seq int64) []byte {
+func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64, orderKey string, seq int64, key string) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(v), 10)
 	if workspace != "" {
@@ -150,7 +159,23 @@ func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64, 
 		b = append(b, `,"seq":`...)
 		b = strconv.AppendInt(b, seq, 10)
 	}
+	if key != "" {
+		b = append(b, `,"idempotency_key":`...)
+		b = appendJSONString(b, key)
+	}
 	return append(b, ',')
+}
+
+// appendJSONString appends s as a JSON string: strconv's quoting where it
+// is JSON too (printable ASCII), encoding/json's otherwise.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	return strconv.AppendQuote(b, s)
 }
 
 // Encode returns the bytes of a task: the envelope around p's JSON. It
@@ -202,7 +227,7 @@ func EncodeRaw(payload json.RawMessage, meta Meta) ([]byte, error) {
 	if enq.IsZero() {
 		enq = time.Now()
 	}
-	b := appendHead(make([]byte, 0, 96+len(payload)), Version, meta.Workspace, exp, enq.UnixMilli(), meta.OrderKey, meta.Seq)
+	b := appendHead(make([]byte, 0, 96+len(meta.IdempotencyKey)+len(payload)), Version, meta.Workspace, exp, enq.UnixMilli(), meta.OrderKey, meta.Seq, meta.IdempotencyKey)
 	b = append(b, `"payload":`...)
 	b = append(b, payload...)
 	return append(b, '}'), nil
@@ -268,7 +293,7 @@ func scanEnvelope(b []byte) (*Envelope, bool) {
 		return nil, false
 	}
 	env := &Envelope{V: 1}
-	var seen [5]bool
+	var seen [6]bool
 	i := len(head)
 	for {
 		if b[i] != '"' {
@@ -306,6 +331,8 @@ func scanEnvelope(b []byte) (*Envelope, bool) {
 			k, i = 3, scanInt(b, i, &env.EnqueuedAt)
 		case "seq":
 			k, i = 4, scanInt(b, i, &env.Seq)
+		case "idempotency_key":
+			k, i = 5, scanString(b, i, &env.IdempotencyKey)
 		default:
 			return nil, false
 		}
@@ -377,6 +404,8 @@ func envelopeFromMap(typ string, m map[string]json.RawMessage) (*Envelope, error
 			err = json.Unmarshal(raw, &env.OrderKey)
 		case "seq":
 			err = json.Unmarshal(raw, &env.Seq)
+		case "idempotency_key":
+			err = json.Unmarshal(raw, &env.IdempotencyKey)
 		case "payload":
 			env.Payload = raw
 		default:

@@ -14,7 +14,7 @@ import (
 func TestScanEnvelopeAgreesWithMap(t *testing.T) {
 	written, err := EncodeRaw(json.RawMessage(`{"identifiers":{"id":"p1"},"name":"x"}`), Meta{
 		Workspace: "eu-1", ExpiresAt: time.Unix(1767225600, 0), EnqueuedAt: time.UnixMilli(1767222000123),
-		OrderKey: "0123abcd", Seq: 7,
+		OrderKey: "0123abcd", Seq: 7, IdempotencyKey: "order:person-7731",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +31,9 @@ func TestScanEnvelopeAgreesWithMap(t *testing.T) {
 		`{"v":1,"payload":{"a":1}}`,
 		`{"v":1,"enqueued_at":-0,"payload":{"a":1}}`,
 		`{"v":1,"seq":3,"order_key":"k","payload":{}}`,
+		`{"v":1,"idempotency_key":"order:1","payload":{}}`,
+		`{"v":1,"idempotency_key":"a","idempotency_key":"b","payload":{}}`,
+		`{"v":1,"idempotency_key":7,"payload":{}}`,
 		`{"v":1,"payload":{"a":1},"x":{"b":2}}`,
 		`{"v":1,"payload":{"a":1},"v":2}`,
 		`{"v":1,"v":2,"payload":{}}`,

@@ -213,6 +213,29 @@ func TestEncodeDecode(t *testing.T) {
 	if want := `{"v":1,"enqueued_at":1767222000123,"payload":{"identifiers":{"id":"u"}}}`; string(b) != want {
 		t.Errorf("Encode = %s, want %s", b, want)
 	}
+	// The idempotency key is kept in the envelope, after the order, and
+	// read back on both decoding paths (fast, and through the map when an
+	// unknown field sends Decode there); a key that is not printable ASCII
+	// is still written as valid JSON.
+	for _, key := range []string{"order:person-7731", `a"b\c`, "tab\there\u00e9"} {
+		b, err = tasks.Encode(tasks.Delete{Identifiers: customerio.Identifiers{ID: "u"}}, tasks.Meta{EnqueuedAt: enq, IdempotencyKey: key})
+		if err != nil || !json.Valid(b) {
+			t.Fatalf("Encode with key %q = %s, %v", key, b, err)
+		}
+		for _, in := range [][]byte{b, bytes.Replace(b, []byte(`"payload":`), []byte(`"x":1,"payload":`), 1)} {
+			env, _, err = tasks.Decode(tasks.TypeDelete, in)
+			if err != nil || env.IdempotencyKey != key {
+				t.Errorf("Decode(%s).IdempotencyKey = %q, %v; want %q", in, env.IdempotencyKey, err, key)
+			}
+			if out, _ := json.Marshal(env); !bytes.Contains(out, mustJSON(key)) {
+				t.Errorf("MarshalJSON lost the key: %s", out)
+			}
+		}
+	}
+	b, _ = tasks.Encode(tasks.Delete{Identifiers: customerio.Identifiers{ID: "u"}}, tasks.Meta{EnqueuedAt: enq, OrderKey: "ok", Seq: 2, IdempotencyKey: "del:u"})
+	if want := `{"v":1,"enqueued_at":1767222000123,"order_key":"ok","seq":2,"idempotency_key":"del:u","payload":{"identifiers":{"id":"u"}}}`; string(b) != want {
+		t.Errorf("Encode = %s, want %s", b, want)
+	}
 	// Zero EnqueuedAt means now.
 	before := time.Now().UnixMilli()
 	b, _ = tasks.Encode(tasks.Delete{Identifiers: customerio.Identifiers{ID: "u"}}, tasks.Meta{})

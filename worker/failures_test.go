@@ -289,26 +289,29 @@ func TestSendRecordSkipsResend(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } }, true)
 	ctx := context.Background()
 	send := tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "x", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"}
-	if _, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("already-sent")); err != nil {
-		t.Fatal(err)
+	var ids []string // of the tasks keyed already-sent, sent-then-expired and key-reused
+	for _, opts := range [][]producer.EnqueueOption{
+		{producer.IdempotencyKey("already-sent")},
+		{producer.IdempotencyKey("sent-then-expired"), producer.ExpiresIn(time.Hour)},
+		{producer.IdempotencyKey("key-reused")},
+	} {
+		r, err := h.prod.SendEmail(ctx, send, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.TaskID)
 	}
-	if _, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("sent-then-expired"), producer.ExpiresIn(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.prod.SendEmail(ctx, send, producer.IdempotencyKey("key-reused")); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"already-sent", "sent-then-expired"} {
+	for _, id := range ids[:2] {
 		if err := h.db.Client.Set(ctx, h.sentKeyOf(t, id), "delivery:abc", time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The record an earlier task with the key "key-reused" left behind.
-	if err := h.db.Client.Set(ctx, "cioq:sent:key-reused:1000", "delivery:old", time.Hour).Err(); err != nil {
+	if err := h.db.Client.Set(ctx, "cioq:sent:"+ids[2]+":1000", "delivery:old", time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
 	h.start(t)
-	for _, id := range []string{"already-sent", "sent-then-expired", "key-reused"} {
+	for _, id := range ids {
 		eventually(t, 10*time.Second, id+" done", func() bool { return h.done(id) })
 	}
 	if n := len(h.sb.Deliveries()); n != 1 {

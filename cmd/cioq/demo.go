@@ -112,6 +112,10 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return configError(err)
 	}
+	popts, err := keySecretOptions(a.getenv)
+	if err != nil {
+		return err
+	}
 	rdb, err := redisconf.UniversalClient(cfg.Redis)
 	if err != nil {
 		return configError(err)
@@ -139,7 +143,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		user, pass = demoDashUser, demoDashPassword
 	}
 	site, err := newSite(siteOptions{
-		log: log, getenv: getenv, conn: cfg.Redis, rdb: rdb, reg: reg, metrics: metrics,
+		log: log, getenv: getenv, conn: cfg.Redis, rdb: rdb, reg: reg, metrics: metrics, producer: popts,
 		dashboard:    ops.DashboardOptions{RedisConnOpt: cfg.Redis, Username: user, Password: pass},
 		queueMetrics: true, // one process: no replica double counts
 		checks:       []ops.Check{ops.CheckFunc("worker", w.Health)},
@@ -175,7 +179,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(out, "cioq %s demo: Redis %s, worker delivering to %s\n\n", version(), redisconf.Redact(rurl), target)
 
 	if !real || *scenarios {
-		p := producer.NewFromRedis(rdb)
+		p := producer.NewFromRedis(rdb, popts...)
 		d := &demo{out: out, log: log, p: p, sb: sb, timeout: *timeout,
 			inspector: asynq.NewInspectorFromRedisClient(rdb), dlq: w.DLQ(), run: strings.ToLower(ulid.Make().String()[20:])}
 		if err := d.runScenarios(ctx); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
+	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -29,12 +30,12 @@ refuses to run or delete them, which would bypass this store.
 
 Subcommands:
   list   [filters] [--json] [--limit N]    every matching dead letter, oldest failure first
-  show   ID [--payload] [--json]           one dead letter with its error history
-  retry  ID... | --all [filters] [--rate 50/s]
+  show   ID|KEY [--payload] [--json]       one dead letter with its error history
+  retry  ID|KEY... | --all [filters] [--rate 50/s]
                                            re-enqueue as a new task with a full retry
                                            budget; the dead letter is removed only once
                                            the new task is in Redis
-  delete ID...                             delete these dead letters (and asynq's archive entries)
+  delete ID|KEY...                         delete these dead letters (and asynq's archive entries)
   purge  [filters] --yes                   delete matching dead letters
   stats  [filters] [--json]                counts by queue, type, class and status
   export [filters] [--payload]             JSON lines to stdout
@@ -43,10 +44,13 @@ Filters, for list, stats, export, purge and retry --all (show, retry ID... and
 delete take IDs only):
   --queue Q --type T --class permanent|expired|invalid|exhausted
   --since T --until T (RFC 3339, or a duration before now: 24h, 7d)
-Payloads (person identifiers, emails, message data) are redacted unless
---payload is given.
+An ID is a dead letter's id as list shows it; a KEY is the idempotency key
+its task was enqueued with (hashed into the task id the way the producer
+does, with CIOQ_KEY_SECRET or the deployment's generated secret).
+Payloads (person identifiers, emails, message data, idempotency keys) are
+redacted unless --payload is given.
 
-Environment: REDIS_URL.`
+Environment: REDIS_URL, CIOQ_KEY_SECRET.`
 
 func runDLQ(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
@@ -109,6 +113,10 @@ func runDLQ(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	popts, err := keySecretOptions(a.getenv)
+	if err != nil {
+		return err
+	}
 	rdb, err := redisconf.NewClient(rurl)
 	if err != nil {
 		return configError(err)
@@ -117,6 +125,7 @@ func runDLQ(ctx context.Context, a *app, args []string) error {
 	d.rdb = rdb
 	d.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	d.store = worker.NewDeadLetters(rdb, d.inspector)
+	d.keys, d.keySecretSet = producer.NewFromRedis(rdb, popts...), len(popts) > 0
 	return run(ctx)
 }
 
@@ -126,6 +135,10 @@ type dlqCmd struct {
 	inspector *asynq.Inspector
 	store     *worker.DeadLetters
 	args      []string
+	// keys hashes an idempotency key given instead of an id into its task
+	// id; keySecretSet is whether CIOQ_KEY_SECRET is set.
+	keys         *producer.Client
+	keySecretSet bool
 
 	queue, typ, class, since, until string
 	filter                          worker.Filter
@@ -206,6 +219,9 @@ type dlqItem struct {
 	LastFailedAt  time.Time        `json:"last_failed_at"`
 	History       []worker.Failure `json:"history,omitempty"`
 	Payload       json.RawMessage  `json:"payload,omitempty"`
+	// IdempotencyKey is the key the task was enqueued with, from its
+	// envelope: only with --payload (it may name a person).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// PayloadRedacted is true when Payload has identifiers and message
 	// data replaced (the default).
 	PayloadRedacted bool `json:"payload_redacted,omitempty"`
@@ -229,8 +245,86 @@ func (d *dlqCmd) item(dl *worker.DeadLetter, history, payload bool) dlqItem {
 	if payload {
 		it.Payload = payloadJSON(dl.Payload, d.payload)
 		it.PayloadRedacted = !d.payload
+		if d.payload {
+			it.IdempotencyKey = envelopeKey(dl.Payload)
+		}
 	}
 	return it
+}
+
+// envelopeKey returns the idempotency key in a task's envelope, "" when
+// there is none (or the bytes are no envelope).
+func envelopeKey(b []byte) string {
+	var env struct {
+		Key string `json:"idempotency_key"`
+	}
+	if json.Unmarshal(b, &env) != nil {
+		return ""
+	}
+	return env.Key
+}
+
+// ambiguousError is lookup's error for an argument that is the id of one
+// dead letter and the idempotency key of another.
+type ambiguousError struct{ ids []string }
+
+func (e *ambiguousError) Error() string {
+	return "names two dead letters, " + strings.Join(e.ids, " and ") + " (an id and an idempotency key): give the id"
+}
+
+// lookup finds the dead letter an argument names: its id, or the
+// idempotency key of its task, hashed into the task id as the producer
+// does (a key used before task ids were hashed is its own id, so both are
+// looked up). worker.ErrNotFound when neither names one. The secret is
+// only read when one exists: with none, no task was enqueued with a key.
+func (d *dlqCmd) lookup(ctx context.Context, arg string) ([]*worker.DeadLetter, error) {
+	var found []*worker.DeadLetter
+	dl, err := d.store.Get(ctx, arg)
+	switch {
+	case err == nil:
+		found = append(found, dl)
+	case !errors.Is(err, worker.ErrNotFound):
+		return nil, err
+	}
+	keyed := d.keySecretSet
+	if !keyed {
+		n, err := d.rdb.Exists(ctx, producer.KeySecretRedisKey).Result()
+		if err != nil {
+			return nil, err
+		}
+		keyed = n == 1
+	}
+	if keyed {
+		id, err := d.keys.TaskIDForKey(ctx, arg)
+		if err != nil {
+			return nil, err
+		}
+		if id != arg {
+			dl, err := d.store.Get(ctx, id)
+			switch {
+			case err == nil:
+				found = append(found, dl)
+			case !errors.Is(err, worker.ErrNotFound):
+				return nil, err
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil, worker.ErrNotFound
+	}
+	return found, nil
+}
+
+// lookupOne is lookup for retry and delete: exactly one dead letter.
+func (d *dlqCmd) lookupOne(ctx context.Context, arg string) (*worker.DeadLetter, error) {
+	found, err := d.lookup(ctx, arg)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) > 1 {
+		return nil, &ambiguousError{ids: []string{found[0].ID, found[1].ID}}
+	}
+	return found[0], nil
 }
 
 // payloadJSON renders a payload for output: redacted (ops.Redact) unless
@@ -305,14 +399,18 @@ func oneLine(s string, n int) string {
 
 func (d *dlqCmd) show(ctx context.Context) error {
 	if len(d.args) != 1 {
-		return usageErrorf("show wants exactly one ID")
+		return usageErrorf("show wants exactly one ID or idempotency key")
 	}
-	dl, err := d.store.Get(ctx, d.args[0])
+	found, err := d.lookup(ctx, d.args[0])
 	if errors.Is(err, worker.ErrNotFound) {
-		return fmt.Errorf("no dead letter with id %q", d.args[0])
+		return fmt.Errorf("no dead letter with id or idempotency key %q", d.args[0])
 	}
 	if err != nil {
 		return err
+	}
+	dl := found[0]
+	if len(found) > 1 {
+		fmt.Fprintf(d.a.stderr, "cioq dlq show: dead letter %s has this idempotency key too (`cioq dlq show %s`)\n", found[1].ID, found[1].ID)
 	}
 	it := d.item(dl, true, true)
 	if d.json {
@@ -323,6 +421,9 @@ func (d *dlqCmd) show(ctx context.Context) error {
 	w := tabwriter.NewWriter(d.a.stdout, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(w, "%s\t%s\n", k, v) }
 	row("ID", it.ID)
+	if it.IdempotencyKey != "" {
+		row("Idempotency key", it.IdempotencyKey)
+	}
 	row("Type", it.Type)
 	row("Queue", it.Queue)
 	row("Workspace", workspaceLabel(it.Workspace))
@@ -402,6 +503,20 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 			}
 		}
 		next = time.Now().Add(interval)
+		if !d.all {
+			// An argument: a dead letter id or an idempotency key.
+			dl, err := d.lookupOne(ctx, id)
+			if err != nil {
+				failed++
+				if errors.Is(err, worker.ErrNotFound) {
+					fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: no such dead letter\n", id)
+				} else {
+					fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: not retried: %v\n", id, err)
+				}
+				continue
+			}
+			id = dl.ID
+		}
 		info, err := d.store.Retry(ctx, id, client)
 		switch {
 		case errors.Is(err, worker.ErrNotFound):
@@ -458,8 +573,13 @@ func (d *dlqCmd) delete(ctx context.Context) error {
 		return usageErrorf("delete wants dead letter IDs (use purge for filters)")
 	}
 	failed := 0
-	for _, id := range d.args {
-		err := d.store.Delete(ctx, id)
+	for _, arg := range d.args {
+		id := arg
+		dl, err := d.lookupOne(ctx, arg)
+		if err == nil {
+			id = dl.ID
+			err = d.store.Delete(ctx, id)
+		}
 		switch {
 		case errors.Is(err, worker.ErrNotFound):
 			failed++

@@ -40,9 +40,10 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 			"JSON payload on stdin. With --file, enqueues every line of a JSON lines file\n"+
 			"({\"type\":...,\"payload\":{...},\"key\":\"...\"}; key optional; \"-\" = stdin);\n"+
 			"all lines are validated first and nothing is enqueued if one is invalid.\n"+
-			"Prints one JSON receipt per task: task_id, queue, type, duplicate.\n"+
+			"Prints one JSON receipt per task: task_id, queue, type, duplicate (with a\n"+
+			"key, task_id is a keyed hash of it, never the key).\n"+
 			"Invalid input exits 1 with a message naming the field (and the line).\n\n"+
-			"Environment: REDIS_URL.")
+			"Environment: REDIS_URL, CIOQ_KEY_SECRET.")
 	key := fs.String("key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
 	queue := fs.String("queue", "", "queue instead of the type's default (critical, default or bulk)")
 	workspace := fs.String("workspace", "", "Customer.io workspace that delivers the task (default workspace when empty)")
@@ -125,7 +126,11 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := producer.New(rurl)
+	popts, err := keySecretOptions(a.getenv)
+	if err != nil {
+		return err
+	}
+	c, err := producer.New(rurl, popts...)
 	if err != nil {
 		return configError(err)
 	}

@@ -60,10 +60,11 @@ func TestEnqueue(t *testing.T) {
 		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
 	}
 	rs := receipts(t, r.stdout)
-	if len(rs) != 1 || rs[0] != (receipt{TaskID: "reset:tok-1", Queue: "critical", Type: "cio:send_email"}) {
-		t.Fatalf("receipt %+v", rs)
+	id := generatedTaskID(t, db, "reset:tok-1") // the key's hash, not the key
+	if len(rs) != 1 || rs[0] != (receipt{TaskID: id, Queue: "critical", Type: "cio:send_email"}) {
+		t.Fatalf("receipt %+v, want task_id %s", rs, id)
 	}
-	info, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("critical", "reset:tok-1")
+	info, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("critical", id)
 	if err != nil {
 		t.Fatalf("task not in Redis: %v", err)
 	}
@@ -182,13 +183,14 @@ func TestEnqueueFile(t *testing.T) {
 		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
 	}
 	rs := receipts(t, r.stdout)
-	if len(rs) != 3 || rs[0].TaskID != "id-1001" || rs[1].Type != "cdp:track" || rs[2].Queue != "bulk" {
-		t.Fatalf("receipts %+v", rs)
+	id := generatedTaskID(t, db, "id-1001")
+	if len(rs) != 3 || rs[0].TaskID != id || rs[1].Type != "cdp:track" || rs[2].Queue != "bulk" {
+		t.Fatalf("receipts %+v, want the first with task_id %s", rs, id)
 	}
 	if n := queued(t, db); n != 3 {
 		t.Fatalf("%d tasks in Redis, want 3", n)
 	}
-	if _, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", "id-1001"); err != nil {
+	if _, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", id); err != nil {
 		t.Errorf("keyed task: %v", err)
 	}
 }

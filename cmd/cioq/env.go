@@ -10,6 +10,7 @@ import (
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/internal/redisconf"
+	"github.com/cioq/cioq/producer"
 )
 
 // Environment variables cmd reads itself (internal/config reads the rest).
@@ -19,6 +20,7 @@ const (
 	envIngestConfig      = "CIOQ_INGEST_CONFIG"
 	envLogLevel          = "CIOQ_LOG_LEVEL"
 	envLogFormat         = "CIOQ_LOG_FORMAT"
+	envKeySecret         = "CIOQ_KEY_SECRET"
 )
 
 func version() string { return customerio.Version }
@@ -94,7 +96,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 
 // newLogger builds the slog logger from CIOQ_LOG_LEVEL (debug, info, warn,
 // error; default info) and CIOQ_LOG_FORMAT (text or json; default text),
-// writing to w, and makes it slog's default.
+// writing to w, and makes it slog's default and go-redis's logger.
 func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	switch v := strings.ToLower(strings.TrimSpace(getenv(envLogLevel))); v {
@@ -120,8 +122,10 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 		return nil, usageErrorf("%s=%q: want text or json", envLogFormat, v)
 	}
 	// Libraries logging through slog's default (and net/http's ErrorLog,
-	// see listenHTTP) go to the same place.
+	// see listenHTTP) go to the same place, and so does go-redis, which
+	// has a logger of its own (asynq's goes through worker.AsynqLogger).
 	slog.SetDefault(l)
+	redisconf.SetLogger(l)
 	return l, nil
 }
 
@@ -156,4 +160,20 @@ func parseTimeArg(name, v string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, usageErrorf("--%s=%q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration before now (24h, 7d)", name, v)
+}
+
+// keySecretOptions returns the producer options of CIOQ_KEY_SECRET, the
+// secret idempotency keys are hashed with into task ids: WithKeySecret when
+// it is set, none (the deployment's secret generated in Redis) when it is
+// not. A secret too short is a configuration error naming the variable,
+// never showing the value.
+func keySecretOptions(getenv func(string) string) ([]producer.Option, error) {
+	v := getenv(envKeySecret)
+	if v == "" {
+		return nil, nil
+	}
+	if err := producer.CheckKeySecret(v); err != nil {
+		return nil, usageErrorf("%s: %v", envKeySecret, err)
+	}
+	return []producer.Option{producer.WithKeySecret(v)}, nil
 }

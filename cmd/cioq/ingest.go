@@ -21,7 +21,7 @@ func mountIngest(o siteOptions) (http.Handler, string, error) {
 		return nil, "", configError(err)
 	}
 	h, err := ingest.New(ingest.Config{
-		Producer: producer.NewFromRedis(o.rdb),
+		Producer: producer.NewFromRedis(o.rdb, o.producer...),
 		File:     fc,
 		Metrics:  o.metrics,
 		Logger:   o.log,

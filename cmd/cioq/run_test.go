@@ -73,7 +73,7 @@ func TestWorkerDeliversAndStops(t *testing.T) {
 	prod := producer.NewFromRedis(db.Client)
 	ctx := context.Background()
 	if _, err := prod.Identify(ctx, tasks.Identify{Identifiers: customerio.Identifiers{ID: "user-1001"},
-		Attributes: map[string]any{"total_revenue": 1000}}); err != nil {
+		Attributes: map[string]any{"total_revenue": 1000}}, producer.IdempotencyKey("signup:person-1001")); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -110,7 +110,8 @@ func TestWorkerDeliversAndStops(t *testing.T) {
 	if n, _ := worker.NewDeadLetters(db.Client, nil).Count(ctx); n != 0 {
 		t.Errorf("%d dead letters: a missing credential must not dead-letter", n)
 	}
-	if strings.Contains(p.stderr.String(), "ada@example.com") || strings.Contains(p.stderr.String(), sandbox.DefaultTrackAPIKey) {
+	if strings.Contains(p.stderr.String(), "ada@example.com") || strings.Contains(p.stderr.String(), sandbox.DefaultTrackAPIKey) ||
+		strings.Contains(p.stderr.String(), "person-1001") {
 		t.Errorf("the log leaks a payload or a key:\n%s", p.stderr.String())
 	}
 
@@ -182,7 +183,7 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Errorf("POST /v1/tasks: %d", resp.StatusCode)
 	}
-	if _, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", "ing-1"); err != nil {
+	if _, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", generatedTaskID(t, db, "ing-1")); err != nil {
 		t.Errorf("the ingested task is not in Redis: %v", err)
 	}
 
@@ -220,7 +221,7 @@ func TestServe(t *testing.T) {
 	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 202") {
 		t.Errorf("in-flight request: %q, %v", status, err)
 	}
-	if _, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", "ing-inflight"); err != nil {
+	if _, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", generatedTaskID(t, db, "ing-inflight")); err != nil {
 		t.Errorf("the in-flight request's task is not in Redis: %v", err)
 	}
 	if code := p.wait(15 * time.Second); code != 0 {

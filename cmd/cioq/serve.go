@@ -15,6 +15,7 @@ import (
 
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
+	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -26,7 +27,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"including cioq_dead_letters), /healthz and /readyz. SIGTERM or SIGINT stops\n"+
 			"accepting connections, drains requests in flight and exits 0.\n\n"+
 			"Environment: REDIS_URL, CIOQ_DASHBOARD_USER, CIOQ_DASHBOARD_PASSWORD,\n"+
-			"CIOQ_INGEST_CONFIG, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
 	addr := fs.String("addr", ":8080", "listen address")
 	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")
 	noAuth := fs.Bool("no-auth", false, "serve the dashboard without authentication when no credentials are set (logs a warning)")
@@ -54,9 +55,14 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	}
 	defer rdb.Close()
 
+	popts, err := keySecretOptions(a.getenv)
+	if err != nil {
+		return err
+	}
+
 	reg := newRegistry()
 	site, err := newSite(siteOptions{
-		log: log, getenv: a.getenv, conn: conn, rdb: rdb, reg: reg,
+		log: log, getenv: a.getenv, conn: conn, rdb: rdb, reg: reg, producer: popts,
 		dashboard: ops.DashboardOptions{
 			RedisConnOpt: conn,
 			Username:     strings.TrimSpace(a.getenv(envDashboardUser)),
@@ -100,6 +106,7 @@ type siteOptions struct {
 	rdb          redis.UniversalClient
 	reg          *prometheus.Registry
 	metrics      *ops.Metrics
+	producer     []producer.Option // the ingest's producer (CIOQ_KEY_SECRET)
 	dashboard    ops.DashboardOptions
 	queueMetrics bool
 	// checks are readiness checks besides Redis (e.g. the demo's worker).

@@ -88,8 +88,10 @@ type Dashboard struct {
 // result have the values Redact hid from that task's payload replaced (or are
 // hidden when the task can no longer be read); every other string
 // of an API response (task ids, group names, options, Redis info) is scrubbed
-// of emails. Task ids and group names are otherwise shown as they are: producers
-// must not put person identifiers in idempotency keys or group names.
+// of emails. Task ids and group names are otherwise shown as they are: the
+// producer makes a task id from an idempotency key by a keyed hash (the key
+// itself is in the envelope, redacted with the payload), and group names
+// must not carry person identifiers.
 func NewDashboard(opts DashboardOptions) (http.Handler, error) {
 	if opts.RedisConnOpt == nil {
 		return nil, errors.New("ops: dashboard needs a Redis connection (RedisConnOpt)")

@@ -22,12 +22,16 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/worker"
 )
 
 const (
 	leakEmail = "leak-test@example.com"
 	leakID    = "user-leak-42"
+	// leakKey is an idempotency key built from a person identifier, as
+	// the README's examples build them.
+	leakKey = "order:person-7731"
 )
 
 // leakyPayloads are envelopes of several task types, each carrying the
@@ -47,8 +51,8 @@ func leakyTask(typ string) *asynq.Task {
 	return asynq.NewTask(typ, envelope(leakyPayloads[typ]))
 }
 
-// leakyError is what a badly behaved worker might return.
-var leakyError = fmt.Errorf("customer.io rejected %s for %s", leakID, leakEmail)
+// errLeaky is what a badly behaved worker might return.
+var errLeaky = fmt.Errorf("customer.io rejected %s for %s", leakID, leakEmail)
 
 // seedAllStates fills db with tasks in every state asynqmon shows: pending,
 // scheduled and aggregating in "default"; retry, archived, completed (with a
@@ -77,6 +81,11 @@ func seedAllStates(t *testing.T, db *testredis.DB) {
 	enqueue(leakyTask("cdp:track"), asynq.Queue("archiveq"))
 	enqueue(leakyTask("cio:send_email"), asynq.Queue("doneq"), asynq.Retention(time.Hour))
 	enqueue(leakyTask("cio:broadcast_trigger"), asynq.Queue("activeq"))
+	// A task the producer enqueued with an idempotency key (pending).
+	if _, err := producer.NewFromRedis(db.Client).EnqueueRaw(ctx, "cio:identify",
+		[]byte(leakyPayloads["cio:identify"]), producer.IdempotencyKey(leakKey), producer.Queue("default")); err != nil {
+		t.Fatalf("enqueue with an idempotency key: %v", err)
+	}
 
 	release := make(chan struct{})
 	srv := asynq.NewServer(db.ConnOpt(), asynq.Config{
@@ -90,9 +99,9 @@ func seedAllStates(t *testing.T, db *testredis.DB) {
 		q, _ := asynq.GetQueueName(ctx)
 		switch q {
 		case "retryq":
-			return leakyError
+			return errLeaky
 		case "archiveq":
-			return fmt.Errorf("%w: %w", leakyError, asynq.SkipRetry)
+			return fmt.Errorf("%w: %w", errLeaky, asynq.SkipRetry)
 		case "doneq":
 			_, err := task.ResultWriter().Write([]byte(`{"delivered_to":"` + leakEmail + `","person":"` + leakID + `"}`))
 			return err
@@ -321,7 +330,7 @@ func TestDashboardRedactsEveryAPIResponse(t *testing.T) {
 	sort.Strings(paths)
 	all := ""
 	for _, p := range paths {
-		for _, secret := range []string{leakEmail, leakID, "leak-test%40example.com"} {
+		for _, secret := range []string{leakEmail, leakID, "leak-test%40example.com", leakKey, "person-7731"} {
 			if strings.Contains(bodies[p], secret) {
 				t.Errorf("GET %s leaks %q:\n%s", p, secret, bodies[p])
 			}
@@ -342,7 +351,7 @@ func TestDashboardRedactsEveryAPIResponse(t *testing.T) {
 	for _, b := range fetchAll(t, shown, db) {
 		all += b
 	}
-	for _, secret := range []string{leakEmail, leakID} {
+	for _, secret := range []string{leakEmail, leakID, leakKey} {
 		if !strings.Contains(all, secret) {
 			t.Errorf("with ShowPayloads no response contains %q: the leak test would not notice a leak", secret)
 		}

@@ -17,8 +17,10 @@ const Redacted = "[redacted]"
 var emailPattern = regexp.MustCompile(`(?i)[a-z0-9._%+\-]+(?:@|%40)[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}`)
 
 // personKeys name values that identify a person: every scalar under them is
-// replaced, the shape (object keys, array lengths) is kept.
+// replaced, the shape (object keys, array lengths) is kept. The envelope's
+// idempotency_key is one: producers build keys from user ids.
 var personKeys = set(
+	"idempotency_key",
 	"identifiers", "primary", "secondary", "ids", "emails", "email",
 	"anonymous_id", "userId", "anonymousId", "previousId", "user_id",
 	"customer_id", "cio_id", "phone", "to", "cc", "bcc", "from", "reply_to",

@@ -26,6 +26,12 @@ func TestRedact(t *testing.T) {
 			visible: []string{`"transactional_message_id":"password_reset"`, `"workspace":"eu-main"`, `"reset_link":"[redacted]"`, `"invoice.pdf":"[16 bytes dropped]"`, `"v":1`, `"enqueued_at":1767222000`},
 		},
 		{
+			name:    "idempotency key in the envelope",
+			in:      []byte(`{"v":1,"enqueued_at":1767222000,"idempotency_key":"welcome:user-7731","payload":{"identifiers":{"id":"user-7731"}}}`),
+			hidden:  []string{"welcome:user-7731", "user-7731"},
+			visible: []string{`"idempotency_key":"[redacted]"`, `"enqueued_at":1767222000`},
+		},
+		{
 			name:    "identify",
 			in:      envelope(`{"identifiers":{"email":"jane@example.com"},"attributes":{"plan":"pro","nested":{"a":"b"}}}`),
 			hidden:  []string{"jane@example.com", `"pro"`, `"b"`},
