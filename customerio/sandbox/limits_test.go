@@ -6,6 +6,14 @@ import (
 	"testing"
 )
 
+// Customer.io's documented sizes, read strictly; written out here rather
+// than taken from the constants under test.
+const (
+	entityLimit = 32_000  // /api/v2/entity body, each /api/v2/batch item: smaller than
+	batchLimit  = 500_000 // /api/v2/batch body: smaller than
+	cdpLimit    = 32_000  // a Pipelines message: at most
+)
+
 // eventOp returns a Track v2 person event whose JSON is exactly n bytes.
 func eventOp(t *testing.T, id string, n int) string {
 	t.Helper()
@@ -39,11 +47,11 @@ func attrsN(prefix string, n, size int) map[string]any {
 // the client uses).
 func TestV2SizeLimits(t *testing.T) {
 	e := newEnv(t)
-	want(t, e.track("POST", "/api/v2/entity", eventOp(t, "u1", MaxEntityBytes-1)), 200, `{}`)
-	want(t, e.track("POST", "/api/v2/entity", eventOp(t, "u1", MaxEntityBytes)), 400,
+	want(t, e.track("POST", "/api/v2/entity", eventOp(t, "u1", entityLimit-1)), 200, `{}`)
+	want(t, e.track("POST", "/api/v2/entity", eventOp(t, "u1", entityLimit)), 400,
 		`{"errors":[{"reason":"malformed","field":"","message":"request must be smaller than 32000 bytes"}]}`)
 
-	r := e.track("POST", "/api/v2/batch", `{"batch":[`+eventOp(t, "u2", MaxEntityBytes-1)+`,`+eventOp(t, "u2", MaxEntityBytes)+`]}`)
+	r := e.track("POST", "/api/v2/batch", `{"batch":[`+eventOp(t, "u2", entityLimit-1)+`,`+eventOp(t, "u2", entityLimit)+`]}`)
 	want(t, r, 207, `{"errors":[{"batch_index":1,"reason":"invalid","field":"","message":"batch item must be smaller than 32000 bytes"}]}`)
 	if n := len(e.r.Events("u2")); n != 1 {
 		t.Fatalf("%d events of u2 stored, want the one that fit", n)
@@ -68,8 +76,8 @@ func TestV2SizeLimits(t *testing.T) {
 		}
 		return b
 	}
-	want(t, e.track("POST", "/api/v2/batch", body(MaxBatchBytes-1)), 200, `{}`)
-	want(t, e.track("POST", "/api/v2/batch", body(MaxBatchBytes)), 400,
+	want(t, e.track("POST", "/api/v2/batch", body(batchLimit-1)), 200, `{}`)
+	want(t, e.track("POST", "/api/v2/batch", body(batchLimit)), 400,
 		`{"errors":[{"reason":"malformed","field":"","message":"request must be smaller than 500000 bytes"}]}`)
 }
 
@@ -137,8 +145,8 @@ func TestCDPMessageLimit(t *testing.T) {
 		head, tail := `{"userId":"c1","traits":{"p":"`, `"}}`
 		return head + strings.Repeat("x", n-len(head)-len(tail)) + tail
 	}
-	want(t, e.cdp("/identify", msg(MaxCDPMessageBytes), "X-Strict-Mode", "1"), 200, `{}`)
-	want(t, e.cdp("/identify", msg(MaxCDPMessageBytes+1), "X-Strict-Mode", "1"), 400, "")
+	want(t, e.cdp("/identify", msg(cdpLimit), "X-Strict-Mode", "1"), 200, `{}`)
+	want(t, e.cdp("/identify", msg(cdpLimit+1), "X-Strict-Mode", "1"), 400, "")
 	if n := len(e.r.CDPMessages()); n != 1 {
 		t.Fatalf("%d messages stored, want 1", n)
 	}
