@@ -25,6 +25,18 @@ import (
 // 429, 401) retries each of its tasks under the usual policy. Track events
 // carry ULID ids, so a batch re-sent after a crash is deduplicated by
 // Customer.io; the other operations are idempotent.
+//
+// An operation too large for a batch item (32,000 bytes encoded) is not
+// refused: an event, identify, merge, device or other person operation is
+// sent alone through Track v1, which takes everything enqueue accepts (event
+// data up to 100,000 bytes, 300 attributes of 1,000 bytes); an object upsert
+// or relationship, which has no v1 endpoint, is split by attributes into
+// several operations that each fit (tasks.ObjectUpsert.Operations), batched
+// like any other, and its task is done when every part was accepted,
+// dead-lettered when one is refused, retried whole on a transient failure.
+// Anonymous events (cio:track_anonymous) are not batched: Track v2 names a
+// person by id, email or cio_id only, so they go one request each to
+// /api/v1/events.
 type Batching struct {
 	// Off sends one request per task, as without batching.
 	Off bool
