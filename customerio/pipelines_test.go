@@ -174,14 +174,14 @@ func TestPipelinesExtraCountsTowardLimit(t *testing.T) {
 	}
 	err := c.Pipelines(context.Background(), CallIdentify, pad(MaxEntityBytes-overhead+1))
 	var ve *ValidationError
-	if !errors.As(err, &ve) || ve.Field != "message" {
-		t.Fatalf("err = %v, want a ValidationError on message", err)
+	if !errors.As(err, &ve) || ve.Field != "pad" {
+		t.Fatalf("err = %v, want a ValidationError naming the field that takes the room (pad)", err)
 	}
 	if n := len(srv.requests()); n != 0 {
 		t.Errorf("%d requests sent for an oversized message", n)
 	}
 	err = c.PipelinesBatch(context.Background(), []PipelinesMessage{{Type: CallIdentify, UserID: "u1", Extra: pad(MaxEntityBytes).Extra}})
-	if !errors.As(err, &ve) || ve.Field != "batch[0]" {
-		t.Errorf("batch err = %v, want a ValidationError on batch[0]", err)
+	if !errors.As(err, &ve) || ve.Field != "batch[0].pad" {
+		t.Errorf("batch err = %v, want a ValidationError on batch[0].pad", err)
 	}
 }

@@ -2,6 +2,7 @@ package customerio
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/url"
 	"path"
 	"strconv"
@@ -344,6 +345,18 @@ func checkObjectIdentifiers(field string, ids *Identifiers) error {
 func (o Operation) Validate() error { return o.validate("") }
 
 func (o Operation) validate(p string) error {
+	if err := o.validateFields(p); err != nil {
+		return err
+	}
+	field := p
+	if field == "" {
+		field = "operation"
+	}
+	return checkEncoded(field, o, MaxEntityBytes, true, tooLarge)
+}
+
+// validateFields is Validate without the size limit.
+func (o Operation) validateFields(p string) error {
 	actions, ok := actionMatrix[o.Type]
 	if !ok {
 		return invalid(join(p, "type"), `must be "person", "object" or "delivery"`)
@@ -445,11 +458,7 @@ func (o Operation) validate(p string) error {
 			return err
 		}
 	}
-	field := p
-	if field == "" {
-		field = "operation"
-	}
-	return checkEncoded(field, o, MaxEntityBytes, true, "must be less than 32000 bytes encoded")
+	return nil
 }
 
 // ValidateBatch checks a Track v2 batch: at least one operation, each valid
@@ -811,7 +820,9 @@ func checkCall(field string, call PipelinesCall) error {
 
 // Validate checks a Pipelines message for call: type empty or equal to
 // call; userId or anonymousId (alias: userId and previousId); track needs
-// event, group needs groupId; encoded size at most 32,000 bytes.
+// event, group needs groupId; encoded size at most 32,000 bytes (Pipelines'
+// limit per message: a larger one is refused naming the top-level field that
+// takes the most room, e.g. "properties").
 func (m PipelinesMessage) Validate(call PipelinesCall) error { return m.validate("", call) }
 
 func (m PipelinesMessage) validate(p string, call PipelinesCall) error {
@@ -847,11 +858,35 @@ func (m PipelinesMessage) validate(p string, call PipelinesCall) error {
 			return invalid(join(p, "groupId"), "is required")
 		}
 	}
-	field := p
-	if field == "" {
-		field = "message"
+	n := encodedSize(m)
+	if n < 0 {
+		return invalid(join(p, "message"), "cannot be encoded as JSON")
 	}
-	return checkEncoded(field, m, MaxEntityBytes, false, "must be at most 32000 bytes encoded")
+	if n > MaxEntityBytes {
+		return invalid(join(p, largestField(m)), "makes the message "+strconv.Itoa(n)+" bytes encoded; a Pipelines message must be at most 32000")
+	}
+	return nil
+}
+
+// largestField returns the name of the top-level field that takes the most
+// room in m's encoding (as the message spells it, e.g. "properties"), to
+// name it when the message is too large; "message" if there is none.
+func largestField(m PipelinesMessage) string {
+	b, err := m.MarshalJSON()
+	if err != nil {
+		return "message"
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(b, &fields) != nil {
+		return "message"
+	}
+	name, size := "message", -1
+	for k, v := range fields {
+		if len(v) > size || len(v) == size && k < name {
+			name, size = k, len(v)
+		}
+	}
+	return name
 }
 
 // validatePipelinesBatch: at least one message, each with its type and

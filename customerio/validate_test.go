@@ -308,7 +308,7 @@ func TestValidationThroughClient(t *testing.T) {
 		{"cdp unknown call", func(ctx context.Context, c *Client) error {
 			return c.Pipelines(ctx, "delete", PipelinesMessage{UserID: "u1"})
 		}, "type"},
-		{"cdp message over 32000", func(ctx context.Context, c *Client) error { return c.Pipelines(ctx, CallIdentify, bigMsg) }, "message"},
+		{"cdp message over 32000", func(ctx context.Context, c *Client) error { return c.Pipelines(ctx, CallIdentify, bigMsg) }, "traits"},
 		{"cdp batch item without type", func(ctx context.Context, c *Client) error {
 			return c.PipelinesBatch(ctx, []PipelinesMessage{{UserID: "u1"}})
 		}, "batch[0].type"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -334,6 +335,22 @@ func TestValidationErrorsNothingEnqueued(t *testing.T) {
 		{"raw invalid", func() (producer.Receipt, error) {
 			return c.EnqueueRaw(ctx, tasks.TypeTrack, json.RawMessage(`{"identifiers":{"id":"u"}}`))
 		}, "name"},
+		// Pipelines takes at most 32,000 bytes per message: the field that
+		// takes the room is named.
+		{"cdp message too large", func() (producer.Receipt, error) {
+			return c.CDPTrack(ctx, tasks.CDPTrack{UserID: "u", Event: "Big", Properties: map[string]any{"blob": strings.Repeat("x", 40_000)}})
+		}, "properties"},
+		{"raw cdp message too large", func() (producer.Receipt, error) {
+			return c.EnqueueRaw(ctx, tasks.TypeCDPIdentify, json.RawMessage(`{"userId":"u","traits":{"blob":"`+strings.Repeat("x", 40_000)+`"}}`))
+		}, "traits"},
+		// An object holds at most 100,000 bytes of attributes.
+		{"object attributes over 100 KB", func() (producer.Receipt, error) {
+			attrs := map[string]any{}
+			for i := 0; i < 101; i++ {
+				attrs[fmt.Sprint("a", i)] = strings.Repeat("v", 1000)
+			}
+			return c.UpsertObject(ctx, tasks.ObjectUpsert{ObjectTypeID: "1", ObjectID: "acme", Attributes: attrs})
+		}, "attributes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := tc.call()

@@ -342,26 +342,36 @@ type ObjectUpsert struct {
 	// ObjectID is the object's id (≤ 150 bytes).
 	ObjectID string `json:"object_id"`
 	// Attributes are the object's attributes (≤ 300, names ≤ 150 bytes,
-	// values ≤ 1000 bytes).
+	// values ≤ 1000 bytes, ≤ 100,000 bytes in all).
 	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // TaskType returns TypeObjectUpsert.
 func (ObjectUpsert) TaskType() string { return TypeObjectUpsert }
 
-// Validate checks the object's identity, its attributes and the size of the
-// resulting Track v2 operation.
+// Validate checks the object's identity and its attributes, and that the
+// upsert can be delivered (see Operations).
 func (p ObjectUpsert) Validate() error {
 	if err := validateObject(p.ObjectTypeID, p.ObjectID); err != nil {
 		return err
 	}
-	if err := customerio.ValidateAttributes("attributes", p.Attributes); err != nil {
+	if err := customerio.ValidateObjectAttributes("attributes", p.Attributes); err != nil {
 		return err
 	}
-	return p.Operation().Validate()
+	_, err := p.Operations()
+	return err
 }
 
-// Operation returns the Track v2 operation that performs the upsert.
+// Operations returns the Track v2 operations that perform the upsert: its
+// Operation, or, when that is too large for one (32,000 bytes encoded),
+// several that each fit, sharing out the attributes (Customer.io merges an
+// object's attributes; there is no Track v1 object endpoint to take a larger
+// one). See customerio.SplitOperation.
+func (p ObjectUpsert) Operations() ([]customerio.Operation, error) {
+	return customerio.SplitOperation(p.Operation(), "attributes")
+}
+
+// Operation returns the Track v2 operation that performs the upsert, unsplit.
 func (p ObjectUpsert) Operation() customerio.Operation {
 	return customerio.Operation{
 		Type:        customerio.EntityObject,
@@ -422,12 +432,23 @@ type Relate struct {
 // TaskType returns TypeRelate.
 func (Relate) TaskType() string { return TypeRelate }
 
-// Validate checks the person, the object and the relationship attributes.
+// Validate checks the person, the object and the relationship attributes,
+// and that the relationship can be delivered (see Operations).
 func (p Relate) Validate() error {
 	return validateRelation(&p.Identifiers, p.ObjectTypeID, p.ObjectID, p.RelationshipAttributes, p.Operation())
 }
 
-// Operation returns the Track v2 operation that adds the relationship.
+// Operations returns the Track v2 operations that add the relationship: its
+// Operation, or, when the relationship attributes make that too large for
+// one (32,000 bytes encoded), several that each fit, sharing out the
+// relationship attributes (Customer.io merges them). See
+// customerio.SplitOperation.
+func (p Relate) Operations() ([]customerio.Operation, error) {
+	return customerio.SplitOperation(p.Operation(), "relationship_attributes")
+}
+
+// Operation returns the Track v2 operation that adds the relationship,
+// unsplit.
 func (p Relate) Operation() customerio.Operation {
 	return relationOp(customerio.ActionAddRelationships, p.Identifiers, p.ObjectTypeID, p.ObjectID, p.RelationshipAttributes)
 }
@@ -448,12 +469,23 @@ type Unrelate struct {
 // TaskType returns TypeUnrelate.
 func (Unrelate) TaskType() string { return TypeUnrelate }
 
-// Validate checks the person and the object.
+// Validate checks the person and the object, and that the removal can be
+// delivered (see Operations).
 func (p Unrelate) Validate() error {
 	return validateRelation(&p.Identifiers, p.ObjectTypeID, p.ObjectID, p.RelationshipAttributes, p.Operation())
 }
 
-// Operation returns the Track v2 operation that removes the relationship.
+// Operations returns the Track v2 operations that remove the relationship:
+// its Operation, or several that each fit one operation when the
+// relationship attributes make it too large (each removes the same
+// relationship, so sending several is harmless). See
+// customerio.SplitOperation.
+func (p Unrelate) Operations() ([]customerio.Operation, error) {
+	return customerio.SplitOperation(p.Operation(), "relationship_attributes")
+}
+
+// Operation returns the Track v2 operation that removes the relationship,
+// unsplit.
 func (p Unrelate) Operation() customerio.Operation {
 	return relationOp(customerio.ActionDeleteRelationships, p.Identifiers, p.ObjectTypeID, p.ObjectID, p.RelationshipAttributes)
 }
@@ -465,10 +497,11 @@ func validateRelation(ids *customerio.Identifiers, typeID, objID string, attrs m
 	if err := validateObject(typeID, objID); err != nil {
 		return err
 	}
-	if err := customerio.ValidateAttributes("relationship_attributes", attrs); err != nil {
+	if err := customerio.ValidateObjectAttributes("relationship_attributes", attrs); err != nil {
 		return err
 	}
-	return op.Validate()
+	_, err := customerio.SplitOperation(op, "relationship_attributes")
+	return err
 }
 
 func relationOp(action customerio.Action, ids customerio.Identifiers, typeID, objID string, attrs map[string]any) customerio.Operation {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -383,6 +384,93 @@ func TestOperations(t *testing.T) {
 	op = tasks.ObjectDelete{ObjectTypeID: "1", ObjectID: "acme"}.Operation()
 	if op.Action != customerio.ActionDelete || op.Identifiers.ObjectID != "acme" {
 		t.Errorf("ObjectDelete.Operation() = %+v", op)
+	}
+}
+
+// kAttrs returns n attributes k000..k<n-1> of size bytes each.
+func kAttrs(n, size int) map[string]any {
+	m := make(map[string]any, n)
+	for i := 0; i < n; i++ {
+		m[fmt.Sprintf("k%03d", i)] = strings.Repeat("v", size)
+	}
+	return m
+}
+
+// TestLargePayloadLimits: what enqueue accepts is what some Customer.io
+// endpoint takes (Track v1 for people and events, several Track v2
+// operations for objects and relationships), and what no endpoint takes is
+// refused naming the field.
+func TestLargePayloadLimits(t *testing.T) {
+	person := customerio.Identifiers{ID: "u1"}
+	obj := func(a map[string]any) tasks.ObjectUpsert {
+		return tasks.ObjectUpsert{ObjectTypeID: "1", ObjectID: "acme", Attributes: a}
+	}
+	rel := func(a map[string]any) tasks.Relate {
+		return tasks.Relate{Identifiers: person, ObjectTypeID: "1", ObjectID: "acme", RelationshipAttributes: a}
+	}
+	huge := map[string]any{"cio_subscription_preferences": map[string]any{"topics": map[string]any{"t": strings.Repeat("y", 40_000)}}}
+	for _, tc := range []struct {
+		name  string
+		p     tasks.Payload
+		field string // "" = valid
+	}{
+		{"event with 50,000 bytes of data", tasks.Track{Identifiers: person, Event: customerio.Event{Name: "big", Data: map[string]any{"blob": strings.Repeat("x", 50_000)}}}, ""},
+		{"event data over 100,000 bytes", tasks.Track{Identifiers: person, Event: customerio.Event{Name: "big", Data: map[string]any{"blob": strings.Repeat("x", 100_000)}}}, "data"},
+		{"identify of 300 attributes of 1,000 bytes", tasks.Identify{Identifiers: person, Attributes: kAttrs(300, 1000)}, ""},
+		{"identify of 301 attributes", tasks.Identify{Identifiers: person, Attributes: kAttrs(301, 1)}, "attributes"},
+		{"merge_anonymous of 299 attributes of 1,000 bytes", tasks.MergeAnonymous{Identifiers: person, AnonymousID: "a", Attributes: kAttrs(299, 1000)}, ""},
+		{"device of 300 attributes of 1,000 bytes", tasks.DeviceAdd{Identifiers: person, Device: customerio.Device{ID: "t", Platform: "ios", Attributes: func() map[string]string {
+			m := map[string]string{}
+			for k := range kAttrs(300, 0) {
+				m[k] = strings.Repeat("d", 1000)
+			}
+			return m
+		}()}}, ""},
+		{"object of 95 attributes of 1,000 bytes", obj(kAttrs(95, 1000)), ""},
+		{"object attributes over 100,000 bytes", obj(kAttrs(100, 1000)), "attributes"},
+		{"object attribute too large for one operation", obj(huge), "attributes.cio_subscription_preferences"},
+		{"relationship of 95 attributes of 1,000 bytes", rel(kAttrs(95, 1000)), ""},
+		{"relationship attributes over 100,000 bytes", rel(kAttrs(100, 1000)), "relationship_attributes"},
+		{"unrelate with large attributes", tasks.Unrelate{Identifiers: person, ObjectTypeID: "1", ObjectID: "acme", RelationshipAttributes: kAttrs(95, 1000)}, ""},
+		{"cdp message over 32,000 bytes", tasks.CDPTrack{UserID: "u", Event: "Big", Properties: map[string]any{"blob": strings.Repeat("x", 32_000)}}, "properties"},
+		{"cdp message of 31,000 bytes", tasks.CDPTrack{UserID: "u", Event: "Big", Properties: map[string]any{"blob": strings.Repeat("x", 31_000)}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var ve *customerio.ValidationError
+			if !errors.As(err, &ve) || ve.Field != tc.field {
+				t.Fatalf("Validate() = %v, want a *customerio.ValidationError on %q", err, tc.field)
+			}
+		})
+	}
+	// The parts of a large object or relationship each fit one Track v2
+	// operation and carry every attribute.
+	for _, sp := range []interface {
+		Operations() ([]customerio.Operation, error)
+	}{obj(kAttrs(95, 1000)), rel(kAttrs(95, 1000))} {
+		ops, err := sp.Operations()
+		if err != nil || len(ops) < 2 {
+			t.Fatalf("%T: %d parts, %v", sp, len(ops), err)
+		}
+		n := 0
+		for _, op := range ops {
+			if err := op.Validate(); err != nil {
+				t.Errorf("%T part: %v", sp, err)
+			}
+			n += len(op.Attributes)
+			if len(op.Relationships) == 1 {
+				n += len(op.Relationships[0].RelationshipAttributes)
+			}
+		}
+		if n != 95 {
+			t.Errorf("%T: parts carry %d attributes, want 95", sp, n)
+		}
 	}
 }
 

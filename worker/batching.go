@@ -3,7 +3,11 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/tasks"
@@ -21,6 +25,18 @@ import (
 // 429, 401) retries each of its tasks under the usual policy. Track events
 // carry ULID ids, so a batch re-sent after a crash is deduplicated by
 // Customer.io; the other operations are idempotent.
+//
+// An operation too large for a batch item (32,000 bytes encoded) is not
+// refused: an event, identify, merge, device or other person operation is
+// sent alone through Track v1, which takes everything enqueue accepts (event
+// data up to 100,000 bytes, 300 attributes of 1,000 bytes); an object upsert
+// or relationship, which has no v1 endpoint, is split by attributes into
+// several operations that each fit (tasks.ObjectUpsert.Operations), batched
+// like any other, and its task is done when every part was accepted,
+// dead-lettered when one is refused, retried whole on a transient failure.
+// Anonymous events (cio:track_anonymous) are not batched: Track v2 names a
+// person by id, email or cio_id only, so they go one request each to
+// /api/v1/events.
 type Batching struct {
 	// Off sends one request per task, as without batching.
 	Off bool
@@ -164,18 +180,91 @@ func (w *Worker) sendBatch(ctx context.Context, ws string, ops []customerio.Oper
 	return res, err
 }
 
-// deliverBatched hands t's operation to its workspace's Batcher and waits
-// for the answer to the request that carried it.
-func (w *Worker) deliverBatched(ctx context.Context, t *Task, op customerio.Operation) error {
+// batchOperations returns the Track v2 operations that deliver t in
+// batches: for an object upsert or a relationship its Operations (one, or
+// several when its attributes are too large for one batch item), for the
+// other batchable types its one Operation. ok is false for a type with no
+// v2 operation; err is the payload's refusal to be split (which Validate
+// would have refused at enqueue).
+func batchOperations(t *Task) (ops []customerio.Operation, ok bool, err error) {
+	if sp, is := t.Payload.(splitPayload); is {
+		ops, err = sp.Operations()
+		return ops, err == nil, err
+	}
+	op, ok := Operation(t)
+	if !ok {
+		return nil, false, nil
+	}
+	return []customerio.Operation{op}, true, nil
+}
+
+// deliverBatched hands t's operations to its workspace's Batcher and waits
+// for the answers to the requests that carried them. Several operations (the
+// parts of a split upsert) are submitted at once, so they can share a
+// request, and t's fate is theirs together (partsFate). An operation too
+// large for a batch item comes back as an error matching batch.ErrTooLarge,
+// without anything sent.
+func (w *Worker) deliverBatched(ctx context.Context, t *Task, ops []customerio.Operation) error {
 	b := w.batcher(t.Envelope.Workspace)
 	if b == nil {
 		return RetryLater(time.Second, batch.ErrClosed)
 	}
-	err := b.Do(ctx, op)
-	if errors.Is(err, batch.ErrClosed) {
-		return RetryLater(time.Second, err)
+	do := func(op customerio.Operation) error {
+		err := b.Do(ctx, op)
+		if errors.Is(err, batch.ErrClosed) {
+			return RetryLater(time.Second, err)
+		}
+		return err
 	}
-	return err
+	if len(ops) == 1 {
+		return do(ops[0])
+	}
+	errs := make([]error, len(ops))
+	var wg sync.WaitGroup
+	for i := range ops {
+		wg.Go(func() { errs[i] = do(ops[i]) })
+	}
+	wg.Wait()
+	return partsFate(errs)
+}
+
+// partsFate is the outcome of a task delivered as several operations (a
+// split upsert), given each part's: nil when Customer.io accepted every
+// part; otherwise the failure that decides the task, naming its part. A
+// permanent refusal wins (the task is dead-lettered with that reason:
+// retrying cannot help), then a configuration failure (401, no
+// credentials), then a transient one (the task is retried and sends every
+// part again; attributes merge, so the parts already accepted are harmless
+// to resend).
+func partsFate(errs []error) error {
+	worst, rank := -1, 0
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		r := 1
+		switch {
+		case errors.Is(err, asynq.SkipRetry), customerio.ClassOf(err) == customerio.ClassPermanent:
+			r = 3
+		case customerio.ClassOf(err) == customerio.ClassAuth:
+			r = 2
+		}
+		if r > rank {
+			worst, rank = i, r
+		}
+	}
+	if worst < 0 {
+		return nil
+	}
+	return partError(worst, len(errs), errs[worst])
+}
+
+// partError names part i of n in err when there are several parts.
+func partError(i, n int, err error) error {
+	if n < 2 {
+		return err
+	}
+	return fmt.Errorf("part %d of %d: %w", i+1, n, err)
 }
 
 // closeBatchers sends what the Batchers hold and stops them.

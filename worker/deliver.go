@@ -15,6 +15,7 @@ import (
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/tasks"
+	"github.com/cioq/cioq/worker/batch"
 )
 
 // apiOf returns the Customer.io API a task type is delivered through.
@@ -43,8 +44,20 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 			Message: fmt.Sprintf("workspace %q is not configured", displayWS(t.Envelope.Workspace)), Err: customerio.ErrMissingCredentials}
 	}
 	if w.batchTypes[t.Type] {
-		if op, ok := Operation(t); ok {
-			return w.deliverBatched(ctx, t, op)
+		ops, ok, err := batchOperations(t)
+		if err != nil {
+			return err
+		}
+		if ok {
+			err := w.deliverBatched(ctx, t, ops)
+			if !errors.Is(err, batch.ErrTooLarge) {
+				return err
+			}
+			// Too large for a batch item, and not one of the operations that
+			// are split: delivered on its own below, through Track v1, which
+			// takes every payload enqueue accepts (event data up to 100,000
+			// bytes, 300 attributes of 1,000 bytes).
+			w.log.Debug("operation too large for a batch item; delivering it on its own", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
 		}
 	}
 	var err error
@@ -54,7 +67,11 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 	case customerio.APIPipelines:
 		err = w.call(ctx, t, api, func() error { return w.deliverPipelines(ctx, c, t) })
 	default:
-		err = w.call(ctx, t, api, func() error { return w.deliverTrack(ctx, c, t) })
+		if sp, ok := t.Payload.(splitPayload); ok {
+			err = w.deliverEntities(ctx, c, t, sp)
+		} else {
+			err = w.call(ctx, t, api, func() error { return w.deliverTrack(ctx, c, t) })
+		}
 	}
 	if errors.Is(err, errDeduped) {
 		return nil
@@ -94,7 +111,8 @@ func statusClass(err error) string {
 }
 
 // deliverTrack is the Track API family (v1 people, events, devices,
-// segments; v2 objects and relationships).
+// segments; v2 object deletes). Object upserts and relationships go
+// through deliverEntities.
 func (w *Worker) deliverTrack(ctx context.Context, c *customerio.Client, t *Task) error {
 	switch p := t.Payload.(type) {
 	case *tasks.Identify:
@@ -125,13 +143,7 @@ func (w *Worker) deliverTrack(ctx context.Context, c *customerio.Client, t *Task
 		return c.AddDevice(ctx, tasks.PathID(p.Identifiers), p.Device)
 	case *tasks.DeviceDelete:
 		return c.DeleteDevice(ctx, tasks.PathID(p.Identifiers), p.Device.ID)
-	case *tasks.ObjectUpsert:
-		return c.Entity(ctx, p.Operation())
 	case *tasks.ObjectDelete:
-		return c.Entity(ctx, p.Operation())
-	case *tasks.Relate:
-		return c.Entity(ctx, p.Operation())
-	case *tasks.Unrelate:
 		return c.Entity(ctx, p.Operation())
 	case *tasks.SegmentAdd:
 		return c.AddToSegment(ctx, p.SegmentID, p.IDType, p.IDs)
@@ -139,6 +151,32 @@ func (w *Worker) deliverTrack(ctx context.Context, c *customerio.Client, t *Task
 		return c.RemoveFromSegment(ctx, p.SegmentID, p.IDType, p.IDs)
 	}
 	return fmt.Errorf("worker: %w: no track delivery for %s", asynq.SkipRetry, t.Type)
+}
+
+// splitPayload is a payload delivered as one or more Track v2 operations:
+// object upserts and relationships, which have no Track v1 endpoint, so one
+// too large for a single operation is split by its attributes (see
+// tasks.ObjectUpsert.Operations).
+type splitPayload interface {
+	Operations() ([]customerio.Operation, error)
+}
+
+// deliverEntities sends sp's operations one /api/v2/entity request each, in
+// order, each with its own rate-limit slot. The task is delivered when every
+// part was accepted; the first failure stops it and is the task's outcome
+// (a permanent one dead-letters the task, a transient one retries it and
+// sends every part again, which is harmless: attributes merge).
+func (w *Worker) deliverEntities(ctx context.Context, c *customerio.Client, t *Task, sp splitPayload) error {
+	ops, err := sp.Operations()
+	if err != nil {
+		return err
+	}
+	for i, op := range ops {
+		if err := w.call(ctx, t, customerio.APITrack, func() error { return c.Entity(ctx, op) }); err != nil {
+			return partError(i, len(ops), err)
+		}
+	}
+	return nil
 }
 
 // deliverPipelines is the Pipelines (CDP) family.

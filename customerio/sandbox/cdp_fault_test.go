@@ -38,7 +38,7 @@ func TestCDP(t *testing.T) {
 		{"/identify", `{"traits":{}}`, "userId or anonymousId is required"},
 		{"/group", `{"userId":"u1"}`, "groupId is required"},
 		{"/alias", `{"userId":"u1"}`, "userId and previousId are required"},
-		{"/identify", `{"userId":"u1","pad":"` + strings.Repeat("x", MaxCDPMessageBytes) + `"}`, "message larger than 32768 bytes"},
+		{"/identify", `{"userId":"u1","pad":"` + strings.Repeat("x", MaxCDPMessageBytes) + `"}`, "message larger than 32000 bytes"},
 		{"/batch", `{"batch":[{"userId":"u1"},{"type":"track","userId":"u1"}]}`, "batch[0]: type is required"},
 	} {
 		r := e.cdp(tc.path, tc.body, "X-Strict-Mode", "1")

@@ -44,7 +44,10 @@ const (
 	DefaultBroadcastCount = 20
 )
 
-// Limits enforced by the sandbox (customerio-api.md §9).
+// Limits enforced by the sandbox (customerio-api.md §9). The Track v2,
+// object and Pipelines size limits take the stricter decimal reading of
+// Customer.io's "KB", as the client does, so that a request the sandbox
+// accepts is within the limit under either reading.
 const (
 	MaxPersonIDBytes       = 150                 // person id (path or body), object_id
 	MaxAttributes          = 300                 // attributes per identify
@@ -52,16 +55,18 @@ const (
 	MaxAttributeValueBytes = 1000                // attribute value (strings: bytes; others: JSON size)
 	MaxEventNameBytes      = 100                 // event name, after trimming
 	MaxEventDataBytes      = 100_000             // event data, as JSON
-	MaxEntityBytes         = 32 << 10            // v2 /entity body and each /batch item: must be smaller
-	MaxBatchBytes          = 500 << 10           // v2 /batch body: must be smaller
+	MaxEntityBytes         = 32_000              // v2 /entity body and each /batch item: must be smaller ("32kb", read strictly)
+	MaxBatchBytes          = 500_000             // v2 /batch body: must be smaller ("500kb", read strictly)
+	MaxObjectAttributes    = 300                 // attributes an object or a relationship holds
+	MaxObjectAttrBytes     = 100_000             // an object's or a relationship's attributes, as JSON ("100 Kilobytes")
 	MaxSegmentIDs          = 1000                // ids per segment add/remove
 	MaxEmailRecipients     = 15                  // to+cc+bcc of a transactional email
 	MaxAttachmentBytes     = 2 << 20             // total base64 attachment content: must be smaller (else 413)
 	MaxSendAhead           = 90 * 24 * time.Hour // transactional send_at horizon
 	MaxBroadcastIDs        = 10_000              // broadcast ids / per_user_data entries
 	MaxBroadcastQueued     = 5                   // unprocessed triggers per broadcast
-	MaxCDPMessageBytes     = 32 << 10            // Pipelines message: at most
-	MaxCDPBatchBytes       = 500 << 10           // Pipelines batch: at most
+	MaxCDPMessageBytes     = 32_000              // Pipelines message: at most ("32 KB", read strictly)
+	MaxCDPBatchBytes       = 500_000             // Pipelines batch: at most ("500 KB", read strictly)
 )
 
 const (

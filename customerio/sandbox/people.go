@@ -276,6 +276,9 @@ func parseObjectRels(v any) ([]relOp, string) {
 			return nil, fmt.Sprintf("cio_relationships[%d].identifiers must have object_type_id and object_id", i)
 		}
 		ra, _ := m["relationship_attributes"].(map[string]any)
+		if msg := validateAttributes(ra); msg != "" {
+			return nil, fmt.Sprintf("cio_relationships[%d].relationship_attributes: %s", i, msg)
+		}
 		out = append(out, relOp{typeID, objID, ra})
 	}
 	return out, ""
@@ -302,6 +305,9 @@ func parsePersonRels(v any, allowed ...string) ([]personRel, string) {
 			return nil, fmt.Sprintf("cio_relationships[%d].identifiers must have exactly one of %s", i, strings.Join(allowed, ", "))
 		}
 		ra, _ := m["relationship_attributes"].(map[string]any)
+		if msg := validateAttributes(ra); msg != "" {
+			return nil, fmt.Sprintf("cio_relationships[%d].relationship_attributes: %s", i, msg)
+		}
 		out = append(out, personRel{typ, val, ra})
 	}
 	return out, ""

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -537,6 +538,40 @@ func (st *state) relate(who, typeID, objID string, attrs map[string]any) {
 		st.rels[k] = cur
 	}
 	mergeAttrs(cur, attrs)
+}
+
+// attrsRefusal says why merging attrs into cur (an object's or a
+// relationship's attributes) would break Customer.io's limits for what an
+// object or a relationship holds: at most 300 attributes, at most 100,000
+// bytes of them as JSON (contract §9). Customer.io's answer to breaking them
+// is not documented; the sandbox refuses the operation, so that a test sees
+// it. "" when it fits.
+func attrsRefusal(what string, cur, attrs map[string]any) string {
+	if len(attrs) == 0 {
+		return ""
+	}
+	merged := make(map[string]any, len(cur)+len(attrs))
+	for k, v := range cur {
+		merged[k] = v
+	}
+	mergeAttrs(merged, attrs)
+	if len(merged) > MaxObjectAttributes {
+		return fmt.Sprintf("%s cannot have more than %d attributes", what, MaxObjectAttributes)
+	}
+	if jsonLen(merged) > MaxObjectAttrBytes {
+		return fmt.Sprintf("the attributes of %s cannot total more than %d bytes", what, MaxObjectAttrBytes)
+	}
+	return ""
+}
+
+// objectRefusal is attrsRefusal for an object.
+func (st *state) objectRefusal(typeID, id string, attrs map[string]any) string {
+	return attrsRefusal("an object", st.objects[objKey{typeID, id}], attrs)
+}
+
+// relationRefusal is attrsRefusal for a relationship.
+func (st *state) relationRefusal(who, typeID, objID string, attrs map[string]any) string {
+	return attrsRefusal("a relationship", st.rels[relKey{who, typeID, objID}], attrs)
 }
 
 // mergeAttrs sets attrs into dst; null or "" removes an attribute.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 )
@@ -25,7 +26,17 @@ type v2Error struct {
 	Message    string `json:"message"`
 }
 
-type v2Apply func(st *state, now time.Time)
+// v2Apply applies a validated operation to the state. It returns an error,
+// leaving the state as it was, when the operation breaks a limit on what
+// the state already holds (an object's or a relationship's attributes).
+type v2Apply func(st *state, now time.Time) *v2Error
+
+func v2Refused(field, msg string) *v2Error {
+	if msg == "" {
+		return nil
+	}
+	return &v2Error{Reason: "invalid", Field: field, Message: msg}
+}
 
 func v2Invalid(field, msg string) (v2Apply, *v2Error) {
 	return nil, &v2Error{Reason: "invalid", Field: field, Message: msg}
@@ -61,7 +72,7 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 		if msg != "" {
 			return v2Invalid("secondary", msg)
 		}
-		return func(st *state, now time.Time) { st.mergeTyped(pt, pv, stt, sv, now) }, nil
+		return func(st *state, now time.Time) *v2Error { st.mergeTyped(pt, pv, stt, sv, now); return nil }, nil
 	}
 	ids, _ := m["identifiers"].(map[string]any)
 	it, iv, ok := oneIdentifier(ids, "id", "email", "cio_id", "anonymous_id")
@@ -91,21 +102,23 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 				return v2Invalid("cio_relationships", msg)
 			}
 		}
-		return func(st *state, now time.Time) {
+		return func(st *state, now time.Time) *v2Error {
 			if it == "anonymous_id" {
-				return // tolerated, nothing to identify
+				return nil // tolerated, nothing to identify
 			}
 			if p := st.identify(it, iv, attrs, now); p != nil {
 				for _, r := range rels {
 					st.relate(p.cioID, r.typeID, r.objID, r.attrs)
 				}
 			}
+			return nil
 		}, nil
 	case "delete":
-		return func(st *state, now time.Time) {
+		return func(st *state, now time.Time) *v2Error {
 			if p := st.find(it, iv); p != nil {
 				st.remove(p)
 			}
+			return nil
 		}, nil
 	case "event", "page", "screen":
 		ev, field, msg := parseEvent(m, "attributes", action)
@@ -114,23 +127,40 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 		}
 		ev.Type = action
 		ev.Source = "track_v2"
-		return func(st *state, now time.Time) {
+		return func(st *state, now time.Time) *v2Error {
 			ev.ReceivedAt = now
 			if it == "anonymous_id" {
 				ev.AnonymousID = iv
 				st.addAnonEvent(iv, ev)
-				return
+				return nil
 			}
 			if p := st.findOrCreate(it, iv, now); p != nil {
 				st.addEvent(p, ev)
 			}
+			return nil
 		}, nil
 	case "add_relationships", "delete_relationships":
 		rels, msg := parseObjectRels(m["cio_relationships"])
 		if msg != "" {
 			return v2Invalid("cio_relationships", msg)
 		}
-		return func(st *state, now time.Time) {
+		return func(st *state, now time.Time) *v2Error {
+			who := "anon:" + iv
+			if it != "anonymous_id" {
+				if p := st.find(it, iv); p != nil {
+					who = p.cioID
+				} else {
+					who = "" // a new person holds no relationship yet
+				}
+			}
+			if action == "add_relationships" {
+				for i, r := range rels {
+					if err := v2Refused(fmt.Sprintf("cio_relationships[%d].relationship_attributes", i),
+						st.relationRefusal(who, r.typeID, r.objID, r.attrs)); err != nil {
+						return err
+					}
+				}
+			}
 			if it == "anonymous_id" {
 				for _, r := range rels {
 					if action == "add_relationships" {
@@ -139,11 +169,11 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 						delete(st.rels, relKey{"anon:" + iv, r.typeID, r.objID})
 					}
 				}
-				return
+				return nil
 			}
 			p := st.findOrCreate(it, iv, now)
 			if p == nil {
-				return
+				return nil
 			}
 			for _, r := range rels {
 				if action == "add_relationships" {
@@ -152,6 +182,7 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 					delete(st.rels, relKey{p.cioID, r.typeID, r.objID})
 				}
 			}
+			return nil
 		}, nil
 	case "add_device", "delete_device":
 		dm, _ := m["device"].(map[string]any)
@@ -168,12 +199,12 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 			}
 			d.Token = tok
 		}
-		return func(st *state, now time.Time) {
+		return func(st *state, now time.Time) *v2Error {
 			if action == "delete_device" {
 				if p := st.find(it, iv); p != nil {
 					st.deleteDevice(p, d.Token)
 				}
-				return
+				return nil
 			}
 			if p := st.findOrCreate(it, iv, now); p != nil {
 				if d.LastUsed == 0 {
@@ -182,11 +213,12 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 				st.upsertDevice(p, d)
 				p.updatedAt = now
 			}
+			return nil
 		}, nil
 	case "suppress":
-		return func(st *state, now time.Time) { st.suppressRef(it, iv, now) }, nil
+		return func(st *state, now time.Time) *v2Error { st.suppressRef(it, iv, now); return nil }, nil
 	case "unsuppress":
-		return func(st *state, now time.Time) { st.unsuppressRef(it, iv) }, nil
+		return func(st *state, now time.Time) *v2Error { st.unsuppressRef(it, iv); return nil }, nil
 	}
 	return v2Invalid("action", "unsupported action")
 }
@@ -225,10 +257,13 @@ func parseV2Object(action string, m map[string]any) (v2Apply, *v2Error) {
 			return v2Invalid("cio_relationships", msg)
 		}
 	}
-	return func(st *state, now time.Time) {
+	return func(st *state, now time.Time) *v2Error {
 		if action == "delete" {
 			st.deleteObject(typeID, objID)
-			return
+			return nil
+		}
+		if err := v2Refused("attributes", st.objectRefusal(typeID, objID, attrs)); err != nil {
+			return err
 		}
 		o := st.ensureObject(typeID, objID)
 		mergeAttrs(o, copyMap(attrs))
@@ -256,6 +291,7 @@ func parseV2Object(action string, m map[string]any) (v2Apply, *v2Error) {
 				st.relate(who, typeID, objID, r.attrs)
 			}
 		}
+		return nil
 	}, nil
 }
 
@@ -273,8 +309,9 @@ func parseV2Delivery(m map[string]any) (v2Apply, *v2Error) {
 	if tok, _ := attrs["device_token"].(string); tok == "" {
 		return v2Invalid("attributes.device_token", "attributes.device_token is required")
 	}
-	return func(st *state, now time.Time) {
+	return func(st *state, now time.Time) *v2Error {
 		st.devents = append(st.devents, DeliveryEvent{Source: "track_v2", DeliveryID: id, Metric: name, Body: m, At: now})
+		return nil
 	}, nil
 }
 
@@ -299,7 +336,11 @@ func (s *Server) v2Entity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now()
-	s.mutate(func(st *state) { apply(st, now) })
+	s.mutate(func(st *state) { verr = apply(st, now) })
+	if verr != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []*v2Error{verr}})
+		return
+	}
 	okEmpty(w)
 }
 
@@ -318,7 +359,11 @@ func (s *Server) v2Batch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var errs []v2Error
-	var applies []v2Apply
+	type indexed struct {
+		idx   int
+		apply v2Apply
+	}
+	var applies []indexed
 	for i, raw := range env.Batch {
 		idx := i
 		var verr *v2Error
@@ -335,15 +380,19 @@ func (s *Server) v2Batch(w http.ResponseWriter, r *http.Request) {
 			errs = append(errs, *verr)
 			continue
 		}
-		applies = append(applies, apply)
+		applies = append(applies, indexed{idx, apply})
 	}
 	now := s.cfg.Now()
 	if len(applies) > 0 {
 		s.mutate(func(st *state) {
 			for _, a := range applies {
-				a(st, now)
+				if verr := a.apply(st, now); verr != nil {
+					verr.BatchIndex = &a.idx
+					errs = append(errs, *verr)
+				}
 			}
 		})
+		sort.Slice(errs, func(i, j int) bool { return *errs[i].BatchIndex < *errs[j].BatchIndex })
 	}
 	if len(errs) > 0 {
 		writeJSON(w, http.StatusMultiStatus, map[string]any{"errors": errs})

@@ -84,6 +84,20 @@ var ErrClosed = errors.New("batch: batcher closed")
 // operation of a request gets when SendFunc panicked.
 var ErrSendPanicked = errors.New("batch: send panicked")
 
+// ErrTooLarge is matched (errors.Is) by Do's error for an operation that
+// cannot be an item of any batch: it encodes to Config.MaxItemBytes or
+// more, or alone would exceed Config.MaxBytes. The same error is a
+// *customerio.ValidationError. Nothing was sent; the caller may deliver the
+// operation another way (the worker uses Track v1, or splits it).
+var ErrTooLarge = errors.New("batch: operation too large for a batch item")
+
+// tooLargeError is a *customerio.ValidationError that matches ErrTooLarge.
+type tooLargeError struct{ ve *customerio.ValidationError }
+
+func (e *tooLargeError) Error() string        { return e.ve.Error() }
+func (e *tooLargeError) Unwrap() error        { return e.ve }
+func (e *tooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
 // envelope is the encoded size of {"batch":[]}.
 const envelope = len(`{"batch":[]}`)
 
@@ -183,13 +197,13 @@ func (b *Batcher) Do(ctx context.Context, op customerio.Operation) error {
 	}
 	if size >= b.cfg.MaxItemBytes {
 		b.rejected.Add(1)
-		return &customerio.ValidationError{Field: "operation",
-			Reason: "must be less than " + strconv.Itoa(b.cfg.MaxItemBytes) + " bytes encoded"}
+		return &tooLargeError{&customerio.ValidationError{Field: "operation",
+			Reason: "must be less than " + strconv.Itoa(b.cfg.MaxItemBytes) + " bytes encoded"}}
 	}
 	if envelope+size > b.cfg.MaxBytes {
 		b.rejected.Add(1)
-		return &customerio.ValidationError{Field: "operation",
-			Reason: "does not fit a batch of " + strconv.Itoa(b.cfg.MaxBytes) + " bytes"}
+		return &tooLargeError{&customerio.ValidationError{Field: "operation",
+			Reason: "does not fit a batch of " + strconv.Itoa(b.cfg.MaxBytes) + " bytes"}}
 	}
 	if err := b.cfg.Validate(op); err != nil {
 		b.rejected.Add(1)

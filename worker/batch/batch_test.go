@@ -470,12 +470,16 @@ func TestRejectedWithoutSending(t *testing.T) {
 		if !errors.As(err, &ve) || customerio.ClassOf(err) != customerio.ClassPermanent {
 			t.Errorf("%s: %v, want *ValidationError", name, err)
 		}
+		// Only a size refusal says the operation could go another way.
+		if tooLarge := name == "over item limit"; errors.Is(err, batch.ErrTooLarge) != tooLarge {
+			t.Errorf("%s: errors.Is(ErrTooLarge) = %v", name, !tooLarge)
+		}
 	}
 	// An op that alone exceeds MaxBytes.
 	b2 := batch.New(rec.send, batch.Config{MaxBytes: 1000, Linger: -1})
 	defer b2.Close()
 	var ve *customerio.ValidationError
-	if err := b2.Do(ctx, bigOp("big", 2000)); !errors.As(err, &ve) {
+	if err := b2.Do(ctx, bigOp("big", 2000)); !errors.As(err, &ve) || !errors.Is(err, batch.ErrTooLarge) {
 		t.Errorf("op over MaxBytes: %v", err)
 	}
 	if n := len(rec.sent()); n != 0 {

@@ -22,8 +22,10 @@
 //     each task retries on its own.
 //   - a *customerio.ValidationError, without sending, when the operation is
 //     invalid (Config.Validate), encodes to MaxItemBytes or more, or alone
-//     would exceed MaxBytes. Validating each operation before batching keeps
-//     one bad operation from failing the whole request.
+//     would exceed MaxBytes; in the last two cases the error also matches
+//     ErrTooLarge, so the caller can deliver the operation another way.
+//     Validating each operation before batching keeps one bad operation from
+//     failing the whole request.
 //   - a transient *customerio.APIError wrapping ErrSendPanicked when
 //     SendFunc panicked; the panic is recovered and logged, the Batcher
 //     stays usable.
