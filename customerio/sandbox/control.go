@@ -29,7 +29,8 @@ func ctlError(w http.ResponseWriter, status int, msg string) {
 // controlRoutes mounts the control API (contract-free, JSON, no auth):
 //
 //	GET    /_sandbox/info                      credentials and prefixes (Info)
-//	GET    /_sandbox/requests?group=&since=&limit=&method=&path=   []Request
+//	GET    /_sandbox/requests?group=&since=&limit=&order=&method=&path=   []Request, oldest first
+//	                                           (limit keeps the newest N, or with order=oldest the oldest N)
 //	GET    /_sandbox/stats                     Stats
 //	GET    /_sandbox/state                     Snapshot
 //	GET    /_sandbox/people                    []Person
@@ -42,10 +43,12 @@ func ctlError(w http.ResponseWriter, status int, msg string) {
 //	POST   /_sandbox/segments                  {"id":N} creates a segment
 //	POST   /_sandbox/broadcasts                {"id":N} creates a broadcast
 //	GET    /_sandbox/deliveries | delivery_events | triggers | forms | cdp | merges | suppressions
-//	GET    /_sandbox/faults                    map[group]Fault
-//	PUT    /_sandbox/faults/{group}            Fault body installs it
-//	DELETE /_sandbox/faults/{group}            clears one
-//	DELETE /_sandbox/faults                    clears all
+//	GET    /_sandbox/faults                    map[group][]Fault, in the order added
+//	PUT    /_sandbox/faults/{group}            Fault body adds it to the group's; answers it with its id
+//	                                           (?replace=true: replaces the group's faults with it)
+//	DELETE /_sandbox/faults/{group}/{id}       removes that fault (404 if the group has none with that id)
+//	DELETE /_sandbox/faults/{group}            removes the group's faults
+//	DELETE /_sandbox/faults                    removes every fault
 //	POST   /_sandbox/reset                     Reset
 func (s *Server) controlRoutes(m *http.ServeMux) {
 	p := ControlPrefix
@@ -64,10 +67,17 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 			}
 		}
 		if v := q.Get("limit"); v != "" {
-			if f.Limit, err = strconv.Atoi(v); err != nil {
-				ctlError(w, http.StatusBadRequest, "limit must be an integer")
+			if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 0 {
+				ctlError(w, http.StatusBadRequest, "limit must be an integer ≥ 0")
 				return
 			}
+		}
+		switch o := Order(q.Get("order")); o {
+		case "", OrderNewest, OrderOldest:
+			f.Order = o
+		default:
+			ctlError(w, http.StatusBadRequest, "order must be newest or oldest")
+			return
 		}
 		writeJSON(w, http.StatusOK, s.Requests(f))
 	})
@@ -132,24 +142,53 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 	}
 	create("/segments", s.AddSegment)
 	create("/broadcasts", s.AddBroadcast)
-	m.HandleFunc("PUT "+p+"/faults/{group}", func(w http.ResponseWriter, r *http.Request) {
+	group := func(w http.ResponseWriter, r *http.Request) (Group, bool) {
 		g := Group(r.PathValue("group"))
 		if !validGroup(g) {
 			ctlError(w, http.StatusBadRequest, "group must be track, app or cdp")
+			return "", false
+		}
+		return g, true
+	}
+	m.HandleFunc("PUT "+p+"/faults/{group}", func(w http.ResponseWriter, r *http.Request) {
+		g, ok := group(w, r)
+		if !ok {
 			return
+		}
+		replace := false
+		if v := r.URL.Query().Get("replace"); v != "" {
+			var err error
+			if replace, err = strconv.ParseBool(v); err != nil {
+				ctlError(w, http.StatusBadRequest, "replace must be true or false")
+				return
+			}
 		}
 		var f Fault
 		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
 			ctlError(w, http.StatusBadRequest, "body must be a Fault: "+err.Error())
 			return
 		}
-		s.SetFault(g, f)
+		if err := f.Validate(); err != nil {
+			ctlError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		f.ID = s.faults.add(g, f, replace)
 		writeJSON(w, http.StatusOK, f)
 	})
+	m.HandleFunc("DELETE "+p+"/faults/{group}/{id}", func(w http.ResponseWriter, r *http.Request) {
+		g, ok := group(w, r)
+		if !ok {
+			return
+		}
+		if !s.RemoveFault(g, r.PathValue("id")) {
+			ctlError(w, http.StatusNotFound, "no such fault in this group")
+			return
+		}
+		writeJSON(w, http.StatusOK, struct{}{})
+	})
 	m.HandleFunc("DELETE "+p+"/faults/{group}", func(w http.ResponseWriter, r *http.Request) {
-		g := Group(r.PathValue("group"))
-		if !validGroup(g) {
-			ctlError(w, http.StatusBadRequest, "group must be track, app or cdp")
+		g, ok := group(w, r)
+		if !ok {
 			return
 		}
 		s.ClearFault(g)

@@ -2,6 +2,9 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -23,18 +26,18 @@ func TestControlAPIRemote(t *testing.T) {
 	if _, found, err := rm.Person(ctx, "nobody"); err != nil || found {
 		t.Fatalf("unknown person: %v %v", found, err)
 	}
-	if err := rm.SetFault(ctx, GroupTrack, Fault{Status: 502, Times: 1, Latency: time.Millisecond}); err != nil {
+	if _, err := rm.SetFault(ctx, GroupTrack, Fault{Status: 502, Times: 1, Latency: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	fs, err := rm.Faults(ctx)
-	if err != nil || fs[GroupTrack].Status != 502 || fs[GroupTrack].Latency != time.Millisecond {
+	if err != nil || len(fs[GroupTrack]) != 1 || fs[GroupTrack][0].Status != 502 || fs[GroupTrack][0].Latency != time.Millisecond {
 		t.Fatalf("faults %+v %v", fs, err)
 	}
 	want(t, e.track("PUT", "/api/v1/customers/z", `{}`), 502, "")
-	if err := rm.SetFault(ctx, "bogus", Fault{}); err == nil {
+	if _, err := rm.SetFault(ctx, "bogus", Fault{}); err == nil {
 		t.Fatal("bogus group accepted")
 	}
-	if err := rm.SetFault(ctx, GroupApp, Fault{Status: 500}); err != nil {
+	if _, err := rm.SetFault(ctx, GroupApp, Fault{Status: 500}); err != nil {
 		t.Fatal(err)
 	}
 	if err := rm.ClearFaults(ctx); err != nil || len(e.r.Faults()) != 0 {
@@ -89,8 +92,8 @@ func TestControlAPIRemote(t *testing.T) {
 	want(t, e.call("GET", "/_sandbox/segments/4242", "", ""), 404, "")
 	want(t, e.call("GET", "/_sandbox/objects/1/none", "", ""), 404, "")
 	want(t, e.call("PUT", "/_sandbox/faults/track", "", `{"latency":"5ms","status":503,"times":1}`), 200, "")
-	if f := e.r.Faults()[GroupTrack]; f.Latency != 5*time.Millisecond || f.Times != 1 {
-		t.Fatalf("fault from JSON %+v", f)
+	if fs := e.r.Faults()[GroupTrack]; len(fs) != 1 || fs[0].Latency != 5*time.Millisecond || fs[0].Times != 1 {
+		t.Fatalf("fault from JSON %+v", fs)
 	}
 	want(t, e.call("PUT", "/_sandbox/faults/track", "", `{"latency":"soon"}`), 400, "")
 	want(t, e.call("DELETE", "/_sandbox/faults/track", "", ""), 200, "")
@@ -136,5 +139,94 @@ func TestWaitForAndRecordingCap(t *testing.T) {
 	last := e.r.Requests(RequestFilter{PathContains: "/customers/h"})[0]
 	if last.Header.Get("X-Api-Key") != "" || last.Header.Get("X-Trace") != "t1" || strings.Contains(last.Body, "secret") {
 		t.Fatalf("headers %+v", last.Header)
+	}
+}
+
+// seqsOver reads GET /_sandbox/requests?<query> and returns the Seq of
+// each request listed, in the order listed.
+func (e *env) seqsOver(t *testing.T, query string) []uint64 {
+	t.Helper()
+	r := e.call("GET", "/_sandbox/requests?"+query, "", "")
+	want(t, r, 200, "")
+	var reqs []struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &reqs); err != nil {
+		t.Fatalf("requests?%s: %v", query, err)
+	}
+	seqs := []uint64{}
+	for _, q := range reqs {
+		seqs = append(seqs, q.Seq)
+	}
+	return seqs
+}
+
+// TestRequestsLimitKeepsNewestOverHTTP: ?limit=N lists the newest N
+// requests, oldest first; order=oldest the oldest N.
+func TestRequestsLimitKeepsNewestOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 5; i++ {
+		want(t, e.track("PUT", fmt.Sprintf("/api/v1/customers/p%d", i), `{}`), 200, "")
+	}
+	want(t, e.app("POST", "/v1/send/email", `{}`), 400, "") // seq 6, another group
+	for query, seqs := range map[string][]uint64{
+		"":                                 {1, 2, 3, 4, 5, 6},
+		"limit=2":                          {5, 6},
+		"limit=2&order=newest":             {5, 6},
+		"limit=2&order=oldest":             {1, 2},
+		"limit=2&group=track":              {4, 5},
+		"limit=3&since=1&order=oldest":     {2, 3, 4},
+		"limit=3&since=4":                  {5, 6},
+		"limit=10":                         {1, 2, 3, 4, 5, 6},
+		"limit=0":                          {1, 2, 3, 4, 5, 6},
+		"order=oldest":                     {1, 2, 3, 4, 5, 6},
+		"limit=1&method=put&path=/p2":      {3},
+		"limit=2&group=track&order=oldest": {1, 2},
+	} {
+		if got := e.seqsOver(t, query); !reflect.DeepEqual(got, seqs) {
+			t.Errorf("requests?%s = %v, want %v", query, got, seqs)
+		}
+	}
+	want(t, e.call("GET", "/_sandbox/requests?order=sideways", "", ""), 400, "")
+	want(t, e.call("GET", "/_sandbox/requests?limit=-1", "", ""), 400, "")
+}
+
+// TestRequestsLimitGoAPI: Server.Requests and Remote.Requests keep the
+// newest Limit by default and the oldest with OrderOldest, oldest first.
+func TestRequestsLimitGoAPI(t *testing.T) {
+	e := newEnv(t, Config{MaxRecorded: 4})
+	for i := 0; i < 6; i++ { // the recording keeps seq 3..6
+		want(t, e.track("PUT", fmt.Sprintf("/api/v1/customers/p%d", i), `{}`), 200, "")
+	}
+	rm := e.r.Remote()
+	for _, tc := range []struct {
+		f    RequestFilter
+		seqs []uint64
+	}{
+		{RequestFilter{}, []uint64{3, 4, 5, 6}},
+		{RequestFilter{Limit: 2}, []uint64{5, 6}},
+		{RequestFilter{Limit: 2, Order: OrderNewest}, []uint64{5, 6}},
+		{RequestFilter{Limit: 2, Order: OrderOldest}, []uint64{3, 4}},
+		{RequestFilter{Limit: 2, Order: OrderOldest, Since: 3}, []uint64{4, 5}},
+		{RequestFilter{Limit: 9}, []uint64{3, 4, 5, 6}},
+		{RequestFilter{Limit: 1, PathContains: "/p3"}, []uint64{4}},
+	} {
+		seqs := func(reqs []Request) []uint64 {
+			out := []uint64{}
+			for _, r := range reqs {
+				out = append(out, r.Seq)
+			}
+			return out
+		}
+		if got := seqs(e.r.Requests(tc.f)); !reflect.DeepEqual(got, tc.seqs) {
+			t.Errorf("Server.Requests(%+v) = %v, want %v", tc.f, got, tc.seqs)
+		}
+		reqs, err := rm.Requests(context.Background(), tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := seqs(reqs); !reflect.DeepEqual(got, tc.seqs) {
+			t.Errorf("Remote.Requests(%+v) = %v, want %v", tc.f, got, tc.seqs)
+		}
 	}
 }

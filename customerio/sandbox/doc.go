@@ -56,8 +56,20 @@
 //
 // # Fault injection
 //
-// [Server.SetFault] (or PUT /_sandbox/faults/{group}) installs a [Fault] for
-// a group: added latency, a canned status with optional body and
-// Retry-After, a connection reset, or a hang until the client gives up; for a
-// fraction of requests, the next N requests, and/or a path prefix.
+// [Server.AddFault] (or PUT /_sandbox/faults/{group}) adds a [Fault] to a
+// group and returns its id: added latency, a canned status with optional
+// body and Retry-After, a connection reset, or a hang until the client gives
+// up; for a fraction of requests, the next N requests, and/or a path prefix.
+// A group holds any number of faults: every matching latency adds up, and the
+// first matching fault (in the order they were added) with a status, reset
+// or hang answers the request. [Server.SetFault] (PUT ...?replace=true)
+// replaces a group's faults with one; [Server.RemoveFault] (DELETE
+// /_sandbox/faults/{group}/{id}) removes one, [Server.ClearFault] and
+// [Server.ClearFaults] a group's or all.
+//
+// # Recorded requests
+//
+// [Server.Requests] (GET /_sandbox/requests) lists the recording oldest
+// first; a Limit keeps the newest N matching requests, or the oldest N with
+// [OrderOldest] (order=oldest), which with Since pages forward without gaps.
 package sandbox

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cioq/cioq/customerio/sandbox"
 )
@@ -28,10 +29,15 @@ func Example() {
 	p, _ := sb.Person("a+b@c.com/x y")
 	fmt.Println(res.StatusCode, p.ID, p.Attributes["plan"])
 
-	// The next two Track requests answer 503.
-	sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, Times: 2})
-	fmt.Println(len(sb.Faults()))
+	// The next two Track requests answer 503, and every Track request is
+	// 50 ms slower until that fault is removed.
+	sb.AddFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, Times: 2})
+	slow := sb.AddFault(sandbox.GroupTrack, sandbox.Fault{Latency: 50 * time.Millisecond})
+	fmt.Println(len(sb.Faults()[sandbox.GroupTrack]))
+	sb.RemoveFault(sandbox.GroupTrack, slow)
+	fmt.Println(len(sb.Faults()[sandbox.GroupTrack]))
 	// Output:
 	// 200 a+b@c.com/x y pro
+	// 2
 	// 1
 }

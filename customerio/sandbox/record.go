@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,12 +31,30 @@ type Request struct {
 	BodyTruncated bool `json:"body_truncated,omitempty"`
 	// Status is the status answered, 0 when none was (reset or hang).
 	Status int `json:"status"`
-	// Fault names the fault applied: latency, status, reset or hang ("" if none).
+	// Fault names what the faults applied did: status, reset or hang when
+	// one of them answered, latency when they only delayed the request (""
+	// if none applied).
 	Fault string `json:"fault,omitempty"`
+	// FaultIDs lists the ids of the faults applied, in the order they were
+	// added.
+	FaultIDs []string `json:"fault_ids,omitempty"`
 	// Time is when the request arrived; Duration how long it took.
 	Time     time.Time     `json:"time"`
 	Duration time.Duration `json:"duration"`
 }
+
+// Order says which end of the recording [RequestFilter.Limit] keeps.
+type Order string
+
+// The orders [RequestFilter] accepts.
+const (
+	// OrderNewest keeps the newest matching requests (the default: "" means
+	// OrderNewest too).
+	OrderNewest Order = "newest"
+	// OrderOldest keeps the oldest matching requests; with Since it pages
+	// forward through the recording without skipping any.
+	OrderOldest Order = "oldest"
+)
 
 // RequestFilter selects recorded requests.
 type RequestFilter struct {
@@ -43,8 +62,12 @@ type RequestFilter struct {
 	Group Group
 	// Since keeps only requests with Seq > Since.
 	Since uint64
-	// Limit keeps at most that many of the oldest matching (0 = all).
+	// Limit keeps at most that many of the matching requests (0 = all):
+	// the newest ones unless Order is OrderOldest. The result is oldest
+	// first either way.
 	Limit int
+	// Order is OrderNewest ("" or any other value) or OrderOldest.
+	Order Order
 	// Method and PathContains further narrow the selection ("" = any).
 	Method       string
 	PathContains string
@@ -128,7 +151,7 @@ func scrubHeader(h http.Header) http.Header {
 	return out
 }
 
-func (r *recorder) add(g Group, req *http.Request, path string, body []byte, status int, fault string, start time.Time, dur time.Duration) {
+func (r *recorder) add(g Group, req *http.Request, path string, body []byte, status int, fault string, faultIDs []string, start time.Time, dur time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := &r.stats
@@ -153,8 +176,8 @@ func (r *recorder) add(g Group, req *http.Request, path string, body []byte, sta
 	}
 	rec := Request{
 		Seq: r.seq, Group: g, Method: req.Method, Path: path, Query: req.URL.RawQuery,
-		Header: scrubHeader(req.Header), Status: status, Fault: fault, Time: start,
-		Duration: dur,
+		Header: scrubHeader(req.Header), Status: status, Fault: fault, FaultIDs: faultIDs,
+		Time: start, Duration: dur,
 	}
 	if r.maxBody >= 0 {
 		b := body
@@ -182,19 +205,31 @@ func (r *recorder) add(g Group, req *http.Request, path string, body []byte, sta
 func (r *recorder) list(f RequestFilter) []Request {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	match := func(q *Request) bool {
+		return q.Seq > f.Since && (f.Group == "" || q.Group == f.Group) &&
+			(f.Method == "" || strings.EqualFold(f.Method, q.Method)) &&
+			(f.PathContains == "" || strings.Contains(q.Path, f.PathContains))
+	}
+	at := func(i int) *Request { return &r.ring[(r.start+i)%len(r.ring)] }
 	out := []Request{}
-	for i := 0; i < r.n; i++ {
-		q := r.ring[(r.start+i)%len(r.ring)]
-		if q.Seq <= f.Since || (f.Group != "" && q.Group != f.Group) ||
-			(f.Method != "" && !strings.EqualFold(f.Method, q.Method)) ||
-			(f.PathContains != "" && !strings.Contains(q.Path, f.PathContains)) {
-			continue
+	if f.Limit > 0 && f.Order != OrderOldest {
+		// Newest first from the end, then turned around.
+		for i := r.n - 1; i >= 0 && len(out) < f.Limit; i-- {
+			if q := at(i); match(q) {
+				out = append(out, *q)
+			}
 		}
-		q.Header = q.Header.Clone()
-		out = append(out, q)
-		if f.Limit > 0 && len(out) == f.Limit {
-			break
+		slices.Reverse(out)
+	} else {
+		for i := 0; i < r.n && (f.Limit <= 0 || len(out) < f.Limit); i++ {
+			if q := at(i); match(q) {
+				out = append(out, *q)
+			}
 		}
+	}
+	for i := range out {
+		out[i].Header = out[i].Header.Clone()
+		out[i].FaultIDs = slices.Clone(out[i].FaultIDs)
 	}
 	return out
 }
@@ -227,7 +262,8 @@ func (r *recorder) snapshot() Stats {
 	return s
 }
 
-// Requests returns the recorded requests the filter selects, oldest first.
+// Requests returns the recorded requests the filter selects, oldest first
+// (with a Limit, the newest Limit of them unless f.Order is OrderOldest).
 func (s *Server) Requests(f RequestFilter) []Request { return s.rec.list(f) }
 
 // Stats returns a copy of the counters.

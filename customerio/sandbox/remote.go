@@ -78,7 +78,8 @@ func (c Remote) Info(ctx context.Context) (Info, error) {
 	return out, err
 }
 
-// Requests returns recorded requests selected by f.
+// Requests returns recorded requests selected by f, oldest first (with a
+// Limit, the newest Limit of them unless f.Order is OrderOldest).
 func (c Remote) Requests(ctx context.Context, f RequestFilter) ([]Request, error) {
 	q := url.Values{}
 	if f.Group != "" {
@@ -89,6 +90,9 @@ func (c Remote) Requests(ctx context.Context, f RequestFilter) ([]Request, error
 	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.Order == OrderOldest {
+		q.Set("order", string(OrderOldest))
 	}
 	if f.Method != "" {
 		q.Set("method", f.Method)
@@ -155,24 +159,48 @@ func (c Remote) CDPMessages(ctx context.Context) ([]CDPMessage, error) {
 	return out, err
 }
 
-// SetFault installs a fault on a group.
-func (c Remote) SetFault(ctx context.Context, g Group, f Fault) error {
-	return c.do(ctx, http.MethodPut, "/faults/"+string(g), f, nil)
+// AddFault installs f on group g next to the faults already there and
+// returns its id (PUT /_sandbox/faults/{group}); see [Server.AddFault] for
+// how faults combine.
+func (c Remote) AddFault(ctx context.Context, g Group, f Fault) (string, error) {
+	var out Fault
+	err := c.do(ctx, http.MethodPut, "/faults/"+url.PathEscape(string(g)), f, &out)
+	return out.ID, err
 }
 
-// ClearFault removes a group's fault.
+// SetFault replaces every fault of group g with f and returns f's id
+// (PUT /_sandbox/faults/{group}?replace=true).
+func (c Remote) SetFault(ctx context.Context, g Group, f Fault) (string, error) {
+	var out Fault
+	err := c.do(ctx, http.MethodPut, "/faults/"+url.PathEscape(string(g))+"?replace=true", f, &out)
+	return out.ID, err
+}
+
+// RemoveFault removes the fault with that id from group g; found is false
+// when the group has no such fault.
+func (c Remote) RemoveFault(ctx context.Context, g Group, id string) (found bool, err error) {
+	err = c.do(ctx, http.MethodDelete, "/faults/"+url.PathEscape(string(g))+"/"+url.PathEscape(id), nil, nil)
+	var re *RemoteError
+	if asRemote(err, &re) && re.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ClearFault removes every fault of group g.
 func (c Remote) ClearFault(ctx context.Context, g Group) error {
-	return c.do(ctx, http.MethodDelete, "/faults/"+string(g), nil, nil)
+	return c.do(ctx, http.MethodDelete, "/faults/"+url.PathEscape(string(g)), nil, nil)
 }
 
-// ClearFaults removes every fault.
+// ClearFaults removes every fault of every group.
 func (c Remote) ClearFaults(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, "/faults", nil, nil)
 }
 
-// Faults returns the installed faults.
-func (c Remote) Faults(ctx context.Context) (map[Group]Fault, error) {
-	var out map[Group]Fault
+// Faults returns the installed faults of each group that has any, in the
+// order they were added.
+func (c Remote) Faults(ctx context.Context) (map[Group][]Fault, error) {
+	var out map[Group][]Fault
 	err := c.do(ctx, http.MethodGet, "/faults", nil, &out)
 	return out, err
 }

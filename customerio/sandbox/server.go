@@ -165,7 +165,7 @@ func (h *groupHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body.Close()
 	rw := &statusWriter{ResponseWriter: w}
 	defer func() {
-		s.rec.add(h.group, r, path, body, rw.status, rw.fault, start, time.Since(realStart))
+		s.rec.add(h.group, r, path, body, rw.status, rw.fault, rw.faultIDs, start, time.Since(realStart))
 		s.mu.Lock()
 		s.notifyLocked()
 		s.mu.Unlock()
@@ -197,8 +197,9 @@ func bodyOf(r *http.Request) []byte {
 // statusWriter remembers the status and lets faults hijack the connection.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	fault  string
+	status   int
+	fault    string
+	faultIDs []string
 }
 
 func (w *statusWriter) WriteHeader(code int) {

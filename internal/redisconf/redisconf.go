@@ -7,13 +7,20 @@
 //	redis://[[user]:password@]host[:port][/db]             plain TCP
 //	rediss://[[user]:password@]host[:port][/db]            TLS
 //	redis-socket://[[user]:password@]/path/to/socket[?db=N] Unix socket
-//	redis-sentinel://[:password@]host1:port[,host2:port...][/db]?master=name
+//	redis-sentinel://[[user]:password@]host1:port[,host2:port...][/db]?master=name[&master_username=u][&master_password=p]
 //	redis-cluster://[[user]:password@]host1:port[,host2:port...]
 //	rediss-cluster://...                                    cluster over TLS
 //
-// The port defaults to 6379. For sentinel the password is the sentinels'
-// (as asynq.ParseRedisURI reads it); a password for the master can be given
-// as the query parameter master_password.
+// The port defaults to 6379 (for sentinel too: give Sentinel's 26379
+// explicitly). The database defaults to 0; Redis Cluster has only database
+// 0. For sentinel the password (and user name, if any) in the URL is the
+// sentinels' (as asynq.ParseRedisURI reads it); the master's credentials
+// are the query parameters master_username and master_password. Each form
+// takes only the query parameters shown; any other is refused (a
+// misspelt one, or ?db= where the database is the path, would otherwise be
+// silently ignored). TLS uses the system's root certificates and verifies
+// the host name (for rediss-cluster, the first host's). A password with
+// characters such as @, : or / is percent-encoded (p@ss → p%40ss).
 package redisconf
 
 import (
@@ -22,6 +29,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,6 +82,9 @@ func Parse(rawURL string) (asynq.RedisConnOpt, error) {
 		pass, _ = u.User.Password()
 	}
 	q := u.Query()
+	if err := onlyParams(strings.ToLower(scheme), q); err != nil {
+		return nil, err
+	}
 	switch strings.ToLower(scheme) {
 	case "redis", "rediss":
 		if u.Host == "" {
@@ -116,7 +127,7 @@ func Parse(rawURL string) (asynq.RedisConnOpt, error) {
 			return nil, err
 		}
 		return asynq.RedisFailoverClientOpt{
-			MasterName: master, SentinelAddrs: addrs, SentinelPassword: pass,
+			MasterName: master, SentinelAddrs: addrs, SentinelUsername: user, SentinelPassword: pass,
 			Username: q.Get("master_username"), Password: q.Get("master_password"), DB: db,
 		}, nil
 	case "redis-cluster", "rediss-cluster":
@@ -137,6 +148,33 @@ func Parse(rawURL string) (asynq.RedisConnOpt, error) {
 		return opt, nil
 	}
 	return nil, fail("unsupported scheme %q; use redis, rediss, redis-socket, redis-sentinel or redis-cluster", safeScheme(scheme))
+}
+
+// params are the query parameters each scheme takes.
+var params = map[string][]string{
+	"redis-socket":   {"db"},
+	"redis-sentinel": {"master", "master_username", "master_password"},
+}
+
+// onlyParams refuses query parameters the scheme does not take. The error
+// lists what is accepted and never echoes what was given (it could be a
+// password).
+func onlyParams(scheme string, q url.Values) error {
+	allowed := params[scheme]
+	for k := range q {
+		if slices.Contains(allowed, k) {
+			continue
+		}
+		if len(allowed) == 0 {
+			hint := ""
+			if scheme == "redis" || scheme == "rediss" {
+				hint = fmt.Sprintf(" (the database is the path: %s://host:6379/3)", scheme)
+			}
+			return fail("%s:// takes no query parameters%s", scheme, hint)
+		}
+		return fail("%s:// takes only the query parameters %s", scheme, strings.Join(allowed, ", "))
+	}
+	return nil
 }
 
 // NewClient parses rawURL and returns a go-redis client for it (a
@@ -163,15 +201,29 @@ func UniversalClient(opt asynq.RedisConnOpt) (redis.UniversalClient, error) {
 	return c, nil
 }
 
-// Redact returns rawURL with its password replaced by "xxxxx", for logs.
-// A URL that does not parse is reduced to its scheme.
+// Redact returns rawURL with its passwords (the user info's and a
+// sentinel URL's master_password) replaced by "xxxxx", for logs. A URL that
+// does not parse is reduced to its scheme.
 func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
+	scheme, _, _ := strings.Cut(rawURL, "://")
+	parseURL, hostList := rawURL, ""
+	switch strings.ToLower(scheme) {
+	case "redis-sentinel", "redis-cluster", "rediss-cluster":
+		parseURL, hostList = splitHosts(rawURL, scheme)
+	}
+	u, err := url.Parse(parseURL)
 	if err != nil {
-		scheme, _, _ := strings.Cut(rawURL, "://")
 		return safeScheme(scheme) + "://(unparsable)"
 	}
-	return u.Redacted()
+	if q := u.Query(); q.Has("master_password") {
+		q.Set("master_password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	out := u.Redacted()
+	if hostList != "" {
+		out = strings.Replace(out, "placeholder", hostList, 1)
+	}
+	return out
 }
 
 // splitHosts replaces the host list of a multi-host URL with a placeholder

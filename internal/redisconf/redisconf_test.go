@@ -110,3 +110,55 @@ func TestNewClientConnects(t *testing.T) {
 		t.Fatalf("Exists = %d, %v", n, err)
 	}
 }
+
+// TestParseRefusesUnknownQueryParameters: a query parameter a form does
+// not take is refused, naming what it takes and never echoing the URL.
+func TestParseRefusesUnknownQueryParameters(t *testing.T) {
+	const pw = "hunter2secret"
+	for _, tc := range []struct{ url, want string }{
+		{"redis://:" + pw + "@h:1/0?db=2", "redis:// takes no query parameters (the database is the path"},
+		{"rediss://h:1?" + pw + "=1", "rediss:// takes no query parameters"},
+		{"redis-socket:///tmp/r.sock?database=2", "redis-socket:// takes only the query parameters db"},
+		{"redis-sentinel://:" + pw + "@s1:26379,s2:26379?master=m&master_pasword=" + pw, "redis-sentinel:// takes only the query parameters master, master_username, master_password"},
+		{"redis-sentinel://s1:26379?master=m&db=2", "redis-sentinel:// takes only"},
+		{"redis-cluster://n1:7000,n2:7000?readonly=true", "redis-cluster:// takes no query parameters"},
+	} {
+		_, err := redisconf.Parse(tc.url)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want %q", tc.url, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "hunter") {
+			t.Errorf("Parse(%q) error contains the password: %q", tc.url, err)
+		}
+	}
+}
+
+func TestParseSentinelCredentials(t *testing.T) {
+	got, err := redisconf.Parse("redis-sentinel://sentinel-user:spw@s1:26379,s2/3?master=mm&master_username=app&master_password=mpw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := asynq.RedisFailoverClientOpt{
+		MasterName: "mm", SentinelAddrs: []string{"s1:26379", "s2:6379"},
+		SentinelUsername: "sentinel-user", SentinelPassword: "spw", Username: "app", Password: "mpw", DB: 3,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse =\n %#v\nwant\n %#v", got, want)
+	}
+}
+
+// TestRedactHidesEveryPassword: the user info's password and a sentinel
+// URL's master_password, for single- and multi-host URLs.
+func TestRedactHidesEveryPassword(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"redis://app:hunter2@h:1/0", "redis://app:xxxxx@h:1/0"},
+		{"redis-sentinel://:hunter2@s1:26379,s2:26379/2?master=m&master_password=hunter3", "redis-sentinel://:xxxxx@s1:26379,s2:26379/2?master=m&master_password=xxxxx"},
+		{"redis-cluster://:hunter2@n1:7000,n2:7000", "redis-cluster://:xxxxx@n1:7000,n2:7000"},
+		{"redis://h:1/0", "redis://h:1/0"},
+	} {
+		if got := redisconf.Redact(tc.url); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.url, got, tc.want)
+		}
+	}
+}
