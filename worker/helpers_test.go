@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,19 @@ func (h *harness) start(t *testing.T) {
 	}
 	h.w = w
 	t.Cleanup(w.Shutdown)
+}
+
+// deliveryRequests counts the sandbox's requests other than the worker's
+// credentials probes (GET /accounts/region, GET /v1/transactional).
+func deliveryRequests(sb *sandbox.Server) int {
+	n := 0
+	for _, r := range sb.Requests(sandbox.RequestFilter{}) {
+		if r.Method == "GET" && (strings.HasSuffix(r.Path, "/api/v1/accounts/region") || strings.HasSuffix(r.Path, "/v1/transactional")) {
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // waitSandbox waits until cond holds on the sandbox, failing after d.
