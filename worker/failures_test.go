@@ -204,8 +204,8 @@ func TestGarbagePayloadDeadLettered(t *testing.T) {
 			t.Errorf("dead letter %+v", d)
 		}
 	}
-	if n := deliveryRequests(h.sb); n != 0 {
-		t.Errorf("sandbox saw %d requests", n)
+	if st := h.sb.Stats(); st.Total != 0 {
+		t.Errorf("sandbox saw %d requests", st.Total)
 	}
 	if _, err := h.prod.Identify(ctx, identify("after-garbage")); err != nil {
 		t.Fatal(err)
@@ -235,8 +235,8 @@ func TestExpiredSendNeverSent(t *testing.T) {
 	if d.Class != ClassExpired {
 		t.Errorf("class %s", d.Class)
 	}
-	if n := deliveryRequests(h.sb); n != 0 || len(h.sb.Deliveries()) != 0 {
-		t.Errorf("sandbox saw %d requests", n)
+	if st := h.sb.Stats(); st.Total != 0 || len(h.sb.Deliveries()) != 0 {
+		t.Errorf("sandbox saw %d requests", st.Total)
 	}
 }
 

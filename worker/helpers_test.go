@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +67,10 @@ func newHarness(t *testing.T, mod func(*Config), noStart ...bool) *harness {
 		Concurrency: 8,
 		Backoff:     BackoffConfig{Base: 100 * time.Millisecond, Cap: time.Second},
 		Logger:      testLogger(),
+		// No credentials probes unless a test asks (readiness_test.go):
+		// a probe would take a sandbox fault meant for a delivery, and
+		// count among the responses tests count.
+		ProbeInterval: -1,
 	}
 	if mod != nil {
 		mod(&h.cfg)
@@ -91,19 +94,6 @@ func (h *harness) start(t *testing.T) {
 	}
 	h.w = w
 	t.Cleanup(w.Shutdown)
-}
-
-// deliveryRequests counts the sandbox's requests other than the worker's
-// credentials probes (GET /accounts/region, GET /v1/transactional).
-func deliveryRequests(sb *sandbox.Server) int {
-	n := 0
-	for _, r := range sb.Requests(sandbox.RequestFilter{}) {
-		if r.Method == "GET" && (strings.HasSuffix(r.Path, "/api/v1/accounts/region") || strings.HasSuffix(r.Path, "/v1/transactional")) {
-			continue
-		}
-		n++
-	}
-	return n
 }
 
 // waitSandbox waits until cond holds on the sandbox, failing after d.

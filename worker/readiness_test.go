@@ -15,6 +15,23 @@ import (
 	"github.com/cioq/cioq/tasks"
 )
 
+// probesAtStart turns the credentials probes on (the harness has them off),
+// at Start only.
+func probesAtStart(c *Config) { c.ProbeInterval = time.Hour }
+
+// deliveryRequests counts the sandbox's requests other than the worker's
+// credentials probes (GET /accounts/region, GET /v1/transactional).
+func deliveryRequests(sb *sandbox.Server) int {
+	n := 0
+	for _, r := range sb.Requests(sandbox.RequestFilter{}) {
+		if r.Method == "GET" && (strings.HasSuffix(r.Path, "/api/v1/accounts/region") || strings.HasSuffix(r.Path, "/v1/transactional")) {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
 // checkResult runs the named check of w; found is false when w has none.
 func checkResult(w *Worker, name string) (detail string, err error, found bool) {
 	for _, c := range w.Checks() {
@@ -111,6 +128,7 @@ func TestProbeRefusedKeyUnreadyBeforeAnyTask(t *testing.T) {
 		cc := c.Workspaces[""]
 		cc.AppAPIKey = "wrong-app-key"
 		c.Workspaces = map[string]customerio.Config{"": cc}
+		c.ProbeInterval = time.Hour // at start only
 	})
 	eventually(t, 10*time.Second, "unready", func() bool { return h.w.Health() != nil })
 	herr := h.w.Health().Error()
@@ -149,7 +167,7 @@ func TestProbeRefusedKeyUnreadyBeforeAnyTask(t *testing.T) {
 // A probe that fails transiently (5xx) changes nothing: the worker stays
 // ready, and the check's detail says the probe was inconclusive.
 func TestProbeTransientFailureKeepsReady(t *testing.T) {
-	h := newHarness(t, nil, true)
+	h := newHarness(t, probesAtStart, true)
 	h.sb.SetFault(sandbox.GroupApp, sandbox.Fault{Status: 503})
 	h.start(t)
 	eventually(t, 10*time.Second, "inconclusive probe", func() bool {
@@ -167,7 +185,7 @@ func TestProbeTransientFailureKeepsReady(t *testing.T) {
 // Probes take their slot from the shared rate limiter of their API (Track;
 // App reads share the App limit with broadcast triggers).
 func TestProbeUsesSharedRateLimiter(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, probesAtStart)
 	eventually(t, 10*time.Second, "both probes answered", func() bool {
 		return len(requestsTo(h.sb, sandbox.GroupApp, "/v1/transactional")) == 1 && len(requestsTo(h.sb, sandbox.GroupTrack, "/accounts/region")) == 1
 	})
