@@ -215,6 +215,18 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// HasCredentials reports whether the client has the credentials of api
+// (Track: site id and key; App: a key; Pipelines: a write key). A call to
+// an API without them fails with ErrMissingCredentials, without a request.
+func (c *Client) HasCredentials(api API) bool {
+	ep := c.endpoints[api]
+	return ep != nil && ep.auth != ""
+}
+
+// ServiceAccount reports whether the App API key is a service-account
+// token (sa_live_...), sent with X-Workspace-Id on transactional sends.
+func (c *Client) ServiceAccount() bool { return c.workspaceID != "" }
+
 // parseBaseURL accepts an absolute http(s) URL without query or fragment and
 // strips a trailing slash. Its error does not repeat the URL (it may carry
 // userinfo).

@@ -158,6 +158,17 @@ func TestEndpoints(t *testing.T) {
 			return c.TriggerStatus(ctx, 5, 17)
 		}, method: "GET", path: "/v1/campaigns/5/triggers/17", auth: app,
 			want: &TriggerStatus{ID: 17, BroadcastID: 5, CreatedAt: 1700000000, ProcessedAt: 1700000060}},
+		{name: "region", resp: `{"url":"https://track-eu.customer.io","region":"eu","environment_id":3}`, call: func(ctx context.Context, c *Client) (any, error) {
+			return c.Region(ctx)
+		}, method: "GET", path: "/api/v1/accounts/region", auth: track,
+			want: &AccountRegion{URL: "https://track-eu.customer.io", Region: "eu", EnvironmentID: 3}},
+		{name: "list transactional", resp: `{"messages":[{"id":2,"name":"password reset","description":"resets","send_to_unsubscribed":true,"link_tracking":true,"open_tracking":true,"hide_message_body":true,"queue_drafts":true,"created_at":1552341937,"updated_at":1552341938}]}`,
+			call:   func(ctx context.Context, c *Client) (any, error) { return c.ListTransactional(ctx) },
+			method: "GET", path: "/v1/transactional", auth: app,
+			want: []TransactionalMessage{{ID: 2, Name: "password reset", Description: "resets", SendToUnsubscribed: true, LinkTracking: true, OpenTracking: true,
+				HideMessageBody: true, QueueDrafts: true, CreatedAt: 1552341937, UpdatedAt: 1552341938}}},
+		{name: "list transactional empty", resp: `{}`, call: func(ctx context.Context, c *Client) (any, error) { return c.ListTransactional(ctx) },
+			method: "GET", path: "/v1/transactional", auth: app, want: []TransactionalMessage{}},
 		{name: "trigger errors", resp: `{"errors":["line 2: unknown id","line 9: bad json"],"next":10}`, call: func(ctx context.Context, c *Client) (any, error) {
 			return c.TriggerErrors(ctx, 5, 17, 2, 50)
 		}, method: "GET", path: "/v1/campaigns/5/triggers/17/errors", query: "limit=50&start=2", auth: app,

@@ -283,3 +283,66 @@ func TestSandboxServiceAccountE2E(t *testing.T) {
 		t.Fatalf("New without AppWorkspaceID: %v", err)
 	}
 }
+
+// The credentials reads (Region on Track, ListTransactional on App) against
+// the sandbox: their answers, and a wrong or missing key classified as auth.
+func TestSandboxCredentialReads(t *testing.T) {
+	c, sb := newSandboxClient(t, 5*time.Second)
+	ctx := context.Background()
+	reg, err := c.Region(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.Region != "us" || reg.URL != "https://track.customer.io" || reg.EnvironmentID != int64(sb.Config().WorkspaceID) {
+		t.Errorf("Region = %+v", reg)
+	}
+	msgs, err := c.ListTransactional(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || msgs[0].ID != 1 || msgs[0].Name != "password_reset" || msgs[1].Name != "order_confirmation" || msgs[0].CreatedAt == 0 || !msgs[0].LinkTracking {
+		t.Errorf("ListTransactional = %+v", msgs)
+	}
+	if n := len(sb.Requests(sandbox.RequestFilter{Group: sandbox.GroupApp, PathContains: "/v1/transactional"})); n != 1 {
+		t.Errorf("%d list requests, want 1", n)
+	}
+
+	bad, err := customerio.New(customerio.Config{
+		SiteID: "e2e-site", TrackAPIKey: "wrong-track-key", AppAPIKey: "wrong-app-key",
+		TrackURL: sb.TrackURL(), AppURL: sb.AppURL(), PipelinesURL: sb.PipelinesURL(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"region":             func() error { _, err := bad.Region(ctx); return err },
+		"list_transactional": func() error { _, err := bad.ListTransactional(ctx); return err },
+	} {
+		err := call()
+		var ae *customerio.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 401 || ae.Class != customerio.ClassAuth || customerio.ClassOf(err) != customerio.ClassAuth {
+			t.Errorf("%s with a wrong key: %v, want a 401 auth error", name, err)
+		}
+		if strings.Contains(err.Error(), "wrong-") {
+			t.Errorf("%s: the error text holds the key: %v", name, err)
+		}
+	}
+
+	none, err := customerio.New(customerio.Config{TrackURL: sb.TrackURL(), AppURL: sb.AppURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sb.Stats().Total
+	if _, err := none.ListTransactional(ctx); !errors.Is(err, customerio.ErrMissingCredentials) {
+		t.Errorf("without a key: %v", err)
+	}
+	if _, err := none.Region(ctx); !errors.Is(err, customerio.ErrMissingCredentials) {
+		t.Errorf("without a key: %v", err)
+	}
+	if sb.Stats().Total != before {
+		t.Error("a call without credentials made a request")
+	}
+	if none.HasCredentials(customerio.APIApp) || !c.HasCredentials(customerio.APIApp) || !c.HasCredentials(customerio.APITrack) || !c.HasCredentials(customerio.APIPipelines) {
+		t.Error("HasCredentials is wrong")
+	}
+}

@@ -192,3 +192,32 @@ func (c *Client) SubmitForm(ctx context.Context, formID string, data map[string]
 		Data map[string]string `json:"data"`
 	}{data}, formID)
 }
+
+// AccountRegion is the answer of the Track API's region lookup.
+type AccountRegion struct {
+	// URL is the Track API base URL of the account's region, e.g.
+	// "https://track-eu.customer.io".
+	URL string `json:"url"`
+	// Region is "us" or "eu".
+	Region string `json:"region"`
+	// EnvironmentID is the id of the workspace the credentials belong to.
+	EnvironmentID int64 `json:"environment_id"`
+}
+
+// Region looks up the region and workspace of the Track credentials:
+// GET /api/v1/accounts/region, answered on either regional host (contract
+// §1). It changes nothing and needs no person, which makes it the Track
+// API's credentials check: wrong credentials fail with a ClassAuth
+// *APIError (401).
+func (c *Client) Region(ctx context.Context) (*AccountRegion, error) {
+	rq := &request{api: APITrack, op: "region", method: http.MethodGet, path: []string{"api", "v1", "accounts", "region"}}
+	resp, err := c.do(ctx, rq)
+	if err != nil {
+		return nil, err
+	}
+	var out AccountRegion
+	if err := resp.decode(rq, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

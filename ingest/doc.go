@@ -144,7 +144,8 @@
 //
 // Source keys: name ([a-z0-9_-]{1,64}, unique), kind (segment, rudderstack,
 // mparticle, custom), mode (track or pipelines; default track; mparticle:
-// track only), workspace (Customer.io workspace, "" = default), write_key or
+// track only), workspace (Customer.io workspace, "" = default; refused by
+// New when Config.Producer was given producer.Workspaces without it), write_key or
 // write_key_env, shared_secret or shared_secret_env (at least one
 // credential; write keys unique), email_fallback (mparticle), mappings
 // (custom only, required there: user_id or email, and optionally event,

@@ -148,6 +148,8 @@ func (e *env) startWorker() {
 		Concurrency: 1,
 		Backoff:     worker.BackoffConfig{Base: 100 * time.Millisecond, Cap: time.Second},
 		Logger:      testLogger(),
+		// No credentials probes: tests check which APIs the tasks called.
+		ProbeInterval: -1,
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -109,6 +109,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A source naming a workspace the producer knows is not configured
+	// (producer.Workspaces) would have every one of its events refused.
+	for i, src := range conf.list {
+		var uw *producer.UnknownWorkspaceError
+		if err := cfg.Producer.CheckWorkspace(src.Workspace); errors.As(err, &uw) {
+			return nil, &ConfigError{Field: fmt.Sprintf("sources[%d] %q: workspace", i, src.Name),
+				Reason: fmt.Sprintf("%q is not a configured workspace (configured: %s)", uw.Workspace, strings.Join(uw.Known, ", "))}
+		}
+	}
 	s := &Server{cfg: cfg, conf: conf, log: cfg.Logger}
 	s.routes()
 	return s, nil

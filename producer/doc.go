@@ -34,7 +34,8 @@
 //   - ExpiresAt/ExpiresIn mark a send stale: past it the worker
 //     dead-letters it as expired instead of sending it late.
 //   - Workspace names the Customer.io workspace whose credentials deliver
-//     the task.
+//     the task. A client created with Workspaces (the workers' workspace
+//     names) refuses another name with an *UnknownWorkspaceError.
 //
 // EnqueueRaw takes a task type and a JSON payload (for the HTTP ingest and
 // the CLI); it validates exactly like the typed methods and keeps fields it

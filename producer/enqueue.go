@@ -185,9 +185,10 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 	if cfg.workspace != nil {
 		pl.meta.Workspace = *cfg.workspace
 	}
-	if err := validWorkspace(pl.meta.Workspace); err != nil {
+	if err := c.CheckWorkspace(pl.meta.Workspace); err != nil {
 		return plan{}, err
 	}
+	pl.meta.Workspace = canonicalWorkspace(pl.meta.Workspace)
 	if cfg.queue != "" {
 		if err := checkQueue(cfg.queue); err != nil {
 			return plan{}, err

@@ -55,7 +55,8 @@ func Queue(name string) EnqueueOption {
 }
 
 // Workspace names the Customer.io workspace that delivers the task
-// ([a-z0-9_-]{1,64}; "" = the default workspace).
+// ([a-z0-9_-]{1,64}; "" or "default" = the default workspace). A client
+// given Workspaces refuses a name not among them.
 func Workspace(name string) EnqueueOption {
 	return func(c *enqueueConfig) { c.workspace = &name }
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -39,6 +41,10 @@ type Client struct {
 	keySecret *string               // WithKeySecret; nil: the deployment's, in Redis
 	keys      atomic.Pointer[keyer] // set once the secret is known
 	keysMu    sync.Mutex            // serializes reading the secret from Redis
+
+	// known is the set of Workspaces ("" = the default workspace); nil
+	// when the option was not given (any well-formed name is accepted).
+	known map[string]bool
 }
 
 // Option configures a Client.
@@ -62,6 +68,76 @@ func WithIdempotencyWindow(window time.Duration) Option {
 // tasks.ValidateWorkspace first when it comes from configuration.
 func WithDefaultWorkspace(workspace string) Option {
 	return func(c *Client) { c.workspace = workspace }
+}
+
+// Workspaces tells the client which workspaces the workers are configured
+// with (the binary takes them from CIOQ_WORKSPACES_FILE). A task naming
+// another one is then refused with an *UnknownWorkspaceError naming it,
+// and nothing reaches Redis; a worker would only keep it until its retry
+// window passed. The default workspace ("" or "default") is always known.
+// Without this option any well-formed name is accepted.
+func Workspaces(names ...string) Option {
+	return func(c *Client) {
+		if c.known == nil {
+			c.known = map[string]bool{"": true}
+		}
+		for _, n := range names {
+			c.known[canonicalWorkspace(n)] = true
+		}
+	}
+}
+
+// canonicalWorkspace maps "default" to "", the default workspace's name
+// in envelopes.
+func canonicalWorkspace(w string) string {
+	if w == "default" {
+		return ""
+	}
+	return w
+}
+
+// UnknownWorkspaceError is the error for a task naming a workspace the
+// client was not given in Workspaces (see there). It unwraps to a
+// *ValidationError of field "workspace", so code handling validation
+// errors handles it too.
+type UnknownWorkspaceError struct {
+	// Workspace is the name as given.
+	Workspace string
+	// Known lists the configured workspaces, sorted ("default" for the
+	// default workspace).
+	Known []string
+}
+
+// Error returns the text of the *ValidationError it unwraps to.
+func (e *UnknownWorkspaceError) Error() string { return e.validation().Error() }
+
+// Unwrap returns the *ValidationError of field "workspace".
+func (e *UnknownWorkspaceError) Unwrap() error { return e.validation() }
+
+func (e *UnknownWorkspaceError) validation() *ValidationError {
+	return &ValidationError{Field: "workspace", Reason: fmt.Sprintf("%q is not a configured workspace (configured: %s)", e.Workspace, strings.Join(e.Known, ", "))}
+}
+
+// CheckWorkspace checks a workspace name as an enqueue would: a
+// *ValidationError for a malformed name, an *UnknownWorkspaceError for one
+// the client was not given in Workspaces, nil otherwise ("" and "default"
+// are the default workspace).
+func (c *Client) CheckWorkspace(name string) error {
+	if err := validWorkspace(name); err != nil {
+		return err
+	}
+	if c.known == nil || c.known[canonicalWorkspace(name)] {
+		return nil
+	}
+	known := make([]string, 0, len(c.known))
+	for n := range c.known {
+		if n == "" {
+			n = "default"
+		}
+		known = append(known, n)
+	}
+	sort.Strings(known)
+	return &UnknownWorkspaceError{Workspace: name, Known: known}
 }
 
 // New connects to the Redis of redisURL (redis://, rediss://,

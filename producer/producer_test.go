@@ -562,3 +562,69 @@ func TestEnqueueNilPayload(t *testing.T) {
 		t.Fatalf("%d tasks reached Redis", n)
 	}
 }
+
+// With Workspaces, a task naming another workspace is refused with an
+// *UnknownWorkspaceError naming it (also a *ValidationError of field
+// "workspace"), through every entry, and nothing reaches Redis.
+func TestWorkspacesRefusesUnknown(t *testing.T) {
+	c, insp := setup(t, producer.Workspaces("eu-shop", "default"))
+	ident := tasks.Identify{Identifiers: person}
+	calls := map[string]func() error{
+		"Enqueue": func() error { _, err := c.Identify(ctx, ident, producer.Workspace("nope")); return err },
+		"EnqueueRaw": func() error {
+			_, err := c.EnqueueRaw(ctx, tasks.TypeIdentify, json.RawMessage(`{"identifiers":{"id":"x"}}`), producer.Workspace("nope"))
+			return err
+		},
+		"EnqueueRaw envelope": func() error {
+			_, err := c.EnqueueRaw(ctx, tasks.TypeIdentify, json.RawMessage(`{"v":1,"workspace":"nope","payload":{"identifiers":{"id":"x"}}}`))
+			return err
+		},
+		"Check": func() error {
+			return c.Check(tasks.TypeIdentify, json.RawMessage(`{"identifiers":{"id":"x"}}`), producer.Workspace("nope"))
+		},
+		"CheckWorkspace": func() error { return c.CheckWorkspace("nope") },
+	}
+	for name, call := range calls {
+		err := call()
+		var uw *producer.UnknownWorkspaceError
+		var ve *producer.ValidationError
+		if !errors.As(err, &uw) || uw.Workspace != "nope" || strings.Join(uw.Known, ",") != "default,eu-shop" {
+			t.Errorf("%s: %v, want an *UnknownWorkspaceError", name, err)
+			continue
+		}
+		if !errors.As(err, &ve) || ve.Field != "workspace" || !strings.Contains(err.Error(), `"nope" is not a configured workspace (configured: default, eu-shop)`) {
+			t.Errorf("%s: %v, want a validation error of field workspace naming it", name, err)
+		}
+	}
+	if n := total(t, insp); n != 0 {
+		t.Fatalf("%d tasks in Redis", n)
+	}
+
+	// Known ones go through; "default" is the default workspace ("" in the envelope).
+	for _, ws := range []string{"eu-shop", "", "default"} {
+		r, err := c.Identify(ctx, ident, producer.Workspace(ws))
+		if err != nil {
+			t.Fatalf("workspace %q: %v", ws, err)
+		}
+		_, env, _ := stored(t, insp, r)
+		if want := map[string]string{"eu-shop": "eu-shop", "": "", "default": ""}[ws]; env.Workspace != want {
+			t.Errorf("workspace %q stored as %q, want %q", ws, env.Workspace, want)
+		}
+	}
+	if _, err := c.Identify(ctx, ident); err != nil {
+		t.Errorf("no workspace: %v", err)
+	}
+	// A malformed name stays a plain validation error.
+	var uw *producer.UnknownWorkspaceError
+	if err := c.CheckWorkspace("Bad Name"); err == nil || errors.As(err, &uw) {
+		t.Errorf("malformed name: %v", err)
+	}
+}
+
+// Without Workspaces any well-formed name is accepted, as before.
+func TestWithoutWorkspacesAnyName(t *testing.T) {
+	c, _ := setup(t)
+	if _, err := c.Identify(ctx, tasks.Identify{Identifiers: person}, producer.Workspace("anything")); err != nil {
+		t.Fatal(err)
+	}
+}

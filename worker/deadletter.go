@@ -33,6 +33,12 @@ const (
 	// retry window, or asynq archived the task itself (e.g. after its
 	// worker crashed on the last attempt).
 	ClassExhausted Class = "exhausted"
+	// ClassConfig: the task names a workspace the worker has no
+	// configuration for (a mistyped name, or a workspace never added), and
+	// its retry window passed while it was kept; Customer.io was never
+	// called. Fix the name at the source, or configure the workspace, then
+	// retry it.
+	ClassConfig Class = "config"
 )
 
 // Failure is one failure in a dead letter's history.

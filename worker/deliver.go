@@ -30,6 +30,10 @@ func apiOf(typ string) customerio.API {
 	}
 }
 
+// errUnknownWorkspace marks the failure of a task whose workspace the
+// worker has no configuration for (ClassConfig once its window passed).
+var errUnknownWorkspace = errors.New("the workspace is unknown to this worker")
+
 // deliver is the innermost handler: it calls Customer.io through the
 // family handler of the task's API.
 func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
@@ -41,7 +45,8 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 	api := apiOf(t.Type)
 	if c == nil {
 		return &customerio.APIError{API: api, Operation: t.Type, Class: customerio.ClassAuth,
-			Message: fmt.Sprintf("workspace %q is not configured", displayWS(t.Envelope.Workspace)), Err: customerio.ErrMissingCredentials}
+			Message: fmt.Sprintf("workspace %q is not configured", displayWS(t.Envelope.Workspace)),
+			Err:     fmt.Errorf("%w (%w)", customerio.ErrMissingCredentials, errUnknownWorkspace)}
 	}
 	if w.batchTypes[t.Type] {
 		ops, ok, err := batchOperations(t)

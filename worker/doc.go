@@ -28,8 +28,14 @@
 //   - 401, or no credentials for the task's API in its workspace (or an
 //     unknown workspace): a configuration problem, not the task's fault.
 //     Retried every AuthRetryDelay (30 s) without spending the budget;
-//     [Worker.Health] fails, naming the workspace and API, until a call for
-//     that workspace and API succeeds. Logged once a minute, not per task.
+//     [Worker.Health] fails, naming the workspace and API, while such a task
+//     is waiting (until a call for that workspace and API succeeds, or the
+//     kept tasks are gone: see [Worker.Checks]). Logged once a minute, not
+//     per task. A task whose workspace is unknown to the worker is
+//     dead-lettered as config once its retry window has passed.
+//   - Credentials are also probed at Start and every ProbeInterval with a
+//     read that needs no person (Track GET /api/v1/accounts/region, App GET
+//     /v1/transactional), so a wrong key fails Health before any task does.
 //   - A handler panic: recovered and treated as a transient failure.
 //   - A worker that crashes mid-task: asynq's lease (30 s, hard-coded)
 //     expires and another worker's recoverer (every minute, for leases
@@ -49,6 +55,8 @@
 //     crashed on the last allowed attempt, or MaxRetry was 0): a reconciler
 //     run at start and every ReconcileInterval copies those from asynq's
 //     archive with asynq's last error.
+//   - config: the task's workspace is unknown to the worker and its retry
+//     window passed while it was kept; Customer.io is not called.
 //
 // asynq's archive keeps at most 9,999 tasks per queue and 90 days, dropping
 // the oldest silently; the store keeps every record until [DeadLetters.Delete],

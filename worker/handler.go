@@ -149,6 +149,13 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 		case customerio.ClassPermanent:
 			return w.deadLetter(ctx, t, at, ClassPermanent, status, msg, err.Error())
 		case customerio.ClassAuth:
+			unknown := errors.Is(err, errUnknownWorkspace)
+			if unknown && w.windowPassed(t, at) {
+				// Kept for its whole retry window without anyone adding the
+				// workspace: most likely a mistyped name. Tell someone.
+				return w.deadLetter(ctx, t, at, ClassConfig, 0, "",
+					fmt.Sprintf("workspace %q is not configured on this worker, and the task's retry window passed while it was kept", displayWS(ws)))
+			}
 			reason := "credentials refused"
 			if status != 0 {
 				reason = fmt.Sprintf("credentials refused (%d)", status)
@@ -156,8 +163,11 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 			if errors.Is(err, customerio.ErrMissingCredentials) {
 				reason = "no credentials configured"
 			}
+			if unknown {
+				reason = "workspace not configured"
+			}
 			if api != "" {
-				w.authFailed(ws, api, reason)
+				w.authFailed(ws, api, reason, t)
 			}
 			re = &retryError{err: err, class: "auth", status: status, delay: w.cfg.AuthRetryDelay, spend: false,
 				reason: reason + ": configuration problem, the task is kept"}
@@ -250,6 +260,7 @@ func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class 
 		return &retryError{err: err, class: "transient", spend: false, reason: "dead-letter store unavailable"}
 	}
 	w.obs.DeadLettered(t.Type, class)
+	w.keptDone(d.Workspace, apiOf(t.Type), t.ID)
 	w.log.Warn("task dead-lettered", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
 		"class", string(class), "status", status, "attempt", t.Retried+1, "reason", reason)
 	return fmt.Errorf("worker: %w", &deadLetterError{class: class, status: status, msg: msg})

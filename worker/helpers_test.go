@@ -67,6 +67,10 @@ func newHarness(t *testing.T, mod func(*Config), noStart ...bool) *harness {
 		Concurrency: 8,
 		Backoff:     BackoffConfig{Base: 100 * time.Millisecond, Cap: time.Second},
 		Logger:      testLogger(),
+		// No credentials probes unless a test asks (readiness_test.go):
+		// a probe would take a sandbox fault meant for a delivery, and
+		// count among the responses tests count.
+		ProbeInterval: -1,
 	}
 	if mod != nil {
 		mod(&h.cfg)

@@ -44,9 +44,12 @@ type Config struct {
 	// Redis is where the queues live (required).
 	Redis asynq.RedisConnOpt
 	// Workspaces maps a workspace name to its Customer.io client
-	// configuration; "" is the default workspace. A task naming a workspace
-	// that is not here, or an API the workspace has no key for, is kept and
-	// retried every AuthRetryDelay (and Health fails) until configured.
+	// configuration; "" is the default workspace (a task naming "default"
+	// is delivered with it too). A task naming an API the workspace has no
+	// key for is kept and retried every AuthRetryDelay (and Health fails)
+	// until configured; so is a task naming a workspace that is not here,
+	// until its retry window has passed: then it is dead-lettered with class
+	// ClassConfig.
 	Workspaces map[string]customerio.Config
 	// Concurrency is the number of tasks processed at once (default 10).
 	Concurrency int
@@ -77,6 +80,19 @@ type Config struct {
 	// AuthLogInterval is how often a persisting credentials problem of one
 	// workspace and API is logged (default 1 min).
 	AuthLogInterval time.Duration
+	// ProbeInterval is how often the worker checks each configured
+	// workspace's Track and App credentials with a cheap authenticated read
+	// (GET /api/v1/accounts/region, GET /v1/transactional), through the
+	// shared rate limiter, starting at Start (default 5 min; negative: never).
+	// A refusal (401) makes Health fail until a probe or a delivery of that
+	// workspace and API succeeds; a transient failure changes nothing.
+	// Pipelines credentials cannot be probed (see Checks).
+	ProbeInterval time.Duration
+	// KeptCheckInterval is how often the worker looks up the tasks it kept
+	// for lack of valid credentials, so that Health stops failing for a
+	// workspace and API once none of them is waiting any more (deleted,
+	// delivered or dead-lettered elsewhere) (default 30 s).
+	KeptCheckInterval time.Duration
 	// Logger receives the worker's and asynq's logs (default slog.Default()).
 	Logger *slog.Logger
 	// Observer is told about outcomes, for metrics (default NopObserver).
@@ -112,7 +128,7 @@ func ConfigFrom(c *config.Config) Config {
 			TrackURL: w.TrackURL, AppURL: w.AppURL, PipelinesURL: w.PipelinesURL,
 		}
 	}
-	wc := Config{Redis: c.Redis, Workspaces: ws, Concurrency: c.Concurrency, Queues: c.Queues}
+	wc := Config{Redis: c.Redis, Workspaces: ws, Concurrency: c.Concurrency, Queues: c.Queues, ProbeInterval: c.ProbeInterval}
 	t := c.Throughput
 	wc.RateLimits.Off = t.RateLimitsOff
 	wc.RateLimits.Default = Limits{
@@ -175,6 +191,12 @@ func (c Config) withDefaults() Config {
 	if c.AuthLogInterval <= 0 {
 		c.AuthLogInterval = DefaultAuthLogInterval
 	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = DefaultProbeInterval
+	}
+	if c.KeptCheckInterval <= 0 {
+		c.KeptCheckInterval = DefaultKeptCheckInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -216,12 +238,17 @@ type Worker struct {
 	mu          sync.Mutex
 	clients     map[string]*customerio.Client
 	authFail    map[authKey]*authState
+	probes      map[authKey]*probeState
 	batchers    map[string]*batch.Batcher
 	batchClosed batch.Stats
 
 	stopOnce  sync.Once
 	stop      chan struct{}
 	reconcile sync.WaitGroup
+	// bg runs the readiness loop (probes, kept tasks); probeNow asks it to
+	// probe at once (after SetWorkspace).
+	bg       sync.WaitGroup
+	probeNow chan struct{}
 }
 
 type authKey struct {
@@ -229,11 +256,16 @@ type authKey struct {
 	api       customerio.API
 }
 
+// authState is a workspace and API with tasks kept for lack of valid
+// credentials: the worker forgets it once none of them is waiting (see
+// readiness.go).
 type authState struct {
 	since      time.Time
 	reason     string
 	lastLog    time.Time
 	suppressed int
+	// kept holds the kept tasks' ids (at most maxKeptIDs).
+	kept map[string]keptTask
 }
 
 // New checks cfg and builds a Worker; nothing runs until Start.
@@ -267,6 +299,8 @@ func New(cfg Config) (*Worker, error) {
 		inspector: asynq.NewInspectorFromRedisClient(rc),
 		clients:   clients,
 		authFail:  map[authKey]*authState{},
+		probes:    map[authKey]*probeState{},
+		probeNow:  make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		batchers:  map[string]*batch.Batcher{},
 	}
@@ -297,6 +331,7 @@ func New(cfg Config) (*Worker, error) {
 	sort.Strings(w.queues)
 	w.dlq = NewDeadLetters(rc, w.inspector)
 	w.dlq.now = cfg.Now
+	w.initProbes()
 
 	var h asynq.Handler = asynq.HandlerFunc(w.deliver)
 	for i := len(cfg.Middleware) - 1; i >= 0; i-- {
@@ -326,14 +361,18 @@ func (w *Worker) Handler() asynq.Handler { return w.handler }
 // DLQ returns the dead-letter store.
 func (w *Worker) DLQ() *DeadLetters { return w.dlq }
 
-// Start starts processing in the background: asynq's server and the
-// dead-letter reconciler (which runs once right away).
+// Start starts processing in the background: asynq's server, the
+// dead-letter reconciler (which runs once right away) and the readiness
+// loop (credentials probes, right away and every ProbeInterval; the kept
+// tasks check every KeptCheckInterval).
 func (w *Worker) Start() error {
 	if err := w.srv.Start(w.handler); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
 	w.reconcile.Add(1)
 	go w.reconcileLoop()
+	w.bg.Add(1)
+	go w.readinessLoop()
 	return nil
 }
 
@@ -357,23 +396,31 @@ func (w *Worker) Shutdown() {
 		w.srv.Shutdown()
 		w.closeBatchers()
 		w.reconcile.Wait()
+		w.bg.Wait()
 		w.inspector.Close()
 		w.rdb.Close()
 	})
 }
 
 // Health returns nil when the worker is healthy. It fails while Redis does
-// not answer, and while any workspace's API refuses (or lacks) its
-// credentials: the error names the workspace and API, never a key. An
-// auth failure clears once a call for that workspace and API succeeds.
+// not answer, while the last probe of a workspace's API was refused, and
+// while tasks kept for lack of valid credentials (a 401, no key for the
+// task's API, an unknown workspace) are still waiting: the error names the
+// workspace and API, never a key. A failure clears once a call for that
+// workspace and API succeeds; a kept-tasks failure also clears once none
+// of the kept tasks is waiting any more (deleted, delivered or
+// dead-lettered). Checks has the same findings one check at a time.
 func (w *Worker) Health() error {
 	var problems []string
-	w.mu.Lock()
-	for k, s := range w.authFail {
-		problems = append(problems, fmt.Sprintf("workspace %q %s API: %s since %s", displayWS(k.workspace), k.api, s.reason, s.since.UTC().Format(time.RFC3339)))
+	for _, c := range w.Checks() {
+		if _, err := c.Run(); err != nil {
+			if c.Name == "kept_tasks" {
+				problems = append(problems, w.keptProblems()...)
+				continue
+			}
+			problems = append(problems, err.Error())
+		}
 	}
-	w.mu.Unlock()
-	sort.Strings(problems)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := w.rdb.Ping(ctx).Err(); err != nil {
@@ -401,10 +448,15 @@ func displayWS(ws string) string {
 }
 
 // client returns the workspace's client, or nil when none is configured.
+// "default" names the default workspace too.
 func (w *Worker) client(ws string) *customerio.Client {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.clients[ws]
+	c := w.clients[ws]
+	if c == nil && ws == "default" {
+		c = w.clients[""]
+	}
+	return c
 }
 
 // SetWorkspace installs (or replaces) a workspace's Customer.io
@@ -417,13 +469,23 @@ func (w *Worker) SetWorkspace(name string, cfg customerio.Config) error {
 	}
 	w.mu.Lock()
 	w.clients[name] = c
+	for k := range w.probes {
+		if k.workspace == name {
+			delete(w.probes, k) // found with the old configuration
+		}
+	}
 	w.mu.Unlock()
+	w.initProbes()
+	select {
+	case w.probeNow <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
-// authFailed marks a workspace's API as failing auth, logging at most once
-// per AuthLogInterval.
-func (w *Worker) authFailed(ws string, api customerio.API, reason string) {
+// authFailed records that task t of a workspace's API was kept for lack of
+// valid credentials, logging at most once per AuthLogInterval.
+func (w *Worker) authFailed(ws string, api customerio.API, reason string, t *Task) {
 	now := w.cfg.Now()
 	k := authKey{ws, api}
 	w.mu.Lock()
@@ -433,6 +495,7 @@ func (w *Worker) authFailed(ws string, api customerio.API, reason string) {
 		w.authFail[k] = s
 	}
 	s.reason = reason
+	s.keep(t.ID, t.Queue, now)
 	logIt := now.Sub(s.lastLog) >= w.cfg.AuthLogInterval
 	suppressed := s.suppressed
 	if logIt {
@@ -450,10 +513,16 @@ func (w *Worker) authFailed(ws string, api customerio.API, reason string) {
 	}
 }
 
+// authOK records a delivery of a workspace's API: its credentials work, so
+// neither kept tasks nor a refused probe count against it any more.
 func (w *Worker) authOK(ws string, api customerio.API) {
 	w.mu.Lock()
 	_, was := w.authFail[authKey{ws, api}]
 	delete(w.authFail, authKey{ws, api})
+	if s := w.probes[authKey{ws, api}]; s != nil && s.refused != "" {
+		s.refused, s.since = "", time.Time{}
+		was = true
+	}
 	w.mu.Unlock()
 	if was {
 		w.log.Info("customer.io credentials work again", "workspace", displayWS(ws), "api", string(api))

@@ -146,7 +146,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		log: log, getenv: getenv, conn: cfg.Redis, rdb: rdb, reg: reg, metrics: metrics, producer: popts,
 		dashboard:    ops.DashboardOptions{RedisConnOpt: cfg.Redis, Username: user, Password: pass},
 		queueMetrics: true, // one process: no replica double counts
-		checks:       []ops.Check{ops.CheckFunc("worker", w.Health)},
+		checks:       workerChecks(w),
 	})
 	if err != nil {
 		return err

@@ -42,7 +42,7 @@ Subcommands:
 
 Filters, for list, stats, export, purge and retry --all (show, retry ID... and
 delete take IDs only):
-  --queue Q --type T --class permanent|expired|invalid|exhausted
+  --queue Q --type T --class permanent|expired|invalid|exhausted|config
   --since T --until T (RFC 3339, or a duration before now: 24h, 7d)
 An ID is a dead letter's id as list shows it; a KEY is the idempotency key
 its task was enqueued with (hashed into the task id the way the producer
@@ -151,7 +151,7 @@ type dlqCmd struct {
 func (d *dlqCmd) addFilters(fs *flag.FlagSet) {
 	fs.StringVar(&d.queue, "queue", "", "only this queue")
 	fs.StringVar(&d.typ, "type", "", "only this task type, e.g. cio:send_email")
-	fs.StringVar(&d.class, "class", "", "only this class: permanent, expired, invalid or exhausted")
+	fs.StringVar(&d.class, "class", "", "only this class: permanent, expired, invalid, exhausted or config")
 	fs.StringVar(&d.since, "since", "", "last failure at or after (RFC 3339, or a duration before now: 24h)")
 	fs.StringVar(&d.until, "until", "", "last failure before (RFC 3339, or a duration before now)")
 }
@@ -164,9 +164,9 @@ func (d *dlqCmd) filtered() bool {
 func (d *dlqCmd) parseFilter() error {
 	f := worker.Filter{Queue: d.queue, Type: d.typ, Class: worker.Class(d.class)}
 	switch f.Class {
-	case "", worker.ClassPermanent, worker.ClassExpired, worker.ClassInvalid, worker.ClassExhausted:
+	case "", worker.ClassPermanent, worker.ClassExpired, worker.ClassInvalid, worker.ClassExhausted, worker.ClassConfig:
 	default:
-		return usageErrorf("--class=%q: want permanent, expired, invalid or exhausted", d.class)
+		return usageErrorf("--class=%q: want permanent, expired, invalid, exhausted or config", d.class)
 	}
 	now := time.Now()
 	var err error

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/internal/config"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 )
@@ -42,8 +43,10 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 			"all lines are validated first and nothing is enqueued if one is invalid.\n"+
 			"Prints one JSON receipt per task: task_id, queue, type, duplicate (with a\n"+
 			"key, task_id is a keyed hash of it, never the key).\n"+
-			"Invalid input exits 1 with a message naming the field (and the line).\n\n"+
-			"Environment: REDIS_URL, CIOQ_KEY_SECRET.")
+			"Invalid input exits 1 with a message naming the field (and the line).\n"+
+			"With CIOQ_WORKSPACES_FILE (the workers' file), a task naming a workspace\n"+
+			"that is not in it is refused.\n\n"+
+			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE.")
 	key := fs.String("key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
 	queue := fs.String("queue", "", "queue instead of the type's default (critical, default or bulk)")
 	workspace := fs.String("workspace", "", "Customer.io workspace that delivers the task (default workspace when empty)")
@@ -91,6 +94,11 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 		opts = append(opts, producer.ExpiresIn(*expiresIn))
 	}
 
+	known, err := knownWorkspaces(a.getenv)
+	if err != nil {
+		return err
+	}
+
 	// Read and validate all input before connecting.
 	var lines []fileLine
 	var lineNos []int
@@ -114,7 +122,7 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	for i, l := range lines {
-		if err := precheck(l, *queue, *workspace); err != nil {
+		if err := precheck(l, *queue, *workspace, flagSet(fs, "workspace"), known); err != nil {
 			return lineError(lineNos[i], err)
 		}
 	}
@@ -129,6 +137,9 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 	popts, err := keySecretOptions(a.getenv)
 	if err != nil {
 		return err
+	}
+	if known != nil {
+		popts = append(popts, producer.Workspaces(known.names...))
 	}
 	c, err := producer.New(rurl, popts...)
 	if err != nil {
@@ -208,9 +219,49 @@ func readTaskFile(a *app, path string) ([]fileLine, []int, error) {
 	return lines, nos, nil
 }
 
+// workspaceList is the workspaces of CIOQ_WORKSPACES_FILE.
+type workspaceList struct {
+	path  string
+	names []string // "" is the default workspace
+	set   map[string]bool
+}
+
+// knownWorkspaces reads the names of CIOQ_WORKSPACES_FILE (nil when unset:
+// then any well-formed workspace is accepted). A bad file is a
+// configuration error.
+func knownWorkspaces(getenv func(string) string) (*workspaceList, error) {
+	names, ok, err := config.WorkspaceNames(getenv)
+	if err != nil {
+		return nil, configError(err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	l := &workspaceList{path: strings.TrimSpace(getenv(config.EnvWorkspacesFile)), names: names, set: map[string]bool{}}
+	for _, n := range names {
+		l.set[n] = true
+	}
+	return l, nil
+}
+
+// check refuses a workspace the file does not name ("" and "default" are
+// the default workspace).
+func (l *workspaceList) check(typ, ws string) error {
+	if l == nil || l.set[ws] || ws == "default" {
+		return nil
+	}
+	shown := make([]string, len(l.names))
+	for i, n := range l.names {
+		shown[i] = workspaceLabel(n)
+	}
+	return invalidInput(typ, "workspace", fmt.Sprintf("%q is not a workspace of %s %s (it has: %s)", ws, config.EnvWorkspacesFile, l.path, strings.Join(shown, ", ")))
+}
+
 // precheck validates a task without Redis: its type, payload, key and the
-// queue and workspace options, with the rules EnqueueRaw applies.
-func precheck(l fileLine, queue, workspace string) error {
+// queue and workspace options (the --workspace flag when given, else the
+// envelope's), with the rules EnqueueRaw applies, and the workspace against
+// the workspaces file when there is one.
+func precheck(l fileLine, queue, workspace string, workspaceGiven bool, known *workspaceList) error {
 	if l.Type == "" {
 		return invalidInput("", "type", "is required")
 	}
@@ -220,7 +271,7 @@ func precheck(l fileLine, queue, workspace string) error {
 	if len(bytes.TrimSpace(l.Payload)) == 0 || string(bytes.TrimSpace(l.Payload)) == "null" {
 		return invalidInput(l.Type, "payload", "is required")
 	}
-	_, p, err := tasks.Decode(l.Type, l.Payload)
+	env, p, err := tasks.Decode(l.Type, l.Payload)
 	if err != nil {
 		var de *tasks.DecodeError
 		if errors.As(err, &de) {
@@ -241,10 +292,17 @@ func precheck(l fileLine, queue, workspace string) error {
 			}
 		}
 	}
-	if workspace != "" {
-		if err := tasks.ValidateWorkspace(workspace); err != nil {
+	ws := env.Workspace
+	if workspaceGiven {
+		ws = workspace
+	}
+	if ws != "" {
+		if err := tasks.ValidateWorkspace(ws); err != nil {
 			return err
 		}
+	}
+	if err := known.check(l.Type, ws); err != nil {
+		return err
 	}
 	_ = queue // checked by EnqueueRaw; a bad --queue fails on the first task, before anything is enqueued
 	return nil

@@ -194,3 +194,46 @@ func TestEnqueueFile(t *testing.T) {
 		t.Errorf("keyed task: %v", err)
 	}
 }
+
+// With CIOQ_WORKSPACES_FILE, enqueue refuses a task naming a workspace the
+// file does not have (flag or envelope), naming it, and enqueues nothing;
+// the file's credentials need not be in this environment.
+func TestEnqueueUnknownWorkspace(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	ws := filepath.Join(t.TempDir(), "workspaces.json")
+	if err := os.WriteFile(ws, []byte(`{"workspaces":{"eu-shop":{"site_id":"s","track_api_key_env":"EU_TRACK_KEY"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"REDIS_URL": db.URL(), "CIOQ_WORKSPACES_FILE": ws}
+	payload := `{"identifiers":{"id":"x"}}`
+
+	r := cli(t, env, payload, "enqueue", "cio:identify", "--workspace", "nope")
+	if r.code != 1 || !strings.Contains(r.stderr, `invalid field "workspace": "nope" is not a workspace of CIOQ_WORKSPACES_FILE`) || !strings.Contains(r.stderr, "(it has: default, eu-shop)") {
+		t.Errorf("--workspace nope: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	lines := `{"type":"cio:identify","payload":{"identifiers":{"id":"a"}}}
+{"type":"cio:identify","payload":{"v":1,"workspace":"nope","payload":{"identifiers":{"id":"b"}}}}`
+	r = cli(t, env, lines, "enqueue", "--file", "-")
+	if r.code != 1 || !strings.Contains(r.stderr, `line 2: cio:identify: invalid field "workspace": "nope"`) {
+		t.Errorf("--file with an envelope naming nope: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if n := queued(t, db); n != 0 {
+		t.Fatalf("%d tasks enqueued", n)
+	}
+
+	for _, w := range []string{"eu-shop", "default", ""} {
+		if r := cli(t, env, payload, "enqueue", "cio:identify", "--workspace", w); r.code != 0 {
+			t.Errorf("--workspace %q: exit %d, stderr:\n%s", w, r.code, r.stderr)
+		}
+	}
+	// Without the file, any well-formed name is accepted (the workers' list is unknown here).
+	if r := cli(t, map[string]string{"REDIS_URL": db.URL()}, payload, "enqueue", "cio:identify", "--workspace", "nope"); r.code != 0 {
+		t.Errorf("without the file: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	// A file that cannot be read is a configuration error naming it.
+	r = cli(t, map[string]string{"REDIS_URL": db.URL(), "CIOQ_WORKSPACES_FILE": "/nonexistent/ws.json"}, payload, "enqueue", "cio:identify")
+	if r.code != 2 || !strings.Contains(r.stderr, "CIOQ_WORKSPACES_FILE") {
+		t.Errorf("missing file: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}

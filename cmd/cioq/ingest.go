@@ -5,12 +5,15 @@ import (
 	"strings"
 
 	"github.com/cioq/cioq/ingest"
+	"github.com/cioq/cioq/internal/config"
 	"github.com/cioq/cioq/producer"
 )
 
 // mountIngest returns the ingest front door's handler, configured by the
 // file CIOQ_INGEST_CONFIG names, and a word on its state for the log; no
-// handler when the variable is unset. A bad file is a configuration error.
+// handler when the variable is unset. A bad file is a configuration error,
+// and so is a source naming a workspace CIOQ_WORKSPACES_FILE (when set)
+// does not have.
 func mountIngest(o siteOptions) (http.Handler, string, error) {
 	path := strings.TrimSpace(o.getenv(envIngestConfig))
 	if path == "" {
@@ -20,8 +23,18 @@ func mountIngest(o siteOptions) (http.Handler, string, error) {
 	if err != nil {
 		return nil, "", configError(err)
 	}
+	// With the workers' workspaces file, a source or a task naming a
+	// workspace that is not in it is refused (at start, or with a 400).
+	var popts []producer.Option
+	names, known, err := config.WorkspaceNames(o.getenv)
+	if err != nil {
+		return nil, "", configError(err)
+	}
+	if known {
+		popts = append(popts, producer.Workspaces(names...))
+	}
 	h, err := ingest.New(ingest.Config{
-		Producer: producer.NewFromRedis(o.rdb, o.producer...),
+		Producer: producer.NewFromRedis(o.rdb, append(o.producer, popts...)...),
 		File:     fc,
 		Metrics:  o.metrics,
 		Logger:   o.log,

@@ -309,3 +309,79 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("exit %d after Ctrl-C; stderr:\n%s", code, p.stderr.String())
 	}
 }
+
+// A worker started with a wrong App key answers 503 on /readyz before any
+// task runs, naming the workspace and API (and no key); a new worker with
+// the right key answers 200 and shows what each check found.
+func TestWorkerReadyzProbesCredentials(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	sb := sandbox.NewTestServer(t)
+	env := map[string]string{
+		"REDIS_URL":                      db.URL(),
+		"CUSTOMERIO_SITE_ID":             sandbox.DefaultSiteID,
+		"CUSTOMERIO_TRACK_API_KEY":       sandbox.DefaultTrackAPIKey,
+		"CUSTOMERIO_APP_API_KEY":         "wrong-app-key",
+		"CUSTOMERIO_PIPELINES_WRITE_KEY": sandbox.DefaultPipelinesWriteKey,
+		"CUSTOMERIO_TRACK_URL":           sb.TrackURL(),
+		"CUSTOMERIO_APP_URL":             sb.AppURL(),
+		"CUSTOMERIO_PIPELINES_URL":       sb.PipelinesURL(),
+	}
+	admin := freeAddr(t)
+	p := start(t, env, "worker", "--admin-addr", admin)
+	p.waitStderr("msg=\"worker started\"", 15*time.Second)
+	var body string
+	eventually(t, "/readyz failing for the App key", func() bool {
+		var code int
+		code, body = get(t, "http://"+admin+"/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, `"name":"customerio:default:app","ok":false`)
+	})
+	if !strings.Contains(body, `workspace \"default\" app API: credentials refused (401) by GET /v1/transactional`) ||
+		!strings.Contains(body, `"name":"customerio:default:track","ok":true`) || strings.Contains(body, "wrong-app-key") {
+		t.Errorf("/readyz body: %s", body)
+	}
+	if n := len(sb.Requests(sandbox.RequestFilter{Group: sandbox.GroupTrack, PathContains: "/customers/"})) + len(sb.Deliveries()); n != 0 {
+		t.Errorf("%d deliveries before any task", n)
+	}
+	if code := p.stop(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	env["CUSTOMERIO_APP_API_KEY"] = sandbox.DefaultAppAPIKey
+	admin = freeAddr(t)
+	p = start(t, env, "worker", "--admin-addr", admin)
+	p.waitStderr("msg=\"worker started\"", 15*time.Second)
+	eventually(t, "/readyz 200 with both probes answered", func() bool {
+		var code int
+		code, body = get(t, "http://"+admin+"/readyz")
+		return code == http.StatusOK && strings.Contains(body, "GET /v1/transactional accepted the credentials") &&
+			strings.Contains(body, "GET /api/v1/accounts/region accepted the credentials")
+	})
+	if !strings.Contains(body, `"name":"customerio:default:pipelines","ok":true,"detail":"not probed`) || !strings.Contains(body, `"name":"kept_tasks","ok":true`) {
+		t.Errorf("/readyz body: %s", body)
+	}
+	if code := p.stop(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// serve with the workers' workspaces file refuses to start when an ingest
+// source names a workspace the file does not have, naming the source.
+func TestServeRefusesSourceWithUnknownWorkspace(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	dir := t.TempDir()
+	ing := filepath.Join(dir, "ingest.json")
+	ws := filepath.Join(dir, "workspaces.json")
+	if err := os.WriteFile(ing, []byte(`{"sources":[{"name":"web","kind":"segment","write_key":"wk","workspace":"eu-shpo"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ws, []byte(`{"workspaces":{"eu-shop":{"app_api_key_env":"EU_APP_KEY"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"REDIS_URL": db.URL(), "CIOQ_INGEST_CONFIG": ing, "CIOQ_WORKSPACES_FILE": ws}
+	r := cli(t, env, "", "serve", "--no-auth", "--addr", freeAddr(t))
+	if r.code != 2 || !strings.Contains(r.stderr, `sources[0] "web": workspace: "eu-shpo" is not a configured workspace (configured: default, eu-shop)`) {
+		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}

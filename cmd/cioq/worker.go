@@ -23,14 +23,16 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	fs := newFlagSet(a, "worker", "[flags]",
 		"Runs a worker: takes tasks from Redis and delivers them to Customer.io with\n"+
 			"backoff, Retry-After and the dead letter store. The admin port serves\n"+
-			"/metrics (this process's counters), /healthz and /readyz (Redis reachable\n"+
-			"and every configured API accepting its credentials). SIGTERM or SIGINT\n"+
-			"stops fetching, lets in-flight tasks finish and exits 0.\n\n"+
+			"/metrics (this process's counters), /healthz and /readyz: Redis answers,\n"+
+			"each workspace's Track and App credentials pass a read probe (at start and\n"+
+			"every CIOQ_PROBE_INTERVAL; Pipelines cannot be probed), and no task is\n"+
+			"waiting for want of valid credentials. SIGTERM or SIGINT stops fetching,\n"+
+			"lets in-flight tasks finish and exits 0.\n\n"+
 			"Environment: REDIS_URL, CUSTOMERIO_*, CIOQ_CONCURRENCY, CIOQ_QUEUES,\n"+
 			"CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_RATE_LIMITS,\n"+
 			"CIOQ_RATE_TRACK, CIOQ_RATE_APP, CIOQ_RATE_TRANSACTIONAL, CIOQ_BATCH,\n"+
 			"CIOQ_BATCH_TYPES, CIOQ_BATCH_LINGER, CIOQ_BATCH_MAX_OPS, CIOQ_ORDERED,\n"+
-			"CIOQ_ORDERING_MAX_WAIT.")
+			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL.")
 	concurrency := fs.Int("concurrency", 0, "tasks processed at once (default CIOQ_CONCURRENCY, else 10)")
 	queues := fs.String("queues", "", "queue weights, e.g. critical=6,default=3,bulk=1 (default CIOQ_QUEUES, else that)")
 	adminAddr := fs.String("admin-addr", ":9090", "listen address of the admin port (/metrics, /healthz, /readyz); empty disables it")
@@ -77,7 +79,7 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 
 	var admin *httpServer
 	if *adminAddr != "" {
-		health := ops.NewHealth(ops.RedisCheck(rdb), ops.CheckFunc("worker", w.Health))
+		health := ops.NewHealth(append([]ops.Check{ops.RedisCheck(rdb)}, workerChecks(w)...)...)
 		admin, err = listenHTTP(*adminAddr, ops.AdminMux(ops.Handler(reg), health))
 		if err != nil {
 			return usageErrorf("--admin-addr: %v", err)
@@ -100,6 +102,17 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// workerChecks are the worker's readiness checks as /readyz lists them:
+// one per configured workspace and API (what its credentials probe found)
+// and kept_tasks (tasks kept for lack of valid credentials).
+func workerChecks(w *worker.Worker) []ops.Check {
+	var out []ops.Check
+	for _, c := range w.Checks() {
+		out = append(out, ops.DetailCheck(c.Name, c.Run))
+	}
+	return out
 }
 
 func concurrencyOf(c worker.Config) int {

@@ -23,7 +23,19 @@ func (s *Server) appRoutes() *http.ServeMux {
 	m.HandleFunc("GET /v1/campaigns/{broadcast}/triggers/{trigger}", s.appAuth(false, s.triggerStatus))
 	m.HandleFunc("GET /v1/campaigns/{broadcast}/triggers/{trigger}/errors", s.appAuth(false, s.triggerErrors))
 	m.HandleFunc("GET /v1/broadcasts/{broadcast}/triggers", s.appAuth(false, s.triggerList))
+	m.HandleFunc("GET /v1/transactional", s.appAuth(false, s.transactionalList))
 	return m
+}
+
+// transactionalList answers GET /v1/transactional: the configured
+// transactional messages, {"messages":[...]} (an App API read: Bearer key,
+// App rate limit).
+func (s *Server) transactionalList(w http.ResponseWriter, r *http.Request) {
+	msgs := s.cfg.TransactionalMessages
+	if msgs == nil {
+		msgs = []TransactionalMessage{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
 }
 
 // ---- transactional sends ----

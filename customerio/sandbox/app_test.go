@@ -250,3 +250,45 @@ func TestBroadcastQueueLimit(t *testing.T) {
 	want(t, e.app("POST", "/v1/campaigns/3/triggers", `{}`), 200, `{"id":6}`)
 	want(t, e.app("GET", "/v1/broadcasts/3/triggers", ""), 200, "")
 }
+
+func TestTransactionalList(t *testing.T) {
+	e := newEnv(t)
+	r := e.app("GET", "/v1/transactional", "")
+	want(t, r, 200, "")
+	msgs := r.json(t)["messages"].([]any)
+	if len(msgs) != 2 {
+		t.Fatalf("default messages: %s", r.body)
+	}
+	m := msgs[0].(map[string]any)
+	for _, k := range []string{"id", "name", "description", "send_to_unsubscribed", "link_tracking", "open_tracking", "hide_message_body", "queue_drafts", "created_at", "updated_at"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("message lacks %q: %s", k, r.body)
+		}
+	}
+	if m["id"] != float64(1) || m["name"] != "password_reset" {
+		t.Errorf("first message %v", m)
+	}
+	// App auth: a wrong key, the Track credentials or a service token get 401.
+	want(t, e.call("GET", "/app/v1/transactional", "Bearer wrong", ""), 401, `{"meta":{"error":"Unauthorized"}}`)
+	want(t, e.call("GET", "/app/v1/transactional", basic(DefaultSiteID, DefaultTrackAPIKey), ""), 401, "")
+	want(t, e.call("GET", "/app/v1/transactional", "", "", "Authorization", "Bearer "+DefaultServiceToken, "X-Workspace-Id", "1"), 401, "")
+
+	// A configured list, and an empty one.
+	e = newEnv(t, Config{TransactionalMessages: []TransactionalMessage{{ID: 7, Name: "welcome"}}})
+	want(t, e.app("GET", "/v1/transactional", ""), 200, "")
+	if msgs := e.app("GET", "/v1/transactional", "").json(t)["messages"].([]any); len(msgs) != 1 || msgs[0].(map[string]any)["name"] != "welcome" {
+		t.Errorf("configured list: %v", msgs)
+	}
+	e = newEnv(t, Config{TransactionalMessages: []TransactionalMessage{}})
+	want(t, e.app("GET", "/v1/transactional", ""), 200, `{"messages":[]}`)
+}
+
+// The transactional list is an App API read: it counts against the App
+// API's 10 requests per second.
+func TestTransactionalListRateLimited(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 10; i++ {
+		want(t, e.app("GET", "/v1/transactional", ""), 200, "")
+	}
+	want(t, e.app("GET", "/v1/transactional", ""), 429, "")
+}

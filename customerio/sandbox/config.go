@@ -118,6 +118,10 @@ type Config struct {
 	// Broadcasts lists the API-triggered broadcast ids that exist
 	// (nil = 1..20; an empty non-nil slice = none).
 	Broadcasts []int
+	// TransactionalMessages are the transactional messages GET
+	// /v1/transactional lists (nil = DefaultTransactionalMessages; an empty
+	// non-nil slice = none). Sends are not checked against them.
+	TransactionalMessages []TransactionalMessage
 
 	// MaxRecorded caps the recorded requests; the oldest are dropped first
 	// (0 = DefaultMaxRecorded, negative = record nothing). Counters stay
@@ -162,6 +166,9 @@ func (c Config) withDefaults() Config {
 	if c.Broadcasts == nil {
 		c.Broadcasts = seq(DefaultBroadcastCount)
 	}
+	if c.TransactionalMessages == nil {
+		c.TransactionalMessages = DefaultTransactionalMessages()
+	}
 	if c.MaxRecorded == 0 {
 		c.MaxRecorded = DefaultMaxRecorded
 	}
@@ -180,4 +187,30 @@ func seq(n int) []int {
 		s[i] = i + 1
 	}
 	return s
+}
+
+// TransactionalMessage is one transactional message (template) the App
+// API's GET /v1/transactional lists, with Customer.io's field names.
+type TransactionalMessage struct {
+	ID                 int64  `json:"id"`
+	Name               string `json:"name"`
+	Description        string `json:"description"`
+	SendToUnsubscribed bool   `json:"send_to_unsubscribed"`
+	LinkTracking       bool   `json:"link_tracking"`
+	OpenTracking       bool   `json:"open_tracking"`
+	HideMessageBody    bool   `json:"hide_message_body"`
+	QueueDrafts        bool   `json:"queue_drafts"`
+	CreatedAt          int64  `json:"created_at"`
+	UpdatedAt          int64  `json:"updated_at"`
+}
+
+// DefaultTransactionalMessages are the messages listed when
+// Config.TransactionalMessages is nil: 1 "password_reset" and 2
+// "order_confirmation", the demo's two sends.
+func DefaultTransactionalMessages() []TransactionalMessage {
+	const created = 1552341937 // the example time of Customer.io's reference
+	return []TransactionalMessage{
+		{ID: 1, Name: "password_reset", Description: "sends a link to reset a password", LinkTracking: true, OpenTracking: true, HideMessageBody: true, CreatedAt: created, UpdatedAt: created},
+		{ID: 2, Name: "order_confirmation", Description: "confirms an order", LinkTracking: true, OpenTracking: true, CreatedAt: created, UpdatedAt: created},
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -36,6 +37,7 @@ const (
 	EnvConcurrency       = "CIOQ_CONCURRENCY"
 	EnvQueues            = "CIOQ_QUEUES"
 	EnvWorkspacesFile    = "CIOQ_WORKSPACES_FILE"
+	EnvProbeInterval     = "CIOQ_PROBE_INTERVAL"
 )
 
 // DefaultWorkspace is the name of the workspace configured by the
@@ -61,6 +63,10 @@ type Config struct {
 	Workspaces map[string]Workspace
 	// Throughput holds CIOQ_RATE_*, CIOQ_BATCH* and CIOQ_ORDER* settings.
 	Throughput Throughput
+	// ProbeInterval is CIOQ_PROBE_INTERVAL: how often the worker checks
+	// each workspace's credentials; 0 when unset (the worker's default, 5
+	// min), negative for "off".
+	ProbeInterval time.Duration
 }
 
 // Workspace holds one Customer.io workspace's credentials and endpoints.
@@ -193,6 +199,12 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 
+	if v := get(EnvProbeInterval); v != "" {
+		if cfg.ProbeInterval, err = parseProbeInterval(v); err != nil {
+			return nil, fmt.Errorf("config: %s=%q: %w", EnvProbeInterval, v, err)
+		}
+	}
+
 	if cfg.Throughput, err = loadThroughput(get); err != nil {
 		return nil, err
 	}
@@ -206,6 +218,63 @@ func Load(getenv func(string) string) (*Config, error) {
 			EnvSiteID, EnvTrackAPIKey, EnvAppAPIKey, EnvPipelinesWriteKey, EnvWorkspacesFile)
 	}
 	return cfg, nil
+}
+
+// parseProbeInterval reads CIOQ_PROBE_INTERVAL: "off", or a duration of
+// at least a second.
+func parseProbeInterval(v string) (time.Duration, error) {
+	if strings.EqualFold(v, "off") {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, errors.New("want a duration of at least 1s (e.g. 5m) or off")
+	}
+	return d, nil
+}
+
+// WorkspaceNames returns the names of the workspaces a worker sharing this
+// environment knows: the default workspace ("") and every workspace of the
+// file CIOQ_WORKSPACES_FILE names ("default" there is the default
+// workspace). known is false when the variable is unset: then the list is
+// not known (the worker may have workspaces this process does not see).
+// Only the names are read: neither credentials nor their *_env variables
+// need to be there, so producers (cioq enqueue, cioq serve) can check the
+// workspace of a task with the worker's file. Errors name the variable and
+// the file, never a credential.
+func WorkspaceNames(getenv func(string) string) (names []string, known bool, err error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	path := strings.TrimSpace(getenv(EnvWorkspacesFile))
+	if path == "" {
+		return nil, false, nil
+	}
+	prefix := fmt.Sprintf("config: %s %s", EnvWorkspacesFile, path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", prefix, err)
+	}
+	var f workspacesFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, false, fmt.Errorf("%s: invalid JSON: %v", prefix, err)
+	}
+	if len(f.Workspaces) == 0 {
+		return nil, false, fmt.Errorf("%s: key \"workspaces\" is missing or empty", prefix)
+	}
+	names = []string{DefaultWorkspace}
+	for name := range f.Workspaces {
+		if strings.TrimSpace(name) == "" {
+			return nil, false, fmt.Errorf("%s: workspace names must not be empty", prefix)
+		}
+		if name != "default" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names, true, nil
 }
 
 // ParseQueues parses "critical=6,default=3,bulk=1" into queue weights.

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -154,6 +155,23 @@ func TestLoad(t *testing.T) {
 		{name: "file no credential", env: base(map[string]string{EnvWorkspacesFile: fileNoCred}), wantErr: []string{"workspaces.x"}},
 		{name: "file bad url", env: base(map[string]string{EnvWorkspacesFile: fileBadURL}), wantErr: []string{"workspaces.x.app_url"}},
 		{name: "file bad json", env: base(map[string]string{EnvWorkspacesFile: fileBadJSON}), wantErr: []string{EnvWorkspacesFile, "invalid JSON"}},
+		{name: "probe interval", env: base(map[string]string{EnvProbeInterval: "90s"}), check: func(t *testing.T, c *Config) {
+			if c.ProbeInterval != 90*time.Second {
+				t.Errorf("probe interval %v", c.ProbeInterval)
+			}
+		}},
+		{name: "probe interval unset", env: base(nil), check: func(t *testing.T, c *Config) {
+			if c.ProbeInterval != 0 {
+				t.Errorf("probe interval %v", c.ProbeInterval)
+			}
+		}},
+		{name: "probes off", env: base(map[string]string{EnvProbeInterval: "off"}), check: func(t *testing.T, c *Config) {
+			if c.ProbeInterval >= 0 {
+				t.Errorf("probe interval %v, want negative", c.ProbeInterval)
+			}
+		}},
+		{name: "probe interval too short", env: base(map[string]string{EnvProbeInterval: "10ms"}), wantErr: []string{EnvProbeInterval, "at least 1s"}},
+		{name: "probe interval malformed", env: base(map[string]string{EnvProbeInterval: "often"}), wantErr: []string{EnvProbeInterval}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,5 +223,31 @@ func TestServiceAccountWorkspaceID(t *testing.T) {
 	}
 	if got := cfg.Workspaces["eu"].AppWorkspaceID; got != "12" {
 		t.Errorf("eu AppWorkspaceID = %q, want 12", got)
+	}
+}
+
+// WorkspaceNames reads only the names of the workspaces file: no credential
+// or *_env variable needs to be set, and "default" is the default
+// workspace.
+func TestWorkspaceNames(t *testing.T) {
+	file := writeFile(t, `{"workspaces": {
+		"eu-shop": {"site_id": "s2", "track_api_key_env": "EU_TRACK_UNSET", "region": "eu"},
+		"default": {"app_api_key": "`+secret+`"},
+		"cdp-only": {"pipelines_write_key_env": "CDP_UNSET"}}}`)
+	names, known, err := WorkspaceNames(env(map[string]string{EnvWorkspacesFile: file}))
+	if err != nil || !known || !reflect.DeepEqual(names, []string{"", "cdp-only", "eu-shop"}) {
+		t.Errorf("WorkspaceNames = %q, %v, %v", names, known, err)
+	}
+	if names, known, err := WorkspaceNames(env(nil)); err != nil || known || names != nil {
+		t.Errorf("unset: %q, %v, %v", names, known, err)
+	}
+	for _, body := range []string{`{"workspaces": `, `{}`, `{"workspaces":{"x":{"app_key":"k"}}}`} {
+		_, _, err := WorkspaceNames(env(map[string]string{EnvWorkspacesFile: writeFile(t, body)}))
+		if err == nil || !strings.Contains(err.Error(), EnvWorkspacesFile) {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	if _, _, err := WorkspaceNames(env(map[string]string{EnvWorkspacesFile: "/nonexistent/ws.json"})); err == nil || !strings.Contains(err.Error(), "/nonexistent/ws.json") {
+		t.Errorf("missing file: %v", err)
 	}
 }

@@ -15,8 +15,12 @@ import (
 // within it fails with "timed out".
 const CheckTimeout = time.Second
 
-// maxCheckError bounds the error text a failing check shows.
-const maxCheckError = 200
+// maxCheckError bounds the error text a failing check shows, maxCheckDetail
+// the detail of a passing one.
+const (
+	maxCheckError  = 200
+	maxCheckDetail = 300
+)
 
 // Check is one readiness check. Func must honour ctx, which expires after
 // CheckTimeout; its error text is shown in /readyz (emails scrubbed,
@@ -26,6 +30,10 @@ type Check struct {
 	Name string
 	// Func returns nil when the dependency is usable.
 	Func func(ctx context.Context) error
+	// Detailed, when set, is used instead of Func: it also says what it
+	// checked, which /readyz shows as the result's detail (same rules as
+	// the error text: no secrets).
+	Detailed func(ctx context.Context) (detail string, err error)
 }
 
 // RedisCheck is a readiness check named "redis" that PINGs client.
@@ -39,6 +47,12 @@ func RedisCheck(client redis.UniversalClient) Check {
 // of APIs failing authentication, to a Check.
 func CheckFunc(name string, f func() error) Check {
 	return Check{Name: name, Func: func(context.Context) error { return f() }}
+}
+
+// DetailCheck adapts a function without a context that says what it found,
+// such as one of the worker's readiness checks, to a Check.
+func DetailCheck(name string, f func() (string, error)) Check {
+	return Check{Name: name, Detailed: func(context.Context) (string, error) { return f() }}
 }
 
 // Health serves Kubernetes probes: /healthz (liveness) answers 200 while the
@@ -55,9 +69,11 @@ func NewHealth(checks ...Check) *Health {
 
 // CheckResult is the outcome of one check, as /readyz shows it.
 type CheckResult struct {
-	Name  string `json:"name"`
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Detail says what a passing check found, when it says.
+	Detail string `json:"detail,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // HealthReport is the body of /healthz and /readyz.
@@ -90,23 +106,33 @@ func (h *Health) Ready(ctx context.Context) (bool, []CheckResult) {
 func runCheck(ctx context.Context, c Check) CheckResult {
 	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
-	done := make(chan error, 1)
+	type outcome struct {
+		detail string
+		err    error
+	}
+	done := make(chan outcome, 1)
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				done <- errPanicked
+				done <- outcome{err: errPanicked}
 			}
 		}()
-		done <- c.Func(ctx)
+		if c.Detailed != nil {
+			d, err := c.Detailed(ctx)
+			done <- outcome{d, err}
+			return
+		}
+		done <- outcome{err: c.Func(ctx)}
 	}()
-	var err error
+	var out outcome
 	select {
-	case err = <-done:
+	case out = <-done:
 	case <-ctx.Done():
-		err = errTimedOut
+		out.err = errTimedOut
 	}
+	err := out.err
 	if err == nil {
-		return CheckResult{Name: c.Name, OK: true}
+		return CheckResult{Name: c.Name, OK: true, Detail: truncate(ScrubText(out.detail), maxCheckDetail)}
 	}
 	return CheckResult{Name: c.Name, Error: truncate(ScrubText(err.Error()), maxCheckError)}
 }

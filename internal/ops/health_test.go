@@ -146,3 +146,25 @@ func TestAdminMux(t *testing.T) {
 		t.Errorf("POST /readyz = %d, want 405", rec.Code)
 	}
 }
+
+// A DetailCheck says what it found: /readyz shows the detail of a passing
+// check and the error of a failing one.
+func TestDetailCheck(t *testing.T) {
+	var fail error
+	h := NewHealth(DetailCheck("customerio:default:app", func() (string, error) {
+		if fail != nil {
+			return "", fail
+		}
+		return "GET /v1/transactional accepted the credentials", nil
+	}))
+	mux := AdminMux(Handler(prometheus.NewRegistry()), h)
+	code, rep := getJSON(t, mux, http.MethodGet, "/readyz")
+	if code != http.StatusOK || len(rep.Checks) != 1 || !rep.Checks[0].OK || rep.Checks[0].Detail != "GET /v1/transactional accepted the credentials" {
+		t.Errorf("/readyz = %d %+v", code, rep)
+	}
+	fail = errors.New("credentials refused (401)")
+	code, rep = getJSON(t, mux, http.MethodGet, "/readyz")
+	if code != http.StatusServiceUnavailable || rep.Checks[0].OK || rep.Checks[0].Error != "credentials refused (401)" || rep.Checks[0].Detail != "" {
+		t.Errorf("/readyz = %d %+v", code, rep)
+	}
+}

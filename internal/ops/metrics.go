@@ -140,7 +140,7 @@ func (m *Metrics) Retried(taskType, class string) {
 
 // DeadLettered counts a task moved to the dead letter store; class is the
 // worker's dead-letter class, as stored with the task: "permanent" (a
-// permanent 4xx refusal), "expired", "invalid" or "exhausted".
+// permanent 4xx refusal), "expired", "invalid", "exhausted" or "config".
 func (m *Metrics) DeadLettered(taskType, class string) {
 	if m == nil {
 		return
