@@ -542,14 +542,74 @@ func (s *DeadLetters) Purge(ctx context.Context, f Filter) (int, error) {
 	}
 }
 
+// RetryOption changes how DeadLetters.Retry re-enqueues a dead letter.
+type RetryOption func(*retryOptions)
+
+type retryOptions struct {
+	// setExpiry: rewrite the expiry, to now+expiresIn, or none when noExpiry.
+	setExpiry bool
+	expiresIn time.Duration
+	noExpiry  bool
+}
+
+// RetryExpiresIn gives the new task the expiry now+d, replacing the one it
+// had (a task without one gets it too). It is how an expired dead letter is
+// retried as a send that is still worth making for d. d must be positive.
+func RetryExpiresIn(d time.Duration) RetryOption {
+	return func(o *retryOptions) { o.setExpiry, o.expiresIn, o.noExpiry = true, d, false }
+}
+
+// RetryNoExpiry removes the new task's expiry: it is delivered however late.
+func RetryNoExpiry() RetryOption {
+	return func(o *retryOptions) { o.setExpiry, o.expiresIn, o.noExpiry = true, 0, true }
+}
+
+// ExpiredError is what Retry returns, without enqueueing anything, for a
+// dead letter whose task has expired (class expired, or an expires_at
+// already past whatever the class): retried as it is, the task would be
+// dead-lettered again at once. Retry it with RetryExpiresIn or
+// RetryNoExpiry, or delete it.
+type ExpiredError struct {
+	// ID is the dead letter's id, Class its class.
+	ID    string
+	Class Class
+	// ExpiresAt is the task's expiry (zero when its payload has none that
+	// can be read).
+	ExpiresAt time.Time
+}
+
+func (e *ExpiredError) Error() string {
+	at := ""
+	if !e.ExpiresAt.IsZero() {
+		at = " at " + e.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("worker: dead letter %s: its task expired%s (class %s); retried as it is it would be dead-lettered again at once: give it a new expiry or none", e.ID, at, e.Class)
+}
+
 // Retry re-enqueues the dead letter's task as a new task (a new id, the same
 // type, payload and queue, a full retry budget and a new retry window),
 // and only once that succeeded deletes the dead letter and asynq's archive
 // entry. It returns the new task's info. The new task carries the dead
 // letter's history in its headers: if it is dead-lettered again, its record
 // keeps every earlier failure and the first failure time.
-func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asynq.TaskInfo, error) {
+//
+// A dead letter whose task has expired is refused with an *ExpiredError
+// unless opts give it a new expiry (RetryExpiresIn) or none
+// (RetryNoExpiry); either rewrites the expires_at of the task's envelope
+// (nothing else), so it is refused for a payload that does not decode.
+func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts ...RetryOption) (*asynq.TaskInfo, error) {
+	var o retryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.setExpiry && !o.noExpiry && o.expiresIn <= 0 {
+		return nil, errors.New("worker: RetryExpiresIn wants a positive duration")
+	}
 	d, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := s.retryPayload(d, o)
 	if err != nil {
 		return nil, err
 	}
@@ -580,11 +640,11 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asyn
 	if maxRetry <= 0 {
 		maxRetry = tasks.DefaultMaxRetry
 	}
-	opts := []asynq.Option{asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
+	aopts := []asynq.Option{asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
 	if d.Queue != "" {
-		opts = append(opts, asynq.Queue(d.Queue))
+		aopts = append(aopts, asynq.Queue(d.Queue))
 	}
-	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, d.Payload, headers), opts...)
+	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, payload, headers), aopts...)
 	if err != nil {
 		return nil, fmt.Errorf("worker: re-enqueue dead letter: %w", err)
 	}
@@ -592,4 +652,34 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asyn
 		return info, err
 	}
 	return info, s.remove(ctx, id)
+}
+
+// retryPayload returns the bytes the retried task is enqueued with: the dead
+// letter's, or with the expiry o asks for; and refuses an expired task that
+// o gives no new expiry.
+func (s *DeadLetters) retryPayload(d *DeadLetter, o retryOptions) ([]byte, error) {
+	env, _, derr := tasks.Decode(d.Type, d.Payload)
+	if o.setExpiry {
+		if env == nil {
+			return nil, fmt.Errorf("worker: dead letter %s: cannot change the expiry of a task whose bytes do not decode: %w", d.ID, derr)
+		}
+		e := *env
+		e.ExpiresAt = 0
+		if !o.noExpiry {
+			e.ExpiresAt = s.now().Add(o.expiresIn).Unix()
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("worker: dead letter %s: %w", d.ID, err)
+		}
+		return b, nil
+	}
+	var exp time.Time
+	if env != nil {
+		exp, _ = env.Expiry()
+	}
+	if d.Class == ClassExpired || (env != nil && env.Expired(s.now())) {
+		return nil, &ExpiredError{ID: d.ID, Class: d.Class, ExpiresAt: exp}
+	}
+	return d.Payload, nil
 }
