@@ -41,14 +41,25 @@ const (
 	ClassConfig Class = "config"
 )
 
-// Failure is one failure in a dead letter's history.
+// Failure is one failed attempt in a dead letter's history.
 type Failure struct {
-	At      time.Time `json:"at"`
-	Class   Class     `json:"class"`
-	Status  int       `json:"status,omitempty"`
-	Message string    `json:"message,omitempty"`
-	Error   string    `json:"error,omitempty"`
-	Attempt int       `json:"attempt,omitempty"`
+	// At is when the attempt failed.
+	At time.Time `json:"at"`
+	// Class is ClassTransient, ClassThrottled or ClassAuth for an attempt
+	// that was retried, the dead-letter class for one that dead-lettered
+	// the task.
+	Class Class `json:"class"`
+	// Status is Customer.io's HTTP status (0 if none: a network error, an
+	// invalid payload).
+	Status int `json:"status,omitempty"`
+	// Message is Customer.io's message, Error the error text (neither holds
+	// payload data or credentials).
+	Message string `json:"message,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// Attempt is the attempt's number as DeadLetter.Attempts counts them:
+	// attempts that did not spend the retry budget (throttled, auth) share
+	// the number of the attempt after them.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // DeadLetter is cioq's own record of a dead-lettered task. Unlike asynq's
@@ -65,9 +76,15 @@ type DeadLetter struct {
 	Workspace string
 	// Payload is the task's bytes, exactly as enqueued.
 	Payload []byte
-	// Attempts is how many times the task was attempted (asynq's retried+1).
+	// Attempts is how many attempts spent the task's retry budget, the
+	// last one included (asynq's retried+1). Attempts refused with 429 or
+	// for credentials (401, none configured) do not spend it, nor do waits
+	// for a rate limit or a person's earlier task, nor the retries of a
+	// transient failure past the budget while the retry window is open;
+	// History lists them all. See AttemptsAllowed.
 	Attempts int
-	// MaxRetry is the task's retry budget.
+	// MaxRetry is asynq's MaxRetry of the task (its retry budget, which
+	// Retry gives the new task again).
 	MaxRetry int
 	// Class, Status, Message and Error describe the latest failure: the
 	// dead-letter class, the HTTP status (0 if none), Customer.io's message
@@ -79,13 +96,30 @@ type DeadLetter struct {
 	// FirstFailedAt is when the task was first dead-lettered; LastFailedAt
 	// when it was last (a retried dead letter that fails again keeps both).
 	FirstFailedAt, LastFailedAt time.Time
-	// History lists every recorded failure, oldest first. A dead letter
-	// retried with Retry that fails again carries its earlier failures
-	// over, so its history holds both.
+	// History lists every failed attempt, oldest first: the attempts that
+	// were retried (from the task's attempt log) and the one that
+	// dead-lettered the task. A dead letter retried with Retry that fails
+	// again carries its earlier history over, so its history holds both.
 	History []Failure
+	// HistoryOmitted counts the failed attempts History leaves out: the
+	// oldest of a task's attempts beyond AttemptHistoryCap, and the oldest
+	// entries beyond DeadLetterHistoryCap.
+	HistoryOmitted int
 	// RetriedFrom is the id of the dead letter this task was retried from
 	// (Retry enqueues a new task), "" if none.
 	RetriedFrom string
+}
+
+// AttemptsAllowed is how many attempts the task's retry budget allows, the
+// same unit as Attempts: MaxRetry, at least 1. asynq archives a task whose
+// retried count has reached MaxRetry on its next failure of any kind, so the
+// worker dead-letters a transient failure on attempt MaxRetry (once the
+// retry window has passed) and keeps asynq's last retry in reserve: a 429 or
+// a credentials failure on the last attempt is then still retried, and a
+// worker crash during an attempt (which asynq counts) does not archive the
+// task early. Such a crash can make Attempts one more than AttemptsAllowed.
+func (d *DeadLetter) AttemptsAllowed() int {
+	return max(d.MaxRetry, 1)
 }
 
 // Filter selects dead letters for List and Purge. Zero fields match
@@ -131,6 +165,8 @@ const (
 	HeaderRetriedFrom    = "cioq-dlq-retried-from"
 	HeaderFirstFailed    = "cioq-dlq-first-failed"
 	HeaderFailureHistory = "cioq-dlq-history"
+	// HeaderHistoryOmitted is the dead letter's HistoryOmitted (decimal).
+	HeaderHistoryOmitted = "cioq-dlq-history-omitted"
 )
 
 // carriedOver fills d's RetriedFrom, FirstFailedAt and History from the
@@ -149,6 +185,7 @@ func carriedOver(d *DeadLetter, headers map[string]string) {
 	if json.Unmarshal([]byte(headers[HeaderFailureHistory]), &hist) == nil {
 		d.History = hist
 	}
+	d.HistoryOmitted, _ = strconv.Atoi(headers[HeaderHistoryOmitted])
 }
 
 // DeadLetters is the dead-letter store: a Redis hash per task
@@ -174,11 +211,14 @@ func NewDeadLetters(rdb redis.UniversalClient, inspector *asynq.Inspector) *Dead
 	return &DeadLetters{rdb: rdb, inspector: inspector, now: time.Now}
 }
 
-// Add records a dead letter. When a record with the same id exists, its
-// FirstFailedAt is kept, the other fields are replaced and d's failure is
-// appended to the history. d.History, if set, holds failures from before
-// this record (carried over by Retry): they are written ahead of d's own
-// failure when the record is new.
+// Add records a dead letter. d.History, if set, holds the failed attempts
+// before d's own failure (carried over by Retry, then the task's retried
+// attempts), oldest first, and d.HistoryOmitted how many of them were left
+// out: they are written ahead of d's own failure. When a record with the
+// same id exists (the task was dead-lettered again), its FirstFailedAt is
+// kept, the other fields are replaced, and the entries of d.History newer
+// than its last one are appended before d's failure. The history keeps the
+// newest DeadLetterHistoryCap entries and counts the others.
 func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 	if d.ID == "" {
 		return errors.New("worker: dead letter without id")
@@ -194,34 +234,58 @@ func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 	if err != nil {
 		return err
 	}
-	entries := []any{fb}
-	if len(d.History) > 0 {
-		// Carried-over failures go first, once: only into a new record.
-		n, err := s.rdb.Exists(ctx, dlqHistKey+d.ID).Result()
-		if err != nil {
-			return fmt.Errorf("worker: record dead letter: %w", err)
-		}
-		if n == 0 {
-			entries = entries[:0]
-			for _, h := range d.History {
-				hb, err := json.Marshal(h)
-				if err != nil {
-					return err
-				}
-				entries = append(entries, hb)
-			}
-			entries = append(entries, fb)
+	key, hkey := dlqTaskKey+d.ID, dlqHistKey+d.ID
+	// What an existing record of the same id holds already.
+	var llen *redis.IntCmd
+	var last, prevOmitted *redis.StringCmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		llen = p.LLen(ctx, hkey)
+		last = p.LIndex(ctx, hkey, -1)
+		prevOmitted = p.HGet(ctx, key, "history_omitted")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("worker: record dead letter: %w", err)
+	}
+	var since time.Time
+	if llen.Val() > 0 {
+		var lf Failure
+		if json.Unmarshal([]byte(last.Val()), &lf) == nil {
+			since = lf.At
 		}
 	}
-	key := dlqTaskKey + d.ID
+	entries := make([]any, 0, len(d.History)+1)
+	for _, h := range d.History {
+		if !since.IsZero() && !h.At.After(since) {
+			continue // in the record already
+		}
+		hb, err := json.Marshal(h)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, hb)
+	}
+	entries = append(entries, fb)
+	omitted := d.HistoryOmitted
+	if n, _ := strconv.Atoi(prevOmitted.Val()); n > omitted {
+		omitted = n
+	}
+	trim := int(llen.Val()) + len(entries) - DeadLetterHistoryCap
+	if trim > 0 {
+		omitted += trim
+	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key,
 			"id", d.ID, "type", d.Type, "queue", d.Queue, "workspace", d.Workspace,
 			"payload", d.Payload, "attempts", d.Attempts, "max_retry", d.MaxRetry,
 			"class", string(d.Class), "status", d.Status, "message", d.Message, "error", d.Error,
-			"last_failed", d.LastFailedAt.UnixMilli(), "retried_from", d.RetriedFrom)
+			"last_failed", d.LastFailedAt.UnixMilli(), "retried_from", d.RetriedFrom,
+			"history_omitted", omitted)
 		p.HSetNX(ctx, key, "first_failed", d.FirstFailedAt.UnixMilli())
-		p.RPush(ctx, dlqHistKey+d.ID, entries...)
+		p.RPush(ctx, hkey, entries...)
+		if trim > 0 {
+			p.LTrim(ctx, hkey, -DeadLetterHistoryCap, -1)
+		}
 		p.ZAdd(ctx, dlqIndex, redis.Z{Score: float64(d.LastFailedAt.UnixMilli()), Member: d.ID})
 		return nil
 	})
@@ -263,7 +327,7 @@ func decodeDeadLetter(m map[string]string, hist []string) *DeadLetter {
 		Payload: []byte(m["payload"]), Attempts: atoi(m["attempts"]), MaxRetry: atoi(m["max_retry"]),
 		Class: Class(m["class"]), Status: atoi(m["status"]), Message: m["message"], Error: m["error"],
 		FirstFailedAt: ms(m["first_failed"]), LastFailedAt: ms(m["last_failed"]),
-		RetriedFrom: m["retried_from"],
+		RetriedFrom: m["retried_from"], HistoryOmitted: atoi(m["history_omitted"]),
 	}
 	for _, s := range hist {
 		var f Failure
@@ -484,14 +548,74 @@ func (s *DeadLetters) Purge(ctx context.Context, f Filter) (int, error) {
 	}
 }
 
+// RetryOption changes how DeadLetters.Retry re-enqueues a dead letter.
+type RetryOption func(*retryOptions)
+
+type retryOptions struct {
+	// setExpiry: rewrite the expiry, to now+expiresIn, or none when noExpiry.
+	setExpiry bool
+	expiresIn time.Duration
+	noExpiry  bool
+}
+
+// RetryExpiresIn gives the new task the expiry now+d, replacing the one it
+// had (a task without one gets it too). It is how an expired dead letter is
+// retried as a send that is still worth making for d. d must be positive.
+func RetryExpiresIn(d time.Duration) RetryOption {
+	return func(o *retryOptions) { o.setExpiry, o.expiresIn, o.noExpiry = true, d, false }
+}
+
+// RetryNoExpiry removes the new task's expiry: it is delivered however late.
+func RetryNoExpiry() RetryOption {
+	return func(o *retryOptions) { o.setExpiry, o.expiresIn, o.noExpiry = true, 0, true }
+}
+
+// ExpiredError is what Retry returns, without enqueueing anything, for a
+// dead letter whose task has expired (class expired, or an expires_at
+// already past whatever the class): retried as it is, the task would be
+// dead-lettered again at once. Retry it with RetryExpiresIn or
+// RetryNoExpiry, or delete it.
+type ExpiredError struct {
+	// ID is the dead letter's id, Class its class.
+	ID    string
+	Class Class
+	// ExpiresAt is the task's expiry (zero when its payload has none that
+	// can be read).
+	ExpiresAt time.Time
+}
+
+func (e *ExpiredError) Error() string {
+	at := ""
+	if !e.ExpiresAt.IsZero() {
+		at = " at " + e.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("worker: dead letter %s: its task expired%s (class %s); retried as it is it would be dead-lettered again at once: give it a new expiry or none", e.ID, at, e.Class)
+}
+
 // Retry re-enqueues the dead letter's task as a new task (a new id, the same
 // type, payload and queue, a full retry budget and a new retry window),
 // and only once that succeeded deletes the dead letter and asynq's archive
 // entry. It returns the new task's info. The new task carries the dead
 // letter's history in its headers: if it is dead-lettered again, its record
 // keeps every earlier failure and the first failure time.
-func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asynq.TaskInfo, error) {
+//
+// A dead letter whose task has expired is refused with an *ExpiredError
+// unless opts give it a new expiry (RetryExpiresIn) or none
+// (RetryNoExpiry); either rewrites the expires_at of the task's envelope
+// (nothing else), so it is refused for a payload that does not decode.
+func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts ...RetryOption) (*asynq.TaskInfo, error) {
+	var o retryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.setExpiry && !o.noExpiry && o.expiresIn <= 0 {
+		return nil, errors.New("worker: RetryExpiresIn wants a positive duration")
+	}
 	d, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := s.retryPayload(d, o)
 	if err != nil {
 		return nil, err
 	}
@@ -504,6 +628,9 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asyn
 		HeaderRetriedFrom:      d.ID,
 		HeaderFirstFailed:      strconv.FormatInt(d.FirstFailedAt.UnixMilli(), 10),
 		HeaderFailureHistory:   string(hist),
+	}
+	if d.HistoryOmitted > 0 {
+		headers[HeaderHistoryOmitted] = strconv.Itoa(d.HistoryOmitted)
 	}
 	// The new task gets its type's full budget and timeout (asynq's own
 	// defaults, 25 retries and 30 min, are not cioq's).
@@ -519,11 +646,11 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asyn
 	if maxRetry <= 0 {
 		maxRetry = tasks.DefaultMaxRetry
 	}
-	opts := []asynq.Option{asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
+	aopts := []asynq.Option{asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
 	if d.Queue != "" {
-		opts = append(opts, asynq.Queue(d.Queue))
+		aopts = append(aopts, asynq.Queue(d.Queue))
 	}
-	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, d.Payload, headers), opts...)
+	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, payload, headers), aopts...)
 	if err != nil {
 		return nil, fmt.Errorf("worker: re-enqueue dead letter: %w", err)
 	}
@@ -531,4 +658,34 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer) (*asyn
 		return info, err
 	}
 	return info, s.remove(ctx, id)
+}
+
+// retryPayload returns the bytes the retried task is enqueued with: the dead
+// letter's, or with the expiry o asks for; and refuses an expired task that
+// o gives no new expiry.
+func (s *DeadLetters) retryPayload(d *DeadLetter, o retryOptions) ([]byte, error) {
+	env, _, derr := tasks.Decode(d.Type, d.Payload)
+	if o.setExpiry {
+		if env == nil {
+			return nil, fmt.Errorf("worker: dead letter %s: cannot change the expiry of a task whose bytes do not decode: %w", d.ID, derr)
+		}
+		e := *env
+		e.ExpiresAt = 0
+		if !o.noExpiry {
+			e.ExpiresAt = s.now().Add(o.expiresIn).Unix()
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("worker: dead letter %s: %w", d.ID, err)
+		}
+		return b, nil
+	}
+	var exp time.Time
+	if env != nil {
+		exp, _ = env.Expiry()
+	}
+	if d.Class == ClassExpired || (env != nil && env.Expired(s.now())) {
+		return nil, &ExpiredError{ID: d.ID, Class: d.Class, ExpiresAt: exp}
+	}
+	return d.Payload, nil
 }

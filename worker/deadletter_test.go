@@ -9,7 +9,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/tasks"
 )
 
 func TestDeadLettersAddGetHistory(t *testing.T) {
@@ -102,10 +104,14 @@ func TestDeadLettersListFilterPurgeRetry(t *testing.T) {
 		t.Errorf("since/until: %d %v", len(got), got)
 	}
 
-	// Retry: a new task with the same type, payload, queue and budget; the
-	// dead letter is gone afterwards.
+	// Retry: a new task with the same type, queue and budget; the dead
+	// letter is gone afterwards. id-000 expired: it needs a new expiry or none.
 	ac := asynq.NewClientFromRedisClient(db.Client)
-	info, err := s.Retry(ctx, "id-000", ac)
+	var ee *ExpiredError
+	if _, err := s.Retry(ctx, "id-000", ac); !errors.As(err, &ee) || ee.ID != "id-000" {
+		t.Fatalf("Retry of an expired dead letter = %v, want an *ExpiredError", err)
+	}
+	info, err := s.Retry(ctx, "id-000", ac, RetryNoExpiry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,5 +198,109 @@ func TestDeadLettersEqualTimesPurgeAndPaging(t *testing.T) {
 	}
 	if c, _ := s.Count(ctx); c != int64(n/2-deleted) {
 		t.Errorf("Count = %d, want %d", c, n/2-deleted)
+	}
+}
+
+// Retry refuses a dead letter whose task has expired (class expired, or an
+// expiry already past in any class), enqueueing nothing and keeping the
+// record, unless it is given a new expiry from now or none; the expiry is
+// the only thing that changes in the task's bytes.
+func TestRetryExpiredNeedsNewExpiry(t *testing.T) {
+	db := testredis.New(t)
+	ctx := context.Background()
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	s := NewDeadLetters(db.Client, insp)
+	ac := asynq.NewClientFromRedisClient(db.Client)
+	defer ac.Close()
+	enq := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	past := time.Now().Add(-time.Hour).Truncate(time.Second)
+	send := &tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "reset", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"}
+	expiredBytes, err := tasks.Encode(send, tasks.Meta{ExpiresAt: past, EnqueuedAt: enq, Workspace: "eu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Hour).Truncate(time.Second)
+	liveBytes, err := tasks.Encode(send, tasks.Meta{ExpiresAt: future, EnqueuedAt: enq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*DeadLetter{
+		{ID: "expired", Class: ClassExpired, Payload: expiredBytes},
+		{ID: "permanent-past-expiry", Class: ClassPermanent, Status: 400, Payload: expiredBytes},
+		{ID: "permanent-live", Class: ClassPermanent, Status: 400, Payload: liveBytes},
+		{ID: "garbage", Class: ClassInvalid, Payload: []byte{0xde, 0xad}},
+	} {
+		d.Type, d.Queue, d.MaxRetry = tasks.TypeSendEmail, tasks.QueueCritical, 9
+		if err := s.Add(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func() []*asynq.TaskInfo {
+		ts, _ := insp.ListPendingTasks(tasks.QueueCritical)
+		return ts
+	}
+	envOf := func(ti *asynq.TaskInfo) *tasks.Envelope {
+		env, p, err := tasks.Decode(ti.Type, ti.Payload)
+		if err != nil || p.(*tasks.SendEmail).To != "u1@example.com" {
+			t.Fatalf("retried payload %q: %v", ti.Payload, err)
+		}
+		return env
+	}
+
+	for _, id := range []string{"expired", "permanent-past-expiry"} {
+		var ee *ExpiredError
+		if _, err := s.Retry(ctx, id, ac); !errors.As(err, &ee) || !ee.ExpiresAt.Equal(past) || ee.ID != id {
+			t.Errorf("Retry(%s) = %v, want an *ExpiredError at %v", id, err, past)
+		}
+		if _, err := s.Get(ctx, id); err != nil {
+			t.Errorf("refused dead letter %s gone: %v", id, err)
+		}
+	}
+	if n := len(pending()); n != 0 {
+		t.Fatalf("%d tasks enqueued by refused retries", n)
+	}
+	if _, err := s.Retry(ctx, "expired", ac, RetryExpiresIn(0)); err == nil {
+		t.Error("RetryExpiresIn(0) accepted")
+	}
+	if _, err := s.Retry(ctx, "garbage", ac, RetryNoExpiry()); err == nil {
+		t.Error("changed the expiry of bytes that do not decode")
+	}
+
+	// A new expiry from now.
+	before := time.Now()
+	info, err := s.Retry(ctx, "expired", ac, RetryExpiresIn(30*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, err := insp.GetTaskInfo(tasks.QueueCritical, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(ti)
+	exp, ok := env.Expiry()
+	if !ok || exp.Before(before.Add(30*time.Minute).Truncate(time.Second)) || exp.After(time.Now().Add(30*time.Minute)) {
+		t.Errorf("new expiry %v (%v), want 30 min from the retry", exp, ok)
+	}
+	if env.EnqueuedAt != enq.UnixMilli() || env.Workspace != "eu" || ti.MaxRetry != 9 {
+		t.Errorf("retried envelope %+v, MaxRetry %d: only the expiry may change", env, ti.MaxRetry)
+	}
+	// No expiry.
+	info, err = s.Retry(ctx, "permanent-past-expiry", ac, RetryNoExpiry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti, err = insp.GetTaskInfo(tasks.QueueCritical, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if env := envOf(ti); env.ExpiresAt != 0 || env.EnqueuedAt != enq.UnixMilli() {
+		t.Errorf("retried with no expiry: %+v", env)
+	}
+	// A letter whose expiry is still ahead is retried unchanged.
+	info, err = s.Retry(ctx, "permanent-live", ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti, err = insp.GetTaskInfo(tasks.QueueCritical, info.ID); err != nil || string(ti.Payload) != string(liveBytes) {
+		t.Errorf("retried payload %q, %v; want the bytes unchanged", ti.Payload, err)
 	}
 }

@@ -58,6 +58,15 @@
 //   - config: the task's workspace is unknown to the worker and its retry
 //     window passed while it was kept; Customer.io is not called.
 //
+// A dead letter's history lists every failed attempt, not only the last
+// error asynq keeps: each retried failure (time, class, status, attempt
+// number, a short reason) is written to a per-task attempt log in Redis as
+// it happens (the newest [AttemptHistoryCap], expiring [AttemptHistoryTTL]
+// after the latest failure, so a task that later succeeds costs its
+// success path nothing), and moved into the record when the task is
+// dead-lettered. [DeadLetter.Attempts] counts the attempts that spent the
+// retry budget, out of [DeadLetter.AttemptsAllowed].
+//
 // asynq's archive keeps at most 9,999 tasks per queue and 90 days, dropping
 // the oldest silently; the store keeps every record until [DeadLetters.Delete],
 // [DeadLetters.Purge] or [DeadLetters.Retry] (which re-enqueues a new task

@@ -240,6 +240,38 @@ func TestExpiredSendNeverSent(t *testing.T) {
 	}
 }
 
+// An expired send in the store is refused by Retry as it is (it would be
+// dead-lettered again at once); given a new expiry it is sent.
+func TestExpiredDeadLetterRetriedWithNewExpiryIsSent(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	b, err := tasks.Encode(&tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "reset", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"},
+		tasks.Meta{ExpiresAt: time.Now().Add(-time.Minute), EnqueuedAt: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := asynq.NewClientFromRedisClient(h.db.Client)
+	defer ac.Close()
+	info, err := ac.Enqueue(asynq.NewTask(tasks.TypeSendEmail, b), asynq.Queue(tasks.QueueCritical))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ := h.w.DLQ().Get(ctx, info.ID); return d != nil })
+	var ee *ExpiredError
+	if _, err := h.w.DLQ().Retry(ctx, info.ID, ac); !errors.As(err, &ee) {
+		t.Fatalf("Retry = %v, want an *ExpiredError", err)
+	}
+	retried, err := h.w.DLQ().Retry(ctx, info.ID, ac, RetryExpiresIn(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSandbox(t, h.sb, 10*time.Second, "the send", func(s *sandbox.Server) bool { return len(s.Deliveries()) == 1 })
+	eventually(t, 5*time.Second, "task done", func() bool { return h.done(retried.ID) })
+	if n, _ := h.w.DLQ().Count(ctx); n != 0 {
+		t.Errorf("%d dead letters after the retry was sent", n)
+	}
+}
+
 func TestIdempotencyKeyDeliversOnce(t *testing.T) {
 	h := newHarness(t, nil, true) // the worker starts after both enqueues
 	ctx := context.Background()

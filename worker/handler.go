@@ -198,6 +198,11 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 		return w.deadLetter(ctx, t, at, ClassExhausted, status, msg, "retries exhausted: "+err.Error())
 	}
 	w.obs.Retried(t.Type, re.class, re.status)
+	if re.class != "snoozed" {
+		// Waits are not attempts; every other retried failure goes into
+		// the task's history.
+		w.recordAttempt(ctx, t, re, msg, err)
+	}
 	level := slog.LevelInfo
 	if re.class == "snoozed" {
 		// Rate-limit and ordering waits are routine, not failures.
@@ -255,10 +260,17 @@ func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class 
 	// The task's context may be at its deadline; the record must still be written.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	akey := attemptsKey(t.ID, enqueuedAt(t))
+	if err := w.dlq.takeAttempts(wctx, akey, d); err != nil {
+		// The record is what matters: write it without the earlier attempts.
+		w.log.Warn("could not read the task's attempt history; dead-lettering it without", "type", t.Type, "task_id", t.ID, "error", err.Error())
+	}
 	if err := w.dlq.Add(wctx, d); err != nil {
 		w.log.Error("could not record dead letter; the task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue, "class", string(class), "error", err.Error())
 		return &retryError{err: err, class: "transient", spend: false, reason: "dead-letter store unavailable"}
 	}
+	// The record holds the attempts now (the log would expire anyway).
+	w.rdb.Del(wctx, akey)
 	w.obs.DeadLettered(t.Type, class)
 	w.keptDone(d.Workspace, apiOf(t.Type), t.ID)
 	w.log.Warn("task dead-lettered", "type", t.Type, "task_id", t.ID, "queue", t.Queue,

@@ -5,10 +5,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 )
 
 // AsynqLogger adapts a *slog.Logger to asynq's Logger interface (asynq has
-// no slog adapter of its own). Messages are logged with component=asynq.
+// no slog adapter of its own). Messages are logged with component=asynq,
+// except asynq's "Retry exhausted for task id=…" warning, which it logs
+// whenever it archives a task: the worker archives a task only after it
+// recorded it in the dead-letter store and logged "task dead-lettered"
+// with the class and reason, so asynq's line (logged even for a permanent
+// failure on the first attempt) would only mislead. Every other asynq
+// message is kept.
 type AsynqLogger struct {
 	// L receives the messages.
 	L *slog.Logger
@@ -22,9 +29,20 @@ func NewAsynqLogger(l *slog.Logger) *AsynqLogger {
 	return &AsynqLogger{L: l.With("component", "asynq")}
 }
 
+// retryExhaustedPrefix starts the warning asynq's processor logs when it
+// archives a task (processor.go, handleFailedMessage:
+// Warnf("Retry exhausted for task id=%s", msg.ID)), which reaches the
+// adapter as one formatted string.
+const retryExhaustedPrefix = "Retry exhausted for task id="
+
 func (a *AsynqLogger) log(level slog.Level, args []any) {
 	if !a.L.Enabled(context.Background(), level) {
 		return
+	}
+	if level == slog.LevelWarn && len(args) == 1 {
+		if s, ok := args[0].(string); ok && strings.HasPrefix(s, retryExhaustedPrefix) {
+			return
+		}
 	}
 	a.L.Log(context.Background(), level, fmt.Sprint(args...))
 }

@@ -142,11 +142,23 @@ func TestReconcileCopiesArchived(t *testing.T) {
 	if err := h.insp.ArchiveTask("default", info.ID); err != nil {
 		t.Fatal(err)
 	}
+	// An earlier attempt was retried: the record lists it before the crash.
+	akey := attemptsKey(info.ID, 0) // a bare payload has no enqueue time
+	earlier := Failure{At: time.Now().Add(-time.Minute).UTC(), Class: ClassTransient, Status: 502, Attempt: 1}
+	if err := NewDeadLetters(h.db.Client, nil).recordAttempt(ctx, akey, earlier); err != nil {
+		t.Fatal(err)
+	}
 	h.start(t)
 	var d *DeadLetter
 	eventually(t, 10*time.Second, "reconciled", func() bool { d, _ = h.w.DLQ().Get(ctx, info.ID); return d != nil })
 	if d.Class != ClassExhausted || d.Queue != "default" || string(d.Payload) != `{"identifiers":{"id":"r"}}` {
 		t.Errorf("dead letter %+v", d)
+	}
+	if len(d.History) != 2 || d.History[0].Status != 502 || d.History[1].Class != ClassExhausted {
+		t.Errorf("history %+v, want the retried attempt then the archive", d.History)
+	}
+	if n, _ := h.db.Client.Exists(ctx, akey).Result(); n != 0 {
+		t.Error("attempt log left after the reconciler copied it")
 	}
 	// Retry from the store: delivered, the dead letter and the archive entry gone.
 	if _, err := h.w.DLQ().Retry(ctx, info.ID, ac); err != nil {

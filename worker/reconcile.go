@@ -86,12 +86,18 @@ func (s *DeadLetters) Reconcile(ctx context.Context, queues []string) (int, erro
 					d.LastFailedAt = s.now()
 				}
 				carriedOver(d, ti.Headers)
+				var enq int64
 				if env, _, err := tasks.Decode(ti.Type, ti.Payload); err == nil {
-					d.Workspace = env.Workspace
+					d.Workspace, enq = env.Workspace, env.EnqueuedAt
+				}
+				akey := attemptsKey(ti.ID, enq)
+				if err := s.takeAttempts(ctx, akey, d); err != nil {
+					return copied, err
 				}
 				if err := s.Add(ctx, d); err != nil {
 					return copied, err
 				}
+				s.rdb.Del(ctx, akey)
 				copied++
 			}
 			if len(infos) < pageSize {

@@ -29,21 +29,13 @@ you retry, delete or purge it here: the dashboard shows archived tasks but
 refuses to run or delete them, which would bypass this store.
 
 Subcommands:
-  list   [filters] [--json] [--limit N]    every matching dead letter, oldest failure first
-  show   ID|KEY [--payload] [--json]       one dead letter with its error history
-  retry  ID|KEY... | --all [filters] [--rate 50/s]
-                                           re-enqueue as a new task with a full retry
-                                           budget; the dead letter is removed only once
-                                           the new task is in Redis
-  delete ID|KEY...                         delete these dead letters (and asynq's archive entries)
-  purge  [filters] --yes                   delete matching dead letters
-  stats  [filters] [--json]                counts by queue, type, class and status
-  export [filters] [--payload]             JSON lines to stdout
+%s
+Run ` + "`cioq dlq <subcommand> -h`" + ` for its arguments and flags.
 
-Filters, for list, stats, export, purge and retry --all (show, retry ID... and
-delete take IDs only):
-  --queue Q --type T --class permanent|expired|invalid|exhausted|config
-  --since T --until T (RFC 3339, or a duration before now: 24h, 7d)
+` + dlqFiltersHelp + `
+
+` + dlqAttemptsHelp + `
+
 An ID is a dead letter's id as list shows it; a KEY is the idempotency key
 its task was enqueued with (hashed into the task id the way the producer
 does, with CIOQ_KEY_SECRET or the deployment's generated secret).
@@ -52,59 +44,162 @@ redacted unless --payload is given.
 
 Environment: REDIS_URL, CIOQ_KEY_SECRET.`
 
+const dlqFiltersHelp = `Filters, for list, stats, export, purge and retry --all (show, retry ID... and
+delete take IDs only):
+  --queue Q --type T --class permanent|expired|invalid|exhausted|config
+  --since T --until T (RFC 3339, or a duration before now: 24h, 7d)`
+
+const dlqAttemptsHelp = `Attempts are shown as made/allowed: the attempts that spent the task's retry
+budget, the last one included, out of the attempts that budget allows (the
+task's max_retry: 297 unless the producer set another). Attempts refused with
+429 or for credentials (401, none configured) do not spend it and are not
+counted, nor are waits for a rate limit or for a person's earlier task, nor
+the retries of a transient failure once the budget is spent while the retry
+window (24 h) is still open. The history lists every failed attempt, counted
+or not, with its time, class, status and reason (the newest 20 of one task's
+retries, 100 in all; the number left out is shown). A worker crash during an
+attempt counts, and can make a task's attempts one more than allowed.`
+
+// dlqSub is one `cioq dlq` subcommand.
+type dlqSub struct {
+	name string
+	// args is the synopsis after `cioq dlq NAME`.
+	args    string
+	summary string
+	details string
+	// filters: the subcommand takes the filter flags.
+	filters bool
+	// define defines the subcommand's own flags and returns what runs it.
+	define func(d *dlqCmd, fs *flag.FlagSet) func(context.Context) error
+}
+
+func dlqSubs() []dlqSub {
+	return []dlqSub{
+		{name: "list", args: "[filters] [--json] [--limit N]", filters: true,
+			summary: "list matching dead letters, oldest failure first",
+			details: "Prints a table (id, type, queue, class, status, attempts made/allowed, last\n" +
+				"failure, message) or, with --json, one JSON object per line (as export, without\n" +
+				"history and payload). The count goes to stderr.\n\n" + dlqFiltersHelp + "\n\n" + dlqAttemptsHelp,
+			define: func(d *dlqCmd, fs *flag.FlagSet) func(context.Context) error {
+				fs.BoolVar(&d.json, "json", false, "print JSON lines instead of a table")
+				fs.IntVar(&d.limit, "limit", 0, "print at most N (0 = all)")
+				return d.list
+			}},
+		{name: "show", args: "ID|KEY [--payload] [--json]",
+			summary: "show one dead letter: its failure, attempts, every attempt's outcome, the payload",
+			details: "The history lists every failed attempt, oldest first: time, attempt number,\n" +
+				"class (transient, throttled, auth for an attempt that was retried; the\n" +
+				"dead-letter class for the last), HTTP status and reason, including the\n" +
+				"attempts of the dead letter it was retried from. The payload is redacted\n" +
+				"unless --payload is given.\n\n" + dlqAttemptsHelp,
+			define: func(d *dlqCmd, fs *flag.FlagSet) func(context.Context) error {
+				fs.BoolVar(&d.json, "json", false, "print JSON")
+				fs.BoolVar(&d.payload, "payload", false, "show the payload unredacted")
+				return d.show
+			}},
+		{name: "retry", args: "ID|KEY... [--expires-in D | --no-expiry]\n       cioq dlq retry --all [filters] [--rate 50/s] [--expires-in D | --no-expiry]", filters: true,
+			summary: "re-enqueue dead letters as new tasks with a full retry budget",
+			details: "Each dead letter's task is enqueued again as a new task (a new id, the same\n" +
+				"type, payload and queue, a full retry budget and a new 24 h retry window);\n" +
+				"the dead letter is removed only once the new task is in Redis, and the new\n" +
+				"task keeps its history. Prints one JSON line per retried dead letter\n" +
+				"(dead_letter, task_id, queue, type).\n\n" +
+				"A dead letter whose task has expired (class expired, or an expiry already\n" +
+				"past in any class) would be dead-lettered again at once: it is skipped, with\n" +
+				"the reason on stderr, unless --expires-in D gives the retried tasks a new\n" +
+				"expiry D from now or --no-expiry removes it (for every task retried).\n" +
+				"Exits 1 when any dead letter was skipped or failed.\n\n" + dlqFiltersHelp,
+			define: func(d *dlqCmd, fs *flag.FlagSet) func(context.Context) error {
+				fs.BoolVar(&d.all, "all", false, "retry every dead letter matching the filters")
+				fs.StringVar(&d.rate, "rate", "50/s", "at most this many retries per second with --all (N/s or N/m)")
+				fs.DurationVar(&d.expiresIn, "expires-in", 0, "give each retried task a new expiry this long from now (e.g. 1h), replacing any it had; retries expired dead letters")
+				fs.BoolVar(&d.noExpiry, "no-expiry", false, "remove each retried task's expiry (it is sent however late); retries expired dead letters")
+				return d.retry
+			}},
+		{name: "delete", args: "ID|KEY...",
+			summary: "delete these dead letters (and asynq's archive entries of their tasks)",
+			details: "Unknown ids are reported on stderr and make the exit status 1. Use purge to\n" +
+				"delete by filter.",
+			define: func(d *dlqCmd, fs *flag.FlagSet) func(context.Context) error { return d.delete }},
+		{name: "purge", args: "[filters] --yes", filters: true,
+			summary: "delete every dead letter matching the filters",
+			details: "Without --yes it deletes nothing and says how many it would delete.\n\n" + dlqFiltersHelp,
+			define: func(d *dlqCmd, fs *flag.FlagSet) func(context.Context) error {
+				fs.BoolVar(&d.yes, "yes", false, "really delete")
+				return d.purge
+			}},
+		{name: "stats", args: "[filters] [--json]", filters: true,
+			summary: "count matching dead letters by queue, type, class and HTTP status",
+			details: dlqFiltersHelp,
+			define: func(d *dlqCmd, fs *flag.FlagSet) func(context.Context) error {
+				fs.BoolVar(&d.json, "json", false, "print JSON")
+				return d.stats
+			}},
+		{name: "export", args: "[filters] [--payload]", filters: true,
+			summary: "print matching dead letters with their history as JSON lines",
+			details: "One JSON object per line: id, type, queue, workspace, class, status, message,\n" +
+				"error, attempts, attempts_allowed, first_failed_at, last_failed_at,\n" +
+				"retried_from, history (at, attempt, class, status, message, error),\n" +
+				"history_omitted and the payload (redacted unless --payload is given).\n\n" +
+				dlqFiltersHelp + "\n\n" + dlqAttemptsHelp,
+			define: func(d *dlqCmd, fs *flag.FlagSet) func(context.Context) error {
+				fs.BoolVar(&d.payload, "payload", false, "include payloads unredacted")
+				return d.export
+			}},
+	}
+}
+
+// dlqOverview is the help of `cioq dlq` itself.
+func dlqOverview() string {
+	var b strings.Builder
+	for _, s := range dlqSubs() {
+		fmt.Fprintf(&b, "  %-7s %s\n", s.name, s.summary)
+	}
+	sum := summaryOf("dlq")
+	return fmt.Sprintf("Usage: cioq dlq <subcommand> [arguments] [flags]\n\n%s.\n\n"+dlqHelp+"\n", strings.ToUpper(sum[:1])+sum[1:], b.String())
+}
+
 func runDLQ(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(a.stderr, "Usage: cioq dlq <subcommand> [flags]\n\n%s\n", dlqHelp)
-		if len(args) == 0 {
-			return &usageError{err: errors.New("missing subcommand")}
+	if len(args) == 0 {
+		fmt.Fprint(a.stderr, dlqOverview())
+		return &usageError{err: errors.New("missing subcommand")}
+	}
+	if args[0] == "help" || isHelpArg(args[0]) {
+		if len(args) > 1 && !isHelpArg(args[1]) {
+			// `cioq dlq help SUB` is `cioq dlq SUB -h`.
+			return runDLQ(ctx, a, []string{args[1], "-h"})
 		}
+		fmt.Fprint(a.stdout, dlqOverview())
 		return flag.ErrHelp
 	}
-	sub, args := args[0], args[1:]
-	d := &dlqCmd{a: a}
-	fs := newFlagSet(a, "dlq "+sub, "", dlqHelp)
-	d.addFilters(fs)
-	var run func(ctx context.Context) error
-	switch sub {
-	case "list":
-		fs.BoolVar(&d.json, "json", false, "print JSON lines instead of a table")
-		fs.IntVar(&d.limit, "limit", 0, "print at most N (0 = all)")
-		run = d.list
-	case "show":
-		fs.BoolVar(&d.json, "json", false, "print JSON")
-		fs.BoolVar(&d.payload, "payload", false, "show the payload unredacted")
-		run = d.show
-	case "retry":
-		fs.BoolVar(&d.all, "all", false, "retry every dead letter matching the filters")
-		fs.StringVar(&d.rate, "rate", "50/s", "at most this many retries per second with --all (N/s or N/m)")
-		run = d.retry
-	case "delete":
-		run = d.delete
-	case "purge":
-		fs.BoolVar(&d.yes, "yes", false, "really delete")
-		run = d.purge
-	case "stats":
-		fs.BoolVar(&d.json, "json", false, "print JSON")
-		run = d.stats
-	case "export":
-		fs.BoolVar(&d.payload, "payload", false, "include payloads unredacted")
-		run = d.export
-	default:
-		fmt.Fprintf(a.stderr, "Usage: cioq dlq <subcommand> [flags]\n\n%s\n", dlqHelp)
-		return usageErrorf("unknown subcommand %q", sub)
+	name, args := args[0], args[1:]
+	var sub *dlqSub
+	for _, s := range dlqSubs() {
+		if s.name == name {
+			sub = &s
+			break
+		}
 	}
+	if sub == nil {
+		fmt.Fprint(a.stderr, dlqOverview())
+		return usageErrorf("unknown subcommand %q", name)
+	}
+	d := &dlqCmd{a: a}
+	fs := newFlagSet(a, "dlq "+sub.name, sub.args, sub.details)
+	if sub.filters {
+		d.addFilters(fs)
+	}
+	run := sub.define(d, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	d.fs = fs
 	d.args = fs.Args()
 	if err := d.parseFilter(); err != nil {
 		return err
 	}
-	if sub != "show" && sub != "retry" && sub != "delete" && len(d.args) > 0 {
+	if name != "show" && name != "retry" && name != "delete" && len(d.args) > 0 {
 		return usageErrorf("unexpected argument %q", d.args[0])
-	}
-	if (sub == "show" || sub == "delete") && d.filtered() {
-		return usageErrorf("%s takes IDs, not filters", sub)
 	}
 	if _, err := newLogger(a.getenv, a.stderr); err != nil {
 		return err
@@ -134,6 +229,7 @@ type dlqCmd struct {
 	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
 	store     *worker.DeadLetters
+	fs        *flag.FlagSet
 	args      []string
 	// keys hashes an idempotency key given instead of an id into its task
 	// id; keySecretSet is whether CIOQ_KEY_SECRET is set.
@@ -146,6 +242,8 @@ type dlqCmd struct {
 	json, payload, all, yes bool
 	limit                   int
 	rate                    string
+	expiresIn               time.Duration
+	noExpiry                bool
 }
 
 func (d *dlqCmd) addFilters(fs *flag.FlagSet) {
@@ -205,20 +303,26 @@ func (d *dlqCmd) each(ctx context.Context, fn func(*worker.DeadLetter) bool) err
 // dlqItem is the JSON form of a dead letter (list --json, show --json,
 // export).
 type dlqItem struct {
-	ID            string           `json:"id"`
-	Type          string           `json:"type"`
-	Queue         string           `json:"queue"`
-	Workspace     string           `json:"workspace,omitempty"`
-	Class         worker.Class     `json:"class"`
-	Status        int              `json:"status,omitempty"`
-	Message       string           `json:"message,omitempty"`
-	Error         string           `json:"error,omitempty"`
-	Attempts      int              `json:"attempts"`
-	MaxRetry      int              `json:"max_retry"`
-	FirstFailedAt time.Time        `json:"first_failed_at"`
-	LastFailedAt  time.Time        `json:"last_failed_at"`
-	History       []worker.Failure `json:"history,omitempty"`
-	Payload       json.RawMessage  `json:"payload,omitempty"`
+	ID        string       `json:"id"`
+	Type      string       `json:"type"`
+	Queue     string       `json:"queue"`
+	Workspace string       `json:"workspace,omitempty"`
+	Class     worker.Class `json:"class"`
+	Status    int          `json:"status,omitempty"`
+	Message   string       `json:"message,omitempty"`
+	Error     string       `json:"error,omitempty"`
+	// Attempts and AttemptsAllowed are the attempts that spent the retry
+	// budget and the attempts it allows (see dlqAttemptsHelp).
+	Attempts        int       `json:"attempts"`
+	AttemptsAllowed int       `json:"attempts_allowed"`
+	FirstFailedAt   time.Time `json:"first_failed_at"`
+	LastFailedAt    time.Time `json:"last_failed_at"`
+	RetriedFrom     string    `json:"retried_from,omitempty"`
+	// History is every failed attempt, oldest first; HistoryOmitted how
+	// many older ones were not kept.
+	History        []worker.Failure `json:"history,omitempty"`
+	HistoryOmitted int              `json:"history_omitted,omitempty"`
+	Payload        json.RawMessage  `json:"payload,omitempty"`
 	// IdempotencyKey is the key the task was enqueued with, from its
 	// envelope: only with --payload (it may name a person).
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
@@ -231,10 +335,12 @@ func (d *dlqCmd) item(dl *worker.DeadLetter, history, payload bool) dlqItem {
 	it := dlqItem{
 		ID: dl.ID, Type: dl.Type, Queue: dl.Queue, Workspace: dl.Workspace, Class: dl.Class,
 		Status: dl.Status, Message: ops.ScrubText(dl.Message), Error: ops.ScrubText(dl.Error),
-		Attempts: dl.Attempts, MaxRetry: dl.MaxRetry,
+		Attempts: dl.Attempts, AttemptsAllowed: dl.AttemptsAllowed(),
 		FirstFailedAt: dl.FirstFailedAt.UTC(), LastFailedAt: dl.LastFailedAt.UTC(),
+		RetriedFrom: dl.RetriedFrom,
 	}
 	if history {
+		it.HistoryOmitted = dl.HistoryOmitted
 		it.History = make([]worker.Failure, len(dl.History))
 		for i, f := range dl.History {
 			f.Message, f.Error = ops.ScrubText(f.Message), ops.ScrubText(f.Error)
@@ -378,7 +484,7 @@ func (d *dlqCmd) list(ctx context.Context) error {
 			msg = dl.Error
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", dl.ID, dl.Type, dl.Queue, dl.Class, status,
-			dl.Attempts, dl.MaxRetry+1, dl.LastFailedAt.UTC().Format(time.RFC3339), oneLine(ops.ScrubText(msg), 80))
+			dl.Attempts, dl.AttemptsAllowed(), dl.LastFailedAt.UTC().Format(time.RFC3339), oneLine(ops.ScrubText(msg), 80))
 		return true
 	})
 	if tw != nil {
@@ -435,11 +541,18 @@ func (d *dlqCmd) show(ctx context.Context) error {
 		row("Message", it.Message)
 	}
 	row("Error", it.Error)
-	row("Attempts", fmt.Sprintf("%d (retry budget %d)", it.Attempts, it.MaxRetry))
+	row("Attempts", fmt.Sprintf("%d/%d (made/allowed: attempts that spent the retry budget; see cioq dlq show -h)", it.Attempts, it.AttemptsAllowed))
 	row("First failed", it.FirstFailedAt.Format(time.RFC3339))
 	row("Last failed", it.LastFailedAt.Format(time.RFC3339))
+	if it.RetriedFrom != "" {
+		row("Retried from", it.RetriedFrom)
+	}
 	w.Flush()
-	fmt.Fprintf(d.a.stdout, "\nHistory (%d):\n", len(it.History))
+	omitted := ""
+	if it.HistoryOmitted > 0 {
+		omitted = fmt.Sprintf("; %d older not kept", it.HistoryOmitted)
+	}
+	fmt.Fprintf(d.a.stdout, "\nHistory (%d failed attempts, oldest first%s):\n", len(it.History), omitted)
 	w = tabwriter.NewWriter(d.a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "  AT\tATTEMPT\tCLASS\tSTATUS\tMESSAGE / ERROR")
 	for _, f := range it.History {
@@ -451,7 +564,7 @@ func (d *dlqCmd) show(ctx context.Context) error {
 		if f.Message != "" {
 			text = f.Message + " — " + f.Error
 		}
-		fmt.Fprintf(w, "  %s\t%d\t%s\t%s\t%s\n", f.At.Format(time.RFC3339), f.Attempt, f.Class, status, oneLine(text, 160))
+		fmt.Fprintf(w, "  %s\t%d\t%s\t%s\t%s\n", f.At.Format("2006-01-02T15:04:05.000Z07:00"), f.Attempt, f.Class, status, oneLine(text, 160))
 	}
 	w.Flush()
 	label := "Payload (redacted; --payload shows it):"
@@ -476,6 +589,18 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 	if !d.all && d.filtered() {
 		return usageErrorf("filters apply to --all only")
 	}
+	var opts []worker.RetryOption
+	switch {
+	case flagSet(d.fs, "expires-in") && d.noExpiry:
+		return usageErrorf("give --expires-in or --no-expiry, not both")
+	case flagSet(d.fs, "expires-in"):
+		if d.expiresIn <= 0 {
+			return usageErrorf("--expires-in=%s: want a positive duration, e.g. 1h", d.expiresIn)
+		}
+		opts = append(opts, worker.RetryExpiresIn(d.expiresIn))
+	case d.noExpiry:
+		opts = append(opts, worker.RetryNoExpiry())
+	}
 	interval, err := parseRate(d.rate)
 	if err != nil {
 		return err
@@ -489,20 +614,19 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 	}
 	client := asynq.NewClientFromRedisClient(d.rdb)
 	enc := json.NewEncoder(d.a.stdout)
-	failed := 0
+	retried, skipped, failed := 0, 0, 0
 	var next time.Time
-	for i, id := range ids {
-		if d.all && i > 0 {
+	for _, id := range ids {
+		if d.all && !next.IsZero() {
 			if wait := time.Until(next); wait > 0 {
 				select {
 				case <-ctx.Done():
-					fmt.Fprintf(d.a.stderr, "interrupted: %d of %d retried\n", i-failed, len(ids))
+					fmt.Fprintf(d.a.stderr, "interrupted: %d of %d retried\n", retried, len(ids))
 					return silentError(exitFailure)
 				case <-time.After(wait):
 				}
 			}
 		}
-		next = time.Now().Add(interval)
 		if !d.all {
 			// An argument: a dead letter id or an idempotency key.
 			dl, err := d.lookupOne(ctx, id)
@@ -517,8 +641,18 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 			}
 			id = dl.ID
 		}
-		info, err := d.store.Retry(ctx, id, client)
+		info, err := d.store.Retry(ctx, id, client, opts...)
+		var expired *worker.ExpiredError
 		switch {
+		case errors.As(err, &expired):
+			skipped++
+			at := ""
+			if !expired.ExpiresAt.IsZero() {
+				at = " at " + expired.ExpiresAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: skipped: its task expired%s (class %s) and would be dead-lettered again at once; give --expires-in D for a new expiry from now, or --no-expiry\n",
+				id, at, expired.Class)
+			continue
 		case errors.Is(err, worker.ErrNotFound):
 			failed++
 			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: no such dead letter\n", id)
@@ -531,6 +665,9 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 			// Enqueued, but the dead letter could not be removed.
 			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: re-enqueued as %s but the dead letter was not removed: %v\n", id, info.ID, err)
 		}
+		retried++
+		// --rate paces the enqueues: a skipped dead letter costs no wait.
+		next = time.Now().Add(interval)
 		enc.Encode(struct {
 			DeadLetter string `json:"dead_letter"`
 			TaskID     string `json:"task_id"`
@@ -538,8 +675,12 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 			Type       string `json:"type"`
 		}{id, info.ID, info.Queue, info.Type})
 	}
-	fmt.Fprintf(d.a.stderr, "%d retried, %d failed\n", len(ids)-failed, failed)
-	if failed > 0 {
+	summary := fmt.Sprintf("%d retried, %d failed", retried, failed)
+	if skipped > 0 {
+		summary += fmt.Sprintf(", %d skipped (expired: see above)", skipped)
+	}
+	fmt.Fprintln(d.a.stderr, summary)
+	if failed > 0 || skipped > 0 {
 		return silentError(exitFailure)
 	}
 	return nil

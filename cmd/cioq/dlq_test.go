@@ -4,15 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker"
 )
@@ -195,7 +201,7 @@ func TestDLQShowRetry(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("show: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"task-0", "cio:send_email", "exhausted", "History (2)", "503", "502", "bad gateway again", "redacted", "password_reset"} {
+	for _, want := range []string{"task-0", "cio:send_email", "exhausted", "History (2 failed attempts", "503", "502", "bad gateway again", "redacted", "password_reset", "26/25"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("show lacks %q:\n%s", want, r.stdout)
 		}
@@ -373,5 +379,288 @@ func TestDLQDelete(t *testing.T) {
 	}
 	if ti, err := insp.GetTaskInfo("default", "dead-c"); err != nil || ti.State != asynq.TaskStateArchived {
 		t.Errorf("dead-c's archive entry: %+v, %v", ti, err)
+	}
+}
+
+// startWorker runs a real worker on db delivering to a fresh sandbox.
+func startWorker(t *testing.T, db *testredis.DB) (*worker.Worker, *sandbox.Server) {
+	t.Helper()
+	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1})
+	hs := httptest.NewServer(sb)
+	t.Cleanup(func() { hs.Close(); sb.Close() })
+	w, err := worker.New(worker.Config{
+		Redis: db.ConnOpt(),
+		Workspaces: map[string]customerio.Config{"": {
+			SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey,
+			AppAPIKey: sandbox.DefaultAppAPIKey, PipelinesWriteKey: sandbox.DefaultPipelinesWriteKey,
+			TrackURL: hs.URL + "/track", AppURL: hs.URL + "/app", PipelinesURL: hs.URL + "/cdp/v1",
+			Timeout: 5 * time.Second,
+		}},
+		Concurrency:         4,
+		DelayedPollInterval: 100 * time.Millisecond,
+		// No credentials probes: a probe would take the faults the tests set.
+		ProbeInterval: -1,
+		Batching:      worker.Batching{Off: true},
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Shutdown)
+	return w, sb
+}
+
+// A task that fails 503, 503, then 400 shows three history entries, and the
+// same attempt count (made/allowed), in list, show, show --json and export.
+func TestDLQShowsEveryAttempt(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	w, sb := startWorker(t, db)
+	ctx := context.Background()
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	// Each failure answers Retry-After: 30, so the task waits in the retry
+	// set until the next fault is in place and the test runs it.
+	unavailable := sandbox.Fault{Status: 503, RetryAfter: "30", Times: 1}
+	sb.SetFault(sandbox.GroupTrack, unavailable)
+	r, err := producer.NewFromRedis(db.Client).Identify(ctx, tasks.Identify{Identifiers: customerio.Identifiers{ID: "user-3x"}, Attributes: map[string]any{"plan": "pro"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, next := range []sandbox.Fault{unavailable, {Status: 400, Body: `{"meta":{"error":"plan is invalid"}}`, Times: 1}} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ti, err := insp.GetTaskInfo(r.Queue, r.TaskID)
+			if err == nil && ti.State == asynq.TaskStateRetry && ti.Retried == i+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task not waiting for retry %d: %+v %v", i+1, ti, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		sb.SetFault(sandbox.GroupTrack, next)
+		if err := insp.RunTask(r.Queue, r.TaskID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := w.DLQ().Get(ctx, r.TaskID); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not dead-lettered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	allowed := fmt.Sprintf("3/%d", tasks.DefaultMaxRetry)
+
+	res := cli(t, env, "", "dlq", "show", r.TaskID)
+	if res.code != 0 {
+		t.Fatalf("show: exit %d, stderr:\n%s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "History (3 failed attempts") || !strings.Contains(res.stdout, allowed) {
+		t.Errorf("show:\n%s", res.stdout)
+	}
+	_, hist, _ := strings.Cut(res.stdout, "History (")
+	var rows []string
+	for _, l := range strings.Split(hist, "\n")[2:] {
+		if strings.TrimSpace(l) == "" {
+			break
+		}
+		rows = append(rows, strings.Join(strings.Fields(l), " "))
+	}
+	wantRows := []string{" 1 transient 503 ", " 2 transient 503 ", " 3 permanent 400 plan is invalid"}
+	if len(rows) != len(wantRows) {
+		t.Fatalf("history rows %q", rows)
+	}
+	for i, w := range wantRows {
+		if !strings.Contains(rows[i], w) {
+			t.Errorf("history row %d %q, want %q", i, rows[i], w)
+		}
+	}
+
+	res = cli(t, env, "", "dlq", "show", r.TaskID, "--json")
+	var it dlqItem
+	if err := json.Unmarshal([]byte(res.stdout), &it); err != nil {
+		t.Fatalf("show --json %q: %v", res.stdout, err)
+	}
+	check := func(what string, it dlqItem, history bool) {
+		t.Helper()
+		if it.Attempts != 3 || it.AttemptsAllowed != tasks.DefaultMaxRetry {
+			t.Errorf("%s: attempts %d/%d, want %s", what, it.Attempts, it.AttemptsAllowed, allowed)
+		}
+		if !history {
+			return
+		}
+		if len(it.History) != 3 {
+			t.Fatalf("%s: %d history entries, want 3: %+v", what, len(it.History), it.History)
+		}
+		for i, w := range []struct {
+			status int
+			class  worker.Class
+		}{{503, worker.ClassTransient}, {503, worker.ClassTransient}, {400, worker.ClassPermanent}} {
+			if h := it.History[i]; h.Status != w.status || h.Class != w.class || h.Attempt != i+1 || h.At.IsZero() {
+				t.Errorf("%s: history[%d] = %+v", what, i, h)
+			}
+		}
+	}
+	check("show --json", it, true)
+	if !strings.Contains(res.stdout, `"attempts_allowed": 297`) || strings.Contains(res.stdout, "max_retry") {
+		t.Errorf("show --json field names:\n%s", res.stdout)
+	}
+	res = cli(t, env, "", "dlq", "export")
+	if err := json.Unmarshal([]byte(res.stdout), &it); err != nil {
+		t.Fatalf("export %q: %v", res.stdout, err)
+	}
+	check("export", it, true)
+	res = cli(t, env, "", "dlq", "list", "--json")
+	if err := json.Unmarshal([]byte(res.stdout), &it); err != nil {
+		t.Fatalf("list --json %q: %v", res.stdout, err)
+	}
+	check("list --json", it, false)
+	res = cli(t, env, "", "dlq", "list")
+	if lines := strings.Split(strings.TrimSpace(res.stdout), "\n"); len(lines) != 2 || !strings.Contains(lines[1], " "+allowed+" ") {
+		t.Errorf("list:\n%s", res.stdout)
+	}
+}
+
+// Records written before attempts_allowed and history_omitted existed
+// (only max_retry and the history list) read the same way.
+func TestDLQReadsOldRecords(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	ctx := context.Background()
+	at := seedBase.UnixMilli()
+	if err := db.Client.HSet(ctx, "cioq:{dlq}:t:old-1", "id", "old-1", "type", tasks.TypeIdentify, "queue", "default",
+		"workspace", "", "payload", `{"v":1,"payload":{"identifiers":{"id":"u"}}}`, "attempts", 2, "max_retry", 297,
+		"class", "exhausted", "status", 503, "message", "", "error", "retries exhausted", "last_failed", at,
+		"retried_from", "", "first_failed", at).Err(); err != nil {
+		t.Fatal(err)
+	}
+	db.Client.RPush(ctx, "cioq:{dlq}:h:old-1", `{"at":"2026-01-01T00:00:00Z","class":"exhausted","status":503,"error":"retries exhausted","attempt":2}`)
+	db.Client.ZAdd(ctx, "cioq:{dlq}:index", redis.Z{Score: float64(at), Member: "old-1"})
+
+	res := cli(t, env, "", "dlq", "show", "old-1", "--json")
+	var it dlqItem
+	if err := json.Unmarshal([]byte(res.stdout), &it); err != nil {
+		t.Fatalf("show --json %q: %v (stderr %s)", res.stdout, err, res.stderr)
+	}
+	if it.Attempts != 2 || it.AttemptsAllowed != 297 || len(it.History) != 1 || it.History[0].Status != 503 || it.HistoryOmitted != 0 {
+		t.Errorf("old record: %+v", it)
+	}
+	if res := cli(t, env, "", "dlq", "list"); !strings.Contains(res.stdout, " 2/297 ") {
+		t.Errorf("list:\n%s", res.stdout)
+	}
+}
+
+// retry refuses an expired dead letter (class expired, or any class whose
+// expiry has passed) unless given a new expiry or none, says why for each,
+// and exits 1 when it skipped any; --all the same.
+func TestDLQRetryExpired(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	ctx := context.Background()
+	store := worker.NewDeadLetters(db.Client, nil)
+	insp := asynq.NewInspectorFromRedisClient(db.Client)
+	enq := time.Now().Add(-2 * time.Hour)
+	past := time.Now().Add(-time.Hour).Truncate(time.Second)
+	encode := func(i int, exp time.Time) []byte {
+		b, err := tasks.Encode(tasks.SendEmail{SendOptions: sendOpts("password_reset", fmt.Sprintf("user-%d", i)), To: fmt.Sprintf("p%d@example.com", i)},
+			tasks.Meta{EnqueuedAt: enq, ExpiresAt: exp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for i, d := range []*worker.DeadLetter{
+		{ID: "exp-1", Class: worker.ClassExpired, Payload: encode(1, past)},
+		{ID: "perm-past", Class: worker.ClassPermanent, Status: 400, Payload: encode(2, past)},
+		{ID: "perm-ok", Class: worker.ClassPermanent, Status: 400, Payload: encode(3, time.Time{})},
+		{ID: "exp-2", Class: worker.ClassExpired, Payload: encode(4, past), Queue: "bulk"},
+	} {
+		d.Type, d.MaxRetry, d.LastFailedAt = tasks.TypeSendEmail, 297, seedBase.Add(time.Duration(i)*time.Minute)
+		if d.Queue == "" {
+			d.Queue = tasks.QueueCritical
+		}
+		if err := store.Add(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func(q string) []*asynq.TaskInfo {
+		ts, _ := insp.ListPendingTasks(q)
+		return ts
+	}
+	skipLine := func(id string) string {
+		return "cioq dlq retry: " + id + ": skipped: its task expired at " + past.UTC().Format(time.RFC3339)
+	}
+
+	r := cli(t, env, "", "dlq", "retry", "exp-1")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, skipLine("exp-1")) || !strings.Contains(r.stderr, "--expires-in D") ||
+		!strings.Contains(r.stderr, "--no-expiry") || !strings.Contains(r.stderr, "0 retried, 0 failed, 1 skipped") {
+		t.Fatalf("retry expired: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := store.Get(ctx, "exp-1"); err != nil || len(pending(tasks.QueueCritical)) != 0 {
+		t.Fatalf("refused retry changed something: %v, %d pending", err, len(pending(tasks.QueueCritical)))
+	}
+	for _, bad := range [][]string{{"--expires-in", "1h", "--no-expiry"}, {"--expires-in", "0s"}, {"--expires-in", "-5m"}} {
+		if r := cli(t, env, "", append([]string{"dlq", "retry", "exp-1"}, bad...)...); r.code != 2 {
+			t.Errorf("retry %v: exit %d, want 2; stderr:\n%s", bad, r.code, r.stderr)
+		}
+	}
+
+	// --all: each expired one is skipped with its reason; the rest retried.
+	r = cli(t, env, "", "dlq", "retry", "--all", "--queue", tasks.QueueCritical, "--rate", "1000/s")
+	if r.code != 1 || strings.Count(r.stdout, "\n") != 1 || !strings.Contains(r.stdout, `"dead_letter":"perm-ok"`) ||
+		!strings.Contains(r.stderr, skipLine("exp-1")) || !strings.Contains(r.stderr, skipLine("perm-past")) ||
+		!strings.Contains(r.stderr, "(class permanent)") || !strings.Contains(r.stderr, "1 retried, 0 failed, 2 skipped") {
+		t.Fatalf("retry --all: exit %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// --expires-in: a new expiry from now.
+	before := time.Now()
+	r = cli(t, env, "", "dlq", "retry", "--all", "--queue", tasks.QueueCritical, "--expires-in", "1h")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stderr, "2 retried, 0 failed") {
+		t.Fatalf("retry --all --expires-in: exit %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	ts := pending(tasks.QueueCritical)
+	if len(ts) != 3 {
+		t.Fatalf("%d pending, want 3", len(ts))
+	}
+	withExpiry := 0
+	for _, ti := range ts {
+		e, _, err := tasks.Decode(ti.Type, ti.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exp, ok := e.Expiry(); ok {
+			withExpiry++
+			if exp.Before(before.Add(time.Hour).Truncate(time.Second)) || exp.After(time.Now().Add(time.Hour)) {
+				t.Errorf("new expiry %v, want an hour after the retry", exp)
+			}
+		}
+	}
+	if withExpiry != 2 {
+		t.Errorf("%d retried tasks with an expiry, want 2 (perm-ok was retried unchanged)", withExpiry)
+	}
+
+	// --no-expiry: none.
+	r = cli(t, env, "", "dlq", "retry", "exp-2", "--no-expiry")
+	if r.code != 0 || !strings.Contains(r.stderr, "1 retried, 0 failed") {
+		t.Fatalf("retry --no-expiry: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if ts := pending("bulk"); len(ts) != 1 {
+		t.Fatalf("%d pending in bulk", len(ts))
+	} else if e, _, err := tasks.Decode(ts[0].Type, ts[0].Payload); err != nil || e.ExpiresAt != 0 {
+		t.Errorf("retried with --no-expiry: %+v %v", e, err)
+	}
+	if n, _ := store.Count(ctx); n != 0 {
+		t.Errorf("%d dead letters left", n)
 	}
 }

@@ -25,32 +25,106 @@ const (
 
 func version() string { return customerio.Version }
 
-// newFlagSet returns a flag set whose -h prints the synopsis, the
-// description and the flags to a.stderr.
+// newFlagSet returns a flag set whose -h (or --help) prints the command's
+// help to a.stdout: the usage line (name and synopsis, its arguments), the
+// command's one-line summary, the description and every flag. A bad flag
+// prints nothing here: parseFlags returns it as a usage error, which
+// exitCode prints once, with a hint to run -h.
 func newFlagSet(a *app, name, synopsis, description string) *flag.FlagSet {
 	fs := flag.NewFlagSet("cioq "+name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "Usage: cioq %s %s\n\n%s\n", name, synopsis, description)
-		var any bool
-		fs.VisitAll(func(*flag.Flag) { any = true })
-		if any {
-			fmt.Fprintf(w, "\nFlags:\n")
-			fs.PrintDefaults()
-		}
+	fs.SetOutput(a.stdout)
+	fs.Usage = func() { printHelp(fs.Output(), fs, name, synopsis, description) }
+	if a.flagSets != nil {
+		a.flagSets(fs)
 	}
 	return fs
 }
 
+// printHelp writes a command's help: usage line, summary, description,
+// flags.
+func printHelp(w io.Writer, fs *flag.FlagSet, name, synopsis, description string) {
+	fmt.Fprintf(w, "Usage: cioq %s\n", strings.TrimSpace(name+" "+synopsis))
+	if s := summaryOf(name); s != "" {
+		fmt.Fprintf(w, "\n%s.\n", strings.ToUpper(s[:1])+s[1:])
+	}
+	if description != "" {
+		fmt.Fprintf(w, "\n%s\n", description)
+	}
+	var any bool
+	fs.VisitAll(func(*flag.Flag) { any = true })
+	if any {
+		fmt.Fprintf(w, "\nFlags:\n")
+		printFlags(w, fs)
+	}
+}
+
+// summaryOf returns the one-line summary of a command ("worker") or dlq
+// subcommand ("dlq retry"), "" if there is none.
+func summaryOf(name string) string {
+	if sub, ok := strings.CutPrefix(name, "dlq "); ok {
+		for _, s := range dlqSubs() {
+			if s.name == sub {
+				return s.summary
+			}
+		}
+		return ""
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.summary
+		}
+	}
+	return ""
+}
+
+// printFlags is flag.PrintDefaults with the two-dash spelling the help texts
+// and the README use (both spellings are accepted).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if typ != "" {
+			line += " " + typ
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch f.DefValue {
+		case "", "0", "false", "0s":
+		default:
+			if typ == "string" {
+				fmt.Fprintf(w, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(w, " (default %v)", f.DefValue)
+			}
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// isHelpArg reports whether arg asks for help.
+func isHelpArg(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "--h":
+		return true
+	}
+	return false
+}
+
 // parseFlags parses args allowing flags after positional arguments
 // (`cioq enqueue TYPE --key K`); the positional arguments are left in
-// fs.Args() order. A bad flag is a usage error (exit 2); -h is flag.ErrHelp.
+// fs.Args() order. A bad flag is a usage error (exit 2); -h prints the
+// help (see newFlagSet) and returns flag.ErrHelp (exit 0).
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	// The flag package prints a bad flag's error and the help itself;
+	// discard that: the error is returned, the help printed only for -h.
+	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(out)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if err == flag.ErrHelp {
+				fs.SetOutput(out)
+				fs.Usage()
 				return err
 			}
 			return &usageError{err: err, hint: "run `" + fs.Name() + " -h` for usage"}

@@ -31,6 +31,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// flagSets, when set (tests), is given every flag set a command
+	// creates (its flags are defined once the command has returned).
+	flagSets func(*flag.FlagSet)
 }
 
 // command is one subcommand.
@@ -50,7 +53,7 @@ func commands() []command {
 		{"demo", "sandbox + worker + dashboard + the brief's scenarios (what `make run` runs)", runDemo},
 		{"bench", "measure cioq against raw asynq with the sandbox (flushes REDIS_URL's database)", runBench},
 		{"version", "print the version", runVersion},
-		{"help", "print this help", nil},
+		{"help", "print this help, or a command's: cioq help COMMAND [SUBCOMMAND]", nil},
 	}
 }
 
@@ -68,11 +71,10 @@ func run(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	name := args[0]
-	switch name {
-	case "help", "-h", "-help", "--help":
-		if len(args) > 1 {
-			// `cioq help CMD` is `cioq CMD -h`.
-			return run(ctx, a, []string{args[1], "-h"})
+	if name == "help" || isHelpArg(name) {
+		if len(args) > 1 && !isHelpArg(args[1]) {
+			// `cioq help CMD [SUB]` is `cioq CMD [SUB] -h`.
+			return run(ctx, a, append(append([]string{}, args[1:]...), "-h"))
 		}
 		usage(a.stdout)
 		return exitOK
@@ -139,7 +141,7 @@ type silentError int
 func (e silentError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func runVersion(_ context.Context, a *app, args []string) error {
-	fs := newFlagSet(a, "version", "", "Prints cioq's version.")
+	fs := newFlagSet(a, "version", "", "")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

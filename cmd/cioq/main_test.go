@@ -196,13 +196,18 @@ func TestHelpVersionAndUnknownCommand(t *testing.T) {
 	}
 	for _, c := range []string{"worker", "serve", "sandbox", "enqueue", "demo", "version"} {
 		r = cli(t, nil, "", c, "-h")
-		if r.code != 0 || !strings.Contains(r.stderr, "Usage: cioq "+c) {
-			t.Errorf("%s -h: exit %d, stderr:\n%s", c, r.code, r.stderr)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: cioq "+c) {
+			t.Errorf("%s -h: exit %d, stdout:\n%s", c, r.code, r.stdout)
 		}
 	}
 	r = cli(t, nil, "", "dlq", "-h")
-	if r.code != 0 || !strings.Contains(r.stderr, "purge") {
-		t.Errorf("dlq -h: exit %d, stderr:\n%s", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stdout, "purge") {
+		t.Errorf("dlq -h: exit %d, stdout:\n%s", r.code, r.stdout)
+	}
+	// It printed "Usage: cioq dlq retry " and the dlq overview.
+	r = cli(t, nil, "", "dlq", "retry", "-h")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: cioq dlq retry ID|KEY...") || !strings.Contains(r.stdout, "--expires-in duration") {
+		t.Errorf("dlq retry -h: exit %d, stdout:\n%s", r.code, r.stdout)
 	}
 	r = cli(t, nil, "", "worker", "--bogus")
 	if r.code != 2 {
