@@ -57,6 +57,9 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, body, e := s.readBody(w, r)
+	if e == nil {
+		e = checkUTF8(body)
+	}
 	if e != nil {
 		s.fail(w, name, e)
 		return
@@ -120,21 +123,30 @@ func decodeTaskRequests(body []byte) ([]TaskRequest, *reqError) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var reqs []TaskRequest
+	var one TaskRequest
 	var err error
+	var into any = &one
 	if b[0] == '[' {
+		into = &reqs
 		err = dec.Decode(&reqs)
 	} else {
-		var one TaskRequest
 		err = dec.Decode(&one)
 		reqs = []TaskRequest{one}
 	}
 	if err != nil {
-		field := ""
 		if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
-			field = strings.Trim(strings.TrimPrefix(s, "json: unknown field "), `"`)
+			field := strings.Trim(strings.TrimPrefix(s, "json: unknown field "), `"`)
 			return nil, bad("unknown_field", field, "unknown field %q", field)
 		}
-		return nil, bad("malformed_json", field, "the body is not valid JSON: %s", jsonReason(err))
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field, reason := tasks.DescribeJSONError(b, err, into)
+			if field == "" {
+				return nil, bad("malformed_json", "", "the body must be a task (a JSON object) or an array of tasks")
+			}
+			return nil, bad("invalid", field, "invalid field %q: %s", field, reason)
+		}
+		return nil, bad("malformed_json", "", "the body is not valid JSON: %s", jsonReason(err))
 	}
 	if dec.More() {
 		return nil, bad("malformed_json", "", "the body is not valid JSON: unexpected data after the value")
@@ -164,12 +176,15 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 	}
 	env, p, err := tasks.Decode(tr.Type, tr.Payload)
 	if err != nil {
+		field, reason := prefix+"payload", "cannot be decoded"
 		var de *tasks.DecodeError
-		reason := "cannot be decoded"
 		if errors.As(err, &de) {
+			if de.Field != "" {
+				field += "." + de.Field
+			}
 			reason = de.Reason
 		}
-		return job{}, bad("invalid", prefix+"payload", "payload: %s", reason)
+		return job{}, bad("invalid", field, "%s: invalid field %q: %s", tr.Type, field, reason)
 	}
 	if err := p.Validate(); err != nil {
 		var ve *customerio.ValidationError
