@@ -175,13 +175,28 @@ func readTaskFile(a *app, path string) ([]fileLine, []int, error) {
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
+		// The payload's strings are checked with the payload (precheck,
+		// naming fields as in the payload); the line's own here, before
+		// encoding/json replaces what is not UTF-8.
+		var ve *customerio.ValidationError
+		if err := tasks.CheckUTF8(b); errors.As(err, &ve) && ve.Field != "payload" && !strings.HasPrefix(ve.Field, "payload.") {
+			field := ve.Field
+			if field == "" {
+				field = "line"
+			}
+			return nil, nil, lineError(n, invalidInput("", field, ve.Reason))
+		}
 		var l fileLine
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&l); err != nil {
 			var ute *json.UnmarshalTypeError
-			if errors.As(err, &ute) && ute.Field != "" {
-				return nil, nil, lineError(n, invalidInput("", ute.Field, "has the wrong JSON type"))
+			if errors.As(err, &ute) {
+				field, reason := tasks.DescribeJSONError(b, err, &l)
+				if field == "" {
+					field = "line"
+				}
+				return nil, nil, lineError(n, invalidInput("", field, reason))
 			}
 			if strings.HasPrefix(err.Error(), "json: unknown field ") {
 				return nil, nil, lineError(n, invalidInput("", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "is not a known field (want type, payload, key)"))
@@ -219,7 +234,7 @@ func precheck(l fileLine, queue, workspace string) error {
 	if err != nil {
 		var de *tasks.DecodeError
 		if errors.As(err, &de) {
-			return invalidInput(l.Type, "payload", de.Reason)
+			return invalidInput(l.Type, decodeField(de), de.Reason)
 		}
 		return fmt.Errorf("%s: %w", l.Type, err)
 	}
@@ -243,6 +258,15 @@ func precheck(l fileLine, queue, workspace string) error {
 	}
 	_ = queue // checked by EnqueueRaw; a bad --queue fails on the first task, before anything is enqueued
 	return nil
+}
+
+// decodeField is the field a decode error names: its JSON path in the
+// payload, or the payload itself when it names none.
+func decodeField(de *tasks.DecodeError) string {
+	if de.Field == "" {
+		return "payload"
+	}
+	return de.Field
 }
 
 // invalidInput is a validation error of the CLI's input.
