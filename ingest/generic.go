@@ -15,7 +15,9 @@ import (
 )
 
 // TaskRequest is one task of POST /v1/tasks: a task type, its payload (a
-// Customer.io body, or a full envelope) and the producer's options.
+// Customer.io body) and the producer's options. (A full envelope as payload
+// is accepted too, its workspace and expires_at applying unless the request
+// says otherwise; it is not documented.)
 type TaskRequest struct {
 	// Type is the task type, e.g. "cio:send_email" (required).
 	Type string `json:"type"`
@@ -28,8 +30,19 @@ type TaskRequest struct {
 	Workspace string `json:"workspace,omitempty"`
 	// Queue overrides the type's queue.
 	Queue string `json:"queue,omitempty"`
-	// ProcessAt delays the task: an ISO-8601 date-time or unix seconds.
+	// ProcessIn delays the task by a duration: "90s", "15m", "1h30m", or a
+	// number of seconds (not negative). Not with ProcessAt.
+	ProcessIn json.RawMessage `json:"process_in,omitempty"`
+	// ProcessAt delays the task until a moment: an ISO-8601 date-time or
+	// unix seconds (a moment past means now). Not with ProcessIn.
 	ProcessAt json.RawMessage `json:"process_at,omitempty"`
+	// ExpiresIn makes the task stale after a duration from now (as
+	// ProcessIn, positive): past it, the worker dead-letters it as expired
+	// instead of sending it late. Not with ExpiresAt.
+	ExpiresIn json.RawMessage `json:"expires_in,omitempty"`
+	// ExpiresAt makes the task stale at a moment (as ProcessAt, in the
+	// future, not before the process time). Not with ExpiresIn.
+	ExpiresAt json.RawMessage `json:"expires_at,omitempty"`
 }
 
 // TaskReceipt says where a task of POST /v1/tasks went.
@@ -194,10 +207,23 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 		return job{}, bad("invalid", prefix+"payload", "%s: invalid", tr.Type)
 	}
 	now := s.cfg.Now()
-	if env.ExpiresAt != 0 && !time.Unix(env.ExpiresAt, 0).After(now) {
+	timing, e := requestTiming(tr, prefix)
+	if e != nil {
+		return job{}, e
+	}
+	// The CLI's rules for --in and --expires-in, and the same for the
+	// absolute forms (producer.Timing).
+	opts, err := timing.Options(now)
+	if err != nil {
+		var ve *producer.ValidationError
+		if errors.As(err, &ve) {
+			return job{}, bad("invalid", prefix+ve.Field, "%s %s", ve.Field, ve.Reason)
+		}
+		return job{}, bad("invalid", prefix+"process_at", "%s: invalid timing", tr.Type)
+	}
+	if timing.ExpiresIn == "" && timing.ExpiresAt == "" && env.ExpiresAt != 0 && !time.Unix(env.ExpiresAt, 0).After(now) {
 		return job{}, bad("invalid", prefix+"payload.expires_at", "expires_at must be in the future")
 	}
-	var opts []producer.EnqueueOption
 	ws := tr.Workspace
 	if ws == "" {
 		ws = env.Workspace
@@ -214,33 +240,48 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 	if tr.IdempotencyKey != "" {
 		opts = append(opts, producer.IdempotencyKey(tr.IdempotencyKey))
 	}
-	if len(tr.ProcessAt) > 0 && string(tr.ProcessAt) != "null" {
-		var v any
-		dec := json.NewDecoder(bytes.NewReader(tr.ProcessAt))
-		dec.UseNumber()
-		_ = dec.Decode(&v)
-		sec, err := unixSeconds(v)
-		if err != nil || sec == 0 {
-			return job{}, bad("invalid", prefix+"process_at", "process_at must be an ISO-8601 date-time or unix seconds")
-		}
-		at := time.Unix(sec, 0)
-		if env.ExpiresAt != 0 && at.After(time.Unix(env.ExpiresAt, 0)) {
-			return job{}, bad("invalid", prefix+"payload.expires_at", "expires_at must not be before the process time")
-		}
-		opts = append(opts, producer.ProcessAt(at))
-	}
 	// The producer's own check of everything EnqueueRaw will check (queue
 	// and idempotency key rules among them), without enqueueing.
 	if err := s.cfg.Producer.Check(tr.Type, tr.Payload, opts...); err != nil {
-		return job{}, checkError(prefix, tr.Type, err)
+		return job{}, checkError(prefix, tr.Type, timing, err)
 	}
 	return job{typ: tr.Type, raw: tr.Payload, opts: opts}, nil
 }
 
+// requestTiming reads the request's process_in, process_at, expires_in and
+// expires_at: a JSON string, or a number (seconds; unix seconds for the
+// *_at fields).
+func requestTiming(tr TaskRequest, prefix string) (producer.Timing, *reqError) {
+	var t producer.Timing
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *string
+	}{
+		{"process_in", tr.ProcessIn, &t.ProcessIn}, {"process_at", tr.ProcessAt, &t.ProcessAt},
+		{"expires_in", tr.ExpiresIn, &t.ExpiresIn}, {"expires_at", tr.ExpiresAt, &t.ExpiresAt},
+	} {
+		raw := bytes.TrimSpace(f.raw)
+		switch {
+		case len(raw) == 0 || string(raw) == "null":
+		case raw[0] == '"':
+			if json.Unmarshal(raw, f.dst) != nil || strings.TrimSpace(*f.dst) == "" {
+				return t, bad("invalid", prefix+f.name, "%s must not be empty", f.name)
+			}
+		case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+			*f.dst = string(raw)
+		default:
+			return t, bad("invalid", prefix+f.name, "%s must be a string or a number", f.name)
+		}
+	}
+	return t, nil
+}
+
 // checkError turns a producer.Check error into the request error: option
-// fields keep their names, the envelope's expires_at and payload fields are
-// under payload.
-func checkError(prefix, typ string, err error) *reqError {
+// fields keep their names, the payload's under payload. An expires_at the
+// producer refuses is the request's expiry field when it gave one, else
+// the envelope's.
+func checkError(prefix, typ string, timing producer.Timing, err error) *reqError {
 	var ve *producer.ValidationError
 	if !errors.As(err, &ve) {
 		return bad("invalid", prefix+"payload", "%s: invalid", typ)
@@ -249,6 +290,12 @@ func checkError(prefix, typ string, err error) *reqError {
 	case "queue", "idempotency_key", "workspace":
 		return bad("invalid", prefix+ve.Field, "%s %s", ve.Field, ve.Reason)
 	case "expires_at":
+		switch {
+		case timing.ExpiresIn != "":
+			return bad("invalid", prefix+"expires_in", "expires_in %s", ve.Reason)
+		case timing.ExpiresAt != "":
+			return bad("invalid", prefix+"expires_at", "expires_at %s", ve.Reason)
+		}
 		return bad("invalid", prefix+"payload.expires_at", "expires_at %s", ve.Reason)
 	case "payload":
 		return bad("invalid", prefix+"payload", "payload: %s", ve.Reason)
