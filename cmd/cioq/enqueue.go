@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/producer"
@@ -46,8 +47,8 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 	key := fs.String("key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
 	queue := fs.String("queue", "", "queue instead of the type's default (critical, default or bulk)")
 	workspace := fs.String("workspace", "", "Customer.io workspace that delivers the task (default workspace when empty)")
-	in := fs.Duration("in", 0, "deliver no earlier than this long from now (e.g. 10m)")
-	expiresIn := fs.Duration("expires-in", 0, "stale after this long from now: dead-lettered as expired instead of sent late (e.g. 1h)")
+	in := fs.String("in", "", "deliver no earlier than this `duration` from now (e.g. 10m, 1h30m, or seconds: 600)")
+	expiresIn := fs.String("expires-in", "", "stale after this `duration` from now: dead-lettered as expired instead of sent late (e.g. 1h)")
 	file := fs.String("file", "", "JSON lines file of tasks (\"-\" = stdin)")
 	listTypes := fs.Bool("types", false, "list the task types and exit")
 	if err := parseFlags(fs, args); err != nil {
@@ -70,24 +71,26 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 	case *file == "":
 		typ = fs.Arg(0)
 	}
-	if *in < 0 {
-		return usageErrorf("--in=%s: must not be negative", *in)
+	if flagSet(fs, "expires-in") && *expiresIn == "" {
+		return usageErrorf("--expires-in: give a duration, e.g. 1h")
 	}
-	if flagSet(fs, "expires-in") && *expiresIn <= 0 {
-		return usageErrorf("--expires-in=%s: must be positive", *expiresIn)
+	// The rules of /v1/tasks's process_in and expires_in: one parser.
+	opts, err := producer.Timing{ProcessIn: *in, ExpiresIn: *expiresIn}.Options(time.Now())
+	if err != nil {
+		var ve *producer.ValidationError
+		if errors.As(err, &ve) && ve.Field == "expires_in" {
+			return usageErrorf("--expires-in=%s: %s", *expiresIn, ve.Reason)
+		}
+		if errors.As(err, &ve) {
+			return usageErrorf("--in=%s: %s", *in, ve.Reason)
+		}
+		return err
 	}
-	var opts []producer.EnqueueOption
 	if *queue != "" {
 		opts = append(opts, producer.Queue(*queue))
 	}
 	if flagSet(fs, "workspace") {
 		opts = append(opts, producer.Workspace(*workspace))
-	}
-	if *in > 0 {
-		opts = append(opts, producer.ProcessIn(*in))
-	}
-	if *expiresIn > 0 {
-		opts = append(opts, producer.ExpiresIn(*expiresIn))
 	}
 
 	// Read and validate all input before connecting.
