@@ -32,8 +32,11 @@ import (
 // string at fault is found before the syntax error, CheckUTF8 still refuses
 // bytes that are not UTF-8, with Field "".
 func CheckUTF8(b []byte) error {
-	if utf8.Valid(b) && !hasSurrogateEscape(b) {
-		return nil
+	if utf8.Valid(b) {
+		i := bytes.IndexByte(b, '\\')
+		if i < 0 || !hasSurrogateEscape(b[i:]) {
+			return nil
+		}
 	}
 	w := jsonWalk{b: b, mode: walkUTF8}
 	w.walk()
