@@ -28,7 +28,9 @@
 //     keeps deduplicating; this costs one extra Redis read only when a
 //     duplicate is refused.
 //   - ExpiresAt/ExpiresIn mark a send stale: past it the worker
-//     dead-letters it as expired instead of sending it late.
+//     dead-letters it as expired instead of sending it late. Timing reads
+//     a delay and an expiry written as text ("15m", "1h", an ISO-8601
+//     moment) with the rules the CLI and POST /v1/tasks apply.
 //   - Workspace names the Customer.io workspace whose credentials deliver
 //     the task.
 //

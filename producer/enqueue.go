@@ -110,8 +110,10 @@ func nilPayload(p tasks.Payload) error {
 // the HTTP ingest and the CLI). The payload is decoded and validated exactly
 // like Enqueue's and stored as given: fields this version does not know
 // survive. The only change is the ULID id or messageId added where Enqueue
-// would add one. A malformed payload or an unknown type is a
-// *ValidationError (field "payload" or "type").
+// would add one. An unknown type is a *ValidationError on "type"; a payload
+// that does not decode is one naming the value at fault by its JSON path
+// ("timestamp", "per_user_data[1].id": see tasks.Decode), or "payload" for
+// malformed JSON; a string that is not valid UTF-8 is refused the same way.
 //
 // A full envelope ({"v":1,...,"payload":{...}}) is accepted too; its
 // workspace and expires_at apply unless options override them.
