@@ -15,9 +15,7 @@ import (
 )
 
 // TaskRequest is one task of POST /v1/tasks: a task type, its payload (a
-// Customer.io body) and the producer's options. (A full envelope as payload
-// is accepted too, its workspace and expires_at applying unless the request
-// says otherwise; it is not documented.)
+// Customer.io body) and the producer's options.
 type TaskRequest struct {
 	// Type is the task type, e.g. "cio:send_email" (required).
 	Type string `json:"type"`
@@ -187,6 +185,9 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 	if len(bytes.TrimSpace(tr.Payload)) == 0 || string(bytes.TrimSpace(tr.Payload)) == "null" {
 		return job{}, bad("invalid", prefix+"payload", "payload is required")
 	}
+	// A full envelope as payload is still accepted (its workspace and
+	// expires_at apply unless the request says otherwise), but no longer
+	// documented: the request's own fields say the same.
 	env, p, err := tasks.Decode(tr.Type, tr.Payload)
 	if err != nil {
 		field, reason := prefix+"payload", "cannot be decoded"
