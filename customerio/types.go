@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -170,7 +171,9 @@ func (m MessageID) MarshalJSON() ([]byte, error) {
 	return json.Marshal(string(m))
 }
 
-// UnmarshalJSON accepts a JSON number or string.
+// UnmarshalJSON accepts a JSON number or string. Any other JSON value is a
+// *json.UnmarshalTypeError naming its kind (never its contents), which
+// encoding/json completes with the field.
 func (m *MessageID) UnmarshalJSON(b []byte) error {
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err == nil {
@@ -179,10 +182,30 @@ func (m *MessageID) UnmarshalJSON(b []byte) error {
 	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("transactional_message_id: must be a number or a string")
+		return &json.UnmarshalTypeError{Value: jsonKindOf(b), Type: reflect.TypeFor[MessageID]()}
 	}
 	*m = MessageID(s)
 	return nil
+}
+
+// jsonKindOf names the kind of a JSON value as encoding/json's
+// UnmarshalTypeError.Value does: object, array, bool, string or number.
+func jsonKindOf(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return "value"
+	}
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case '"':
+		return "string"
+	}
+	return "number"
 }
 
 // SendOptions are the fields every transactional send shares.

@@ -14,7 +14,10 @@
 // All endpoints take POST with a JSON body (Content-Type application/json,
 // otherwise 415), optionally gzip-compressed (Content-Encoding: gzip). A body
 // is capped at Config.MaxBodyBytes (500,000 bytes) before and after
-// decompression (413), and read under the http.Server's ReadTimeout.
+// decompression (413), and read under the http.Server's ReadTimeout. Every
+// string of a body, keys included, must be valid UTF-8 (400 invalid_utf8
+// naming the field: decoders would replace the bytes by U+FFFD, making two
+// different invalid ids one person).
 //
 //	POST /v1/identify /v1/track /v1/page /v1/screen /v1/group /v1/alias /v1/batch
 //	     (also /v1/i /v1/t /v1/p /v1/s /v1/g /v1/a /v1/b)
@@ -38,11 +41,16 @@
 //	     Any JSON object, or an array of them, read through the source's
 //	     mappings; Basic auth or X-Signature. 202.
 //	POST /v1/tasks
-//	     {"type","payload","idempotency_key","workspace","queue","process_at"}
+//	     {"type","payload","idempotency_key","workspace","queue",
+//	      "process_in","process_at","expires_in","expires_at"}
 //	     or an array of them, validated exactly as producer.EnqueueRaw does;
-//	     Authorization: Bearer <token>. 202 {"receipts":[{"task_id","queue",
-//	     "type","duplicate"}],...}; with an idempotency_key, task_id is the
-//	     producer's keyed hash of it, never the key.
+//	     Authorization: Bearer <token>. process_in/expires_in are durations
+//	     ("90s", "1h30m", or seconds), process_at/expires_at moments
+//	     (ISO-8601 or unix seconds), read by producer.Timing with the rules
+//	     of cioq enqueue's --in and --expires-in; a task past its expiry is
+//	     dead-lettered as expired, not sent. 202 {"receipts":[{"task_id",
+//	     "queue","type","duplicate"}],...}; with an idempotency_key, task_id
+//	     is the producer's keyed hash of it, never the key.
 //
 // # Routing (mode)
 //
@@ -114,8 +122,8 @@
 // that a partial item's queued tasks are then enqueued a second time.
 //
 // Errors are JSON, {"error":{"code":"...","message":"...","field":"..."}};
-// codes include malformed_json, missing_type, unknown_type, type_mismatch,
-// missing_identity, invalid, invalid_timestamp, unknown_field,
+// codes include malformed_json, invalid_utf8, missing_type, unknown_type,
+// type_mismatch, missing_identity, invalid, invalid_timestamp, unknown_field,
 // unauthorized, bad_signature, wrong_endpoint (403), body_too_large and
 // event_too_large (413), unsupported_media_type and unsupported_encoding
 // (415), timeout (408) and unavailable (503). Field is the message field

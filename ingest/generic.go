@@ -15,7 +15,7 @@ import (
 )
 
 // TaskRequest is one task of POST /v1/tasks: a task type, its payload (a
-// Customer.io body, or a full envelope) and the producer's options.
+// Customer.io body) and the producer's options.
 type TaskRequest struct {
 	// Type is the task type, e.g. "cio:send_email" (required).
 	Type string `json:"type"`
@@ -28,8 +28,19 @@ type TaskRequest struct {
 	Workspace string `json:"workspace,omitempty"`
 	// Queue overrides the type's queue.
 	Queue string `json:"queue,omitempty"`
-	// ProcessAt delays the task: an ISO-8601 date-time or unix seconds.
+	// ProcessIn delays the task by a duration: "90s", "15m", "1h30m", or a
+	// number of seconds (not negative). Not with ProcessAt.
+	ProcessIn json.RawMessage `json:"process_in,omitempty"`
+	// ProcessAt delays the task until a moment: an ISO-8601 date-time or
+	// unix seconds (a moment past means now). Not with ProcessIn.
 	ProcessAt json.RawMessage `json:"process_at,omitempty"`
+	// ExpiresIn makes the task stale after a duration from now (as
+	// ProcessIn, positive): past it, the worker dead-letters it as expired
+	// instead of sending it late. Not with ExpiresAt.
+	ExpiresIn json.RawMessage `json:"expires_in,omitempty"`
+	// ExpiresAt makes the task stale at a moment (as ProcessAt, in the
+	// future, not before the process time). Not with ExpiresIn.
+	ExpiresAt json.RawMessage `json:"expires_at,omitempty"`
 }
 
 // TaskReceipt says where a task of POST /v1/tasks went.
@@ -58,6 +69,9 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, body, e := s.readBody(w, r)
+	if e == nil {
+		e = checkUTF8(body)
+	}
 	if e != nil {
 		s.fail(w, name, e)
 		return
@@ -121,21 +135,30 @@ func decodeTaskRequests(body []byte) ([]TaskRequest, *reqError) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var reqs []TaskRequest
+	var one TaskRequest
 	var err error
+	var into any = &one
 	if b[0] == '[' {
+		into = &reqs
 		err = dec.Decode(&reqs)
 	} else {
-		var one TaskRequest
 		err = dec.Decode(&one)
 		reqs = []TaskRequest{one}
 	}
 	if err != nil {
-		field := ""
 		if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
-			field = strings.Trim(strings.TrimPrefix(s, "json: unknown field "), `"`)
+			field := strings.Trim(strings.TrimPrefix(s, "json: unknown field "), `"`)
 			return nil, bad("unknown_field", field, "unknown field %q", field)
 		}
-		return nil, bad("malformed_json", field, "the body is not valid JSON: %s", jsonReason(err))
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field, reason := tasks.DescribeJSONError(b, err, into)
+			if field == "" {
+				return nil, bad("malformed_json", "", "the body must be a task (a JSON object) or an array of tasks")
+			}
+			return nil, bad("invalid", field, "invalid field %q: %s", field, reason)
+		}
+		return nil, bad("malformed_json", "", "the body is not valid JSON: %s", jsonReason(err))
 	}
 	if dec.More() {
 		return nil, bad("malformed_json", "", "the body is not valid JSON: unexpected data after the value")
@@ -163,14 +186,20 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 	if len(bytes.TrimSpace(tr.Payload)) == 0 || string(bytes.TrimSpace(tr.Payload)) == "null" {
 		return job{}, bad("invalid", prefix+"payload", "payload is required")
 	}
+	// A full envelope as payload is still accepted (its workspace and
+	// expires_at apply unless the request says otherwise), but no longer
+	// documented: the request's own fields say the same.
 	env, p, err := tasks.Decode(tr.Type, tr.Payload)
 	if err != nil {
+		field, reason := prefix+"payload", "cannot be decoded"
 		var de *tasks.DecodeError
-		reason := "cannot be decoded"
 		if errors.As(err, &de) {
+			if de.Field != "" {
+				field += "." + de.Field
+			}
 			reason = de.Reason
 		}
-		return job{}, bad("invalid", prefix+"payload", "payload: %s", reason)
+		return job{}, bad("invalid", field, "%s: invalid field %q: %s", tr.Type, field, reason)
 	}
 	if err := p.Validate(); err != nil {
 		var ve *customerio.ValidationError
@@ -180,10 +209,23 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 		return job{}, bad("invalid", prefix+"payload", "%s: invalid", tr.Type)
 	}
 	now := s.cfg.Now()
-	if env.ExpiresAt != 0 && !time.Unix(env.ExpiresAt, 0).After(now) {
+	timing, e := requestTiming(tr, prefix)
+	if e != nil {
+		return job{}, e
+	}
+	// The CLI's rules for --in and --expires-in, and the same for the
+	// absolute forms (producer.Timing).
+	opts, err := timing.Options(now)
+	if err != nil {
+		var ve *producer.ValidationError
+		if errors.As(err, &ve) {
+			return job{}, bad("invalid", prefix+ve.Field, "%s %s", ve.Field, ve.Reason)
+		}
+		return job{}, bad("invalid", prefix+"process_at", "%s: invalid timing", tr.Type)
+	}
+	if timing.ExpiresIn == "" && timing.ExpiresAt == "" && env.ExpiresAt != 0 && !time.Unix(env.ExpiresAt, 0).After(now) {
 		return job{}, bad("invalid", prefix+"payload.expires_at", "expires_at must be in the future")
 	}
-	var opts []producer.EnqueueOption
 	ws := tr.Workspace
 	if ws == "" {
 		ws = env.Workspace
@@ -200,33 +242,48 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 	if tr.IdempotencyKey != "" {
 		opts = append(opts, producer.IdempotencyKey(tr.IdempotencyKey))
 	}
-	if len(tr.ProcessAt) > 0 && string(tr.ProcessAt) != "null" {
-		var v any
-		dec := json.NewDecoder(bytes.NewReader(tr.ProcessAt))
-		dec.UseNumber()
-		_ = dec.Decode(&v)
-		sec, err := unixSeconds(v)
-		if err != nil || sec == 0 {
-			return job{}, bad("invalid", prefix+"process_at", "process_at must be an ISO-8601 date-time or unix seconds")
-		}
-		at := time.Unix(sec, 0)
-		if env.ExpiresAt != 0 && at.After(time.Unix(env.ExpiresAt, 0)) {
-			return job{}, bad("invalid", prefix+"payload.expires_at", "expires_at must not be before the process time")
-		}
-		opts = append(opts, producer.ProcessAt(at))
-	}
 	// The producer's own check of everything EnqueueRaw will check (queue
 	// and idempotency key rules among them), without enqueueing.
 	if err := s.cfg.Producer.Check(tr.Type, tr.Payload, opts...); err != nil {
-		return job{}, checkError(prefix, tr.Type, err)
+		return job{}, checkError(prefix, tr.Type, timing, err)
 	}
 	return job{typ: tr.Type, raw: tr.Payload, opts: opts}, nil
 }
 
+// requestTiming reads the request's process_in, process_at, expires_in and
+// expires_at: a JSON string, or a number (seconds; unix seconds for the
+// *_at fields).
+func requestTiming(tr TaskRequest, prefix string) (producer.Timing, *reqError) {
+	var t producer.Timing
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *string
+	}{
+		{"process_in", tr.ProcessIn, &t.ProcessIn}, {"process_at", tr.ProcessAt, &t.ProcessAt},
+		{"expires_in", tr.ExpiresIn, &t.ExpiresIn}, {"expires_at", tr.ExpiresAt, &t.ExpiresAt},
+	} {
+		raw := bytes.TrimSpace(f.raw)
+		switch {
+		case len(raw) == 0 || string(raw) == "null":
+		case raw[0] == '"':
+			if json.Unmarshal(raw, f.dst) != nil || strings.TrimSpace(*f.dst) == "" {
+				return t, bad("invalid", prefix+f.name, "%s must not be empty", f.name)
+			}
+		case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+			*f.dst = string(raw)
+		default:
+			return t, bad("invalid", prefix+f.name, "%s must be a string or a number", f.name)
+		}
+	}
+	return t, nil
+}
+
 // checkError turns a producer.Check error into the request error: option
-// fields keep their names, the envelope's expires_at and payload fields are
-// under payload.
-func checkError(prefix, typ string, err error) *reqError {
+// fields keep their names, the payload's under payload. An expires_at the
+// producer refuses is the request's expiry field when it gave one, else
+// the envelope's.
+func checkError(prefix, typ string, timing producer.Timing, err error) *reqError {
 	var ve *producer.ValidationError
 	if !errors.As(err, &ve) {
 		return bad("invalid", prefix+"payload", "%s: invalid", typ)
@@ -235,6 +292,12 @@ func checkError(prefix, typ string, err error) *reqError {
 	case "queue", "idempotency_key", "workspace":
 		return bad("invalid", prefix+ve.Field, "%s %s", ve.Field, ve.Reason)
 	case "expires_at":
+		switch {
+		case timing.ExpiresIn != "":
+			return bad("invalid", prefix+"expires_in", "expires_in %s", ve.Reason)
+		case timing.ExpiresAt != "":
+			return bad("invalid", prefix+"expires_at", "expires_at %s", ve.Reason)
+		}
 		return bad("invalid", prefix+"payload.expires_at", "expires_at %s", ve.Reason)
 	case "payload":
 		return bad("invalid", prefix+"payload", "payload: %s", ve.Reason)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/tasks"
 )
 
 // Limits, as Customer.io's Pipelines API sets them.
@@ -319,7 +320,27 @@ func (s *Server) sourceBody(w http.ResponseWriter, r *http.Request, named bool, 
 		s.fail(w, src.Name, errBadSignature)
 		return nil, nil, false
 	}
+	if e := checkUTF8(body); e != nil {
+		s.fail(w, src.Name, e)
+		return nil, nil, false
+	}
 	return src, body, true
+}
+
+// checkUTF8 refuses a body holding a string (or key) that is not valid
+// UTF-8, naming it by its JSON path ("batch[3].userId"): encoding/json
+// would replace the bytes by U+FFFD without a word, and two different
+// invalid identifiers would become one person. Valid bodies cost a pass of
+// utf8.Valid (see tasks.CheckUTF8).
+func checkUTF8(body []byte) *reqError {
+	var ve *customerio.ValidationError
+	if err := tasks.CheckUTF8(body); !errors.As(err, &ve) {
+		return nil
+	}
+	if ve.Field == "" {
+		return bad("invalid_utf8", "", "the body %s", ve.Reason)
+	}
+	return bad("invalid_utf8", ve.Field, "invalid field %q: %s", ve.Field, ve.Reason)
 }
 
 // verifySignature checks X-Signature: hex HMAC-SHA1 of the raw body.

@@ -32,7 +32,9 @@
 //     read only when a duplicate is refused, and one per client to read the
 //     secret.
 //   - ExpiresAt/ExpiresIn mark a send stale: past it the worker
-//     dead-letters it as expired instead of sending it late.
+//     dead-letters it as expired instead of sending it late. Timing reads
+//     a delay and an expiry written as text ("15m", "1h", an ISO-8601
+//     moment) with the rules the CLI and POST /v1/tasks apply.
 //   - Workspace names the Customer.io workspace whose credentials deliver
 //     the task. A client created with Workspaces (the workers' workspace
 //     names) refuses another name with an *UnknownWorkspaceError.

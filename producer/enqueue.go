@@ -28,7 +28,10 @@ func validWorkspace(w string) error { return tasks.ValidateWorkspace(w) }
 // without a messageId a ULID messageId, so Customer.io drops repeats of a
 // retried delivery. An invalid payload or option returns a
 // *ValidationError naming the field, and nothing reaches Redis; a nil
-// payload, typed or not, is one naming "payload".
+// payload, typed or not, is one naming "payload". So is a string anywhere
+// in p (an identifier, an attribute, event data, a map key) that is not
+// valid UTF-8, which json.Marshal would silently replace by U+FFFD: the
+// error names it by its JSON path ("identifiers.id", "data.blob").
 func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOption) (Receipt, error) {
 	if isNil(p) {
 		return Receipt{}, nilPayload(p)
@@ -46,14 +49,39 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 	if err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
-	if err := c.stamp(ctx, p, &plan.meta); err != nil {
-		return Receipt{}, err
+	var b []byte
+	if c.ordering {
+		// The stamp takes a sequence number from Redis: encode (and check)
+		// the payload first, so a refused one takes none.
+		var raw []byte
+		if raw, err = tasks.MarshalPayload(p); err != nil {
+			return Receipt{}, encodeError(typ, err)
+		}
+		if err := c.stamp(ctx, p, &plan.meta); err != nil {
+			return Receipt{}, err
+		}
+		b, err = tasks.EncodeRaw(raw, plan.meta)
+	} else {
+		b, err = tasks.Encode(p, plan.meta)
 	}
-	b, err := tasks.Encode(p, plan.meta)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("producer: %s: encode: %w", typ, err)
+		return Receipt{}, encodeError(typ, err)
 	}
 	return c.enqueue(ctx, typ, b, plan)
+}
+
+// encodeError wraps an error of tasks.Encode: a string that is not UTF-8 is
+// a *ValidationError naming the field (the payload itself when the key at
+// fault is at its top level); anything else cannot be encoded.
+func encodeError(typ string, err error) error {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		if ve.Field == "" {
+			ve = &ValidationError{Field: "payload", Reason: ve.Reason}
+		}
+		return fmt.Errorf("producer: %s: %w", typ, ve)
+	}
+	return fmt.Errorf("producer: %s: encode: %w", typ, err)
 }
 
 // isNil reports whether p is nil or a nil pointer, map or slice in the
@@ -82,8 +110,10 @@ func nilPayload(p tasks.Payload) error {
 // the HTTP ingest and the CLI). The payload is decoded and validated exactly
 // like Enqueue's and stored as given: fields this version does not know
 // survive. The only change is the ULID id or messageId added where Enqueue
-// would add one. A malformed payload or an unknown type is a
-// *ValidationError (field "payload" or "type").
+// would add one. An unknown type is a *ValidationError on "type"; a payload
+// that does not decode is one naming the value at fault by its JSON path
+// ("timestamp", "per_user_data[1].id": see tasks.Decode), or "payload" for
+// malformed JSON; a string that is not valid UTF-8 is refused the same way.
 //
 // A full envelope ({"v":1,...,"payload":{...}}) is accepted too; its
 // workspace and expires_at apply unless options override them.
@@ -97,7 +127,7 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 	}
 	b, err := tasks.EncodeRaw(rt.raw, rt.plan.meta)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("producer: %s: encode: %w", typ, err)
+		return Receipt{}, encodeError(typ, err)
 	}
 	return c.enqueue(ctx, typ, b, rt.plan)
 }
@@ -132,7 +162,11 @@ func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOpt
 	if err != nil {
 		var de *tasks.DecodeError
 		if errors.As(err, &de) {
-			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", de.Reason))
+			field := de.Field
+			if field == "" {
+				field = "payload"
+			}
+			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, invalid(field, de.Reason))
 		}
 		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}

@@ -2,10 +2,10 @@ package producer
 
 import (
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"

@@ -331,7 +331,7 @@ func TestValidationErrorsNothingEnqueued(t *testing.T) {
 		}, "payload"},
 		{"raw wrong field type", func() (producer.Receipt, error) {
 			return c.EnqueueRaw(ctx, tasks.TypeIdentify, json.RawMessage(`{"identifiers":{"id":5}}`))
-		}, "payload"},
+		}, "identifiers.id"},
 		{"raw invalid", func() (producer.Receipt, error) {
 			return c.EnqueueRaw(ctx, tasks.TypeTrack, json.RawMessage(`{"identifiers":{"id":"u"}}`))
 		}, "name"},

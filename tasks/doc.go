@@ -35,7 +35,25 @@
 // version 1 payload, so any language can enqueue a plain Customer.io body
 // with its asynq client. A newer version, an unknown type or malformed JSON
 // is a *[DecodeError] (errors.Is: [ErrUnsupportedVersion], [ErrUnknownType],
-// [ErrMalformed]) whose text never quotes the bytes.
+// [ErrMalformed]) whose text never quotes the bytes. A value of the wrong
+// JSON type is named by its JSON path as written, with what was expected
+// and what was found:
+//
+//	tasks: decode cio:track: invalid field "timestamp": must be an integer, got 1.5
+//	tasks: decode cio:broadcast_trigger: invalid field "per_user_data[1].id": must be a string, got a number
+//
+// (a number is shown only where a number is expected; strings never are:
+// see [DescribeJSONError]).
+//
+// # Text is UTF-8
+//
+// Every string of a task, keys included, must be valid UTF-8. encoding/json
+// silently replaces invalid bytes (and lone surrogate escapes such as
+// \ud800) by U+FFFD, so two different invalid identifiers would reach
+// Customer.io as one person. [Encode], [MarshalPayload], [EncodeRaw] and
+// [Decode] refuse them instead, naming the field ("identifiers.id",
+// "data.blob"); [CheckUTF8] is the same check for any JSON text, which the
+// CLI and the ingest front door run on what they receive.
 //
 // # Queues, retries, expiry
 //

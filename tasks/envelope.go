@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/cioq/cioq/customerio"
 )
 
 // Version is the envelope version this package writes and the newest it
@@ -179,25 +180,55 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // Encode returns the bytes of a task: the envelope around p's JSON. It
-// checks the workspace but does not call p.Validate; the producer does.
+// checks the workspace and the strings of p (see MarshalPayload) but does
+// not call p.Validate; the producer does.
 func Encode(p Payload, meta Meta) ([]byte, error) {
-	if p == nil {
-		return nil, errors.New("tasks: nil payload")
-	}
-	// json.Marshal's bytes (HTML escaping on), encoded into a pooled
-	// buffer: one exact-size copy instead of Marshal's result plus the
-	// envelope's.
-	eb := encBufs.Get().(*encBuf)
-	defer func() {
-		if eb.buf.Cap() <= 64<<10 {
-			encBufs.Put(eb)
-		}
-	}()
-	eb.buf.Reset()
-	if err := eb.enc.Encode(p); err != nil {
+	eb, payload, err := marshalPooled(p)
+	if err != nil {
 		return nil, err
 	}
-	return EncodeRaw(bytes.TrimSuffix(eb.buf.Bytes(), []byte("\n")), meta)
+	defer eb.release()
+	return encodeRaw(payload, meta)
+}
+
+// MarshalPayload returns p's JSON exactly as Encode writes it in the
+// envelope. encoding/json replaces the bytes of a string that are not valid
+// UTF-8 by U+FFFD without a word (so two different invalid identifiers
+// would become one person); MarshalPayload refuses such a string instead,
+// with a *customerio.ValidationError naming it by its JSON path
+// ("identifiers.id", "data.blob"; for a map key, the map's path) and the
+// Reason "is not valid UTF-8" or "has a key that is not valid UTF-8". The
+// check costs a scan of the encoded bytes; the payload's values are walked
+// only when that scan finds a replacement.
+func MarshalPayload(p Payload) (json.RawMessage, error) {
+	eb, payload, err := marshalPooled(p)
+	if err != nil {
+		return nil, err
+	}
+	defer eb.release()
+	return bytes.Clone(payload), nil
+}
+
+// marshalPooled encodes p into a pooled buffer (json.Marshal's bytes, HTML
+// escaping on: one exact-size copy later instead of Marshal's result plus
+// the envelope's) and checks its strings. The bytes are the buffer's until
+// release.
+func marshalPooled(p Payload) (*encBuf, []byte, error) {
+	if p == nil {
+		return nil, nil, errors.New("tasks: nil payload")
+	}
+	eb := encBufs.Get().(*encBuf)
+	eb.buf.Reset()
+	if err := eb.enc.Encode(p); err != nil {
+		eb.release()
+		return nil, nil, err
+	}
+	out := bytes.TrimSuffix(eb.buf.Bytes(), []byte("\n"))
+	if err := checkEncoded(p, out); err != nil {
+		eb.release()
+		return nil, nil, err
+	}
+	return eb, out, nil
 }
 
 // encBuf is a reusable buffer with its encoder (HTML escaping on, like
@@ -213,9 +244,23 @@ var encBufs = sync.Pool{New: func() any {
 	return eb
 }}
 
+func (eb *encBuf) release() {
+	if eb.buf.Cap() <= 64<<10 {
+		encBufs.Put(eb)
+	}
+}
+
 // EncodeRaw is Encode for a payload already in JSON (a JSON object), which
-// is copied as is: unknown fields survive.
+// is copied as is: unknown fields survive. A string that is not valid UTF-8
+// is refused as CheckUTF8 says.
 func EncodeRaw(payload json.RawMessage, meta Meta) ([]byte, error) {
+	if err := CheckUTF8(payload); err != nil {
+		return nil, err
+	}
+	return encodeRaw(payload, meta)
+}
+
+func encodeRaw(payload []byte, meta Meta) ([]byte, error) {
 	if err := ValidateWorkspace(meta.Workspace); err != nil {
 		return nil, err
 	}
@@ -237,7 +282,12 @@ func EncodeRaw(payload json.RawMessage, meta Meta) ([]byte, error) {
 // payload (a pointer, e.g. *SendEmail). A JSON object with neither "v" nor
 // "payload" is taken as a bare version 1 payload, so other languages can
 // enqueue plain Customer.io bodies. Every error is a *DecodeError; errors.Is
-// tells ErrUnknownType, ErrUnsupportedVersion and ErrMalformed apart.
+// tells ErrUnknownType, ErrUnsupportedVersion and ErrMalformed apart, and
+// its Field names the JSON path of the value at fault as written in b
+// ("timestamp" in a bare payload, "payload.timestamp" in an envelope), with
+// a Reason saying what was expected and found ("must be an integer, got
+// 1.5"). A string that is not valid UTF-8 is refused (see CheckUTF8), not
+// replaced.
 //
 // Decode does not call Validate: the worker does, and dead-letters a
 // payload Customer.io would refuse.
@@ -250,6 +300,10 @@ func Decode(typ string, b []byte) (*Envelope, Payload, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return nil, nil, malformed(typ, "task is not a JSON object")
 	}
+	if err := CheckUTF8(b); err != nil {
+		ve := err.(*customerio.ValidationError)
+		return nil, nil, malformedField(typ, ve.Field, ve.Reason)
+	}
 	if env, ok := scanEnvelope(b); ok {
 		p := spec.New()
 		if json.Unmarshal(env.Payload, p) == nil {
@@ -259,22 +313,26 @@ func Decode(typ string, b []byte) (*Envelope, Payload, error) {
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, nil, malformed(typ, jsonReason(err))
+		field, reason := DescribeJSONError(b, err, &m)
+		return nil, nil, malformedField(typ, field, reason)
 	}
 	var env *Envelope
 	_, hasV := m["v"]
 	_, hasP := m["payload"]
+	prefix := ""
 	if hasV || hasP {
 		var err error
 		if env, err = envelopeFromMap(typ, m); err != nil {
 			return nil, nil, err
 		}
+		prefix = "payload"
 	} else {
 		env = &Envelope{V: Version, Payload: json.RawMessage(b)}
 	}
 	p := spec.New()
 	if err := json.Unmarshal(env.Payload, p); err != nil {
-		return env, nil, malformed(typ, "payload: "+jsonReason(err))
+		field, reason := DescribeJSONError(env.Payload, err, p)
+		return env, nil, malformedField(typ, joinPath(prefix, field), reason)
 	}
 	return env, p, nil
 }
@@ -390,22 +448,22 @@ func scanInt(b []byte, i int, n *int64) int {
 func envelopeFromMap(typ string, m map[string]json.RawMessage) (*Envelope, error) {
 	env := &Envelope{V: Version}
 	for k, raw := range m {
-		var err error
+		var dst any
 		switch k {
 		case "v":
-			err = json.Unmarshal(raw, &env.V)
+			dst = &env.V
 		case "workspace":
-			err = json.Unmarshal(raw, &env.Workspace)
+			dst = &env.Workspace
 		case "expires_at":
-			err = json.Unmarshal(raw, &env.ExpiresAt)
+			dst = &env.ExpiresAt
 		case "enqueued_at":
-			err = json.Unmarshal(raw, &env.EnqueuedAt)
+			dst = &env.EnqueuedAt
 		case "order_key":
-			err = json.Unmarshal(raw, &env.OrderKey)
+			dst = &env.OrderKey
 		case "seq":
-			err = json.Unmarshal(raw, &env.Seq)
+			dst = &env.Seq
 		case "idempotency_key":
-			err = json.Unmarshal(raw, &env.IdempotencyKey)
+			dst = &env.IdempotencyKey
 		case "payload":
 			env.Payload = raw
 		default:
@@ -414,8 +472,12 @@ func envelopeFromMap(typ string, m map[string]json.RawMessage) (*Envelope, error
 			}
 			env.Extra[k] = raw
 		}
-		if err != nil {
-			return nil, malformed(typ, "envelope field "+strconv.Quote(k)+" has the wrong type")
+		if dst == nil {
+			continue
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			_, reason := DescribeJSONError(raw, err, dst)
+			return nil, malformedField(typ, k, reason)
 		}
 	}
 	if env.V > Version {
@@ -425,44 +487,12 @@ func envelopeFromMap(typ string, m map[string]json.RawMessage) (*Envelope, error
 		return nil, malformed(typ, "envelope version must be at least 1")
 	}
 	if len(env.Payload) == 0 || env.Payload[0] != '{' {
-		return nil, malformed(typ, "envelope payload must be a JSON object")
+		return nil, malformedField(typ, "payload", "must be a JSON object")
 	}
 	if err := ValidateWorkspace(env.Workspace); err != nil {
-		return nil, malformed(typ, "envelope workspace is not a valid workspace name")
+		return nil, malformedField(typ, "workspace", "is not a valid workspace name")
 	}
 	return env, nil
-}
-
-// jsonReason describes a JSON error without quoting the input.
-func jsonReason(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return "malformed JSON at offset " + strconv.FormatInt(se.Offset, 10)
-	case errors.As(err, &te):
-		got, _, _ := strings.Cut(te.Value, " ") // "number 1.5" → "number": no values
-		if te.Field != "" {
-			return "field " + strconv.Quote(te.Field) + " must be " + kindOf(te.Type.String()) + ", got " + got
-		}
-		return "must be " + kindOf(te.Type.String()) + ", got " + got
-	}
-	return "a field has an invalid value"
-}
-
-func kindOf(goType string) string {
-	switch goType {
-	case "string", "customerio.MessageID", "customerio.EventType", "customerio.IDType", "customerio.PipelinesCall":
-		return "a string"
-	case "int", "int64", "int32", "float64":
-		return "a number"
-	case "bool", "*bool":
-		return "a boolean"
-	}
-	if len(goType) > 2 && goType[:2] == "[]" {
-		return "an array"
-	}
-	return "an object"
 }
 
 // ValidateWorkspace checks a workspace name: "" (the default workspace) or

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/internal/config"
@@ -50,8 +51,8 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 	key := fs.String("key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
 	queue := fs.String("queue", "", "queue instead of the type's default (critical, default or bulk)")
 	workspace := fs.String("workspace", "", "Customer.io workspace that delivers the task (default workspace when empty)")
-	in := fs.Duration("in", 0, "deliver no earlier than this long from now (e.g. 10m)")
-	expiresIn := fs.Duration("expires-in", 0, "stale after this long from now: dead-lettered as expired instead of sent late (e.g. 1h)")
+	in := fs.String("in", "", "deliver no earlier than this `duration` from now (e.g. 10m, 1h30m, or seconds: 600)")
+	expiresIn := fs.String("expires-in", "", "stale after this `duration` from now: dead-lettered as expired instead of sent late (e.g. 1h)")
 	file := fs.String("file", "", "JSON lines file of tasks (\"-\" = stdin)")
 	listTypes := fs.Bool("types", false, "list the task types and exit")
 	if err := parseFlags(fs, args); err != nil {
@@ -74,24 +75,26 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 	case *file == "":
 		typ = fs.Arg(0)
 	}
-	if *in < 0 {
-		return usageErrorf("--in=%s: must not be negative", *in)
+	if flagSet(fs, "expires-in") && *expiresIn == "" {
+		return usageErrorf("--expires-in: give a duration, e.g. 1h")
 	}
-	if flagSet(fs, "expires-in") && *expiresIn <= 0 {
-		return usageErrorf("--expires-in=%s: must be positive", *expiresIn)
+	// The rules of /v1/tasks's process_in and expires_in: one parser.
+	opts, err := producer.Timing{ProcessIn: *in, ExpiresIn: *expiresIn}.Options(time.Now())
+	if err != nil {
+		var ve *producer.ValidationError
+		if errors.As(err, &ve) && ve.Field == "expires_in" {
+			return usageErrorf("--expires-in=%s: %s", *expiresIn, ve.Reason)
+		}
+		if errors.As(err, &ve) {
+			return usageErrorf("--in=%s: %s", *in, ve.Reason)
+		}
+		return err
 	}
-	var opts []producer.EnqueueOption
 	if *queue != "" {
 		opts = append(opts, producer.Queue(*queue))
 	}
 	if flagSet(fs, "workspace") {
 		opts = append(opts, producer.Workspace(*workspace))
-	}
-	if *in > 0 {
-		opts = append(opts, producer.ProcessIn(*in))
-	}
-	if *expiresIn > 0 {
-		opts = append(opts, producer.ExpiresIn(*expiresIn))
 	}
 
 	known, err := knownWorkspaces(a.getenv)
@@ -191,13 +194,28 @@ func readTaskFile(a *app, path string) ([]fileLine, []int, error) {
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
+		// The payload's strings are checked with the payload (precheck,
+		// naming fields as in the payload); the line's own here, before
+		// encoding/json replaces what is not UTF-8.
+		var ve *customerio.ValidationError
+		if err := tasks.CheckUTF8(b); errors.As(err, &ve) && ve.Field != "payload" && !strings.HasPrefix(ve.Field, "payload.") {
+			field := ve.Field
+			if field == "" {
+				field = "line"
+			}
+			return nil, nil, lineError(n, invalidInput("", field, ve.Reason))
+		}
 		var l fileLine
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&l); err != nil {
 			var ute *json.UnmarshalTypeError
-			if errors.As(err, &ute) && ute.Field != "" {
-				return nil, nil, lineError(n, invalidInput("", ute.Field, "has the wrong JSON type"))
+			if errors.As(err, &ute) {
+				field, reason := tasks.DescribeJSONError(b, err, &l)
+				if field == "" {
+					field = "line"
+				}
+				return nil, nil, lineError(n, invalidInput("", field, reason))
 			}
 			if strings.HasPrefix(err.Error(), "json: unknown field ") {
 				return nil, nil, lineError(n, invalidInput("", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "is not a known field (want type, payload, key)"))
@@ -275,7 +293,7 @@ func precheck(l fileLine, queue, workspace string, workspaceGiven bool, known *w
 	if err != nil {
 		var de *tasks.DecodeError
 		if errors.As(err, &de) {
-			return invalidInput(l.Type, "payload", de.Reason)
+			return invalidInput(l.Type, decodeField(de), de.Reason)
 		}
 		return fmt.Errorf("%s: %w", l.Type, err)
 	}
@@ -306,6 +324,15 @@ func precheck(l fileLine, queue, workspace string, workspaceGiven bool, known *w
 	}
 	_ = queue // checked by EnqueueRaw; a bad --queue fails on the first task, before anything is enqueued
 	return nil
+}
+
+// decodeField is the field a decode error names: its JSON path in the
+// payload, or the payload itself when it names none.
+func decodeField(de *tasks.DecodeError) string {
+	if de.Field == "" {
+		return "payload"
+	}
+	return de.Field
 }
 
 // invalidInput is a validation error of the CLI's input.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -127,6 +129,43 @@ func TestEnqueue(t *testing.T) {
 	}
 	if r := cli(t, env, "", "enqueue"); r.code != 2 {
 		t.Errorf("enqueue without TYPE: exit %d", r.code)
+	}
+
+	// --in and --expires-in follow /v1/tasks's process_in and expires_in
+	// rules (producer.Timing): a usage error naming the flag, nothing
+	// enqueued.
+	for _, tc := range []struct {
+		name, want string
+		args       []string
+	}{
+		{"negative delay", "--in=-5m: must not be negative", []string{"--in", "-5m"}},
+		{"zero expiry", "--expires-in=0s: must be positive", []string{"--expires-in", "0s"}},
+		{"negative expiry", "--expires-in=-1h: must be positive", []string{"--expires-in", "-1h"}},
+		{"unparseable delay", `--in=soon: must be a duration such as "90s", "15m" or "1h30m", or a number of seconds`, []string{"--in", "soon"}},
+		{"empty expiry", "--expires-in: give a duration", []string{"--expires-in", ""}},
+		{"expiry before the delay", "--expires-in=1h: must not be before the process time", []string{"--in", "2h", "--expires-in", "1h"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli(t, env, `{"identifiers":{"id":"u"}}`, append([]string{"enqueue", "cio:identify"}, tc.args...)...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+	if n := queued(t, db); n != 2 {
+		t.Fatalf("%d tasks in Redis after bad timing flags, want still 2", n)
+	}
+	// A delay in seconds, as /v1/tasks takes it.
+	r = cli(t, env, `{"identifiers":{"id":"u"}}`, "enqueue", "cio:identify", "--in", "600", "--key", "secs:1")
+	if r.code != 0 {
+		t.Fatalf("--in 600: exit %d: %s", r.code, r.stderr)
+	}
+	secsID, err := producer.NewFromRedis(db.Client).TaskIDForKey(context.Background(), "secs:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := asynq.NewInspectorFromRedisClient(db.Client).GetTaskInfo("default", secsID); err != nil || info.State != asynq.TaskStateScheduled {
+		t.Errorf("--in 600: %+v %v, want scheduled", info, err)
 	}
 }
 

@@ -76,7 +76,7 @@ func TestEveryCommandHelpListsItsFlags(t *testing.T) {
 						if !strings.Contains(out, "\n  --"+f.Name+" ") && !strings.Contains(out, "\n  --"+f.Name+"\n") {
 							t.Errorf("flag --%s not in the help:\n%s", f.Name, out)
 						}
-						if !strings.Contains(out, f.Usage) {
+						if _, usage := flag.UnquoteUsage(f); !strings.Contains(out, usage) {
 							t.Errorf("flag --%s's description not in the help", f.Name)
 						}
 					})
