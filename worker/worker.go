@@ -23,14 +23,15 @@ import (
 
 // Defaults of Config's zero fields.
 const (
-	DefaultConcurrency       = 10
-	DefaultPollInterval      = 50 * time.Millisecond
-	DefaultDelayedPoll       = time.Second
-	DefaultShutdownTimeout   = 10 * time.Second
-	DefaultAuthRetryDelay    = 30 * time.Second
-	DefaultSendDedupeTTL     = 7 * 24 * time.Hour
-	DefaultReconcileInterval = time.Minute
-	DefaultAuthLogInterval   = time.Minute
+	DefaultConcurrency        = 10
+	DefaultPollInterval       = 50 * time.Millisecond
+	DefaultDelayedPoll        = time.Second
+	DefaultShutdownTimeout    = 10 * time.Second
+	DefaultAuthRetryDelay     = 30 * time.Second
+	DefaultSendDedupeTTL      = 7 * 24 * time.Hour
+	DefaultReconcileInterval  = time.Minute
+	DefaultAuthLogInterval    = time.Minute
+	DefaultStuckCheckInterval = time.Minute
 )
 
 // DefaultQueues are the queue weights used when Config.Queues is nil.
@@ -97,6 +98,11 @@ type Config struct {
 	// Ordering delivers each person's tasks in enqueue order in the
 	// workspaces it lists (default: none).
 	Ordering Ordering
+	// StuckCheckInterval is how often one worker process looks for tasks
+	// asynq can no longer process or recover (a corrupt message, an id
+	// without task data) and moves them to the dead-letter store (default
+	// 1 min; also run at Start); see the package documentation.
+	StuckCheckInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -193,6 +199,9 @@ func (c Config) withDefaults() Config {
 	if c.Ordering.Poll <= 0 {
 		c.Ordering.Poll = DefaultOrderingPoll
 	}
+	if c.StuckCheckInterval <= 0 {
+		c.StuckCheckInterval = DefaultStuckCheckInterval
+	}
 	return c
 }
 
@@ -218,6 +227,8 @@ type Worker struct {
 	authFail    map[authKey]*authState
 	batchers    map[string]*batch.Batcher
 	batchClosed batch.Stats
+
+	stuck stuckCheck
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -326,14 +337,16 @@ func (w *Worker) Handler() asynq.Handler { return w.handler }
 // DLQ returns the dead-letter store.
 func (w *Worker) DLQ() *DeadLetters { return w.dlq }
 
-// Start starts processing in the background: asynq's server and the
-// dead-letter reconciler (which runs once right away).
+// Start starts processing in the background: asynq's server, the
+// dead-letter reconciler and the stuck-task check (both run once right
+// away).
 func (w *Worker) Start() error {
 	if err := w.srv.Start(w.handler); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
-	w.reconcile.Add(1)
+	w.reconcile.Add(2)
 	go w.reconcileLoop()
+	go w.stuckLoop()
 	return nil
 }
 

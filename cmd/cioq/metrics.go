@@ -86,6 +86,9 @@ func (o metricsObserver) AuthFailure(api, workspace string) {
 	o.m.AuthFailure(api, workspaceLabel(workspace))
 }
 
+// StuckTask counts a task moved out of asynq's active state.
+func (o metricsObserver) StuckTask(queue, reason string) { o.m.StuckTask(queue, reason) }
+
 func workspaceLabel(ws string) string {
 	if ws == "" {
 		return "default"

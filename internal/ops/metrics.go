@@ -35,6 +35,7 @@ type Metrics struct {
 	ingestRequests   *prometheus.CounterVec
 	orderingWait     prometheus.Histogram
 	orderingGaveUp   prometheus.Counter
+	stuckTasks       *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg
@@ -52,6 +53,7 @@ type Metrics struct {
 //	cioq_ingest_requests_total{source,outcome}
 //	cioq_ordering_wait_seconds
 //	cioq_ordering_gave_up_total
+//	cioq_stuck_tasks_total{queue,reason}                undecodable|no_task_data: moved from asynq's active state to the dead letter store
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg == nil {
 		reg = prometheus.DefaultRegisterer
@@ -105,9 +107,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cioq_ordering_gave_up_total",
 			Help: "Tasks delivered out of order because waiting for an earlier task of the same person took too long.",
 		}),
+		stuckTasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_stuck_tasks_total",
+			Help: "Tasks asynq could neither process nor recover (undecodable message, no task data), moved to the dead letter store, by queue and reason.",
+		}, []string{"queue", "reason"}),
 	}
 	reg.MustRegister(m.deliveries, m.deliveryLatency, m.failures, m.responses, m.requestDuration,
-		m.rateLimitWait, m.rateLimitResched, m.authFailures, m.ingestRequests, m.orderingWait, m.orderingGaveUp)
+		m.rateLimitWait, m.rateLimitResched, m.authFailures, m.ingestRequests, m.orderingWait, m.orderingGaveUp,
+		m.stuckTasks)
 	return m
 }
 
@@ -226,6 +233,15 @@ func (m *Metrics) OrderingWait(d time.Duration, gaveUp bool) {
 	if gaveUp {
 		m.orderingGaveUp.Inc()
 	}
+}
+
+// StuckTask counts a task moved out of asynq's active state of queue into
+// the dead letter store; reason is "undecodable" or "no_task_data".
+func (m *Metrics) StuckTask(queue, reason string) {
+	if m == nil {
+		return
+	}
+	m.stuckTasks.WithLabelValues(queue, reason).Inc()
 }
 
 // Handler serves the metrics gathered from g (prometheus.DefaultGatherer
