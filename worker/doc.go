@@ -30,6 +30,11 @@
 //     Retried every AuthRetryDelay (30 s) without spending the budget;
 //     [Worker.Health] fails, naming the workspace and API, until a call for
 //     that workspace and API succeeds. Logged once a minute, not per task.
+//   - After an outage: the first success on a workspace and API after a run
+//     of transient failures (seen by any process; recorded in Redis) pulls
+//     that workspace and API's retrying tasks forward, spread at the rate
+//     limiter's pace, instead of each waiting out its own backoff; tasks
+//     throttled by a 429 keep their Retry-After ([Recovery]).
 //   - A handler panic: recovered and treated as a transient failure.
 //   - A worker that crashes mid-task: asynq's lease (30 s, hard-coded)
 //     expires and another worker's recoverer (every minute, for leases

@@ -98,6 +98,9 @@ type Config struct {
 	// Ordering delivers each person's tasks in enqueue order in the
 	// workspaces it lists (default: none).
 	Ordering Ordering
+	// Recovery pulls the retrying tasks of a workspace and API forward
+	// when that API recovers from an outage (default: on; see Recovery).
+	Recovery Recovery
 	// StuckCheckInterval is how often one worker process looks for tasks
 	// asynq can no longer process or recover (a corrupt message, an id
 	// without task data) and moves them to the dead-letter store (default
@@ -199,6 +202,9 @@ func (c Config) withDefaults() Config {
 	if c.Ordering.Poll <= 0 {
 		c.Ordering.Poll = DefaultOrderingPoll
 	}
+	if c.Recovery.MinInterval <= 0 {
+		c.Recovery.MinInterval = DefaultRecoveryMinInterval
+	}
 	if c.StuckCheckInterval <= 0 {
 		c.StuckCheckInterval = DefaultStuckCheckInterval
 	}
@@ -228,11 +234,20 @@ type Worker struct {
 	batchers    map[string]*batch.Batcher
 	batchClosed batch.Stats
 
+	rec   recovery
 	stuck stuckCheck
 
 	stopOnce  sync.Once
 	stop      chan struct{}
 	reconcile sync.WaitGroup
+
+	// bg runs the worker's background jobs (recovery pulls); bgCtx ends
+	// at Shutdown.
+	bgMu     sync.Mutex
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgClosed bool
 }
 
 type authKey struct {
@@ -280,7 +295,9 @@ func New(cfg Config) (*Worker, error) {
 		authFail:  map[authKey]*authState{},
 		stop:      make(chan struct{}),
 		batchers:  map[string]*batch.Batcher{},
+		rec:       recovery{state: map[authKey]*recState{}},
 	}
+	w.bgCtx, w.bgCancel = context.WithCancel(context.Background())
 	for name, l := range cfg.RateLimits.Workspaces {
 		for _, lim := range []ratelimit.Limit{l.Track, l.App, l.Transactional, l.Broadcast} {
 			if err := lim.Validate(); err != nil {
@@ -370,6 +387,11 @@ func (w *Worker) Shutdown() {
 		w.srv.Shutdown()
 		w.closeBatchers()
 		w.reconcile.Wait()
+		w.bgMu.Lock()
+		w.bgClosed = true
+		w.bgMu.Unlock()
+		w.bgCancel()
+		w.bg.Wait()
 		w.inspector.Close()
 		w.rdb.Close()
 	})
@@ -471,4 +493,20 @@ func (w *Worker) authOK(ws string, api customerio.API) {
 	if was {
 		w.log.Info("customer.io credentials work again", "workspace", displayWS(ws), "api", string(api))
 	}
+}
+
+// background runs f in a goroutine that Shutdown waits for (its context
+// ends at Shutdown); it reports false, running nothing, once Shutdown began.
+func (w *Worker) background(f func(ctx context.Context)) bool {
+	w.bgMu.Lock()
+	defer w.bgMu.Unlock()
+	if w.bgClosed {
+		return false
+	}
+	w.bg.Add(1)
+	go func() {
+		defer w.bg.Done()
+		f(w.bgCtx)
+	}()
+	return true
 }
