@@ -185,8 +185,9 @@ func (w *Worker) checkStuckQueue(ctx context.Context, q string) (int, error) {
 	if err != nil {
 		return moved, err
 	}
-	if err := w.expireLeaseless(ctx, q); err != nil {
-		return moved, err
+	if err := w.expireLeaseless(ctx, q); err != nil && ctx.Err() == nil {
+		// Not a reason to skip the expired leases below.
+		w.log.Warn("stuck-task check: could not look for active tasks without a lease", "queue", q, "error", err.Error())
 	}
 	cutoff := time.Now().Add(-asynqLease).Unix()
 	ids, err := w.rdb.ZRangeByScore(ctx, asynqLeaseKey(q), &redis.ZRangeBy{
