@@ -241,13 +241,13 @@ type Worker struct {
 	stop      chan struct{}
 	reconcile sync.WaitGroup
 
-	// bg runs the worker's background jobs (recovery pulls); bgCtx ends
-	// at Shutdown.
-	bgMu     sync.Mutex
-	bg       sync.WaitGroup
-	bgCtx    context.Context
-	bgCancel context.CancelFunc
-	bgClosed bool
+	// jobs runs the worker's background jobs (recovery pulls); jobsCtx
+	// ends at Shutdown.
+	jobsMu     sync.Mutex
+	jobs       sync.WaitGroup
+	jobsCtx    context.Context
+	jobsCancel context.CancelFunc
+	jobsClosed bool
 }
 
 type authKey struct {
@@ -297,7 +297,7 @@ func New(cfg Config) (*Worker, error) {
 		batchers:  map[string]*batch.Batcher{},
 		rec:       recovery{state: map[authKey]*recState{}},
 	}
-	w.bgCtx, w.bgCancel = context.WithCancel(context.Background())
+	w.jobsCtx, w.jobsCancel = context.WithCancel(context.Background())
 	for name, l := range cfg.RateLimits.Workspaces {
 		for _, lim := range []ratelimit.Limit{l.Track, l.App, l.Transactional, l.Broadcast} {
 			if err := lim.Validate(); err != nil {
@@ -387,11 +387,11 @@ func (w *Worker) Shutdown() {
 		w.srv.Shutdown()
 		w.closeBatchers()
 		w.reconcile.Wait()
-		w.bgMu.Lock()
-		w.bgClosed = true
-		w.bgMu.Unlock()
-		w.bgCancel()
-		w.bg.Wait()
+		w.jobsMu.Lock()
+		w.jobsClosed = true
+		w.jobsMu.Unlock()
+		w.jobsCancel()
+		w.jobs.Wait()
 		w.inspector.Close()
 		w.rdb.Close()
 	})
@@ -498,15 +498,15 @@ func (w *Worker) authOK(ws string, api customerio.API) {
 // background runs f in a goroutine that Shutdown waits for (its context
 // ends at Shutdown); it reports false, running nothing, once Shutdown began.
 func (w *Worker) background(f func(ctx context.Context)) bool {
-	w.bgMu.Lock()
-	defer w.bgMu.Unlock()
-	if w.bgClosed {
+	w.jobsMu.Lock()
+	defer w.jobsMu.Unlock()
+	if w.jobsClosed {
 		return false
 	}
-	w.bg.Add(1)
+	w.jobs.Add(1)
 	go func() {
-		defer w.bg.Done()
-		f(w.bgCtx)
+		defer w.jobs.Done()
+		f(w.jobsCtx)
 	}()
 	return true
 }
