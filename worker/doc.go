@@ -36,6 +36,11 @@
 //   - Credentials are also probed at Start and every ProbeInterval with a
 //     read that needs no person (Track GET /api/v1/accounts/region, App GET
 //     /v1/transactional), so a wrong key fails Health before any task does.
+//   - After an outage: the first success on a workspace and API after a run
+//     of transient failures (seen by any process; recorded in Redis) pulls
+//     that workspace and API's retrying tasks forward, spread at the rate
+//     limiter's pace, instead of each waiting out its own backoff; tasks
+//     throttled by a 429 keep their Retry-After ([Recovery]).
 //   - A handler panic: recovered and treated as a transient failure.
 //   - A worker that crashes mid-task: asynq's lease (30 s, hard-coded)
 //     expires and another worker's recoverer (every minute, for leases
@@ -48,7 +53,12 @@
 //   - permanent: other 4xx (400, 403, 404, 413, 422, ...), at once, with the
 //     status and Customer.io's message.
 //   - invalid: bytes that do not decode, an unknown type, or a payload that
-//     does not validate; Customer.io is not called.
+//     does not validate; Customer.io is not called. Also a task asynq itself
+//     can neither run nor recover (its asynq message does not decode, or its
+//     id has no task data): a check every StuckCheckInterval (one process at
+//     a time) moves such an entry out of asynq's active list once its lease
+//     has been expired for a lease period (30 s), keeping what could be read
+//     of it; an entry with a live lease is never touched.
 //   - expired: a send past its expires_at; never sent.
 //   - exhausted: transient failures past both the retry budget and the
 //     retry window; or a task asynq archived by itself (e.g. its worker

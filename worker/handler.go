@@ -118,6 +118,7 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 	if err == nil {
 		if api != "" {
 			w.authOK(ws, api)
+			w.noteSuccess(ws, api)
 		}
 		var lat time.Duration
 		if t.Envelope != nil {
@@ -197,6 +198,7 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 		// which always count) without asking IsFailure: record it first.
 		return w.deadLetter(ctx, t, at, ClassExhausted, status, msg, "retries exhausted: "+err.Error())
 	}
+	w.noteRetry(ctx, t, api, re, err)
 	w.obs.Retried(t.Type, re.class, re.status)
 	if re.class != "snoozed" {
 		// Waits are not attempts; every other retried failure goes into

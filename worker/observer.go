@@ -34,6 +34,15 @@ type Observer interface {
 	OrderingWait(workspace string, d time.Duration, gaveUp bool)
 	// AuthFailure: a call was refused for lack of valid credentials.
 	AuthFailure(api, workspace string)
+	// RecoveryPulled: api recovered in workspace after a run of transient
+	// failures and this process pulled n retrying tasks forward (see
+	// Recovery).
+	RecoveryPulled(api, workspace string, n int)
+	// StuckTask: a task asynq could neither process nor recover was moved
+	// from its queue to the dead-letter store (Config.StuckCheckInterval);
+	// reason is "undecodable" (its asynq message does not decode) or
+	// "no_task_data" (an id without a message).
+	StuckTask(queue, reason string)
 }
 
 // NopObserver is an Observer that does nothing; embed it to implement only
@@ -63,3 +72,9 @@ func (NopObserver) OrderingWait(string, time.Duration, bool) {}
 
 // AuthFailure does nothing.
 func (NopObserver) AuthFailure(string, string) {}
+
+// RecoveryPulled does nothing.
+func (NopObserver) RecoveryPulled(string, string, int) {}
+
+// StuckTask does nothing.
+func (NopObserver) StuckTask(string, string) {}

@@ -23,14 +23,15 @@ import (
 
 // Defaults of Config's zero fields.
 const (
-	DefaultConcurrency       = 10
-	DefaultPollInterval      = 50 * time.Millisecond
-	DefaultDelayedPoll       = time.Second
-	DefaultShutdownTimeout   = 10 * time.Second
-	DefaultAuthRetryDelay    = 30 * time.Second
-	DefaultSendDedupeTTL     = 7 * 24 * time.Hour
-	DefaultReconcileInterval = time.Minute
-	DefaultAuthLogInterval   = time.Minute
+	DefaultConcurrency        = 10
+	DefaultPollInterval       = 50 * time.Millisecond
+	DefaultDelayedPoll        = time.Second
+	DefaultShutdownTimeout    = 10 * time.Second
+	DefaultAuthRetryDelay     = 30 * time.Second
+	DefaultSendDedupeTTL      = 7 * 24 * time.Hour
+	DefaultReconcileInterval  = time.Minute
+	DefaultAuthLogInterval    = time.Minute
+	DefaultStuckCheckInterval = time.Minute
 )
 
 // DefaultQueues are the queue weights used when Config.Queues is nil.
@@ -113,6 +114,14 @@ type Config struct {
 	// Ordering delivers each person's tasks in enqueue order in the
 	// workspaces it lists (default: none).
 	Ordering Ordering
+	// Recovery pulls the retrying tasks of a workspace and API forward
+	// when that API recovers from an outage (default: on; see Recovery).
+	Recovery Recovery
+	// StuckCheckInterval is how often one worker process looks for tasks
+	// asynq can no longer process or recover (a corrupt message, an id
+	// without task data) and moves them to the dead-letter store (default
+	// 1 min; also run at Start); see the package documentation.
+	StuckCheckInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -215,6 +224,12 @@ func (c Config) withDefaults() Config {
 	if c.Ordering.Poll <= 0 {
 		c.Ordering.Poll = DefaultOrderingPoll
 	}
+	if c.Recovery.MinInterval <= 0 {
+		c.Recovery.MinInterval = DefaultRecoveryMinInterval
+	}
+	if c.StuckCheckInterval <= 0 {
+		c.StuckCheckInterval = DefaultStuckCheckInterval
+	}
 	return c
 }
 
@@ -242,6 +257,9 @@ type Worker struct {
 	batchers    map[string]*batch.Batcher
 	batchClosed batch.Stats
 
+	rec   recovery
+	stuck stuckCheck
+
 	stopOnce  sync.Once
 	stop      chan struct{}
 	reconcile sync.WaitGroup
@@ -249,6 +267,14 @@ type Worker struct {
 	// probe at once (after SetWorkspace).
 	bg       sync.WaitGroup
 	probeNow chan struct{}
+
+	// jobs runs the worker's background jobs (recovery pulls); jobsCtx
+	// ends at Shutdown.
+	jobsMu     sync.Mutex
+	jobs       sync.WaitGroup
+	jobsCtx    context.Context
+	jobsCancel context.CancelFunc
+	jobsClosed bool
 }
 
 type authKey struct {
@@ -303,7 +329,9 @@ func New(cfg Config) (*Worker, error) {
 		probeNow:  make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		batchers:  map[string]*batch.Batcher{},
+		rec:       recovery{state: map[authKey]*recState{}},
 	}
+	w.jobsCtx, w.jobsCancel = context.WithCancel(context.Background())
 	for name, l := range cfg.RateLimits.Workspaces {
 		for _, lim := range []ratelimit.Limit{l.Track, l.App, l.Transactional, l.Broadcast} {
 			if err := lim.Validate(); err != nil {
@@ -362,15 +390,17 @@ func (w *Worker) Handler() asynq.Handler { return w.handler }
 func (w *Worker) DLQ() *DeadLetters { return w.dlq }
 
 // Start starts processing in the background: asynq's server, the
-// dead-letter reconciler (which runs once right away) and the readiness
-// loop (credentials probes, right away and every ProbeInterval; the kept
-// tasks check every KeptCheckInterval).
+// Start starts processing in the background: asynq's server, the
+// dead-letter reconciler and the stuck-task check (both run once right
+// away) and the readiness loop (credentials probes, right away and every
+// ProbeInterval; the kept tasks check every KeptCheckInterval).
 func (w *Worker) Start() error {
 	if err := w.srv.Start(w.handler); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
-	w.reconcile.Add(1)
+	w.reconcile.Add(2)
 	go w.reconcileLoop()
+	go w.stuckLoop()
 	w.bg.Add(1)
 	go w.readinessLoop()
 	return nil
@@ -397,6 +427,11 @@ func (w *Worker) Shutdown() {
 		w.closeBatchers()
 		w.reconcile.Wait()
 		w.bg.Wait()
+		w.jobsMu.Lock()
+		w.jobsClosed = true
+		w.jobsMu.Unlock()
+		w.jobsCancel()
+		w.jobs.Wait()
 		w.inspector.Close()
 		w.rdb.Close()
 	})
@@ -527,4 +562,20 @@ func (w *Worker) authOK(ws string, api customerio.API) {
 	if was {
 		w.log.Info("customer.io credentials work again", "workspace", displayWS(ws), "api", string(api))
 	}
+}
+
+// background runs f in a goroutine that Shutdown waits for (its context
+// ends at Shutdown); it reports false, running nothing, once Shutdown began.
+func (w *Worker) background(f func(ctx context.Context)) bool {
+	w.jobsMu.Lock()
+	defer w.jobsMu.Unlock()
+	if w.jobsClosed {
+		return false
+	}
+	w.jobs.Add(1)
+	go func() {
+		defer w.jobs.Done()
+		f(w.jobsCtx)
+	}()
+	return true
 }

@@ -86,6 +86,12 @@ func (o metricsObserver) AuthFailure(api, workspace string) {
 	o.m.AuthFailure(api, workspaceLabel(workspace))
 }
 
+// RecoveryPulled counts a recovery pull (ops labels by API only).
+func (o metricsObserver) RecoveryPulled(api, _ string, n int) { o.m.RecoveryPulled(api, n) }
+
+// StuckTask counts a task moved out of asynq's active state.
+func (o metricsObserver) StuckTask(queue, reason string) { o.m.StuckTask(queue, reason) }
+
 func workspaceLabel(ws string) string {
 	if ws == "" {
 		return "default"

@@ -35,6 +35,9 @@ type Metrics struct {
 	ingestRequests   *prometheus.CounterVec
 	orderingWait     prometheus.Histogram
 	orderingGaveUp   prometheus.Counter
+	recoveryPulls    *prometheus.CounterVec
+	recoveryPulled   *prometheus.CounterVec
+	stuckTasks       *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg
@@ -52,6 +55,9 @@ type Metrics struct {
 //	cioq_ingest_requests_total{source,outcome}
 //	cioq_ordering_wait_seconds
 //	cioq_ordering_gave_up_total
+//	cioq_recovery_pulls_total{api}                      an API recovered and a worker pulled its retrying tasks forward
+//	cioq_recovery_pulled_tasks_total{api}               tasks those pulls moved
+//	cioq_stuck_tasks_total{queue,reason}                undecodable|no_task_data: moved from asynq's active state to the dead letter store
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg == nil {
 		reg = prometheus.DefaultRegisterer
@@ -105,9 +111,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cioq_ordering_gave_up_total",
 			Help: "Tasks delivered out of order because waiting for an earlier task of the same person took too long.",
 		}),
+		recoveryPulls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_recovery_pulls_total",
+			Help: "Recoveries of a Customer.io API after a run of transient failures for which this worker pulled the retrying tasks forward, by API.",
+		}, []string{"api"}),
+		recoveryPulled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_recovery_pulled_tasks_total",
+			Help: "Retrying tasks pulled forward when their API recovered, by API.",
+		}, []string{"api"}),
+		stuckTasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_stuck_tasks_total",
+			Help: "Tasks asynq could neither process nor recover (undecodable message, no task data), moved to the dead letter store, by queue and reason.",
+		}, []string{"queue", "reason"}),
 	}
 	reg.MustRegister(m.deliveries, m.deliveryLatency, m.failures, m.responses, m.requestDuration,
-		m.rateLimitWait, m.rateLimitResched, m.authFailures, m.ingestRequests, m.orderingWait, m.orderingGaveUp)
+		m.rateLimitWait, m.rateLimitResched, m.authFailures, m.ingestRequests, m.orderingWait, m.orderingGaveUp,
+		m.recoveryPulls, m.recoveryPulled, m.stuckTasks)
 	return m
 }
 
@@ -226,6 +245,25 @@ func (m *Metrics) OrderingWait(d time.Duration, gaveUp bool) {
 	if gaveUp {
 		m.orderingGaveUp.Inc()
 	}
+}
+
+// RecoveryPulled counts a recovery of api for which this worker pulled n
+// retrying tasks forward.
+func (m *Metrics) RecoveryPulled(api string, n int) {
+	if m == nil {
+		return
+	}
+	m.recoveryPulls.WithLabelValues(api).Inc()
+	m.recoveryPulled.WithLabelValues(api).Add(float64(n))
+}
+
+// StuckTask counts a task moved out of asynq's active state of queue into
+// the dead letter store; reason is "undecodable" or "no_task_data".
+func (m *Metrics) StuckTask(queue, reason string) {
+	if m == nil {
+		return
+	}
+	m.stuckTasks.WithLabelValues(queue, reason).Inc()
 }
 
 // Handler serves the metrics gathered from g (prometheus.DefaultGatherer
