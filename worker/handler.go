@@ -61,11 +61,11 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 
 	env, p, derr := tasks.Decode(at.Type(), at.Payload())
 	if derr != nil {
-		return w.deadLetter(ctx, t, at, ClassInvalid, 0, "", derr.Error())
+		return w.deadLetter(ctx, t, at, DeadLetterInvalid, 0, "", derr.Error())
 	}
 	t.Envelope, t.Payload = env, p
 	if verr := p.Validate(); verr != nil {
-		return w.deadLetter(ctx, t, at, ClassInvalid, 0, "", "invalid payload: "+verr.Error())
+		return w.deadLetter(ctx, t, at, DeadLetterInvalid, 0, "", "invalid payload: "+verr.Error())
 	}
 	ordered := w.ordered(t)
 	if env.Expired(w.cfg.Now()) {
@@ -80,7 +80,7 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 		}
 		w.obs.Expired(t.Type)
 		exp, _ := env.Expiry()
-		err := w.deadLetter(ctx, t, at, ClassExpired, 0, "", "expired at "+exp.UTC().Format(time.RFC3339)+" before it could be sent; not sent")
+		err := w.deadLetter(ctx, t, at, DeadLetterExpired, 0, "", "expired at "+exp.UTC().Format(time.RFC3339)+" before it could be sent; not sent")
 		if ordered && isDeadLettered(err) {
 			w.orderDone(ctx, t)
 		}
@@ -144,17 +144,17 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 	case errors.As(err, &re):
 		// Already decided (RetryLater from middleware, or a nested decision).
 	case errors.Is(err, asynq.SkipRetry):
-		return w.deadLetter(ctx, t, at, ClassPermanent, status, msg, err.Error())
+		return w.deadLetter(ctx, t, at, DeadLetterPermanent, status, msg, err.Error())
 	default:
 		switch customerio.ClassOf(err) {
 		case customerio.ClassPermanent:
-			return w.deadLetter(ctx, t, at, ClassPermanent, status, msg, err.Error())
+			return w.deadLetter(ctx, t, at, DeadLetterPermanent, status, msg, err.Error())
 		case customerio.ClassAuth:
 			unknown := errors.Is(err, errUnknownWorkspace)
 			if unknown && w.windowPassed(t, at) {
 				// Kept for its whole retry window without anyone adding the
 				// workspace: most likely a mistyped name. Tell someone.
-				return w.deadLetter(ctx, t, at, ClassConfig, 0, "",
+				return w.deadLetter(ctx, t, at, DeadLetterConfig, 0, "",
 					fmt.Sprintf("workspace %q is not configured on this worker, and the task's retry window passed while it was kept", displayWS(ws)))
 			}
 			reason := "credentials refused"
@@ -170,12 +170,12 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 			if api != "" {
 				w.authFailed(ws, api, reason, t)
 			}
-			re = &retryError{err: err, class: "auth", status: status, delay: w.cfg.AuthRetryDelay, spend: false,
+			re = &retryError{err: err, class: RetryAuth, status: status, delay: w.cfg.AuthRetryDelay, spend: false,
 				reason: reason + ": configuration problem, the task is kept"}
 		default: // transient
-			re = &retryError{err: err, class: "transient", status: status, delay: retryAfter, spend: true, reason: "transient failure"}
+			re = &retryError{err: err, class: RetryTransient, status: status, delay: retryAfter, spend: true, reason: "transient failure"}
 			if status == 429 {
-				re.class, re.spend, re.reason = "throttled", false, "throttled (429): does not spend the retry budget"
+				re.class, re.spend, re.reason = RetryThrottled, false, "throttled (429): does not spend the retry budget"
 			}
 			if retryAfter > 0 {
 				re.reason += fmt.Sprintf("; Retry-After %s", retryAfter)
@@ -188,7 +188,7 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 		// once the retry window has passed too; until then keep retrying
 		// without spending the budget.
 		if w.windowPassed(t, at) {
-			return w.deadLetter(ctx, t, at, ClassExhausted, status, msg, "retries exhausted and retry window passed: "+err.Error())
+			return w.deadLetter(ctx, t, at, DeadLetterExhausted, status, msg, "retries exhausted and retry window passed: "+err.Error())
 		}
 		re.spend = false
 		re.reason += "; retry budget used up but the retry window is still open: not spending it"
@@ -196,22 +196,22 @@ func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error,
 	if exhausted {
 		// asynq archives a task whose budget is used up (e.g. by crashes,
 		// which always count) without asking IsFailure: record it first.
-		return w.deadLetter(ctx, t, at, ClassExhausted, status, msg, "retries exhausted: "+err.Error())
+		return w.deadLetter(ctx, t, at, DeadLetterExhausted, status, msg, "retries exhausted: "+err.Error())
 	}
 	w.noteRetry(ctx, t, api, re, err)
 	w.obs.Retried(t.Type, re.class, re.status)
-	if re.class != "snoozed" {
+	if re.class != RetrySnoozed {
 		// Waits are not attempts; every other retried failure goes into
 		// the task's history.
 		w.recordAttempt(ctx, t, re, msg, err)
 	}
 	level := slog.LevelInfo
-	if re.class == "snoozed" {
+	if re.class == RetrySnoozed {
 		// Rate-limit and ordering waits are routine, not failures.
 		level = slog.LevelDebug
 	}
 	w.log.Log(ctx, level, "task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
-		"class", re.class, "status", re.status, "attempt", t.Retried+1, "spends_budget", re.spend,
+		"class", string(re.class), "status", re.status, "attempt", t.Retried+1, "spends_budget", re.spend,
 		"reason", re.reason, "error", err.Error())
 	if re.err != err {
 		// Keep the caller's error chain but carry the decision.
@@ -249,7 +249,7 @@ func (w *Worker) windowPassed(t *Task, at *asynq.Task) bool {
 // error wrapping asynq.SkipRetry so asynq archives it at once. If the
 // record cannot be written the task is retried instead (nothing is lost;
 // the reconciler catches a task asynq archives regardless).
-func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class Class, status int, msg, reason string) error {
+func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class DeadLetterClass, status int, msg, reason string) error {
 	d := &DeadLetter{
 		ID: t.ID, Type: t.Type, Queue: t.Queue, Payload: at.Payload(),
 		Attempts: t.Retried + 1, MaxRetry: t.MaxRetry,
@@ -269,7 +269,7 @@ func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class 
 	}
 	if err := w.dlq.Add(wctx, d); err != nil {
 		w.log.Error("could not record dead letter; the task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue, "class", string(class), "error", err.Error())
-		return &retryError{err: err, class: "transient", spend: false, reason: "dead-letter store unavailable"}
+		return &retryError{err: err, class: RetryTransient, spend: false, reason: "dead-letter store unavailable"}
 	}
 	// The record holds the attempts now (the log would expire anyway).
 	w.rdb.Del(wctx, akey)

@@ -68,7 +68,7 @@ func TestIsFailureAndDelay(t *testing.T) {
 			t.Errorf("%s: delay = %s, want backoff", tc.name, d)
 		}
 	}
-	if !errors.Is(&deadLetterError{class: ClassPermanent}, asynq.SkipRetry) {
+	if !errors.Is(&deadLetterError{class: DeadLetterPermanent}, asynq.SkipRetry) {
 		t.Error("deadLetterError does not wrap SkipRetry")
 	}
 }
@@ -122,7 +122,7 @@ func TestRetryWindow(t *testing.T) {
 		t.Fatalf("window passed: %v", err)
 	}
 	d, err := w.DLQ().Get(ctx, "w-4-5")
-	if err != nil || d.Class != ClassExhausted || d.Status != 503 {
+	if err != nil || d.Class != DeadLetterExhausted || d.Status != 503 {
 		t.Errorf("dead letter %+v %v", d, err)
 	}
 }
@@ -144,17 +144,17 @@ func TestReconcileCopiesArchived(t *testing.T) {
 	}
 	// An earlier attempt was retried: the record lists it before the crash.
 	akey := attemptsKey(info.ID, 0) // a bare payload has no enqueue time
-	earlier := Failure{At: time.Now().Add(-time.Minute).UTC(), Class: ClassTransient, Status: 502, Attempt: 1}
+	earlier := Failure{At: time.Now().Add(-time.Minute).UTC(), Class: string(RetryTransient), Status: 502, Attempt: 1}
 	if err := NewDeadLetters(h.db.Client, nil).recordAttempt(ctx, akey, earlier); err != nil {
 		t.Fatal(err)
 	}
 	h.start(t)
 	var d *DeadLetter
 	eventually(t, 10*time.Second, "reconciled", func() bool { d, _ = h.w.DLQ().Get(ctx, info.ID); return d != nil })
-	if d.Class != ClassExhausted || d.Queue != "default" || string(d.Payload) != `{"identifiers":{"id":"r"}}` {
+	if d.Class != DeadLetterExhausted || d.Queue != "default" || string(d.Payload) != `{"identifiers":{"id":"r"}}` {
 		t.Errorf("dead letter %+v", d)
 	}
-	if len(d.History) != 2 || d.History[0].Status != 502 || d.History[1].Class != ClassExhausted {
+	if len(d.History) != 2 || d.History[0].Status != 502 || d.History[1].Class != string(DeadLetterExhausted) {
 		t.Errorf("history %+v, want the retried attempt then the archive", d.History)
 	}
 	if n, _ := h.db.Client.Exists(ctx, akey).Result(); n != 0 {
@@ -203,7 +203,7 @@ func TestDeadLettersBeyondAsynqArchive(t *testing.T) {
 		t.Errorf("asynq archive holds %d; expected it to be capped", qi.Archived)
 	}
 	seen := map[string]bool{}
-	f := Filter{Queue: "default", Class: ClassPermanent, Limit: 1000}
+	f := Filter{Queue: "default", Class: DeadLetterPermanent, Limit: 1000}
 	pages := 0
 	for {
 		p, err := h.w.DLQ().List(ctx, f)
