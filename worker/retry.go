@@ -63,7 +63,9 @@ func (b BackoffConfig) Delay(n int) time.Duration {
 
 // retryError is what the worker's handler returns for a task that should be
 // tried again: the decision travels to asynq's IsFailure and RetryDelayFunc
-// inside the error, so the policy lives in one place (decide).
+// inside the error, so the policy lives in one place (classify, policy.go).
+// Middleware may return one too (RetryLater): classify takes its decision
+// as it is.
 type retryError struct {
 	err error
 	// class is the retry's reason.
