@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -411,31 +410,6 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		return &response{status: resp.StatusCode, body: data, scrub: sc}, nil
 	}
 	return nil, newStatusError(rq.api, rq.op, resp.StatusCode, resp.Header, data, sc)
-}
-
-// networkError wraps a transport failure as a transient *APIError, without
-// the *url.Error (whose text holds the URL and so the person's identifier).
-func (c *Client) networkError(rq *request, sc *scrubber, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return &APIError{API: rq.api, Operation: rq.op, Class: ClassTransient, Err: &scrubbedError{err: err, text: sc.scrub(err.Error())}}
-}
-
-// scrubbedError keeps the cause for errors.Is/As while printing a scrubbed text.
-type scrubbedError struct {
-	err  error
-	text string
-}
-
-func (e *scrubbedError) Error() string { return e.text }
-func (e *scrubbedError) Unwrap() error { return e.err }
-
-// Timeout reports whether the cause was a timeout (net.Error compatibility).
-func (e *scrubbedError) Timeout() bool {
-	var ne net.Error
-	return errors.As(e.err, &ne) && ne.Timeout() || errors.Is(e.err, context.DeadlineExceeded)
 }
 
 // decode unmarshals a 2xx body into out. A body that cannot be read is a
