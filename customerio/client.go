@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -289,45 +288,6 @@ type request struct {
 // "+" as a space).
 func escapeSegment(s string) string {
 	return strings.ReplaceAll(url.PathEscape(s), "+", "%2B")
-}
-
-// encodeJSON is json.Marshal without HTML escaping and without the trailing
-// newline; every size limit is measured on this encoding.
-func encodeJSON(v any) ([]byte, error) {
-	jb := getJSONBuf()
-	defer putJSONBuf(jb)
-	if err := jb.enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.Clone(bytes.TrimSuffix(jb.buf.Bytes(), []byte("\n"))), nil
-}
-
-// jsonBuf is a reusable buffer with its encoder (no HTML escaping), so
-// measuring and encoding bodies does not grow a fresh buffer each time.
-type jsonBuf struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
-var jsonBufs = sync.Pool{New: func() any {
-	jb := &jsonBuf{}
-	jb.enc = json.NewEncoder(&jb.buf)
-	jb.enc.SetEscapeHTML(false)
-	return jb
-}}
-
-func getJSONBuf() *jsonBuf {
-	jb := jsonBufs.Get().(*jsonBuf)
-	jb.buf.Reset()
-	return jb
-}
-
-// putJSONBuf returns jb to the pool unless it grew beyond 64 KiB (a rare
-// large body should not pin its memory).
-func putJSONBuf(jb *jsonBuf) {
-	if jb.buf.Cap() <= 64<<10 {
-		jsonBufs.Put(jb)
-	}
 }
 
 // response is a successful (2xx) answer.
