@@ -174,6 +174,25 @@ func (r *TriggerBroadcastRequest) Validate() error {
 	if r == nil {
 		return nil // the default audience with no data
 	}
+	shape, err := r.recipientShape()
+	if err != nil {
+		return err
+	}
+	if err := r.checkFlags(shape); err != nil {
+		return err
+	}
+	if err := r.checkRecipients(shape); err != nil {
+		return err
+	}
+	if r.Data != nil && encodedSize(r.Data) < 0 {
+		return invalid("data", "cannot be encoded as JSON")
+	}
+	return nil
+}
+
+// recipientShape names the one recipient shape r sets ("" for the default
+// audience), refusing more than one.
+func (r *TriggerBroadcastRequest) recipientShape() (string, error) {
 	shapes := 0
 	var shape string
 	if r.Recipients != nil {
@@ -192,8 +211,13 @@ func (r *TriggerBroadcastRequest) Validate() error {
 		shapes, shape = shapes+1, "data_file_url"
 	}
 	if shapes > 1 {
-		return invalid("recipients", "at most one of recipients, emails, ids, per_user_data, data_file_url may be set")
+		return "", invalid("recipients", "at most one of recipients, emails, ids, per_user_data, data_file_url may be set")
 	}
+	return shape, nil
+}
+
+// checkFlags refuses a recipient flag that does not belong to shape.
+func (r *TriggerBroadcastRequest) checkFlags(shape string) error {
 	allowed := map[string]bool{}
 	switch shape {
 	case "ids":
@@ -214,6 +238,13 @@ func (r *TriggerBroadcastRequest) Validate() error {
 			return invalid(f.name, "does not apply to "+shape)
 		}
 	}
+	return nil
+}
+
+// checkRecipients checks the recipients of shape: a well-formed filter,
+// valid emails, at most 10,000 ids or rows naming one person each, an
+// absolute http(s) data_file_url.
+func (r *TriggerBroadcastRequest) checkRecipients(shape string) error {
 	switch shape {
 	case "recipients":
 		if err := checkFilter("recipients", r.Recipients, 0); err != nil {
@@ -261,9 +292,6 @@ func (r *TriggerBroadcastRequest) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return invalid("data_file_url", "must be an absolute http or https URL")
 		}
-	}
-	if r.Data != nil && encodedSize(r.Data) < 0 {
-		return invalid("data", "cannot be encoded as JSON")
 	}
 	return nil
 }

@@ -193,7 +193,9 @@ func (o Operation) validate(p string) error {
 	return checkEncoded(field, o, MaxEntityBytes, true, tooLarge)
 }
 
-// validateFields is Validate without the size limit.
+// validateFields is Validate without the size limit: the action matrix,
+// then the identifiers, the fields of the action, the timestamp and the
+// relationships, each reported at its wire path under p.
 func (o Operation) validateFields(p string) error {
 	actions, ok := actionMatrix[o.Type]
 	if !ok {
@@ -205,6 +207,23 @@ func (o Operation) validateFields(p string) error {
 	if o.Action != ActionMerge && (o.Primary != nil || o.Secondary != nil) {
 		return invalid(join(p, "primary"), "is only for merge")
 	}
+	if err := o.validateIdentifiers(p); err != nil {
+		return err
+	}
+	if err := o.validateActionFields(p); err != nil {
+		return err
+	}
+	if o.Timestamp < 0 {
+		return invalid(join(p, "timestamp"), "must not be negative")
+	}
+	return o.validateRelationships(p)
+}
+
+// validateIdentifiers checks what names the entity: exactly one person
+// identifier (primary and secondary for a merge), object_type_id and
+// object_id for an object, the delivery id (and a device token) for a
+// delivery.
+func (o Operation) validateIdentifiers(p string) error {
 	switch o.Type {
 	case EntityPerson:
 		if o.Action == ActionMerge {
@@ -238,6 +257,13 @@ func (o Operation) validateFields(p string) error {
 			return invalid(join(p, "attributes.device_token"), "is required for a delivery event")
 		}
 	}
+	return nil
+}
+
+// validateActionFields checks the fields the action needs: an event's
+// name, id and data, an identify's attributes, a device's token, platform
+// and attributes, a relationship action's relationships.
+func (o Operation) validateActionFields(p string) error {
 	switch o.Action {
 	case ActionEvent, ActionPage, ActionScreen:
 		if err := checkEventName(join(p, "name"), o.Name); err != nil {
@@ -270,9 +296,13 @@ func (o Operation) validateFields(p string) error {
 			return invalid(join(p, "cio_relationships"), "at least one relationship is required")
 		}
 	}
-	if o.Timestamp < 0 {
-		return invalid(join(p, "timestamp"), "must not be negative")
-	}
+	return nil
+}
+
+// validateRelationships checks each of cio_relationships: from a person
+// it names an object, from an object a person (identify_anonymous: an
+// anonymous_id only), and its attributes keep the attribute limits.
+func (o Operation) validateRelationships(p string) error {
 	for i, r := range o.Relationships {
 		f := idx(join(p, "cio_relationships"), i) + ".identifiers"
 		var err error
