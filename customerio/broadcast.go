@@ -93,37 +93,18 @@ func (c *Client) TriggerBroadcast(ctx context.Context, broadcastID int, r *Trigg
 	}
 	rq := &request{api: APIApp, op: "trigger_broadcast", method: http.MethodPost,
 		path: []string{"v1", "campaigns", strconv.Itoa(broadcastID), "triggers"}, body: body}
-	resp, err := c.do(ctx, rq)
-	if err != nil {
-		return nil, err
-	}
-	var out BroadcastTrigger
-	if err := resp.decode(rq, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return doJSON[BroadcastTrigger](ctx, c, rq)
 }
 
 // TriggerStatus reads a broadcast trigger's state:
 // GET /v1/campaigns/{broadcastID}/triggers/{triggerID}.
 func (c *Client) TriggerStatus(ctx context.Context, broadcastID, triggerID int) (*TriggerStatus, error) {
-	if broadcastID < 1 {
-		return nil, invalid("broadcast_id", "must be a positive broadcast id")
-	}
-	if triggerID < 1 {
-		return nil, invalid("trigger_id", "must be a positive trigger id")
+	if err := checkTriggerIDs(broadcastID, triggerID); err != nil {
+		return nil, err
 	}
 	rq := &request{api: APIApp, op: "trigger_status", method: http.MethodGet,
 		path: []string{"v1", "campaigns", strconv.Itoa(broadcastID), "triggers", strconv.Itoa(triggerID)}}
-	resp, err := c.do(ctx, rq)
-	if err != nil {
-		return nil, err
-	}
-	var out TriggerStatus
-	if err := resp.decode(rq, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return doJSON[TriggerStatus](ctx, c, rq)
 }
 
 // TriggerErrors reads one page of a trigger's errors:
@@ -131,11 +112,8 @@ func (c *Client) TriggerStatus(ctx context.Context, broadcastID, triggerID int) 
 // start and limit are sent when positive; the next page starts at the
 // result's Next.
 func (c *Client) TriggerErrors(ctx context.Context, broadcastID, triggerID, start, limit int) (*TriggerErrors, error) {
-	if broadcastID < 1 {
-		return nil, invalid("broadcast_id", "must be a positive broadcast id")
-	}
-	if triggerID < 1 {
-		return nil, invalid("trigger_id", "must be a positive trigger id")
+	if err := checkTriggerIDs(broadcastID, triggerID); err != nil {
+		return nil, err
 	}
 	if start < 0 {
 		return nil, invalid("start", "must not be negative")
@@ -152,15 +130,18 @@ func (c *Client) TriggerErrors(ctx context.Context, broadcastID, triggerID, star
 	}
 	rq := &request{api: APIApp, op: "trigger_errors", method: http.MethodGet, query: q,
 		path: []string{"v1", "campaigns", strconv.Itoa(broadcastID), "triggers", strconv.Itoa(triggerID), "errors"}}
-	resp, err := c.do(ctx, rq)
-	if err != nil {
-		return nil, err
+	return doJSON[TriggerErrors](ctx, c, rq)
+}
+
+// checkTriggerIDs requires a positive broadcast id and trigger id.
+func checkTriggerIDs(broadcastID, triggerID int) error {
+	if broadcastID < 1 {
+		return invalid("broadcast_id", "must be a positive broadcast id")
 	}
-	var out TriggerErrors
-	if err := resp.decode(rq, &out); err != nil {
-		return nil, err
+	if triggerID < 1 {
+		return invalid("trigger_id", "must be a positive trigger id")
 	}
-	return &out, nil
+	return nil
 }
 
 // Validate checks an API-triggered broadcast: at most one recipient shape

@@ -372,6 +372,19 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	return nil, newStatusError(rq.api, rq.op, resp.StatusCode, resp.Header, data, sc)
 }
 
+// doJSON sends rq and decodes its 2xx body into a new T (see decode).
+func doJSON[T any](ctx context.Context, c *Client, rq *request) (*T, error) {
+	resp, err := c.do(ctx, rq)
+	if err != nil {
+		return nil, err
+	}
+	var out T
+	if err := resp.decode(rq, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // decode unmarshals a 2xx body into out. A body that cannot be read is a
 // permanent *APIError: the request may well have been processed, so a
 // retry could duplicate it.

@@ -112,18 +112,15 @@ func (s *SendOptions) validate(r sendRules, now time.Time) error {
 	return nil
 }
 
-// send posts a transactional message to /v1/send/{channel}.
-func (c *Client) send(ctx context.Context, op, channel string, body any) (*SendResponse, error) {
+// send validates a transactional message and posts it to
+// /v1/send/{channel}; a refused message is a *ValidationError and nothing
+// is sent.
+func (c *Client) send(ctx context.Context, op, channel string, body interface{ Validate() error }) (*SendResponse, error) {
+	if err := body.Validate(); err != nil {
+		return nil, err
+	}
 	rq := &request{api: APIApp, op: op, method: http.MethodPost, path: []string{"v1", "send", channel}, body: body}
-	resp, err := c.do(ctx, rq)
-	if err != nil {
-		return nil, err
-	}
-	var out SendResponse
-	if err := resp.decode(rq, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return doJSON[SendResponse](ctx, c, rq)
 }
 
 // SendEmailRequest is the body of POST /v1/send/email.
@@ -149,9 +146,6 @@ type SendEmailRequest struct {
 // SendEmail sends a transactional email: POST /v1/send/email. Sends are not
 // idempotent: retrying after a timeout may send twice.
 func (c *Client) SendEmail(ctx context.Context, r *SendEmailRequest) (*SendResponse, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
 	return c.send(ctx, "send_email", "email", r)
 }
 
@@ -242,9 +236,6 @@ type SendPushRequest struct {
 
 // SendPush sends a transactional push: POST /v1/send/push.
 func (c *Client) SendPush(ctx context.Context, r *SendPushRequest) (*SendResponse, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
 	return c.send(ctx, "send_push", "push", r)
 }
 
@@ -285,9 +276,6 @@ type SendSMSRequest struct {
 
 // SendSMS sends a transactional SMS: POST /v1/send/sms.
 func (c *Client) SendSMS(ctx context.Context, r *SendSMSRequest) (*SendResponse, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
 	return c.send(ctx, "send_sms", "sms", r)
 }
 
@@ -310,9 +298,6 @@ type SendWhatsAppRequest struct {
 
 // SendWhatsApp sends a transactional WhatsApp message: POST /v1/send/whatsapp.
 func (c *Client) SendWhatsApp(ctx context.Context, r *SendWhatsAppRequest) (*SendResponse, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
 	return c.send(ctx, "send_whatsapp", "whatsapp", r)
 }
 
@@ -344,9 +329,6 @@ type SendInAppRequest struct {
 
 // SendInApp sends a transactional in-app message: POST /v1/send/in_app.
 func (c *Client) SendInApp(ctx context.Context, r *SendInAppRequest) (*SendResponse, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
 	return c.send(ctx, "send_in_app", "in_app", r)
 }
 
@@ -367,9 +349,6 @@ type SendInboxRequest struct {
 
 // SendInbox sends a transactional inbox message: POST /v1/send/inbox_message.
 func (c *Client) SendInbox(ctx context.Context, r *SendInboxRequest) (*SendResponse, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
 	return c.send(ctx, "send_inbox", "inbox_message", r)
 }
 

@@ -388,13 +388,5 @@ type AccountRegion struct {
 // *APIError (401).
 func (c *Client) Region(ctx context.Context) (*AccountRegion, error) {
 	rq := &request{api: APITrack, op: "region", method: http.MethodGet, path: []string{"api", "v1", "accounts", "region"}}
-	resp, err := c.do(ctx, rq)
-	if err != nil {
-		return nil, err
-	}
-	var out AccountRegion
-	if err := resp.decode(rq, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return doJSON[AccountRegion](ctx, c, rq)
 }

@@ -44,14 +44,11 @@ type TransactionalMessage struct {
 // client sends no X-Workspace-Id with it.
 func (c *Client) ListTransactional(ctx context.Context) ([]TransactionalMessage, error) {
 	rq := &request{api: APIApp, op: "list_transactional", method: http.MethodGet, path: []string{"v1", "transactional"}}
-	resp, err := c.do(ctx, rq)
-	if err != nil {
-		return nil, err
-	}
-	var out struct {
+	type list struct {
 		Messages []TransactionalMessage `json:"messages"`
 	}
-	if err := resp.decode(rq, &out); err != nil {
+	out, err := doJSON[list](ctx, c, rq)
+	if err != nil {
 		return nil, err
 	}
 	if out.Messages == nil {
