@@ -46,7 +46,9 @@ const (
 	maxDrainBytes = 256 << 10
 )
 
-// Base URLs per region (contract §1). The Pipelines base includes /v1.
+// Base URLs per region, as Customer.io's documentation gives them (the
+// "Account regions" page and each API's reference). The Pipelines base
+// includes /v1.
 var baseURLs = map[Region]map[API]string{
 	RegionUS: {
 		APITrack:     "https://track.customer.io",

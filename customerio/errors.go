@@ -130,7 +130,9 @@ func ClassOf(err error) Class {
 	return ClassTransient
 }
 
-// classOfStatus maps an HTTP status to a Class (contract §8.3).
+// classOfStatus maps an HTTP status to a Class: the statuses Customer.io's
+// official SDKs retry (408, 429, 5xx) are transient, 401 and a redirect
+// not followed are the configuration, any other status is permanent.
 func classOfStatus(status int) Class {
 	switch {
 	case status == http.StatusUnauthorized:

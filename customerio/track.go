@@ -382,8 +382,8 @@ type AccountRegion struct {
 }
 
 // Region looks up the region and workspace of the Track credentials:
-// GET /api/v1/accounts/region, answered on either regional host (contract
-// §1). It changes nothing and needs no person, which makes it the Track
+// GET /api/v1/accounts/region, answered on either regional host
+// (Customer.io's Track API reference). It changes nothing and needs no person, which makes it the Track
 // API's credentials check: wrong credentials fail with a ClassAuth
 // *APIError (401).
 func (c *Client) Region(ctx context.Context) (*AccountRegion, error) {

@@ -161,7 +161,8 @@ func (r BatchResult) ItemError(i int) *BatchItemError {
 	return nil
 }
 
-// actionMatrix lists the actions each entity type accepts (contract §4.2).
+// actionMatrix lists the actions each entity type accepts (the action
+// matrix of Track v2 in Customer.io's Track API reference).
 var actionMatrix = map[EntityType]map[Action]bool{
 	EntityPerson: {
 		ActionIdentify: true, ActionDelete: true, ActionEvent: true, ActionScreen: true, ActionPage: true,

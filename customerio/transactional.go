@@ -34,8 +34,8 @@ type TransactionalMessage struct {
 }
 
 // ListTransactional lists the workspace's transactional messages:
-// GET /v1/transactional with the App API key (contract §14.2; App API
-// reads share the 10 requests/second limit). It changes nothing and needs
+// GET /v1/transactional with the App API key (Customer.io's App API
+// reference; App API reads share the 10 requests/second limit). It changes nothing and needs
 // no person, which makes it the App API's credentials check: a wrong key
 // fails with a ClassAuth *APIError (401).
 //

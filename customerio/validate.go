@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Documented limits (contract §9), checked before anything is sent. Where
+// Documented limits (Customer.io's Track, App and Pipelines API references
+// and its "Invalid API requests" page), checked before anything is sent. Where
 // Customer.io says "KB" the client assumes the stricter decimal reading.
 const (
 	MaxIDBytes             = 150       // person id, object id, identifier values
