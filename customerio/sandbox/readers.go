@@ -6,6 +6,8 @@ import (
 	"strings"
 )
 
+// read runs f under the state lock, once the broadcast triggers due by now
+// are processed, so that every reader sees them.
 func (s *Server) read(f func(st *state)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -138,85 +140,53 @@ func (s *Server) SegmentMembers(segmentID int) ([]Person, bool) {
 	return out, ok
 }
 
-// Suppressions returns the suppressed identifier sets.
-func (s *Server) Suppressions() []Suppression {
-	var out []Suppression
+// copyOut is the body of the readers of a list of records: under the
+// state lock it takes the list pick chooses and returns cp's copy of each
+// record, in order (nil when there is none). cp copies deeply, so the
+// caller may change what it gets without changing the sandbox.
+func copyOut[R, C any](s *Server, pick func(*state) []R, cp func(R) C) []C {
+	var out []C
 	s.read(func(st *state) {
-		for _, x := range st.suppressions {
-			out = append(out, *x)
+		for _, r := range pick(st) {
+			out = append(out, cp(r))
 		}
 	})
 	return out
+}
+
+// Suppressions returns the suppressed identifier sets.
+func (s *Server) Suppressions() []Suppression {
+	return copyOut(s, func(st *state) []*Suppression { return st.suppressions }, copySuppression)
 }
 
 // Merges returns every merge in order.
 func (s *Server) Merges() []Merge {
-	var out []Merge
-	s.read(func(st *state) {
-		for _, m := range st.merges {
-			m.Primary, m.Secondary = copyStrMap(m.Primary), copyStrMap(m.Secondary)
-			out = append(out, m)
-		}
-	})
-	return out
+	return copyOut(s, func(st *state) []Merge { return st.merges }, copyMerge)
 }
 
 // Deliveries returns every transactional send in order.
 func (s *Server) Deliveries() []Delivery {
-	var out []Delivery
-	s.read(func(st *state) {
-		for _, d := range st.deliveries {
-			out = append(out, copyDelivery(d))
-		}
-	})
-	return out
+	return copyOut(s, func(st *state) []Delivery { return st.deliveries }, copyDelivery)
 }
 
 // DeliveryEvents returns every reported delivery metric in order.
 func (s *Server) DeliveryEvents() []DeliveryEvent {
-	var out []DeliveryEvent
-	s.read(func(st *state) {
-		for _, d := range st.devents {
-			d.Body = copyMap(d.Body)
-			out = append(out, d)
-		}
-	})
-	return out
+	return copyOut(s, func(st *state) []DeliveryEvent { return st.devents }, copyDeliveryEvent)
 }
 
 // Triggers returns every broadcast trigger in order.
 func (s *Server) Triggers() []Trigger {
-	var out []Trigger
-	s.read(func(st *state) {
-		for _, t := range st.triggers {
-			out = append(out, copyTrigger(t))
-		}
-	})
-	return out
+	return copyOut(s, func(st *state) []*Trigger { return st.triggers }, copyTrigger)
 }
 
 // Forms returns every form submission in order.
 func (s *Server) Forms() []FormSubmission {
-	var out []FormSubmission
-	s.read(func(st *state) {
-		for _, f := range st.forms {
-			f.Data = copyStrMap(f.Data)
-			out = append(out, f)
-		}
-	})
-	return out
+	return copyOut(s, func(st *state) []FormSubmission { return st.forms }, copyForm)
 }
 
 // CDPMessages returns every stored Pipelines message in order.
 func (s *Server) CDPMessages() []CDPMessage {
-	var out []CDPMessage
-	s.read(func(st *state) {
-		for _, m := range st.cdp {
-			m.Body = copyMap(m.Body)
-			out = append(out, m)
-		}
-	})
-	return out
+	return copyOut(s, func(st *state) []CDPMessage { return st.cdp }, copyCDPMessage)
 }
 
 // Snapshot returns a copy of the whole state.
@@ -355,10 +325,22 @@ func copyStrMap(m map[string]string) map[string]string {
 	return out
 }
 
+func copySuppression(x *Suppression) Suppression { return *x }
+
+func copyMerge(m Merge) Merge {
+	m.Primary, m.Secondary = copyStrMap(m.Primary), copyStrMap(m.Secondary)
+	return m
+}
+
 func copyDelivery(d Delivery) Delivery {
 	d.Identifiers = copyStrMap(d.Identifiers)
 	d.MessageData = copyMap(d.MessageData)
 	d.Request = copyMap(d.Request)
+	return d
+}
+
+func copyDeliveryEvent(d DeliveryEvent) DeliveryEvent {
+	d.Body = copyMap(d.Body)
 	return d
 }
 
@@ -367,4 +349,14 @@ func copyTrigger(t *Trigger) Trigger {
 	c.Body = copyMap(t.Body)
 	c.Errors = append([]string(nil), t.Errors...)
 	return c
+}
+
+func copyForm(f FormSubmission) FormSubmission {
+	f.Data = copyStrMap(f.Data)
+	return f
+}
+
+func copyCDPMessage(m CDPMessage) CDPMessage {
+	m.Body = copyMap(m.Body)
+	return m
 }
