@@ -185,3 +185,31 @@ func TestV2(t *testing.T) {
 	want(t, e.track("POST", "/api/v2/entity", `{"type":"person","action":"identify","identifiers":{}}`), 400,
 		`{"errors":[{"reason":"invalid","field":"identifiers","message":"identifiers must have exactly one of id, email or cio_id"}]}`)
 }
+
+// TestV2Attributes: person and object operations refuse the same way an
+// attributes value that is not an object or breaks the attribute limits,
+// and accept absent or null attributes.
+func TestV2Attributes(t *testing.T) {
+	e := newEnv(t)
+	many := map[string]any{}
+	for i := 0; i <= MaxAttributes; i++ {
+		many[fmt.Sprint("a", i)] = i
+	}
+	for _, who := range []string{
+		`"type":"person","action":"identify","identifiers":{"id":"u1"}`,
+		`"type":"object","action":"identify","identifiers":{"object_type_id":"1","object_id":"o1"}`,
+	} {
+		want(t, e.track("POST", "/api/v2/entity", `{`+who+`,"attributes":"plan"}`), 400,
+			`{"errors":[{"reason":"invalid","field":"attributes","message":"attributes must be an object"}]}`)
+		want(t, e.track("POST", "/api/v2/entity", `{`+who+`,"attributes":`+mustJSON(many)+`}`), 400,
+			`{"errors":[{"reason":"invalid","field":"attributes","message":"cannot identify more than 300 attributes in one request"}]}`)
+		want(t, e.track("POST", "/api/v2/entity", `{`+who+`,"attributes":null}`), 200, `{}`)
+		want(t, e.track("POST", "/api/v2/entity", `{`+who+`}`), 200, `{}`)
+	}
+	if p, ok := e.r.Person("u1"); !ok || len(p.Attributes) != 0 {
+		t.Fatalf("person %+v", p)
+	}
+	if o, ok := e.r.Object("1", "o1"); !ok || len(o.Attributes) != 0 {
+		t.Fatalf("object %+v", o)
+	}
+}
