@@ -151,53 +151,65 @@ func (s *Server) validateSend(channel string, m map[string]any, now time.Time) (
 		d.SendAt = t
 	}
 	if channel == "email" {
-		if n := countRecipients(m["to"]) + countRecipients(m["cc"]) + countRecipients(m["bcc"]); n > MaxEmailRecipients {
-			return bad(fmt.Sprintf("too many recipients: at most %d across to, cc and bcc", MaxEmailRecipients))
-		}
-		if v, present := m["headers"]; present && v != nil {
-			switch x := v.(type) {
-			case map[string]any:
-			case string:
-				var parsed any
-				if json.Unmarshal([]byte(x), &parsed) != nil {
-					return bad("headers must be an object or a JSON string")
-				}
-				switch parsed.(type) {
-				case map[string]any, []any:
-				default:
-					return bad("headers must be an object or a JSON string")
-				}
-			default:
-				return bad("headers must be an object or a JSON string")
-			}
-		}
-		if v, present := m["attachments"]; present && v != nil {
-			att, ok := v.(map[string]any)
-			if !ok {
-				return bad("attachments must be an object of file names to base64 content")
-			}
-			names := make([]string, 0, len(att))
-			for k := range att {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			total := 0
-			for _, name := range names {
-				content, _ := att[name].(string)
-				if _, err := base64.StdEncoding.DecodeString(content); err != nil || content == "" {
-					return bad(fmt.Sprintf("Attachment must be base64 encoded: %q", name))
-				}
-				if ext := path.Ext(name); ext == "" || ext == "." {
-					return bad(fmt.Sprintf("Attachment file name must have an extension: %q", name))
-				}
-				total += len(content)
-			}
-			if total >= MaxAttachmentBytes {
-				return http.StatusRequestEntityTooLarge, "Total attachment size exceeds the limit", Delivery{}
-			}
+		if status, msg := emailProblem(m); msg != "" {
+			return status, msg, Delivery{}
 		}
 	}
 	return 0, "", d
+}
+
+// emailProblem checks what only a transactional email has: at most 15
+// recipients across to, cc and bcc, headers as an object or a JSON
+// string, attachments with an extension and base64 content below the
+// total limit (413 over it). It returns the status and message of the
+// first problem, or 0 and "".
+func emailProblem(m map[string]any) (int, string) {
+	if n := countRecipients(m["to"]) + countRecipients(m["cc"]) + countRecipients(m["bcc"]); n > MaxEmailRecipients {
+		return http.StatusBadRequest, fmt.Sprintf("too many recipients: at most %d across to, cc and bcc", MaxEmailRecipients)
+	}
+	if v, present := m["headers"]; present && v != nil {
+		switch x := v.(type) {
+		case map[string]any:
+		case string:
+			var parsed any
+			if json.Unmarshal([]byte(x), &parsed) != nil {
+				return http.StatusBadRequest, "headers must be an object or a JSON string"
+			}
+			switch parsed.(type) {
+			case map[string]any, []any:
+			default:
+				return http.StatusBadRequest, "headers must be an object or a JSON string"
+			}
+		default:
+			return http.StatusBadRequest, "headers must be an object or a JSON string"
+		}
+	}
+	if v, present := m["attachments"]; present && v != nil {
+		att, ok := v.(map[string]any)
+		if !ok {
+			return http.StatusBadRequest, "attachments must be an object of file names to base64 content"
+		}
+		names := make([]string, 0, len(att))
+		for k := range att {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		total := 0
+		for _, name := range names {
+			content, _ := att[name].(string)
+			if _, err := base64.StdEncoding.DecodeString(content); err != nil || content == "" {
+				return http.StatusBadRequest, fmt.Sprintf("Attachment must be base64 encoded: %q", name)
+			}
+			if ext := path.Ext(name); ext == "" || ext == "." {
+				return http.StatusBadRequest, fmt.Sprintf("Attachment file name must have an extension: %q", name)
+			}
+			total += len(content)
+		}
+		if total >= MaxAttachmentBytes {
+			return http.StatusRequestEntityTooLarge, "Total attachment size exceeds the limit"
+		}
+	}
+	return 0, ""
 }
 
 // ---- broadcasts ----
