@@ -319,18 +319,10 @@ func (st *state) semantic(name, userID string, m, props map[string]any, now time
 			st.deleteDevice(p, tok)
 		}
 	case "Object Deleted":
-		oid, _ := idString(props["objectId"])
-		tid, ok := idString(props["objectTypeId"])
-		if !ok || tid == "" {
-			tid = "1"
-		}
+		tid, oid := semanticObject(props)
 		st.deleteObject(tid, oid)
 	case "Relationship Deleted":
-		oid, _ := idString(props["objectId"])
-		tid, ok := idString(props["objectTypeId"])
-		if !ok || tid == "" {
-			tid = "1"
-		}
+		tid, oid := semanticObject(props)
 		if p := st.lookup(userID); p != nil {
 			delete(st.rels, relKey{p.cioID, tid, oid})
 		}
@@ -342,4 +334,16 @@ func (st *state) semantic(name, userID string, m, props map[string]any, now time
 		return false
 	}
 	return true
+}
+
+// semanticObject reads the object a semantic event names:
+// properties.objectTypeId ("1" when absent or empty) and
+// properties.objectId.
+func semanticObject(props map[string]any) (typeID, id string) {
+	id, _ = idString(props["objectId"])
+	typeID, ok := idString(props["objectTypeId"])
+	if !ok || typeID == "" {
+		typeID = "1"
+	}
+	return typeID, id
 }
