@@ -86,7 +86,8 @@ func (s *Server) send(channel string) http.HandlerFunc {
 	}
 }
 
-// validateSend checks a transactional request (contract §5.1) and returns
+// validateSend checks a transactional request (the send endpoints of
+// Customer.io's App API reference) and returns
 // the status and message of the first problem, or the delivery to record.
 func (s *Server) validateSend(channel string, m map[string]any, now time.Time) (int, string, Delivery) {
 	bad := func(msg string) (int, string, Delivery) { return http.StatusBadRequest, msg, Delivery{} }

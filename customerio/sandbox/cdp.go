@@ -203,7 +203,9 @@ func cdpTimestamp(m map[string]any) int64 {
 	return 0
 }
 
-// applyCDP maps a Pipelines message onto the state (contract §6.3, §6.5).
+// applyCDP maps a Pipelines message onto the state: each call's fields
+// as Customer.io's Pipelines API reference gives them, and its semantic
+// events ("Customer.io Semantic Events").
 func (st *state) applyCDP(typ string, m map[string]any, now time.Time) bool {
 	userID, _ := idString(m["userId"])
 	anonID, _ := idString(m["anonymousId"])

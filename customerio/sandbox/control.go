@@ -26,7 +26,8 @@ func ctlError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
-// controlRoutes mounts the control API (contract-free, JSON, no auth):
+// controlRoutes mounts the control API (the sandbox's own, not part of
+// Customer.io's APIs; JSON, no auth):
 //
 //	GET    /_sandbox/info                      credentials and prefixes (Info)
 //	GET    /_sandbox/requests?group=&since=&limit=&order=&method=&path=   []Request, oldest first

@@ -221,9 +221,9 @@ func (st *state) relate(who, typeID, objID string, attrs map[string]any) {
 // attrsRefusal says why merging attrs into cur (an object's or a
 // relationship's attributes) would break Customer.io's limits for what an
 // object or a relationship holds: at most 300 attributes, at most 100,000
-// bytes of them as JSON (contract §9). Customer.io's answer to breaking them
-// is not documented; the sandbox refuses the operation, so that a test sees
-// it. "" when it fits.
+// bytes of them as JSON (Customer.io's Track API reference). Customer.io's
+// answer to breaking them is not documented; the sandbox refuses the
+// operation, so that a test sees it. "" when it fits.
 func attrsRefusal(what string, cur, attrs map[string]any) string {
 	if len(attrs) == 0 {
 		return ""

@@ -56,8 +56,9 @@ func (st *state) findOrCreate(typ, val string, now time.Time) *person {
 	return nil
 }
 
-// identify applies an identify call: resolution rules of contract §3.2,
-// then attributes. It returns the person or nil when nothing happened.
+// identify applies an identify call: the identify resolution rules of
+// Customer.io's Track API reference, then the attributes. It returns the
+// person or nil when nothing happened.
 func (st *state) identify(typ, val string, attrs map[string]any, now time.Time) *person {
 	bodyID, _ := idString(attrs["id"])
 	bodyEmail, _ := attrs["email"].(string)
@@ -150,7 +151,8 @@ func setPath(m map[string]any, path []string, v any) {
 	m[path[len(path)-1]] = v
 }
 
-// validateIdentify checks the DOC-INVALID limits on an identify body.
+// validateIdentify checks the limits of Customer.io's "Invalid API
+// requests" page on an identify body.
 func validateIdentify(attrs map[string]any) string {
 	if v, ok := attrs["id"]; ok {
 		s, isStr := v.(string)

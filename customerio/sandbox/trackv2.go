@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// v2 action matrix (contract §4.2).
+// v2 action matrix (Track v2 in Customer.io's Track API reference).
 var v2Actions = map[string]map[string]bool{
 	"person": {"identify": true, "delete": true, "event": true, "screen": true, "page": true,
 		"add_relationships": true, "delete_relationships": true, "add_device": true,
