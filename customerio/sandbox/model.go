@@ -203,6 +203,7 @@ type Snapshot struct {
 	CDPMessages     []CDPMessage       `json:"cdp_messages"`
 }
 
+// person is a stored profile; readers hand out a Person copy of it.
 type person struct {
 	cioID, id, email string
 	attrs            map[string]any
@@ -212,19 +213,26 @@ type person struct {
 	updatedAt        time.Time
 }
 
+// objKey names an object: object_type_id and object_id.
 type objKey struct{ typeID, id string }
 
+// relKey names a relationship: who (a person or an anonymous id) and the
+// object.
 type relKey struct {
 	cio    string // person cio_id or "anon:"+anonymous id
 	typeID string
 	objID  string
 }
 
+// broadcast is an API-triggered broadcast and its triggers.
 type broadcast struct {
 	lastTrigger time.Time
 	triggers    []*Trigger
 }
 
+// state is everything the sandbox's workspace holds, with the indexes
+// that resolve identifiers. Server.mu guards it: mutation.go changes it
+// under mutate, readers.go copies it out under read.
 type state struct {
 	nextCio      int
 	people       map[string]*person // by cio_id
@@ -251,6 +259,8 @@ type state struct {
 	nextDelivery uint64
 }
 
+// newState returns an empty workspace with the configured segments and
+// broadcasts.
 func newState(cfg Config) *state {
 	st := &state{
 		nextCio:     0x3000000,
