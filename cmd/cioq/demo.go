@@ -15,7 +15,7 @@ import (
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
-	"github.com/cioq/cioq/internal/config"
+	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
 	"github.com/cioq/cioq/producer"
@@ -130,7 +130,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 
 	reg := newRegistry()
 	metrics := ops.NewMetrics(reg)
-	wc := worker.ConfigFrom(cfg)
+	wc := cfg.WorkerConfig()
 	wc.Logger = log
 	wc.Observer = metricsObserver{metrics}
 	w, err := worker.New(wc)

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/customerio"
-	"github.com/cioq/cioq/internal/config"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 )

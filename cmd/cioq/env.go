@@ -13,7 +13,7 @@ import (
 	"github.com/cioq/cioq/producer"
 )
 
-// Environment variables cmd reads itself (internal/config reads the rest).
+// Environment variables cmd reads itself (cmd/cioq/internal/config reads the rest).
 const (
 	envDashboardUser     = "CIOQ_DASHBOARD_USER"
 	envDashboardPassword = "CIOQ_DASHBOARD_PASSWORD"
