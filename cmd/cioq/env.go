@@ -203,6 +203,22 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	return l, nil
 }
 
+// redisEnv reads what the commands that enqueue or read tasks with a
+// client of their own (enqueue, dlq) need of the environment, checked in
+// this order: the log settings, REDIS_URL and CIOQ_KEY_SECRET.
+func redisEnv(a *app) (log *slog.Logger, rurl string, popts []producer.Option, err error) {
+	if log, err = newLogger(a.getenv, a.stderr); err != nil {
+		return nil, "", nil, err
+	}
+	if rurl, err = redisURL(a.getenv); err != nil {
+		return nil, "", nil, err
+	}
+	if popts, err = keySecretOptions(a.getenv); err != nil {
+		return nil, "", nil, err
+	}
+	return log, rurl, popts, nil
+}
+
 // redisURL returns REDIS_URL, checked (errors name it, never the password).
 func redisURL(getenv func(string) string) (string, error) {
 	u := strings.TrimSpace(getenv(redisconf.EnvVar))
