@@ -3,7 +3,8 @@ package demo
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cioq/cioq/customerio/sandbox"
@@ -41,9 +42,9 @@ func printRequests(w io.Writer, sb *sandbox.Running) {
 		}
 		statuses[k][r.Status]++
 	}
-	for _, k := range sortedKeys(counts) {
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
 		var st []string
-		for _, code := range sortedInts(statuses[k]) {
+		for _, code := range slices.Sorted(maps.Keys(statuses[k])) {
 			st = append(st, fmt.Sprintf("%d×%d", statuses[k][code], code))
 		}
 		fmt.Fprintf(w, "    %3d  %-52s %s\n", counts[k], k, strings.Join(st, " "))
@@ -114,7 +115,7 @@ func printObjects(w io.Writer, snap sandbox.Snapshot, byCio map[string]string) {
 
 func printSegments(w io.Writer, snap sandbox.Snapshot, byCio map[string]string) {
 	fmt.Fprintf(w, "\n  Manual segments:\n")
-	for _, id := range sortedInts(snap.Segments) {
+	for _, id := range slices.Sorted(maps.Keys(snap.Segments)) {
 		members := snap.Segments[id]
 		if len(members) == 0 {
 			continue
@@ -171,7 +172,7 @@ func attrString(m map[string]any) string {
 		return ""
 	}
 	parts := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s=%v", k, m[k]))
 	}
 	return strings.Join(parts, " ")
@@ -180,22 +181,4 @@ func attrString(m map[string]any) string {
 func asMap(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func sortedInts[V any](m map[int]V) []int {
-	keys := make([]int, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
-	return keys
 }
