@@ -48,8 +48,9 @@ func (l Limit) burst() int {
 	return l.Burst
 }
 
-// Defaults the worker uses; Customer.io's documented limits are in
-// customerio-api.md §7. Treat them as constants.
+// Defaults the worker uses: Customer.io's documented limits, as each one
+// below says (the README's "Throughput" section lists them, and the sandbox
+// enforces the same, customerio/sandbox Config). Treat them as constants.
 var (
 	// DefaultTrack is the Track API (v1 and v2) fair-use rate, 100 req/s,
 	// kept with a 3 % margin (100 per 1.03 s) and no burst, so that no
