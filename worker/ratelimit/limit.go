@@ -2,8 +2,9 @@ package ratelimit
 
 import (
 	"fmt"
-	"strconv"
 	"time"
+
+	"github.com/cioq/cioq/internal/keys"
 )
 
 // Limit is a rate: Rate requests per Period, with up to Burst of them
@@ -84,10 +85,10 @@ const (
 // Key returns the limiter key of one API in one workspace, such as
 // Key("default", "track") == "default:track". Limits are per key: two
 // workspaces (Customer.io accounts) never share a budget.
-func Key(workspace, api string) string { return workspace + ":" + api }
+func Key(workspace, api string) string { return keys.RateLimitAPI(workspace, api) }
 
 // BroadcastKey returns the key of one API-triggered broadcast in a workspace,
 // for DefaultBroadcastTrigger.
 func BroadcastKey(workspace string, broadcastID int) string {
-	return workspace + ":broadcast:" + strconv.Itoa(broadcastID)
+	return keys.RateLimitBroadcast(workspace, broadcastID)
 }
