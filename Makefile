@@ -39,7 +39,7 @@ test: redis-test
 	CIOQ_TEST_REDIS=$(TEST_REDIS) $(GO) test $(TEST_FLAGS) ./...
 
 # The demo: Redis (installed and started if nothing answers at REDIS_URL), the
-# embedded sandbox, a worker, and the brief's scenarios. Real credentials in
+# embedded sandbox, a worker, and the demo scenarios. Real credentials in
 # the environment (CUSTOMERIO_*) send to Customer.io instead.
 run: redis-run build
 	./bin/cioq demo

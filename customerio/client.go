@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -48,7 +46,9 @@ const (
 	maxDrainBytes = 256 << 10
 )
 
-// Base URLs per region (contract §1). The Pipelines base includes /v1.
+// Base URLs per region, as Customer.io's documentation gives them (the
+// "Account regions" page and each API's reference). The Pipelines base
+// includes /v1.
 var baseURLs = map[Region]map[API]string{
 	RegionUS: {
 		APITrack:     "https://track.customer.io",
@@ -292,45 +292,6 @@ func escapeSegment(s string) string {
 	return strings.ReplaceAll(url.PathEscape(s), "+", "%2B")
 }
 
-// encodeJSON is json.Marshal without HTML escaping and without the trailing
-// newline; every size limit is measured on this encoding.
-func encodeJSON(v any) ([]byte, error) {
-	jb := getJSONBuf()
-	defer putJSONBuf(jb)
-	if err := jb.enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.Clone(bytes.TrimSuffix(jb.buf.Bytes(), []byte("\n"))), nil
-}
-
-// jsonBuf is a reusable buffer with its encoder (no HTML escaping), so
-// measuring and encoding bodies does not grow a fresh buffer each time.
-type jsonBuf struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
-var jsonBufs = sync.Pool{New: func() any {
-	jb := &jsonBuf{}
-	jb.enc = json.NewEncoder(&jb.buf)
-	jb.enc.SetEscapeHTML(false)
-	return jb
-}}
-
-func getJSONBuf() *jsonBuf {
-	jb := jsonBufs.Get().(*jsonBuf)
-	jb.buf.Reset()
-	return jb
-}
-
-// putJSONBuf returns jb to the pool unless it grew beyond 64 KiB (a rare
-// large body should not pin its memory).
-func putJSONBuf(jb *jsonBuf) {
-	if jb.buf.Cap() <= 64<<10 {
-		jsonBufs.Put(jb)
-	}
-}
-
 // response is a successful (2xx) answer.
 type response struct {
 	status int
@@ -413,29 +374,17 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	return nil, newStatusError(rq.api, rq.op, resp.StatusCode, resp.Header, data, sc)
 }
 
-// networkError wraps a transport failure as a transient *APIError, without
-// the *url.Error (whose text holds the URL and so the person's identifier).
-func (c *Client) networkError(rq *request, sc *scrubber, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
+// doJSON sends rq and decodes its 2xx body into a new T (see decode).
+func doJSON[T any](ctx context.Context, c *Client, rq *request) (*T, error) {
+	resp, err := c.do(ctx, rq)
+	if err != nil {
+		return nil, err
 	}
-	return &APIError{API: rq.api, Operation: rq.op, Class: ClassTransient, Err: &scrubbedError{err: err, text: sc.scrub(err.Error())}}
-}
-
-// scrubbedError keeps the cause for errors.Is/As while printing a scrubbed text.
-type scrubbedError struct {
-	err  error
-	text string
-}
-
-func (e *scrubbedError) Error() string { return e.text }
-func (e *scrubbedError) Unwrap() error { return e.err }
-
-// Timeout reports whether the cause was a timeout (net.Error compatibility).
-func (e *scrubbedError) Timeout() bool {
-	var ne net.Error
-	return errors.As(e.err, &ne) && ne.Timeout() || errors.Is(e.err, context.DeadlineExceeded)
+	var out T
+	if err := resp.decode(rq, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // decode unmarshals a 2xx body into out. A body that cannot be read is a

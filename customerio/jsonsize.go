@@ -1,10 +1,80 @@
 package customerio
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
+
+// encodeJSON is json.Marshal without HTML escaping and without the trailing
+// newline; every size limit is measured on this encoding.
+func encodeJSON(v any) ([]byte, error) {
+	jb := getJSONBuf()
+	defer putJSONBuf(jb)
+	if err := jb.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(bytes.TrimSuffix(jb.buf.Bytes(), []byte("\n"))), nil
+}
+
+// jsonBuf is a reusable buffer with its encoder (no HTML escaping), so
+// measuring and encoding bodies does not grow a fresh buffer each time.
+type jsonBuf struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var jsonBufs = sync.Pool{New: func() any {
+	jb := &jsonBuf{}
+	jb.enc = json.NewEncoder(&jb.buf)
+	jb.enc.SetEscapeHTML(false)
+	return jb
+}}
+
+func getJSONBuf() *jsonBuf {
+	jb := jsonBufs.Get().(*jsonBuf)
+	jb.buf.Reset()
+	return jb
+}
+
+// putJSONBuf returns jb to the pool unless it grew beyond 64 KiB (a rare
+// large body should not pin its memory).
+func putJSONBuf(jb *jsonBuf) {
+	if jb.buf.Cap() <= 64<<10 {
+		jsonBufs.Put(jb)
+	}
+}
+
+// encodedSize is the size of v's JSON encoding (encodeJSON's); -1 when it
+// cannot be encoded. Plain JSON values are measured without encoding
+// (jsonSize); anything else is encoded into a pooled buffer.
+func encodedSize(v any) int {
+	if n, ok := jsonSize(v, 0); ok {
+		return n
+	}
+	jb := getJSONBuf()
+	defer putJSONBuf(jb)
+	if err := jb.enc.Encode(v); err != nil {
+		return -1
+	}
+	return jb.buf.Len() - 1 // the Encoder's newline
+}
+
+// checkEncoded refuses a value that cannot be encoded or whose encoding is
+// not below limit bytes (strict) or above it.
+func checkEncoded(field string, v any, limit int, strict bool, reason string) error {
+	n := encodedSize(v)
+	if n < 0 {
+		return invalid(field, "cannot be encoded as JSON")
+	}
+	if n > limit || strict && n == limit {
+		return invalid(field, reason)
+	}
+	return nil
+}
 
 // jsonSize returns the length of encodeJSON(v) without encoding it, for
 // the values a decoded JSON document or a literal map holds: nil, string,

@@ -61,6 +61,39 @@ func (c *Client) Unsuppress(ctx context.Context, id string) error {
 	return c.trackV1(ctx, "unsuppress", http.MethodPost, personPath(id, "unsuppress"), nil, id)
 }
 
+// EventType is the kind of a tracked event: a plain event, a page view or a
+// screen view.
+type EventType string
+
+// Event types accepted by the Track API.
+const (
+	EventTypeEvent  EventType = "event"
+	EventTypePage   EventType = "page"
+	EventTypeScreen EventType = "screen"
+)
+
+// Event is the body of POST /api/v1/customers/{id}/events. For page views
+// Name is the page URL or path; for screen views, the screen name.
+type Event struct {
+	Name string `json:"name"`
+	// ID is a ULID; Customer.io drops an event whose id it has already seen.
+	ID        string         `json:"id,omitempty"`
+	Type      EventType      `json:"type,omitempty"`
+	Timestamp int64          `json:"timestamp,omitempty"` // unix seconds
+	Data      map[string]any `json:"data,omitempty"`
+}
+
+// AnonymousEvent is the body of POST /api/v1/events. With AnonymousID empty
+// it is an invite event, which needs Data["recipient"].
+type AnonymousEvent struct {
+	AnonymousID string         `json:"anonymous_id,omitempty"`
+	Name        string         `json:"name"`
+	ID          string         `json:"id,omitempty"`
+	Type        EventType      `json:"type,omitempty"`
+	Timestamp   int64          `json:"timestamp,omitempty"`
+	Data        map[string]any `json:"data,omitempty"`
+}
+
 // Track records an event (or, with Type page or screen, a page or screen
 // view) for a person: POST /api/v1/customers/{id}/events. Give every event a
 // ULID ID so that a retried delivery is dropped as a duplicate.
@@ -81,6 +114,93 @@ func (c *Client) TrackAnonymous(ctx context.Context, ev AnonymousEvent) error {
 		return err
 	}
 	return c.trackV1(ctx, "track_anonymous", http.MethodPost, []string{"api", "v1", "events"}, ev)
+}
+
+// Validate checks a person's event: name non-blank and at most 100 bytes,
+// type event|page|screen, id a ULID when set, timestamp not negative, data
+// at most 100,000 bytes encoded.
+func (e Event) Validate() error {
+	if err := checkEventName("name", e.Name); err != nil {
+		return err
+	}
+	if err := checkEventType("type", e.Type); err != nil {
+		return err
+	}
+	if err := checkULID("id", e.ID); err != nil {
+		return err
+	}
+	if e.Timestamp < 0 {
+		return invalid("timestamp", "must not be negative")
+	}
+	return checkEventData("data", e.Data)
+}
+
+// Validate checks an anonymous event like Event.Validate; anonymous_id is at
+// most 150 bytes, and an invite event (no anonymous_id) needs a non-blank
+// data.recipient.
+func (e AnonymousEvent) Validate() error {
+	if err := (Event{Name: e.Name, ID: e.ID, Type: e.Type, Timestamp: e.Timestamp, Data: e.Data}).Validate(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(e.AnonymousID) == "" {
+		if r, _ := e.Data["recipient"].(string); strings.TrimSpace(r) == "" {
+			return invalid("data.recipient", "is required for an invite event (no anonymous_id)")
+		}
+		return nil
+	}
+	return checkID("anonymous_id", e.AnonymousID)
+}
+
+// checkEventName: non-blank after trimming, at most 100 bytes.
+func checkEventName(field, name string) error {
+	if strings.TrimSpace(name) == "" {
+		return invalid(field, "must not be blank")
+	}
+	if len(name) > MaxEventNameBytes {
+		return invalid(field, "must be at most 100 bytes")
+	}
+	return nil
+}
+
+// checkULID accepts "" or 26 Crockford base32 characters.
+func checkULID(field, id string) error {
+	if id == "" {
+		return nil
+	}
+	if len(id) != 26 || id[0] > '7' {
+		return invalid(field, "must be a ULID")
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i] | 0x20 // lower-case letters
+		if !(id[i] >= '0' && id[i] <= '9' || c >= 'a' && c <= 'z' && c != 'i' && c != 'l' && c != 'o' && c != 'u') {
+			return invalid(field, "must be a ULID")
+		}
+	}
+	return nil
+}
+
+func checkEventType(field string, t EventType) error {
+	switch t {
+	case "", EventTypeEvent, EventTypePage, EventTypeScreen:
+		return nil
+	}
+	return invalid(field, `must be "event", "page" or "screen"`)
+}
+
+func checkEventData(field string, data map[string]any) error {
+	if data == nil {
+		return nil
+	}
+	return checkEncoded(field, data, MaxEventDataBytes, false, "must be at most 100000 bytes encoded")
+}
+
+// Device is a push device for PUT /api/v1/customers/{id}/devices (v1 names the
+// token "id"). Attributes are strings per the API (device_os, app_version, ...).
+type Device struct {
+	ID         string            `json:"id"`
+	Platform   string            `json:"platform"`
+	LastUsed   int64             `json:"last_used,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // AddDevice adds or updates a person's push device:
@@ -109,6 +229,30 @@ func (c *Client) DeleteDevice(ctx context.Context, id, deviceID string) error {
 	return c.trackV1(ctx, "delete_device", http.MethodDelete, personPath(id, "devices", deviceID), nil, id, deviceID)
 }
 
+// Validate checks a v1 device: a non-blank token (id; no length is
+// documented), platform ios or android, last_used not negative, and string
+// attributes within the attribute limits.
+func (d Device) Validate() error {
+	if strings.TrimSpace(d.ID) == "" {
+		return invalid("device.id", "is required")
+	}
+	if err := checkPlatform("device.platform", d.Platform); err != nil {
+		return err
+	}
+	if d.LastUsed < 0 {
+		return invalid("device.last_used", "must not be negative")
+	}
+	return checkStringAttributes("device.attributes", d.Attributes)
+}
+
+func checkPlatform(field, p string) error {
+	switch p {
+	case "ios", "android":
+		return nil
+	}
+	return invalid(field, `must be "ios" or "android"`)
+}
+
 // MergeCustomers merges secondary into primary (irreversible; secondary is
 // deleted): POST /api/v1/merge_customers. Each names exactly one of id,
 // email or cio_id (bare value).
@@ -124,6 +268,16 @@ func (c *Client) MergeCustomers(ctx context.Context, primary, secondary Identifi
 		Secondary Identifiers `json:"secondary"`
 	}{primary, secondary})
 }
+
+// IDType says what the ids of a manual segment request are.
+type IDType string
+
+// Identifier types for segment membership requests and merges.
+const (
+	IDTypeID    IDType = "id"
+	IDTypeEmail IDType = "email"
+	IDTypeCioID IDType = "cio_id"
+)
 
 // AddToSegment adds people to a manual segment:
 // POST /api/v1/segments/{segmentID}/add_customers[?id_type=...]. idType ""
@@ -173,6 +327,29 @@ func (c *Client) segment(ctx context.Context, op, verb string, segmentID int, id
 	return nil
 }
 
+// ValidateSegmentIDs checks the ids of a manual segment request: at least
+// one, each non-blank and at most 150 bytes. Lists longer than 1000 are not
+// refused: the client splits them.
+func ValidateSegmentIDs(field string, ids []string) error {
+	if len(ids) == 0 {
+		return invalid(field, "at least one id is required")
+	}
+	for i, id := range ids {
+		if err := checkID(idx(field, i), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkIDType(field string, t IDType) error {
+	switch t {
+	case "", IDTypeID, IDTypeEmail, IDTypeCioID:
+		return nil
+	}
+	return invalid(field, `must be "id", "email" or "cio_id"`)
+}
+
 // SubmitForm submits a form: POST /api/v1/forms/{formID}/submit with
 // {"data":{...}}. data needs exactly one of "email" or "id". Success is 204.
 func (c *Client) SubmitForm(ctx context.Context, formID string, data map[string]string) error {
@@ -205,19 +382,11 @@ type AccountRegion struct {
 }
 
 // Region looks up the region and workspace of the Track credentials:
-// GET /api/v1/accounts/region, answered on either regional host (contract
-// §1). It changes nothing and needs no person, which makes it the Track
+// GET /api/v1/accounts/region, answered on either regional host
+// (Customer.io's Track API reference). It changes nothing and needs no person, which makes it the Track
 // API's credentials check: wrong credentials fail with a ClassAuth
 // *APIError (401).
 func (c *Client) Region(ctx context.Context) (*AccountRegion, error) {
 	rq := &request{api: APITrack, op: "region", method: http.MethodGet, path: []string{"api", "v1", "accounts", "region"}}
-	resp, err := c.do(ctx, rq)
-	if err != nil {
-		return nil, err
-	}
-	var out AccountRegion
-	if err := resp.decode(rq, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return doJSON[AccountRegion](ctx, c, rq)
 }

@@ -2,8 +2,89 @@ package customerio
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"sort"
+	"strconv"
+	"strings"
 )
+
+// EntityType is the "type" of a Track v2 operation.
+type EntityType string
+
+// Entity types of Track v2 operations.
+const (
+	EntityPerson   EntityType = "person"
+	EntityObject   EntityType = "object"
+	EntityDelivery EntityType = "delivery"
+)
+
+// Action is the "action" of a Track v2 operation.
+type Action string
+
+// Track v2 actions (see the action matrix in Customer.io's Track v2 docs).
+const (
+	ActionIdentify            Action = "identify"
+	ActionIdentifyAnonymous   Action = "identify_anonymous"
+	ActionDelete              Action = "delete"
+	ActionEvent               Action = "event"
+	ActionPage                Action = "page"
+	ActionScreen              Action = "screen"
+	ActionAddRelationships    Action = "add_relationships"
+	ActionDeleteRelationships Action = "delete_relationships"
+	ActionAddDevice           Action = "add_device"
+	ActionDeleteDevice        Action = "delete_device"
+	ActionMerge               Action = "merge"
+	ActionSuppress            Action = "suppress"
+	ActionUnsuppress          Action = "unsuppress"
+)
+
+// Relationship links a person and an object in cio_relationships. From a
+// person it names the object (ObjectTypeID, ObjectID); from an object it names
+// the person (ID, Email, CioID or AnonymousID).
+type Relationship struct {
+	Identifiers            Identifiers    `json:"identifiers"`
+	RelationshipAttributes map[string]any `json:"relationship_attributes,omitempty"`
+}
+
+// V2Device is the device of a Track v2 add_device/delete_device operation.
+type V2Device struct {
+	Token      string            `json:"token"`
+	Platform   string            `json:"platform,omitempty"`
+	LastUsed   int64             `json:"last_used,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// Operation is one Track v2 entity operation, sent alone to /api/v2/entity or
+// as an item of /api/v2/batch. Which fields apply depends on Type and Action.
+type Operation struct {
+	Type          EntityType     `json:"type"`
+	Action        Action         `json:"action"`
+	Identifiers   *Identifiers   `json:"identifiers,omitempty"`
+	Name          string         `json:"name,omitempty"`
+	ID            string         `json:"id,omitempty"`
+	Timestamp     int64          `json:"timestamp,omitempty"`
+	Attributes    map[string]any `json:"attributes,omitempty"`
+	Relationships []Relationship `json:"cio_relationships,omitempty"`
+	Device        *V2Device      `json:"device,omitempty"`
+	Primary       *Identifiers   `json:"primary,omitempty"`
+	Secondary     *Identifiers   `json:"secondary,omitempty"`
+}
+
+// BatchItemError is Customer.io's report on one failed item of a v2 batch.
+type BatchItemError struct {
+	BatchIndex int    `json:"batch_index"`
+	Reason     string `json:"reason,omitempty"`
+	Field      string `json:"field,omitempty"`
+	Message    string `json:"message,omitempty"`
+}
+
+// BatchResult is the outcome of a v2 batch that Customer.io accepted as a
+// whole (200 or 207): the items it rejected, by batch_index. Items not listed
+// were accepted.
+type BatchResult struct {
+	Errors []BatchItemError `json:"errors,omitempty"`
+}
 
 // Entity sends one Track v2 operation: POST /api/v2/entity. A 2xx answer
 // that still lists errors is reported as a permanent *APIError.
@@ -65,6 +146,9 @@ func hasErrors(body []byte) bool {
 	return decodeLoose(body, &v) && len(v.Errors) > 0
 }
 
+// decodeLoose unmarshals body into v and reports success.
+func decodeLoose(body []byte, v any) bool { return json.Unmarshal(body, v) == nil }
+
 // ItemError returns Customer.io's error for item i of the batch, or nil when
 // item i was accepted.
 func (r BatchResult) ItemError(i int) *BatchItemError {
@@ -75,4 +159,295 @@ func (r BatchResult) ItemError(i int) *BatchItemError {
 		}
 	}
 	return nil
+}
+
+// actionMatrix lists the actions each entity type accepts (the action
+// matrix of Track v2 in Customer.io's Track API reference).
+var actionMatrix = map[EntityType]map[Action]bool{
+	EntityPerson: {
+		ActionIdentify: true, ActionDelete: true, ActionEvent: true, ActionScreen: true, ActionPage: true,
+		ActionAddRelationships: true, ActionDeleteRelationships: true, ActionAddDevice: true,
+		ActionDeleteDevice: true, ActionMerge: true, ActionSuppress: true, ActionUnsuppress: true,
+	},
+	EntityObject: {
+		ActionIdentify: true, ActionIdentifyAnonymous: true, ActionDelete: true,
+		ActionAddRelationships: true, ActionDeleteRelationships: true,
+	},
+	EntityDelivery: {ActionEvent: true},
+}
+
+// Validate checks a Track v2 operation: the entity type and the action
+// matrix, the identifiers each needs (exactly one person identifier;
+// object_type_id + object_id for objects; a delivery id), the fields each
+// action needs, the attribute and event limits, and an encoded size below
+// 32,000 bytes.
+func (o Operation) Validate() error { return o.validate("") }
+
+func (o Operation) validate(p string) error {
+	if err := o.validateFields(p); err != nil {
+		return err
+	}
+	field := p
+	if field == "" {
+		field = "operation"
+	}
+	return checkEncoded(field, o, MaxEntityBytes, true, tooLarge)
+}
+
+// validateFields is Validate without the size limit: the action matrix,
+// then the identifiers, the fields of the action, the timestamp and the
+// relationships, each reported at its wire path under p.
+func (o Operation) validateFields(p string) error {
+	actions, ok := actionMatrix[o.Type]
+	if !ok {
+		return invalid(join(p, "type"), `must be "person", "object" or "delivery"`)
+	}
+	if !actions[o.Action] {
+		return invalid(join(p, "action"), "is not an action of this entity type")
+	}
+	if o.Action != ActionMerge && (o.Primary != nil || o.Secondary != nil) {
+		return invalid(join(p, "primary"), "is only for merge")
+	}
+	if err := o.validateIdentifiers(p); err != nil {
+		return err
+	}
+	if err := o.validateActionFields(p); err != nil {
+		return err
+	}
+	if o.Timestamp < 0 {
+		return invalid(join(p, "timestamp"), "must not be negative")
+	}
+	return o.validateRelationships(p)
+}
+
+// validateIdentifiers checks what names the entity: exactly one person
+// identifier (primary and secondary for a merge), object_type_id and
+// object_id for an object, the delivery id (and a device token) for a
+// delivery.
+func (o Operation) validateIdentifiers(p string) error {
+	switch o.Type {
+	case EntityPerson:
+		if o.Action == ActionMerge {
+			if o.Identifiers != nil {
+				return invalid(join(p, "identifiers"), "must be empty for merge (use primary and secondary)")
+			}
+			if err := ValidatePersonIdentifiers(join(p, "primary"), o.Primary); err != nil {
+				return err
+			}
+			if err := ValidatePersonIdentifiers(join(p, "secondary"), o.Secondary); err != nil {
+				return err
+			}
+			break
+		}
+		if err := ValidatePersonIdentifiers(join(p, "identifiers"), o.Identifiers); err != nil {
+			return err
+		}
+	case EntityObject:
+		if err := checkObjectIdentifiers(join(p, "identifiers"), o.Identifiers); err != nil {
+			return err
+		}
+	case EntityDelivery:
+		if o.Identifiers == nil || o.Identifiers.Email != "" || o.Identifiers.CioID != "" || o.Identifiers.AnonymousID != "" ||
+			o.Identifiers.ObjectTypeID != "" || o.Identifiers.ObjectID != "" {
+			return invalid(join(p, "identifiers"), "must be the delivery id only")
+		}
+		if err := checkID(join(p, "identifiers.id"), o.Identifiers.ID); err != nil {
+			return err
+		}
+		if s, _ := o.Attributes["device_token"].(string); strings.TrimSpace(s) == "" {
+			return invalid(join(p, "attributes.device_token"), "is required for a delivery event")
+		}
+	}
+	return nil
+}
+
+// validateActionFields checks the fields the action needs: an event's
+// name, id and data, an identify's attributes, a device's token, platform
+// and attributes, a relationship action's relationships.
+func (o Operation) validateActionFields(p string) error {
+	switch o.Action {
+	case ActionEvent, ActionPage, ActionScreen:
+		if err := checkEventName(join(p, "name"), o.Name); err != nil {
+			return err
+		}
+		if err := checkULID(join(p, "id"), o.ID); err != nil {
+			return err
+		}
+		if err := checkEventData(join(p, "attributes"), o.Attributes); err != nil {
+			return err
+		}
+	case ActionIdentify:
+		if err := ValidateAttributes(join(p, "attributes"), o.Attributes); err != nil {
+			return err
+		}
+	case ActionAddDevice, ActionDeleteDevice:
+		if o.Device == nil || strings.TrimSpace(o.Device.Token) == "" {
+			return invalid(join(p, "device.token"), "is required")
+		}
+		if o.Action == ActionAddDevice {
+			if err := checkPlatform(join(p, "device.platform"), o.Device.Platform); err != nil {
+				return err
+			}
+			if err := checkStringAttributes(join(p, "device.attributes"), o.Device.Attributes); err != nil {
+				return err
+			}
+		}
+	case ActionAddRelationships, ActionDeleteRelationships, ActionIdentifyAnonymous:
+		if len(o.Relationships) == 0 {
+			return invalid(join(p, "cio_relationships"), "at least one relationship is required")
+		}
+	}
+	return nil
+}
+
+// validateRelationships checks each of cio_relationships: from a person
+// it names an object, from an object a person (identify_anonymous: an
+// anonymous_id only), and its attributes keep the attribute limits.
+func (o Operation) validateRelationships(p string) error {
+	for i, r := range o.Relationships {
+		f := idx(join(p, "cio_relationships"), i) + ".identifiers"
+		var err error
+		switch {
+		case o.Action == ActionIdentifyAnonymous:
+			if r.Identifiers.AnonymousID == "" || r.Identifiers.ID != "" || r.Identifiers.Email != "" || r.Identifiers.CioID != "" ||
+				r.Identifiers.ObjectTypeID != "" || r.Identifiers.ObjectID != "" {
+				err = invalid(f, "must be an anonymous_id only")
+			} else {
+				err = checkID(f+".anonymous_id", r.Identifiers.AnonymousID)
+			}
+		case o.Type == EntityPerson:
+			err = checkObjectIdentifiers(f, &r.Identifiers)
+		default:
+			err = ValidatePersonIdentifiers(f, &r.Identifiers)
+		}
+		if err != nil {
+			return err
+		}
+		if err := ValidateAttributes(idx(join(p, "cio_relationships"), i)+".relationship_attributes", r.RelationshipAttributes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateBatch checks a Track v2 batch: at least one operation, each valid
+// (fields are reported as "batch[i].<field>"), and the encoded request
+// {"batch":[...]} below 500,000 bytes.
+func ValidateBatch(ops []Operation) error {
+	if len(ops) == 0 {
+		return invalid("batch", "at least one operation is required")
+	}
+	for i, o := range ops {
+		if err := o.validate(idx("batch", i)); err != nil {
+			return err
+		}
+	}
+	return checkEncoded("batch", batchBody{ops}, MaxBatchBytes, true, "must be less than 500000 bytes encoded")
+}
+
+type batchBody struct {
+	Batch []Operation `json:"batch"`
+}
+
+const tooLarge = "must be less than 32000 bytes encoded"
+
+// SplitOperation returns op as Track v2 operations that each encode to
+// fewer than MaxEntityBytes bytes, so that each is a valid /api/v2/entity
+// request and a valid batch item. An operation that fits is returned alone.
+//
+// One that does not is split by its attributes, for the operations whose
+// attributes Customer.io merges into what it holds (an attribute an
+// operation does not name is left as it is): an object identify, split by
+// attributes, and an add_relationships or delete_relationships of one
+// relationship, split by its relationship_attributes. Every part is op with
+// a share of those attributes (its identifiers and everything else
+// repeated), dealt out in name order, each part as full as it can be.
+// Sending the parts in any order, or again, leaves the same state.
+//
+// Any other operation too large, or an attribute too large for an
+// operation on its own, is a *ValidationError naming field (where the
+// caller's payload holds those attributes, e.g. "attributes") or the
+// attribute under it. op is checked with Operation.Validate's rules first.
+func SplitOperation(op Operation, field string) ([]Operation, error) {
+	if err := op.validateFields(""); err != nil {
+		return nil, err
+	}
+	n := encodedSize(op)
+	if n < 0 {
+		return nil, invalid("operation", "cannot be encoded as JSON")
+	}
+	if n < MaxEntityBytes {
+		return []Operation{op}, nil
+	}
+	var attrs map[string]any
+	var key string
+	var with func(map[string]any) Operation
+	switch {
+	case op.Type == EntityObject && op.Action == ActionIdentify:
+		attrs, key = op.Attributes, "attributes"
+		with = func(a map[string]any) Operation {
+			o := op
+			o.Attributes = a
+			return o
+		}
+	case (op.Action == ActionAddRelationships || op.Action == ActionDeleteRelationships) && len(op.Relationships) == 1:
+		attrs, key = op.Relationships[0].RelationshipAttributes, "relationship_attributes"
+		with = func(a map[string]any) Operation {
+			o := op
+			r := op.Relationships[0]
+			r.RelationshipAttributes = a
+			o.Relationships = []Relationship{r}
+			return o
+		}
+	default:
+		return nil, invalid(field, tooLarge)
+	}
+	if len(attrs) == 0 {
+		return nil, invalid(field, tooLarge)
+	}
+
+	// The size of a part: the operation without those attributes, plus
+	// `,"<key>":{` and `}`, plus each attribute's `"name":value`, plus the
+	// commas between them.
+	base := encodedSize(with(nil))
+	if base < 0 {
+		return nil, invalid("operation", "cannot be encoded as JSON")
+	}
+	base += 1 + quotedSize(key) + 1 + 2
+	names := make([]string, 0, len(attrs))
+	for name := range attrs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var parts []Operation
+	cur, size := map[string]any{}, base
+	for _, name := range names {
+		vs := encodedSize(attrs[name])
+		if vs < 0 {
+			return nil, invalid(join(field, name), "cannot be encoded as JSON")
+		}
+		entry := quotedSize(name) + 1 + vs
+		if base+entry >= MaxEntityBytes {
+			return nil, invalid(join(field, name), "is too large for one Track v2 operation: with the identifiers it must encode to less than "+
+				strconv.Itoa(MaxEntityBytes)+" bytes")
+		}
+		grown := size + entry
+		if len(cur) > 0 {
+			grown++ // the comma before it
+		}
+		if grown >= MaxEntityBytes {
+			parts = append(parts, with(cur))
+			cur, grown = map[string]any{}, base+entry
+		}
+		cur[name] = attrs[name]
+		size = grown
+	}
+	parts = append(parts, with(cur))
+	for i := range parts {
+		// The arithmetic above is exact; this guards it.
+		if err := checkEncoded(idx("operation.part", i), parts[i], MaxEntityBytes, true, tooLarge); err != nil {
+			return nil, err
+		}
+	}
+	return parts, nil
 }

@@ -34,8 +34,8 @@ type TransactionalMessage struct {
 }
 
 // ListTransactional lists the workspace's transactional messages:
-// GET /v1/transactional with the App API key (contract §14.2; App API
-// reads share the 10 requests/second limit). It changes nothing and needs
+// GET /v1/transactional with the App API key (Customer.io's App API
+// reference; App API reads share the 10 requests/second limit). It changes nothing and needs
 // no person, which makes it the App API's credentials check: a wrong key
 // fails with a ClassAuth *APIError (401).
 //
@@ -44,14 +44,11 @@ type TransactionalMessage struct {
 // client sends no X-Workspace-Id with it.
 func (c *Client) ListTransactional(ctx context.Context) ([]TransactionalMessage, error) {
 	rq := &request{api: APIApp, op: "list_transactional", method: http.MethodGet, path: []string{"v1", "transactional"}}
-	resp, err := c.do(ctx, rq)
-	if err != nil {
-		return nil, err
-	}
-	var out struct {
+	type list struct {
 		Messages []TransactionalMessage `json:"messages"`
 	}
-	if err := resp.decode(rq, &out); err != nil {
+	out, err := doJSON[list](ctx, c, rq)
+	if err != nil {
 		return nil, err
 	}
 	if out.Messages == nil {

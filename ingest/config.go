@@ -39,7 +39,9 @@ type FileConfig struct {
 	Tokens []TokenConfig `json:"tokens,omitempty"`
 }
 
-// SourceConfig is one source of events (the brief's DataPipelineConfig).
+// SourceConfig is one source of events: a sender (Segment, RudderStack,
+// mParticle or a custom JSON webhook) with its credentials, routing mode and
+// workspace.
 type SourceConfig struct {
 	// Name identifies the source in paths (/v1/custom/{name}), metrics,
 	// logs and idempotency keys: 1 to 64 characters of a-z, 0-9, '_', '-'.
@@ -234,77 +236,11 @@ type resolved struct {
 // resolve checks the configuration and reads the *_env variables.
 func (fc *FileConfig) resolve(getenv func(string) string) (*resolved, error) {
 	res := &resolved{sources: map[string]*source{}}
-	keys := map[[32]byte]string{}
+	keys := map[[32]byte]string{} // write key hash → source name
 	for i, sc := range fc.Sources {
-		where := fmt.Sprintf("sources[%d]", i)
-		if sc.Name != "" {
-			where += fmt.Sprintf(" %q", sc.Name)
-		}
-		bad := func(field, reason string) error {
-			f := where
-			if field != "" {
-				f += ": " + field
-			}
-			return &ConfigError{Field: f, Reason: reason}
-		}
-		if err := checkName(sc.Name); err != nil {
-			return nil, bad("name", err.Error())
-		}
-		if _, dup := res.sources[sc.Name]; dup {
-			return nil, bad("name", "duplicate source name")
-		}
-		switch sc.Kind {
-		case KindSegment, KindRudderStack, KindMParticle, KindCustom:
-		case "":
-			return nil, bad("kind", "is required (segment, rudderstack, mparticle or custom)")
-		default:
-			return nil, bad("kind", "must be segment, rudderstack, mparticle or custom")
-		}
-		s := &source{SourceConfig: sc, mode: sc.Mode}
-		switch sc.Mode {
-		case "":
-			s.mode = ModeTrack
-		case ModeTrack, ModePipelines:
-		default:
-			return nil, bad("mode", "must be pipelines or track")
-		}
-		if sc.Kind == KindMParticle && s.mode != ModeTrack {
-			return nil, bad("mode", "mparticle sources support only track")
-		}
-		if err := tasks.ValidateWorkspace(sc.Workspace); err != nil {
-			return nil, bad("workspace", "must be 1 to 64 characters of a-z, 0-9, '_' and '-'")
-		}
-		wk, err := secret(sc.WriteKey, sc.WriteKeyEnv, "write_key", getenv)
+		s, err := resolveSource(entryName("sources", i, sc.Name), sc, getenv, res.sources, keys)
 		if err != nil {
-			return nil, bad("", err.Error())
-		}
-		sec, err := secret(sc.SharedSecret, sc.SharedSecretEnv, "shared_secret", getenv)
-		if err != nil {
-			return nil, bad("", err.Error())
-		}
-		if wk == "" && sec == "" {
-			return nil, bad("", "missing auth: give write_key, write_key_env, shared_secret or shared_secret_env")
-		}
-		if wk != "" {
-			h := sha256.Sum256([]byte(wk))
-			if other, dup := keys[h]; dup {
-				return nil, bad("write_key", fmt.Sprintf("the same write key as source %q", other))
-			}
-			keys[h] = sc.Name
-			s.writeKey = []byte(wk)
-		}
-		if sec != "" {
-			s.secret = []byte(sec)
-		}
-		if sc.EmailFallback && sc.Kind != KindMParticle {
-			return nil, bad("email_fallback", "applies to mparticle sources only")
-		}
-		if sc.Kind == KindCustom {
-			if err := checkMappings(sc.Mappings); err != nil {
-				return nil, bad("mappings", err.Error())
-			}
-		} else if sc.Mappings != nil {
-			return nil, bad("mappings", "applies to custom sources only")
+			return nil, err
 		}
 		res.sources[sc.Name] = s
 		res.list = append(res.list, s)
@@ -312,32 +248,130 @@ func (fc *FileConfig) resolve(getenv func(string) string) (*resolved, error) {
 	names := map[string]bool{}
 	tks := map[[32]byte]bool{}
 	for i, tc := range fc.Tokens {
-		where := fmt.Sprintf("tokens[%d]", i)
-		if tc.Name != "" {
-			where += fmt.Sprintf(" %q", tc.Name)
-		}
-		if err := checkName(tc.Name); err != nil {
-			return nil, &ConfigError{Field: where + ": name", Reason: err.Error()}
-		}
-		if names[tc.Name] {
-			return nil, &ConfigError{Field: where + ": name", Reason: "duplicate token name"}
-		}
-		names[tc.Name] = true
-		v, err := secret(tc.Token, tc.TokenEnv, "token", getenv)
+		t, err := resolveToken(entryName("tokens", i, tc.Name), tc, getenv, names, tks)
 		if err != nil {
-			return nil, &ConfigError{Field: where, Reason: err.Error()}
+			return nil, err
 		}
-		if v == "" {
-			return nil, &ConfigError{Field: where, Reason: "missing auth: give token or token_env"}
-		}
-		h := sha256.Sum256([]byte(v))
-		if tks[h] {
-			return nil, &ConfigError{Field: where + ": token", Reason: "the same token as another entry"}
-		}
-		tks[h] = true
-		res.tokens = append(res.tokens, token{name: tc.Name, value: []byte(v)})
+		res.tokens = append(res.tokens, t)
 	}
 	return res, nil
+}
+
+// entryName names the i-th entry of a list in errors: `sources[2] "shop"`.
+func entryName(list string, i int, name string) string {
+	where := fmt.Sprintf("%s[%d]", list, i)
+	if name != "" {
+		where += fmt.Sprintf(" %q", name)
+	}
+	return where
+}
+
+// entryError is a problem of the entry where, in its field ("" for the
+// entry itself).
+func entryError(where, field, reason string) error {
+	if field != "" {
+		where += ": " + field
+	}
+	return &ConfigError{Field: where, Reason: reason}
+}
+
+// resolveSource checks one source; seen are the sources before it, keys
+// the hashes of their write keys (the source's is added).
+func resolveSource(where string, sc SourceConfig, getenv func(string) string, seen map[string]*source, keys map[[32]byte]string) (*source, error) {
+	if err := checkName(sc.Name); err != nil {
+		return nil, entryError(where, "name", err.Error())
+	}
+	if _, dup := seen[sc.Name]; dup {
+		return nil, entryError(where, "name", "duplicate source name")
+	}
+	switch sc.Kind {
+	case KindSegment, KindRudderStack, KindMParticle, KindCustom:
+	case "":
+		return nil, entryError(where, "kind", "is required (segment, rudderstack, mparticle or custom)")
+	default:
+		return nil, entryError(where, "kind", "must be segment, rudderstack, mparticle or custom")
+	}
+	s := &source{SourceConfig: sc, mode: sc.Mode}
+	switch sc.Mode {
+	case "":
+		s.mode = ModeTrack
+	case ModeTrack, ModePipelines:
+	default:
+		return nil, entryError(where, "mode", "must be pipelines or track")
+	}
+	if sc.Kind == KindMParticle && s.mode != ModeTrack {
+		return nil, entryError(where, "mode", "mparticle sources support only track")
+	}
+	if err := tasks.ValidateWorkspace(sc.Workspace); err != nil {
+		return nil, entryError(where, "workspace", "must be 1 to 64 characters of a-z, 0-9, '_' and '-'")
+	}
+	if err := s.resolveAuth(where, getenv, keys); err != nil {
+		return nil, err
+	}
+	if sc.EmailFallback && sc.Kind != KindMParticle {
+		return nil, entryError(where, "email_fallback", "applies to mparticle sources only")
+	}
+	if sc.Kind == KindCustom {
+		if err := checkMappings(sc.Mappings); err != nil {
+			return nil, entryError(where, "mappings", err.Error())
+		}
+	} else if sc.Mappings != nil {
+		return nil, entryError(where, "mappings", "applies to custom sources only")
+	}
+	return s, nil
+}
+
+// resolveAuth reads the source's write key and shared secret (one at
+// least), refusing a write key another source has (keys).
+func (s *source) resolveAuth(where string, getenv func(string) string, keys map[[32]byte]string) error {
+	wk, err := secret(s.WriteKey, s.WriteKeyEnv, "write_key", getenv)
+	if err != nil {
+		return entryError(where, "", err.Error())
+	}
+	sec, err := secret(s.SharedSecret, s.SharedSecretEnv, "shared_secret", getenv)
+	if err != nil {
+		return entryError(where, "", err.Error())
+	}
+	if wk == "" && sec == "" {
+		return entryError(where, "", "missing auth: give write_key, write_key_env, shared_secret or shared_secret_env")
+	}
+	if wk != "" {
+		h := sha256.Sum256([]byte(wk))
+		if other, dup := keys[h]; dup {
+			return entryError(where, "write_key", fmt.Sprintf("the same write key as source %q", other))
+		}
+		keys[h] = s.Name
+		s.writeKey = []byte(wk)
+	}
+	if sec != "" {
+		s.secret = []byte(sec)
+	}
+	return nil
+}
+
+// resolveToken checks one bearer token; names and tks are those of the
+// tokens before it (its own are added).
+func resolveToken(where string, tc TokenConfig, getenv func(string) string, names map[string]bool, tks map[[32]byte]bool) (token, error) {
+	if err := checkName(tc.Name); err != nil {
+		return token{}, entryError(where, "name", err.Error())
+	}
+	if names[tc.Name] {
+		return token{}, entryError(where, "name", "duplicate token name")
+	}
+	names[tc.Name] = true
+	v, err := secret(tc.Token, tc.TokenEnv, "token", getenv)
+	if err != nil {
+		return token{}, entryError(where, "", err.Error())
+	}
+	if v == "" {
+		return token{}, entryError(where, "", "missing auth: give token or token_env")
+	}
+	h := sha256.Sum256([]byte(v))
+	if tks[h] {
+		return token{}, entryError(where, "token", "the same token as another entry")
+	}
+	tks[h] = true
+	return token{name: tc.Name, value: []byte(v)}, nil
 }
 
 // secret returns an inline secret or the value of the named env variable.

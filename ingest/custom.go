@@ -130,10 +130,11 @@ func (s *Server) planCustom(src *source, o map[string]any, prefix string) (item,
 	}
 	var it item
 	for _, x := range pls {
-		if err := x.p.Validate(); err != nil {
-			return item{}, validation(prefix, x.p.TaskType(), err)
+		j, e := payloadJob(src, prefix, mid, x.suffix, x.p)
+		if e != nil {
+			return item{}, e
 		}
-		it.jobs = append(it.jobs, job{typ: x.p.TaskType(), payload: x.p, opts: baseOpts(src, mid, x.suffix)})
+		it.jobs = append(it.jobs, j)
 	}
 	return it, nil
 }

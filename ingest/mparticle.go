@@ -96,21 +96,9 @@ func mpAttribute(name string) string {
 // planMParticle turns one batch into items: the user's attributes (one
 // identify) and one item per event.
 func (s *Server) planMParticle(src *source, b map[string]any, prefix string, st *mpStats) ([]item, *reqError) {
-	var events []any
-	if v, ok := b["events"]; ok && v != nil {
-		evs, ok := v.([]any)
-		if !ok {
-			return nil, bad("invalid", prefix+"events", "events must be an array")
-		}
-		events = evs
-	}
-	var uattrs map[string]any
-	if v, ok := b["user_attributes"]; ok && v != nil {
-		ua, ok := v.(map[string]any)
-		if !ok {
-			return nil, bad("invalid", prefix+"user_attributes", "user_attributes must be an object")
-		}
-		uattrs = ua
+	events, uattrs, e := mpBatchFields(b, prefix)
+	if e != nil {
+		return nil, e
 	}
 	cid, email := mpIdentities(b["user_identities"])
 	var person customerio.Identifiers
@@ -124,18 +112,59 @@ func (s *Server) planMParticle(src *source, b map[string]any, prefix string, st 
 		st.skippedEvents += len(events)
 		return []item{{skipped: "user has neither a customer id nor an email"}}, nil
 	}
-	reqID := idString(b["source_request_id"])
-	if reqID == "" {
-		reqID = idString(b["batch_id"])
+	t := &mpPlan{src: src, person: person}
+	if e := t.userAttributes(b, uattrs, email, prefix); e != nil {
+		return nil, e
 	}
-	var items []item
-	one := func(mid, suffix string, p tasks.Payload, field string) *reqError {
-		if err := p.Validate(); err != nil {
-			return validation(field, p.TaskType(), err)
+	for i, ev := range events {
+		if e := t.event(ev, fmt.Sprintf("%sevents[%d].", prefix, i), st); e != nil {
+			return nil, e
 		}
-		items = append(items, item{jobs: []job{{typ: p.TaskType(), payload: p, opts: baseOpts(src, mid, suffix)}}})
-		return nil
 	}
+	return t.items, nil
+}
+
+// mpBatchFields reads a batch's events and user_attributes (nil when
+// absent), refusing other JSON types.
+func mpBatchFields(b map[string]any, prefix string) (events []any, uattrs map[string]any, e *reqError) {
+	if v, ok := b["events"]; ok && v != nil {
+		evs, ok := v.([]any)
+		if !ok {
+			return nil, nil, bad("invalid", prefix+"events", "events must be an array")
+		}
+		events = evs
+	}
+	if v, ok := b["user_attributes"]; ok && v != nil {
+		ua, ok := v.(map[string]any)
+		if !ok {
+			return nil, nil, bad("invalid", prefix+"user_attributes", "user_attributes must be an object")
+		}
+		uattrs = ua
+	}
+	return events, uattrs, nil
+}
+
+// mpPlan is one batch's user being translated into Track API tasks.
+type mpPlan struct {
+	src    *source
+	person customerio.Identifiers
+	items  []item
+}
+
+// add validates the task p (error fields prefixed with field) and adds its
+// item (mid and suffix: see baseOpts).
+func (t *mpPlan) add(mid, suffix string, p tasks.Payload, field string) *reqError {
+	j, e := payloadJob(t.src, field, mid, suffix, p)
+	if e != nil {
+		return e
+	}
+	t.items = append(t.items, item{jobs: []job{j}})
+	return nil
+}
+
+// userAttributes adds one identify with the batch's user attributes and
+// email, when there are any.
+func (t *mpPlan) userAttributes(b, uattrs map[string]any, email, prefix string) *reqError {
 	attrs := map[string]any{}
 	for k, v := range uattrs {
 		attrs[mpAttribute(k)] = v
@@ -143,69 +172,80 @@ func (s *Server) planMParticle(src *source, b map[string]any, prefix string, st 
 	if email != "" {
 		attrs["email"] = email
 	}
-	if len(attrs) > 0 {
-		mid := ""
-		if reqID != "" {
-			mid = "batch:" + reqID
-		}
-		if e := one(mid, "attributes", tasks.Identify{Identifiers: person, Attributes: attrs}, prefix+"user_attributes."); e != nil {
-			return nil, e
-		}
+	if len(attrs) == 0 {
+		return nil
 	}
-	for i, ev := range events {
-		f := fmt.Sprintf("%sevents[%d].", prefix, i)
-		m, ok := ev.(map[string]any)
-		if !ok {
-			return nil, bad("invalid", strings.TrimSuffix(f, "."), "an event must be an object")
-		}
-		data := obj(m, "data")
-		mid := firstString(data["source_message_id"], data["event_id"])
-		ts, err := unixSeconds(data["timestamp_unixtime_ms"])
-		if err != nil {
-			return nil, bad("invalid_timestamp", f+"data.timestamp_unixtime_ms", "timestamp_unixtime_ms must be unix milliseconds")
-		}
-		id := eventID(src.Name, mid)
-		switch idString(m["event_type"]) {
-		case "custom_event":
-			name := mpName(idString(data["event_name"]))
-			if name == "" {
-				return nil, bad("invalid", f+"data.event_name", "a custom event needs event_name")
-			}
-			ca, _ := data["custom_attributes"].(map[string]any)
-			if e := one(mid, "event", tasks.Track{Identifiers: person, Event: customerio.Event{
-				Name: name, ID: id, Type: customerio.EventTypeEvent, Timestamp: ts, Data: ca}}, f); e != nil {
-				return nil, e
-			}
-		case "screen_view":
-			name := mpName(idString(data["screen_name"]))
-			if name == "" {
-				return nil, bad("invalid", f+"data.screen_name", "a screen view needs screen_name")
-			}
-			ca, _ := data["custom_attributes"].(map[string]any)
-			if e := one(mid, "event", tasks.Track{Identifiers: person, Event: customerio.Event{
-				Name: name, ID: id, Type: customerio.EventTypeScreen, Timestamp: ts, Data: ca}}, f); e != nil {
-				return nil, e
-			}
-		case "user_attribute_change":
-			name := idString(data["user_attribute_name"])
-			if strings.TrimSpace(name) == "" {
-				return nil, bad("invalid", f+"data.user_attribute_name", "a user attribute change needs user_attribute_name")
-			}
-			val := data["new"]
-			if del, _ := data["deleted"].(bool); del || val == nil {
-				val = "" // an empty value removes the attribute
-			}
-			if e := one(mid, "attribute", tasks.Identify{Identifiers: person, Attributes: map[string]any{mpAttribute(name): val}}, f); e != nil {
-				return nil, e
-			}
-		case "opt_out":
-			out, _ := data["is_opted_out"].(bool)
-			if e := one(mid, "opt_out", tasks.Identify{Identifiers: person, Attributes: map[string]any{"unsubscribed": out}}, f); e != nil {
-				return nil, e
-			}
-		default:
-			st.ignored++
-		}
+	reqID := idString(b["source_request_id"])
+	if reqID == "" {
+		reqID = idString(b["batch_id"])
 	}
-	return items, nil
+	mid := ""
+	if reqID != "" {
+		mid = "batch:" + reqID
+	}
+	return t.add(mid, "attributes", tasks.Identify{Identifiers: t.person, Attributes: attrs}, prefix+"user_attributes.")
+}
+
+// mpEvent is one event of a batch.
+type mpEvent struct {
+	f    string         // field prefix: "events[3]."
+	data map[string]any // its data
+	mid  string         // source_message_id or event_id
+	id   string         // the Customer.io event id made of mid
+	ts   int64          // timestamp in unix seconds
+}
+
+// event adds the task of one event: custom events and screen views become
+// events, attribute changes and opt-outs identifies; other types are
+// counted as ignored.
+func (t *mpPlan) event(ev any, f string, st *mpStats) *reqError {
+	m, ok := ev.(map[string]any)
+	if !ok {
+		return bad("invalid", strings.TrimSuffix(f, "."), "an event must be an object")
+	}
+	e := mpEvent{f: f, data: obj(m, "data")}
+	e.mid = firstString(e.data["source_message_id"], e.data["event_id"])
+	ts, err := unixSeconds(e.data["timestamp_unixtime_ms"])
+	if err != nil {
+		return bad("invalid_timestamp", f+"data.timestamp_unixtime_ms", "timestamp_unixtime_ms must be unix milliseconds")
+	}
+	e.ts, e.id = ts, eventID(t.src.Name, e.mid)
+	switch idString(m["event_type"]) {
+	case "custom_event":
+		return t.track(e, "event_name", "a custom event needs event_name", customerio.EventTypeEvent)
+	case "screen_view":
+		return t.track(e, "screen_name", "a screen view needs screen_name", customerio.EventTypeScreen)
+	case "user_attribute_change":
+		return t.attributeChange(e)
+	case "opt_out":
+		out, _ := e.data["is_opted_out"].(bool)
+		return t.add(e.mid, "opt_out", tasks.Identify{Identifiers: t.person, Attributes: map[string]any{"unsubscribed": out}}, f)
+	}
+	st.ignored++
+	return nil
+}
+
+// track adds an event named by data[nameKey] (missing: the reason given)
+// with the event's custom attributes as its data.
+func (t *mpPlan) track(e mpEvent, nameKey, missing string, typ customerio.EventType) *reqError {
+	name := mpName(idString(e.data[nameKey]))
+	if name == "" {
+		return bad("invalid", e.f+"data."+nameKey, "%s", missing)
+	}
+	ca, _ := e.data["custom_attributes"].(map[string]any)
+	return t.add(e.mid, "event", tasks.Track{Identifiers: t.person, Event: customerio.Event{
+		Name: name, ID: e.id, Type: typ, Timestamp: e.ts, Data: ca}}, e.f)
+}
+
+// attributeChange sets (or, deleted, removes) one user attribute.
+func (t *mpPlan) attributeChange(e mpEvent) *reqError {
+	name := idString(e.data["user_attribute_name"])
+	if strings.TrimSpace(name) == "" {
+		return bad("invalid", e.f+"data.user_attribute_name", "a user attribute change needs user_attribute_name")
+	}
+	val := e.data["new"]
+	if del, _ := e.data["deleted"].(bool); del || val == nil {
+		val = "" // an empty value removes the attribute
+	}
+	return t.add(e.mid, "attribute", tasks.Identify{Identifiers: t.person, Attributes: map[string]any{mpAttribute(name): val}}, e.f)
 }

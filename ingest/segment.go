@@ -240,6 +240,16 @@ func baseOpts(src *source, messageID, suffix string) []producer.EnqueueOption {
 	return opts
 }
 
+// payloadJob validates p, a task made of a message whose fields are named
+// with prefix in errors, and makes its job (messageID and suffix: see
+// baseOpts).
+func payloadJob(src *source, prefix, messageID, suffix string, p tasks.Payload) (job, *reqError) {
+	if err := p.Validate(); err != nil {
+		return job{}, validation(prefix, p.TaskType(), err)
+	}
+	return job{typ: p.TaskType(), payload: p, opts: baseOpts(src, messageID, suffix)}, nil
+}
+
 // planPipelines forwards the message as a cdp:<call> task, as received
 // (batch context merged in).
 func (s *Server) planPipelines(src *source, sm segMsg) (item, *reqError) {
@@ -305,179 +315,227 @@ const (
 	defaultObjectTypeID = "1"
 )
 
-// planTrack translates a message into Track API tasks.
+// trackPlan is one message being translated into Track API tasks.
+type trackPlan struct {
+	src           *source
+	sm            segMsg
+	m             map[string]any // sm.m
+	p             string         // sm.prefix
+	uid, aid, mid string         // userId, anonymousId, messageId
+	ts            int64          // timestamp in unix seconds (0: none)
+	person        customerio.Identifiers
+}
+
+// planTrack translates a message into Track API tasks: one function per
+// Segment call.
 func (s *Server) planTrack(src *source, sm segMsg) (item, *reqError) {
-	m, p := sm.m, sm.prefix
-	uid, aid, mid := str(m, "userId"), str(m, "anonymousId"), str(m, "messageId")
-	ts, _ := unixSeconds(m["timestamp"])
-	person := customerio.Identifiers{ID: uid}
-	one := func(suffix string, pl tasks.Payload) (item, *reqError) {
-		if err := pl.Validate(); err != nil {
-			return item{}, validation(p, pl.TaskType(), err)
-		}
-		return item{jobs: []job{{typ: pl.TaskType(), payload: pl, opts: baseOpts(src, mid, suffix)}}}, nil
-	}
-	needUser := func(what string) *reqError {
-		if uid == "" {
-			return bad("missing_identity", p+"userId", "%s needs userId", what)
-		}
-		return nil
-	}
+	m := sm.m
+	t := &trackPlan{src: src, sm: sm, m: m, p: sm.prefix,
+		uid: str(m, "userId"), aid: str(m, "anonymousId"), mid: str(m, "messageId")}
+	t.ts, _ = unixSeconds(m["timestamp"])
+	t.person = customerio.Identifiers{ID: t.uid}
 	switch sm.call {
 	case "identify":
-		attrs, e := attributes(obj(m, "traits"), p+"traits")
-		if e != nil {
-			return item{}, e
-		}
-		switch {
-		case uid != "" && aid != "":
-			return one("merge", tasks.MergeAnonymous{Identifiers: person, AnonymousID: aid, Attributes: attrs})
-		case uid != "":
-			return one("identify", tasks.Identify{Identifiers: person, Attributes: attrs})
-		}
-		return item{skipped: "anonymous identify: the Track API has no anonymous profiles"}, nil
-
+		return t.identify()
 	case "track":
-		props := obj(m, "properties")
-		name := strings.TrimSpace(str(m, "event"))
-		switch name {
-		case evUserDeleted:
-			if e := needUser(name); e != nil {
-				return item{}, e
-			}
-			return one("delete", tasks.Delete{Identifiers: person})
-		case evUserSuppressed:
-			if e := needUser(name); e != nil {
-				return item{}, e
-			}
-			return one("suppress", tasks.Suppress{Identifiers: person})
-		case evUserUnsuppressed:
-			if e := needUser(name); e != nil {
-				return item{}, e
-			}
-			return one("unsuppress", tasks.Unsuppress{Identifiers: person})
-		case evDeviceUpdated, evDeviceDeleted:
-			if e := needUser(name); e != nil {
-				return item{}, e
-			}
-			dev := obj(obj(m, "context"), "device")
-			tok := idString(dev["token"])
-			if tok == "" {
-				return item{}, bad("invalid", p+"context.device.token", "%s needs context.device.token", name)
-			}
-			if name == evDeviceDeleted {
-				return one("device", tasks.DeviceDelete{Identifiers: person, Device: tasks.DeviceRef{ID: tok}})
-			}
-			return one("device", tasks.DeviceAdd{Identifiers: person, Device: customerio.Device{
-				ID: tok, Platform: strings.ToLower(idString(dev["type"])), LastUsed: ts,
-				Attributes: deviceAttributes(m, props),
-			}})
-		case evRelationshipGone, evObjectDeleted:
-			oid := idString(props["objectId"])
-			if oid == "" {
-				return item{}, bad("invalid", p+"properties.objectId", "%s needs properties.objectId", name)
-			}
-			otype := idString(props["objectTypeId"])
-			if otype == "" {
-				otype = defaultObjectTypeID
-			}
-			if name == evObjectDeleted {
-				return one("object_delete", tasks.ObjectDelete{ObjectTypeID: otype, ObjectID: oid})
-			}
-			if e := needUser(name); e != nil {
-				return item{}, e
-			}
-			return one("unrelate", tasks.Unrelate{Identifiers: person, ObjectTypeID: otype, ObjectID: oid})
-		}
-		return s.event(src, sm, name, customerio.EventTypeEvent, props, one)
-
+		return t.track()
 	case "page":
-		props := obj(m, "properties")
-		page := obj(obj(m, "context"), "page")
-		name := firstString(props["url"], props["path"], m["name"], page["url"], page["path"])
-		if name == "" {
-			return item{}, bad("invalid", p+"properties.url", "page needs properties.url, properties.path or name")
-		}
-		return s.event(src, sm, name, customerio.EventTypePage, withName(props, m), one)
-
+		return t.page()
 	case "screen":
-		props := obj(m, "properties")
-		name := firstString(m["name"], props["name"])
-		if name == "" {
-			return item{}, bad("invalid", p+"name", "screen needs name")
-		}
-		return s.event(src, sm, name, customerio.EventTypeScreen, props, one)
-
+		return t.screen()
 	case "group":
-		traits := obj(m, "traits")
-		otype := idString(traits["objectTypeId"])
-		if otype == "" {
-			otype = defaultObjectTypeID
+		return t.group()
+	case "alias":
+		return t.one("merge", tasks.MergePeople{Primary: t.person, Secondary: customerio.Identifiers{ID: str(m, "previousId")}})
+	}
+	return item{}, bad("unknown_type", t.p+"type", "unknown type")
+}
+
+// one is the item of the single task pl (suffix: see baseOpts).
+func (t *trackPlan) one(suffix string, pl tasks.Payload) (item, *reqError) {
+	j, e := payloadJob(t.src, t.p, t.mid, suffix, pl)
+	if e != nil {
+		return item{}, e
+	}
+	return item{jobs: []job{j}}, nil
+}
+
+// needUser refuses a message without userId for what.
+func (t *trackPlan) needUser(what string) *reqError {
+	if t.uid == "" {
+		return bad("missing_identity", t.p+"userId", "%s needs userId", what)
+	}
+	return nil
+}
+
+// identify: attributes of a person (merging the anonymous profile when
+// both ids are given); an anonymous identify makes no task.
+func (t *trackPlan) identify() (item, *reqError) {
+	attrs, e := attributes(obj(t.m, "traits"), t.p+"traits")
+	if e != nil {
+		return item{}, e
+	}
+	switch {
+	case t.uid != "" && t.aid != "":
+		return t.one("merge", tasks.MergeAnonymous{Identifiers: t.person, AnonymousID: t.aid, Attributes: attrs})
+	case t.uid != "":
+		return t.one("identify", tasks.Identify{Identifiers: t.person, Attributes: attrs})
+	}
+	return item{skipped: "anonymous identify: the Track API has no anonymous profiles"}, nil
+}
+
+// track: an event, or the operation of one of Customer.io's semantic events.
+func (t *trackPlan) track() (item, *reqError) {
+	props := obj(t.m, "properties")
+	name := strings.TrimSpace(str(t.m, "event"))
+	switch name {
+	case evUserDeleted, evUserSuppressed, evUserUnsuppressed:
+		return t.personOp(name)
+	case evDeviceUpdated, evDeviceDeleted:
+		return t.device(name, props)
+	case evRelationshipGone, evObjectDeleted:
+		return t.objectGone(name, props)
+	}
+	return t.event(name, customerio.EventTypeEvent, props)
+}
+
+// personOp deletes, suppresses or unsuppresses the person.
+func (t *trackPlan) personOp(name string) (item, *reqError) {
+	if e := t.needUser(name); e != nil {
+		return item{}, e
+	}
+	switch name {
+	case evUserDeleted:
+		return t.one("delete", tasks.Delete{Identifiers: t.person})
+	case evUserSuppressed:
+		return t.one("suppress", tasks.Suppress{Identifiers: t.person})
+	}
+	return t.one("unsuppress", tasks.Unsuppress{Identifiers: t.person})
+}
+
+// device adds or updates, or deletes, the device of context.device.token.
+func (t *trackPlan) device(name string, props map[string]any) (item, *reqError) {
+	if e := t.needUser(name); e != nil {
+		return item{}, e
+	}
+	dev := obj(obj(t.m, "context"), "device")
+	tok := idString(dev["token"])
+	if tok == "" {
+		return item{}, bad("invalid", t.p+"context.device.token", "%s needs context.device.token", name)
+	}
+	if name == evDeviceDeleted {
+		return t.one("device", tasks.DeviceDelete{Identifiers: t.person, Device: tasks.DeviceRef{ID: tok}})
+	}
+	return t.one("device", tasks.DeviceAdd{Identifiers: t.person, Device: customerio.Device{
+		ID: tok, Platform: strings.ToLower(idString(dev["type"])), LastUsed: t.ts,
+		Attributes: deviceAttributes(t.m, props),
+	}})
+}
+
+// objectGone deletes the object of properties.objectId, or the person's
+// relationship to it.
+func (t *trackPlan) objectGone(name string, props map[string]any) (item, *reqError) {
+	oid := idString(props["objectId"])
+	if oid == "" {
+		return item{}, bad("invalid", t.p+"properties.objectId", "%s needs properties.objectId", name)
+	}
+	otype := idString(props["objectTypeId"])
+	if otype == "" {
+		otype = defaultObjectTypeID
+	}
+	if name == evObjectDeleted {
+		return t.one("object_delete", tasks.ObjectDelete{ObjectTypeID: otype, ObjectID: oid})
+	}
+	if e := t.needUser(name); e != nil {
+		return item{}, e
+	}
+	return t.one("unrelate", tasks.Unrelate{Identifiers: t.person, ObjectTypeID: otype, ObjectID: oid})
+}
+
+// page: a page event named by its URL or path.
+func (t *trackPlan) page() (item, *reqError) {
+	props := obj(t.m, "properties")
+	page := obj(obj(t.m, "context"), "page")
+	name := firstString(props["url"], props["path"], t.m["name"], page["url"], page["path"])
+	if name == "" {
+		return item{}, bad("invalid", t.p+"properties.url", "page needs properties.url, properties.path or name")
+	}
+	return t.event(name, customerio.EventTypePage, withName(props, t.m))
+}
+
+// screen: a screen event.
+func (t *trackPlan) screen() (item, *reqError) {
+	props := obj(t.m, "properties")
+	name := firstString(t.m["name"], props["name"])
+	if name == "" {
+		return item{}, bad("invalid", t.p+"name", "screen needs name")
+	}
+	return t.event(name, customerio.EventTypeScreen, props)
+}
+
+// group: the object groupId with the traits as attributes and, with a
+// userId, the person's relationship to it.
+func (t *trackPlan) group() (item, *reqError) {
+	traits := obj(t.m, "traits")
+	otype := idString(traits["objectTypeId"])
+	if otype == "" {
+		otype = defaultObjectTypeID
+	}
+	var rel map[string]any
+	if v, ok := traits["relationshipAttributes"]; ok && v != nil {
+		r, isObj := v.(map[string]any)
+		if !isObj {
+			return item{}, bad("invalid", t.p+"traits.relationshipAttributes", "relationshipAttributes must be an object")
 		}
-		var rel map[string]any
-		if v, ok := traits["relationshipAttributes"]; ok && v != nil {
-			r, isObj := v.(map[string]any)
-			if !isObj {
-				return item{}, bad("invalid", p+"traits.relationshipAttributes", "relationshipAttributes must be an object")
-			}
-			rel = r
+		rel = r
+	}
+	rest := make(map[string]any, len(traits))
+	for k, v := range traits {
+		if k != "objectTypeId" && k != "relationshipAttributes" {
+			rest[k] = v
 		}
-		rest := make(map[string]any, len(traits))
-		for k, v := range traits {
-			if k != "objectTypeId" && k != "relationshipAttributes" {
-				rest[k] = v
-			}
-		}
-		attrs, e := attributes(rest, p+"traits")
+	}
+	attrs, e := attributes(rest, t.p+"traits")
+	if e != nil {
+		return item{}, e
+	}
+	gid := str(t.m, "groupId")
+	up, e := payloadJob(t.src, t.p, t.mid, "object", tasks.ObjectUpsert{ObjectTypeID: otype, ObjectID: gid, Attributes: attrs})
+	if e != nil {
+		return item{}, e
+	}
+	it := item{jobs: []job{up}}
+	if t.uid != "" {
+		rl, e := payloadJob(t.src, t.p, t.mid, "relate", tasks.Relate{Identifiers: t.person, ObjectTypeID: otype, ObjectID: gid, RelationshipAttributes: rel})
 		if e != nil {
 			return item{}, e
 		}
-		gid := str(m, "groupId")
-		up := tasks.ObjectUpsert{ObjectTypeID: otype, ObjectID: gid, Attributes: attrs}
-		if err := up.Validate(); err != nil {
-			return item{}, validation(p, up.TaskType(), err)
-		}
-		it := item{jobs: []job{{typ: up.TaskType(), payload: up, opts: baseOpts(src, mid, "object")}}}
-		if uid != "" {
-			rl := tasks.Relate{Identifiers: person, ObjectTypeID: otype, ObjectID: gid, RelationshipAttributes: rel}
-			if err := rl.Validate(); err != nil {
-				return item{}, validation(p, rl.TaskType(), err)
-			}
-			it.jobs = append(it.jobs, job{typ: rl.TaskType(), payload: rl, opts: baseOpts(src, mid, "relate")})
-		}
-		return it, nil
-
-	case "alias":
-		return one("merge", tasks.MergePeople{Primary: person, Secondary: customerio.Identifiers{ID: str(m, "previousId")}})
+		it.jobs = append(it.jobs, rl)
 	}
-	return item{}, bad("unknown_type", p+"type", "unknown type")
+	return it, nil
 }
 
 // event makes a person's event (userId) or an anonymous one (anonymousId
 // only) of the given type.
-func (s *Server) event(src *source, sm segMsg, name string, typ customerio.EventType, data map[string]any,
-	one func(string, tasks.Payload) (item, *reqError)) (item, *reqError) {
-	m := sm.m
-	uid, aid := str(m, "userId"), str(m, "anonymousId")
-	ts, _ := unixSeconds(m["timestamp"])
-	id := eventID(src.Name, str(m, "messageId"))
-	if uid == "" && aid == "" {
-		return item{}, bad("missing_identity", sm.prefix+"userId", "the Track API needs userId or anonymousId")
+func (t *trackPlan) event(name string, typ customerio.EventType, data map[string]any) (item, *reqError) {
+	id := eventID(t.src.Name, t.mid)
+	if t.uid == "" && t.aid == "" {
+		return item{}, bad("missing_identity", t.p+"userId", "the Track API needs userId or anonymousId")
 	}
 	var it item
 	var e *reqError
-	if uid != "" {
-		it, e = one("event", tasks.Track{Identifiers: customerio.Identifiers{ID: uid},
-			Event: customerio.Event{Name: name, ID: id, Type: typ, Timestamp: ts, Data: data}})
+	if t.uid != "" {
+		it, e = t.one("event", tasks.Track{Identifiers: customerio.Identifiers{ID: t.uid},
+			Event: customerio.Event{Name: name, ID: id, Type: typ, Timestamp: t.ts, Data: data}})
 	} else {
-		it, e = one("event", tasks.TrackAnonymous{AnonymousID: aid, Name: name, ID: id, Type: typ, Timestamp: ts, Data: data})
+		it, e = t.one("event", tasks.TrackAnonymous{AnonymousID: t.aid, Name: name, ID: id, Type: typ, Timestamp: t.ts, Data: data})
 	}
-	if e != nil && e.field == sm.prefix+"name" {
-		switch sm.call { // the Segment field the name came from
+	if e != nil && e.field == t.p+"name" {
+		switch t.sm.call { // the Segment field the name came from
 		case "track":
-			e.field = sm.prefix + "event"
+			e.field = t.p + "event"
 		case "page":
-			e.field = sm.prefix + "properties.url"
+			e.field = t.p + "properties.url"
 		}
 	}
 	return it, e

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -99,12 +100,7 @@ func OrderKey(p tasks.Payload) (string, bool) {
 }
 
 // SeqKey is the Redis key of a person's sequence counter.
-func SeqKey(workspace, orderKey string) string {
-	if workspace == "" {
-		workspace = "default"
-	}
-	return "cioq:seq:" + workspace + ":" + orderKey
-}
+func SeqKey(workspace, orderKey string) string { return keys.Seq(workspace, orderKey) }
 
 // stamp gives meta the person's next sequence number when ordering is on
 // and p is person-scoped.

@@ -13,13 +13,15 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/internal/keys"
 )
 
 // KeySecretRedisKey is the Redis key holding the deployment's generated
 // idempotency key secret (see WithKeySecret). It is written once, with SET
 // NX, by the first client that needs it, and never expires: deleting it
 // makes every later use of an idempotency key a new task id.
-const KeySecretRedisKey = "cioq:key-secret"
+const KeySecretRedisKey = keys.KeySecret
 
 // MinKeySecretLen is the shortest idempotency key secret accepted, in bytes
 // (32 characters: e.g. 16 random bytes in hex; a generated secret is 32

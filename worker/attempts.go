@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/internal/keys"
 )
 
 // The attempt log: while a task is retried, each failed attempt (time,
@@ -37,13 +39,7 @@ const (
 // it is unknown). The enqueue time tells a task from a later one that
 // reuses its id (an idempotency key used again after the first left Redis),
 // as the send record's key does. One key per task, in its own Cluster slot.
-func attemptsKey(id string, enqueuedAt int64) string {
-	key := "cioq:attempts:" + id
-	if enqueuedAt > 0 {
-		key += ":" + strconv.FormatInt(enqueuedAt, 10)
-	}
-	return key
-}
+func attemptsKey(id string, enqueuedAt int64) string { return keys.Attempts(id, enqueuedAt) }
 
 // recordAttemptScript appends one entry to an attempt log in one round
 // trip: field n counts the attempts recorded, entry i lives in field

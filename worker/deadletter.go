@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -202,12 +203,6 @@ type DeadLetters struct {
 	now       func() time.Time
 }
 
-const (
-	dlqIndex   = "cioq:{dlq}:index"
-	dlqTaskKey = "cioq:{dlq}:t:"
-	dlqHistKey = "cioq:{dlq}:h:"
-)
-
 // NewDeadLetters returns a store on rdb. inspector (optional) is used to
 // delete asynq's archive entry when a dead letter is retried or deleted.
 func NewDeadLetters(rdb redis.UniversalClient, inspector *asynq.Inspector) *DeadLetters {
@@ -237,7 +232,7 @@ func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 	if err != nil {
 		return err
 	}
-	key, hkey := dlqTaskKey+d.ID, dlqHistKey+d.ID
+	key, hkey := keys.DeadLetter(d.ID), keys.DeadLetterHistory(d.ID)
 	// What an existing record of the same id holds already.
 	var llen *redis.IntCmd
 	var last, prevOmitted *redis.StringCmd
@@ -289,7 +284,7 @@ func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 		if trim > 0 {
 			p.LTrim(ctx, hkey, -DeadLetterHistoryCap, -1)
 		}
-		p.ZAdd(ctx, dlqIndex, redis.Z{Score: float64(d.LastFailedAt.UnixMilli()), Member: d.ID})
+		p.ZAdd(ctx, keys.DeadLetterIndex, redis.Z{Score: float64(d.LastFailedAt.UnixMilli()), Member: d.ID})
 		return nil
 	})
 	if err != nil {
@@ -303,8 +298,8 @@ func (s *DeadLetters) Get(ctx context.Context, id string) (*DeadLetter, error) {
 	var h *redis.MapStringStringCmd
 	var l *redis.StringSliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		h = p.HGetAll(ctx, dlqTaskKey+id)
-		l = p.LRange(ctx, dlqHistKey+id, 0, -1)
+		h = p.HGetAll(ctx, keys.DeadLetter(id))
+		l = p.LRange(ctx, keys.DeadLetterHistory(id), 0, -1)
 		return nil
 	})
 	if err != nil {
@@ -343,7 +338,7 @@ func decodeDeadLetter(m map[string]string, hist []string) *DeadLetter {
 
 // Count returns the number of dead letters.
 func (s *DeadLetters) Count(ctx context.Context) (int64, error) {
-	return s.rdb.ZCard(ctx, dlqIndex).Result()
+	return s.rdb.ZCard(ctx, keys.DeadLetterIndex).Result()
 }
 
 // Has reports which of ids have a dead-letter record.
@@ -351,7 +346,7 @@ func (s *DeadLetters) has(ctx context.Context, ids []string) ([]bool, error) {
 	cmds := make([]*redis.IntCmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.Exists(ctx, dlqTaskKey+id)
+			cmds[i] = p.Exists(ctx, keys.DeadLetter(id))
 		}
 		return nil
 	})
@@ -383,7 +378,7 @@ func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("worker: invalid cursor")
 		}
-		rank, err := s.rdb.ZRank(ctx, dlqIndex, id).Result()
+		rank, err := s.rdb.ZRank(ctx, keys.DeadLetterIndex, id).Result()
 		switch {
 		case err == nil:
 			start = rank + 1
@@ -392,11 +387,11 @@ func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
 			// i.e. after every item of a lower score and every item of
 			// the same score whose id sorts before it (Redis orders equal
 			// scores by member, bytewise).
-			n, err := s.rdb.ZCount(ctx, dlqIndex, "-inf", "("+scoreStr).Result()
+			n, err := s.rdb.ZCount(ctx, keys.DeadLetterIndex, "-inf", "("+scoreStr).Result()
 			if err != nil {
 				return nil, err
 			}
-			same, err := s.rdb.ZRangeByScore(ctx, dlqIndex, &redis.ZRangeBy{Min: scoreStr, Max: scoreStr}).Result()
+			same, err := s.rdb.ZRangeByScore(ctx, keys.DeadLetterIndex, &redis.ZRangeBy{Min: scoreStr, Max: scoreStr}).Result()
 			if err != nil {
 				return nil, err
 			}
@@ -411,7 +406,7 @@ func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
 		}
 	}
 	if !f.Since.IsZero() {
-		n, err := s.rdb.ZCount(ctx, dlqIndex, "-inf", "("+strconv.FormatInt(f.Since.UnixMilli(), 10)).Result()
+		n, err := s.rdb.ZCount(ctx, keys.DeadLetterIndex, "-inf", "("+strconv.FormatInt(f.Since.UnixMilli(), 10)).Result()
 		if err != nil {
 			return nil, err
 		}
@@ -420,7 +415,7 @@ func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
 	page := &Page{}
 	chunk := int64(max(limit, 200))
 	for {
-		zs, err := s.rdb.ZRangeWithScores(ctx, dlqIndex, start, start+chunk-1).Result()
+		zs, err := s.rdb.ZRangeWithScores(ctx, keys.DeadLetterIndex, start, start+chunk-1).Result()
 		if err != nil {
 			return nil, err
 		}
@@ -432,8 +427,8 @@ func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, z := range zs {
 				id := z.Member.(string)
-				hs[i] = p.HGetAll(ctx, dlqTaskKey+id)
-				ls[i] = p.LRange(ctx, dlqHistKey+id, 0, -1)
+				hs[i] = p.HGetAll(ctx, keys.DeadLetter(id))
+				ls[i] = p.LRange(ctx, keys.DeadLetterHistory(id), 0, -1)
 			}
 			return nil
 		})
@@ -477,8 +472,8 @@ func (s *DeadLetters) Delete(ctx context.Context, id string) error {
 
 func (s *DeadLetters) remove(ctx context.Context, id string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, dlqTaskKey+id, dlqHistKey+id)
-		p.ZRem(ctx, dlqIndex, id)
+		p.Del(ctx, keys.DeadLetter(id), keys.DeadLetterHistory(id))
+		p.ZRem(ctx, keys.DeadLetterIndex, id)
 		return nil
 	})
 	return err
@@ -503,7 +498,7 @@ func (s *DeadLetters) Purge(ctx context.Context, f Filter) (int, error) {
 	const chunk = 500
 	var start int64
 	if !f.Since.IsZero() {
-		n, err := s.rdb.ZCount(ctx, dlqIndex, "-inf", "("+strconv.FormatInt(f.Since.UnixMilli(), 10)).Result()
+		n, err := s.rdb.ZCount(ctx, keys.DeadLetterIndex, "-inf", "("+strconv.FormatInt(f.Since.UnixMilli(), 10)).Result()
 		if err != nil {
 			return 0, err
 		}
@@ -511,14 +506,14 @@ func (s *DeadLetters) Purge(ctx context.Context, f Filter) (int, error) {
 	}
 	deleted := 0
 	for {
-		zs, err := s.rdb.ZRangeWithScores(ctx, dlqIndex, start, start+chunk-1).Result()
+		zs, err := s.rdb.ZRangeWithScores(ctx, keys.DeadLetterIndex, start, start+chunk-1).Result()
 		if err != nil || len(zs) == 0 {
 			return deleted, err
 		}
 		fields := make([]*redis.SliceCmd, len(zs))
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, z := range zs {
-				fields[i] = p.HMGet(ctx, dlqTaskKey+z.Member.(string), "queue", "type", "class")
+				fields[i] = p.HMGet(ctx, keys.DeadLetter(z.Member.(string)), "queue", "type", "class")
 			}
 			return nil
 		})

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker/batch"
 )
@@ -218,13 +218,7 @@ var errDeduped = errors.New("already sent")
 // names the task by its id and its enqueue time: an idempotency key used
 // again after its task left Redis makes a task with the same id but a new
 // enqueue time, which is a new send, not a retry of the old one.
-func sentKey(t *Task) string {
-	key := "cioq:sent:" + t.ID
-	if t.Envelope != nil && t.Envelope.EnqueuedAt > 0 {
-		key += ":" + strconv.FormatInt(t.Envelope.EnqueuedAt, 10)
-	}
-	return key
-}
+func sentKey(t *Task) string { return keys.Sent(t.ID, enqueuedAt(t)) }
 
 // alreadySent reports whether an earlier attempt of t recorded its send.
 // An error means the record could not be read.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/internal/keys"
 )
 
 // Defaults of Ordering's zero fields.
@@ -43,16 +45,9 @@ type Ordering struct {
 	Poll time.Duration
 }
 
-func wsKeyPart(ws string) string {
-	if ws == "" {
-		return "default"
-	}
-	return ws
-}
-
 // DoneKey is the Redis key recording the highest finished seq of a person.
 func DoneKey(workspace, orderKey string) string {
-	return "cioq:done:" + wsKeyPart(workspace) + ":" + orderKey
+	return keys.Done(workspace, orderKey)
 }
 
 // gateScript decides whether task seq may go. KEYS: done hash. ARGV: seq,

@@ -43,8 +43,8 @@ const (
 	maxKeptIDs = 1000
 )
 
-// The probes, per API (contract customerio-api.md §1 and §14.2, checked
-// against Customer.io's API reference):
+// The probes, per API (checked against Customer.io's API reference; the
+// sandbox answers them the same way, customerio/sandbox):
 //
 //   - Track: GET /api/v1/accounts/region (operation getRegion): Basic
 //     site_id:api_key, answers {"url","region","environment_id"}, 401 for

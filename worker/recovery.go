@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/worker/ratelimit"
 )
 
@@ -60,25 +61,6 @@ const (
 	pullFollowUp = 30 * time.Second
 )
 
-// recoveryRunKey marks a run of transient failures of one workspace and API
-// (the value is the last failure's unix ms). recoveryPulledKey exists for
-// MinInterval after a pull. The braces keep both in one Cluster slot.
-func recoveryRunKey(ws string, api customerio.API) string {
-	return "cioq:recovery:{" + wsKeyPart(ws) + ":" + string(api) + "}:run"
-}
-
-func recoveryPulledKey(ws string, api customerio.API) string {
-	return "cioq:recovery:{" + wsKeyPart(ws) + ":" + string(api) + "}:pulled"
-}
-
-// retryingKey is the index of a queue's tasks of one workspace and API whose
-// latest failure was transient: a sorted set of task ids scored by the
-// failure's unix ms. Its {queue} hash tag is asynq's, so one script can read
-// the index and asynq's retry set and lease together.
-func retryingKey(queue, ws string, api customerio.API) string {
-	return "cioq:{" + queue + "}:retrying:" + wsKeyPart(ws) + ":" + string(api)
-}
-
 // recState is a process's view of one workspace and API's recovery.
 type recState struct {
 	lastCheck  time.Time
@@ -112,7 +94,7 @@ func (w *Worker) noteRetry(ctx context.Context, t *Task, api customerio.API, re 
 	ws := t.Envelope.Workspace
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	idx := retryingKey(t.Queue, ws, api)
+	idx := keys.Retrying(t.Queue, ws, string(api))
 	if re.class == RetryTransient && isOutageFailure(cause) {
 		w.rec.mu.Lock()
 		if s := w.rec.state[authKey{ws, api}]; s != nil {
@@ -123,7 +105,7 @@ func (w *Worker) noteRetry(ctx context.Context, t *Task, api customerio.API, re 
 		w.rec.mu.Unlock()
 		now := time.Now().UnixMilli()
 		_, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, recoveryRunKey(ws, api), now, recoveryRunTTL)
+			p.Set(ctx, keys.RecoveryRun(ws, string(api)), now, recoveryRunTTL)
 			p.ZAdd(ctx, idx, redis.Z{Score: float64(now), Member: t.ID})
 			p.PExpire(ctx, idx, retryingTTL)
 			return nil
@@ -204,7 +186,7 @@ return 1
 // endRun reports whether this process ended a run of failures of ws's api
 // and so owns the pull.
 func (w *Worker) endRun(ctx context.Context, ws string, api customerio.API) (bool, error) {
-	n, err := endRunScript.Run(ctx, w.rdb, []string{recoveryRunKey(ws, api), recoveryPulledKey(ws, api)},
+	n, err := endRunScript.Run(ctx, w.rdb, []string{keys.RecoveryRun(ws, string(api)), keys.RecoveryPulled(ws, string(api))},
 		w.cfg.Recovery.MinInterval.Milliseconds()).Int()
 	return n == 1, err
 }
@@ -282,7 +264,7 @@ func (w *Worker) pullForward(ctx context.Context, ws string, api customerio.API)
 		for _, q := range w.knownQueues(ctx) {
 			var start int64
 			for {
-				v, err := pullScript.Run(ctx, w.rdb, []string{retryingKey(q, ws, api), asynqRetryKey(q), asynqLeaseKey(q)},
+				v, err := pullScript.Run(ctx, w.rdb, []string{keys.Retrying(q, ws, string(api)), keys.AsynqRetry(q), keys.AsynqLease(q)},
 					unixSeconds(base), strconv.FormatFloat(iv.Seconds(), 'f', 6, 64), slots, start, pullChunk).Int64Slice()
 				if err != nil || len(v) != 4 {
 					if ctx.Err() == nil {

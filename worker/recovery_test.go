@@ -10,6 +10,7 @@ import (
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker/ratelimit"
@@ -45,7 +46,7 @@ func retryScores(t *testing.T, rdb redis.UniversalClient, queue string, ids ...s
 	t.Helper()
 	out := map[string]float64{}
 	for _, id := range ids {
-		if s, err := rdb.ZScore(context.Background(), asynqRetryKey(queue), id).Result(); err == nil {
+		if s, err := rdb.ZScore(context.Background(), keys.AsynqRetry(queue), id).Result(); err == nil {
 			out[id] = s
 		}
 	}
@@ -250,7 +251,7 @@ func TestRecoveryPullIsPaced(t *testing.T) {
 	if n := w.pullForward(ctx, "", customerio.APITrack); n != len(ids) {
 		t.Fatalf("pulled %d, want %d", n, len(ids))
 	}
-	zs, err := h.db.Client.ZRangeWithScores(ctx, asynqRetryKey(tasks.QueueDefault), 0, -1).Result()
+	zs, err := h.db.Client.ZRangeWithScores(ctx, keys.AsynqRetry(tasks.QueueDefault), 0, -1).Result()
 	if err != nil || len(zs) != len(ids) {
 		t.Fatalf("retry set %v (%v)", zs, err)
 	}
@@ -262,7 +263,7 @@ func TestRecoveryPullIsPaced(t *testing.T) {
 			t.Errorf("tasks %d and %d are %.3f s apart, want 0.1", i-1, i, d)
 		}
 	}
-	if n, _ := h.db.Client.Exists(ctx, retryingKey(tasks.QueueDefault, "", customerio.APITrack)).Result(); n != 0 {
+	if n, _ := h.db.Client.Exists(ctx, keys.Retrying(tasks.QueueDefault, "", string(customerio.APITrack))).Result(); n != 0 {
 		t.Error("the retrying index is not empty after the pull")
 	}
 }
@@ -288,7 +289,7 @@ func TestRecoveryOffLeavesBackoff(t *testing.T) {
 	if after := retryScores(t, h.db.Client, tasks.QueueDefault, ids...); len(after) != len(ids) {
 		t.Errorf("retry set changed: %v → %v", before, after)
 	}
-	if n, _ := h.db.Client.Exists(ctx, retryingKey(tasks.QueueDefault, "", customerio.APITrack), recoveryRunKey("", customerio.APITrack)).Result(); n != 0 {
+	if n, _ := h.db.Client.Exists(ctx, keys.Retrying(tasks.QueueDefault, "", string(customerio.APITrack)), keys.RecoveryRun("", string(customerio.APITrack))).Result(); n != 0 {
 		t.Errorf("%d recovery keys written with Recovery.Off", n)
 	}
 }

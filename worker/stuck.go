@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -57,7 +58,6 @@ import (
 const asynqLease = 30 * time.Second
 
 const (
-	stuckLockKey = "cioq:lock:stuck-check"
 	// stuckBatch is the most expired leases one pass reads per queue.
 	stuckBatch = 500
 )
@@ -67,11 +67,6 @@ const (
 	stuckUndecodable = "undecodable"
 	stuckNoTaskData  = "no_task_data"
 )
-
-// stuckHoldKey holds entries taken out of asynq's active list until their
-// dead letter is written: field = task id, value = "m" + the message's
-// bytes, or "-" when there was none. Its {queue} hash tag is asynq's.
-func stuckHoldKey(q string) string { return "cioq:{" + q + "}:stuck" }
 
 // stuckCheck is the Worker's state of the check.
 type stuckCheck struct {
@@ -120,14 +115,14 @@ func (w *Worker) checkStuckLocked(ctx context.Context) (int, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
-	ok, err := w.rdb.SetNX(ctx, stuckLockKey, token, 5*time.Minute).Result()
+	ok, err := w.rdb.SetNX(ctx, keys.StuckLock, token, 5*time.Minute).Result()
 	if err != nil || !ok {
 		return 0, err
 	}
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		_ = unlockScript.Run(uctx, w.rdb, []string{stuckLockKey}, token).Err()
+		_ = unlockScript.Run(uctx, w.rdb, []string{keys.StuckLock}, token).Err()
 	}()
 	return w.checkStuck(ctx)
 }
@@ -190,7 +185,7 @@ func (w *Worker) checkStuckQueue(ctx context.Context, q string) (int, error) {
 		w.log.Warn("stuck-task check: could not look for active tasks without a lease", "queue", q, "error", err.Error())
 	}
 	cutoff := time.Now().Add(-asynqLease).Unix()
-	ids, err := w.rdb.ZRangeByScore(ctx, asynqLeaseKey(q), &redis.ZRangeBy{
+	ids, err := w.rdb.ZRangeByScore(ctx, keys.AsynqLease(q), &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(cutoff, 10), Count: stuckBatch}).Result()
 	if err != nil || len(ids) == 0 {
 		return moved, err
@@ -198,7 +193,7 @@ func (w *Worker) checkStuckQueue(ctx context.Context, q string) (int, error) {
 	msgs := make([]*redis.StringCmd, len(ids))
 	_, err = w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			msgs[i] = p.HGet(ctx, asynqTaskKey(q, id), "msg")
+			msgs[i] = p.HGet(ctx, keys.AsynqTask(q, id), "msg")
 		}
 		return nil
 	})
@@ -217,7 +212,7 @@ func (w *Worker) checkStuckQueue(ctx context.Context, q string) (int, error) {
 			return moved, err
 		}
 		n, err := claimStuckScript.Run(ctx, w.rdb,
-			[]string{asynqActiveKey(q), asynqLeaseKey(q), asynqTaskKey(q, id), stuckHoldKey(q)},
+			[]string{keys.AsynqActive(q), keys.AsynqLease(q), keys.AsynqTask(q, id), keys.StuckHold(q)},
 			id, cutoff, seen).Int()
 		if err != nil {
 			return moved, err
@@ -235,14 +230,14 @@ func (w *Worker) checkStuckQueue(ctx context.Context, q string) (int, error) {
 // expireLeaseless handles active ids without a lease: seen so for a lease
 // period by this process, they get an expired lease.
 func (w *Worker) expireLeaseless(ctx context.Context, q string) error {
-	active, err := w.rdb.LRange(ctx, asynqActiveKey(q), 0, -1).Result()
+	active, err := w.rdb.LRange(ctx, keys.AsynqActive(q), 0, -1).Result()
 	if err != nil {
 		return err
 	}
 	scores := make([]*redis.FloatCmd, len(active))
 	_, err = w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range active {
-			scores[i] = p.ZScore(ctx, asynqLeaseKey(q), id)
+			scores[i] = p.ZScore(ctx, keys.AsynqLease(q), id)
 		}
 		return nil
 	})
@@ -270,7 +265,7 @@ func (w *Worker) expireLeaseless(ctx context.Context, q string) error {
 		if now.Sub(first) < asynqLease {
 			continue
 		}
-		if err := expireLeaselessScript.Run(ctx, w.rdb, []string{asynqActiveKey(q), asynqLeaseKey(q)}, id).Err(); err != nil {
+		if err := expireLeaselessScript.Run(ctx, w.rdb, []string{keys.AsynqActive(q), keys.AsynqLease(q)}, id).Err(); err != nil {
 			return err
 		}
 		delete(w.stuck.noLease, k)
@@ -287,7 +282,7 @@ func (w *Worker) expireLeaseless(ctx context.Context, q string) error {
 // recordHeld writes a dead letter for every entry of q's holding hash and
 // drops the entry once it is written.
 func (w *Worker) recordHeld(ctx context.Context, q string) (int, error) {
-	held, err := w.rdb.HGetAll(ctx, stuckHoldKey(q)).Result()
+	held, err := w.rdb.HGetAll(ctx, keys.StuckHold(q)).Result()
 	if err != nil {
 		return 0, err
 	}
@@ -297,7 +292,7 @@ func (w *Worker) recordHeld(ctx context.Context, q string) (int, error) {
 		if err := w.dlq.Add(ctx, d); err != nil {
 			return n, err
 		}
-		if err := w.rdb.HDel(ctx, stuckHoldKey(q), id).Err(); err != nil {
+		if err := w.rdb.HDel(ctx, keys.StuckHold(q), id).Err(); err != nil {
 			return n, err
 		}
 		n++
@@ -320,7 +315,7 @@ func (w *Worker) recordHeld(ctx context.Context, q string) (int, error) {
 func stuckDeadLetter(q, id, held string) (*DeadLetter, string) {
 	d := &DeadLetter{ID: id, Queue: q, Class: DeadLetterInvalid}
 	if held == "" || held[0] != 'm' {
-		d.Error = "stuck in asynq's active state: the task id has no task data (asynq:{" + q + "}:t:" + id +
+		d.Error = "stuck in asynq's active state: the task id has no task data (" + keys.AsynqTask(q, id) +
 			" holds no message), so asynq can neither run nor recover it"
 		return d, stuckNoTaskData
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -39,9 +40,9 @@ func corruptBytes(t *testing.T) []byte {
 func inActive(t *testing.T, rdb redis.UniversalClient, id string) (bool, float64) {
 	t.Helper()
 	ctx := context.Background()
-	_, err := rdb.LPos(ctx, asynqActiveKey(stuckQ), id, redis.LPosArgs{}).Result()
+	_, err := rdb.LPos(ctx, keys.AsynqActive(stuckQ), id, redis.LPosArgs{}).Result()
 	active := err == nil
-	score, _ := rdb.ZScore(ctx, asynqLeaseKey(stuckQ), id).Result()
+	score, _ := rdb.ZScore(ctx, keys.AsynqLease(stuckQ), id).Result()
 	return active, score
 }
 
@@ -50,7 +51,7 @@ func inActive(t *testing.T, rdb redis.UniversalClient, id string) (bool, float64
 func backdateLease(t *testing.T, rdb redis.UniversalClient, id string) {
 	t.Helper()
 	old := time.Now().Add(-2 * asynqLease).Unix()
-	if n, err := rdb.ZAddXX(context.Background(), asynqLeaseKey(stuckQ), redis.Z{Score: float64(old), Member: id}).Result(); err != nil || n != 0 {
+	if n, err := rdb.ZAddXX(context.Background(), keys.AsynqLease(stuckQ), redis.Z{Score: float64(old), Member: id}).Result(); err != nil || n != 0 {
 		// ZADD XX answers 0 (nothing added) when it updated a member.
 		t.Fatalf("backdate lease of %s: %d %v", id, n, err)
 	}
@@ -111,7 +112,7 @@ func TestStuckCorruptMessageIsDeadLettered(t *testing.T) {
 	}
 	id := rc.TaskID
 	raw := corruptBytes(t)
-	if err := h.db.Client.HSet(ctx, asynqTaskKey(stuckQ, id), "msg", raw).Err(); err != nil {
+	if err := h.db.Client.HSet(ctx, keys.AsynqTask(stuckQ, id), "msg", raw).Err(); err != nil {
 		t.Fatal(err)
 	}
 	h.start(t)
@@ -138,7 +139,7 @@ func TestStuckCorruptMessageIsDeadLettered(t *testing.T) {
 	if a, s := inActive(t, h.db.Client, id); a || s != 0 {
 		t.Errorf("corrupt task still active %v / leased %v", a, s)
 	}
-	if n, _ := h.db.Client.Exists(ctx, asynqTaskKey(stuckQ, id), stuckHoldKey(stuckQ)).Result(); n != 0 {
+	if n, _ := h.db.Client.Exists(ctx, keys.AsynqTask(stuckQ, id), keys.StuckHold(stuckQ)).Result(); n != 0 {
 		t.Errorf("%d of task hash and holding hash left", n)
 	}
 	checkInFlight(t, h, inFlight)
@@ -150,7 +151,7 @@ func TestStuckDanglingPendingIDIsDeadLettered(t *testing.T) {
 	ctx := context.Background()
 	// An id in the pending list with no task hash.
 	const id = "dangling-id"
-	if err := h.db.Client.LPush(ctx, asynqPendingKey(stuckQ), id).Err(); err != nil {
+	if err := h.db.Client.LPush(ctx, keys.AsynqPending(stuckQ), id).Err(); err != nil {
 		t.Fatal(err)
 	}
 	h.start(t)
@@ -160,7 +161,7 @@ func TestStuckDanglingPendingIDIsDeadLettered(t *testing.T) {
 		a, s := inActive(t, h.db.Client, id)
 		return a && s > 0
 	})
-	if st, _ := h.db.Client.HGetAll(ctx, asynqTaskKey(stuckQ, id)).Result(); len(st) != 1 || st["state"] != "active" {
+	if st, _ := h.db.Client.HGetAll(ctx, keys.AsynqTask(stuckQ, id)).Result(); len(st) != 1 || st["state"] != "active" {
 		t.Errorf("task hash asynq's dequeue left: %v, want only its state", st)
 	}
 	inFlight := startInFlight(t, h)
@@ -177,7 +178,7 @@ func TestStuckDanglingPendingIDIsDeadLettered(t *testing.T) {
 	if a, s := inActive(t, h.db.Client, id); a || s != 0 {
 		t.Errorf("dangling id still active %v / leased %v", a, s)
 	}
-	if n, _ := h.db.Client.Exists(ctx, asynqTaskKey(stuckQ, id), stuckHoldKey(stuckQ)).Result(); n != 0 {
+	if n, _ := h.db.Client.Exists(ctx, keys.AsynqTask(stuckQ, id), keys.StuckHold(stuckQ)).Result(); n != 0 {
 		t.Errorf("%d of task hash and holding hash left", n)
 	}
 	checkInFlight(t, h, inFlight)
@@ -201,12 +202,12 @@ func TestStuckCheckLeavesRecoverableAndLiveTasks(t *testing.T) {
 		}
 		id := rc.TaskID
 		_, err = h.db.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.LRem(ctx, asynqPendingKey(stuckQ), 0, id)
-			p.LPush(ctx, asynqActiveKey(stuckQ), id)
-			p.ZAdd(ctx, asynqLeaseKey(stuckQ), redis.Z{Score: float64(lease.Unix()), Member: id})
-			p.HSet(ctx, asynqTaskKey(stuckQ, id), "state", "active")
+			p.LRem(ctx, keys.AsynqPending(stuckQ), 0, id)
+			p.LPush(ctx, keys.AsynqActive(stuckQ), id)
+			p.ZAdd(ctx, keys.AsynqLease(stuckQ), redis.Z{Score: float64(lease.Unix()), Member: id})
+			p.HSet(ctx, keys.AsynqTask(stuckQ, id), "state", "active")
 			if corrupt {
-				p.HSet(ctx, asynqTaskKey(stuckQ, id), "msg", corruptBytes(t))
+				p.HSet(ctx, keys.AsynqTask(stuckQ, id), "msg", corruptBytes(t))
 			}
 			return nil
 		})
@@ -250,7 +251,7 @@ func TestStuckTruncatedMessageKeepsTypeAndPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := asynqTaskKey(stuckQ, rc.TaskID)
+	key := keys.AsynqTask(stuckQ, rc.TaskID)
 	msg, err := h.db.Client.HGet(ctx, key, "msg").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +290,7 @@ func TestStuckLeaselessActiveIDGetsExpiredLease(t *testing.T) {
 	}
 	t.Cleanup(w.Shutdown)
 	const id = "leaseless"
-	if err := h.db.Client.LPush(ctx, asynqActiveKey(stuckQ), id).Err(); err != nil {
+	if err := h.db.Client.LPush(ctx, keys.AsynqActive(stuckQ), id).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.expireLeaseless(ctx, stuckQ); err != nil {
@@ -305,7 +306,7 @@ func TestStuckLeaselessActiveIDGetsExpiredLease(t *testing.T) {
 	if err := w.expireLeaseless(ctx, stuckQ); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.db.Client.ZScore(ctx, asynqLeaseKey(stuckQ), id).Result(); err != nil {
+	if _, err := h.db.Client.ZScore(ctx, keys.AsynqLease(stuckQ), id).Result(); err != nil {
 		t.Fatalf("no expired lease given: %v", err)
 	}
 	if n, err := w.checkStuck(ctx); err != nil || n != 1 {
@@ -331,12 +332,12 @@ func TestAsynqRecovererBlockedByCorruptMessage(t *testing.T) {
 		}
 		id := rc.TaskID
 		_, err = h.db.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.LRem(ctx, asynqPendingKey(stuckQ), 0, id)
-			p.LPush(ctx, asynqActiveKey(stuckQ), id)
-			p.ZAdd(ctx, asynqLeaseKey(stuckQ), redis.Z{Score: float64(time.Now().Add(-2 * asynqLease).Unix()), Member: id})
-			p.HSet(ctx, asynqTaskKey(stuckQ, id), "state", "active")
+			p.LRem(ctx, keys.AsynqPending(stuckQ), 0, id)
+			p.LPush(ctx, keys.AsynqActive(stuckQ), id)
+			p.ZAdd(ctx, keys.AsynqLease(stuckQ), redis.Z{Score: float64(time.Now().Add(-2 * asynqLease).Unix()), Member: id})
+			p.HSet(ctx, keys.AsynqTask(stuckQ, id), "state", "active")
 			if corrupt {
-				p.HSet(ctx, asynqTaskKey(stuckQ, id), "msg", corruptBytes(t))
+				p.HSet(ctx, keys.AsynqTask(stuckQ, id), "msg", corruptBytes(t))
 			}
 			return nil
 		})

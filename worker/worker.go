@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/customerio"
-	"github.com/cioq/cioq/internal/config"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker/batch"
 	"github.com/cioq/cioq/worker/ratelimit"
@@ -124,51 +123,6 @@ type Config struct {
 	StuckCheckInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-}
-
-// ConfigFrom converts the binary's configuration into a worker Config;
-// the caller may adjust the result before New.
-func ConfigFrom(c *config.Config) Config {
-	ws := make(map[string]customerio.Config, len(c.Workspaces))
-	for name, w := range c.Workspaces {
-		ws[name] = customerio.Config{
-			SiteID: w.SiteID, TrackAPIKey: w.TrackAPIKey, AppAPIKey: w.AppAPIKey, AppWorkspaceID: w.AppWorkspaceID,
-			PipelinesWriteKey: w.PipelinesWriteKey, Region: customerio.Region(w.Region),
-			TrackURL: w.TrackURL, AppURL: w.AppURL, PipelinesURL: w.PipelinesURL,
-		}
-	}
-	wc := Config{Redis: c.Redis, Workspaces: ws, Concurrency: c.Concurrency, Queues: c.Queues, ProbeInterval: c.ProbeInterval}
-	t := c.Throughput
-	wc.RateLimits.Off = t.RateLimitsOff
-	wc.RateLimits.Default = Limits{
-		Track:         limitOf(t.Track, ratelimit.DefaultTrack),
-		App:           limitOf(t.App, ratelimit.DefaultApp),
-		Transactional: limitOf(t.Transactional, ratelimit.DefaultTransactional),
-	}
-	wc.Batching = Batching{Off: t.BatchOff, Types: t.BatchTypes, Linger: t.BatchLinger, MaxOps: t.BatchMaxOps}
-	wc.Ordering.MaxWait = t.OrderingMaxWait
-	for name, w := range c.Workspaces {
-		if w.Ordered {
-			if wc.Ordering.Workspaces == nil {
-				wc.Ordering.Workspaces = map[string]bool{}
-			}
-			wc.Ordering.Workspaces[name] = true
-		}
-	}
-	return wc
-}
-
-// limitOf converts a configured rate; without a burst it keeps the
-// default's burst (at most the rate).
-func limitOf(r *config.Rate, def ratelimit.Limit) ratelimit.Limit {
-	if r == nil {
-		return def
-	}
-	l := ratelimit.Limit{Rate: r.Rate, Period: r.Period, Burst: r.Burst}
-	if l.Burst == 0 {
-		l.Burst = min(def.Burst, r.Rate)
-	}
-	return l
 }
 
 func (c Config) withDefaults() Config {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cioq/cioq/internal/bench"
+	"github.com/cioq/cioq/cmd/cioq/internal/bench"
 )
 
 func runBench(ctx context.Context, a *app, args []string) error {

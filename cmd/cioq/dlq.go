@@ -201,14 +201,7 @@ func runDLQ(ctx context.Context, a *app, args []string) error {
 	if name != "show" && name != "retry" && name != "delete" && len(d.args) > 0 {
 		return usageErrorf("unexpected argument %q", d.args[0])
 	}
-	if _, err := newLogger(a.getenv, a.stderr); err != nil {
-		return err
-	}
-	rurl, err := redisURL(a.getenv)
-	if err != nil {
-		return err
-	}
-	popts, err := keySecretOptions(a.getenv)
+	_, rurl, popts, err := redisEnv(a)
 	if err != nil {
 		return err
 	}
@@ -589,17 +582,9 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 	if !d.all && d.filtered() {
 		return usageErrorf("filters apply to --all only")
 	}
-	var opts []worker.RetryOption
-	switch {
-	case flagSet(d.fs, "expires-in") && d.noExpiry:
-		return usageErrorf("give --expires-in or --no-expiry, not both")
-	case flagSet(d.fs, "expires-in"):
-		if d.expiresIn <= 0 {
-			return usageErrorf("--expires-in=%s: want a positive duration, e.g. 1h", d.expiresIn)
-		}
-		opts = append(opts, worker.RetryExpiresIn(d.expiresIn))
-	case d.noExpiry:
-		opts = append(opts, worker.RetryNoExpiry())
+	opts, err := d.retryOptions()
+	if err != nil {
+		return err
 	}
 	interval, err := parseRate(d.rate)
 	if err != nil {
@@ -614,76 +599,107 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 	}
 	client := asynq.NewClientFromRedisClient(d.rdb)
 	enc := json.NewEncoder(d.a.stdout)
-	retried, skipped, failed := 0, 0, 0
+	count := map[retryOutcome]int{}
 	var next time.Time
 	for _, id := range ids {
 		if d.all && !next.IsZero() {
 			if wait := time.Until(next); wait > 0 {
 				select {
 				case <-ctx.Done():
-					fmt.Fprintf(d.a.stderr, "interrupted: %d of %d retried\n", retried, len(ids))
+					fmt.Fprintf(d.a.stderr, "interrupted: %d of %d retried\n", count[retryDone], len(ids))
 					return silentError(exitFailure)
 				case <-time.After(wait):
 				}
 			}
 		}
-		if !d.all {
-			// An argument: a dead letter id or an idempotency key.
-			dl, err := d.lookupOne(ctx, id)
-			if err != nil {
-				failed++
-				if errors.Is(err, worker.ErrNotFound) {
-					fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: no such dead letter\n", id)
-				} else {
-					fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: not retried: %v\n", id, err)
-				}
-				continue
-			}
-			id = dl.ID
+		o := d.retryOne(ctx, client, enc, id, opts)
+		count[o]++
+		if o == retryDone {
+			// --rate paces the enqueues: a skipped dead letter costs no wait.
+			next = time.Now().Add(interval)
 		}
-		info, err := d.store.Retry(ctx, id, client, opts...)
-		var expired *worker.ExpiredError
-		switch {
-		case errors.As(err, &expired):
-			skipped++
-			at := ""
-			if !expired.ExpiresAt.IsZero() {
-				at = " at " + expired.ExpiresAt.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: skipped: its task expired%s (class %s) and would be dead-lettered again at once; give --expires-in D for a new expiry from now, or --no-expiry\n",
-				id, at, expired.Class)
-			continue
-		case errors.Is(err, worker.ErrNotFound):
-			failed++
-			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: no such dead letter\n", id)
-			continue
-		case err != nil && info == nil:
-			failed++
-			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: not retried: %v\n", id, err)
-			continue
-		case err != nil:
-			// Enqueued, but the dead letter could not be removed.
-			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: re-enqueued as %s but the dead letter was not removed: %v\n", id, info.ID, err)
-		}
-		retried++
-		// --rate paces the enqueues: a skipped dead letter costs no wait.
-		next = time.Now().Add(interval)
-		enc.Encode(struct {
-			DeadLetter string `json:"dead_letter"`
-			TaskID     string `json:"task_id"`
-			Queue      string `json:"queue"`
-			Type       string `json:"type"`
-		}{id, info.ID, info.Queue, info.Type})
 	}
-	summary := fmt.Sprintf("%d retried, %d failed", retried, failed)
-	if skipped > 0 {
-		summary += fmt.Sprintf(", %d skipped (expired: see above)", skipped)
+	summary := fmt.Sprintf("%d retried, %d failed", count[retryDone], count[retryFailed])
+	if count[retrySkipped] > 0 {
+		summary += fmt.Sprintf(", %d skipped (expired: see above)", count[retrySkipped])
 	}
 	fmt.Fprintln(d.a.stderr, summary)
-	if failed > 0 || skipped > 0 {
+	if count[retryFailed] > 0 || count[retrySkipped] > 0 {
 		return silentError(exitFailure)
 	}
 	return nil
+}
+
+// retryOptions are the options --expires-in or --no-expiry give every
+// retried task.
+func (d *dlqCmd) retryOptions() ([]worker.RetryOption, error) {
+	switch {
+	case flagSet(d.fs, "expires-in") && d.noExpiry:
+		return nil, usageErrorf("give --expires-in or --no-expiry, not both")
+	case flagSet(d.fs, "expires-in"):
+		if d.expiresIn <= 0 {
+			return nil, usageErrorf("--expires-in=%s: want a positive duration, e.g. 1h", d.expiresIn)
+		}
+		return []worker.RetryOption{worker.RetryExpiresIn(d.expiresIn)}, nil
+	case d.noExpiry:
+		return []worker.RetryOption{worker.RetryNoExpiry()}, nil
+	}
+	return nil, nil
+}
+
+// retryOutcome is what became of one dead letter dlq retry was given.
+type retryOutcome int
+
+const (
+	retryDone    retryOutcome = iota // re-enqueued
+	retrySkipped                     // expired, and no new expiry given
+	retryFailed                      // not found, or not re-enqueued
+)
+
+// retryOne re-enqueues one dead letter (id is an argument, a dead letter id
+// or an idempotency key, unless --all), printing its JSON line on stdout or
+// why not on stderr.
+func (d *dlqCmd) retryOne(ctx context.Context, client *asynq.Client, enc *json.Encoder, id string, opts []worker.RetryOption) retryOutcome {
+	if !d.all {
+		dl, err := d.lookupOne(ctx, id)
+		if err != nil {
+			if errors.Is(err, worker.ErrNotFound) {
+				fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: no such dead letter\n", id)
+			} else {
+				fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: not retried: %v\n", id, err)
+			}
+			return retryFailed
+		}
+		id = dl.ID
+	}
+	info, err := d.store.Retry(ctx, id, client, opts...)
+	var expired *worker.ExpiredError
+	switch {
+	case errors.As(err, &expired):
+		at := ""
+		if !expired.ExpiresAt.IsZero() {
+			at = " at " + expired.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: skipped: its task expired%s (class %s) and would be dead-lettered again at once; give --expires-in D for a new expiry from now, or --no-expiry\n",
+			id, at, expired.Class)
+		return retrySkipped
+	case errors.Is(err, worker.ErrNotFound):
+		fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: no such dead letter\n", id)
+		return retryFailed
+	case err != nil && info == nil:
+		fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: not retried: %v\n", id, err)
+		return retryFailed
+	case err != nil:
+		// Enqueued, but the dead letter could not be removed.
+		fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: re-enqueued as %s but the dead letter was not removed: %v\n", id, info.ID, err)
+	}
+	enc.Encode(struct {
+		DeadLetter string `json:"dead_letter"`
+		TaskID     string `json:"task_id"`
+		Queue      string `json:"queue"`
+		Type       string `json:"type"`
+	}{id, info.ID, info.Queue, info.Type})
+	return retryDone
 }
 
 // parseRate reads "50/s", "600/m" or "50" into the interval between two

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/customerio"
-	"github.com/cioq/cioq/internal/config"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 )
@@ -36,7 +36,13 @@ type fileLine struct {
 	Key     string          `json:"key,omitempty"`
 }
 
-func runEnqueue(ctx context.Context, a *app, args []string) error {
+// enqueueFlags are enqueue's flags and its TYPE argument.
+type enqueueFlags struct {
+	typ, key, queue, workspace, in, expiresIn, file string
+	workspaceGiven, expiresInGiven, listTypes       bool
+}
+
+func parseEnqueueFlags(a *app, args []string) (enqueueFlags, error) {
 	fs := newFlagSet(a, "enqueue", "TYPE [flags] < payload.json\n       cioq enqueue --file tasks.jsonl [flags]",
 		"Enqueues one task: TYPE (e.g. cio:send_email, see `cioq enqueue -types`) and its\n"+
 			"JSON payload on stdin. With --file, enqueues every line of a JSON lines file\n"+
@@ -48,96 +54,91 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 			"With CIOQ_WORKSPACES_FILE (the workers' file), a task naming a workspace\n"+
 			"that is not in it is refused.\n\n"+
 			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE.")
-	key := fs.String("key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
-	queue := fs.String("queue", "", "queue instead of the type's default (critical, default or bulk)")
-	workspace := fs.String("workspace", "", "Customer.io workspace that delivers the task (default workspace when empty)")
-	in := fs.String("in", "", "deliver no earlier than this `duration` from now (e.g. 10m, 1h30m, or seconds: 600)")
-	expiresIn := fs.String("expires-in", "", "stale after this `duration` from now: dead-lettered as expired instead of sent late (e.g. 1h)")
-	file := fs.String("file", "", "JSON lines file of tasks (\"-\" = stdin)")
-	listTypes := fs.Bool("types", false, "list the task types and exit")
+	var f enqueueFlags
+	fs.StringVar(&f.key, "key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
+	fs.StringVar(&f.queue, "queue", "", "queue instead of the type's default (critical, default or bulk)")
+	fs.StringVar(&f.workspace, "workspace", "", "Customer.io workspace that delivers the task (default workspace when empty)")
+	fs.StringVar(&f.in, "in", "", "deliver no earlier than this `duration` from now (e.g. 10m, 1h30m, or seconds: 600)")
+	fs.StringVar(&f.expiresIn, "expires-in", "", "stale after this `duration` from now: dead-lettered as expired instead of sent late (e.g. 1h)")
+	fs.StringVar(&f.file, "file", "", "JSON lines file of tasks (\"-\" = stdin)")
+	fs.BoolVar(&f.listTypes, "types", false, "list the task types and exit")
 	if err := parseFlags(fs, args); err != nil {
+		return f, err
+	}
+	if f.listTypes {
+		return f, nil
+	}
+	switch {
+	case f.file != "" && fs.NArg() > 0:
+		return f, usageErrorf("give TYPE or --file, not both")
+	case f.file == "" && fs.NArg() != 1:
+		return f, usageErrorf("want exactly one TYPE (or --file); see `cioq enqueue -types`")
+	case f.file != "" && f.key != "":
+		return f, usageErrorf("--key applies to one task; with --file give each line its \"key\"")
+	case f.file == "":
+		f.typ = fs.Arg(0)
+	}
+	f.workspaceGiven, f.expiresInGiven = flagSet(fs, "workspace"), flagSet(fs, "expires-in")
+	return f, nil
+}
+
+// options are the enqueue options the flags give every task.
+func (f enqueueFlags) options() ([]producer.EnqueueOption, error) {
+	if f.expiresInGiven && f.expiresIn == "" {
+		return nil, usageErrorf("--expires-in: give a duration, e.g. 1h")
+	}
+	// The rules of /v1/tasks's process_in and expires_in: one parser.
+	opts, err := producer.Timing{ProcessIn: f.in, ExpiresIn: f.expiresIn}.Options(time.Now())
+	if err != nil {
+		var ve *producer.ValidationError
+		if errors.As(err, &ve) && ve.Field == "expires_in" {
+			return nil, usageErrorf("--expires-in=%s: %s", f.expiresIn, ve.Reason)
+		}
+		if errors.As(err, &ve) {
+			return nil, usageErrorf("--in=%s: %s", f.in, ve.Reason)
+		}
+		return nil, err
+	}
+	if f.queue != "" {
+		opts = append(opts, producer.Queue(f.queue))
+	}
+	if f.workspaceGiven {
+		opts = append(opts, producer.Workspace(f.workspace))
+	}
+	return opts, nil
+}
+
+func runEnqueue(ctx context.Context, a *app, args []string) error {
+	f, err := parseEnqueueFlags(a, args)
+	if err != nil {
 		return err
 	}
-	if *listTypes {
+	if f.listTypes {
 		for _, s := range tasks.Types() {
 			fmt.Fprintf(a.stdout, "%-22s queue %s\n", s.Type, s.Defaults.Queue)
 		}
 		return nil
 	}
-	var typ string
-	switch {
-	case *file != "" && fs.NArg() > 0:
-		return usageErrorf("give TYPE or --file, not both")
-	case *file == "" && fs.NArg() != 1:
-		return usageErrorf("want exactly one TYPE (or --file); see `cioq enqueue -types`")
-	case *file != "" && *key != "":
-		return usageErrorf("--key applies to one task; with --file give each line its \"key\"")
-	case *file == "":
-		typ = fs.Arg(0)
-	}
-	if flagSet(fs, "expires-in") && *expiresIn == "" {
-		return usageErrorf("--expires-in: give a duration, e.g. 1h")
-	}
-	// The rules of /v1/tasks's process_in and expires_in: one parser.
-	opts, err := producer.Timing{ProcessIn: *in, ExpiresIn: *expiresIn}.Options(time.Now())
+	opts, err := f.options()
 	if err != nil {
-		var ve *producer.ValidationError
-		if errors.As(err, &ve) && ve.Field == "expires_in" {
-			return usageErrorf("--expires-in=%s: %s", *expiresIn, ve.Reason)
-		}
-		if errors.As(err, &ve) {
-			return usageErrorf("--in=%s: %s", *in, ve.Reason)
-		}
 		return err
 	}
-	if *queue != "" {
-		opts = append(opts, producer.Queue(*queue))
-	}
-	if flagSet(fs, "workspace") {
-		opts = append(opts, producer.Workspace(*workspace))
-	}
-
 	known, err := knownWorkspaces(a.getenv)
 	if err != nil {
 		return err
 	}
-
 	// Read and validate all input before connecting.
-	var lines []fileLine
-	var lineNos []int
-	if *file == "" {
-		b, err := io.ReadAll(io.LimitReader(a.stdin, maxLineBytes+1))
-		if err != nil {
-			return fmt.Errorf("read stdin: %w", err)
-		}
-		if len(b) > maxLineBytes {
-			return lineError(0, invalidInput(typ, "payload", "is larger than 4 MiB"))
-		}
-		if len(bytes.TrimSpace(b)) == 0 {
-			return lineError(0, invalidInput(typ, "payload", "is empty: give the JSON payload on stdin"))
-		}
-		lines, lineNos = []fileLine{{Type: typ, Payload: b, Key: *key}}, []int{0}
-	} else {
-		var err error
-		lines, lineNos, err = readTaskFile(a, *file)
-		if err != nil {
-			return err
-		}
+	lines, lineNos, err := readEnqueueInput(a, f)
+	if err != nil {
+		return err
 	}
 	for i, l := range lines {
-		if err := precheck(l, *queue, *workspace, flagSet(fs, "workspace"), known); err != nil {
+		if err := precheck(l, f.queue, f.workspace, f.workspaceGiven, known); err != nil {
 			return lineError(lineNos[i], err)
 		}
 	}
 
-	if _, err := newLogger(a.getenv, a.stderr); err != nil {
-		return err
-	}
-	rurl, err := redisURL(a.getenv)
-	if err != nil {
-		return err
-	}
-	popts, err := keySecretOptions(a.getenv)
+	_, rurl, popts, err := redisEnv(a)
 	if err != nil {
 		return err
 	}
@@ -149,7 +150,31 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 		return configError(err)
 	}
 	defer c.Close()
+	return enqueueLines(ctx, a, c, lines, lineNos, opts)
+}
 
+// readEnqueueInput reads the tasks: the one payload on stdin, or the lines
+// of --file. lineNos are the lines' 1-based numbers (0 for stdin).
+func readEnqueueInput(a *app, f enqueueFlags) ([]fileLine, []int, error) {
+	if f.file != "" {
+		return readTaskFile(a, f.file)
+	}
+	b, err := io.ReadAll(io.LimitReader(a.stdin, maxLineBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read stdin: %w", err)
+	}
+	if len(b) > maxLineBytes {
+		return nil, nil, lineError(0, invalidInput(f.typ, "payload", "is larger than 4 MiB"))
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, nil, lineError(0, invalidInput(f.typ, "payload", "is empty: give the JSON payload on stdin"))
+	}
+	return []fileLine{{Type: f.typ, Payload: b, Key: f.key}}, []int{0}, nil
+}
+
+// enqueueLines enqueues the checked tasks in order, printing a receipt for
+// each; the first failure stops it, saying how many were enqueued before.
+func enqueueLines(ctx context.Context, a *app, c *producer.Client, lines []fileLine, lineNos []int, opts []producer.EnqueueOption) error {
 	out := bufio.NewWriter(a.stdout)
 	defer out.Flush()
 	enc := json.NewEncoder(out)

@@ -13,7 +13,7 @@ import (
 	"github.com/cioq/cioq/producer"
 )
 
-// Environment variables cmd reads itself (internal/config reads the rest).
+// Environment variables cmd reads itself (cmd/cioq/internal/config reads the rest).
 const (
 	envDashboardUser     = "CIOQ_DASHBOARD_USER"
 	envDashboardPassword = "CIOQ_DASHBOARD_PASSWORD"
@@ -201,6 +201,22 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	slog.SetDefault(l)
 	redisconf.SetLogger(l)
 	return l, nil
+}
+
+// redisEnv reads what the commands that enqueue or read tasks with a
+// client of their own (enqueue, dlq) need of the environment, checked in
+// this order: the log settings, REDIS_URL and CIOQ_KEY_SECRET.
+func redisEnv(a *app) (log *slog.Logger, rurl string, popts []producer.Option, err error) {
+	if log, err = newLogger(a.getenv, a.stderr); err != nil {
+		return nil, "", nil, err
+	}
+	if rurl, err = redisURL(a.getenv); err != nil {
+		return nil, "", nil, err
+	}
+	if popts, err = keySecretOptions(a.getenv); err != nil {
+		return nil, "", nil, err
+	}
+	return log, rurl, popts, nil
 }
 
 // redisURL returns REDIS_URL, checked (errors name it, never the password).

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/ingest"
-	"github.com/cioq/cioq/internal/config"
 	"github.com/cioq/cioq/producer"
 )
 

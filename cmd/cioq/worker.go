@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/ingest"
-	"github.com/cioq/cioq/internal/config"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
 	"github.com/cioq/cioq/worker"
@@ -48,7 +48,7 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return configError(err)
 	}
-	wc := worker.ConfigFrom(cfg)
+	wc := cfg.WorkerConfig()
 	if flagSet(fs, "concurrency") {
 		if *concurrency < 1 || *concurrency > 10000 {
 			return usageErrorf("--concurrency=%d: want an integer from 1 to 10000", *concurrency)

@@ -203,7 +203,9 @@ func cdpTimestamp(m map[string]any) int64 {
 	return 0
 }
 
-// applyCDP maps a Pipelines message onto the state (contract §6.3, §6.5).
+// applyCDP maps a Pipelines message onto the state: each call's fields
+// as Customer.io's Pipelines API reference gives them, and its semantic
+// events ("Customer.io Semantic Events").
 func (st *state) applyCDP(typ string, m map[string]any, now time.Time) bool {
 	userID, _ := idString(m["userId"])
 	anonID, _ := idString(m["anonymousId"])
@@ -319,18 +321,10 @@ func (st *state) semantic(name, userID string, m, props map[string]any, now time
 			st.deleteDevice(p, tok)
 		}
 	case "Object Deleted":
-		oid, _ := idString(props["objectId"])
-		tid, ok := idString(props["objectTypeId"])
-		if !ok || tid == "" {
-			tid = "1"
-		}
+		tid, oid := semanticObject(props)
 		st.deleteObject(tid, oid)
 	case "Relationship Deleted":
-		oid, _ := idString(props["objectId"])
-		tid, ok := idString(props["objectTypeId"])
-		if !ok || tid == "" {
-			tid = "1"
-		}
+		tid, oid := semanticObject(props)
 		if p := st.lookup(userID); p != nil {
 			delete(st.rels, relKey{p.cioID, tid, oid})
 		}
@@ -342,4 +336,16 @@ func (st *state) semantic(name, userID string, m, props map[string]any, now time
 		return false
 	}
 	return true
+}
+
+// semanticObject reads the object a semantic event names:
+// properties.objectTypeId ("1" when absent or empty) and
+// properties.objectId.
+func semanticObject(props map[string]any) (typeID, id string) {
+	id, _ = idString(props["objectId"])
+	typeID, ok := idString(props["objectTypeId"])
+	if !ok || typeID == "" {
+		typeID = "1"
+	}
+	return typeID, id
 }

@@ -44,10 +44,11 @@ const (
 	DefaultBroadcastCount = 20
 )
 
-// Limits enforced by the sandbox (customerio-api.md §9). The Track v2,
-// object and Pipelines size limits take the stricter decimal reading of
-// Customer.io's "KB", as the client does, so that a request the sandbox
-// accepts is within the limit under either reading.
+// Limits enforced by the sandbox, as Customer.io's Track, App and Pipelines
+// API references and its "Invalid API requests" page document them. The
+// Track v2, object and Pipelines size limits take the stricter decimal
+// reading of Customer.io's "KB", as the client does, so that a request
+// the sandbox accepts is within the limit under either reading.
 const (
 	MaxPersonIDBytes       = 150                 // person id (path or body), object_id
 	MaxAttributes          = 300                 // attributes per identify

@@ -26,7 +26,8 @@ func ctlError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
-// controlRoutes mounts the control API (contract-free, JSON, no auth):
+// controlRoutes mounts the control API (the sandbox's own, not part of
+// Customer.io's APIs; JSON, no auth):
 //
 //	GET    /_sandbox/info                      credentials and prefixes (Info)
 //	GET    /_sandbox/requests?group=&since=&limit=&order=&method=&path=   []Request, oldest first
@@ -56,31 +57,47 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 		c := s.cfg
 		writeJSON(w, http.StatusOK, Info{c.SiteID, c.TrackAPIKey, c.AppAPIKey, c.PipelinesWriteKey, c.ServiceToken, c.WorkspaceID, TrackPrefix, AppPrefix, CDPPrefix})
 	})
-	m.HandleFunc("GET "+p+"/requests", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		f := RequestFilter{Group: Group(q.Get("group")), Method: q.Get("method"), PathContains: q.Get("path")}
-		var err error
-		if v := q.Get("since"); v != "" {
-			if f.Since, err = strconv.ParseUint(v, 10, 64); err != nil {
-				ctlError(w, http.StatusBadRequest, "since must be a sequence number")
-				return
-			}
-		}
-		if v := q.Get("limit"); v != "" {
-			if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 0 {
-				ctlError(w, http.StatusBadRequest, "limit must be an integer ≥ 0")
-				return
-			}
-		}
-		switch o := Order(q.Get("order")); o {
-		case "", OrderNewest, OrderOldest:
-			f.Order = o
-		default:
-			ctlError(w, http.StatusBadRequest, "order must be newest or oldest")
+	m.HandleFunc("GET "+p+"/requests", s.ctlRequests)
+	s.ctlStateRoutes(m, p)
+	s.ctlFaultRoutes(m, p)
+	m.HandleFunc("POST "+p+"/reset", func(w http.ResponseWriter, r *http.Request) {
+		s.Reset()
+		writeJSON(w, http.StatusOK, struct{}{})
+	})
+}
+
+// ctlRequests answers GET /_sandbox/requests: the recording, selected by
+// the group, since, limit, order, method and path parameters.
+func (s *Server) ctlRequests(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := RequestFilter{Group: Group(q.Get("group")), Method: q.Get("method"), PathContains: q.Get("path")}
+	var err error
+	if v := q.Get("since"); v != "" {
+		if f.Since, err = strconv.ParseUint(v, 10, 64); err != nil {
+			ctlError(w, http.StatusBadRequest, "since must be a sequence number")
 			return
 		}
-		writeJSON(w, http.StatusOK, s.Requests(f))
-	})
+	}
+	if v := q.Get("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 0 {
+			ctlError(w, http.StatusBadRequest, "limit must be an integer ≥ 0")
+			return
+		}
+	}
+	switch o := Order(q.Get("order")); o {
+	case "", OrderNewest, OrderOldest:
+		f.Order = o
+	default:
+		ctlError(w, http.StatusBadRequest, "order must be newest or oldest")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Requests(f))
+}
+
+// ctlStateRoutes mounts the readers of the state under p (stats, state,
+// people, events, objects, relationships, segments, the record lists) and
+// the creation of segments and broadcasts.
+func (s *Server) ctlStateRoutes(m *http.ServeMux, p string) {
 	get := func(path string, f func() any) {
 		m.HandleFunc("GET "+p+path, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, f()) })
 	}
@@ -94,7 +111,6 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 	get("/cdp", func() any { return orEmpty(s.CDPMessages()) })
 	get("/merges", func() any { return orEmpty(s.Merges()) })
 	get("/suppressions", func() any { return orEmpty(s.Suppressions()) })
-	get("/faults", func() any { return s.Faults() })
 	m.HandleFunc("GET "+p+"/people/{ref}", func(w http.ResponseWriter, r *http.Request) {
 		if pp, found := s.Person(r.PathValue("ref")); found {
 			writeJSON(w, http.StatusOK, pp)
@@ -142,6 +158,12 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 	}
 	create("/segments", s.AddSegment)
 	create("/broadcasts", s.AddBroadcast)
+}
+
+// ctlFaultRoutes mounts the fault injection routes under p: list, add or
+// replace, remove one, clear a group, clear all.
+func (s *Server) ctlFaultRoutes(m *http.ServeMux, p string) {
+	m.HandleFunc("GET "+p+"/faults", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Faults()) })
 	group := func(w http.ResponseWriter, r *http.Request) (Group, bool) {
 		g := Group(r.PathValue("group"))
 		if !validGroup(g) {
@@ -196,10 +218,6 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 	})
 	m.HandleFunc("DELETE "+p+"/faults", func(w http.ResponseWriter, r *http.Request) {
 		s.ClearFaults()
-		writeJSON(w, http.StatusOK, struct{}{})
-	})
-	m.HandleFunc("POST "+p+"/reset", func(w http.ResponseWriter, r *http.Request) {
-		s.Reset()
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
 }

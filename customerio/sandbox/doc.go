@@ -1,8 +1,15 @@
 // Package sandbox is a faithful in-process stand-in for Customer.io's Track
-// (v1 and v2), App and Pipelines (CDP) HTTP APIs, built on the contract in
-// shared/customerio-api.md. It is an [http.Handler] used by tests, by the demo
-// (`cioq sandbox`) and by benchmarks; it is safe for concurrent use and keeps
-// no lock while it injects latency.
+// (v1 and v2), App and Pipelines (CDP) HTTP APIs. It answers as Customer.io's
+// documentation describes them (the Track, App and Pipelines API references,
+// the "Invalid API requests" and "API-triggered broadcasts" pages): the same
+// routes, authentication schemes, limits (see the Max constants), status
+// codes, error bodies and rate limits, and the state a real workspace would
+// keep (people, events, devices, objects, relationships, segments,
+// suppressions, deliveries, triggers), which tests read back. Where the
+// documentation is silent it makes the choices listed below. It is an
+// [http.Handler] used by tests, by the demo (`cioq sandbox`) and by
+// benchmarks; it is safe for concurrent use and keeps no lock while it
+// injects latency.
 //
 // # Route groups and base URLs
 //
@@ -32,7 +39,7 @@
 // (email-or-id workspace semantics). Anything else is an id. A person created
 // through a path identifier gets it as their id.
 //
-// # Deliberate choices where the contract is silent
+// # Deliberate choices where Customer.io's documentation is silent
 //
 //   - Suppress deletes the profile and blocks its id and email; a later
 //     identify, event or device call for a blocked identifier answers 200

@@ -56,8 +56,9 @@ func (st *state) findOrCreate(typ, val string, now time.Time) *person {
 	return nil
 }
 
-// identify applies an identify call: resolution rules of contract §3.2,
-// then attributes. It returns the person or nil when nothing happened.
+// identify applies an identify call: the identify resolution rules of
+// Customer.io's Track API reference, then the attributes. It returns the
+// person or nil when nothing happened.
 func (st *state) identify(typ, val string, attrs map[string]any, now time.Time) *person {
 	bodyID, _ := idString(attrs["id"])
 	bodyEmail, _ := attrs["email"].(string)
@@ -150,7 +151,8 @@ func setPath(m map[string]any, path []string, v any) {
 	m[path[len(path)-1]] = v
 }
 
-// validateIdentify checks the DOC-INVALID limits on an identify body.
+// validateIdentify checks the limits of Customer.io's "Invalid API
+// requests" page on an identify body.
 func validateIdentify(attrs map[string]any) string {
 	if v, ok := attrs["id"]; ok {
 		s, isStr := v.(string)
@@ -259,29 +261,43 @@ type relOp struct {
 	attrs         map[string]any
 }
 
-// parseObjectRels validates [{"identifiers":{"object_type_id","object_id"},
-// "relationship_attributes":{...}}].
-func parseObjectRels(v any) ([]relOp, string) {
+// parseRels validates a cio_relationships array: non-empty, each item's
+// identifiers read by ident (which gets the item's index, identifiers and
+// relationship_attributes and returns the message of a problem), then its
+// relationship_attributes within the attribute limits.
+func parseRels[R any](v any, ident func(i int, ids, attrs map[string]any) (R, string)) ([]R, string) {
 	arr, ok := v.([]any)
 	if !ok || len(arr) == 0 {
 		return nil, "cio_relationships must be a non-empty array"
 	}
-	var out []relOp
+	var out []R
 	for i, it := range arr {
 		m, _ := it.(map[string]any)
 		ids, _ := m["identifiers"].(map[string]any)
-		typeID, ok1 := idString(ids["object_type_id"])
-		objID, ok2 := idString(ids["object_id"])
-		if !ok1 || !ok2 || typeID == "" || objID == "" {
-			return nil, fmt.Sprintf("cio_relationships[%d].identifiers must have object_type_id and object_id", i)
-		}
 		ra, _ := m["relationship_attributes"].(map[string]any)
+		rel, msg := ident(i, ids, ra)
+		if msg != "" {
+			return nil, msg
+		}
 		if msg := validateAttributes(ra); msg != "" {
 			return nil, fmt.Sprintf("cio_relationships[%d].relationship_attributes: %s", i, msg)
 		}
-		out = append(out, relOp{typeID, objID, ra})
+		out = append(out, rel)
 	}
 	return out, ""
+}
+
+// parseObjectRels validates [{"identifiers":{"object_type_id","object_id"},
+// "relationship_attributes":{...}}].
+func parseObjectRels(v any) ([]relOp, string) {
+	return parseRels(v, func(i int, ids, attrs map[string]any) (relOp, string) {
+		typeID, ok1 := idString(ids["object_type_id"])
+		objID, ok2 := idString(ids["object_id"])
+		if !ok1 || !ok2 || typeID == "" || objID == "" {
+			return relOp{}, fmt.Sprintf("cio_relationships[%d].identifiers must have object_type_id and object_id", i)
+		}
+		return relOp{typeID, objID, attrs}, ""
+	})
 }
 
 type personRel struct {
@@ -292,23 +308,11 @@ type personRel struct {
 // parsePersonRels validates [{"identifiers":{id|email|cio_id|anonymous_id},
 // "relationship_attributes":{...}}] on an object operation.
 func parsePersonRels(v any, allowed ...string) ([]personRel, string) {
-	arr, ok := v.([]any)
-	if !ok || len(arr) == 0 {
-		return nil, "cio_relationships must be a non-empty array"
-	}
-	var out []personRel
-	for i, it := range arr {
-		m, _ := it.(map[string]any)
-		ids, _ := m["identifiers"].(map[string]any)
+	return parseRels(v, func(i int, ids, attrs map[string]any) (personRel, string) {
 		typ, val, ok := oneIdentifier(ids, allowed...)
 		if !ok {
-			return nil, fmt.Sprintf("cio_relationships[%d].identifiers must have exactly one of %s", i, strings.Join(allowed, ", "))
+			return personRel{}, fmt.Sprintf("cio_relationships[%d].identifiers must have exactly one of %s", i, strings.Join(allowed, ", "))
 		}
-		ra, _ := m["relationship_attributes"].(map[string]any)
-		if msg := validateAttributes(ra); msg != "" {
-			return nil, fmt.Sprintf("cio_relationships[%d].relationship_attributes: %s", i, msg)
-		}
-		out = append(out, personRel{typ, val, ra})
-	}
-	return out, ""
+		return personRel{typ, val, attrs}, ""
+	})
 }

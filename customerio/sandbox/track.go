@@ -26,9 +26,11 @@ func (s *Server) trackRoutes() *http.ServeMux {
 	m.HandleFunc("POST /api/v1/forms/{form}/submit", a(s.v1Form))
 	m.HandleFunc("GET /api/v1/accounts/region", a(s.v1Region))
 	m.HandleFunc("POST /unsubscribe/{delivery}", s.v1Unsubscribe)
-	m.HandleFunc("POST /api/v1/metrics", s.v1Metrics)
-	m.HandleFunc("POST /api/v1/push/events", s.v1PushEvents)
-	m.HandleFunc("POST /push/events", s.v1PushEvents)
+	m.HandleFunc("POST /api/v1/metrics", s.v1DeliveryMetric("metrics", "metric", metricNames,
+		"metric must be one of bounced, clicked, converted, deferred, delivered, dropped, opened, spammed"))
+	push := s.v1DeliveryMetric("push_events", "event", pushEventNames, "event must be opened, converted or delivered")
+	m.HandleFunc("POST /api/v1/push/events", push)
+	m.HandleFunc("POST /push/events", push)
 	m.HandleFunc("POST /api/v2/entity", a(s.v2Entity))
 	m.HandleFunc("POST /api/v2/batch", a(s.v2Batch))
 	return m
@@ -154,16 +156,27 @@ func (s *Server) v1Unsuppress(w http.ResponseWriter, r *http.Request) {
 	okEmpty(w)
 }
 
-func (s *Server) v1Event(w http.ResponseWriter, r *http.Request) {
-	ref := r.PathValue("id")
+// v1EventBody reads the body of a v1 event (a person's or an anonymous
+// one); when it is not a valid event it answers 400 itself and reports
+// false.
+func v1EventBody(w http.ResponseWriter, r *http.Request) (map[string]any, Event, bool) {
 	m, err := decodeObject(bodyOf(r), false)
 	if err != nil {
 		metaError(w, http.StatusBadRequest, err.Error())
-		return
+		return nil, Event{}, false
 	}
 	ev, _, msg := parseEvent(m, "data", "event")
 	if msg != "" {
 		metaError(w, http.StatusBadRequest, msg)
+		return nil, Event{}, false
+	}
+	return m, ev, true
+}
+
+func (s *Server) v1Event(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("id")
+	_, ev, ok := v1EventBody(w, r)
+	if !ok {
 		return
 	}
 	now := s.cfg.Now()
@@ -177,14 +190,8 @@ func (s *Server) v1Event(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) v1AnonymousEvent(w http.ResponseWriter, r *http.Request) {
-	m, err := decodeObject(bodyOf(r), false)
-	if err != nil {
-		metaError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	ev, _, msg := parseEvent(m, "data", "event")
-	if msg != "" {
-		metaError(w, http.StatusBadRequest, msg)
+	m, ev, ok := v1EventBody(w, r)
+	if !ok {
 		return
 	}
 	anon := ""
@@ -484,44 +491,31 @@ func (s *Server) v1Unsubscribe(w http.ResponseWriter, r *http.Request) {
 
 var metricNames = map[string]bool{"bounced": true, "clicked": true, "converted": true, "deferred": true, "delivered": true, "dropped": true, "opened": true, "spammed": true}
 
-func (s *Server) v1Metrics(w http.ResponseWriter, r *http.Request) {
-	m, err := decodeObject(bodyOf(r), false)
-	if err != nil {
-		metaError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	id, _ := m["delivery_id"].(string)
-	metric, _ := m["metric"].(string)
-	if id == "" {
-		metaError(w, http.StatusBadRequest, "delivery_id is required")
-		return
-	}
-	if !metricNames[metric] {
-		metaError(w, http.StatusBadRequest, "metric must be one of bounced, clicked, converted, deferred, delivered, dropped, opened, spammed")
-		return
-	}
-	s.recordDeliveryEvent("metrics", id, metric, m)
-	okEmpty(w)
-}
+var pushEventNames = map[string]bool{"opened": true, "converted": true, "delivered": true}
 
-func (s *Server) v1PushEvents(w http.ResponseWriter, r *http.Request) {
-	m, err := decodeObject(bodyOf(r), false)
-	if err != nil {
-		metaError(w, http.StatusBadRequest, err.Error())
-		return
+// v1DeliveryMetric answers a delivery metric report (POST /api/v1/metrics,
+// POST /push/events): a delivery_id and, under key, one of names (refusal
+// says which), recorded as a DeliveryEvent from source. No auth.
+func (s *Server) v1DeliveryMetric(source, key string, names map[string]bool, refusal string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		m, err := decodeObject(bodyOf(r), false)
+		if err != nil {
+			metaError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		id, _ := m["delivery_id"].(string)
+		name, _ := m[key].(string)
+		if id == "" {
+			metaError(w, http.StatusBadRequest, "delivery_id is required")
+			return
+		}
+		if !names[name] {
+			metaError(w, http.StatusBadRequest, refusal)
+			return
+		}
+		s.recordDeliveryEvent(source, id, name, m)
+		okEmpty(w)
 	}
-	id, _ := m["delivery_id"].(string)
-	ev, _ := m["event"].(string)
-	if id == "" {
-		metaError(w, http.StatusBadRequest, "delivery_id is required")
-		return
-	}
-	if ev != "opened" && ev != "converted" && ev != "delivered" {
-		metaError(w, http.StatusBadRequest, "event must be opened, converted or delivered")
-		return
-	}
-	s.recordDeliveryEvent("push_events", id, ev, m)
-	okEmpty(w)
 }
 
 func (s *Server) recordDeliveryEvent(source, id, metric string, body map[string]any) {

@@ -185,3 +185,66 @@ func TestV2(t *testing.T) {
 	want(t, e.track("POST", "/api/v2/entity", `{"type":"person","action":"identify","identifiers":{}}`), 400,
 		`{"errors":[{"reason":"invalid","field":"identifiers","message":"identifiers must have exactly one of id, email or cio_id"}]}`)
 }
+
+// TestV2Attributes: person and object operations refuse the same way an
+// attributes value that is not an object or breaks the attribute limits,
+// and accept absent or null attributes.
+func TestV2Attributes(t *testing.T) {
+	e := newEnv(t)
+	many := map[string]any{}
+	for i := 0; i <= MaxAttributes; i++ {
+		many[fmt.Sprint("a", i)] = i
+	}
+	for _, who := range []string{
+		`"type":"person","action":"identify","identifiers":{"id":"u1"}`,
+		`"type":"object","action":"identify","identifiers":{"object_type_id":"1","object_id":"o1"}`,
+	} {
+		want(t, e.track("POST", "/api/v2/entity", `{`+who+`,"attributes":"plan"}`), 400,
+			`{"errors":[{"reason":"invalid","field":"attributes","message":"attributes must be an object"}]}`)
+		want(t, e.track("POST", "/api/v2/entity", `{`+who+`,"attributes":`+mustJSON(many)+`}`), 400,
+			`{"errors":[{"reason":"invalid","field":"attributes","message":"cannot identify more than 300 attributes in one request"}]}`)
+		want(t, e.track("POST", "/api/v2/entity", `{`+who+`,"attributes":null}`), 200, `{}`)
+		want(t, e.track("POST", "/api/v2/entity", `{`+who+`}`), 200, `{}`)
+	}
+	if p, ok := e.r.Person("u1"); !ok || len(p.Attributes) != 0 {
+		t.Fatalf("person %+v", p)
+	}
+	if o, ok := e.r.Object("1", "o1"); !ok || len(o.Attributes) != 0 {
+		t.Fatalf("object %+v", o)
+	}
+}
+
+// TestRelationshipRefusals: relationships from a person (naming objects)
+// and from an object (naming people) are refused with the same rules:
+// a non-empty array, identifiers of the right kind, relationship
+// attributes within the attribute limits.
+func TestRelationshipRefusals(t *testing.T) {
+	e := newEnv(t)
+	many := map[string]any{}
+	for i := 0; i <= MaxAttributes; i++ {
+		many[fmt.Sprint("a", i)] = i
+	}
+	person := `"type":"person","action":"add_relationships","identifiers":{"id":"u1"}`
+	object := `"type":"object","action":"add_relationships","identifiers":{"object_type_id":"1","object_id":"o1"}`
+	for _, c := range []struct{ op, rels, msg string }{
+		{person, `[]`, "cio_relationships must be a non-empty array"},
+		{person, `{"identifiers":{"object_type_id":"1","object_id":"o1"}}`, "cio_relationships must be a non-empty array"},
+		{person, `[{"identifiers":{"object_type_id":"1"}}]`, "cio_relationships[0].identifiers must have object_type_id and object_id"},
+		{person, `[{"identifiers":{"object_type_id":"1","object_id":"o1"}},{"identifiers":{"object_type_id":"1","object_id":"o2"},"relationship_attributes":` + mustJSON(many) + `}]`,
+			"cio_relationships[1].relationship_attributes: cannot identify more than 300 attributes in one request"},
+		{object, `[]`, "cio_relationships must be a non-empty array"},
+		{object, `[{"identifiers":{"id":"u1","email":"u1@x.com"}}]`, "cio_relationships[0].identifiers must have exactly one of id, email, cio_id"},
+		{`"type":"object","action":"identify_anonymous","identifiers":{"object_type_id":"1","object_id":"o1"}`, `[{"identifiers":{"id":"u1"}}]`,
+			"cio_relationships[0].identifiers must have exactly one of anonymous_id"},
+		{object, `[{"identifiers":{"id":"u1"},"relationship_attributes":` + mustJSON(many) + `}]`,
+			"cio_relationships[0].relationship_attributes: cannot identify more than 300 attributes in one request"},
+	} {
+		want(t, e.track("POST", "/api/v2/entity", `{`+c.op+`,"cio_relationships":`+c.rels+`}`), 400,
+			`{"errors":[{"reason":"invalid","field":"cio_relationships","message":`+mustJSON(c.msg)+`}]}`)
+	}
+	want(t, e.track("PUT", "/api/v1/customers/u1", `{"cio_relationships":{"action":"add_relationships","relationships":[]}}`), 400,
+		`{"meta":{"error":"cio_relationships.relationships: cio_relationships must be a non-empty array"}}`)
+	if len(e.r.Relationships("")) != 0 || len(e.r.People()) != 0 {
+		t.Fatal("a refused operation changed the state")
+	}
+}

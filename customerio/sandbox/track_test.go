@@ -195,3 +195,24 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("events %+v", evs)
 	}
 }
+
+// TestDeliveryMetricRefusals: the metrics and push events endpoints refuse
+// a report without a delivery_id or with a name they do not know, each
+// with its own message.
+func TestDeliveryMetricRefusals(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct{ path, body, msg string }{
+		{"/track/api/v1/metrics", `{"metric":"opened"}`, "delivery_id is required"},
+		{"/track/api/v1/metrics", `{"delivery_id":"d1","metric":"exploded"}`,
+			"metric must be one of bounced, clicked, converted, deferred, delivered, dropped, opened, spammed"},
+		{"/track/api/v1/metrics", `[]`, "request body must be a JSON object"},
+		{"/track/api/v1/push/events", `{"event":"opened"}`, "delivery_id is required"},
+		{"/track/push/events", `{"delivery_id":"d1","event":"clicked"}`, "event must be opened, converted or delivered"},
+	} {
+		want(t, e.call("POST", c.path, "", c.body), 400, mustJSON(map[string]any{"meta": map[string]any{"error": c.msg}}))
+	}
+	want(t, e.call("POST", "/track/push/events", "", `{"delivery_id":"d1","event":"converted"}`), 200, `{}`)
+	if evs := e.r.DeliveryEvents(); len(evs) != 1 || evs[0].Source != "push_events" || evs[0].Metric != "converted" {
+		t.Fatalf("delivery events %+v", evs)
+	}
+}

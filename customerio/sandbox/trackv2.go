@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// v2 action matrix (contract §4.2).
+// v2 action matrix (Track v2 in Customer.io's Track API reference).
 var v2Actions = map[string]map[string]bool{
 	"person": {"identify": true, "delete": true, "event": true, "screen": true, "page": true,
 		"add_relationships": true, "delete_relationships": true, "add_device": true,
@@ -62,17 +62,11 @@ func parseV2(m map[string]any) (v2Apply, *v2Error) {
 	return parseV2Delivery(m)
 }
 
+// parseV2Person parses a person operation: the merge, or the one person
+// identifier every other action names, then the action's own fields.
 func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 	if action == "merge" {
-		pt, pv, msg := parseMergeSide(m, "primary")
-		if msg != "" {
-			return v2Invalid("primary", msg)
-		}
-		stt, sv, msg := parseMergeSide(m, "secondary")
-		if msg != "" {
-			return v2Invalid("secondary", msg)
-		}
-		return func(st *state, now time.Time) *v2Error { st.mergeTyped(pt, pv, stt, sv, now); return nil }, nil
+		return parseV2Merge(m)
 	}
 	ids, _ := m["identifiers"].(map[string]any)
 	it, iv, ok := oneIdentifier(ids, "id", "email", "cio_id", "anonymous_id")
@@ -84,35 +78,7 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 	}
 	switch action {
 	case "identify":
-		attrs := map[string]any{}
-		if a, present := m["attributes"]; present && a != nil {
-			am, ok := a.(map[string]any)
-			if !ok {
-				return v2Invalid("attributes", "attributes must be an object")
-			}
-			if msg := validateAttributes(am); msg != "" {
-				return v2Invalid("attributes", msg)
-			}
-			attrs = am
-		}
-		var rels []relOp
-		if v, present := m["cio_relationships"]; present && v != nil {
-			var msg string
-			if rels, msg = parseObjectRels(v); msg != "" {
-				return v2Invalid("cio_relationships", msg)
-			}
-		}
-		return func(st *state, now time.Time) *v2Error {
-			if it == "anonymous_id" {
-				return nil // tolerated, nothing to identify
-			}
-			if p := st.identify(it, iv, attrs, now); p != nil {
-				for _, r := range rels {
-					st.relate(p.cioID, r.typeID, r.objID, r.attrs)
-				}
-			}
-			return nil
-		}, nil
+		return parseV2Identify(it, iv, m)
 	case "delete":
 		return func(st *state, now time.Time) *v2Error {
 			if p := st.find(it, iv); p != nil {
@@ -121,106 +87,187 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 			return nil
 		}, nil
 	case "event", "page", "screen":
-		ev, field, msg := parseEvent(m, "attributes", action)
-		if msg != "" {
-			return v2Invalid(field, msg)
-		}
-		ev.Type = action
-		ev.Source = "track_v2"
-		return func(st *state, now time.Time) *v2Error {
-			ev.ReceivedAt = now
-			if it == "anonymous_id" {
-				ev.AnonymousID = iv
-				st.addAnonEvent(iv, ev)
-				return nil
-			}
-			if p := st.findOrCreate(it, iv, now); p != nil {
-				st.addEvent(p, ev)
-			}
-			return nil
-		}, nil
+		return parseV2Event(action, it, iv, m)
 	case "add_relationships", "delete_relationships":
-		rels, msg := parseObjectRels(m["cio_relationships"])
-		if msg != "" {
-			return v2Invalid("cio_relationships", msg)
-		}
-		return func(st *state, now time.Time) *v2Error {
-			who := "anon:" + iv
-			if it != "anonymous_id" {
-				if p := st.find(it, iv); p != nil {
-					who = p.cioID
-				} else {
-					who = "" // a new person holds no relationship yet
-				}
-			}
-			if action == "add_relationships" {
-				for i, r := range rels {
-					if err := v2Refused(fmt.Sprintf("cio_relationships[%d].relationship_attributes", i),
-						st.relationRefusal(who, r.typeID, r.objID, r.attrs)); err != nil {
-						return err
-					}
-				}
-			}
-			if it == "anonymous_id" {
-				for _, r := range rels {
-					if action == "add_relationships" {
-						st.relate("anon:"+iv, r.typeID, r.objID, r.attrs)
-					} else {
-						delete(st.rels, relKey{"anon:" + iv, r.typeID, r.objID})
-					}
-				}
-				return nil
-			}
-			p := st.findOrCreate(it, iv, now)
-			if p == nil {
-				return nil
-			}
-			for _, r := range rels {
-				if action == "add_relationships" {
-					st.relate(p.cioID, r.typeID, r.objID, r.attrs)
-				} else {
-					delete(st.rels, relKey{p.cioID, r.typeID, r.objID})
-				}
-			}
-			return nil
-		}, nil
+		return parseV2PersonRelationships(action, it, iv, m)
 	case "add_device", "delete_device":
-		dm, _ := m["device"].(map[string]any)
-		var d Device
-		if action == "add_device" {
-			var errs []string
-			if d, errs = parseDevice(m["device"], "token"); len(errs) > 0 {
-				return v2Invalid("device", strings.Join(errs, "; "))
-			}
-		} else {
-			tok, _ := idString(dm["token"])
-			if tok == "" {
-				return v2Invalid("device.token", "device.token is required")
-			}
-			d.Token = tok
-		}
-		return func(st *state, now time.Time) *v2Error {
-			if action == "delete_device" {
-				if p := st.find(it, iv); p != nil {
-					st.deleteDevice(p, d.Token)
-				}
-				return nil
-			}
-			if p := st.findOrCreate(it, iv, now); p != nil {
-				if d.LastUsed == 0 {
-					d.LastUsed = now.Unix()
-				}
-				st.upsertDevice(p, d)
-				p.updatedAt = now
-			}
-			return nil
-		}, nil
+		return parseV2Device(action, it, iv, m)
 	case "suppress":
 		return func(st *state, now time.Time) *v2Error { st.suppressRef(it, iv, now); return nil }, nil
 	case "unsuppress":
 		return func(st *state, now time.Time) *v2Error { st.unsuppressRef(it, iv); return nil }, nil
 	}
 	return v2Invalid("action", "unsupported action")
+}
+
+// parseV2Merge parses a person merge: primary and secondary, each naming
+// one person.
+func parseV2Merge(m map[string]any) (v2Apply, *v2Error) {
+	pt, pv, msg := parseMergeSide(m, "primary")
+	if msg != "" {
+		return v2Invalid("primary", msg)
+	}
+	stt, sv, msg := parseMergeSide(m, "secondary")
+	if msg != "" {
+		return v2Invalid("secondary", msg)
+	}
+	return func(st *state, now time.Time) *v2Error { st.mergeTyped(pt, pv, stt, sv, now); return nil }, nil
+}
+
+// parseV2Identify parses a person identify: its attributes and the objects
+// it relates the person to. An anonymous_id identifier is tolerated and
+// changes nothing.
+func parseV2Identify(it, iv string, m map[string]any) (v2Apply, *v2Error) {
+	attrs, verr := parseV2Attributes(m)
+	if verr != nil {
+		return nil, verr
+	}
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	var rels []relOp
+	if v, present := m["cio_relationships"]; present && v != nil {
+		var msg string
+		if rels, msg = parseObjectRels(v); msg != "" {
+			return v2Invalid("cio_relationships", msg)
+		}
+	}
+	return func(st *state, now time.Time) *v2Error {
+		if it == "anonymous_id" {
+			return nil // tolerated, nothing to identify
+		}
+		if p := st.identify(it, iv, attrs, now); p != nil {
+			for _, r := range rels {
+				st.relate(p.cioID, r.typeID, r.objID, r.attrs)
+			}
+		}
+		return nil
+	}, nil
+}
+
+// parseV2Event parses a person's event, page or screen; an anonymous_id
+// stores it as an anonymous event.
+func parseV2Event(action, it, iv string, m map[string]any) (v2Apply, *v2Error) {
+	ev, field, msg := parseEvent(m, "attributes", action)
+	if msg != "" {
+		return v2Invalid(field, msg)
+	}
+	ev.Type = action
+	ev.Source = "track_v2"
+	return func(st *state, now time.Time) *v2Error {
+		ev.ReceivedAt = now
+		if it == "anonymous_id" {
+			ev.AnonymousID = iv
+			st.addAnonEvent(iv, ev)
+			return nil
+		}
+		if p := st.findOrCreate(it, iv, now); p != nil {
+			st.addEvent(p, ev)
+		}
+		return nil
+	}, nil
+}
+
+// parseV2PersonRelationships parses add_relationships and
+// delete_relationships on a person (or an anonymous_id), refusing an
+// addition that would break a relationship's attribute limits.
+func parseV2PersonRelationships(action, it, iv string, m map[string]any) (v2Apply, *v2Error) {
+	rels, msg := parseObjectRels(m["cio_relationships"])
+	if msg != "" {
+		return v2Invalid("cio_relationships", msg)
+	}
+	return func(st *state, now time.Time) *v2Error {
+		who := "anon:" + iv
+		if it != "anonymous_id" {
+			if p := st.find(it, iv); p != nil {
+				who = p.cioID
+			} else {
+				who = "" // a new person holds no relationship yet
+			}
+		}
+		if action == "add_relationships" {
+			for i, r := range rels {
+				if err := v2Refused(fmt.Sprintf("cio_relationships[%d].relationship_attributes", i),
+					st.relationRefusal(who, r.typeID, r.objID, r.attrs)); err != nil {
+					return err
+				}
+			}
+		}
+		if it == "anonymous_id" {
+			for _, r := range rels {
+				if action == "add_relationships" {
+					st.relate("anon:"+iv, r.typeID, r.objID, r.attrs)
+				} else {
+					delete(st.rels, relKey{"anon:" + iv, r.typeID, r.objID})
+				}
+			}
+			return nil
+		}
+		p := st.findOrCreate(it, iv, now)
+		if p == nil {
+			return nil
+		}
+		for _, r := range rels {
+			if action == "add_relationships" {
+				st.relate(p.cioID, r.typeID, r.objID, r.attrs)
+			} else {
+				delete(st.rels, relKey{p.cioID, r.typeID, r.objID})
+			}
+		}
+		return nil
+	}, nil
+}
+
+// parseV2Device parses add_device (a whole device) and delete_device (its
+// token).
+func parseV2Device(action, it, iv string, m map[string]any) (v2Apply, *v2Error) {
+	dm, _ := m["device"].(map[string]any)
+	var d Device
+	if action == "add_device" {
+		var errs []string
+		if d, errs = parseDevice(m["device"], "token"); len(errs) > 0 {
+			return v2Invalid("device", strings.Join(errs, "; "))
+		}
+	} else {
+		tok, _ := idString(dm["token"])
+		if tok == "" {
+			return v2Invalid("device.token", "device.token is required")
+		}
+		d.Token = tok
+	}
+	return func(st *state, now time.Time) *v2Error {
+		if action == "delete_device" {
+			if p := st.find(it, iv); p != nil {
+				st.deleteDevice(p, d.Token)
+			}
+			return nil
+		}
+		if p := st.findOrCreate(it, iv, now); p != nil {
+			if d.LastUsed == 0 {
+				d.LastUsed = now.Unix()
+			}
+			st.upsertDevice(p, d)
+			p.updatedAt = now
+		}
+		return nil
+	}, nil
+}
+
+// parseV2Attributes reads an operation's attributes: nil when absent or
+// null, else an object within the attribute limits.
+func parseV2Attributes(m map[string]any) (map[string]any, *v2Error) {
+	a, present := m["attributes"]
+	if !present || a == nil {
+		return nil, nil
+	}
+	am, ok := a.(map[string]any)
+	if !ok {
+		return nil, v2Refused("attributes", "attributes must be an object")
+	}
+	if err := v2Refused("attributes", validateAttributes(am)); err != nil {
+		return nil, err
+	}
+	return am, nil
 }
 
 func parseV2Object(action string, m map[string]any) (v2Apply, *v2Error) {
@@ -233,16 +280,9 @@ func parseV2Object(action string, m map[string]any) (v2Apply, *v2Error) {
 	if len(objID) > MaxPersonIDBytes {
 		return v2Invalid("identifiers.object_id", fmt.Sprintf("object_id cannot be longer than %d bytes", MaxPersonIDBytes))
 	}
-	var attrs map[string]any
-	if a, present := m["attributes"]; present && a != nil {
-		am, ok := a.(map[string]any)
-		if !ok {
-			return v2Invalid("attributes", "attributes must be an object")
-		}
-		if msg := validateAttributes(am); msg != "" {
-			return v2Invalid("attributes", msg)
-		}
-		attrs = am
+	attrs, verr := parseV2Attributes(m)
+	if verr != nil {
+		return nil, verr
 	}
 	var rels []personRel
 	relsV, hasRels := m["cio_relationships"]

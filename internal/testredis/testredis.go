@@ -25,6 +25,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/internal/keys"
 )
 
 // DefaultAddr is where tests look for their Redis server when CIOQ_TEST_REDIS is unset.
@@ -79,7 +81,7 @@ func New(t testing.TB) *DB {
 	ctx := context.Background()
 
 	ctl := redis.NewClient(&redis.Options{Addr: addr, DB: 0})
-	n, err := ctl.Incr(ctx, "cioq:testredis:next-db").Result()
+	n, err := ctl.Incr(ctx, keys.TestRedisNextDB).Result()
 	ctl.Close()
 	if err != nil {
 		t.Fatalf("testredis: reserve database: %v", err)

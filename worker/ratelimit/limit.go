@@ -2,8 +2,9 @@ package ratelimit
 
 import (
 	"fmt"
-	"strconv"
 	"time"
+
+	"github.com/cioq/cioq/internal/keys"
 )
 
 // Limit is a rate: Rate requests per Period, with up to Burst of them
@@ -48,8 +49,9 @@ func (l Limit) burst() int {
 	return l.Burst
 }
 
-// Defaults the worker uses; Customer.io's documented limits are in
-// customerio-api.md §7. Treat them as constants.
+// Defaults the worker uses: Customer.io's documented limits, as each one
+// below says (the README's "Throughput" section lists them, and the sandbox
+// enforces the same, customerio/sandbox Config). Treat them as constants.
 var (
 	// DefaultTrack is the Track API (v1 and v2) fair-use rate, 100 req/s,
 	// kept with a 3 % margin (100 per 1.03 s) and no burst, so that no
@@ -83,10 +85,10 @@ const (
 // Key returns the limiter key of one API in one workspace, such as
 // Key("default", "track") == "default:track". Limits are per key: two
 // workspaces (Customer.io accounts) never share a budget.
-func Key(workspace, api string) string { return workspace + ":" + api }
+func Key(workspace, api string) string { return keys.RateLimitAPI(workspace, api) }
 
 // BroadcastKey returns the key of one API-triggered broadcast in a workspace,
 // for DefaultBroadcastTrigger.
 func BroadcastKey(workspace string, broadcastID int) string {
-	return workspace + ":broadcast:" + strconv.Itoa(broadcastID)
+	return keys.RateLimitBroadcast(workspace, broadcastID)
 }

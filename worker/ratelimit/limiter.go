@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/internal/keys"
 )
 
 // Config tunes a Limiter. The zero value is the documented defaults.
@@ -35,7 +37,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Prefix == "" {
-		c.Prefix = "cioq:ratelimit:"
+		c.Prefix = keys.RateLimitPrefix
 	}
 	if c.Decrease <= 0 || c.Decrease >= 1 {
 		c.Decrease = 0.5
@@ -79,8 +81,8 @@ type Result struct {
 	Delay time.Duration
 }
 
-func (l *Limiter) tatKey(key string) string      { return l.cfg.Prefix + "{" + key + "}:tat" }
-func (l *Limiter) throttleKey(key string) string { return l.cfg.Prefix + "{" + key + "}:429" }
+func (l *Limiter) tatKey(key string) string      { return keys.RateLimitTAT(l.cfg.Prefix, key) }
+func (l *Limiter) throttleKey(key string) string { return keys.RateLimitThrottle(l.cfg.Prefix, key) }
 
 // tnow is the injected clock as script seconds, or "" for Redis time.
 func (l *Limiter) tnow() string {

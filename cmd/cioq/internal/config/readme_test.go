@@ -14,7 +14,7 @@ import (
 // up to the next heading of the same or a higher level.
 func readmeSection(t *testing.T, heading string) string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +169,7 @@ func TestReadmeWorkspacesExampleLoads(t *testing.T) {
 		if got != want {
 			t.Errorf("workspace %q loaded as\n %+v\nwant\n %+v", name, got, want)
 		}
-		if _, err := customerio.New(customerio.Config{
-			SiteID: got.SiteID, TrackAPIKey: got.TrackAPIKey, AppAPIKey: got.AppAPIKey, AppWorkspaceID: got.AppWorkspaceID,
-			PipelinesWriteKey: got.PipelinesWriteKey, Region: customerio.Region(got.Region),
-			TrackURL: got.TrackURL, AppURL: got.AppURL, PipelinesURL: got.PipelinesURL,
-		}); err != nil {
+		if _, err := customerio.New(got.ClientConfig()); err != nil {
 			t.Errorf("workspace %q: no Customer.io client: %v", name, err)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cioq/cioq/internal/bench"
+	"github.com/cioq/cioq/cmd/cioq/internal/bench"
 	"github.com/cioq/cioq/internal/testredis"
 )
 

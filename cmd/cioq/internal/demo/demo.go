@@ -1,0 +1,178 @@
+// Package demo is what `cioq demo` (and so `make run`) shows: it enqueues a
+// set of scenarios through the producer, waits until each has arrived and,
+// against the sandbox, prints what Customer.io would have received.
+//
+// The scenarios: a password reset email that expires after an hour, an order
+// confirmation enqueued twice under one idempotency key (sent once),
+// segment-driving attributes for three people (high value, at risk, power
+// user), anonymous page views merged into the person on signup, a company
+// object with a member, a manual segment add, a broadcast trigger, and a
+// Pipelines identify and track. Scenarios of phase 2 need the state phase 1
+// creates in Customer.io (a person, an object, anonymous events), so they
+// are enqueued once phase 1 has arrived.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/worker"
+)
+
+// Options is what Run needs: where to enqueue and how to tell that a
+// scenario arrived.
+type Options struct {
+	// Out receives the progress and, with a sandbox, its summary.
+	Out io.Writer
+	// Producer enqueues the scenarios' tasks.
+	Producer *producer.Client
+	// Sandbox, when set, is where the worker delivers: a scenario has
+	// arrived once the sandbox's state shows its effect. Nil against real
+	// endpoints: a scenario has arrived once its tasks left the queue
+	// (Inspector), and failed when they were dead-lettered (DLQ).
+	Sandbox   *sandbox.Running
+	Inspector *asynq.Inspector
+	DLQ       *worker.DeadLetters
+	// Timeout is how long each phase's scenarios may take to arrive.
+	Timeout time.Duration
+}
+
+// Run enqueues the scenarios phase by phase, waits for each (a scenario
+// that does not arrive within Timeout is reported, not an error) and, with
+// a sandbox, prints what it received. Its error is an enqueue that failed
+// or ctx's.
+func Run(ctx context.Context, o Options) error {
+	d := &demo{Options: o, run: strings.ToLower(ulid.Make().String()[20:])}
+	if err := d.runScenarios(ctx); err != nil {
+		return err
+	}
+	if o.Sandbox != nil {
+		PrintSandboxSummary(o.Out, o.Sandbox)
+	}
+	return nil
+}
+
+// demo is one run of the scenarios.
+type demo struct {
+	Options
+	run string // distinguishes this run's idempotency keys
+}
+
+func (d *demo) runScenarios(ctx context.Context) error {
+	all := d.scenarios()
+	fmt.Fprintf(d.Out, "Enqueueing the demo scenarios through the producer (phase 2 needs phase 1 delivered):\n")
+	ok := 0
+	for phase := 1; phase <= 2; phase++ {
+		var batch []scenario
+		for _, s := range all {
+			if s.phase == phase {
+				batch = append(batch, s)
+			}
+		}
+		receipts, err := d.enqueuePhase(ctx, phase, batch)
+		if err != nil {
+			return err
+		}
+		n, err := d.awaitPhase(ctx, phase, batch, receipts)
+		if err != nil {
+			return err
+		}
+		ok += n
+	}
+	fmt.Fprintf(d.Out, "%d of %d scenarios delivered.\n", ok, len(all))
+	return nil
+}
+
+// enqueuePhase enqueues a phase's scenarios and prints their receipts.
+func (d *demo) enqueuePhase(ctx context.Context, phase int, batch []scenario) ([][]producer.Receipt, error) {
+	var receipts [][]producer.Receipt
+	for _, s := range batch {
+		rs, err := s.enqueue(ctx, d.Producer)
+		if err != nil {
+			return nil, fmt.Errorf("enqueue %q: %w", s.title, err)
+		}
+		var parts []string
+		for _, r := range rs {
+			dup := ""
+			if r.Duplicate {
+				dup = " (duplicate: not enqueued again)"
+			}
+			parts = append(parts, fmt.Sprintf("%s→%s%s", r.Type, r.Queue, dup))
+		}
+		fmt.Fprintf(d.Out, "  [%d] enqueued  %s\n              %s\n", phase, s.title, strings.Join(parts, ", "))
+		receipts = append(receipts, rs)
+	}
+	return receipts, nil
+}
+
+// awaitPhase waits up to Timeout for a phase's scenarios, prints whether
+// each arrived and returns how many did; its error is only ctx's.
+func (d *demo) awaitPhase(ctx context.Context, phase int, batch []scenario, receipts [][]producer.Receipt) (int, error) {
+	deadline, cancel := context.WithTimeout(ctx, d.Timeout)
+	defer cancel()
+	ok := 0
+	for i, s := range batch {
+		var err error
+		if d.Sandbox != nil {
+			err = d.Sandbox.WaitFor(deadline, s.landed)
+		} else {
+			err = d.awaitTasks(deadline, receipts[i])
+		}
+		switch {
+		case ctx.Err() != nil:
+			return ok, ctx.Err()
+		case err != nil:
+			fmt.Fprintf(d.Out, "  [%d] MISSING   %s: not delivered within %s (%v); see `cioq dlq list` and the dashboard\n", phase, s.title, d.Timeout, err)
+		default:
+			ok++
+			fmt.Fprintf(d.Out, "  [%d] delivered %s\n", phase, s.title)
+		}
+	}
+	return ok, nil
+}
+
+// awaitTasks waits until every task has left the queue: delivered (gone
+// or completed) or dead-lettered (an error naming it).
+func (d *demo) awaitTasks(ctx context.Context, rs []producer.Receipt) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pending := 0
+		for _, r := range rs {
+			if r.Duplicate {
+				continue
+			}
+			info, err := d.Inspector.GetTaskInfo(r.Queue, r.TaskID)
+			switch {
+			case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+				if _, derr := d.DLQ.Get(ctx, r.TaskID); derr == nil {
+					return fmt.Errorf("task %s was dead-lettered", r.TaskID)
+				}
+			case err != nil:
+				return err
+			case info.State == asynq.TaskStateCompleted:
+			case info.State == asynq.TaskStateArchived:
+				return fmt.Errorf("task %s was dead-lettered", r.TaskID)
+			default:
+				pending++
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d task(s) still queued", pending)
+		case <-tick.C:
+		}
+	}
+}

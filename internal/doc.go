@@ -1,0 +1,11 @@
+// Package internal holds no code of its own. Its subpackages are the leaves
+// that several of cioq's packages share and no user should import: Redis
+// connection options (redisconf), the operator's HTTP surface (ops: metrics,
+// health, dashboard) and test support (testredis). They import nothing of
+// cioq's but each other and customerio, the bottom of the graph (which test
+// support needs for the sandbox's client configuration).
+//
+// The binary's own parts (configuration loading, cioq bench, the demo) live
+// under cmd/cioq/internal. layers_test.go asserts these rules and the
+// direction of every other import of the module.
+package internal
