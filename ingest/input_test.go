@@ -252,7 +252,7 @@ func TestTasksTiming(t *testing.T) {
 			d, _ = w.DLQ().Get(context.Background(), id)
 			time.Sleep(20 * time.Millisecond)
 		}
-		if d == nil || d.Class != worker.ClassExpired {
+		if d == nil || d.Class != worker.DeadLetterExpired {
 			t.Errorf("%s: dead letter %+v, want class expired", key, d)
 		}
 	}

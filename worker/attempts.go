@@ -12,21 +12,6 @@ import (
 	"github.com/cioq/cioq/internal/keys"
 )
 
-// Classes of a Failure in a dead letter's History for an attempt that was
-// retried (the last entry, the attempt that dead-lettered the task, carries
-// the dead-letter class).
-const (
-	// ClassTransient: 408, 5xx, a network error, a timeout or a panic; the
-	// task was retried after a backoff or Retry-After.
-	ClassTransient Class = "transient"
-	// ClassThrottled: 429; retried after Retry-After without spending the
-	// retry budget.
-	ClassThrottled Class = "throttled"
-	// ClassAuth: 401 or no credentials for the task's workspace and API;
-	// retried without spending the retry budget.
-	ClassAuth Class = "auth"
-)
-
 // The attempt log: while a task is retried, each failed attempt (time,
 // class, status, attempt number and a short reason) is recorded in a Redis
 // hash per task, so that when the task is dead-lettered its record lists
@@ -111,7 +96,7 @@ func (s *DeadLetters) takeAttempts(ctx context.Context, key string, d *DeadLette
 // attempt log. It is best effort: a log that cannot be written costs the
 // dead letter's history that entry, nothing else.
 func (w *Worker) recordAttempt(ctx context.Context, t *Task, re *retryError, msg string, err error) {
-	f := Failure{At: w.cfg.Now(), Class: Class(re.class), Status: re.status,
+	f := Failure{At: w.cfg.Now(), Class: string(re.class), Status: re.status,
 		Message: shortReason(msg), Error: shortReason(err.Error()), Attempt: t.Retried + 1}
 	// The task's context may be at its deadline (a timeout is a common
 	// transient failure); the entry must still be written.

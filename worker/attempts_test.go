@@ -60,14 +60,14 @@ func TestDeadLetterHistoryListsEveryAttempt(t *testing.T) {
 	var d *DeadLetter
 	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ = h.w.DLQ().Get(ctx, rc.TaskID); return d != nil })
 
-	if d.Attempts != 3 || d.AttemptsAllowed() != tasks.DefaultMaxRetry || d.Class != ClassPermanent || d.HistoryOmitted != 0 {
+	if d.Attempts != 3 || d.AttemptsAllowed() != tasks.DefaultMaxRetry || d.Class != DeadLetterPermanent || d.HistoryOmitted != 0 {
 		t.Errorf("dead letter: attempts %d/%d class %s omitted %d", d.Attempts, d.AttemptsAllowed(), d.Class, d.HistoryOmitted)
 	}
 	want := []struct {
-		class   Class
+		class   string
 		status  int
 		attempt int
-	}{{ClassTransient, 503, 1}, {ClassTransient, 503, 2}, {ClassPermanent, 400, 3}}
+	}{{string(RetryTransient), 503, 1}, {string(RetryTransient), 503, 2}, {string(DeadLetterPermanent), 400, 3}}
 	if len(d.History) != len(want) {
 		t.Fatalf("history has %d entries, want %d: %+v", len(d.History), len(want), d.History)
 	}
@@ -108,7 +108,7 @@ func TestAttemptLogOfTaskThatSucceedsExpires(t *testing.T) {
 		t.Errorf("log expiry %v (%v), want within %v", ttl, err, AttemptHistoryTTL)
 	}
 	run, omitted, err := h.w.DLQ().attempts(ctx, keys[0])
-	if err != nil || omitted != 0 || len(run) != 1 || run[0].Class != ClassThrottled || run[0].Status != 429 || run[0].Attempt != 1 {
+	if err != nil || omitted != 0 || len(run) != 1 || run[0].Class != string(RetryThrottled) || run[0].Status != 429 || run[0].Attempt != 1 {
 		t.Errorf("log %+v, omitted %d, %v", run, omitted, err)
 	}
 }
@@ -144,7 +144,7 @@ func TestAttemptLogAndHistoryCaps(t *testing.T) {
 	key := attemptsKey("capped", t0.UnixMilli())
 	const n = AttemptHistoryCap + 7
 	for i := 1; i <= n; i++ {
-		if err := s.recordAttempt(ctx, key, Failure{At: t0.Add(time.Duration(i) * time.Second), Class: ClassTransient, Status: 503, Attempt: i}); err != nil {
+		if err := s.recordAttempt(ctx, key, Failure{At: t0.Add(time.Duration(i) * time.Second), Class: string(RetryTransient), Status: 503, Attempt: i}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -157,7 +157,7 @@ func TestAttemptLogAndHistoryCaps(t *testing.T) {
 	}
 
 	d := &DeadLetter{ID: "capped", Type: tasks.TypeIdentify, Queue: "default", Attempts: n + 1, MaxRetry: 50,
-		Class: ClassPermanent, Status: 400, LastFailedAt: t0.Add(time.Hour)}
+		Class: DeadLetterPermanent, Status: 400, LastFailedAt: t0.Add(time.Hour)}
 	if err := s.takeAttempts(ctx, key, d); err != nil {
 		t.Fatal(err)
 	}
@@ -168,15 +168,15 @@ func TestAttemptLogAndHistoryCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.History) != AttemptHistoryCap+1 || got.HistoryOmitted != 7 || got.History[0].Attempt != 8 || got.History[AttemptHistoryCap].Class != ClassPermanent {
+	if len(got.History) != AttemptHistoryCap+1 || got.HistoryOmitted != 7 || got.History[0].Attempt != 8 || got.History[AttemptHistoryCap].Class != string(DeadLetterPermanent) {
 		t.Errorf("record: %d entries, %d omitted, first %+v", len(got.History), got.HistoryOmitted, got.History[0])
 	}
 
 	// A long history (many retries from the store) keeps the newest entries.
-	long := &DeadLetter{ID: "long", Type: tasks.TypeIdentify, Queue: "default", Attempts: 1, Class: ClassPermanent,
+	long := &DeadLetter{ID: "long", Type: tasks.TypeIdentify, Queue: "default", Attempts: 1, Class: DeadLetterPermanent,
 		HistoryOmitted: 3, LastFailedAt: t0.Add(time.Hour)}
 	for i := range DeadLetterHistoryCap + 10 {
-		long.History = append(long.History, Failure{At: t0.Add(time.Duration(i) * time.Second), Class: ClassTransient, Attempt: i + 1})
+		long.History = append(long.History, Failure{At: t0.Add(time.Duration(i) * time.Second), Class: string(RetryTransient), Attempt: i + 1})
 	}
 	if err := s.Add(ctx, long); err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestAttemptLogAndHistoryCaps(t *testing.T) {
 	// Dead-lettered again under the same id: only what is new is appended.
 	again := *long
 	again.LastFailedAt = t0.Add(2 * time.Hour)
-	again.History = append(again.History, Failure{At: t0.Add(90 * time.Minute), Class: ClassThrottled, Status: 429})
+	again.History = append(again.History, Failure{At: t0.Add(90 * time.Minute), Class: string(RetryThrottled), Status: 429})
 	if err := s.Add(ctx, &again); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestAttemptLogAndHistoryCaps(t *testing.T) {
 	}
 	// 110 + 1, then + 2: 113 entries, the newest 100 kept, 13 + 3 counted.
 	if len(got.History) != DeadLetterHistoryCap || got.HistoryOmitted != 16 ||
-		got.History[DeadLetterHistoryCap-2].Class != ClassThrottled || !got.History[DeadLetterHistoryCap-1].At.Equal(again.LastFailedAt) {
+		got.History[DeadLetterHistoryCap-2].Class != string(RetryThrottled) || !got.History[DeadLetterHistoryCap-1].At.Equal(again.LastFailedAt) {
 		t.Errorf("long record: %d entries, %d omitted, last two %+v", len(got.History), got.HistoryOmitted, got.History[len(got.History)-2:])
 	}
 }

@@ -16,40 +16,43 @@ import (
 	"github.com/cioq/cioq/tasks"
 )
 
-// Class is why a task was dead-lettered.
-type Class string
+// DeadLetterClass is why a task was dead-lettered. (Not to be confused
+// with customerio.Class, what a failed call means: a permanent
+// customerio.Class is one of the reasons for DeadLetterPermanent.)
+type DeadLetterClass string
 
 // Dead-letter classes.
 const (
-	// ClassPermanent: Customer.io refused the task with a permanent 4xx
-	// (400, 403, 404, 413, 422, ...); retrying would fail the same way.
-	ClassPermanent Class = "permanent"
-	// ClassExpired: the task's expires_at passed before it could be sent;
-	// it was never sent.
-	ClassExpired Class = "expired"
-	// ClassInvalid: the task's bytes did not decode, or its payload did not
-	// validate; Customer.io was never called.
-	ClassInvalid Class = "invalid"
-	// ClassExhausted: transient failures used up the retry budget and the
-	// retry window, or asynq archived the task itself (e.g. after its
+	// DeadLetterPermanent: Customer.io refused the task with a permanent
+	// 4xx (400, 403, 404, 413, 422, ...), or the worker refused it
+	// (asynq.SkipRetry); retrying would fail the same way.
+	DeadLetterPermanent DeadLetterClass = "permanent"
+	// DeadLetterExpired: the task's expires_at passed before it could be
+	// sent; it was never sent.
+	DeadLetterExpired DeadLetterClass = "expired"
+	// DeadLetterInvalid: the task's bytes did not decode, or its payload
+	// did not validate; Customer.io was never called.
+	DeadLetterInvalid DeadLetterClass = "invalid"
+	// DeadLetterExhausted: transient failures used up the retry budget and
+	// the retry window, or asynq archived the task itself (e.g. after its
 	// worker crashed on the last attempt).
-	ClassExhausted Class = "exhausted"
-	// ClassConfig: the task names a workspace the worker has no
+	DeadLetterExhausted DeadLetterClass = "exhausted"
+	// DeadLetterConfig: the task names a workspace the worker has no
 	// configuration for (a mistyped name, or a workspace never added), and
 	// its retry window passed while it was kept; Customer.io was never
 	// called. Fix the name at the source, or configure the workspace, then
 	// retry it.
-	ClassConfig Class = "config"
+	DeadLetterConfig DeadLetterClass = "config"
 )
 
 // Failure is one failed attempt in a dead letter's history.
 type Failure struct {
 	// At is when the attempt failed.
 	At time.Time `json:"at"`
-	// Class is ClassTransient, ClassThrottled or ClassAuth for an attempt
-	// that was retried, the dead-letter class for one that dead-lettered
-	// the task.
-	Class Class `json:"class"`
+	// Class is the RetryReason of an attempt that was retried
+	// (RetryTransient, RetryThrottled, RetryAuth), the DeadLetterClass of
+	// the one that dead-lettered the task.
+	Class string `json:"class"`
 	// Status is Customer.io's HTTP status (0 if none: a network error, an
 	// invalid payload).
 	Status int `json:"status,omitempty"`
@@ -90,7 +93,7 @@ type DeadLetter struct {
 	// Class, Status, Message and Error describe the latest failure: the
 	// dead-letter class, the HTTP status (0 if none), Customer.io's message
 	// and the error text (which never holds payload data or credentials).
-	Class   Class
+	Class   DeadLetterClass
 	Status  int
 	Message string
 	Error   string
@@ -128,7 +131,7 @@ func (d *DeadLetter) AttemptsAllowed() int {
 type Filter struct {
 	Queue string
 	Type  string
-	Class Class
+	Class DeadLetterClass
 	// Since and Until bound LastFailedAt: Since inclusive, Until exclusive.
 	Since, Until time.Time
 	// Limit caps the items List returns (0 = 100, at most 10,000).
@@ -224,7 +227,7 @@ func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 	if d.FirstFailedAt.IsZero() {
 		d.FirstFailedAt = d.LastFailedAt
 	}
-	f := Failure{At: d.LastFailedAt, Class: d.Class, Status: d.Status, Message: d.Message, Error: d.Error, Attempt: d.Attempts}
+	f := Failure{At: d.LastFailedAt, Class: string(d.Class), Status: d.Status, Message: d.Message, Error: d.Error, Attempt: d.Attempts}
 	fb, err := json.Marshal(f)
 	if err != nil {
 		return err
@@ -320,7 +323,7 @@ func decodeDeadLetter(m map[string]string, hist []string) *DeadLetter {
 	d := &DeadLetter{
 		ID: m["id"], Type: m["type"], Queue: m["queue"], Workspace: m["workspace"],
 		Payload: []byte(m["payload"]), Attempts: atoi(m["attempts"]), MaxRetry: atoi(m["max_retry"]),
-		Class: Class(m["class"]), Status: atoi(m["status"]), Message: m["message"], Error: m["error"],
+		Class: DeadLetterClass(m["class"]), Status: atoi(m["status"]), Message: m["message"], Error: m["error"],
 		FirstFailedAt: ms(m["first_failed"]), LastFailedAt: ms(m["last_failed"]),
 		RetriedFrom: m["retried_from"], HistoryOmitted: atoi(m["history_omitted"]),
 	}
@@ -573,7 +576,7 @@ func RetryNoExpiry() RetryOption {
 type ExpiredError struct {
 	// ID is the dead letter's id, Class its class.
 	ID    string
-	Class Class
+	Class DeadLetterClass
 	// ExpiresAt is the task's expiry (zero when its payload has none that
 	// can be read).
 	ExpiresAt time.Time
@@ -679,7 +682,7 @@ func (s *DeadLetters) retryPayload(d *DeadLetter, o retryOptions) ([]byte, error
 	if env != nil {
 		exp, _ = env.Expiry()
 	}
-	if d.Class == ClassExpired || (env != nil && env.Expired(s.now())) {
+	if d.Class == DeadLetterExpired || (env != nil && env.Expired(s.now())) {
 		return nil, &ExpiredError{ID: d.ID, Class: d.Class, ExpiresAt: exp}
 	}
 	return d.Payload, nil

@@ -20,20 +20,20 @@ func TestDeadLettersAddGetHistory(t *testing.T) {
 	s := NewDeadLetters(db.Client, nil)
 	t0 := time.UnixMilli(1_700_000_000_000)
 	d := &DeadLetter{ID: "t1", Type: "cio:identify", Queue: "default", Workspace: "eu", Payload: []byte{0, 1, 2, 0xff},
-		Attempts: 3, MaxRetry: 5, Class: ClassPermanent, Status: 400, Message: "bad", Error: "e1", LastFailedAt: t0}
+		Attempts: 3, MaxRetry: 5, Class: DeadLetterPermanent, Status: 400, Message: "bad", Error: "e1", LastFailedAt: t0}
 	if err := s.Add(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 	t1 := t0.Add(time.Hour)
 	if err := s.Add(ctx, &DeadLetter{ID: "t1", Type: "cio:identify", Queue: "default", Payload: d.Payload,
-		Attempts: 1, Class: ClassExhausted, Status: 503, Error: "e2", LastFailedAt: t1}); err != nil {
+		Attempts: 1, Class: DeadLetterExhausted, Status: 503, Error: "e2", LastFailedAt: t1}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Get(ctx, "t1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.FirstFailedAt.Equal(t0) || !got.LastFailedAt.Equal(t1) || got.Class != ClassExhausted || got.Status != 503 || string(got.Payload) != string(d.Payload) {
+	if !got.FirstFailedAt.Equal(t0) || !got.LastFailedAt.Equal(t1) || got.Class != DeadLetterExhausted || got.Status != 503 || string(got.Payload) != string(d.Payload) {
 		t.Errorf("got %+v", got)
 	}
 	if len(got.History) != 2 || got.History[0].Error != "e1" || got.History[0].Status != 400 || got.History[1].Error != "e2" {
@@ -54,9 +54,9 @@ func TestDeadLettersListFilterPurgeRetry(t *testing.T) {
 	s := NewDeadLetters(db.Client, insp)
 	base := time.UnixMilli(1_700_000_000_000)
 	for i := 0; i < 250; i++ {
-		c, q := ClassPermanent, "default"
+		c, q := DeadLetterPermanent, "default"
 		if i%5 == 0 {
-			c, q = ClassExpired, "critical"
+			c, q = DeadLetterExpired, "critical"
 		}
 		// Every 10 share a timestamp, to exercise ties in the cursor.
 		if err := s.Add(ctx, &DeadLetter{ID: fmt.Sprintf("id-%03d", i), Type: "cio:track", Queue: q, Class: c,
@@ -94,7 +94,7 @@ func TestDeadLettersListFilterPurgeRetry(t *testing.T) {
 		}
 		seen[id] = true
 	}
-	if got := collect(Filter{Class: ClassExpired, Limit: 9}); len(got) != 50 {
+	if got := collect(Filter{Class: DeadLetterExpired, Limit: 9}); len(got) != 50 {
 		t.Errorf("expired: %d, want 50", len(got))
 	}
 	if got := collect(Filter{Queue: "critical"}); len(got) != 50 {
@@ -122,7 +122,7 @@ func TestDeadLettersListFilterPurgeRetry(t *testing.T) {
 		t.Errorf("dead letter still there: %v", err)
 	}
 
-	n, err := s.Purge(ctx, Filter{Class: ClassExpired})
+	n, err := s.Purge(ctx, Filter{Class: DeadLetterExpired})
 	if err != nil || n != 49 {
 		t.Fatalf("Purge = %d, %v", n, err)
 	}
@@ -152,7 +152,7 @@ func TestDeadLettersEqualTimesPurgeAndPaging(t *testing.T) {
 		if i%2 == 1 {
 			typ = "cio:track"
 		}
-		if err := s.Add(ctx, &DeadLetter{ID: fmt.Sprintf("d%05d", i), Type: typ, Queue: "default", Class: ClassPermanent, LastFailedAt: at}); err != nil {
+		if err := s.Add(ctx, &DeadLetter{ID: fmt.Sprintf("d%05d", i), Type: typ, Queue: "default", Class: DeadLetterPermanent, LastFailedAt: at}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -225,10 +225,10 @@ func TestRetryExpiredNeedsNewExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []*DeadLetter{
-		{ID: "expired", Class: ClassExpired, Payload: expiredBytes},
-		{ID: "permanent-past-expiry", Class: ClassPermanent, Status: 400, Payload: expiredBytes},
-		{ID: "permanent-live", Class: ClassPermanent, Status: 400, Payload: liveBytes},
-		{ID: "garbage", Class: ClassInvalid, Payload: []byte{0xde, 0xad}},
+		{ID: "expired", Class: DeadLetterExpired, Payload: expiredBytes},
+		{ID: "permanent-past-expiry", Class: DeadLetterPermanent, Status: 400, Payload: expiredBytes},
+		{ID: "permanent-live", Class: DeadLetterPermanent, Status: 400, Payload: liveBytes},
+		{ID: "garbage", Class: DeadLetterInvalid, Payload: []byte{0xde, 0xad}},
 	} {
 		d.Type, d.Queue, d.MaxRetry = tasks.TypeSendEmail, tasks.QueueCritical, 9
 		if err := s.Add(ctx, d); err != nil {

@@ -105,7 +105,7 @@ func TestPermanent400DeadLetteredAtOnce(t *testing.T) {
 	}
 	var d *DeadLetter
 	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ = h.w.DLQ().Get(ctx, rc.TaskID); return d != nil })
-	if d.Class != ClassPermanent || d.Status != 400 || !strings.Contains(d.Message, "cannot be longer than 150 bytes") || d.Attempts != 1 || d.Type != tasks.TypeIdentify || d.Queue != "default" {
+	if d.Class != DeadLetterPermanent || d.Status != 400 || !strings.Contains(d.Message, "cannot be longer than 150 bytes") || d.Attempts != 1 || d.Type != tasks.TypeIdentify || d.Queue != "default" {
 		t.Errorf("dead letter %+v", d)
 	}
 	if n := len(requestsTo(h.sb, sandbox.GroupTrack, "/customers/u400")); n != 1 {
@@ -200,7 +200,7 @@ func TestGarbagePayloadDeadLettered(t *testing.T) {
 	for _, id := range ids {
 		var d *DeadLetter
 		eventually(t, 10*time.Second, "dead letter "+id, func() bool { d, _ = h.w.DLQ().Get(ctx, id); return d != nil })
-		if d.Class != ClassInvalid || d.Error == "" {
+		if d.Class != DeadLetterInvalid || d.Error == "" {
 			t.Errorf("dead letter %+v", d)
 		}
 	}
@@ -232,7 +232,7 @@ func TestExpiredSendNeverSent(t *testing.T) {
 	}
 	var d *DeadLetter
 	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ = h.w.DLQ().Get(ctx, info.ID); return d != nil })
-	if d.Class != ClassExpired {
+	if d.Class != DeadLetterExpired {
 		t.Errorf("class %s", d.Class)
 	}
 	if st := h.sb.Stats(); st.Total != 0 || len(h.sb.Deliveries()) != 0 {
@@ -446,7 +446,7 @@ func TestRetriedDeadLetterFailingAgainKeepsBothErrors(t *testing.T) {
 		h1.Status != 422 || !strings.Contains(h1.Message, "second refusal") {
 		t.Errorf("history = %+v", second.History)
 	}
-	if second.Status != 422 || second.Class != ClassPermanent {
+	if second.Status != 422 || second.Class != DeadLetterPermanent {
 		t.Errorf("latest failure: status %d class %s", second.Status, second.Class)
 	}
 	if n, _ := h.w.DLQ().Count(ctx); n != 1 {

@@ -61,26 +61,22 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 
 	env, p, derr := tasks.Decode(at.Type(), at.Payload())
 	if derr != nil {
-		return w.deadLetter(ctx, t, at, ClassInvalid, 0, "", derr.Error())
+		return w.settle(ctx, t, at, outcome{kind: outcomeUndecodable, err: derr})
 	}
 	t.Envelope, t.Payload = env, p
 	if verr := p.Validate(); verr != nil {
-		return w.deadLetter(ctx, t, at, ClassInvalid, 0, "", "invalid payload: "+verr.Error())
+		return w.settle(ctx, t, at, outcome{kind: outcomeInvalid, err: verr})
 	}
 	ordered := w.ordered(t)
 	if env.Expired(w.cfg.Now()) {
-		// A send that an earlier attempt delivered (the worker died before
-		// acknowledging it) is done, not expired: dead-lettering it as
-		// "not sent" would be false, and retrying it from the store would
-		// send it twice.
+		o := outcome{kind: outcomeExpired}
 		if apiOf(t.Type) == customerio.APIApp {
 			if sent, err := w.alreadySent(ctx, t); err == nil && sent {
-				return w.decide(ctx, t, at, nil, customerio.APIApp)
+				o.sent, o.api = true, customerio.APIApp
+				return w.settle(ctx, t, at, o)
 			}
 		}
-		w.obs.Expired(t.Type)
-		exp, _ := env.Expiry()
-		err := w.deadLetter(ctx, t, at, ClassExpired, 0, "", "expired at "+exp.UTC().Format(time.RFC3339)+" before it could be sent; not sent")
+		err := w.settle(ctx, t, at, o)
 		if ordered && isDeadLettered(err) {
 			w.orderDone(ctx, t)
 		}
@@ -106,150 +102,80 @@ func isDeadLettered(err error) bool {
 	return errors.As(err, &dl)
 }
 
-// decide is the retry policy, in one place. It maps the outcome of a
-// delivery to: success, a retry (with its delay and whether it spends the
-// retry budget) or a dead letter, logs the decision with its reason and
-// tells the Observer.
+// decide applies the retry policy to an attempt that ran: err is its
+// failure (nil = delivered), api the Customer.io API it called ("" = none).
 func (w *Worker) decide(ctx context.Context, t *Task, at *asynq.Task, err error, api customerio.API) error {
-	ws := ""
-	if t.Envelope != nil {
-		ws = t.Envelope.Workspace
+	return w.settle(ctx, t, at, outcome{kind: outcomeRan, err: err, api: api})
+}
+
+// settle classifies the outcome o of an attempt of t with the retry policy
+// (classify, policy.go) and applies the decision.
+func (w *Worker) settle(ctx context.Context, t *Task, at *asynq.Task, o outcome) error {
+	o.windowStart = retryWindowStart(at)
+	d := policy{authRetryDelay: w.cfg.AuthRetryDelay}.classify(t, o, w.cfg.Now())
+	return w.apply(ctx, t, at, d)
+}
+
+// retryWindowStart is when a dead letter retried from the store started
+// its new retry window (HeaderRetryWindowStart); zero when none.
+func retryWindowStart(at *asynq.Task) time.Time {
+	if h := at.Headers()[HeaderRetryWindowStart]; h != "" {
+		if ms, err := strconv.ParseInt(h, 10, 64); err == nil {
+			return time.UnixMilli(ms)
+		}
 	}
-	if err == nil {
-		if api != "" {
-			w.authOK(ws, api)
-			w.noteSuccess(ws, api)
+	return time.Time{}
+}
+
+// apply carries out the retry policy's decision d on t, with every side
+// effect of deciding: the credentials and recovery state, the attempt
+// history, the dead-letter record, the Observer and the log line (type,
+// task id, queue, class, status, attempt, reason). It returns what asynq
+// gets: nil, a *retryError (its delay and whether it spends the budget) or
+// a dead letter wrapping asynq.SkipRetry.
+func (w *Worker) apply(ctx context.Context, t *Task, at *asynq.Task, d decision) error {
+	ws := workspaceOf(t)
+	if d.authFailure != "" {
+		w.authFailed(ws, d.api, d.authFailure, t)
+	}
+	switch d.kind {
+	case decideSuccess:
+		if d.api != "" {
+			w.authOK(ws, d.api)
+			w.noteSuccess(ws, d.api)
 		}
-		var lat time.Duration
-		if t.Envelope != nil {
-			if enq, ok := t.Envelope.Enqueued(); ok {
-				lat = w.cfg.Now().Sub(enq)
-			}
-		}
-		w.obs.Delivered(t.Type, t.Queue, ws, lat)
+		w.obs.Delivered(t.Type, t.Queue, ws, d.latency)
 		return nil
-	}
-
-	var re *retryError
-	var status int
-	var msg string
-	var retryAfter time.Duration
-	var ae *customerio.APIError
-	if errors.As(err, &ae) {
-		status, msg, retryAfter = ae.StatusCode, ae.Message, ae.RetryAfter
-	}
-	exhausted := t.Retried >= t.MaxRetry // asynq archives after this attempt whatever we return
-
-	switch {
-	case errors.As(err, &re):
-		// Already decided (RetryLater from middleware, or a nested decision).
-	case errors.Is(err, asynq.SkipRetry):
-		return w.deadLetter(ctx, t, at, ClassPermanent, status, msg, err.Error())
-	default:
-		switch customerio.ClassOf(err) {
-		case customerio.ClassPermanent:
-			return w.deadLetter(ctx, t, at, ClassPermanent, status, msg, err.Error())
-		case customerio.ClassAuth:
-			unknown := errors.Is(err, errUnknownWorkspace)
-			if unknown && w.windowPassed(t, at) {
-				// Kept for its whole retry window without anyone adding the
-				// workspace: most likely a mistyped name. Tell someone.
-				return w.deadLetter(ctx, t, at, ClassConfig, 0, "",
-					fmt.Sprintf("workspace %q is not configured on this worker, and the task's retry window passed while it was kept", displayWS(ws)))
-			}
-			reason := "credentials refused"
-			if status != 0 {
-				reason = fmt.Sprintf("credentials refused (%d)", status)
-			}
-			if errors.Is(err, customerio.ErrMissingCredentials) {
-				reason = "no credentials configured"
-			}
-			if unknown {
-				reason = "workspace not configured"
-			}
-			if api != "" {
-				w.authFailed(ws, api, reason, t)
-			}
-			re = &retryError{err: err, class: "auth", status: status, delay: w.cfg.AuthRetryDelay, spend: false,
-				reason: reason + ": configuration problem, the task is kept"}
-		default: // transient
-			re = &retryError{err: err, class: "transient", status: status, delay: retryAfter, spend: true, reason: "transient failure"}
-			if status == 429 {
-				re.class, re.spend, re.reason = "throttled", false, "throttled (429): does not spend the retry budget"
-			}
-			if retryAfter > 0 {
-				re.reason += fmt.Sprintf("; Retry-After %s", retryAfter)
-			}
+	case decideDeadLetter:
+		if d.class == DeadLetterExpired {
+			w.obs.Expired(t.Type)
 		}
+		return w.deadLetter(ctx, t, at, d.class, d.status, d.message, d.text)
 	}
-
-	if re.spend && t.Retried+1 >= t.MaxRetry {
-		// This failure would exhaust the retry budget. Dead-letter only
-		// once the retry window has passed too; until then keep retrying
-		// without spending the budget.
-		if w.windowPassed(t, at) {
-			return w.deadLetter(ctx, t, at, ClassExhausted, status, msg, "retries exhausted and retry window passed: "+err.Error())
-		}
-		re.spend = false
-		re.reason += "; retry budget used up but the retry window is still open: not spending it"
-	}
-	if exhausted {
-		// asynq archives a task whose budget is used up (e.g. by crashes,
-		// which always count) without asking IsFailure: record it first.
-		return w.deadLetter(ctx, t, at, ClassExhausted, status, msg, "retries exhausted: "+err.Error())
-	}
-	w.noteRetry(ctx, t, api, re, err)
+	re := &retryError{err: d.cause, class: d.reason, status: d.status, delay: d.delay, spend: d.spend, reason: d.text}
+	w.noteRetry(ctx, t, d.api, re, d.cause)
 	w.obs.Retried(t.Type, re.class, re.status)
-	if re.class != "snoozed" {
+	if re.class != RetrySnoozed {
 		// Waits are not attempts; every other retried failure goes into
 		// the task's history.
-		w.recordAttempt(ctx, t, re, msg, err)
+		w.recordAttempt(ctx, t, re, d.message, d.cause)
 	}
 	level := slog.LevelInfo
-	if re.class == "snoozed" {
+	if re.class == RetrySnoozed {
 		// Rate-limit and ordering waits are routine, not failures.
 		level = slog.LevelDebug
 	}
 	w.log.Log(ctx, level, "task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
-		"class", re.class, "status", re.status, "attempt", t.Retried+1, "spends_budget", re.spend,
-		"reason", re.reason, "error", err.Error())
-	if re.err != err {
-		// Keep the caller's error chain but carry the decision.
-		cp := *re
-		cp.err = err
-		return &cp
-	}
+		"class", string(re.class), "status", re.status, "attempt", t.Retried+1, "spends_budget", re.spend,
+		"reason", re.reason, "error", d.cause.Error())
 	return re
-}
-
-// windowPassed reports whether the task's retry window (its type's
-// RetryWindow since enqueued_at, or since a DLQ retry) has passed. A task
-// without a known start (a bare payload) has only its retry budget.
-func (w *Worker) windowPassed(t *Task, at *asynq.Task) bool {
-	window := tasks.DefaultRetryWindow
-	if spec, ok := tasks.Lookup(t.Type); ok && spec.Defaults.RetryWindow > 0 {
-		window = spec.Defaults.RetryWindow
-	}
-	var start time.Time
-	if h := at.Headers()[HeaderRetryWindowStart]; h != "" {
-		if ms, err := strconv.ParseInt(h, 10, 64); err == nil {
-			start = time.UnixMilli(ms)
-		}
-	}
-	if start.IsZero() && t.Envelope != nil {
-		start, _ = t.Envelope.Enqueued()
-	}
-	if start.IsZero() {
-		return true
-	}
-	return w.cfg.Now().Sub(start) >= window
 }
 
 // deadLetter records the task in the dead-letter store and returns an
 // error wrapping asynq.SkipRetry so asynq archives it at once. If the
 // record cannot be written the task is retried instead (nothing is lost;
 // the reconciler catches a task asynq archives regardless).
-func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class Class, status int, msg, reason string) error {
+func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class DeadLetterClass, status int, msg, reason string) error {
 	d := &DeadLetter{
 		ID: t.ID, Type: t.Type, Queue: t.Queue, Payload: at.Payload(),
 		Attempts: t.Retried + 1, MaxRetry: t.MaxRetry,
@@ -269,7 +195,7 @@ func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class 
 	}
 	if err := w.dlq.Add(wctx, d); err != nil {
 		w.log.Error("could not record dead letter; the task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue, "class", string(class), "error", err.Error())
-		return &retryError{err: err, class: "transient", spend: false, reason: "dead-letter store unavailable"}
+		return &retryError{err: err, class: RetryTransient, spend: false, reason: "dead-letter store unavailable"}
 	}
 	// The record holds the attempts now (the log would expire anyway).
 	w.rdb.Del(wctx, akey)

@@ -231,7 +231,7 @@ func TestSplitPartRefusedDeadLettersTask(t *testing.T) {
 		d, _ = h.w.DLQ().Get(ctx, rc.TaskID)
 		return d != nil
 	})
-	if d.Class != ClassPermanent || d.Status != 400 || !strings.Contains(d.Error, "Attribute value too long") || !strings.Contains(d.Error, "part ") {
+	if d.Class != DeadLetterPermanent || d.Status != 400 || !strings.Contains(d.Error, "Attribute value too long") || !strings.Contains(d.Error, "part ") {
 		t.Errorf("dead letter %s %d %q, want permanent 400 naming the part and Customer.io's message", d.Class, d.Status, d.Error)
 	}
 	if reqs := batchRequests(h.sb); len(reqs) == 0 || reqs[0].Status != 207 {

@@ -131,7 +131,7 @@ func (w *Worker) waitGates(ctx context.Context, ws string, gates []gate) error {
 		default:
 			// Redis trouble: the limiter cannot decide. Sending anyway could
 			// exceed Customer.io's limits; retry shortly instead.
-			return &retryError{err: err, class: "transient", delay: time.Second, spend: false, reason: "rate limiter unavailable"}
+			return &retryError{err: err, class: RetryTransient, delay: time.Second, spend: false, reason: "rate limiter unavailable"}
 		}
 	}
 	return nil

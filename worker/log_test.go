@@ -110,7 +110,7 @@ func TestDeadLetterLogsWorkerLineNotAsynqs(t *testing.T) {
 		}
 		if msg == "task dead-lettered" && r["task_id"] == rc.TaskID {
 			own++
-			if r["class"] != string(ClassPermanent) || r["level"] != "WARN" {
+			if r["class"] != string(DeadLetterPermanent) || r["level"] != "WARN" {
 				t.Errorf("worker's line = %v", r)
 			}
 		}

@@ -9,12 +9,14 @@ type Observer interface {
 	// Delivered: Customer.io accepted the task. latency runs from the
 	// task's enqueued_at (0 when unknown) to now.
 	Delivered(taskType, queue, workspace string, latency time.Duration)
-	// Retried: the task failed and will be tried again. class is
-	// "transient", "throttled" (429, not spending the retry budget) or
-	// "auth"; status is the HTTP status (0 for network errors).
-	Retried(taskType, class string, status int)
+	// Retried: the task failed and will be tried again. reason is
+	// RetryTransient, RetryThrottled (429, not spending the retry budget),
+	// RetryAuth, or RetrySnoozed (a wait, not a failure: a rate limit, a
+	// person's earlier task); status is the HTTP status (0 for network
+	// errors).
+	Retried(taskType string, reason RetryReason, status int)
 	// DeadLettered: the task was moved to the dead-letter store.
-	DeadLettered(taskType string, class Class)
+	DeadLettered(taskType string, class DeadLetterClass)
 	// Expired: the task passed its expires_at and was dead-lettered unsent
 	// (DeadLettered is called too).
 	Expired(taskType string)
@@ -53,10 +55,10 @@ type NopObserver struct{}
 func (NopObserver) Delivered(string, string, string, time.Duration) {}
 
 // Retried does nothing.
-func (NopObserver) Retried(string, string, int) {}
+func (NopObserver) Retried(string, RetryReason, int) {}
 
 // DeadLettered does nothing.
-func (NopObserver) DeadLettered(string, Class) {}
+func (NopObserver) DeadLettered(string, DeadLetterClass) {}
 
 // Expired does nothing.
 func (NopObserver) Expired(string) {}

@@ -102,7 +102,7 @@ func (w *Worker) orderGate(ctx context.Context, t *Task) error {
 		v, err := gateScript.Run(ctx, w.rdb, []string{key}, env.Seq,
 			w.cfg.Ordering.MaxWait.Milliseconds(), env.EnqueuedAt, int64(orderingTTL/time.Second)).Int64Slice()
 		if err != nil {
-			return &retryError{err: err, class: "transient", delay: time.Second, spend: false, reason: "ordering state unavailable"}
+			return &retryError{err: err, class: RetryTransient, delay: time.Second, spend: false, reason: "ordering state unavailable"}
 		}
 		if v[2] == 1 && !gaveUpLogged {
 			gaveUpLogged = true

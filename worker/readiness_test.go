@@ -108,7 +108,7 @@ func TestUnknownWorkspaceDeadLetteredAsConfig(t *testing.T) {
 	offset.Store(int64(tasks.DefaultRetryWindow + time.Minute))
 	var d *DeadLetter
 	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ = h.w.DLQ().Get(ctx, rc.TaskID); return d != nil })
-	if d.Class != ClassConfig || d.Workspace != "nope" || !strings.Contains(d.Error, `workspace "nope" is not configured`) || d.Status != 0 {
+	if d.Class != DeadLetterConfig || d.Workspace != "nope" || !strings.Contains(d.Error, `workspace "nope" is not configured`) || d.Status != 0 {
 		t.Errorf("dead letter %+v", d)
 	}
 	if err := h.w.Health(); err != nil {

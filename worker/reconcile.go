@@ -42,7 +42,7 @@ func (w *Worker) reconcileLoop() {
 // Reconcile copies every task in asynq's archive of the given queues that
 // the store does not hold (asynq's recoverer archives a task whose worker
 // crashed on its last attempt without calling the handler) into the store,
-// with class ClassExhausted and asynq's last error. It returns how many it
+// with class DeadLetterExhausted and asynq's last error. It returns how many it
 // copied.
 func (s *DeadLetters) Reconcile(ctx context.Context, queues []string) (int, error) {
 	if s.inspector == nil {
@@ -79,7 +79,7 @@ func (s *DeadLetters) Reconcile(ctx context.Context, queues []string) (int, erro
 				}
 				d := &DeadLetter{
 					ID: ti.ID, Type: ti.Type, Queue: ti.Queue, Payload: ti.Payload,
-					Attempts: ti.Retried + 1, MaxRetry: ti.MaxRetry, Class: ClassExhausted,
+					Attempts: ti.Retried + 1, MaxRetry: ti.MaxRetry, Class: DeadLetterExhausted,
 					Error: "archived by asynq: " + ti.LastErr, LastFailedAt: ti.LastFailedAt,
 				}
 				if d.LastFailedAt.IsZero() {

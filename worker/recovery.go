@@ -95,7 +95,7 @@ func (w *Worker) noteRetry(ctx context.Context, t *Task, api customerio.API, re 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	idx := keys.Retrying(t.Queue, ws, string(api))
-	if re.class == "transient" && isOutageFailure(cause) {
+	if re.class == RetryTransient && isOutageFailure(cause) {
 		w.rec.mu.Lock()
 		if s := w.rec.state[authKey{ws, api}]; s != nil {
 			s.sawFailure = true
@@ -119,7 +119,7 @@ func (w *Worker) noteRetry(ctx context.Context, t *Task, api customerio.API, re 
 	// failed before can be in the index, so a task's first snooze (the rate
 	// limiter's routine wait) costs nothing here.
 	switch {
-	case re.class == "throttled", re.class == "auth", re.class == "snoozed" && t.Retried > 0:
+	case re.class == RetryThrottled, re.class == RetryAuth, re.class == RetrySnoozed && t.Retried > 0:
 	default:
 		return
 	}

@@ -63,11 +63,13 @@ func (b BackoffConfig) Delay(n int) time.Duration {
 
 // retryError is what the worker's handler returns for a task that should be
 // tried again: the decision travels to asynq's IsFailure and RetryDelayFunc
-// inside the error, so the policy lives in one place (decide).
+// inside the error, so the policy lives in one place (classify, policy.go).
+// Middleware may return one too (RetryLater): classify takes its decision
+// as it is.
 type retryError struct {
 	err error
-	// class is "transient", "throttled", "auth" or "snoozed".
-	class  string
+	// class is the retry's reason.
+	class  RetryReason
 	status int
 	// delay is the wait before the next attempt; 0 = the backoff schedule.
 	delay time.Duration
@@ -79,7 +81,7 @@ type retryError struct {
 
 func (e *retryError) Error() string {
 	if e.err == nil {
-		return e.class + ": " + e.reason
+		return string(e.class) + ": " + e.reason
 	}
 	return e.err.Error()
 }
@@ -90,7 +92,7 @@ func (e *retryError) Unwrap() error { return e.err }
 // after d without spending its retry budget. Middleware (rate limiting,
 // batching) returns it to snooze a task; cause may be nil.
 func RetryLater(d time.Duration, cause error) error {
-	return &retryError{err: cause, class: "snoozed", delay: d, reason: "snoozed by middleware"}
+	return &retryError{err: cause, class: RetrySnoozed, delay: d, reason: "snoozed by middleware"}
 }
 
 // isFailure is asynq's IsFailure: a retryError says itself whether the
@@ -136,7 +138,7 @@ func roundUpToSecond(now time.Time, d time.Duration) time.Duration {
 // deadLetterError is returned (wrapping asynq.SkipRetry) once a task has
 // been recorded in the dead-letter store, so asynq archives it at once.
 type deadLetterError struct {
-	class  Class
+	class  DeadLetterClass
 	status int
 	msg    string
 }

@@ -300,10 +300,10 @@ func (w *Worker) recordHeld(ctx context.Context, q string) (int, error) {
 		if _, ok := tasks.Lookup(typ); !ok {
 			typ = "unknown" // a metric label: only known type names
 		}
-		w.obs.DeadLettered(typ, ClassInvalid)
+		w.obs.DeadLettered(typ, DeadLetterInvalid)
 		w.obs.StuckTask(q, reason)
 		w.log.Warn("task stuck in asynq's active state moved to the dead-letter store",
-			"queue", q, "task_id", id, "type", d.Type, "class", string(ClassInvalid), "reason", d.Error)
+			"queue", q, "task_id", id, "type", d.Type, "class", string(DeadLetterInvalid), "reason", d.Error)
 	}
 	return n, nil
 }
@@ -313,7 +313,7 @@ func (w *Worker) recordHeld(ctx context.Context, q string) (int, error) {
 // type, payload (and so its workspace) and retry counts when the message's
 // leading fields parse, else the message's bytes as the payload.
 func stuckDeadLetter(q, id, held string) (*DeadLetter, string) {
-	d := &DeadLetter{ID: id, Queue: q, Class: ClassInvalid}
+	d := &DeadLetter{ID: id, Queue: q, Class: DeadLetterInvalid}
 	if held == "" || held[0] != 'm' {
 		d.Error = "stuck in asynq's active state: the task id has no task data (" + keys.AsynqTask(q, id) +
 			" holds no message), so asynq can neither run nor recover it"

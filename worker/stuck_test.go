@@ -129,7 +129,7 @@ func TestStuckCorruptMessageIsDeadLettered(t *testing.T) {
 		d, _ = h.w.DLQ().Get(ctx, id)
 		return d != nil
 	})
-	if d.Class != ClassInvalid || d.Queue != stuckQ || !strings.Contains(d.Error, "does not decode") ||
+	if d.Class != DeadLetterInvalid || d.Queue != stuckQ || !strings.Contains(d.Error, "does not decode") ||
 		!strings.Contains(d.Error, "stuck in asynq's active state") {
 		t.Errorf("dead letter %+v", d)
 	}
@@ -172,7 +172,7 @@ func TestStuckDanglingPendingIDIsDeadLettered(t *testing.T) {
 		d, _ = h.w.DLQ().Get(ctx, id)
 		return d != nil
 	})
-	if d.Class != ClassInvalid || d.Queue != stuckQ || !strings.Contains(d.Error, "no task data") || len(d.Payload) != 0 {
+	if d.Class != DeadLetterInvalid || d.Queue != stuckQ || !strings.Contains(d.Error, "no task data") || len(d.Payload) != 0 {
 		t.Errorf("dead letter %+v", d)
 	}
 	if a, s := inActive(t, h.db.Client, id); a || s != 0 {
@@ -236,7 +236,7 @@ func TestStuckCheckLeavesRecoverableAndLiveTasks(t *testing.T) {
 	if a, _ := inActive(t, h.db.Client, stuck); a {
 		t.Error("the stuck task is still active")
 	}
-	if d, _ := w.DLQ().Get(ctx, stuck); d == nil || d.Class != ClassInvalid {
+	if d, _ := w.DLQ().Get(ctx, stuck); d == nil || d.Class != DeadLetterInvalid {
 		t.Errorf("dead letter %+v", d)
 	}
 }

@@ -173,7 +173,7 @@ func TestBatch207DeadLettersOnlyTheNamedItems(t *testing.T) {
 	for pid, id := range ids {
 		d, _ := h.w.DLQ().Get(ctx, id)
 		if failed[pid] {
-			if d == nil || d.Class != ClassPermanent || d.Status != 400 {
+			if d == nil || d.Class != DeadLetterPermanent || d.Status != 400 {
 				t.Errorf("%s: dead letter %+v, want permanent 400", pid, d)
 			}
 		} else if d != nil {

@@ -49,7 +49,7 @@ type Config struct {
 	// key for is kept and retried every AuthRetryDelay (and Health fails)
 	// until configured; so is a task naming a workspace that is not here,
 	// until its retry window has passed: then it is dead-lettered with class
-	// ClassConfig.
+	// DeadLetterConfig.
 	Workspaces map[string]customerio.Config
 	// Concurrency is the number of tasks processed at once (default 10).
 	Concurrency int

@@ -253,9 +253,9 @@ func (d *dlqCmd) filtered() bool {
 }
 
 func (d *dlqCmd) parseFilter() error {
-	f := worker.Filter{Queue: d.queue, Type: d.typ, Class: worker.Class(d.class)}
+	f := worker.Filter{Queue: d.queue, Type: d.typ, Class: worker.DeadLetterClass(d.class)}
 	switch f.Class {
-	case "", worker.ClassPermanent, worker.ClassExpired, worker.ClassInvalid, worker.ClassExhausted, worker.ClassConfig:
+	case "", worker.DeadLetterPermanent, worker.DeadLetterExpired, worker.DeadLetterInvalid, worker.DeadLetterExhausted, worker.DeadLetterConfig:
 	default:
 		return usageErrorf("--class=%q: want permanent, expired, invalid, exhausted or config", d.class)
 	}
@@ -296,14 +296,14 @@ func (d *dlqCmd) each(ctx context.Context, fn func(*worker.DeadLetter) bool) err
 // dlqItem is the JSON form of a dead letter (list --json, show --json,
 // export).
 type dlqItem struct {
-	ID        string       `json:"id"`
-	Type      string       `json:"type"`
-	Queue     string       `json:"queue"`
-	Workspace string       `json:"workspace,omitempty"`
-	Class     worker.Class `json:"class"`
-	Status    int          `json:"status,omitempty"`
-	Message   string       `json:"message,omitempty"`
-	Error     string       `json:"error,omitempty"`
+	ID        string                 `json:"id"`
+	Type      string                 `json:"type"`
+	Queue     string                 `json:"queue"`
+	Workspace string                 `json:"workspace,omitempty"`
+	Class     worker.DeadLetterClass `json:"class"`
+	Status    int                    `json:"status,omitempty"`
+	Message   string                 `json:"message,omitempty"`
+	Error     string                 `json:"error,omitempty"`
 	// Attempts and AttemptsAllowed are the attempts that spent the retry
 	// budget and the attempts it allows (see dlqAttemptsHelp).
 	Attempts        int       `json:"attempts"`

@@ -54,14 +54,14 @@ var seedBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // genericDeadLetter is dead letter i of a mix of types, queues and classes.
 func genericDeadLetter(i int) *worker.DeadLetter {
-	classes := []worker.Class{worker.ClassPermanent, worker.ClassExpired, worker.ClassInvalid, worker.ClassExhausted}
+	classes := []worker.DeadLetterClass{worker.DeadLetterPermanent, worker.DeadLetterExpired, worker.DeadLetterInvalid, worker.DeadLetterExhausted}
 	d := &worker.DeadLetter{
 		ID: fmt.Sprintf("dl-%05d", i), Type: "cio:identify", Queue: "default",
 		Payload:  []byte(`{"v":1,"payload":{"identifiers":{"id":"user-` + fmt.Sprint(i) + `"},"attributes":{"email":"p` + fmt.Sprint(i) + `@example.com"}}}`),
 		Attempts: 1, MaxRetry: 25, Class: classes[i%4], Error: "customer.io refused it",
 		LastFailedAt: seedBase.Add(time.Duration(i) * time.Second),
 	}
-	if d.Class == worker.ClassPermanent {
+	if d.Class == worker.DeadLetterPermanent {
 		d.Status, d.Message = 400, "attributes: too many"
 	}
 	if i%3 == 0 {
@@ -123,7 +123,7 @@ func TestDLQListPagesThroughEverything(t *testing.T) {
 		t.Fatalf("%d filtered items, want %d", len(items), want)
 	}
 	var it dlqItem
-	if err := json.Unmarshal([]byte(items[0]), &it); err != nil || it.Type != "cio:send_email" || it.Class != worker.ClassPermanent || it.Status != 400 {
+	if err := json.Unmarshal([]byte(items[0]), &it); err != nil || it.Type != "cio:send_email" || it.Class != worker.DeadLetterPermanent || it.Status != 400 {
 		t.Errorf("item %+v, err %v", it, err)
 	}
 	since := seedBase.Add(10_000 * time.Second).Format(time.RFC3339)
@@ -186,7 +186,7 @@ func TestDLQShowRetry(t *testing.T) {
 			t.Fatal(err)
 		}
 		return &worker.DeadLetter{ID: fmt.Sprintf("task-%d", i), Type: tasks.TypeSendEmail, Queue: tasks.QueueCritical,
-			Payload: b, Attempts: 26, MaxRetry: 25, Class: worker.ClassExhausted, Status: 503,
+			Payload: b, Attempts: 26, MaxRetry: 25, Class: worker.DeadLetterExhausted, Status: 503,
 			Error: "retries exhausted", LastFailedAt: seedBase.Add(time.Duration(i) * time.Minute)}
 	}
 	seedDeadLetters(t, db, 5, mk)
@@ -350,7 +350,7 @@ func TestDLQDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := store.Add(ctx, &worker.DeadLetter{ID: id, Type: tasks.TypeIdentify, Queue: "default", Payload: info.Payload,
-			Attempts: 1, Class: worker.ClassPermanent, Status: 400, Error: "refused"}); err != nil {
+			Attempts: 1, Class: worker.DeadLetterPermanent, Status: 400, Error: "refused"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -502,8 +502,8 @@ func TestDLQShowsEveryAttempt(t *testing.T) {
 		}
 		for i, w := range []struct {
 			status int
-			class  worker.Class
-		}{{503, worker.ClassTransient}, {503, worker.ClassTransient}, {400, worker.ClassPermanent}} {
+			class  string
+		}{{503, string(worker.RetryTransient)}, {503, string(worker.RetryTransient)}, {400, string(worker.DeadLetterPermanent)}} {
 			if h := it.History[i]; h.Status != w.status || h.Class != w.class || h.Attempt != i+1 || h.At.IsZero() {
 				t.Errorf("%s: history[%d] = %+v", what, i, h)
 			}
@@ -580,10 +580,10 @@ func TestDLQRetryExpired(t *testing.T) {
 		return b
 	}
 	for i, d := range []*worker.DeadLetter{
-		{ID: "exp-1", Class: worker.ClassExpired, Payload: encode(1, past)},
-		{ID: "perm-past", Class: worker.ClassPermanent, Status: 400, Payload: encode(2, past)},
-		{ID: "perm-ok", Class: worker.ClassPermanent, Status: 400, Payload: encode(3, time.Time{})},
-		{ID: "exp-2", Class: worker.ClassExpired, Payload: encode(4, past), Queue: "bulk"},
+		{ID: "exp-1", Class: worker.DeadLetterExpired, Payload: encode(1, past)},
+		{ID: "perm-past", Class: worker.DeadLetterPermanent, Status: 400, Payload: encode(2, past)},
+		{ID: "perm-ok", Class: worker.DeadLetterPermanent, Status: 400, Payload: encode(3, time.Time{})},
+		{ID: "exp-2", Class: worker.DeadLetterExpired, Payload: encode(4, past), Queue: "bulk"},
 	} {
 		d.Type, d.MaxRetry, d.LastFailedAt = tasks.TypeSendEmail, 297, seedBase.Add(time.Duration(i)*time.Minute)
 		if d.Queue == "" {

@@ -117,7 +117,7 @@ func TestBadPayloadReadsTheSameEverywhere(t *testing.T) {
 			if d == nil {
 				t.Fatal("no dead letter")
 			}
-			if d.Class != worker.ClassInvalid || d.Error != "tasks: decode "+c.typ+": "+want {
+			if d.Class != worker.DeadLetterInvalid || d.Error != "tasks: decode "+c.typ+": "+want {
 				t.Errorf("dead letter %s %q, want invalid %q", d.Class, d.Error, "tasks: decode "+c.typ+": "+want)
 			}
 		})

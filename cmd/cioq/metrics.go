@@ -27,24 +27,24 @@ func (o metricsObserver) Delivered(taskType, queue, _ string, latency time.Durat
 // (class "snoozed": a rate-limit reschedule, a wait for an earlier operation
 // of the same person) is neither a failure nor a retry: it is not counted
 // here, RateLimitWait and OrderingWait already count those waits.
-func (o metricsObserver) Retried(taskType, class string, status int) {
-	if class == "snoozed" {
+func (o metricsObserver) Retried(taskType string, reason worker.RetryReason, status int) {
+	if reason == worker.RetrySnoozed {
 		return
 	}
-	o.m.Retried(taskType, retryClass(class, status))
+	o.m.Retried(taskType, retryClass(reason, status))
 }
 
-func retryClass(class string, status int) string {
-	switch class {
-	case "throttled":
+func retryClass(reason worker.RetryReason, status int) string {
+	switch reason {
+	case worker.RetryThrottled:
 		return "429"
-	case "auth":
+	case worker.RetryAuth:
 		return "auth"
 	}
 	return ops.StatusClass(status) // 0 → network
 }
 
-func (o metricsObserver) DeadLettered(taskType string, class worker.Class) {
+func (o metricsObserver) DeadLettered(taskType string, class worker.DeadLetterClass) {
 	o.m.DeadLettered(taskType, string(class))
 }
 

@@ -54,12 +54,12 @@ func (o *outcomeObserver) Delivered(taskType, queue, ws string, latency time.Dur
 	o.note("delivered " + taskType)
 }
 
-func (o *outcomeObserver) Retried(taskType, class string, status int) {
-	o.metricsObserver.Retried(taskType, class, status)
+func (o *outcomeObserver) Retried(taskType string, reason worker.RetryReason, status int) {
+	o.metricsObserver.Retried(taskType, reason, status)
 	o.note("retried " + taskType)
 }
 
-func (o *outcomeObserver) DeadLettered(taskType string, class worker.Class) {
+func (o *outcomeObserver) DeadLettered(taskType string, class worker.DeadLetterClass) {
 	o.metricsObserver.DeadLettered(taskType, class)
 	o.note("dead_lettered " + taskType)
 }
@@ -195,7 +195,7 @@ func TestMetricsOverRealDeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	obs.waitFor(t, "dead_lettered "+tasks.TypeIdentify, 1, wait)
-	if d, err := w.DLQ().Get(ctx, r.TaskID); err != nil || d.Class != worker.ClassPermanent || d.Status != 400 {
+	if d, err := w.DLQ().Get(ctx, r.TaskID); err != nil || d.Class != worker.DeadLetterPermanent || d.Status != 400 {
 		t.Fatalf("the refused identify's dead letter: %+v, %v", d, err)
 	}
 
@@ -218,7 +218,7 @@ func TestMetricsOverRealDeliveries(t *testing.T) {
 	}
 	obs.waitFor(t, "expired "+tasks.TypeSendEmail, 1, wait)
 	obs.waitFor(t, "dead_lettered "+tasks.TypeSendEmail, 1, wait)
-	if d, err := w.DLQ().Get(ctx, late.ID); err != nil || d.Class != worker.ClassExpired {
+	if d, err := w.DLQ().Get(ctx, late.ID); err != nil || d.Class != worker.DeadLetterExpired {
 		t.Fatalf("the expired send's dead letter: %+v, %v", d, err)
 	}
 

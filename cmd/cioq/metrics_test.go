@@ -21,7 +21,7 @@ func TestMetricsObserver(t *testing.T) {
 	o.Retried("cio:send_email", "throttled", 429)
 	o.Retried("cio:send_email", "auth", 401)
 	o.Retried("cio:track", "snoozed", 0)
-	o.DeadLettered("cio:identify", worker.ClassPermanent)
+	o.DeadLettered("cio:identify", worker.DeadLetterPermanent)
 	o.Expired("cio:send_email")
 	o.Response("track", "2xx", time.Millisecond)
 	o.Response("app", "5xx", time.Millisecond)

@@ -508,7 +508,7 @@ func TestDashboardLeavesDeadLettersToCioqDLQ(t *testing.T) {
 	}
 	store := worker.NewDeadLetters(db.Client, insp)
 	if err := store.Add(ctx, &worker.DeadLetter{ID: info.ID, Type: info.Type, Queue: "default", Payload: info.Payload,
-		Attempts: 1, Class: worker.ClassPermanent, Status: 400, Error: "refused"}); err != nil {
+		Attempts: 1, Class: worker.DeadLetterPermanent, Status: 400, Error: "refused"}); err != nil {
 		t.Fatal(err)
 	}
 
