@@ -10,7 +10,7 @@ TEST_FLAGS  ?= -race -timeout 30m
 
 export REDIS_URL
 
-.PHONY: all build test vet fmt run redis-run redis-test bench e2e clean
+.PHONY: all build test vet lint fmt run redis-run redis-test bench e2e clean
 
 all: build
 
@@ -19,6 +19,9 @@ build:
 
 vet:
 	$(GO) vet ./...
+
+lint:
+	./scripts/staticcheck.sh
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')
@@ -29,13 +32,14 @@ redis-test:
 redis-run:
 	./scripts/redis.sh $$(./scripts/redis-hostport.sh "$(REDIS_URL)")
 
-# go vet, gofmt check and the whole test suite with the race detector against
+# go vet, staticcheck, gofmt check and the whole test suite with the race detector against
 # a real Redis server of its own.
 test: redis-test
 	./scripts/deps.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	./scripts/staticcheck.sh
 	CIOQ_TEST_REDIS=$(TEST_REDIS) $(GO) test $(TEST_FLAGS) ./...
 
 # The demo: Redis (installed and started if nothing answers at REDIS_URL), the

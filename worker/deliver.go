@@ -31,7 +31,7 @@ func apiOf(typ string) customerio.API {
 }
 
 // errUnknownWorkspace marks the failure of a task whose workspace the
-// worker has no configuration for (ClassConfig once its window passed).
+// worker has no configuration for (DeadLetterConfig once its window passed).
 var errUnknownWorkspace = errors.New("the workspace is unknown to this worker")
 
 // deliver is the innermost handler: it calls Customer.io through the
@@ -238,7 +238,7 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task) 
 		return errDeduped
 	} else if err != nil {
 		// Without the record we cannot tell; retry rather than risk a duplicate.
-		return &retryError{err: err, class: "transient", spend: false, reason: "send record unavailable"}
+		return &retryError{err: err, class: RetryTransient, spend: false, reason: "send record unavailable"}
 	}
 	var ref string
 	var resp *customerio.SendResponse
