@@ -232,7 +232,14 @@ func TestBatchPanicIsRecoveredAndTasksRetried(t *testing.T) {
 
 func TestBatchingUnderLoadCoalesces(t *testing.T) {
 	obs := newRecObserver()
-	h := newHarness(t, func(c *Config) { c.Concurrency = 100; c.Observer = obs }, true)
+	// A 50 ms linger (default 5 ms) so that coalescing does not depend on
+	// how fast a busy machine dequeues: even at a few hundred tasks a second
+	// each batch waits long enough to collect several operations.
+	h := newHarness(t, func(c *Config) {
+		c.Concurrency = 100
+		c.Observer = obs
+		c.Batching.Linger = 50 * time.Millisecond
+	}, true)
 	const n = 500
 	enqueueEvents(t, h, "bload", n)
 	h.start(t)
@@ -293,11 +300,17 @@ func TestRateLimitSharedByWorkers(t *testing.T) {
 	if len(reqs) != n {
 		t.Errorf("%d requests, want %d", len(reqs), n)
 	}
-	if m := maxInWindow(reqs, time.Second); m > lim.Rate+1 {
+	// Arrival times at the sandbox carry the scheduling jitter of a busy
+	// machine on top of the limiter's grants, so a one-second window may
+	// hold a few more than the rate; two workers with a limiter each would
+	// put about twice the rate in it. The total time is the sharp check:
+	// a busy machine can only make it longer, and n requests at the shared
+	// rate take (n-burst)/rate (2.95 s here), half that with two limiters.
+	if m := maxInWindow(reqs, time.Second); m > lim.Rate+lim.Rate/2 {
 		t.Errorf("%d requests within one second, limit %d", m, lim.Rate)
 	}
-	if took < 2*time.Second {
-		t.Errorf("%d requests at %d/s took %s", n, lim.Rate, took)
+	if floor := time.Duration(n-lim.Burst) * time.Second / time.Duration(lim.Rate) * 9 / 10; took < floor {
+		t.Errorf("%d requests at %d/s took %s, want at least %s", n, lim.Rate, took, floor)
 	}
 	if obs.get(func(o *recObserver) int { return o.waits }) == 0 {
 		t.Error("no rate-limit wait observed")
