@@ -35,6 +35,11 @@
 //     dead-letters it as expired instead of sending it late. Timing reads
 //     a delay and an expiry written as text ("15m", "1h", an ISO-8601
 //     moment) with the rules the CLI and POST /v1/tasks apply.
+//   - WithReplicas(n, timeout) makes an enqueue return only once n Redis
+//     replicas hold the task (WAIT on the write's connection), so a
+//     Sentinel or Cluster failover cannot lose an acknowledged task; an
+//     enqueue fewer replicas confirmed fails with ErrNotReplicated (the
+//     task may exist: retry it under its IdempotencyKey).
 //   - Workspace names the Customer.io workspace whose credentials deliver
 //     the task. A client created with Workspaces (the workers' workspace
 //     names) refuses another name with an *UnknownWorkspaceError.

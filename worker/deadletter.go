@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/internal/keys"
+	"github.com/cioq/cioq/internal/redisack"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -201,6 +202,7 @@ type DeadLetters struct {
 	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
 	now       func() time.Time
+	acks      redisack.Settings // SetReplicas
 }
 
 // NewDeadLetters returns a store on rdb. inspector (optional) is used to
@@ -221,6 +223,7 @@ func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 	if d.ID == "" {
 		return errors.New("worker: dead letter without id")
 	}
+	ctx = redisack.With(ctx, s.acks)
 	if d.LastFailedAt.IsZero() {
 		d.LastFailedAt = s.now()
 	}
@@ -471,6 +474,7 @@ func (s *DeadLetters) Delete(ctx context.Context, id string) error {
 }
 
 func (s *DeadLetters) remove(ctx context.Context, id string) error {
+	ctx = redisack.With(ctx, s.acks)
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, keys.DeadLetter(id), keys.DeadLetterHistory(id))
 		p.ZRem(ctx, keys.DeadLetterIndex, id)
@@ -648,8 +652,12 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 	if d.Queue != "" {
 		aopts = append(aopts, asynq.Queue(d.Queue))
 	}
+	ctx = redisack.With(ctx, s.acks)
 	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, payload, headers), aopts...)
 	if err != nil {
+		if u := redisack.Unconfirmed(ctx); u != nil {
+			err = u // asynq flattened it into text
+		}
 		return nil, fmt.Errorf("worker: re-enqueue dead letter: %w", err)
 	}
 	if err := s.deleteArchived(d); err != nil {

@@ -99,4 +99,22 @@
 // send and that record being written: a crash, a kill or a Redis outage in
 // those milliseconds, or a request that timed out on our side after
 // Customer.io accepted it, sends the message again on the retry.
+//
+// # Replicas
+//
+// Redis answers a write once its master has it; replicas get it a moment
+// later. A Sentinel or Cluster failover in that moment promotes a replica
+// without the write. With Config.Replicas = n the worker's writes whose
+// loss costs a duplicate or a loss wait until n replicas have them (Redis
+// WAIT on the connection that made the write, at most
+// Config.ReplicaTimeout): the send record (lost, the retry after a
+// failover would send the message again) and the dead letter (with
+// [DeadLetters.Retry]'s re-enqueue and the removals). A dead letter fewer
+// replicas confirmed fails the attempt, so the task is retried and
+// dead-lettered again (the record is merged by id); a send record fewer
+// replicas confirmed is logged and the task acknowledged, since writing
+// it again would not confirm it sooner. asynq's own bookkeeping (a task
+// done, archived, retried) does not wait: if a failover loses it, the task
+// runs again, which the event ids and the send record make harmless.
+// Producers have the same option (producer.WithReplicas).
 package worker

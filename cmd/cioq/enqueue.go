@@ -52,8 +52,11 @@ func parseEnqueueFlags(a *app, args []string) (enqueueFlags, error) {
 			"key, task_id is a keyed hash of it, never the key).\n"+
 			"Invalid input exits 1 with a message naming the field (and the line).\n"+
 			"With CIOQ_WORKSPACES_FILE (the workers' file), a task naming a workspace\n"+
-			"that is not in it is refused.\n\n"+
-			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE.")
+			"that is not in it is refused. With CIOQ_REDIS_ACK_REPLICAS=N, a task is\n"+
+			"acknowledged once N replicas have it; one fewer confirmed in time exits 1\n"+
+			"saying the task may exist (retrying with --key is safe).\n\n"+
+			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE,\n"+
+			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT.")
 	var f enqueueFlags
 	fs.StringVar(&f.key, "key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
 	fs.StringVar(&f.queue, "queue", "", "queue instead of the type's default (critical, default or bulk)")
@@ -188,6 +191,9 @@ func enqueueLines(ctx context.Context, a *app, c *producer.Client, lines []fileL
 			out.Flush()
 			if i > 0 {
 				fmt.Fprintf(a.stderr, "cioq enqueue: %d task(s) before this one were enqueued (receipts above)\n", i)
+			}
+			if errors.Is(err, producer.ErrNotReplicated) {
+				fmt.Fprintln(a.stderr, "cioq enqueue: this task may exist (Redis's master has it, too few replicas confirmed it); enqueueing it again under the same key is safe, without a key it may be delivered twice")
 			}
 			return lineError(lineNos[i], err)
 		}

@@ -29,7 +29,8 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"With CIOQ_WORKSPACES_FILE (the workers' file), the ingest refuses a source\n"+
 			"or a task naming a workspace that is not in it.\n\n"+
 			"Environment: REDIS_URL, CIOQ_DASHBOARD_USER, CIOQ_DASHBOARD_PASSWORD,\n"+
-			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT,\n"+
+			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT.")
 	addr := fs.String("addr", ":8080", "listen address")
 	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")
 	noAuth := fs.Bool("no-auth", false, "serve the dashboard without authentication when no credentials are set (logs a warning)")
@@ -51,9 +52,13 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return configError(err)
 	}
-	rdb, err := redisconf.UniversalClient(conn)
+	acks, err := ackSettings(a.getenv)
 	if err != nil {
-		return configError(err)
+		return err
+	}
+	rdb, err := redisClient(conn, acks)
+	if err != nil {
+		return err
 	}
 	defer rdb.Close()
 
@@ -61,6 +66,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	popts = append(popts, acks.ProducerOptions()...)
 
 	reg := newRegistry()
 	site, err := newSite(siteOptions{

@@ -67,6 +67,8 @@ type Config struct {
 	// each workspace's credentials; 0 when unset (the worker's default, 5
 	// min), negative for "off".
 	ProbeInterval time.Duration
+	// Acks is CIOQ_REDIS_ACK_REPLICAS and CIOQ_REDIS_ACK_TIMEOUT.
+	Acks Acks
 }
 
 // Workspace holds one Customer.io workspace's credentials and endpoints.
@@ -206,6 +208,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 
 	if cfg.Throughput, err = loadThroughput(get); err != nil {
+		return nil, err
+	}
+	if cfg.Acks, err = LoadAcks(getenv); err != nil {
 		return nil, err
 	}
 	if w, ok := cfg.Workspaces[DefaultWorkspace]; ok && cfg.Throughput.OrderedDefaultWorkspace {

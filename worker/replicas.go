@@ -1,0 +1,92 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/internal/redisack"
+	"github.com/cioq/cioq/internal/redisconf"
+)
+
+// replicaSettings checks Config.Replicas and ReplicaTimeout and returns
+// them with the connection options to use: cfg.Redis with a read timeout
+// long enough for WAIT.
+func replicaSettings(cfg Config) (redisack.Settings, asynq.RedisConnOpt, error) {
+	s := redisack.Settings{Replicas: cfg.Replicas, Timeout: cfg.ReplicaTimeout}
+	if err := s.Check(); err != nil {
+		return s, nil, fmt.Errorf("worker: Config.Replicas/ReplicaTimeout: %w", err)
+	}
+	if !s.On() {
+		return s, cfg.Redis, nil
+	}
+	return s, redisconf.ReadTimeoutAtLeast(cfg.Redis, s.ReadTimeout()), nil
+}
+
+// installAcks adds the WAIT hook to the worker's own client (fresh: no
+// command ran on it yet).
+func installAcks(rdb redis.UniversalClient, s redisack.Settings) error {
+	if !s.On() {
+		return nil
+	}
+	if err := redisack.Install(rdb); err != nil {
+		return fmt.Errorf("worker: Config.Replicas: %w", err)
+	}
+	return nil
+}
+
+// acked returns ctx with the worker's Replicas settings: writes made with
+// it wait for their replicas.
+func (w *Worker) acked(ctx context.Context) context.Context {
+	return redisack.With(ctx, w.dlq.acks)
+}
+
+// unconfirmedSend handles a send record the master took but fewer replicas
+// than Config.Replicas confirmed: writing it again would not confirm it
+// sooner, and the send happened, so the task is acknowledged and the risk
+// logged. It reports whether err was that.
+func unconfirmedSend(w *Worker, t *Task, err error) bool {
+	if !errors.Is(err, redisack.ErrNotReplicated) {
+		return false
+	}
+	w.log.Warn("send delivered and recorded, but the record is not confirmed by the replicas: a failover now would lose it and a retry of this task would send it again",
+		"type", t.Type, "task_id", t.ID, "queue", t.Queue, "error", err.Error())
+	return true
+}
+
+// SetReplicas makes the store's writes (Add, Retry's enqueue and removal,
+// Delete, Purge) wait until n replicas have them, at most timeout (1 s
+// when 0); a write fewer confirmed fails with an error for which
+// errors.Is(err, ErrNotReplicated) holds. It adds a hook to the store's
+// Redis client that acts only on the store's own writes (for a cluster
+// client, on each node, which may ask the cluster for its layout once,
+// within ctx). The client's read timeout must exceed timeout by half a
+// second (go-redis's default, 3 s, allows up to 2.5 s). n = 0 turns it off.
+// Worker.DLQ's store follows Config.Replicas already.
+func (s *DeadLetters) SetReplicas(ctx context.Context, n int, timeout time.Duration) error {
+	acks := redisack.Settings{Replicas: n, Timeout: timeout}
+	if err := acks.Check(); err != nil {
+		return fmt.Errorf("worker: SetReplicas: %w", err)
+	}
+	if acks.On() {
+		if err := acks.CheckClient(s.rdb); err != nil {
+			return fmt.Errorf("worker: SetReplicas: %w", err)
+		}
+		if err := redisack.InstallUsed(ctx, s.rdb); err != nil {
+			if _, cluster := s.rdb.(*redis.ClusterClient); !cluster {
+				return fmt.Errorf("worker: SetReplicas: %w", err)
+			}
+		}
+	}
+	s.acks = acks
+	return nil
+}
+
+// ErrNotReplicated is wrapped by the error of a dead-letter store write
+// (SetReplicas, Config.Replicas) that Redis's master took but fewer
+// replicas than required confirmed in time (errors.Is).
+var ErrNotReplicated = redisack.ErrNotReplicated
