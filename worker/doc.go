@@ -109,7 +109,13 @@
 // WAIT on the connection that made the write, at most
 // Config.ReplicaTimeout): the send record (lost, the retry after a
 // failover would send the message again) and the dead letter (with
-// [DeadLetters.Retry]'s re-enqueue and the removals). A dead letter fewer
+// [DeadLetters.Retry]'s re-enqueue and the removals). Before delivering a
+// task the worker also confirms that the replicas hold it (a small write
+// in the task's queue slot, whose WAIT covers the task): a task read from
+// a master cut off from its replicas, an old master during a failover, is
+// retried later instead (without spending its budget), because the
+// failover drops it and its producer, told the enqueue was not confirmed,
+// enqueues it again; delivering both would deliver it twice. A dead letter fewer
 // replicas confirmed fails the attempt, so the task is retried and
 // dead-lettered again (the record is merged by id); a send record fewer
 // replicas confirmed is logged and the task acknowledged, since writing

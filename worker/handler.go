@@ -87,6 +87,9 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 			return w.decide(ctx, t, at, gerr, "")
 		}
 	}
+	if ferr := w.replicatedFence(ctx, t); ferr != nil {
+		return w.decide(ctx, t, at, ferr, "")
+	}
 	derr = next.ProcessTask(context.WithValue(ctx, decodedKey{}, t), at)
 	err = w.decide(ctx, t, at, derr, apiOf(t.Type))
 	if ordered && (err == nil || isDeadLettered(err)) {

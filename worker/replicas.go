@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/internal/redisack"
 	"github.com/cioq/cioq/internal/redisconf"
 )
@@ -43,6 +45,27 @@ func installAcks(rdb redis.UniversalClient, s redisack.Settings) error {
 // it wait for their replicas.
 func (w *Worker) acked(ctx context.Context) context.Context {
 	return redisack.With(ctx, w.dlq.acks)
+}
+
+// replicatedFence confirms, with Config.Replicas, that the replicas hold
+// the task before it is delivered: a write in the task's queue slot
+// (keys.ReplicationProbe) whose WAIT covers everything that node wrote
+// before, the task's enqueue and its dequeue included. A master cut off
+// from its replicas (an old master during a failover) fails it, and the
+// task is retried later without spending its budget instead of being
+// delivered: the failover would drop it, the producer (told its enqueue
+// was not confirmed) enqueues it again, and delivering both would deliver
+// it twice.
+func (w *Worker) replicatedFence(ctx context.Context, t *Task) error {
+	if !w.dlq.acks.On() {
+		return nil
+	}
+	now := strconv.FormatInt(w.cfg.Now().UnixMilli(), 10)
+	err := w.rdb.Set(w.acked(ctx), keys.ReplicationProbe(t.Queue), now, time.Minute).Err()
+	if err == nil {
+		return nil
+	}
+	return &retryError{err: err, class: RetryTransient, delay: time.Second, spend: false, reason: "task not confirmed by the replicas"}
 }
 
 // unconfirmedSend handles a send record the master took but fewer replicas

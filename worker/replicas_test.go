@@ -36,12 +36,29 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// pauseOnce is a middleware that pauses the replica before the first
+// delivery it sees (after the worker confirmed the task is replicated).
+func pauseOnce(t *testing.T, r *topology.Replicated) func(asynq.Handler) asynq.Handler {
+	var once sync.Once
+	return func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, at *asynq.Task) error {
+			once.Do(func() {
+				if err := r.Replicas[0].Pause(); err != nil {
+					t.Error(err)
+				}
+			})
+			return next.ProcessTask(ctx, at)
+		})
+	}
+}
+
 // replicatedWorker starts a worker with Replicas: 1 on a master with one
 // replica, delivering to a sandbox.
-func replicatedWorker(t *testing.T, r *topology.Replicated, logs *syncBuffer) (*Worker, *sandbox.Server, *asynq.Inspector) {
+func replicatedWorker(t *testing.T, r *topology.Replicated, logs *syncBuffer, mw ...func(asynq.Handler) asynq.Handler) (*Worker, *sandbox.Server, *asynq.Inspector) {
 	t.Helper()
 	sb, url := newSandbox(t)
 	w, err := New(Config{
+		Middleware:     mw,
 		Redis:          asynq.RedisClientOpt{Addr: r.Master.Addr},
 		Workspaces:     map[string]customerio.Config{"": sandboxConfig(url)},
 		Backoff:        BackoffConfig{Base: 50 * time.Millisecond, Cap: 100 * time.Millisecond},
@@ -61,12 +78,23 @@ func replicatedWorker(t *testing.T, r *topology.Replicated, logs *syncBuffer) (*
 }
 
 // TestReplicasSendRecord: with Config.Replicas the send record waits for
-// the replica; while the replica is paused the send is recorded on the
-// master, acknowledged, and the worker says the record is not confirmed.
+// the replica; when the replica stops answering during the send, the send
+// is recorded on the master, acknowledged, and the worker says the record
+// is not confirmed.
 func TestReplicasSendRecord(t *testing.T) {
 	r := topology.StartReplicated(t, 1)
 	logs := &syncBuffer{}
-	_, sb, _ := replicatedWorker(t, r, logs)
+	pause := func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, at *asynq.Task) error {
+			if bytes.Contains(at.Payload(), []byte("paused@")) {
+				if err := r.Replicas[0].Pause(); err != nil {
+					t.Error(err)
+				}
+			}
+			return next.ProcessTask(ctx, at)
+		})
+	}
+	_, sb, _ := replicatedWorker(t, r, logs, pause)
 	prod, err := producer.New(r.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -114,9 +142,9 @@ func TestReplicasSendRecord(t *testing.T) {
 		t.Fatalf("replica: send record exists = %d, %v", n, err)
 	}
 
-	if err := r.Replicas[0].Pause(); err != nil {
-		t.Fatal(err)
-	}
+	// The middleware pauses the replica once the task passed the worker's
+	// check that the replicas hold it: the send goes out, its record
+	// cannot be confirmed.
 	defer r.Replicas[0].Resume()
 	rc = send("paused@example.com")
 	eventually(t, 10*time.Second, "the warning about the unconfirmed send record", func() bool {
@@ -131,11 +159,8 @@ func TestReplicasSendRecord(t *testing.T) {
 func TestReplicasDeadLetter(t *testing.T) {
 	r := topology.StartReplicated(t, 1)
 	logs := &syncBuffer{}
-	if err := r.Replicas[0].Pause(); err != nil {
-		t.Fatal(err)
-	}
 	defer r.Replicas[0].Resume()
-	w, sb, insp := replicatedWorker(t, r, logs)
+	_, sb, insp := replicatedWorker(t, r, logs, pauseOnce(t, r))
 	sb.AddFault(sandbox.GroupApp, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"bad template"}}`})
 	prod, err := producer.New(r.URL())
 	if err != nil {
@@ -158,7 +183,7 @@ func TestReplicasDeadLetter(t *testing.T) {
 		return ti.State == asynq.TaskStateRetry || ti.State == asynq.TaskStateArchived
 	})
 	if state != asynq.TaskStateRetry {
-		t.Fatalf("with the replica paused the task is %s, want retry (its dead letter is not confirmed)", state)
+		t.Fatalf("with the replica paused the task is %s, want retry (its dead letter is not confirmed)\n%s", state, logs.String())
 	}
 	if !strings.Contains(logs.String(), "could not record dead letter") {
 		t.Errorf("no log of the unconfirmed dead letter:\n%s", logs.String())
@@ -175,5 +200,46 @@ func TestReplicasDeadLetter(t *testing.T) {
 	if d, err := NewDeadLetters(rep, nil).Get(ctx, rc.TaskID); err != nil || d.Class != DeadLetterPermanent {
 		t.Fatalf("the replica's dead letter: %+v, %v", d, err)
 	}
-	_ = w
+}
+
+// TestReplicasFence: with Config.Replicas a task the replicas do not
+// confirm (read from a master cut off from them) is not delivered but
+// retried, without spending its budget; once the replica answers it is
+// delivered.
+func TestReplicasFence(t *testing.T) {
+	r := topology.StartReplicated(t, 1)
+	logs := &syncBuffer{}
+	prod, err := producer.New(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ctx := context.Background()
+	rc, err := prod.Identify(ctx, tasks.Identify{Identifiers: customerio.Identifiers{ID: "fenced"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Replicas[0].Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Replicas[0].Resume()
+	_, sb, insp := replicatedWorker(t, r, logs)
+	var ti *asynq.TaskInfo
+	eventually(t, 20*time.Second, "the first attempt", func() bool {
+		ti, _ = insp.GetTaskInfo(rc.Queue, rc.TaskID)
+		return ti != nil && ti.State == asynq.TaskStateRetry
+	})
+	if !strings.Contains(ti.LastErr, "replicas") || ti.Retried != 0 {
+		t.Errorf("retried %d, last error %q; want a retry that spends nothing, for the replicas", ti.Retried, ti.LastErr)
+	}
+	if n := len(sb.Requests(sandbox.RequestFilter{})); n != 0 {
+		t.Fatalf("the sandbox got %d requests for a task the replicas did not confirm", n)
+	}
+	if err := r.Replicas[0].Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitSandbox(t, sb, 20*time.Second, "the identify", func(s *sandbox.Server) bool {
+		_, ok := s.Person("fenced")
+		return ok
+	})
 }

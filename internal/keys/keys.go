@@ -173,8 +173,10 @@ func Retrying(queue, workspace, api string) string {
 // the last write), expiring after a minute. With replicated
 // acknowledgements (producer.WithReplicas), an enqueue refused as a
 // duplicate writes nothing, so the producer sets this key and its WAIT
-// then covers the first task, which the same master wrote earlier. Nobody
-// reads it. Tag {<queue>}, asynq's, so it lives on the task's node.
+// then covers the first task, which the same master wrote earlier; and
+// the worker (worker.Config.Replicas) sets it before delivering a task of
+// the queue, so that its WAIT confirms the task. Nobody reads it. Tag
+// {<queue>}, asynq's, so it lives on the task's node.
 func ReplicationProbe(queue string) string { return "cioq:" + tag(queue) + ":replicated" }
 
 // StuckLock is the lock of the stuck-task check: cioq:lock:stuck-check. A
