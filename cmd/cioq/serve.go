@@ -61,6 +61,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer rdb.Close()
+	logRedisFindings(ctx, log, conn, rdb, acks, nil)
 
 	popts, err := keySecretOptions(a.getenv)
 	if err != nil {

@@ -77,6 +77,7 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 		return configError(err)
 	}
 	defer rdb.Close()
+	logRedisFindings(ctx, log, cfg.Redis, rdb, cfg.Acks, wc.Queues)
 
 	var admin *httpServer
 	if *adminAddr != "" {

@@ -40,6 +40,10 @@ const (
 	EnvProbeInterval     = "CIOQ_PROBE_INTERVAL"
 )
 
+// ErrNoCredentials is wrapped by Load's error when no workspace has any
+// Customer.io credential.
+var ErrNoCredentials = errors.New("no Customer.io credentials")
+
 // DefaultWorkspace is the name of the workspace configured by the
 // CUSTOMERIO_* variables; tasks that name no workspace use it. In a
 // workspaces file the entry "default" configures it too.
@@ -219,7 +223,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 
 	if len(cfg.Workspaces) == 0 {
-		return nil, fmt.Errorf("config: no Customer.io credentials: set %s and %s, %s, %s, or %s",
+		return nil, fmt.Errorf("config: %w: set %s and %s, %s, %s, or %s", ErrNoCredentials,
 			EnvSiteID, EnvTrackAPIKey, EnvAppAPIKey, EnvPipelinesWriteKey, EnvWorkspacesFile)
 	}
 	return cfg, nil
