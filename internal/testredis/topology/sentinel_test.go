@@ -93,18 +93,29 @@ type failoverRun struct {
 // the two, the replica that was not promoted can confirm writes the old
 // master takes after the promotion and then drop them when it follows the
 // new master; with none, the old master's writes in that window are
-// acknowledged and lost. Both are reported, not asserted (their losses
-// depend on timing).
+// acknowledged and lost; with min-replicas-to-write 1 instead, the old
+// master refuses writes once no replica follows it (NOREPLICAS), but
+// accepts them while the other replica still does. Those three are
+// reported, not asserted (their losses depend on timing).
 func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a failover takes several seconds")
 	}
-	for _, n := range []int{2, 1, 0} {
-		t.Run(fmt.Sprintf("replicas=%d", n), func(t *testing.T) {
-			r := sentinelRun(t, n, 400)
-			t.Logf("replicas=%d: %d events enqueued, %d acknowledged, %d delivered, %d lost, %d delivered twice; %d enqueue errors (%d not replicated)",
-				n, r.enqueued, r.acknowledged, r.delivered, r.lost, r.twice, r.errors, r.notReplicated)
-			if n == 2 && (r.lost != 0 || r.twice != 0 || r.acknowledged != r.enqueued) {
+	for _, v := range []struct {
+		name        string
+		replicas    int
+		minReplicas int // min-replicas-to-write on every data node
+	}{
+		{"replicas=2", 2, 0},
+		{"replicas=1", 1, 0},
+		{"replicas=0", 0, 0},
+		{"min-replicas-to-write=1", 0, 1},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			r := sentinelRun(t, v.replicas, v.minReplicas, 400)
+			t.Logf("%s: %d events enqueued, %d acknowledged, %d delivered, %d lost, %d delivered twice; %d enqueue errors (%d not replicated)",
+				v.name, r.enqueued, r.acknowledged, r.delivered, r.lost, r.twice, r.errors, r.notReplicated)
+			if v.replicas == 2 && (r.lost != 0 || r.twice != 0 || r.acknowledged != r.enqueued) {
 				t.Errorf("with replicated acknowledgements: %d of %d acknowledged, %d lost, %d twice; want all, none, none", r.acknowledged, r.enqueued, r.lost, r.twice)
 			}
 		})
@@ -112,9 +123,19 @@ func TestSentinelFailover(t *testing.T) {
 }
 
 // sentinelRun runs total enqueues through a failover with the given
-// replicas setting.
-func sentinelRun(t *testing.T, replicas, total int) failoverRun {
+// replicas setting (and min-replicas-to-write on every data node).
+func sentinelRun(t *testing.T, replicas, minReplicas, total int) failoverRun {
 	s := topology.StartSentinel(t)
+	if minReplicas > 0 {
+		for _, n := range s.Data {
+			c := n.Client()
+			err := c.ConfigSet(context.Background(), "min-replicas-to-write", strconv.Itoa(minReplicas)).Err()
+			c.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	sb := sandbox.NewTestServer(t)
 	const timeout = 500 * time.Millisecond
 	startWorker(t, s.URL(), sb, func(c *worker.Config) { c.Replicas, c.ReplicaTimeout = replicas, timeout })
