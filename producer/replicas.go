@@ -41,10 +41,11 @@ const DefaultReplicaTimeout = redisack.DefaultTimeout
 // master holds.
 //
 // n = 0 turns it off (the default: Redis answers as soon as its master has
-// the write). The cost is one replica round trip per enqueue (see
-// README's Performance). Redis's min-replicas-to-write is the server-side
-// alternative; the README's "Running on Sentinel or Cluster" compares
-// them.
+// the write). Give n = the number of replicas: with fewer, a replica that
+// is not promoted can confirm a write and drop it when it follows the new
+// master. The cost is one replica round trip per enqueue. Redis's
+// min-replicas-to-write is the server-side alternative; the README's
+// "Running on Sentinel or Cluster" compares them, with measurements.
 //
 // New raises the client's read timeout to timeout+0.5 s when it is lower,
 // so WAIT's answer is read in time. NewFromRedis cannot change rdb's

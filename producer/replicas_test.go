@@ -44,6 +44,9 @@ func fifoClient(t testing.TB, addr string) *redis.Client {
 func TestWithReplicas(t *testing.T) {
 	r := topology.StartReplicated(t, 1)
 	rdb := fifoClient(t, r.Master.Addr)
+	// A generous timeout while the replica is up (a busy machine's replica
+	// may take a while to acknowledge), a short one while it is paused.
+	up := producer.NewFromRedis(rdb, producer.WithReplicas(1, 2*time.Second))
 	c := producer.NewFromRedis(rdb, producer.WithReplicas(1, 300*time.Millisecond))
 	ordered := producer.NewFromRedis(rdb, producer.WithReplicas(1, 300*time.Millisecond), producer.WithOrdering())
 	rep := r.Replicas[0].Client()
@@ -53,7 +56,7 @@ func TestWithReplicas(t *testing.T) {
 	ev := benchTrack()
 
 	// Replica up: acknowledged means the replica holds the task now.
-	rc, err := c.Track(ctx, ev, producer.IdempotencyKey("first"))
+	rc, err := up.Track(ctx, ev, producer.IdempotencyKey("first"))
 	if err != nil {
 		t.Fatalf("enqueue with the replica up: %v", err)
 	}
@@ -61,6 +64,11 @@ func TestWithReplicas(t *testing.T) {
 		t.Fatalf("the replica does not hold the acknowledged task: %v", err)
 	}
 
+	// c reads the key secret and asynq's client registers the queue while
+	// the replica is up (both are writes that would wait like the rest).
+	if _, err := c.Track(ctx, ev, producer.IdempotencyKey("warm-up")); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.Replicas[0].Pause(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +107,7 @@ func TestWithReplicas(t *testing.T) {
 	if err := r.Replicas[0].Resume(); err != nil {
 		t.Fatal(err)
 	}
-	rc, err = c.Track(ctx, ev, producer.IdempotencyKey("second"))
+	rc, err = up.Track(ctx, ev, producer.IdempotencyKey("second"))
 	if err != nil || !rc.Duplicate {
 		t.Fatalf("retry with the replica back: %+v, %v; want a duplicate", rc, err)
 	}

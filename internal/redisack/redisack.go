@@ -29,6 +29,8 @@
 // A write that fewer replicas than asked confirmed within the timeout
 // fails with an *Error (errors.Is ErrNotReplicated): the write did happen
 // on the master; what is unknown is whether it survives a failover.
+// Hooks added to the client after this one see such a single command as a
+// pipeline of it and WAIT.
 package redisack
 
 import (
@@ -63,16 +65,26 @@ type Error struct {
 	Want int
 	// Timeout is how long WAIT waited.
 	Timeout time.Duration
+	// Cause, when WAIT itself failed after the write succeeded (the
+	// connection dropped, or Redis unblocked it because the master became
+	// a replica in a failover), is its error.
+	Cause error
 }
 
 // Error says how many replicas confirmed the write.
 func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("redis: write not confirmed by the %d replicas required: WAIT failed (%v); the write may exist, a failover may lose it", e.Want, e.Cause)
+	}
 	return fmt.Sprintf("redis: write confirmed by %d of the %d replicas required within %s (WAIT); the master holds it, a failover may lose it",
 		e.Replicas, e.Want, e.Timeout)
 }
 
 // Is makes errors.Is(err, ErrNotReplicated) true.
 func (e *Error) Is(target error) bool { return target == ErrNotReplicated }
+
+// Unwrap returns Cause.
+func (e *Error) Unwrap() error { return e.Cause }
 
 // Settings say how many replicas must confirm a write, and how long to
 // wait for them.
@@ -347,15 +359,12 @@ func waitCmd(ctx context.Context, st *state) *redis.IntCmd {
 // waited checks WAIT's answer.
 func waited(wait *redis.IntCmd, st *state) error {
 	n, err := wait.Result()
-	if err != nil {
-		return fmt.Errorf("redis: WAIT for %d replicas: %w", st.Replicas, err)
+	if err == nil && int(n) >= st.Replicas {
+		return nil
 	}
-	if int(n) < st.Replicas {
-		e := &Error{Replicas: int(n), Want: st.Replicas, Timeout: st.timeout()}
-		st.rec.record(e)
-		return e
-	}
-	return nil
+	e := &Error{Replicas: int(n), Want: st.Replicas, Timeout: st.timeout(), Cause: err}
+	st.rec.record(e)
+	return e
 }
 
 func redirected(err error) bool {

@@ -41,7 +41,9 @@ func TestWaitFollowsTheWrite(t *testing.T) {
 	rep := r.Replicas[0].Client()
 	defer rep.Close()
 	bg := context.Background()
-	one := redisack.With(bg, redisack.Settings{Replicas: 1, Timeout: 300 * time.Millisecond})
+	// With the replica up, a generous timeout (a busy machine's replica may
+	// take a while to acknowledge); paused, a short one.
+	one := redisack.With(bg, redisack.Settings{Replicas: 1, Timeout: 2 * time.Second})
 	script := redis.NewScript(`return redis.call("SET", KEYS[1], ARGV[1])`)
 	ac := asynq.NewClientFromRedisClient(c)
 
