@@ -56,17 +56,37 @@ func (w *Worker) acked(ctx context.Context) context.Context {
 // delivered: the failover would drop it, the producer (told its enqueue
 // was not confirmed) enqueues it again, and delivering both would deliver
 // it twice.
+//
+// The write is a script that first checks that the task is on the node
+// it runs on: with Redis Cluster the slot may have moved to a promoted
+// replica since the dequeue, and the WAIT there would confirm the new
+// master's state, which may lack the task (the producer then enqueues it
+// again).
 func (w *Worker) replicatedFence(ctx context.Context, t *Task) error {
 	if !w.dlq.acks.On() {
 		return nil
 	}
 	now := strconv.FormatInt(w.cfg.Now().UnixMilli(), 10)
-	err := w.rdb.Set(w.acked(ctx), keys.ReplicationProbe(t.Queue), now, time.Minute).Err()
+	n, err := fenceScript.Run(w.acked(ctx), w.rdb, []string{keys.AsynqTask(t.Queue, t.ID), keys.ReplicationProbe(t.Queue)}, now).Int()
+	if err == nil && n == 0 {
+		err = errors.New("the task is not on its queue's master any more (a failover?)")
+	}
 	if err == nil {
 		return nil
 	}
 	return &retryError{err: err, class: RetryTransient, delay: time.Second, spend: false, reason: "task not confirmed by the replicas"}
 }
+
+// fenceScript writes the replication probe if the task exists.
+//
+// KEYS[1] the task's asynq hash, KEYS[2] the queue's replication probe;
+// ARGV[1] now (unix ms). Returns 1, or 0 when the task does not exist.
+var fenceScript = redis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 0 then
+	return 0
+end
+redis.call("SET", KEYS[2], ARGV[1], "PX", 60000)
+return 1`)
 
 // unconfirmedSend handles a send record the master took but fewer replicas
 // than Config.Replicas confirmed: writing it again would not confirm it

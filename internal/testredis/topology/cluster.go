@@ -154,3 +154,80 @@ func (c *Cluster) Flush(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Failover promotes the replica of the master that serves key's slot
+// with CLUSTER FAILOVER FORCE (the replica takes over without waiting for
+// the master to hand over: its last writes may not have reached the
+// replica, as when a master dies) and returns the old and the new
+// master's addresses once every node reports cluster_state:ok with the
+// promoted node serving the slot. Masters and Replicas are updated.
+func (c *Cluster) Failover(ctx context.Context, key string) (old, promoted string, err error) {
+	cc := c.Client()
+	defer cc.Close()
+	slot, err := cc.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return "", "", err
+	}
+	i := -1
+	for j, m := range c.Masters {
+		mc := m.Client()
+		owns, err := ownsSlot(ctx, mc, slot)
+		mc.Close()
+		if err != nil {
+			return "", "", err
+		}
+		if owns {
+			i = j
+		}
+	}
+	if i < 0 {
+		return "", "", fmt.Errorf("no master serves slot %d", slot)
+	}
+	rep := c.Replicas[i]
+	rc := rep.Client()
+	defer rc.Close()
+	if err := rc.Do(ctx, "CLUSTER", "FAILOVER", "FORCE").Err(); err != nil {
+		return "", "", fmt.Errorf("CLUSTER FAILOVER FORCE on %s: %w", rep.Addr, err)
+	}
+	err = poll(startTimeout, func(ctx context.Context) (bool, error) {
+		if ok, err := ownsSlot(ctx, rc, slot); err != nil || !ok {
+			return false, nil
+		}
+		for _, n := range append(append([]*Node{}, c.Masters...), c.Replicas...) {
+			nc := n.Client()
+			m, err := clusterInfo(ctx, nc)
+			nc.Close()
+			if err != nil || m["cluster_state"] != "ok" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("failover to %s did not complete: %w\n%s", rep.Addr, err, c.logs())
+	}
+	old = c.Masters[i].Addr
+	c.Masters[i], c.Replicas[i] = c.Replicas[i], c.Masters[i]
+	return old, rep.Addr, nil
+}
+
+// ownsSlot reports whether the node c answers for serves slot as master.
+func ownsSlot(ctx context.Context, c *redis.Client, slot int64) (bool, error) {
+	m, err := Info(ctx, c, "replication")
+	if err != nil {
+		return false, err
+	}
+	if m["role"] != "master" {
+		return false, nil
+	}
+	slots, err := c.ClusterSlots(ctx).Result()
+	if err != nil {
+		return false, err
+	}
+	for _, r := range slots {
+		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr == c.Options().Addr, nil
+		}
+	}
+	return false, nil
+}

@@ -136,10 +136,20 @@ func sentinelRun(t *testing.T, replicas, minReplicas, total int) failoverRun {
 			}
 		}
 	}
+	return failoverRunOn(t, s.URL(), replicas, total, func(ctx context.Context) (string, string, error) { return s.Failover(ctx) })
+}
+
+// failoverRunOn enqueues total events at 50 a second into url, each under
+// an idempotency key and retried until acknowledged (for at most 20 s),
+// with a worker delivering them to a sandbox, producer and worker waiting
+// for replicas replicas; failover runs after a fifth of them. It returns
+// what was acknowledged, delivered, lost and delivered twice (under two
+// event ids) once every acknowledged task is delivered or gone.
+func failoverRunOn(t *testing.T, url string, replicas, total int, failover func(context.Context) (old, promoted string, err error)) failoverRun {
 	sb := sandbox.NewTestServer(t)
 	const timeout = 500 * time.Millisecond
-	startWorker(t, s.URL(), sb, func(c *worker.Config) { c.Replicas, c.ReplicaTimeout = replicas, timeout })
-	p, err := producer.New(s.URL(), producer.WithReplicas(replicas, timeout))
+	startWorker(t, url, sb, func(c *worker.Config) { c.Replicas, c.ReplicaTimeout = replicas, timeout })
+	p, err := producer.New(url, producer.WithReplicas(replicas, timeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,16 +159,16 @@ func sentinelRun(t *testing.T, replicas, minReplicas, total int) failoverRun {
 	var run failoverRun
 	acked := map[int]bool{}
 	failed := make(chan error, 1)
-	var failover sync.WaitGroup
+	var failing sync.WaitGroup
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; i < total; i++ {
 		<-tick.C
 		if i == total/5 {
-			failover.Add(1)
+			failing.Add(1)
 			go func() {
-				defer failover.Done()
-				old, promoted, err := s.Failover(ctx)
+				defer failing.Done()
+				old, promoted, err := failover(ctx)
 				if err != nil {
 					failed <- err
 					return
@@ -191,7 +201,7 @@ func sentinelRun(t *testing.T, replicas, minReplicas, total int) failoverRun {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	failover.Wait()
+	failing.Wait()
 	select {
 	case err := <-failed:
 		t.Fatal(err)
@@ -218,7 +228,7 @@ func sentinelRun(t *testing.T, replicas, minReplicas, total int) failoverRun {
 		}
 		return delivered
 	}
-	insp := asynq.NewInspector(redisOpt(t, s.URL()))
+	insp := asynq.NewInspector(redisOpt(t, url))
 	defer insp.Close()
 	ids := map[int]string{}
 	for i := range acked {
@@ -242,6 +252,14 @@ func sentinelRun(t *testing.T, replicas, minReplicas, total int) failoverRun {
 	// master) every 100 ms.
 	for deadline := time.Now().Add(90 * time.Second); !settled(); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
+			d := seen()
+			for i := range acked {
+				if d[i] == nil {
+					if ti, err := insp.GetTaskInfo(tasks.QueueDefault, ids[i]); err == nil {
+						t.Logf("event %d: task %s, retried %d, last error %q", i, ti.State, ti.Retried, ti.LastErr)
+					}
+				}
+			}
 			t.Fatal("acknowledged tasks neither delivered nor gone from the master after 90 s")
 		}
 	}
