@@ -189,7 +189,7 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 	// A full envelope as payload is still accepted (its workspace and
 	// expires_at apply unless the request says otherwise), but no longer
 	// documented: the request's own fields say the same.
-	env, p, err := tasks.Decode(tr.Type, tr.Payload)
+	env, p, err := tasks.DecodeStrict(tr.Type, tr.Payload)
 	if err != nil {
 		field, reason := prefix+"payload", "cannot be decoded"
 		var de *tasks.DecodeError

@@ -157,7 +157,7 @@ func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOpt
 	if !ok {
 		return rawTask{}, invalid("type", "unknown task type")
 	}
-	env, p, err := tasks.Decode(typ, payload)
+	env, p, err := tasks.DecodeStrict(typ, payload)
 	if err != nil {
 		var de *tasks.DecodeError
 		if errors.As(err, &de) {
