@@ -77,7 +77,9 @@
 // a ULID). Adding a task type is one payload struct in its API family's
 // file (sends.go, people.go, objects.go, broadcasts.go, segments.go,
 // cdp.go), one entry in the Spec table (registry.go), its example below,
-// and its delivery in the worker; the tests fail until each is there.
+// and its route in the worker's delivery table (worker/routes.go: its
+// Customer.io call, and its Track v2 operation when batchable); the tests
+// of tasks and worker fail until each is there.
 //
 // # Task types and example payloads
 //

@@ -124,7 +124,8 @@ type Defaults struct {
 // Adding a task type is one payload struct (in its API family's file), one
 // Spec entry in the table below, and its example in the package
 // documentation (TestSpecs and TestDocExamplesDecodeAndValidate fail until
-// both are there), then its Customer.io call in the worker.
+// both are there), then its route in the worker's delivery table
+// (worker/routes.go, checked by TestRoutesCoverEveryType).
 type Spec struct {
 	// Type is the task type name, e.g. TypeSendEmail.
 	Type string
