@@ -63,7 +63,23 @@
 // [DefaultRetryWindow] (24 h) before a task is dead-lettered: see
 // [DefaultMaxRetry] for how the retry budget was sized. Each attempt is
 // bounded by [DefaultTimeout]. [Lookup] and [Types] give each type's
-// [Defaults].
+// [Spec]: its Customer.io API, whether its Track v2 operation can be
+// batched, and its [Defaults] (queue, retry budget, timeout, window,
+// expiry).
+//
+// # One place per task type
+//
+// A payload answers what producers and workers need to know about its
+// content through small optional interfaces, so neither switches on
+// payload types: [PersonScoped] names the person a Track task acts on
+// (the producer's per-person ordering), [Deduplicated] gives the id by
+// which Customer.io drops repeats (the producer fills a missing one with
+// a ULID). Adding a task type is one payload struct in its API family's
+// file (sends.go, people.go, objects.go, broadcasts.go, segments.go,
+// cdp.go), one entry in the Spec table (registry.go), its example below,
+// and its route in the worker's delivery table (worker/routes.go: its
+// Customer.io call, and its Track v2 operation when batchable); the tests
+// of tasks and worker fail until each is there.
 //
 // # Task types and example payloads
 //

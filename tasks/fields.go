@@ -7,20 +7,23 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/cioq/cioq/customerio"
 )
 
 // DecodeStrict is [Decode] for what a caller is about to enqueue: it also
 // refuses a field the type's payload does not have, anywhere in the payload
 // ("payload.trackd: not a field of cio:send_whatsapp"), so a typo is an
 // error instead of a value that silently vanishes. Only cio:* payloads are
-// checked this way; cdp:* payloads follow the Segment spec, which keeps
-// unknown fields and sends them on (as does any value typed as a JSON
-// object of free keys: attributes, message_data, data). The worker decodes
+// checked this way; cdp:* payloads (Spec.API customerio.APIPipelines)
+// follow the Segment spec, which keeps unknown fields and sends them on (as
+// does any value typed as a JSON object of free keys: attributes,
+// message_data, data). The worker decodes
 // with Decode, so a task written by a newer producer with a field this
 // version does not know is still delivered.
 func DecodeStrict(typ string, b []byte) (*Envelope, Payload, error) {
 	env, p, err := Decode(typ, b)
-	if err != nil || !strings.HasPrefix(typ, "cio:") {
+	if err != nil || registry[typ].API == customerio.APIPipelines {
 		return env, p, err
 	}
 	prefix := ""

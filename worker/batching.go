@@ -54,12 +54,17 @@ type Batching struct {
 }
 
 // BatchableTypes are the task types that have a Track v2 operation and can
-// go out in a batch.
-var BatchableTypes = []string{
-	tasks.TypeIdentify, tasks.TypeTrack, tasks.TypeMergeAnonymous, tasks.TypeMergePeople,
-	tasks.TypeDelete, tasks.TypeSuppress, tasks.TypeUnsuppress, tasks.TypeDeviceAdd, tasks.TypeDeviceDelete,
-	tasks.TypeObjectUpsert, tasks.TypeObjectDelete, tasks.TypeRelate, tasks.TypeUnrelate,
-}
+// go out in a batch: those whose tasks.Spec is Batchable, in the order of
+// the delivery table.
+var BatchableTypes = func() []string {
+	var out []string
+	for _, r := range routeTable {
+		if spec, ok := tasks.Lookup(r.typ); ok && spec.Batchable {
+			out = append(out, r.typ)
+		}
+	}
+	return out
+}()
 
 func (b Batching) enabled() map[string]bool {
 	if b.Off {
@@ -82,59 +87,11 @@ func (b Batching) enabled() map[string]bool {
 // a task type that has none (transactional sends, broadcasts, segments,
 // anonymous events, Pipelines).
 func Operation(t *Task) (customerio.Operation, bool) {
-	person := func(a customerio.Action, ids customerio.Identifiers) customerio.Operation {
-		return customerio.Operation{Type: customerio.EntityPerson, Action: a, Identifiers: &ids}
+	r := routes[t.Type]
+	if r.op == nil {
+		return customerio.Operation{}, false
 	}
-	switch p := t.Payload.(type) {
-	case *tasks.Identify:
-		op := person(customerio.ActionIdentify, p.Identifiers)
-		op.Attributes = p.Attributes
-		return op, true
-	case *tasks.MergeAnonymous:
-		op := person(customerio.ActionIdentify, p.Identifiers)
-		op.Attributes = p.Attrs()
-		return op, true
-	case *tasks.Track:
-		a := customerio.ActionEvent
-		switch p.Type {
-		case customerio.EventTypePage:
-			a = customerio.ActionPage
-		case customerio.EventTypeScreen:
-			a = customerio.ActionScreen
-		}
-		op := person(a, p.Identifiers)
-		op.Name, op.ID, op.Timestamp, op.Attributes = p.Name, p.ID, p.Timestamp, p.Data
-		if op.ID == "" {
-			op.ID = EventID(t.ID, t.Envelope)
-		}
-		return op, true
-	case *tasks.MergePeople:
-		pr, se := p.Primary, p.Secondary
-		return customerio.Operation{Type: customerio.EntityPerson, Action: customerio.ActionMerge, Primary: &pr, Secondary: &se}, true
-	case *tasks.Delete:
-		return person(customerio.ActionDelete, p.Identifiers), true
-	case *tasks.Suppress:
-		return person(customerio.ActionSuppress, p.Identifiers), true
-	case *tasks.Unsuppress:
-		return person(customerio.ActionUnsuppress, p.Identifiers), true
-	case *tasks.DeviceAdd:
-		op := person(customerio.ActionAddDevice, p.Identifiers)
-		op.Device = &customerio.V2Device{Token: p.Device.ID, Platform: p.Device.Platform, LastUsed: p.Device.LastUsed, Attributes: p.Device.Attributes}
-		return op, true
-	case *tasks.DeviceDelete:
-		op := person(customerio.ActionDeleteDevice, p.Identifiers)
-		op.Device = &customerio.V2Device{Token: p.Device.ID}
-		return op, true
-	case *tasks.ObjectUpsert:
-		return p.Operation(), true
-	case *tasks.ObjectDelete:
-		return p.Operation(), true
-	case *tasks.Relate:
-		return p.Operation(), true
-	case *tasks.Unrelate:
-		return p.Operation(), true
-	}
-	return customerio.Operation{}, false
+	return r.op(t)
 }
 
 // batcher returns the workspace's Batcher, starting it on first use; nil

@@ -3,9 +3,11 @@
 // [New] builds an asynq server on the queues (critical=6, default=3, bulk=1
 // unless configured), polling idle queues every 50 ms and moving due
 // retries every second. Each task is decoded and validated, checked for
-// expiry, passed through the configured [Config.Middleware] and delivered by
-// the handler of its API family (Track, App, Pipelines) with the
-// workspace's *customerio.Client. One function, the retry policy, turns the
+// expiry, passed through the configured [Config.Middleware] and delivered
+// through its type's route in one delivery table (routes.go: the Customer.io
+// call, and the Track v2 operation of a batchable type) with the
+// workspace's *customerio.Client, under the API its tasks.Spec names
+// (Track, App, Pipelines: credentials, rate limit, send records). One function, the retry policy, turns the
 // outcome into success, a retry or a dead letter, logs the decision with
 // its reason (type, task id, queue, class, status, attempt; never payloads,
 // identifiers or keys) and tells the [Observer].
