@@ -451,3 +451,92 @@ func SplitOperation(op Operation, field string) ([]Operation, error) {
 	}
 	return parts, nil
 }
+
+// IdentifyOperation returns the Track v2 identify of the person ids whose
+// attributes attrs are those of a Track v1 identify body, with the two
+// attributes that have a special meaning in v1 moved to the v2 operation's
+// own fields: "_timestamp" (Unix seconds, v1's way to back-date an
+// identify) becomes Timestamp, and "cio_relationships"
+// ({"action":"add_relationships","relationships":[...]}) becomes
+// Relationships. In v2 neither means anything as an attribute, so sending
+// them as attributes would store a custom attribute and lose the
+// relationships. attrs is not modified; it is copied only when it holds one
+// of them.
+//
+// ok is false when attrs cannot be one v2 operation: cio_relationships that
+// deletes relationships (v2 needs a separate delete_relationships
+// operation), or either attribute not in its documented shape. Such an
+// identify is sent through Track v1 ([Client.Identify]), which takes it as
+// written.
+func IdentifyOperation(ids Identifiers, attrs map[string]any) (op Operation, ok bool) {
+	op = Operation{Type: EntityPerson, Action: ActionIdentify, Identifiers: &ids, Attributes: attrs}
+	ts, hasTS := attrs["_timestamp"]
+	rels, hasRels := attrs["cio_relationships"]
+	if !hasTS && !hasRels {
+		return op, true
+	}
+	rest := make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		if k != "_timestamp" && k != "cio_relationships" {
+			rest[k] = v
+		}
+	}
+	op.Attributes = rest
+	if len(rest) == 0 {
+		op.Attributes = nil
+	}
+	if hasTS && ts != nil {
+		sec, isInt := unixSeconds(ts)
+		if !isInt {
+			return Operation{}, false
+		}
+		op.Timestamp = sec
+	}
+	if hasRels && rels != nil {
+		rs, isAdd := v1AddRelationships(rels)
+		if !isAdd {
+			return Operation{}, false
+		}
+		op.Relationships = rs
+	}
+	return op, true
+}
+
+// unixSeconds reads a JSON number that is a whole, non-negative number of
+// seconds.
+func unixSeconds(v any) (int64, bool) {
+	switch x := v.(type) {
+	case float64:
+		if x >= 0 && x == float64(int64(x)) {
+			return int64(x), true
+		}
+	case int64:
+		return x, x >= 0
+	case int:
+		return int64(x), x >= 0
+	case json.Number:
+		n, err := x.Int64()
+		return n, err == nil && n >= 0
+	}
+	return 0, false
+}
+
+// v1AddRelationships reads a v1 identify's cio_relationships when it adds
+// relationships: {"action":"add_relationships","relationships":[{
+// "identifiers":{"object_type_id":..,"object_id":..},
+// "relationship_attributes":{..}}]}.
+func v1AddRelationships(v any) ([]Relationship, bool) {
+	m, isObj := v.(map[string]any)
+	if !isObj || m["action"] != string(ActionAddRelationships) {
+		return nil, false
+	}
+	b, err := json.Marshal(m["relationships"])
+	if err != nil {
+		return nil, false
+	}
+	var rs []Relationship
+	if json.Unmarshal(b, &rs) != nil || len(rs) == 0 {
+		return nil, false
+	}
+	return rs, true
+}

@@ -9,6 +9,14 @@ import (
 
 // Identify creates or updates a person with attributes (PUT
 // /api/v1/customers/{id}).
+//
+// Attributes are those of a Track v1 identify body, whichever API delivers
+// the task: "_timestamp" (Unix seconds) back-dates the identify, and
+// "cio_relationships" ({"action":"add_relationships"|"delete_relationships",
+// "relationships":[...]}) relates the person to objects (cio:relate and
+// cio:unrelate do the same on their own). In a Track v2 batch they become
+// the operation's timestamp and relationships (customerio.IdentifyOperation);
+// an identify that deletes relationships is sent through v1.
 type Identify struct {
 	// Identifiers names the person: exactly one of id, email, cio_id.
 	Identifiers customerio.Identifiers `json:"identifiers"`
@@ -28,7 +36,7 @@ func (p Identify) Validate() error {
 	if err := validatePerson("identifiers", &p.Identifiers); err != nil {
 		return err
 	}
-	return customerio.ValidateAttributes("attributes", p.Attributes)
+	return customerio.ValidatePersonAttributes("attributes", p.Attributes)
 }
 
 // Track is an event, page view or screen view of a person (POST
@@ -124,7 +132,7 @@ func (p MergeAnonymous) Validate() error {
 	if len(p.Attributes) > 299 {
 		return invalid("attributes", "must have at most 299 attributes (anonymous_id takes the 300th)")
 	}
-	return customerio.ValidateAttributes("attributes", p.Attributes)
+	return customerio.ValidatePersonAttributes("attributes", p.Attributes)
 }
 
 // Attrs returns the attributes of the identify call that performs the

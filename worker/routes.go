@@ -61,10 +61,10 @@ var routeTable = []struct {
 		send: v1(func(ctx context.Context, c *customerio.Client, _ *Task, p *tasks.Identify) error {
 			return c.Identify(ctx, tasks.PathID(p.Identifiers), p.Attributes)
 		}),
-		op: v2(func(_ *Task, p *tasks.Identify) customerio.Operation {
-			op := personOp(customerio.ActionIdentify, p.Identifiers)
-			op.Attributes = p.Attributes
-			return op
+		// An identify that deletes relationships has no single v2
+		// operation: v2opt says so and it goes through v1.
+		op: v2opt(func(_ *Task, p *tasks.Identify) (customerio.Operation, bool) {
+			return customerio.IdentifyOperation(p.Identifiers, p.Attributes)
 		}),
 	}},
 	{tasks.TypeTrack, route{
@@ -104,10 +104,8 @@ var routeTable = []struct {
 		send: v1(func(ctx context.Context, c *customerio.Client, _ *Task, p *tasks.MergeAnonymous) error {
 			return c.Identify(ctx, tasks.PathID(p.Identifiers), p.Attrs())
 		}),
-		op: v2(func(_ *Task, p *tasks.MergeAnonymous) customerio.Operation {
-			op := personOp(customerio.ActionIdentify, p.Identifiers)
-			op.Attributes = p.Attrs()
-			return op
+		op: v2opt(func(_ *Task, p *tasks.MergeAnonymous) (customerio.Operation, bool) {
+			return customerio.IdentifyOperation(p.Identifiers, p.Attrs())
 		}),
 	}},
 	{tasks.TypeMergePeople, route{
@@ -294,6 +292,21 @@ func v2[P any, PP interface {
 			return customerio.Operation{}, false
 		}
 		return f(t, p), true
+	}
+}
+
+// v2opt is v2 for a type whose payload may have no single v2 operation
+// (f answers false): such a task is delivered by the route's send.
+func v2opt[P any, PP interface {
+	*P
+	tasks.Payload
+}](f func(t *Task, p *P) (customerio.Operation, bool)) func(t *Task) (customerio.Operation, bool) {
+	return func(t *Task) (customerio.Operation, bool) {
+		p, ok := payloadOf[P, PP](t)
+		if !ok {
+			return customerio.Operation{}, false
+		}
+		return f(t, p)
 	}
 }
 
