@@ -261,6 +261,23 @@
 //
 //	{"segment_id": 7, "ids": ["ada@example.com"], "id_type": "email"}
 //
+// # cio:form_submit
+//
+// Submit a form ([FormSubmit]): string fields, exactly one of email or id
+// naming the person.
+//
+//	{"form_id": "newsletter_signup", "data": {"email": "ada@example.com", "first_name": "Ada", "plan": "pro"}}
+//
+// # cio:metric
+//
+// Report a delivery metric ([Metric]) for a message Customer.io sent, by
+// its CIO-Delivery-ID: bounced, clicked, converted, deferred, delivered,
+// dropped, opened or spammed. Push opens and deliveries reported by a
+// mobile backend use it too (the older /push/events endpoint is
+// deprecated in favour of this one).
+//
+//	{"delivery_id": "RPILAgABAWnlyCDs4_Cuqzu8Ti4S", "metric": "opened", "timestamp": 1767222000}
+//
 // # cdp:identify
 //
 // Pipelines identify ([CDPIdentify]): a Segment-spec message (camelCase),

@@ -35,6 +35,8 @@ const (
 	TypeBroadcastTrigger = "cio:broadcast_trigger" // trigger an API-triggered broadcast
 	TypeSegmentAdd       = "cio:segment_add"       // add people to a manual segment
 	TypeSegmentRemove    = "cio:segment_remove"    // remove people from a manual segment
+	TypeFormSubmit       = "cio:form_submit"       // submit a form
+	TypeMetric           = "cio:metric"            // report a delivery metric (opened, delivered, bounced, ...)
 
 	TypeCDPIdentify = "cdp:identify" // Pipelines identify
 	TypeCDPTrack    = "cdp:track"    // Pipelines track
@@ -202,6 +204,10 @@ var specs = []Spec{
 	// Manual segments are Track v1 only.
 	{Type: TypeSegmentAdd, API: apiTrack, New: newPayload[SegmentAdd], Defaults: defaults(QueueBulk)},
 	{Type: TypeSegmentRemove, API: apiTrack, New: newPayload[SegmentRemove], Defaults: defaults(QueueBulk)},
+	// Forms and metrics are Track v1 only (v2's delivery entity takes only
+	// opened, converted and delivered).
+	{Type: TypeFormSubmit, API: apiTrack, New: newPayload[FormSubmit], Defaults: defaults(QueueDefault)},
+	{Type: TypeMetric, API: apiTrack, New: newPayload[Metric], Defaults: defaults(QueueDefault)},
 
 	{Type: TypeCDPIdentify, API: apiPipelines, New: newPayload[CDPIdentify], Defaults: defaults(QueueDefault)},
 	{Type: TypeCDPTrack, API: apiPipelines, New: newPayload[CDPTrack], Defaults: defaults(QueueDefault)},

@@ -190,6 +190,12 @@ var routeTable = []struct {
 	{tasks.TypeSegmentRemove, route{send: v1(func(ctx context.Context, c *customerio.Client, _ *Task, p *tasks.SegmentRemove) error {
 		return c.RemoveFromSegment(ctx, p.SegmentID, p.IDType, p.IDs)
 	})}},
+	{tasks.TypeFormSubmit, route{send: v1(func(ctx context.Context, c *customerio.Client, _ *Task, p *tasks.FormSubmit) error {
+		return c.SubmitForm(ctx, p.FormID, p.Data)
+	})}},
+	{tasks.TypeMetric, route{send: v1(func(ctx context.Context, c *customerio.Client, _ *Task, p *tasks.Metric) error {
+		return c.ReportMetric(ctx, customerio.Metric(*p))
+	})}},
 
 	{tasks.TypeCDPIdentify, route{send: v1(func(ctx context.Context, c *customerio.Client, t *Task, p *tasks.CDPIdentify) error {
 		return pipelines(ctx, c, t, customerio.CallIdentify, customerio.PipelinesMessage(*p))

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -97,5 +98,51 @@ func TestIdentifyTimestampRefusedWhenNotSeconds(t *testing.T) {
 			b, _ := json.Marshal(v)
 			t.Errorf("_timestamp %s: %v", b, err)
 		}
+	}
+}
+
+// TestFormAndMetricTasks: cio:form_submit and cio:metric are delivered
+// through Track v1 (batching on or off: neither has a v2 operation that
+// takes every metric) with the exact body Customer.io documents; a metric
+// Customer.io does not know is refused at enqueue, naming the field.
+func TestFormAndMetricTasks(t *testing.T) {
+	for _, mode := range []string{"v1", "batched"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t, func(c *Config) { c.Batching.Off = mode == "v1" })
+			ctx := context.Background()
+			f, err := h.prod.SubmitForm(ctx, tasks.FormSubmit{FormID: "newsletter", Data: map[string]string{"email": "ada@example.com", "plan": "pro"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := h.prod.ReportMetric(ctx, tasks.Metric{DeliveryID: "dlv-1", Metric: "opened", Timestamp: 1767222000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "both delivered", func() bool { return h.done(f.TaskID) && h.done(m.TaskID) })
+
+			forms := h.sb.Forms()
+			if len(forms) != 1 || forms[0].FormID != "newsletter" || forms[0].Data["plan"] != "pro" {
+				t.Errorf("forms %+v", forms)
+			}
+			ev := h.sb.DeliveryEvents()
+			if len(ev) != 1 || ev[0].Source != "metrics" || ev[0].DeliveryID != "dlv-1" || ev[0].Metric != "opened" {
+				t.Errorf("delivery events %+v", ev)
+			}
+			for path, want := range map[string]string{
+				"/api/v1/forms/newsletter/submit": `{"data":{"email":"ada@example.com","plan":"pro"}}`,
+				"/api/v1/metrics":                 `{"delivery_id":"dlv-1","metric":"opened","timestamp":1767222000}`,
+			} {
+				reqs := requestsTo(h.sb, sandbox.GroupTrack, path)
+				if len(reqs) != 1 || reqs[0].Body != want {
+					t.Errorf("%s: %d requests %+v, want one with %s", path, len(reqs), reqs, want)
+				}
+			}
+
+			_, err = h.prod.ReportMetric(ctx, tasks.Metric{DeliveryID: "dlv-1", Metric: "read"})
+			var ve *customerio.ValidationError
+			if !errors.As(err, &ve) || ve.Field != "metric" {
+				t.Errorf("unknown metric: %v", err)
+			}
+		})
 	}
 }
