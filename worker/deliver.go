@@ -48,7 +48,9 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 			Message: fmt.Sprintf("workspace %q is not configured", displayWS(t.Envelope.Workspace)),
 			Err:     fmt.Errorf("%w (%w)", customerio.ErrMissingCredentials, errUnknownWorkspace)}
 	}
-	if w.batchTypes[t.Type] {
+	if w.batchTypes[t.Type] && w.deliversAlone(ctx, t) {
+		w.log.Debug("delivering on its own: an earlier batch failed without naming its operation", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
+	} else if w.batchTypes[t.Type] {
 		ops, ok, err := batchOperations(t)
 		if err != nil {
 			return err
