@@ -232,7 +232,10 @@ func (w *Worker) alreadySent(ctx context.Context, t *Task) (bool, error) {
 // deliverApp is the App API family: transactional sends and broadcast
 // triggers. Neither is idempotent at Customer.io, so a success is recorded
 // in Redis before the task is acknowledged and a retry that finds the
-// record succeeds without sending again.
+// record succeeds without sending again. Any 2xx is a success, even one
+// whose body breaks off or is not JSON (customerio.ErrUnreadableResponse):
+// Customer.io made the send; only its delivery or trigger id is lost, and
+// the record says "sent" instead.
 func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task) error {
 	key := sentKey(t)
 	if sent, err := w.alreadySent(ctx, t); err == nil && sent {
@@ -244,19 +247,29 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task) 
 	}
 	var ref string
 	var resp *customerio.SendResponse
+	var unreadable error
 	err := w.call(ctx, t, customerio.APIApp, func() error {
 		var err error
 		ref, resp, err = w.sendApp(ctx, c, t)
+		if errors.Is(err, customerio.ErrUnreadableResponse) {
+			// A 2xx: accepted, so sent. Retrying would send it again,
+			// dead-lettering it would call it not sent.
+			unreadable, err = err, nil
+		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if resp != nil {
+	if resp != nil && resp.DeliveryID != "" {
 		ref = "delivery:" + resp.DeliveryID
 	}
 	if ref == "" {
 		ref = "sent"
+	}
+	if unreadable != nil {
+		w.log.Warn("Customer.io accepted the send but its answer could not be read; recorded as sent without its id",
+			"type", t.Type, "task_id", t.ID, "queue", t.Queue, "error", unreadable.Error())
 	}
 	w.recordSent(ctx, t, key, ref)
 	return nil
