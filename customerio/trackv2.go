@@ -80,8 +80,9 @@ type BatchItemError struct {
 }
 
 // BatchResult is the outcome of a v2 batch that Customer.io accepted as a
-// whole (200 or 207): the items it rejected, by batch_index. Items not listed
-// were accepted.
+// whole (200 or 207): the items it rejected, by batch_index, each naming an
+// item of the batch (Batch refuses an answer whose errors do not). Items
+// not listed were accepted.
 type BatchResult struct {
 	Errors []BatchItemError `json:"errors,omitempty"`
 }
@@ -105,10 +106,18 @@ func (c *Client) Entity(ctx context.Context, op Operation) error {
 }
 
 // Batch sends Track v2 operations in one request: POST /api/v2/batch with
-// {"batch":[...]}. The error is non-nil only when the whole request failed;
-// otherwise the BatchResult lists the items Customer.io rejected (from a 207,
-// or from a 200 that carries errors), by batch_index. Their texts are
-// scrubbed like APIError messages.
+// {"batch":[...]}. The error is non-nil when the whole request failed, or
+// when its answer does not say which items failed; otherwise the
+// BatchResult lists the items Customer.io rejected (from a 207, or from a
+// 200 that carries errors), by batch_index. Their texts are scrubbed like
+// APIError messages.
+//
+// An answer that cannot be pinned on items is a permanent *APIError with
+// the answer's status: a 207 without a readable errors list, a 2xx whose
+// body breaks off (both wrapping ErrUnreadableResponse), or an error
+// without a batch_index or with one outside ops. Some items may have been
+// applied: send them again one by one (they are idempotent, events carry
+// ids) to learn which one Customer.io refuses.
 func (c *Client) Batch(ctx context.Context, ops []Operation) (BatchResult, error) {
 	if err := ValidateBatch(ops); err != nil {
 		return BatchResult{}, err
@@ -118,22 +127,37 @@ func (c *Client) Batch(ctx context.Context, ops []Operation) (BatchResult, error
 	if err != nil {
 		return BatchResult{}, err
 	}
-	var res BatchResult
+	if resp.readErr != nil {
+		return BatchResult{}, resp.unreadable(rq)
+	}
 	if len(resp.body) == 0 || !hasErrors(resp.body) {
 		if resp.status == http.StatusMultiStatus {
 			return BatchResult{}, &APIError{API: APITrack, Operation: rq.op, StatusCode: resp.status, Class: ClassPermanent,
-				Message: "207 without a readable errors list"}
+				Message: "207 without a readable errors list", Err: ErrUnreadableResponse}
 		}
-		return res, nil
+		return BatchResult{}, nil
 	}
-	if err := resp.decode(rq, &res); err != nil {
+	var raw struct {
+		Errors []struct {
+			BatchIndex *int `json:"batch_index"`
+			BatchItemError
+		} `json:"errors"`
+	}
+	if err := resp.decode(rq, &raw); err != nil {
 		return BatchResult{}, err
 	}
-	for i := range res.Errors {
-		e := &res.Errors[i]
+	res := BatchResult{Errors: make([]BatchItemError, 0, len(raw.Errors))}
+	for _, re := range raw.Errors {
+		if re.BatchIndex == nil || *re.BatchIndex < 0 || *re.BatchIndex >= len(ops) {
+			return BatchResult{}, &APIError{API: APITrack, Operation: rq.op, StatusCode: resp.status, Class: ClassPermanent,
+				Message: "an item error names no item of the batch (batch_index missing or out of range)"}
+		}
+		e := re.BatchItemError
+		e.BatchIndex = *re.BatchIndex
 		e.Reason = truncate(resp.scrub.scrub(e.Reason), maxMessageBytes)
 		e.Field = truncate(resp.scrub.scrub(e.Field), maxMessageBytes)
 		e.Message = truncate(resp.scrub.scrub(e.Message), maxMessageBytes)
+		res.Errors = append(res.Errors, e)
 	}
 	return res, nil
 }

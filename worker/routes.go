@@ -272,7 +272,7 @@ func app[P any, PP interface {
 
 // delivery is the record of a transactional send: its delivery id.
 func delivery(resp *customerio.SendResponse, err error) (string, error) {
-	if resp != nil {
+	if resp != nil && resp.DeliveryID != "" {
 		return "delivery:" + resp.DeliveryID, err
 	}
 	return "", err
