@@ -24,6 +24,7 @@ type job struct {
 type item struct {
 	jobs    []job
 	skipped string // why the item makes no task ("" when it makes some)
+	mid     string // the message's id, for its dedupe record ("" without one)
 }
 
 // partialItem is an item of which Redis holds some tasks but not all,
@@ -53,13 +54,30 @@ type result struct {
 // (partial; none when the failure hit an item's first task). Every other
 // item has no task in Redis. err is 503 (Redis unreachable) or 400 (a task
 // the producer refused despite the checks before).
+//
+// An item whose message id the source sent within the dedupe window (its
+// record exists) is a duplicate: none of its tasks is enqueued. The records
+// of the items whose every task Redis now holds are written at the end,
+// also after a failure.
 func (s *Server) enqueueAll(r *http.Request, source string, items []item) result {
 	ctx, cancel := s.enqueueContext(r)
 	defer cancel()
 	res := result{accepted: []int{}}
+	seen, err := s.seen(ctx, source, items)
+	if err != nil {
+		res.err = s.unavailable(source, "dedupe check", err)
+		return res
+	}
+	var recs []string
+	defer func() { s.remember(ctx, source, recs) }()
 	for i, it := range items {
 		if len(it.jobs) == 0 {
 			res.skipped++
+			res.accepted = append(res.accepted, i)
+			continue
+		}
+		if seen[i] {
+			res.duplicates += len(it.jobs)
 			res.accepted = append(res.accepted, i)
 			continue
 		}
@@ -81,6 +99,9 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 			}
 		}
 		res.accepted = append(res.accepted, i)
+		if k := seenKey(source, it.mid); k != "" {
+			recs = append(recs, k)
+		}
 	}
 	return res
 }
@@ -106,7 +127,13 @@ func (s *Server) enqueueError(source, typ string, err error) *reqError {
 		// The checks before enqueueing should have caught it.
 		return bad("invalid", ve.Field, "%s: %s", typ, ve.Reason)
 	}
-	s.log.Error("ingest: enqueue failed; answering 503", "source", source, "type", typ, "error", scrubErr(err))
+	return s.unavailable(source, typ, err)
+}
+
+// unavailable logs a Redis failure (what: the task type, or the step) and
+// makes the 503.
+func (s *Server) unavailable(source, what string, err error) *reqError {
+	s.log.Error("ingest: enqueue failed; answering 503", "source", source, "type", what, "error", scrubErr(err))
 	return &reqError{status: http.StatusServiceUnavailable, code: "unavailable",
 		msg: "the queue is unavailable; retry later (items listed as accepted are queued, items listed as partial only their queued tasks, other items nothing; messages with a messageId are not queued twice)"}
 }

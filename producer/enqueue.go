@@ -13,7 +13,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -146,7 +145,7 @@ func (c *Client) Check(typ string, payload json.RawMessage, opts ...EnqueueOptio
 
 // rawTask is a raw task checked by checkRaw, ready to encode.
 type rawTask struct {
-	p    tasks.Payload   // the decoded payload (a pointer), id set
+	p    tasks.Payload   // the decoded payload, id set
 	raw  json.RawMessage // the payload bytes to store, id added
 	plan plan
 }
@@ -158,7 +157,7 @@ func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOpt
 	if !ok {
 		return rawTask{}, invalid("type", "unknown task type")
 	}
-	env, p, err := tasks.Decode(typ, payload)
+	env, p, err := tasks.DecodeStrict(typ, payload)
 	if err != nil {
 		var de *tasks.DecodeError
 		if errors.As(err, &de) {
@@ -175,7 +174,7 @@ func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOpt
 		if raw, err = setField(raw, field, id); err != nil {
 			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", "must be a JSON object"))
 		}
-		setID(p, id) // validate what is enqueued
+		p = p.(tasks.Deduplicated).WithEventID(id) // validate what is enqueued
 	}
 	if err := p.Validate(); err != nil {
 		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
@@ -367,130 +366,23 @@ func checkKey(k string) error {
 func newID() string { return ulid.Make().String() }
 
 // missingID returns the JSON field that Enqueue would fill with a ULID for
-// p ("id" or "messageId"), and the ULID; "" when p needs none.
+// p (a tasks.Deduplicated payload without its id: "id" or "messageId"),
+// and the ULID; "" when p needs none.
 func missingID(p tasks.Payload) (string, string) {
-	switch v := p.(type) {
-	case *tasks.Track:
-		if v.ID == "" {
-			return "id", newID()
-		}
-	case *tasks.TrackAnonymous:
-		if v.ID == "" {
-			return "id", newID()
-		}
-	default:
-		if m := cdpMessage(p); m != nil && m.MessageID == "" {
-			return "messageId", newID()
-		}
+	if d, ok := p.(tasks.Deduplicated); ok && d.EventID() == "" {
+		return d.EventIDField(), newID()
 	}
 	return "", ""
 }
 
-// setID sets the id or messageId of a decoded payload (a pointer).
-func setID(p tasks.Payload, id string) {
-	switch v := p.(type) {
-	case *tasks.Track:
-		v.ID = id
-	case *tasks.TrackAnonymous:
-		v.ID = id
-	default:
-		if m := cdpMessage(p); m != nil {
-			m.MessageID = id // p is a pointer: m aliases it
-		}
-	}
-}
-
 // withIDs returns p with a ULID id (track events) or messageId (Pipelines
-// messages) when it has none. The caller's value is never modified: a
-// pointer payload that needs an id is copied.
+// messages) when it is a tasks.Deduplicated payload without one. The
+// caller's value is never modified: WithEventID returns a copy.
 func withIDs(p tasks.Payload) tasks.Payload {
-	switch v := p.(type) {
-	case *tasks.Track:
-		if v != nil && v.ID == "" {
-			p = *v
-		}
-	case *tasks.TrackAnonymous:
-		if v != nil && v.ID == "" {
-			p = *v
-		}
-	default:
-		if m := cdpMessage(p); m != nil && m.MessageID == "" {
-			p = derefCDP(p)
-		}
-	}
-	switch v := p.(type) {
-	case tasks.Track:
-		if v.ID == "" {
-			v.ID = newID()
-		}
-		return v
-	case tasks.TrackAnonymous:
-		if v.ID == "" {
-			v.ID = newID()
-		}
-		return v
-	case tasks.CDPIdentify:
-		return tasks.CDPIdentify(cdpID(customerio.PipelinesMessage(v)))
-	case tasks.CDPTrack:
-		return tasks.CDPTrack(cdpID(customerio.PipelinesMessage(v)))
-	case tasks.CDPPage:
-		return tasks.CDPPage(cdpID(customerio.PipelinesMessage(v)))
-	case tasks.CDPScreen:
-		return tasks.CDPScreen(cdpID(customerio.PipelinesMessage(v)))
-	case tasks.CDPGroup:
-		return tasks.CDPGroup(cdpID(customerio.PipelinesMessage(v)))
-	case tasks.CDPAlias:
-		return tasks.CDPAlias(cdpID(customerio.PipelinesMessage(v)))
+	if d, ok := p.(tasks.Deduplicated); ok && d.EventID() == "" {
+		return d.WithEventID(newID())
 	}
 	return p
-}
-
-func cdpID(m customerio.PipelinesMessage) customerio.PipelinesMessage {
-	if m.MessageID == "" {
-		m.MessageID = newID()
-	}
-	return m
-}
-
-// derefCDP turns a pointer to a Pipelines payload into its value.
-func derefCDP(p tasks.Payload) tasks.Payload {
-	switch v := p.(type) {
-	case *tasks.CDPIdentify:
-		return *v
-	case *tasks.CDPTrack:
-		return *v
-	case *tasks.CDPPage:
-		return *v
-	case *tasks.CDPScreen:
-		return *v
-	case *tasks.CDPGroup:
-		return *v
-	case *tasks.CDPAlias:
-		return *v
-	}
-	return p
-}
-
-// cdpMessage returns the Pipelines message inside p, or nil.
-func cdpMessage(p tasks.Payload) *customerio.PipelinesMessage {
-	switch v := p.(type) {
-	case tasks.CDPIdentify, tasks.CDPTrack, tasks.CDPPage, tasks.CDPScreen, tasks.CDPGroup, tasks.CDPAlias:
-		m := toMessage(v)
-		return &m
-	case *tasks.CDPIdentify:
-		return (*customerio.PipelinesMessage)(v)
-	case *tasks.CDPTrack:
-		return (*customerio.PipelinesMessage)(v)
-	case *tasks.CDPPage:
-		return (*customerio.PipelinesMessage)(v)
-	case *tasks.CDPScreen:
-		return (*customerio.PipelinesMessage)(v)
-	case *tasks.CDPGroup:
-		return (*customerio.PipelinesMessage)(v)
-	case *tasks.CDPAlias:
-		return (*customerio.PipelinesMessage)(v)
-	}
-	return nil
 }
 
 // setField returns the JSON object raw with field set to the string v
@@ -503,22 +395,4 @@ func setField(raw json.RawMessage, field, v string) (json.RawMessage, error) {
 	vb, _ := json.Marshal(v)
 	m[field] = vb
 	return json.Marshal(m)
-}
-
-func toMessage(p tasks.Payload) customerio.PipelinesMessage {
-	switch v := p.(type) {
-	case tasks.CDPIdentify:
-		return customerio.PipelinesMessage(v)
-	case tasks.CDPTrack:
-		return customerio.PipelinesMessage(v)
-	case tasks.CDPPage:
-		return customerio.PipelinesMessage(v)
-	case tasks.CDPScreen:
-		return customerio.PipelinesMessage(v)
-	case tasks.CDPGroup:
-		return customerio.PipelinesMessage(v)
-	case tasks.CDPAlias:
-		return customerio.PipelinesMessage(v)
-	}
-	return customerio.PipelinesMessage{}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/tasks"
 )
@@ -31,59 +30,16 @@ func WithOrdering() Option {
 	return func(c *Client) { c.ordering = true }
 }
 
-// OrderKey returns the ordering key of a person-scoped payload, and false
-// for a payload that is not (sends, broadcasts, segments, objects alone,
+// OrderKey returns the ordering key of a person-scoped payload (one that
+// implements tasks.PersonScoped: the key names its Person), and false for
+// a payload that is not (sends, broadcasts, segments, objects alone,
 // anonymous events, Pipelines messages).
 func OrderKey(p tasks.Payload) (string, bool) {
-	var ids customerio.Identifiers
-	switch v := p.(type) {
-	case tasks.Identify:
-		ids = v.Identifiers
-	case *tasks.Identify:
-		ids = v.Identifiers
-	case tasks.Track:
-		ids = v.Identifiers
-	case *tasks.Track:
-		ids = v.Identifiers
-	case tasks.MergeAnonymous:
-		ids = v.Identifiers
-	case *tasks.MergeAnonymous:
-		ids = v.Identifiers
-	case tasks.MergePeople:
-		ids = v.Primary
-	case *tasks.MergePeople:
-		ids = v.Primary
-	case tasks.Delete:
-		ids = v.Identifiers
-	case *tasks.Delete:
-		ids = v.Identifiers
-	case tasks.Suppress:
-		ids = v.Identifiers
-	case *tasks.Suppress:
-		ids = v.Identifiers
-	case tasks.Unsuppress:
-		ids = v.Identifiers
-	case *tasks.Unsuppress:
-		ids = v.Identifiers
-	case tasks.DeviceAdd:
-		ids = v.Identifiers
-	case *tasks.DeviceAdd:
-		ids = v.Identifiers
-	case tasks.DeviceDelete:
-		ids = v.Identifiers
-	case *tasks.DeviceDelete:
-		ids = v.Identifiers
-	case tasks.Relate:
-		ids = v.Identifiers
-	case *tasks.Relate:
-		ids = v.Identifiers
-	case tasks.Unrelate:
-		ids = v.Identifiers
-	case *tasks.Unrelate:
-		ids = v.Identifiers
-	default:
+	ps, ok := p.(tasks.PersonScoped)
+	if !ok {
 		return "", false
 	}
+	ids := ps.Person()
 	var s string
 	switch {
 	case ids.ID != "":

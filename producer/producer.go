@@ -186,6 +186,11 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// Redis returns the client the producer enqueues through (its own when New
+// opened it: Close closes it). Code that keeps records next to the tasks,
+// such as the ingest front door's dedupe records, uses it.
+func (c *Client) Redis() redis.UniversalClient { return c.rdb }
+
 // Ping checks that Redis answers.
 func (c *Client) Ping() error { return c.ac.Ping() }
 

@@ -425,9 +425,23 @@ func TestULIDAssigned(t *testing.T) {
 	}
 }
 
-func TestEnqueueRawKeepsUnknownFields(t *testing.T) {
+// TestEnqueueRawKeepsPayloadBytes: EnqueueRaw stores the payload as given
+// (free-form objects such as data untouched), adding only the event id it
+// lacks; a field the type does not have is refused, naming it, anywhere in
+// the payload, so a typo never vanishes.
+func TestEnqueueRawKeepsPayloadBytes(t *testing.T) {
 	c, insp := setup(t)
-	in := json.RawMessage(`{"identifiers":{"id":"u1"},"name":"order_completed","data":{"total":59.98},"future_field":{"nested":[1,"two"]}}`)
+	for in, field := range map[string]string{
+		`{"identifiers":{"id":"u1"},"name":"order_completed","future_field":{"nested":[1,"two"]}}`: "future_field",
+		`{"identifiers":{"id":"u1","idd":"x"},"name":"order_completed"}`:                           "identifiers.idd",
+	} {
+		_, err := c.EnqueueRaw(ctx, tasks.TypeTrack, json.RawMessage(in))
+		var ve *customerio.ValidationError
+		if !errors.As(err, &ve) || ve.Field != field || ve.Reason != "not a field of cio:track" {
+			t.Errorf("%s: err = %v, want %s refused", in, err, field)
+		}
+	}
+	in := json.RawMessage(`{"identifiers":{"id":"u1"},"name":"order_completed","data":{"total":59.98,"future_field":{"nested":[1,"two"]}}}`)
 	r, err := c.EnqueueRaw(ctx, tasks.TypeTrack, in, producer.Workspace("eu"))
 	if err != nil {
 		t.Fatal(err)
@@ -443,10 +457,7 @@ func TestEnqueueRawKeepsUnknownFields(t *testing.T) {
 	if err := json.Unmarshal(env.Payload, &m); err != nil {
 		t.Fatal(err)
 	}
-	if string(m["future_field"]) != `{"nested":[1,"two"]}` {
-		t.Errorf("unknown field lost: %s", env.Payload)
-	}
-	if string(m["data"]) != `{"total":59.98}` {
+	if string(m["data"]) != `{"total":59.98,"future_field":{"nested":[1,"two"]}}` {
 		t.Errorf("data changed: %s", m["data"])
 	}
 	if tr := p.(*tasks.Track); !isULID(tr.ID) || tr.Name != "order_completed" {
@@ -454,7 +465,7 @@ func TestEnqueueRawKeepsUnknownFields(t *testing.T) {
 	}
 
 	// With an id, the bytes are stored exactly as given.
-	in2 := json.RawMessage(`{"identifiers":{"id":"u1"},"name":"x","id":"01HZY8V4Q6W5M3K2J1N0P9R8S7","zzz":true}`)
+	in2 := json.RawMessage(`{"identifiers":{"id":"u1"},"name":"x","id":"01HZY8V4Q6W5M3K2J1N0P9R8S7","data":{"zzz":true}}`)
 	r, err = c.EnqueueRaw(ctx, tasks.TypeTrack, in2)
 	if err != nil {
 		t.Fatal(err)

@@ -63,7 +63,23 @@
 // [DefaultRetryWindow] (24 h) before a task is dead-lettered: see
 // [DefaultMaxRetry] for how the retry budget was sized. Each attempt is
 // bounded by [DefaultTimeout]. [Lookup] and [Types] give each type's
-// [Defaults].
+// [Spec]: its Customer.io API, whether its Track v2 operation can be
+// batched, and its [Defaults] (queue, retry budget, timeout, window,
+// expiry).
+//
+// # One place per task type
+//
+// A payload answers what producers and workers need to know about its
+// content through small optional interfaces, so neither switches on
+// payload types: [PersonScoped] names the person a Track task acts on
+// (the producer's per-person ordering), [Deduplicated] gives the id by
+// which Customer.io drops repeats (the producer fills a missing one with
+// a ULID). Adding a task type is one payload struct in its API family's
+// file (sends.go, people.go, objects.go, broadcasts.go, segments.go,
+// cdp.go), one entry in the Spec table (registry.go), its example below,
+// and its route in the worker's delivery table (worker/routes.go: its
+// Customer.io call, and its Track v2 operation when batchable); the tests
+// of tasks and worker fail until each is there.
 //
 // # Task types and example payloads
 //
@@ -244,6 +260,23 @@
 // Remove people from a manual segment ([SegmentRemove]).
 //
 //	{"segment_id": 7, "ids": ["ada@example.com"], "id_type": "email"}
+//
+// # cio:form_submit
+//
+// Submit a form ([FormSubmit]): string fields, exactly one of email or id
+// naming the person.
+//
+//	{"form_id": "newsletter_signup", "data": {"email": "ada@example.com", "first_name": "Ada", "plan": "pro"}}
+//
+// # cio:metric
+//
+// Report a delivery metric ([Metric]) for a message Customer.io sent, by
+// its CIO-Delivery-ID: bounced, clicked, converted, deferred, delivered,
+// dropped, opened or spammed. Push opens and deliveries reported by a
+// mobile backend use it too (the older /push/events endpoint is
+// deprecated in favour of this one).
+//
+//	{"delivery_id": "RPILAgABAWnlyCDs4_Cuqzu8Ti4S", "metric": "opened", "timestamp": 1767222000}
 //
 // # cdp:identify
 //

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -590,12 +592,61 @@ func (e *ExpiredError) Error() string {
 	return fmt.Sprintf("worker: dead letter %s: its task expired%s (class %s); retried as it is it would be dead-lettered again at once: give it a new expiry or none", e.ID, at, e.Class)
 }
 
-// Retry re-enqueues the dead letter's task as a new task (a new id, the same
-// type, payload and queue, a full retry budget and a new retry window),
-// and only once that succeeded deletes the dead letter and asynq's archive
-// entry. It returns the new task's info. The new task carries the dead
-// letter's history in its headers: if it is dead-lettered again, its record
-// keeps every earlier failure and the first failure time.
+// AlreadyRetriedError is what Retry returns when the dead letter was
+// retried before: its new task (TaskID, derived from the dead letter) is in
+// Redis already, so nothing is enqueued again. Such a dead letter was left
+// behind by a retry that enqueued its task and then could not remove it (a
+// Redis error, a process interrupted), or is being retried by someone else
+// at the same moment. Retry removes it (and asynq's archive entry) as the
+// retry that enqueued the task would have; Err, when not nil, says why it
+// could not.
+type AlreadyRetriedError struct {
+	// ID is the dead letter's id, TaskID the id of the task it was retried
+	// as, Queue and Type that task's queue and type.
+	ID, TaskID, Queue, Type string
+	// Err is why the dead letter could not be removed; nil when it was.
+	Err error
+}
+
+func (e *AlreadyRetriedError) Error() string {
+	msg := fmt.Sprintf("worker: dead letter %s was already retried as task %s", e.ID, e.TaskID)
+	if e.Err != nil {
+		msg += "; the dead letter could not be removed: " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *AlreadyRetriedError) Unwrap() error { return e.Err }
+
+// RetryTaskID is the id of the task DeadLetters.Retry enqueues for dead
+// letter d: "r-" and 32 lower-case base32 characters, the first 160 bits of
+// SHA-256 over d's id and the time of its latest failure. It is the same
+// for every retry of the same record, so two retries (one after an
+// interrupted retry, or two at once) enqueue one task: asynq refuses a
+// second task with the same id while the first is in Redis, and a
+// transactional send's record (keyed by task id and enqueue time, which a
+// retry keeps) stops a second send after that. A record written again (its
+// retried task failed again, under a new id) gets a new one.
+func RetryTaskID(d *DeadLetter) string {
+	sum := sha256.Sum256([]byte("cioq-dlq-retry:" + d.ID + ":" + strconv.FormatInt(d.LastFailedAt.UnixMilli(), 10)))
+	return "r-" + retryIDEncoding.EncodeToString(sum[:20])
+}
+
+var retryIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// Retry re-enqueues the dead letter's task as a new task (the id
+// RetryTaskID derives from the record, the same type, payload and queue, a
+// full retry budget and a new retry window), and only once that succeeded
+// deletes the dead letter and asynq's archive entry. It returns the new
+// task's info. The new task carries the dead letter's history in its
+// headers: if it is dead-lettered again, its record keeps every earlier
+// failure and the first failure time.
+//
+// Retrying is idempotent: when the task of an earlier retry of the same
+// record is still in Redis, nothing is enqueued and Retry returns an
+// *AlreadyRetriedError, having removed the dead letter (the earlier retry
+// could not). So `cioq dlq retry` run again after an interrupt, or by two
+// operators at once, sends a message once.
 //
 // A dead letter whose task has expired is refused with an *ExpiredError
 // unless opts give it a new expiry (RetryExpiresIn) or none
@@ -644,18 +695,34 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 	if maxRetry <= 0 {
 		maxRetry = tasks.DefaultMaxRetry
 	}
-	aopts := []asynq.Option{asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
+	taskID := RetryTaskID(d)
+	aopts := []asynq.Option{asynq.TaskID(taskID), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
 	if d.Queue != "" {
 		aopts = append(aopts, asynq.Queue(d.Queue))
 	}
 	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, payload, headers), aopts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		// An earlier retry of this record enqueued its task and did not
+		// get to remove the record: finish that retry's work.
+		q := d.Queue
+		if q == "" {
+			q = "default" // asynq's
+		}
+		return nil, &AlreadyRetriedError{ID: d.ID, TaskID: taskID, Queue: q, Type: d.Type, Err: s.removeRetried(ctx, d)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("worker: re-enqueue dead letter: %w", err)
 	}
+	return info, s.removeRetried(ctx, d)
+}
+
+// removeRetried deletes a retried dead letter and asynq's archive entry of
+// its old task.
+func (s *DeadLetters) removeRetried(ctx context.Context, d *DeadLetter) error {
 	if err := s.deleteArchived(d); err != nil {
-		return info, err
+		return err
 	}
-	return info, s.remove(ctx, id)
+	return s.remove(ctx, d.ID)
 }
 
 // retryPayload returns the bytes the retried task is enqueued with: the dead

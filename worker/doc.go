@@ -3,9 +3,11 @@
 // [New] builds an asynq server on the queues (critical=6, default=3, bulk=1
 // unless configured), polling idle queues every 50 ms and moving due
 // retries every second. Each task is decoded and validated, checked for
-// expiry, passed through the configured [Config.Middleware] and delivered by
-// the handler of its API family (Track, App, Pipelines) with the
-// workspace's *customerio.Client. One function, the retry policy, turns the
+// expiry, passed through the configured [Config.Middleware] and delivered
+// through its type's route in one delivery table (routes.go: the Customer.io
+// call, and the Track v2 operation of a batchable type) with the
+// workspace's *customerio.Client, under the API its tasks.Spec names
+// (Track, App, Pipelines: credentials, rate limit, send records). One function, the retry policy, turns the
 // outcome into success, a retry or a dead letter, logs the decision with
 // its reason (type, task id, queue, class, status, attempt; never payloads,
 // identifiers or keys) and tells the [Observer].
@@ -14,7 +16,20 @@
 //
 // At least once. A task leaves Redis only when Customer.io accepted it or
 // when it was written to the dead-letter store ([DeadLetters]), and that
-// record is written before asynq is told to archive the task.
+// record is written before asynq is told to archive the task. Accepted
+// means a 2xx: one whose body then breaks off or is not the documented
+// JSON is still a delivery (a send is recorded as sent, without its
+// delivery id), never a retry or a dead letter. A dead letter means not
+// delivered.
+//
+// Batched tasks (see [Batching]) each keep their own fate. A 207 whose
+// errors name items by batch_index dead-letters those tasks and delivers
+// the others. An answer that names no item (an error without a
+// batch_index or with one past the batch, a 207 without a readable errors
+// list, a 400 or 413 refusing the whole batch) acknowledges none and blames
+// none: every task of the batch is retried as after a transient failure,
+// marked in its attempt log to go alone from then on (as without
+// batching), so that a task Customer.io refuses is dead-lettered by itself.
 //
 // Retried (the task stays in Redis):
 //   - 408, 5xx, network errors and timeouts: exponential backoff with full
@@ -81,6 +96,12 @@
 // the oldest silently; the store keeps every record until [DeadLetters.Delete],
 // [DeadLetters.Purge] or [DeadLetters.Retry] (which re-enqueues a new task
 // with a full budget and a new retry window before removing the record).
+// Retry is idempotent: the new task's id is derived from the record
+// ([RetryTaskID]), so a second retry of the same record (after one that
+// enqueued and then failed to remove the record, or at the same moment)
+// finds the task in Redis, enqueues nothing and removes the record
+// ([AlreadyRetriedError]); a transactional send's record (below) stops a
+// second send even once that task has left Redis.
 //
 // # Duplicates
 //
@@ -97,6 +118,8 @@
 // old one left Redis.) The
 // remaining duplicate window is the gap between Customer.io accepting the
 // send and that record being written: a crash, a kill or a Redis outage in
-// those milliseconds, or a request that timed out on our side after
-// Customer.io accepted it, sends the message again on the retry.
+// those milliseconds, or a request that timed out on our side before
+// Customer.io's status arrived although it accepted the send, sends the
+// message again on the retry. Once a 2xx status has arrived the send is
+// recorded, whatever happens to its body.
 package worker

@@ -664,3 +664,66 @@ func TestDLQRetryExpired(t *testing.T) {
 		t.Errorf("%d dead letters left", n)
 	}
 }
+
+// TestDLQRetryAfterInterruptedRetry: a retry that enqueued the task and was
+// interrupted before it removed the dead letter (as by Ctrl-C during
+// `retry --all`) leaves the dead letter behind; `dlq retry` of it again
+// enqueues nothing (one task stays in the queue), reports it as already
+// retried, removes it and exits 0. On main it enqueued a second task.
+func TestDLQRetryAfterInterruptedRetry(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	ctx := context.Background()
+	b, err := tasks.Encode(tasks.SendEmail{SendOptions: sendOpts("receipt", "user-9"), To: "person9@example.com"}, tasks.Meta{EnqueuedAt: seedBase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := worker.NewDeadLetters(db.Client, asynq.NewInspectorFromRedisClient(db.Client))
+	if err := store.Add(ctx, &worker.DeadLetter{ID: "task-9", Type: tasks.TypeSendEmail, Queue: tasks.QueueCritical, Payload: b,
+		Attempts: 1, MaxRetry: 25, Class: worker.DeadLetterPermanent, Status: 422, Error: "refused", LastFailedAt: seedBase}); err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClientFromRedisClient(db.Client)
+	rctx, interrupt := context.WithCancel(ctx)
+	first, err := store.Retry(rctx, "task-9", interruptAfter{client, interrupt})
+	if first == nil || err == nil {
+		t.Fatalf("interrupted retry: %v, %v; want the task enqueued and the dead letter left", first, err)
+	}
+
+	r := cli(t, env, "", "dlq", "retry", "task-9")
+	if r.code != 0 || !strings.Contains(r.stderr, "task-9: already retried as "+first.ID) || !strings.Contains(r.stderr, "0 retried, 0 failed, 1 already retried") {
+		t.Fatalf("retry again: exit %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	var line struct {
+		DeadLetter     string `json:"dead_letter"`
+		TaskID         string `json:"task_id"`
+		Queue          string `json:"queue"`
+		Type           string `json:"type"`
+		AlreadyRetried bool   `json:"already_retried"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &line); err != nil || line.DeadLetter != "task-9" || line.TaskID != first.ID ||
+		line.Queue != tasks.QueueCritical || line.Type != tasks.TypeSendEmail || !line.AlreadyRetried {
+		t.Errorf("retry output %q (%v)", r.stdout, err)
+	}
+	ts, err := asynq.NewInspectorFromRedisClient(db.Client).ListPendingTasks(tasks.QueueCritical)
+	if err != nil || len(ts) != 1 || ts[0].ID != first.ID {
+		t.Errorf("pending tasks %v (%v), want only %s", ts, err, first.ID)
+	}
+	if _, err := store.Get(ctx, "task-9"); err != worker.ErrNotFound {
+		t.Errorf("dead letter still there: %v", err)
+	}
+}
+
+// interruptAfter enqueues, then cancels the retry's context: the process
+// "dies" between the enqueue and the removal of the dead letter.
+type interruptAfter struct {
+	c      *asynq.Client
+	cancel context.CancelFunc
+}
+
+func (e interruptAfter) EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	info, err := e.c.EnqueueContext(ctx, task, opts...)
+	e.cancel()
+	return info, err
+}

@@ -314,7 +314,7 @@ func precheck(l fileLine, queue, workspace string, workspaceGiven bool, known *w
 	if len(bytes.TrimSpace(l.Payload)) == 0 || string(bytes.TrimSpace(l.Payload)) == "null" {
 		return invalidInput(l.Type, "payload", "is required")
 	}
-	env, p, err := tasks.Decode(l.Type, l.Payload)
+	env, p, err := tasks.DecodeStrict(l.Type, l.Payload)
 	if err != nil {
 		var de *tasks.DecodeError
 		if errors.As(err, &de) {

@@ -21,7 +21,14 @@ const (
 	envLogLevel          = "CIOQ_LOG_LEVEL"
 	envLogFormat         = "CIOQ_LOG_FORMAT"
 	envKeySecret         = "CIOQ_KEY_SECRET"
+	envAdminAddr         = "CIOQ_ADMIN_ADDR"
 )
+
+// defaultAdminAddr is the worker's admin port unless CIOQ_ADMIN_ADDR or
+// --admin-addr say otherwise: this machine only, since its /readyz names
+// workspaces and credential failures (a container sets ":9090" so that
+// Prometheus can scrape it).
+const defaultAdminAddr = "127.0.0.1:9090"
 
 func version() string { return customerio.Version }
 

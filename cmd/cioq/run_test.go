@@ -153,8 +153,11 @@ func TestServe(t *testing.T) {
 	if code, _ := get(t, base+"/healthz"); code != 200 {
 		t.Errorf("/healthz %d", code)
 	}
-	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"redis"`) {
+	if code, body := get(t, base+"/readyz"); code != 200 || strings.TrimSpace(body) != `{"status":"ok"}` {
 		t.Errorf("/readyz %d %s", code, body)
+	}
+	if code, body := get(t, base+"/readyz", "admin", "s3cret"); code != 200 || !strings.Contains(body, `"name":"redis","ok":true`) {
+		t.Errorf("/readyz with the dashboard's credentials %d %s", code, body)
 	}
 	code, body := get(t, base+"/metrics")
 	if code != 200 || !strings.Contains(body, "\ncioq_dead_letters 3\n") || !strings.Contains(body, "cioq_queue_collector_up") {

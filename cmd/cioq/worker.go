@@ -28,14 +28,18 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 			"every CIOQ_PROBE_INTERVAL; Pipelines cannot be probed), and no task is\n"+
 			"waiting for want of valid credentials. SIGTERM or SIGINT stops fetching,\n"+
 			"lets in-flight tasks finish and exits 0.\n\n"+
-			"Environment: REDIS_URL, CUSTOMERIO_*, CIOQ_CONCURRENCY, CIOQ_QUEUES,\n"+
-			"CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_RATE_LIMITS,\n"+
+			"The admin port listens on 127.0.0.1:9090 unless told otherwise: its\n"+
+			"/readyz names workspaces and credential failures, so open it (e.g.\n"+
+			"CIOQ_ADMIN_ADDR=:9090 in a container) only where Prometheus, not the\n"+
+			"public, reaches it.\n\n"+
+			"Environment: REDIS_URL, CUSTOMERIO_*, CIOQ_ADMIN_ADDR, CIOQ_CONCURRENCY,\n"+
+			"CIOQ_QUEUES, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_RATE_LIMITS,\n"+
 			"CIOQ_RATE_TRACK, CIOQ_RATE_APP, CIOQ_RATE_TRANSACTIONAL, CIOQ_BATCH,\n"+
 			"CIOQ_BATCH_TYPES, CIOQ_BATCH_LINGER, CIOQ_BATCH_MAX_OPS, CIOQ_ORDERED,\n"+
 			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL.")
 	concurrency := fs.Int("concurrency", 0, "tasks processed at once (default CIOQ_CONCURRENCY, else 10)")
 	queues := fs.String("queues", "", "queue weights, e.g. critical=6,default=3,bulk=1 (default CIOQ_QUEUES, else that)")
-	adminAddr := fs.String("admin-addr", ":9090", "listen address of the admin port (/metrics, /healthz, /readyz); empty disables it")
+	adminAddr := fs.String("admin-addr", "", "listen address of the admin port (/metrics, /healthz, /readyz; default CIOQ_ADMIN_ADDR, else "+defaultAdminAddr+"); empty or \"off\" disables it")
 	shutdown := fs.Duration("shutdown-timeout", worker.DefaultShutdownTimeout, "how long in-flight tasks may finish at shutdown before they go back to the queue")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -77,12 +81,18 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	}
 	defer rdb.Close()
 
+	addr := strings.TrimSpace(a.getenv(envAdminAddr))
+	if flagSet(fs, "admin-addr") {
+		addr = *adminAddr
+	} else if addr == "" {
+		addr = defaultAdminAddr
+	}
 	var admin *httpServer
-	if *adminAddr != "" {
+	if addr != "" && addr != "off" {
 		health := ops.NewHealth(append([]ops.Check{ops.RedisCheck(rdb)}, workerChecks(w)...)...)
-		admin, err = listenHTTP(*adminAddr, ops.AdminMux(ops.Handler(reg), health))
+		admin, err = listenHTTP(addr, ops.AdminMux(ops.Handler(reg), health))
 		if err != nil {
-			return usageErrorf("--admin-addr: %v", err)
+			return usageErrorf("--admin-addr (or %s): %v", envAdminAddr, err)
 		}
 		log.Info("admin port listening", "addr", admin.Addr(), "paths", "/metrics /healthz /readyz")
 	}

@@ -66,10 +66,14 @@
 // [Server.AddFault] (or PUT /_sandbox/faults/{group}) adds a [Fault] to a
 // group and returns its id: added latency, a canned status with optional
 // body and Retry-After, a connection reset, or a hang until the client gives
-// up; for a fraction of requests, the next N requests, and/or a path prefix.
-// A group holds any number of faults: every matching latency adds up, and the
-// first matching fault (in the order they were added) with a status, reset
-// or hang answers the request. [Server.SetFault] (PUT ...?replace=true)
+// up; or, for a request that is served as usual (a send is made, a batch
+// applied), an answer altered on the way out: another body (a 2xx that is
+// not JSON), a body cut off mid-way (a read error after the status), or a
+// v2 batch answer whose errors lack batch_index or name an index past the
+// batch; for a fraction of requests, the next N requests, and/or a path
+// prefix. A group holds any number of faults: every matching latency adds
+// up, and the first matching fault (in the order they were added) with a
+// status, reset, hang or altered answer applies its action. [Server.SetFault] (PUT ...?replace=true)
 // replaces a group's faults with one; [Server.RemoveFault] (DELETE
 // /_sandbox/faults/{group}/{id}) removes one, [Server.ClearFault] and
 // [Server.ClearFaults] a group's or all.

@@ -67,6 +67,14 @@ func (s *Server) v1Identify(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := s.cfg.Now()
+	// _timestamp back-dates a v1 identify (Unix seconds): it is the time
+	// of the change, not an attribute.
+	if ts, ok := attrs["_timestamp"]; ok {
+		if sec, isInt := asInt(ts); isInt && sec >= 0 {
+			now = time.Unix(sec, 0).UTC()
+		}
+		delete(attrs, "_timestamp")
+	}
 	s.mutate(func(st *state) {
 		p := st.identify("ref", ref, attrs, now)
 		if p == nil {

@@ -132,9 +132,18 @@ func parseV2Identify(it, iv string, m map[string]any) (v2Apply, *v2Error) {
 			return v2Invalid("cio_relationships", msg)
 		}
 	}
+	// The operation's timestamp back-dates the identify (Unix seconds);
+	// an "_timestamp" attribute means nothing special in v2.
+	var at time.Time
+	if ts, isInt := asInt(m["timestamp"]); isInt && ts > 0 {
+		at = time.Unix(ts, 0).UTC()
+	}
 	return func(st *state, now time.Time) *v2Error {
 		if it == "anonymous_id" {
 			return nil // tolerated, nothing to identify
+		}
+		if !at.IsZero() {
+			now = at
 		}
 		if p := st.identify(it, iv, attrs, now); p != nil {
 			for _, r := range rels {

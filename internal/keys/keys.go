@@ -212,6 +212,18 @@ func RateLimitBroadcast(workspace string, broadcastID int) string {
 	return workspace + ":broadcast:" + strconv.Itoa(broadcastID)
 }
 
+// IngestSeen is the ingest front door's record of a message it enqueued:
+// cioq:ingest:seen:<source>:<digest>, digest being 32 hex characters of
+// SHA-256 of the source and the message's id (never the id itself). A
+// string ("1"), set NX by `cioq serve` (package ingest) once every task of
+// the message is in Redis, and read before a message is enqueued: a
+// message whose record exists is a duplicate. Expires after the ingest's
+// dedupe window plus its clock-skew allowance (25 h by default), however
+// long asynq keeps the tasks. No tag.
+func IngestSeen(source, digest string) string {
+	return "cioq:ingest:seen:" + source + ":" + digest
+}
+
 // TestRedisNextDB is the test support's database counter:
 // cioq:testredis:next-db, in database 0 of the test Redis only. A string
 // (integer), INCRed by every test that reserves a database. No expiry. No

@@ -70,6 +70,8 @@ var schema = []struct {
 	{"RateLimitTAT", keys.RateLimitTAT("other:", "eu-shop:app"), "other:{eu-shop:app}:tat"},
 	{"RateLimitThrottle", keys.RateLimitThrottle(keys.RateLimitPrefix, keys.RateLimitBroadcast("eu-shop", 7)), "cioq:ratelimit:{eu-shop:broadcast:7}:429"},
 
+	{"IngestSeen", keys.IngestSeen("shop", "0123456789abcdef0123456789abcdef"), "cioq:ingest:seen:shop:0123456789abcdef0123456789abcdef"},
+
 	{"TestRedisNextDB", keys.TestRedisNextDB, "cioq:testredis:next-db"},
 
 	// asynq v0.26's layout (its internal/base).
@@ -167,7 +169,7 @@ func TestHashTags(t *testing.T) {
 	}
 	// Keys used alone carry no tag and spread over the cluster.
 	for _, k := range []string{keys.Sent(id, enq), keys.Attempts(id, enq), keys.Seq("", ok), keys.Done("", ok),
-		keys.KeySecret, keys.StuckLock, keys.TestRedisNextDB, keys.AsynqQueues} {
+		keys.KeySecret, keys.StuckLock, keys.TestRedisNextDB, keys.AsynqQueues, keys.IngestSeen("shop", ok)} {
 		if got := hashTag(k); got != k {
 			t.Errorf("%q hashes %q, want the whole key (no tag)", k, got)
 		}

@@ -4,11 +4,12 @@
 // The server address comes from CIOQ_TEST_REDIS (host:port, default
 // 127.0.0.1:6399; `make test` starts a server there with 256 databases). When
 // nothing answers and redis-server is installed, the first test starts one.
-// Every call to New takes the next database index (1..253) from a counter in
-// database 0 and flushes it before and after the test. Database 255 is left to
-// runnable examples (ExampleDB), which cannot take a testing.TB, and 254 to
-// benchmarks (BenchDB: `make bench` flushes it), so neither can wipe a
-// running test's data.
+// Every call to New takes the next database index (1..251) from a counter in
+// database 0 and flushes it before and after the test. Databases 252, 253 and
+// 255 are left to the runnable examples of one package each (ExampleDB,
+// WorkerExampleDB, RateLimitExampleDB), which cannot take a testing.TB and
+// run in parallel with each other, and 254 to benchmarks (BenchDB: `make
+// bench` flushes it), so none of them can wipe a running test's data.
 package testredis
 
 import (
@@ -35,8 +36,20 @@ const DefaultAddr = "127.0.0.1:6399"
 // databases is the number of databases the test server is started with.
 const databases = 256
 
-// ExampleDB is the database reserved for runnable examples; tests never get it.
+// ExampleDB is the database reserved for the producer package's runnable
+// examples; tests never get it.
 const ExampleDB = databases - 1
+
+// WorkerExampleDB is the database reserved for the worker package's runnable
+// examples.
+const WorkerExampleDB = databases - 3
+
+// RateLimitExampleDB is the database reserved for the ratelimit package's
+// runnable examples.
+const RateLimitExampleDB = databases - 4
+
+// testDBs is how many databases (1..testDBs) tests take in turn.
+const testDBs = RateLimitExampleDB - 1
 
 // BenchDB is the database reserved for `make bench` / `cioq bench`; tests
 // never get it.
@@ -86,7 +99,7 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("testredis: reserve database: %v", err)
 	}
-	idx := 1 + int((n-1)%(BenchDB-1))
+	idx := 1 + int((n-1)%testDBs)
 
 	c := redis.NewClient(&redis.Options{Addr: addr, DB: idx})
 	if err := c.FlushDB(ctx).Err(); err != nil {
