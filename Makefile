@@ -10,7 +10,7 @@ TEST_FLAGS  ?= -race -timeout 30m
 
 export REDIS_URL
 
-.PHONY: all build test vet lint fmt run redis-run redis-test bench e2e clean
+.PHONY: all build test vet lint vuln fmt run redis-run redis-test bench e2e clean
 
 all: build
 
@@ -23,6 +23,10 @@ vet:
 lint:
 	./scripts/staticcheck.sh
 
+# govulncheck when its database answers (skipped with one line when not).
+vuln:
+	./scripts/govulncheck.sh
+
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')
 
@@ -32,14 +36,15 @@ redis-test:
 redis-run:
 	./scripts/redis.sh $$(./scripts/redis-hostport.sh "$(REDIS_URL)")
 
-# go vet, staticcheck, gofmt check and the whole test suite with the race detector against
-# a real Redis server of its own.
+# go vet, staticcheck, govulncheck (when vuln.go.dev answers), gofmt check and the whole
+# test suite with the race detector against a real Redis server of its own.
 test: redis-test
 	./scripts/deps.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	./scripts/staticcheck.sh
+	./scripts/govulncheck.sh
 	CIOQ_TEST_REDIS=$(TEST_REDIS) $(GO) test $(TEST_FLAGS) ./...
 
 # The demo: Redis (installed and started if nothing answers at REDIS_URL), the

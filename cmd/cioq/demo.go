@@ -49,7 +49,9 @@ func parseDemoFlags(a *app, args []string) (demoFlags, error) {
 			"Customer.io (or the CUSTOMERIO_*_URL endpoints) and no demo data is sent\n"+
 			"unless --scenarios is given.\n\n"+
 			"Environment: REDIS_URL (default "+demoRedisURL+"), CUSTOMERIO_*,\n"+
-			"CIOQ_DASHBOARD_USER and CIOQ_DASHBOARD_PASSWORD (default "+demoDashUser+"/"+demoDashPassword+"), CIOQ_*.")
+			"CIOQ_DASHBOARD_USER and CIOQ_DASHBOARD_PASSWORD (default "+demoDashUser+"/"+demoDashPassword+"), CIOQ_*.\n"+
+			"The dashboard answers only Host headers that are IP addresses, localhost or in\n"+
+			"CIOQ_DASHBOARD_ALLOWED_HOSTS (its credentials are well known).")
 	var f demoFlags
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address of the dashboard, /metrics and health (a free port if taken)")
 	fs.StringVar(&f.sandboxAddr, "sandbox-addr", "127.0.0.1:8025", "listen address of the sandbox (a free port if taken)")
@@ -102,7 +104,15 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if user == "" && pass == "" {
 		user, pass = demoDashUser, demoDashPassword
 	}
-	svc, err := startDemoServices(log, env.getenv, cfg, rdb, popts, f.addr, user, pass)
+	dnet, err := readDashboardNetwork(a.getenv, nil)
+	if err != nil {
+		return err
+	}
+	// The demo's credentials are well known, and it may run with real
+	// keys: a DNS-rebinding page must not reach its dashboard.
+	dash := ops.DashboardOptions{RedisConnOpt: cfg.Redis, Username: user, Password: pass,
+		TrustedOrigins: dnet.origins, AllowedHosts: dnet.hosts, CheckHost: true}
+	svc, err := startDemoServices(log, env.getenv, cfg, rdb, popts, f.addr, dash)
 	if err != nil {
 		return err
 	}
@@ -214,7 +224,7 @@ type demoServices struct {
 // startDemoServices starts the worker and the HTTP server (dashboard,
 // metrics, health) on addr, or a free port when addr is taken.
 func startDemoServices(log *slog.Logger, getenv func(string) string, cfg *config.Config, rdb redis.UniversalClient,
-	popts []producer.Option, addr, user, pass string) (*demoServices, error) {
+	popts []producer.Option, addr string, dash ops.DashboardOptions) (*demoServices, error) {
 	reg := newRegistry()
 	metrics := ops.NewMetrics(reg)
 	wc := cfg.WorkerConfig()
@@ -226,7 +236,7 @@ func startDemoServices(log *slog.Logger, getenv func(string) string, cfg *config
 	}
 	site, err := newSite(siteOptions{
 		log: log, getenv: getenv, conn: cfg.Redis, rdb: rdb, reg: reg, metrics: metrics, producer: popts,
-		dashboard:    ops.DashboardOptions{RedisConnOpt: cfg.Redis, Username: user, Password: pass},
+		dashboard:    dash,
 		queueMetrics: true, // one process: no replica double counts
 		checks:       workerChecks(w),
 	})

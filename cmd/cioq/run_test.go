@@ -254,6 +254,99 @@ func TestServeNoAuth(t *testing.T) {
 	}
 }
 
+// request sends one request to a running serve or demo with the given
+// headers ("Host" sets the Host header) and returns its status.
+func request(t *testing.T, method, url, user, pass string, headers ...string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// serve on a loopback address refuses dashboard requests under a Host
+// name it does not expect (a DNS-rebinding page's), but for the names in
+// CIOQ_DASHBOARD_ALLOWED_HOSTS; cross-site requests that change state
+// are refused, and an origin in CIOQ_DASHBOARD_TRUSTED_ORIGINS passes
+// where Host was rewritten. /metrics and /healthz are not the dashboard's.
+func TestServeDashboardChecksHostAndOrigin(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	addr := freeAddr(t)
+	base := "http://" + addr
+	p := start(t, map[string]string{
+		"REDIS_URL": db.URL(), "CIOQ_DASHBOARD_USER": "admin", "CIOQ_DASHBOARD_PASSWORD": "s3cret",
+		"CIOQ_DASHBOARD_ALLOWED_HOSTS":   "cioq.test",
+		"CIOQ_DASHBOARD_TRUSTED_ORIGINS": "https://cioq.example.com",
+	}, "serve", "--addr", addr, "--queue-metrics=false")
+	p.waitStderr("msg=serving", 15*time.Second)
+	queues := base + "/dashboard/api/queues"
+	for _, c := range []struct {
+		host string
+		want int
+	}{
+		{addr, 200}, {"localhost:8080", 200}, {"cioq.test", 200}, {"cioq.example.com", 200},
+		{"evil.example", http.StatusMisdirectedRequest}, {"rebind.evil.example:8080", http.StatusMisdirectedRequest},
+	} {
+		if code := request(t, http.MethodGet, queues, "admin", "s3cret", "Host", c.host); code != c.want {
+			t.Errorf("Host %s: %d, want %d", c.host, code, c.want)
+		}
+	}
+	if code := request(t, http.MethodGet, base+"/healthz", "", "", "Host", "evil.example"); code != 200 {
+		t.Errorf("/healthz under another Host: %d", code)
+	}
+
+	ac := asynq.NewClientFromRedisClient(db.Client)
+	defer ac.Close()
+	if _, err := ac.Enqueue(asynq.NewTask("cio:identify", []byte(`{}`)), asynq.Queue("default"), asynq.ProcessIn(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	pause := base + "/dashboard/api/queues/default:pause"
+	if code := request(t, http.MethodPost, pause, "admin", "s3cret", "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example",
+		"Content-Type", "application/x-www-form-urlencoded"); code != http.StatusForbidden {
+		t.Errorf("cross-site pause: %d, want 403", code)
+	}
+	if code := request(t, http.MethodPost, pause, "admin", "s3cret", "Sec-Fetch-Site", "same-origin", "Content-Type", "text/plain"); code != http.StatusUnsupportedMediaType {
+		t.Errorf("same-origin text/plain pause: %d, want 415", code)
+	}
+	if code := request(t, http.MethodPost, pause, "admin", "s3cret", "Origin", "https://cioq.example.com"); code != http.StatusNoContent {
+		t.Errorf("pause from the trusted origin: %d, want 204", code)
+	}
+	if qi, err := asynq.NewInspectorFromRedisClient(db.Client).GetQueueInfo("default"); err != nil || !qi.Paused {
+		t.Errorf("queue after the trusted pause: %+v, %v", qi, err)
+	}
+	if code := p.stop(15 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// The host check is on where a rebinding page could drive the dashboard:
+// loopback addresses (and --no-auth, and the demo).
+func TestLoopbackAddr(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.0.0.2:80": true, "[::1]:8080": true, "localhost:8080": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:8080": false, "10.0.0.5:8080": false, "cioq.internal:8080": false, "bad": false,
+	} {
+		if got := loopbackAddr(addr); got != want {
+			t.Errorf("loopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
 // The sandbox subcommand prints its URLs and keys and stops on a signal.
 func TestSandboxCommand(t *testing.T) {
 	t.Parallel()
@@ -303,6 +396,13 @@ func TestDemo(t *testing.T) {
 	}
 	if code, _ := get(t, "http://"+addr+"/dashboard/", "admin", "demo"); code != 200 {
 		t.Errorf("dashboard with the demo credentials: %d", code)
+	}
+	// Its credentials are well known: a DNS-rebinding page's Host is refused.
+	if code := request(t, http.MethodGet, "http://"+addr+"/dashboard/api/queues", "admin", "demo", "Host", "rebind.evil.example:8080"); code != http.StatusMisdirectedRequest {
+		t.Errorf("demo dashboard under another Host: %d, want 421", code)
+	}
+	if code := request(t, http.MethodGet, "http://"+addr+"/dashboard/api/queues", "admin", "demo", "Host", "localhost:8080"); code != 200 {
+		t.Errorf("demo dashboard as localhost: %d, want 200", code)
 	}
 	if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 2`) {
 		t.Errorf("/metrics lacks the sends:\n%s", body)
