@@ -601,6 +601,10 @@ func (e *ExpiredError) Error() string {
 // unless opts give it a new expiry (RetryExpiresIn) or none
 // (RetryNoExpiry); either rewrites the expires_at of the task's envelope
 // (nothing else), so it is refused for a payload that does not decode.
+//
+// A task with a per-person sequence number (producer.WithOrdering) gets a
+// new one, at the end of its person's sequence: it is delivered after the
+// person's tasks enqueued before the retry (see Ordering).
 func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts ...RetryOption) (*asynq.TaskInfo, error) {
 	var o retryOptions
 	for _, opt := range opts {
@@ -648,6 +652,11 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 	if d.Queue != "" {
 		aopts = append(aopts, asynq.Queue(d.Queue))
 	}
+	payload, placed, err := s.restamp(ctx, d, payload) // a person's task: a new place in the person's order
+	if err != nil {
+		return nil, err
+	}
+	aopts = append(aopts, placed...)
 	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, payload, headers), aopts...)
 	if err != nil {
 		return nil, fmt.Errorf("worker: re-enqueue dead letter: %w", err)
