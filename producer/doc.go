@@ -35,6 +35,11 @@
 //     dead-letters it as expired instead of sending it late. Timing reads
 //     a delay and an expiry written as text ("15m", "1h", an ISO-8601
 //     moment) with the rules the CLI and POST /v1/tasks apply.
+//   - WithOrdering stamps each person-scoped task with the person's next
+//     sequence number and records which task id holds it, so workers with
+//     ordering deliver a person's tasks in enqueue order (each waits until
+//     every earlier one finished or left the queue). A duplicate of an
+//     idempotency key takes no place in the sequence.
 //   - Workspace names the Customer.io workspace whose credentials deliver
 //     the task. A client created with Workspaces (the workers' workspace
 //     names) refuses another name with an *UnknownWorkspaceError.

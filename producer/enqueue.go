@@ -56,7 +56,7 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 		if raw, err = tasks.MarshalPayload(p); err != nil {
 			return Receipt{}, encodeError(typ, err)
 		}
-		if err := c.stamp(ctx, p, &plan.meta); err != nil {
+		if err := c.stamp(ctx, p, &plan); err != nil {
 			return Receipt{}, err
 		}
 		b, err = tasks.EncodeRaw(raw, plan.meta)
@@ -121,7 +121,7 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 	if err != nil {
 		return Receipt{}, err
 	}
-	if err := c.stamp(ctx, rt.p, &rt.plan.meta); err != nil {
+	if err := c.stamp(ctx, rt.p, &rt.plan); err != nil {
 		return Receipt{}, err
 	}
 	b, err := tasks.EncodeRaw(rt.raw, rt.plan.meta)
@@ -203,6 +203,7 @@ type plan struct {
 	queue string
 	opts  []asynq.Option
 	key   string
+	id    string // the task id when decided before the enqueue (ordering); "" = the key's or asynq's
 }
 
 func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
@@ -314,20 +315,23 @@ func baseOptions(queue string, maxRetry int, timeout time.Duration) []asynq.Opti
 }
 
 func (c *Client) enqueue(ctx context.Context, typ string, b []byte, pl plan) (Receipt, error) {
-	var id string
-	if pl.key != "" {
+	id := pl.id
+	if id == "" && pl.key != "" {
 		k, err := c.keyer(ctx)
 		if err != nil {
 			return Receipt{}, err
 		}
 		id = k.taskID(pl.key)
-		pl.opts = append(pl.opts, asynq.TaskID(id)) // plan made the room: no copy
+	}
+	if id != "" {
+		pl.opts = append(pl.opts, asynq.TaskID(id)) // plan made the room for a key's: no copy
 	}
 	info, err := c.ac.EnqueueContext(ctx, asynq.NewTask(typ, b), pl.opts...)
 	if err == nil {
 		return Receipt{TaskID: info.ID, Key: pl.key, Queue: info.Queue, Type: typ}, nil
 	}
 	if pl.key != "" && errors.Is(err, asynq.ErrTaskIDConflict) {
+		c.unstamp(ctx, pl)
 		r := Receipt{TaskID: id, Key: pl.key, Queue: pl.queue, Type: typ, Duplicate: true}
 		if first, ierr := c.insp.GetTaskInfo(pl.queue, id); ierr == nil {
 			r.Queue, r.Type = first.Queue, first.Type

@@ -652,6 +652,10 @@ var retryIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").Wit
 // unless opts give it a new expiry (RetryExpiresIn) or none
 // (RetryNoExpiry); either rewrites the expires_at of the task's envelope
 // (nothing else), so it is refused for a payload that does not decode.
+//
+// A task with a per-person sequence number (producer.WithOrdering) gets a
+// new one, at the end of its person's sequence: it is delivered after the
+// person's tasks enqueued before the retry (see Ordering).
 func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts ...RetryOption) (*asynq.TaskInfo, error) {
 	var o retryOptions
 	for _, opt := range opts {
@@ -700,8 +704,13 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 	if d.Queue != "" {
 		aopts = append(aopts, asynq.Queue(d.Queue))
 	}
+	payload, void, err := s.restamp(ctx, d, payload, taskID) // a person's task: a new place in the person's order
+	if err != nil {
+		return nil, err
+	}
 	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, payload, headers), aopts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		void() // the earlier retry's task holds the person's place
 		// An earlier retry of this record enqueued its task and did not
 		// get to remove the record: finish that retry's work.
 		q := d.Queue
@@ -711,6 +720,7 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 		return nil, &AlreadyRetriedError{ID: d.ID, TaskID: taskID, Queue: q, Type: d.Type, Err: s.removeRetried(ctx, d)}
 	}
 	if err != nil {
+		void()
 		return nil, fmt.Errorf("worker: re-enqueue dead letter: %w", err)
 	}
 	return info, s.removeRetried(ctx, d)

@@ -103,6 +103,45 @@
 // ([AlreadyRetriedError]); a transactional send's record (below) stops a
 // second send even once that task has left Redis.
 //
+// # Per-person ordering
+//
+// In the workspaces [Ordering] lists, a person's tasks stamped by
+// producer.WithOrdering reach Customer.io in the order of their numbers:
+// task n is delivered only once every earlier number is settled, and
+// waits (rescheduled without spending its budget, other people unblocked)
+// until then. A number is settled when it is recorded as finished (the
+// task was delivered or dead-lettered by an ordered worker), when no task
+// holds it (its enqueue was a duplicate of an idempotency key), or when
+// the task holding it has left asynq's queues otherwise: deleted,
+// archived, or completed elsewhere. The producer records which task id
+// holds each number, and the worker looks each of those tasks up in asynq
+// (its state: pending, active, scheduled, retry or aggregating means still
+// to come), so a predecessor that is retrying, kept for missing
+// credentials, scheduled for later, or active on a worker that crashed
+// (until asynq's recoverer retries it, 60 to 120 s later) is waited for
+// however long that takes, and one that is gone is skipped at once
+// (logged, OrderingWait with gaveUp). The task that recorded the highest
+// finished number is looked up too: it records that before asynq
+// acknowledges it, and a crash in between delivers it again, before its
+// successor.
+//
+// Time decides only what Redis cannot tell: a number is taken just before
+// its task is enqueued (with Redis Cluster the two cannot be one step), so
+// a number whose task is not in Redis may be on its way; it is skipped
+// Ordering.MaxWait (30 s) after it was taken. So are, all at once, numbers
+// of which no record exists (stamped by an earlier version, or lost with an
+// evicted key) once the person's sequence has not moved for MaxWait.
+//
+// The records live 7 days after their last use (each stamp, each gate run,
+// each finished task), so a person whose tasks only wait keeps them. The
+// highest finished number is kept twice (cioq:{cioq:seq:<ws>:<key>}:state
+// and cioq:done:<ws>:<key>), so losing one key loses no progress; a
+// counter that is lost while the state lives restarts above it.
+// [DeadLetters.Retry] gives a person's task a new number at the end of the
+// person's sequence: it is delivered after the person's tasks enqueued
+// before the retry (its old number was finished when it was
+// dead-lettered).
+//
 // # Duplicates
 //
 // Track events and Pipelines messages carry an id (the producer sets a

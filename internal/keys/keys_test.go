@@ -46,6 +46,8 @@ var schema = []struct {
 	{"Seq", keys.Seq("", ok), "cioq:seq:default:" + ok},
 	{"Seq", keys.Seq("default", ok), "cioq:seq:default:" + ok},
 	{"Seq", keys.Seq("eu-shop", ok), "cioq:seq:eu-shop:" + ok},
+	{"SeqState", keys.SeqState("", ok), "cioq:{cioq:seq:default:" + ok + "}:state"},
+	{"SeqState", keys.SeqState("eu-shop", ok), "cioq:{cioq:seq:eu-shop:" + ok + "}:state"},
 	{"Done", keys.Done("", ok), "cioq:done:default:" + ok},
 	{"Done", keys.Done("eu-shop", ok), "cioq:done:eu-shop:" + ok},
 
@@ -157,6 +159,8 @@ func TestHashTags(t *testing.T) {
 				keys.AsynqPending("default"), keys.AsynqTask("default", "{x}")}},
 		{"the end-of-run script reads the run and pulled markers", "default:track",
 			[]string{keys.RecoveryRun("", "track"), keys.RecoveryPulled("", "track")}},
+		{"the stamp script takes a person's number and records its task", keys.Seq("eu-shop", ok),
+			[]string{keys.Seq("eu-shop", ok), keys.SeqState("eu-shop", ok)}},
 		{"the reserve script reads the GCRA position and the 429 state", "eu-shop:app",
 			[]string{keys.RateLimitTAT(keys.RateLimitPrefix, "eu-shop:app"), keys.RateLimitThrottle(keys.RateLimitPrefix, "eu-shop:app")}},
 	}
@@ -282,7 +286,7 @@ func TestKeyLiteral(t *testing.T) {
 func TestWorkspaceNames(t *testing.T) {
 	// Every key naming a workspace spells the default one "default".
 	for _, ws := range []string{"", "default"} {
-		for _, k := range []string{keys.Seq(ws, ok), keys.Done(ws, ok), keys.RecoveryRun(ws, "track"),
+		for _, k := range []string{keys.Seq(ws, ok), keys.SeqState(ws, ok), keys.Done(ws, ok), keys.RecoveryRun(ws, "track"),
 			keys.RecoveryPulled(ws, "track"), keys.Retrying("default", ws, "track")} {
 			if !strings.Contains(k, "default:") || strings.Contains(k, "::") {
 				t.Errorf("workspace %q: %q does not name the default workspace as \"default\"", ws, k)

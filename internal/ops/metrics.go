@@ -109,7 +109,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		orderingGaveUp: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cioq_ordering_gave_up_total",
-			Help: "Tasks delivered out of order because waiting for an earlier task of the same person took too long.",
+			Help: "Tasks delivered without waiting for an earlier task of the same person that left the queue unfinished or could not be found.",
 		}),
 		recoveryPulls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cioq_recovery_pulls_total",
@@ -236,7 +236,8 @@ func (m *Metrics) IngestRequest(source, outcome string) {
 }
 
 // OrderingWait observes how long a task waited for an earlier task of the
-// same person, and counts it when the worker gave up waiting.
+// same person, and counts it when the worker went ahead without one (it
+// left the queue unfinished, or could not be found).
 func (m *Metrics) OrderingWait(d time.Duration, gaveUp bool) {
 	if m == nil {
 		return

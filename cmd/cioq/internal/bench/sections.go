@@ -170,7 +170,7 @@ func benchEnqueue(ctx context.Context, e *env, rep *Report) error {
 			Note: fmt.Sprintf("%d-byte task; %s", len(raw), rounds)})
 		rep.add(Row{Section: "enqueue", Name: fmt.Sprintf("producer.Track WithOrdering, %d goroutine(s)", g), Value: median(ord), Unit: "tasks/s",
 			Baseline: median(base), BaseName: "asynq.Client.Enqueue", Ratio: pairedRatio(ord, base),
-			Note: "one more Redis round trip (INCR+EXPIRE)"})
+			Note: "one more Redis round trip (the stamp script)"})
 	}
 	return nil
 }
