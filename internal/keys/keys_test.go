@@ -77,6 +77,7 @@ var schema = []struct {
 	{"AsynqActive", keys.AsynqActive("default"), "asynq:{default}:active"},
 	{"AsynqLease", keys.AsynqLease("default"), "asynq:{default}:lease"},
 	{"AsynqRetry", keys.AsynqRetry("critical"), "asynq:{critical}:retry"},
+	{"AsynqArchived", keys.AsynqArchived("bulk"), "asynq:{bulk}:archived"},
 	{"AsynqPending", keys.AsynqPending("bulk"), "asynq:{bulk}:pending"},
 	{"AsynqTask", keys.AsynqTask("default", id), "asynq:{default}:t:" + id},
 }
@@ -153,6 +154,8 @@ func TestHashTags(t *testing.T) {
 		{"the claim script moves an entry from asynq's keys to the holding hash", "default",
 			[]string{keys.AsynqActive("default"), keys.AsynqLease("default"), keys.AsynqTask("default", id), keys.StuckHold("default"),
 				keys.AsynqPending("default"), keys.AsynqTask("default", "{x}")}},
+		{"the delete-archived script reads asynq's task hash and deletes it from the archive", "bulk",
+			[]string{keys.AsynqTask("bulk", id), keys.AsynqArchived("bulk")}},
 		{"the end-of-run script reads the run and pulled markers", "default:track",
 			[]string{keys.RecoveryRun("", "track"), keys.RecoveryPulled("", "track")}},
 		{"the reserve script reads the GCRA position and the 429 state", "eu-shop:app",
