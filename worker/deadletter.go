@@ -60,9 +60,12 @@ type Failure struct {
 	// payload data or credentials).
 	Message string `json:"message,omitempty"`
 	Error   string `json:"error,omitempty"`
-	// Attempt is the attempt's number as DeadLetter.Attempts counts them:
-	// attempts that did not spend the retry budget (throttled, auth) share
-	// the number of the attempt after them.
+	// Attempt is the attempt's number: one more than the transient failures
+	// (and crashes) before it, as DeadLetter.Attempts counts them. Attempts
+	// that did not spend the retry budget (throttled, auth) share the number
+	// of the attempt after them; the transient failures retried after the
+	// budget ran out, inside the retry window, go on counting past
+	// AttemptsAllowed (for a task with a cioq budget: see AttemptsAllowed).
 	Attempt int `json:"attempt,omitempty"`
 }
 
@@ -81,14 +84,16 @@ type DeadLetter struct {
 	// Payload is the task's bytes, exactly as enqueued.
 	Payload []byte
 	// Attempts is how many attempts spent the task's retry budget, the
-	// last one included (asynq's retried+1). Attempts refused with 429 or
+	// last one included (asynq's retried+1, at most AttemptsAllowed for a
+	// task with a cioq budget). Attempts refused with 429 or
 	// for credentials (401, none configured) do not spend it, nor do waits
 	// for a rate limit or a person's earlier task, nor the retries of a
 	// transient failure past the budget while the retry window is open;
 	// History lists them all. See AttemptsAllowed.
 	Attempts int
-	// MaxRetry is asynq's MaxRetry of the task (its retry budget, which
-	// Retry gives the new task again).
+	// MaxRetry is the task's retry budget (tasks.HeaderRetryBudget, or
+	// asynq's MaxRetry for a task enqueued without it), which Retry gives the
+	// new task again.
 	MaxRetry int
 	// Class, Status, Message and Error describe the latest failure: the
 	// dead-letter class, the HTTP status (0 if none), Customer.io's message

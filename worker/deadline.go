@@ -126,6 +126,11 @@ func (w *Worker) handleError(ctx context.Context, at *asynq.Task, err error) {
 	if werr := w.writeDeadLetter(wctx, t, at, DeadLetterExhausted, 0, "", reason); werr != nil {
 		// The reconciler copies it from asynq's archive later.
 		w.log.Error("asynq archives a task on its own, and its dead letter could not be recorded; the reconciler will copy it", "type", t.Type, "task_id", t.ID, "queue", t.Queue, "error", werr.Error())
+		return
+	}
+	if w.ordered(t) {
+		// Dead-lettered: the person's next task need not wait for it.
+		w.orderDone(wctx, t)
 	}
 }
 

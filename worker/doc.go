@@ -16,8 +16,8 @@
 // when it was written to the dead-letter store ([DeadLetters]), and that
 // record is written before asynq archives the task. A dead letter means
 // "not delivered": the store holds a record only for a task that left
-// asynq's queues undelivered, never for one still pending, scheduled,
-// retrying or running.
+// asynq's queues undelivered, never for one that is pending, scheduled or
+// retrying.
 //
 // The worker decides every task's fate; asynq never dead-letters a task on
 // its own. The producer enqueues each task with asynq's MaxRetry out of
@@ -29,19 +29,21 @@
 // anyway (the decision took longer than the margin, the worker lost its
 // lease), asynq retries the task and no dead letter is left for it: the
 // worker writes none once asynq stopped waiting for the attempt, and
-// asynq's error handler removes one written in the meantime. Deleting or
+// asynq's error handler, which runs before asynq retries the task, removes
+// one written in the meantime. Deleting or
 // purging a dead letter deletes its task from asynq's archive only if it is
 // archived there: a live task of the same id is never deleted.
 //
 // Retried (the task stays in Redis):
 //   - 408, 5xx, network errors and timeouts: exponential backoff with full
 //     jitter (1 s doubling to 10 min by default); a Retry-After wins. Each
-//     spends one retry of the task's budget (MaxRetry, 297 by default: the
-//     first MaxRetry such failures are retried, so MaxRetry+1 attempts).
-//     When the budget runs out before the task's retry window (24 h since
-//     enqueued_at) has passed, the task keeps retrying without spending it
-//     until it has; the backoff keeps growing (asynq's retried count, which
-//     it follows, still counts these failures).
+//     spends one retry of the task's budget (MaxRetry retries, 297 by
+//     default: MaxRetry+1 attempts). When the budget runs out before the
+//     task's retry window (24 h since enqueued_at) has passed, the task
+//     keeps retrying without spending it until it has; the backoff keeps
+//     growing (asynq's retried count, which it follows, still counts these
+//     failures). Once both are used up, the next transient failure
+//     dead-letters it as exhausted.
 //   - 429: after Retry-After (or the backoff), never spending the budget,
 //     and never dead-lettered, however the budget was used up.
 //     asynq stores retry times in whole seconds, truncating; delays are
