@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,6 +205,9 @@ type plan struct {
 	opts  []asynq.Option
 	key   string
 	id    string // the task id when decided before the enqueue (ordering); "" = the key's or asynq's
+	// headers carry the retry budget (tasks.HeaderRetryBudget); shared
+	// per budget, never written to.
+	headers map[string]string
 }
 
 func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
@@ -268,7 +272,8 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 			return plan{}, err
 		}
 	}
-	base := baseOptions(pl.queue, maxRetry, timeout)
+	pl.headers = budgetHeaders(maxRetry)
+	base := baseOptions(pl.queue, timeout)
 	if pl.key == "" && processAt.IsZero() {
 		pl.opts = base // shared: capacity clipped, never appended to in place
 		return pl, nil
@@ -286,32 +291,48 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 
 // optKey names a set of base asynq options.
 type optKey struct {
-	queue    string
-	maxRetry int
-	timeout  time.Duration
+	queue   string
+	timeout time.Duration
 }
 
 // baseOpts caches the queue, retry and timeout options per combination
 // (a handful in practice), so an enqueue without idempotency key or delay
-// allocates no options.
+// allocates no options; budgets caches the header map of each retry budget.
 var (
 	baseOpts  sync.Map // optKey -> []asynq.Option
 	baseOptsN atomic.Int32
+	budgets   sync.Map // int -> map[string]string
+	budgetsN  atomic.Int32
 )
 
-// baseOptions returns the asynq options for queue, maxRetry and timeout. The
+// baseOptions returns the asynq options for queue and timeout, with asynq's
+// MaxRetry at tasks.AsynqMaxRetry: the retry budget travels in the task's
+// headers (budgetHeaders), and asynq never archives a task by itself. The
 // slice is shared and its capacity clipped: append copies it.
-func baseOptions(queue string, maxRetry int, timeout time.Duration) []asynq.Option {
-	k := optKey{queue, maxRetry, timeout}
+func baseOptions(queue string, timeout time.Duration) []asynq.Option {
+	k := optKey{queue, timeout}
 	if v, ok := baseOpts.Load(k); ok {
 		return v.([]asynq.Option)
 	}
-	o := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
+	o := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(tasks.AsynqMaxRetry), asynq.Timeout(timeout)}
 	o = o[:len(o):len(o)]
-	if baseOptsN.Add(1) <= 64 { // bounded: per-call retries or timeouts are not cached
+	if baseOptsN.Add(1) <= 64 { // bounded: per-call timeouts are not cached
 		baseOpts.Store(k, o)
 	}
 	return o
+}
+
+// budgetHeaders returns the task headers of a retry budget
+// (tasks.HeaderRetryBudget). The map is shared: it must not be written to.
+func budgetHeaders(maxRetry int) map[string]string {
+	if v, ok := budgets.Load(maxRetry); ok {
+		return v.(map[string]string)
+	}
+	h := map[string]string{tasks.HeaderRetryBudget: strconv.Itoa(maxRetry)}
+	if budgetsN.Add(1) <= 64 { // bounded: per-call budgets are not cached
+		budgets.Store(maxRetry, h)
+	}
+	return h
 }
 
 func (c *Client) enqueue(ctx context.Context, typ string, b []byte, pl plan) (Receipt, error) {
@@ -326,7 +347,7 @@ func (c *Client) enqueue(ctx context.Context, typ string, b []byte, pl plan) (Re
 	if id != "" {
 		pl.opts = append(pl.opts, asynq.TaskID(id)) // plan made the room for a key's: no copy
 	}
-	info, err := c.ac.EnqueueContext(ctx, asynq.NewTask(typ, b), pl.opts...)
+	info, err := c.ac.EnqueueContext(ctx, asynq.NewTaskWithHeaders(typ, b, pl.headers), pl.opts...)
 	if err == nil {
 		return Receipt{TaskID: info.ID, Key: pl.key, Queue: info.Queue, Type: typ}, nil
 	}

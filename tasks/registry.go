@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -102,12 +103,36 @@ func RetriesFor(window, base, limit time.Duration) int {
 	return n
 }
 
+// The retry budget travels with the task, not in asynq's MaxRetry.
+//
+// asynq archives a task by itself once its retried count reaches its
+// MaxRetry and an attempt fails in any way (a crash, a deadline asynq saw
+// first, a 429), without asking the worker; a task archived so is in
+// asynq's archive only, not in the dead-letter store. So the producer
+// enqueues every task with asynq's MaxRetry at [AsynqMaxRetry] (asynq never
+// archives it by itself) and the task's retry budget in the task header
+// [HeaderRetryBudget]; the worker keeps the budget and dead-letters the task
+// itself. A task without the header (enqueued by an older producer, or
+// directly with an asynq client) has asynq's MaxRetry as its budget.
+const (
+	// HeaderRetryBudget is the asynq task header holding the task's retry
+	// budget: the number of transient failures retried (decimal). A task
+	// with budget n is attempted at least n+1 times before it can be
+	// dead-lettered as exhausted.
+	HeaderRetryBudget = "cioq-retry-budget"
+	// AsynqMaxRetry is the asynq MaxRetry of every task the producer
+	// enqueues: asynq's largest (an int32), so it never archives a task by
+	// itself.
+	AsynqMaxRetry = math.MaxInt32
+)
+
 // Defaults are the enqueue options a task type gets unless the producer
 // overrides them.
 type Defaults struct {
 	// Queue is the asynq queue (QueueCritical, QueueDefault or QueueBulk).
 	Queue string
-	// MaxRetry is the number of retries asynq allows (DefaultMaxRetry).
+	// MaxRetry is the retry budget: the number of transient failures
+	// retried (DefaultMaxRetry), sent in HeaderRetryBudget.
 	MaxRetry int
 	// Timeout bounds one delivery attempt (DefaultTimeout).
 	Timeout time.Duration

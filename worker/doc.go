@@ -16,11 +16,29 @@
 //
 // At least once. A task leaves Redis only when Customer.io accepted it or
 // when it was written to the dead-letter store ([DeadLetters]), and that
-// record is written before asynq is told to archive the task. Accepted
-// means a 2xx: one whose body then breaks off or is not the documented
-// JSON is still a delivery (a send is recorded as sent, without its
-// delivery id), never a retry or a dead letter. A dead letter means not
-// delivered.
+// record is written before asynq archives the task. A dead letter means
+// "not delivered": the store holds a record only for a task that left
+// asynq's queues undelivered, never for one that is pending, scheduled or
+// retrying.
+//
+// The worker decides every task's fate; asynq never dead-letters a task on
+// its own. The producer enqueues each task with asynq's MaxRetry out of
+// reach (tasks.AsynqMaxRetry) and the task's retry budget in its
+// tasks.HeaderRetryBudget header, which the worker keeps. Each attempt runs
+// under a deadline of its own, a margin ahead of asynq's (a fifth of the
+// task's timeout, at most 2 s), so its decision is recorded and reaches
+// asynq before asynq acts on the deadline itself. When asynq acts first
+// anyway (the decision took longer than the margin, the worker lost its
+// lease), asynq retries the task and no dead letter is left for it: the
+// worker writes none once asynq stopped waiting for the attempt, and
+// asynq's error handler, which runs before asynq retries the task, removes
+// one written in the meantime. Deleting or purging a dead letter deletes
+// its task from asynq's archive only if it is archived there: a live task
+// of the same id is never deleted.
+//
+// Accepted means a 2xx: one whose body then breaks off or is not the
+// documented JSON is still a delivery (a send is recorded as sent, without
+// its delivery id), never a retry or a dead letter.
 //
 // Batched tasks (see [Batching]) each keep their own fate. A 207 whose
 // errors name items by batch_index dead-letters those tasks and delivers
@@ -34,10 +52,15 @@
 // Retried (the task stays in Redis):
 //   - 408, 5xx, network errors and timeouts: exponential backoff with full
 //     jitter (1 s doubling to 10 min by default); a Retry-After wins. Each
-//     spends one retry of the task's budget (MaxRetry). When the budget runs
-//     out before the task's retry window (24 h since enqueued_at) has
-//     passed, the task keeps retrying without spending it until it has.
-//   - 429: after Retry-After (or the backoff), never spending the budget.
+//     spends one retry of the task's budget (MaxRetry retries, 297 by
+//     default: MaxRetry+1 attempts). When the budget runs out before the
+//     task's retry window (24 h since enqueued_at) has passed, the task
+//     keeps retrying without spending it until it has; the backoff keeps
+//     growing (asynq's retried count, which it follows, still counts these
+//     failures). Once both are used up, the next transient failure
+//     dead-letters it as exhausted.
+//   - 429: after Retry-After (or the backoff), never spending the budget,
+//     and never dead-lettered, however the budget was used up.
 //     asynq stores retry times in whole seconds, truncating; delays are
 //     rounded up so a retry is never earlier than Retry-After.
 //   - 401, or no credentials for the task's API in its workspace (or an
@@ -59,7 +82,10 @@
 //   - A handler panic: recovered and treated as a transient failure.
 //   - A worker that crashes mid-task: asynq's lease (30 s, hard-coded)
 //     expires and another worker's recoverer (every minute, for leases
-//     expired more than 30 s ago) retries the task; this counts as a retry.
+//     expired more than 30 s ago) retries the task; this spends a retry
+//     like a transient failure, but never dead-letters the task by itself
+//     (a task that kills its worker on every attempt is retried, with the
+//     backoff, until someone deletes it).
 //   - Shutdown: in-flight tasks get ShutdownTimeout to finish; asynq puts
 //     the rest back in their queue without spending a retry.
 //
@@ -75,13 +101,28 @@
 //     has been expired for a lease period (30 s), keeping what could be read
 //     of it; an entry with a live lease is never touched.
 //   - expired: a send past its expires_at; never sent.
-//   - exhausted: transient failures past both the retry budget and the
-//     retry window; or a task asynq archived by itself (e.g. its worker
-//     crashed on the last allowed attempt, or MaxRetry was 0): a reconciler
-//     run at start and every ReconcileInterval copies those from asynq's
-//     archive with asynq's last error.
+//   - exhausted: a transient failure once both the retry budget and the
+//     retry window are used up.
 //   - config: the task's workspace is unknown to the worker and its retry
 //     window passed while it was kept; Customer.io is not called.
+//
+// Tasks without a retry budget header (enqueued by an older producer, with
+// the budget as asynq's MaxRetry, or directly with an asynq client) still
+// work, by the rules that held when they were enqueued: their budget is
+// asynq's MaxRetry, and asynq archives them by itself once their retried
+// count has reached it and an attempt fails in any way. So the worker stops
+// spending their budget one retry early (MaxRetry attempts, at least 1),
+// keeping asynq's last retry for a 429, a 401 or a crash; dead-letters any
+// failure (as exhausted) once asynq's count is used up; and when asynq
+// archives one at a deadline it reached first, asynq's error handler records
+// it as exhausted before the archive (should that attempt still deliver the
+// task, the record and the archive entry are removed again). Only one
+// whose worker crashed on its last attempt reaches asynq's archive
+// unrecorded (asynq's recoverer archives it without calling the worker): a
+// reconciler, run at start and every ReconcileInterval as a safety net,
+// copies every archived task the store lacks, with asynq's last error. It
+// reads each queue's archive as one snapshot of ids, so asynq trimming the
+// oldest entries meanwhile does not make it skip others.
 //
 // A dead letter's history lists every failed attempt, not only the last
 // error asynq keeps: each retried failure (time, class, status, attempt

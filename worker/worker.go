@@ -203,6 +203,8 @@ type Worker struct {
 	batchTypes map[string]bool
 	// batchHook, when set (tests), runs in every batch request before it is sent.
 	batchHook func([]customerio.Operation)
+	// returned, when set (tests), runs as each attempt's handler returns.
+	returned func(t *Task, err error)
 
 	mu          sync.Mutex
 	clients     map[string]*customerio.Client
@@ -213,6 +215,9 @@ type Worker struct {
 
 	rec   recovery
 	stuck stuckCheck
+	// locks serialize a task's dead-letter decisions with asynq's error
+	// handler (deadline.go).
+	locks taskLocks
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -330,6 +335,7 @@ func New(cfg Config) (*Worker, error) {
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		RetryDelayFunc:           retryDelay(cfg.Backoff, cfg.Now),
 		IsFailure:                isFailure,
+		ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
 		Logger:                   NewAsynqLogger(cfg.Logger),
 		LogLevel:                 asynq.WarnLevel,
 	})

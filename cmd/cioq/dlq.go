@@ -51,14 +51,16 @@ delete take IDs only):
 
 const dlqAttemptsHelp = `Attempts are shown as made/allowed: the attempts that spent the task's retry
 budget, the last one included, out of the attempts that budget allows (the
-task's max_retry: 297 unless the producer set another). Attempts refused with
-429 or for credentials (401, none configured) do not spend it and are not
-counted, nor are waits for a rate limit or for a person's earlier task, nor
-the retries of a transient failure once the budget is spent while the retry
-window (24 h) is still open. The history lists every failed attempt, counted
-or not, with its time, class, status and reason (the newest 20 of one task's
-retries, 100 in all; the number left out is shown). A worker crash during an
-attempt counts, and can make a task's attempts one more than allowed.`
+task's max_retry retries and its first attempt: 298 unless the producer set
+another budget). Attempts refused with 429 or for credentials (401, none
+configured) do not spend it and are not counted, nor are waits for a rate
+limit or for a person's earlier task, nor the retries of a transient failure
+once the budget is spent while the retry window (24 h) is still open. A
+worker crash during an attempt counts. The history lists every failed
+attempt, counted or not, with its time, class, status and reason (the newest
+20 of one task's retries, 100 in all; the number left out is shown). A task
+enqueued by an earlier cioq version is allowed max_retry attempts, and a
+crash can make its attempts one more than allowed.`
 
 // dlqSub is one `cioq dlq` subcommand.
 type dlqSub struct {

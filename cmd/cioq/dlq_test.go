@@ -244,7 +244,7 @@ func TestDLQShowRetry(t *testing.T) {
 		t.Errorf("retry output %+v", out)
 	}
 	ts := pending()
-	if len(ts) != 1 || ts[0].ID != out.TaskID || ts[0].MaxRetry != 25 || ts[0].Retried != 0 {
+	if len(ts) != 1 || ts[0].ID != out.TaskID || ts[0].Headers[tasks.HeaderRetryBudget] != "25" || ts[0].MaxRetry != tasks.AsynqMaxRetry || ts[0].Retried != 0 {
 		t.Fatalf("pending after retry: %+v", ts)
 	}
 	if _, err := worker.NewDeadLetters(db.Client, nil).Get(context.Background(), "task-1"); err != worker.ErrNotFound {
@@ -457,7 +457,7 @@ func TestDLQShowsEveryAttempt(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	allowed := fmt.Sprintf("3/%d", tasks.DefaultMaxRetry)
+	allowed := fmt.Sprintf("3/%d", tasks.DefaultMaxRetry+1) // a budget of 297 retries: 298 attempts
 
 	res := cli(t, env, "", "dlq", "show", r.TaskID)
 	if res.code != 0 {
@@ -491,7 +491,7 @@ func TestDLQShowsEveryAttempt(t *testing.T) {
 	}
 	check := func(what string, it dlqItem, history bool) {
 		t.Helper()
-		if it.Attempts != 3 || it.AttemptsAllowed != tasks.DefaultMaxRetry {
+		if it.Attempts != 3 || it.AttemptsAllowed != tasks.DefaultMaxRetry+1 {
 			t.Errorf("%s: attempts %d/%d, want %s", what, it.Attempts, it.AttemptsAllowed, allowed)
 		}
 		if !history {
@@ -510,7 +510,7 @@ func TestDLQShowsEveryAttempt(t *testing.T) {
 		}
 	}
 	check("show --json", it, true)
-	if !strings.Contains(res.stdout, `"attempts_allowed": 297`) || strings.Contains(res.stdout, "max_retry") {
+	if !strings.Contains(res.stdout, `"attempts_allowed": 298`) || strings.Contains(res.stdout, "max_retry") {
 		t.Errorf("show --json field names:\n%s", res.stdout)
 	}
 	res = cli(t, env, "", "dlq", "export")

@@ -279,6 +279,11 @@ func AsynqLease(queue string) string { return asynqQueue(queue) + "lease" }
 // moves entries forward in it (ZADD XX; asynq's).
 func AsynqRetry(queue string) string { return asynqQueue(queue) + "retry" }
 
+// AsynqArchived is asynq's sorted set of a queue's archived task ids, by
+// archive time (unix s): asynq:{<queue>}:archived. The reconciler reads it;
+// the dead-letter store removes an archived task from it (asynq's).
+func AsynqArchived(queue string) string { return asynqQueue(queue) + "archived" }
+
 // AsynqPending is asynq's list of a queue's task ids ready to run:
 // asynq:{<queue>}:pending (asynq's; cioq's tests use it).
 func AsynqPending(queue string) string { return asynqQueue(queue) + "pending" }

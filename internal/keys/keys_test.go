@@ -81,6 +81,7 @@ var schema = []struct {
 	{"AsynqActive", keys.AsynqActive("default"), "asynq:{default}:active"},
 	{"AsynqLease", keys.AsynqLease("default"), "asynq:{default}:lease"},
 	{"AsynqRetry", keys.AsynqRetry("critical"), "asynq:{critical}:retry"},
+	{"AsynqArchived", keys.AsynqArchived("bulk"), "asynq:{bulk}:archived"},
 	{"AsynqPending", keys.AsynqPending("bulk"), "asynq:{bulk}:pending"},
 	{"AsynqTask", keys.AsynqTask("default", id), "asynq:{default}:t:" + id},
 }
@@ -157,6 +158,8 @@ func TestHashTags(t *testing.T) {
 		{"the claim script moves an entry from asynq's keys to the holding hash", "default",
 			[]string{keys.AsynqActive("default"), keys.AsynqLease("default"), keys.AsynqTask("default", id), keys.StuckHold("default"),
 				keys.AsynqPending("default"), keys.AsynqTask("default", "{x}")}},
+		{"the delete-archived script reads asynq's task hash and deletes it from the archive", "bulk",
+			[]string{keys.AsynqTask("bulk", id), keys.AsynqArchived("bulk")}},
 		{"the end-of-run script reads the run and pulled markers", "default:track",
 			[]string{keys.RecoveryRun("", "track"), keys.RecoveryPulled("", "track")}},
 		{"the stamp script takes a person's number and records its task", keys.Seq("eu-shop", ok),
