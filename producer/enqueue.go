@@ -204,6 +204,12 @@ type plan struct {
 	queue string
 	opts  []asynq.Option
 	key   string
+
+	// The resolved retry budget, timeout and process time (zero: now),
+	// for Prepare, which hands them on instead of asynq options.
+	maxRetry  int
+	timeout   time.Duration
+	processAt time.Time
 }
 
 func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
@@ -268,6 +274,7 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 			return plan{}, err
 		}
 	}
+	pl.maxRetry, pl.timeout, pl.processAt = maxRetry, timeout, processAt
 	base := baseOptions(pl.queue, maxRetry, timeout)
 	if pl.key == "" && processAt.IsZero() {
 		pl.opts = base // shared: capacity clipped, never appended to in place
