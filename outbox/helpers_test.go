@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 func childRelay() int {
 	rdb := redis.NewClient(mustRedisOpts(os.Getenv(envChildRDB)))
 	prod := producer.NewFromRedis(rdb)
-	r, err := outbox.NewRelay(outbox.RelayConfig{Postgres: os.Getenv(envChildPG), Producer: prod, BatchSize: 100, Concurrency: 4,
+	r, err := outbox.NewRelay(outbox.RelayConfig{Postgres: os.Getenv(envChildPG), Producer: prod, BatchSize: 100, Concurrency: 1,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -135,6 +135,7 @@ type env struct {
 	prod *producer.Client
 	insp *asynq.Inspector
 	w    *outbox.Writer
+	next int // fill's next row number
 }
 
 func newEnv(t *testing.T) *env {
@@ -187,12 +188,16 @@ func (e *env) order(t *testing.T, id string, commit bool, opts ...producer.Enque
 }
 
 // fill commits n rows, batch per transaction, every tenth with an
-// idempotency key, and returns the task id each must become.
+// idempotency key, and returns the task id each must become. Rows are
+// numbered from e.next, so keys never repeat in a test.
 func (e *env) fill(t *testing.T, n, batch int) map[string]bool {
 	t.Helper()
 	ctx := context.Background()
 	want := map[string]bool{}
-	for i := 0; i < n; i += batch {
+	first := e.next
+	e.next += n
+	n += first
+	for i := first; i < n; i += batch {
 		tx, err := e.pool.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -308,7 +313,7 @@ func testLogger() *slog.Logger {
 // ends.
 func startWorker(t *testing.T, rdb *testredis.DB) *sandbox.Server {
 	t.Helper()
-	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1})
+	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, TransactionalRateLimit: -1, BroadcastInterval: -1})
 	hs := httptest.NewServer(sb)
 	t.Cleanup(func() { hs.Close(); sb.Close() })
 	w, err := worker.New(worker.Config{
@@ -319,7 +324,8 @@ func startWorker(t *testing.T, rdb *testredis.DB) *sandbox.Server {
 			TrackURL: hs.URL + "/track", AppURL: hs.URL + "/app", PipelinesURL: hs.URL + "/cdp/v1",
 			Timeout: 5 * time.Second,
 		}},
-		Concurrency: 8, Logger: testLogger(), ProbeInterval: -1,
+		Concurrency: 16, Logger: testLogger(), ProbeInterval: -1,
+		RateLimits: worker.RateLimits{Off: true},
 	})
 	if err != nil {
 		t.Fatal(err)
