@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
@@ -120,6 +122,13 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 			}
 			return err
 		}
+		if err := runDemoOutbox(ctx, a, out, log, rdb, popts, env, f.timeout); err != nil {
+			svc.stop()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
 	} else {
 		fmt.Fprintln(out, "Real credentials found: no demo data is sent (pass --scenarios to send it).")
 		fmt.Fprintln(out, "Enqueue tasks with `cioq enqueue` or the producer; the worker delivers them.")
@@ -130,6 +139,31 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	log.Info("shutting down the demo")
 	svc.stop()
 	return nil
+}
+
+// runDemoOutbox runs the transactional outbox scenario when CIOQ_OUTBOX_URL
+// names a database (`make run` starts one), with a relay that keeps running
+// until ctx ends; without it, it says how to see it.
+func runDemoOutbox(ctx context.Context, a *app, out io.Writer, log *slog.Logger, rdb redis.UniversalClient,
+	popts []producer.Option, env *demoEnv, timeout time.Duration) error {
+	u, err := outboxURL(a.getenv)
+	if err != nil {
+		return err
+	}
+	if u == "" {
+		fmt.Fprintf(out, "\nTransactional outbox: not shown (set %s to a PostgreSQL database; `make run` starts one).\n", envOutboxURL)
+		return nil
+	}
+	rfs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	rel, err := newRelay(rfs, addRelayFlags(rfs), a.getenv, u, rdb, popts, log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	go func() {
+		rel.Run(ctx)
+		rel.Close()
+	}()
+	return demo.RunOutbox(ctx, demo.OutboxOptions{Out: out, Postgres: u, Relay: rel, Sandbox: env.sb, Timeout: timeout})
 }
 
 // demoEnv is where the demo's worker delivers: the sandbox it started, or
