@@ -20,8 +20,8 @@ import (
 
 // Relay defaults (RelayConfig's zero values).
 const (
-	DefaultBatchSize    = 200
-	DefaultConcurrency  = 8
+	DefaultBatchSize    = 500
+	DefaultConcurrency  = 16
 	DefaultPollInterval = 2 * time.Second
 	DefaultDedupWindow  = 15 * time.Minute
 )
