@@ -44,14 +44,17 @@ func parseDemoFlags(a *app, args []string) (demoFlags, error) {
 			"emails, segment attributes, anonymous page views merged on signup, a company\n"+
 			"with a member, a manual segment, a broadcast, a Pipelines identify and\n"+
 			"track), waits until the sandbox received them, prints what it received and\n"+
-			"keeps running until Ctrl-C.\n\n"+
+			"keeps running until Ctrl-C. With CIOQ_OUTBOX_URL (`make run` starts a\n"+
+			"PostgreSQL) it also runs a relay and shows the transactional outbox: an order\n"+
+			"and its confirmation committed together, then a rolled-back order whose\n"+
+			"confirmation is never sent.\n\n"+
 			"With Customer.io credentials in the environment (CUSTOMERIO_SITE_ID and\n"+
 			"CUSTOMERIO_TRACK_API_KEY, CUSTOMERIO_APP_API_KEY or\n"+
 			"CUSTOMERIO_PIPELINES_WRITE_KEY) it runs no sandbox: the worker delivers to\n"+
 			"Customer.io (or the CUSTOMERIO_*_URL endpoints) and no demo data is sent\n"+
 			"unless --scenarios is given.\n\n"+
 			"Environment: REDIS_URL (default "+demoRedisURL+"), CUSTOMERIO_*,\n"+
-			"CIOQ_DASHBOARD_USER and CIOQ_DASHBOARD_PASSWORD (default "+demoDashUser+"/"+demoDashPassword+"), CIOQ_*.")
+			"CIOQ_DASHBOARD_USER and CIOQ_DASHBOARD_PASSWORD (default "+demoDashUser+"/"+demoDashPassword+"), CIOQ_OUTBOX_URL, CIOQ_*.")
 	var f demoFlags
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address of the dashboard, /metrics and health (a free port if taken)")
 	fs.StringVar(&f.sandboxAddr, "sandbox-addr", "127.0.0.1:8025", "listen address of the sandbox (a free port if taken)")
