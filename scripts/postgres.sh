@@ -26,16 +26,22 @@ fi
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
-# bindir prints the directory of pg_ctl: on PATH, else the newest
-# /usr/lib/postgresql/N/bin.
+# bindir prints the directory of pg_ctl, initdb and pg_isready: pg_ctl's on
+# PATH, else the newest /usr/lib/postgresql/N/bin.
 bindir() {
-  if command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; then
-    dirname "$(command -v pg_ctl)"
-    return
+  # On PATH (a link into the server's bin directory, as some images have,
+  # is followed: pg_isready lives there too).
+  if command -v pg_ctl >/dev/null 2>&1; then
+    local d
+    d=$(dirname "$(readlink -f "$(command -v pg_ctl)")")
+    if [ -x "$d/initdb" ] && [ -x "$d/pg_isready" ]; then
+      echo "$d"
+      return
+    fi
   fi
   local d
   d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-  if [ -n "$d" ] && [ -x "$d/initdb" ]; then
+  if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_isready" ]; then
     echo "$d"
   fi
 }
@@ -68,11 +74,20 @@ as() {
   fi
 }
 
-ready() { "$bin/pg_isready" -q -h "$host" -p "$port" -t 1 >/dev/null 2>&1; }
+ready() { "$bin/pg_isready" -q -h "$host" -p "$port" -t 3 >/dev/null 2>&1; }
 
 case "$cmd" in
   start)
     if ready; then exit 0; fi
+    # Ours, running but slow to answer (a busy machine): wait for it.
+    if [ -f "$dir/postmaster.pid" ] && kill -0 "$(head -n 1 "$dir/postmaster.pid")" 2>/dev/null; then
+      for _ in $(seq 1 60); do
+        if ready; then exit 0; fi
+        sleep 0.5
+      done
+      echo "postgres.sh: the server in $dir runs but does not answer on $host:$port; see $dir/server.log" >&2
+      exit 1
+    fi
     case "$host" in
       127.0.0.1|localhost|::1) ;;
       *) echo "postgres.sh: nothing answers at $host:$port and it is not local" >&2; exit 1 ;;
