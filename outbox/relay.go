@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -412,7 +413,7 @@ func (r *Relay) claimRows(ctx context.Context, tx pgx.Tx) ([]row, error) {
 	if err := q.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: %w", r.pgError(err))
 	}
-	slices.SortFunc(rows, func(a, b row) int { return int(a.id - b.id) })
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.id, b.id) })
 	return rows, nil
 }
 
