@@ -18,8 +18,8 @@ const module = "github.com/cioq/cioq"
 // trailing "/..." covers the packages below) to what its non-test code may
 // import of the module. A package the table does not cover fails the test:
 // adding a package means deciding its place here. Dependencies point one
-// way: cmd → ingest → producer → tasks → customerio, and cmd → worker →
-// tasks, customerio.
+// way: cmd → ingest → producer → tasks → customerio, cmd → outbox →
+// producer, and cmd → worker → tasks, customerio.
 var allowed = []struct{ pkg, may string }{
 	{"customerio", ""}, // imports nothing of ours
 	{"customerio/sandbox", "customerio"},
@@ -28,6 +28,9 @@ var allowed = []struct{ pkg, may string }{
 	{"worker", "worker/... tasks customerio internal/..."},
 	{"worker/...", "worker/... tasks customerio internal/..."},
 	{"ingest", "producer tasks customerio internal/..."},
+	// The transactional outbox writes prepared tasks into PostgreSQL and
+	// relays them into Redis through the producer.
+	{"outbox", "producer tasks customerio internal/..."},
 	// Leaves: each other, and customerio (with its sandbox) for test support.
 	{"internal", ""},
 	{"internal/...", "internal/... customerio customerio/sandbox"},
@@ -157,7 +160,7 @@ func TestLayers(t *testing.T) {
 }
 
 // public are the packages users import (with the packages below them).
-var public = []string{"customerio", "tasks", "producer", "worker", "ingest"}
+var public = []string{"customerio", "tasks", "producer", "worker", "ingest", "outbox"}
 
 // TestPublicAPIMentionsNoInternalType: no exported function, method, type
 // or struct field of a public package mentions a type of a package under

@@ -208,6 +208,12 @@ type plan struct {
 	// headers carry the retry budget (tasks.HeaderRetryBudget); shared
 	// per budget, never written to.
 	headers map[string]string
+
+	// The resolved retry budget, timeout and process time (zero: now),
+	// for Prepare, which hands them on instead of asynq options.
+	maxRetry  int
+	timeout   time.Duration
+	processAt time.Time
 }
 
 func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
@@ -273,6 +279,7 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 		}
 	}
 	pl.headers = budgetHeaders(maxRetry)
+	pl.maxRetry, pl.timeout, pl.processAt = maxRetry, timeout, processAt
 	base := baseOptions(pl.queue, timeout)
 	if pl.key == "" && processAt.IsZero() {
 		pl.opts = base // shared: capacity clipped, never appended to in place

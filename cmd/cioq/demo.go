@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
@@ -42,14 +44,17 @@ func parseDemoFlags(a *app, args []string) (demoFlags, error) {
 			"emails, segment attributes, anonymous page views merged on signup, a company\n"+
 			"with a member, a manual segment, a broadcast, a Pipelines identify and\n"+
 			"track), waits until the sandbox received them, prints what it received and\n"+
-			"keeps running until Ctrl-C.\n\n"+
+			"keeps running until Ctrl-C. With CIOQ_OUTBOX_URL (`make run` starts a\n"+
+			"PostgreSQL) it also runs a relay and shows the transactional outbox: an order\n"+
+			"and its confirmation committed together, then a rolled-back order whose\n"+
+			"confirmation is never sent.\n\n"+
 			"With Customer.io credentials in the environment (CUSTOMERIO_SITE_ID and\n"+
 			"CUSTOMERIO_TRACK_API_KEY, CUSTOMERIO_APP_API_KEY or\n"+
 			"CUSTOMERIO_PIPELINES_WRITE_KEY) it runs no sandbox: the worker delivers to\n"+
 			"Customer.io (or the CUSTOMERIO_*_URL endpoints) and no demo data is sent\n"+
 			"unless --scenarios is given.\n\n"+
 			"Environment: REDIS_URL (default "+demoRedisURL+"), CUSTOMERIO_*,\n"+
-			"CIOQ_DASHBOARD_USER and CIOQ_DASHBOARD_PASSWORD (default "+demoDashUser+"/"+demoDashPassword+"), CIOQ_*.\n"+
+			"CIOQ_DASHBOARD_USER and CIOQ_DASHBOARD_PASSWORD (default "+demoDashUser+"/"+demoDashPassword+"), CIOQ_OUTBOX_URL, CIOQ_*.\n"+
 			"The dashboard answers only Host headers that are IP addresses, localhost or in\n"+
 			"CIOQ_DASHBOARD_ALLOWED_HOSTS (its credentials are well known).")
 	var f demoFlags
@@ -130,6 +135,13 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 			}
 			return err
 		}
+		if err := runDemoOutbox(ctx, a, out, log, rdb, popts, env, f.timeout); err != nil {
+			svc.stop()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
 	} else {
 		fmt.Fprintln(out, "Real credentials found: no demo data is sent (pass --scenarios to send it).")
 		fmt.Fprintln(out, "Enqueue tasks with `cioq enqueue` or the producer; the worker delivers them.")
@@ -140,6 +152,31 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	log.Info("shutting down the demo")
 	svc.stop()
 	return nil
+}
+
+// runDemoOutbox runs the transactional outbox scenario when CIOQ_OUTBOX_URL
+// names a database (`make run` starts one), with a relay that keeps running
+// until ctx ends; without it, it says how to see it.
+func runDemoOutbox(ctx context.Context, a *app, out io.Writer, log *slog.Logger, rdb redis.UniversalClient,
+	popts []producer.Option, env *demoEnv, timeout time.Duration) error {
+	u, err := outboxURL(a.getenv)
+	if err != nil {
+		return err
+	}
+	if u == "" {
+		fmt.Fprintf(out, "\nTransactional outbox: not shown (set %s to a PostgreSQL database; `make run` starts one).\n", envOutboxURL)
+		return nil
+	}
+	rfs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	rel, err := newRelay(rfs, addRelayFlags(rfs), a.getenv, u, rdb, popts, log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	go func() {
+		rel.Run(ctx)
+		rel.Close()
+	}()
+	return demo.RunOutbox(ctx, demo.OutboxOptions{Out: out, Postgres: u, Relay: rel, Sandbox: env.sb, Timeout: timeout})
 }
 
 // demoEnv is where the demo's worker delivers: the sandbox it started, or

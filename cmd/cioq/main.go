@@ -48,6 +48,8 @@ func commands() []command {
 		{"worker", "deliver queued tasks to Customer.io (admin port: /metrics, /healthz, /readyz)", runWorker},
 		{"serve", "HTTP server: ingest front door, /dashboard, /metrics, /healthz, /readyz", runServe},
 		{"sandbox", "serve the in-process Customer.io stand-in and print its URLs and keys", runSandbox},
+		{"relay", "relay the transactional outbox table (CIOQ_OUTBOX_URL) into Redis", runRelay},
+		{"outbox", "create the outbox table in the application's database: cioq outbox migrate", runOutbox},
 		{"enqueue", "enqueue one task (JSON on stdin) or a file of JSON lines", runEnqueue},
 		{"dlq", "inspect, retry, delete, purge and export the dead letter store", runDLQ},
 		{"demo", "sandbox + worker + dashboard + the demo scenarios (what `make run` runs)", runDemo},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/testpg"
 	"github.com/cioq/cioq/internal/testredis"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
@@ -370,12 +371,14 @@ func TestSandboxCommand(t *testing.T) {
 }
 
 // The demo (what `make run` runs) delivers every scenario to its sandbox,
-// prints what arrived and exits 0 on Ctrl-C.
+// prints what arrived, shows the outbox (a committed order's confirmation
+// delivered, a rolled-back one's never sent) and exits 0 on Ctrl-C.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	db := testredis.New(t)
+	pg := testpg.New(t)
 	addr := freeAddr(t)
-	p := start(t, map[string]string{"REDIS_URL": db.URL()}, "demo", "--addr", addr, "--sandbox-addr", freeAddr(t), "--timeout", "30s")
+	p := start(t, map[string]string{"REDIS_URL": db.URL(), "CIOQ_OUTBOX_URL": pg.URL}, "demo", "--addr", addr, "--sandbox-addr", freeAddr(t), "--timeout", "30s")
 	eventually(t, "the demo to settle", func() bool { return strings.Contains(p.stdout.String(), "Press Ctrl-C to stop.") })
 	out := p.stdout.String()
 	for _, want := range []string{
@@ -389,6 +392,8 @@ func TestDemo(t *testing.T) {
 		"segment 3: user-1001, user-1003",
 		"broadcast 1", "identify userId user-1005", `"Order Completed"`,
 		"http://" + addr + "/dashboard/", `(user "admin", password "demo")`, "/_sandbox/state",
+		"Transactional outbox", "and its confirmation email in one transaction", "(payment declined)",
+		"-1 once (1 send);", "-2: 0 sends, 1 of the 2 orders in the database",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
@@ -404,7 +409,7 @@ func TestDemo(t *testing.T) {
 	if code := request(t, http.MethodGet, "http://"+addr+"/dashboard/api/queues", "admin", "demo", "Host", "localhost:8080"); code != 200 {
 		t.Errorf("demo dashboard as localhost: %d, want 200", code)
 	}
-	if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 2`) {
+	if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 3`) {
 		t.Errorf("/metrics lacks the sends:\n%s", body)
 	}
 	p.cmd.Process.Signal(os.Interrupt)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/cioq/cioq/ingest"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
+	"github.com/cioq/cioq/outbox"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -36,7 +38,9 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 			"CIOQ_QUEUES, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_RATE_LIMITS,\n"+
 			"CIOQ_RATE_TRACK, CIOQ_RATE_APP, CIOQ_RATE_TRANSACTIONAL, CIOQ_BATCH,\n"+
 			"CIOQ_BATCH_TYPES, CIOQ_BATCH_LINGER, CIOQ_BATCH_MAX_OPS, CIOQ_ORDERED,\n"+
-			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL.")
+			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL, CIOQ_OUTBOX_URL (also relay that\n"+
+			"database's outbox table into Redis, as `cioq relay` does, with its defaults),\n"+
+			"CIOQ_OUTBOX_SCHEMA, CIOQ_KEY_SECRET.")
 	concurrency := fs.Int("concurrency", 0, "tasks processed at once (default CIOQ_CONCURRENCY, else 10)")
 	queues := fs.String("queues", "", "queue weights, e.g. critical=6,default=3,bulk=1 (default CIOQ_QUEUES, else that)")
 	adminAddr := fs.String("admin-addr", "", "listen address of the admin port (/metrics, /healthz, /readyz; default CIOQ_ADMIN_ADDR, else "+defaultAdminAddr+"); empty or \"off\" disables it")
@@ -81,6 +85,23 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	}
 	defer rdb.Close()
 
+	checks := append([]ops.Check{ops.RedisCheck(rdb)}, workerChecks(w)...)
+	var rel *outbox.Relay
+	if u, err := outboxURL(a.getenv); err != nil {
+		return err
+	} else if u != "" {
+		popts, err := keySecretOptions(a.getenv)
+		if err != nil {
+			return err
+		}
+		rfs := flag.NewFlagSet("relay", flag.ContinueOnError)
+		if rel, err = newRelay(rfs, addRelayFlags(rfs), a.getenv, u, rdb, popts, log, reg); err != nil {
+			return err
+		}
+		defer rel.Close()
+		checks = append(checks, relayCheck(rel))
+	}
+
 	addr := strings.TrimSpace(a.getenv(envAdminAddr))
 	if flagSet(fs, "admin-addr") {
 		addr = *adminAddr
@@ -89,7 +110,7 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	}
 	var admin *httpServer
 	if addr != "" && addr != "off" {
-		health := ops.NewHealth(append([]ops.Check{ops.RedisCheck(rdb)}, workerChecks(w)...)...)
+		health := ops.NewHealth(checks...)
 		admin, err = listenHTTP(addr, ops.AdminMux(ops.Handler(reg), health))
 		if err != nil {
 			return usageErrorf("--admin-addr (or %s): %v", envAdminAddr, err)
@@ -103,8 +124,15 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log.Info("worker started", "version", version(), "concurrency", concurrencyOf(wc),
-		"queues", queuesString(wc.Queues), "workspaces", workspacesString(cfg))
+		"queues", queuesString(wc.Queues), "workspaces", workspacesString(cfg), "outbox_relay", rel != nil)
+	relayDone := make(chan struct{})
+	if rel != nil {
+		go func() { defer close(relayDone); rel.Run(ctx) }()
+	} else {
+		close(relayDone)
+	}
 	<-ctx.Done()
+	<-relayDone
 	log.Info("shutting down: no new tasks; in-flight tasks may finish", "timeout", wc.ShutdownTimeout)
 	w.Shutdown()
 	if admin != nil {
