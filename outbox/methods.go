@@ -157,6 +157,17 @@ func (t *Tx) RemoveFromSegment(ctx context.Context, p tasks.SegmentRemove, opts 
 	return t.Enqueue(ctx, p, opts...)
 }
 
+// SubmitForm writes to the outbox a form submission.
+func (t *Tx) SubmitForm(ctx context.Context, p tasks.FormSubmit, opts ...producer.EnqueueOption) (Receipt, error) {
+	return t.Enqueue(ctx, p, opts...)
+}
+
+// ReportMetric writes to the outbox a delivery metric (opened, delivered,
+// bounced, ...) for a message Customer.io sent.
+func (t *Tx) ReportMetric(ctx context.Context, p tasks.Metric, opts ...producer.EnqueueOption) (Receipt, error) {
+	return t.Enqueue(ctx, p, opts...)
+}
+
 // CDPIdentify writes to the outbox a Pipelines identify. A message without a messageId
 // gets a ULID.
 func (t *Tx) CDPIdentify(ctx context.Context, p tasks.CDPIdentify, opts ...producer.EnqueueOption) (Receipt, error) {

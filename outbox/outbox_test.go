@@ -205,8 +205,11 @@ func TestRelayedTaskIsTheProducers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ti.State != asynq.TaskStateScheduled || !ti.NextProcessAt.Equal(at) || ti.MaxRetry != 5 || ti.Timeout != 7*time.Second || ti.Type != tasks.TypeTrack {
-		t.Errorf("task: state %v at %v retries %d timeout %v type %s", ti.State, ti.NextProcessAt, ti.MaxRetry, ti.Timeout, ti.Type)
+	// The retry budget travels in the task's header, as the producer's
+	// (asynq's own MaxRetry is out of reach: the worker decides).
+	if ti.State != asynq.TaskStateScheduled || !ti.NextProcessAt.Equal(at) || ti.Headers[tasks.HeaderRetryBudget] != "5" ||
+		ti.MaxRetry != tasks.AsynqMaxRetry || ti.Timeout != 7*time.Second || ti.Type != tasks.TypeTrack {
+		t.Errorf("task: state %v at %v budget %q retries %d timeout %v type %s", ti.State, ti.NextProcessAt, ti.Headers[tasks.HeaderRetryBudget], ti.MaxRetry, ti.Timeout, ti.Type)
 	}
 	env, p, err := tasks.Decode(ti.Type, ti.Payload)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/ingest"
 	"github.com/cioq/cioq/internal/ops"
@@ -52,27 +54,10 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(a.getenv)
+	cfg, wc, err := workerConfig(a, fs, *concurrency, *queues, *shutdown, log)
 	if err != nil {
-		return configError(err)
+		return err
 	}
-	wc := cfg.WorkerConfig()
-	if flagSet(fs, "concurrency") {
-		if *concurrency < 1 || *concurrency > 10000 {
-			return usageErrorf("--concurrency=%d: want an integer from 1 to 10000", *concurrency)
-		}
-		wc.Concurrency = *concurrency
-	}
-	if flagSet(fs, "queues") {
-		q, err := config.ParseQueues(*queues)
-		if err != nil {
-			return usageErrorf("--queues: %v", err)
-		}
-		wc.Queues = q
-	}
-	wc.ShutdownTimeout = *shutdown
-	wc.Logger = log
-
 	reg := newRegistry()
 	wc.Observer = metricsObserver{ops.NewMetrics(reg)}
 	w, err := worker.New(wc)
@@ -102,20 +87,9 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 		checks = append(checks, relayCheck(rel))
 	}
 
-	addr := strings.TrimSpace(a.getenv(envAdminAddr))
-	if flagSet(fs, "admin-addr") {
-		addr = *adminAddr
-	} else if addr == "" {
-		addr = defaultAdminAddr
-	}
-	var admin *httpServer
-	if addr != "" && addr != "off" {
-		health := ops.NewHealth(checks...)
-		admin, err = listenHTTP(addr, ops.AdminMux(ops.Handler(reg), health))
-		if err != nil {
-			return usageErrorf("--admin-addr (or %s): %v", envAdminAddr, err)
-		}
-		log.Info("admin port listening", "addr", admin.Addr(), "paths", "/metrics /healthz /readyz")
+	admin, err := startAdmin(a, fs, *adminAddr, reg, checks, log)
+	if err != nil {
+		return err
 	}
 	if err := w.Start(); err != nil {
 		if admin != nil {
@@ -140,6 +114,53 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// workerConfig loads the worker's configuration from the environment, with
+// the command's flags on top.
+func workerConfig(a *app, fs *flag.FlagSet, concurrency int, queues string, shutdown time.Duration, log *slog.Logger) (*config.Config, worker.Config, error) {
+	cfg, err := config.Load(a.getenv)
+	if err != nil {
+		return nil, worker.Config{}, configError(err)
+	}
+	wc := cfg.WorkerConfig()
+	if flagSet(fs, "concurrency") {
+		if concurrency < 1 || concurrency > 10000 {
+			return nil, worker.Config{}, usageErrorf("--concurrency=%d: want an integer from 1 to 10000", concurrency)
+		}
+		wc.Concurrency = concurrency
+	}
+	if flagSet(fs, "queues") {
+		q, err := config.ParseQueues(queues)
+		if err != nil {
+			return nil, worker.Config{}, usageErrorf("--queues: %v", err)
+		}
+		wc.Queues = q
+	}
+	wc.ShutdownTimeout = shutdown
+	wc.Logger = log
+	return cfg, wc, nil
+}
+
+// startAdmin starts the admin port (/metrics, /healthz, /readyz) at
+// --admin-addr, else CIOQ_ADMIN_ADDR, else defaultAdminAddr; nil when it
+// is "" or "off".
+func startAdmin(a *app, fs *flag.FlagSet, flagAddr string, reg *prometheus.Registry, checks []ops.Check, log *slog.Logger) (*httpServer, error) {
+	addr := strings.TrimSpace(a.getenv(envAdminAddr))
+	if flagSet(fs, "admin-addr") {
+		addr = flagAddr
+	} else if addr == "" {
+		addr = defaultAdminAddr
+	}
+	if addr == "" || addr == "off" {
+		return nil, nil
+	}
+	admin, err := listenHTTP(addr, ops.AdminMux(ops.Handler(reg), ops.NewHealth(checks...)))
+	if err != nil {
+		return nil, usageErrorf("--admin-addr (or %s): %v", envAdminAddr, err)
+	}
+	log.Info("admin port listening", "addr", admin.Addr(), "paths", "/metrics /healthz /readyz")
+	return admin, nil
 }
 
 // workerChecks are the worker's readiness checks as /readyz lists them:
