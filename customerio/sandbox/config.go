@@ -29,6 +29,11 @@ const (
 	// API's 10 req/s (Customer.io documents 100 req/s in older docs and
 	// 3000 per 3 s today, both soft; the sandbox enforces the stricter).
 	DefaultTransactionalRateLimit = 100
+	// DefaultAnonymousMergeWindow is how long after an identify carrying
+	// an anonymous_id Customer.io still associates that id's anonymous
+	// events with the person ("up to five minutes after", Customer.io's
+	// "Anonymous events" documentation).
+	DefaultAnonymousMergeWindow = 5 * time.Minute
 	// DefaultBroadcastInterval is the minimum time between two triggers of
 	// one broadcast.
 	DefaultBroadcastInterval = 10 * time.Second
@@ -132,8 +137,16 @@ type Config struct {
 	// (0 = DefaultMaxRecordedBody, negative = keep no body).
 	MaxRecordedBody int
 
-	// Now is the clock (default time.Now). Rate limits, trigger processing
-	// and timestamps all read it, so tests can step time by hand.
+	// AnonymousMergeWindow is how long after an identify that carries an
+	// anonymous_id the anonymous events of that id are still associated
+	// with the person (0 = DefaultAnonymousMergeWindow, Customer.io's five
+	// minutes; negative = forever). Later ones stay anonymous, marked
+	// Orphaned.
+	AnonymousMergeWindow time.Duration
+
+	// Now is the clock (default time.Now). Rate limits, trigger processing,
+	// the anonymous merge window and timestamps all read it, so tests can
+	// step time by hand.
 	Now func() time.Time
 }
 
@@ -178,6 +191,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.AnonymousMergeWindow == 0 {
+		c.AnonymousMergeWindow = DefaultAnonymousMergeWindow
 	}
 	return c
 }

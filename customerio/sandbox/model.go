@@ -56,6 +56,10 @@ type Event struct {
 	Data map[string]any `json:"data,omitempty"`
 	// AnonymousID is set for anonymous events (also once merged).
 	AnonymousID string `json:"anonymous_id,omitempty"`
+	// Orphaned is set on an anonymous event whose visitor had been merged
+	// into a person more than Config.AnonymousMergeWindow before the event
+	// arrived: Customer.io does not associate it with the person.
+	Orphaned bool `json:"orphaned,omitempty"`
 	// Source tells which API delivered it: track_v1, track_v2 or cdp.
 	Source string `json:"source"`
 	// ReceivedAt is when the sandbox stored it.
@@ -235,11 +239,14 @@ type broadcast struct {
 // under mutate, readers.go copies it out under read.
 type state struct {
 	nextCio      int
-	people       map[string]*person // by cio_id
-	byID         map[string]string  // id -> cio_id
-	byEmail      map[string]string  // lower(email) -> cio_id
-	byAnon       map[string]string  // anonymous_id attribute -> cio_id
-	anonEvents   map[string][]Event // anonymous id ("" = invite events)
+	people       map[string]*person   // by cio_id
+	byID         map[string]string    // id -> cio_id
+	byEmail      map[string]string    // lower(email) -> cio_id
+	byAnon       map[string]string    // anonymous_id attribute -> cio_id
+	claimedAt    map[string]time.Time // anonymous_id -> when an identify carried it
+	mergeWindow  time.Duration        // Config.AnonymousMergeWindow
+	now          time.Time            // the clock at the start of the mutation
+	anonEvents   map[string][]Event   // anonymous id ("" = invite events)
 	eventIDs     map[string]struct{}
 	objects      map[objKey]map[string]any
 	rels         map[relKey]map[string]any
@@ -268,6 +275,8 @@ func newState(cfg Config) *state {
 		byID:        map[string]string{},
 		byEmail:     map[string]string{},
 		byAnon:      map[string]string{},
+		claimedAt:   map[string]time.Time{},
+		mergeWindow: cfg.AnonymousMergeWindow,
 		anonEvents:  map[string][]Event{},
 		eventIDs:    map[string]struct{}{},
 		objects:     map[objKey]map[string]any{},
