@@ -124,10 +124,22 @@ type Config struct {
 	// Broadcasts lists the API-triggered broadcast ids that exist
 	// (nil = 1..20; an empty non-nil slice = none).
 	Broadcasts []int
-	// TransactionalMessages are the transactional messages GET
-	// /v1/transactional lists (nil = DefaultTransactionalMessages; an empty
-	// non-nil slice = none). Sends are not checked against them.
+	// TransactionalMessages are the workspace's transactional messages:
+	// GET /v1/transactional lists them and GET
+	// /v1/transactional/{id}/contents serves their Contents (nil =
+	// DefaultTransactionalMessages; an empty non-nil slice = none). A send
+	// naming one (by id, or by trigger name) is rendered with its
+	// message_data: when the template uses a variable the send lacks, the
+	// send is still accepted (as Customer.io does) and its delivery marked
+	// DeliveryFailed with the reason.
 	TransactionalMessages []TransactionalMessage
+	// CheckTemplates answers a send naming no message of
+	// TransactionalMessages as Customer.io does: 400
+	// {"meta":{"error":"\"transactional_message_id\" not found"}}
+	// (Customer.io's "Common transactional API errors" page gives the
+	// status and the message; the exact bytes are UNCONFIRMED). Off by
+	// default: any id is accepted.
+	CheckTemplates bool
 
 	// MaxRecorded caps the recorded requests; the oldest are dropped first
 	// (0 = DefaultMaxRecorded, negative = record nothing). Counters stay
@@ -219,15 +231,28 @@ type TransactionalMessage struct {
 	QueueDrafts        bool   `json:"queue_drafts"`
 	CreatedAt          int64  `json:"created_at"`
 	UpdatedAt          int64  `json:"updated_at"`
+	// Trigger is the trigger name a send may give instead of the id
+	// (compared case-insensitively; "" = Name). Customer.io's list does
+	// not show it.
+	Trigger string `json:"-"`
+	// Contents are the message's content variants (GET
+	// /v1/transactional/{id}/contents), rendered for its sends.
+	Contents []TransactionalContent `json:"-"`
 }
 
-// DefaultTransactionalMessages are the messages listed when
-// Config.TransactionalMessages is nil: 1 "password_reset" and 2
-// "order_confirmation", the demo's two sends.
+// DefaultTransactionalMessages are the messages of a sandbox whose
+// Config.TransactionalMessages is nil: 1 "password_reset" (variables
+// reset_link, and expiry_hours with a default) and 2 "order_confirmation"
+// (order_id, total, a loop over items with quantity, name and price, and
+// an optional coupon), the demo's two sends, each with one email content.
 func DefaultTransactionalMessages() []TransactionalMessage {
 	const created = 1552341937 // the example time of Customer.io's reference
-	return []TransactionalMessage{
+	msgs := []TransactionalMessage{
 		{ID: 1, Name: "password_reset", Description: "sends a link to reset a password", LinkTracking: true, OpenTracking: true, HideMessageBody: true, CreatedAt: created, UpdatedAt: created},
 		{ID: 2, Name: "order_confirmation", Description: "confirms an order", LinkTracking: true, OpenTracking: true, CreatedAt: created, UpdatedAt: created},
 	}
+	for i := range msgs {
+		msgs[i].Contents = defaultContents(msgs[i].ID, msgs[i].Name)
+	}
+	return msgs
 }
