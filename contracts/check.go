@@ -218,13 +218,22 @@ func Compile(f *File) (*Set, error) {
 		if t := w.Transactional; t != nil {
 			cw.strictIDs = t.StrictIDs
 			cw.templates = t.StrictIDs || len(t.Messages) > 0
-			for _, m := range t.Messages {
-				ct := compileTemplate(m)
+			// Trigger names first: a name (of a message without trigger)
+			// never hides another message's trigger, and of two messages
+			// of one name the first is found.
+			compiled := make([]*template, len(t.Messages))
+			for i, m := range t.Messages {
+				compiled[i] = compileTemplate(m)
 				if m.ID != 0 {
-					cw.byID[m.ID] = ct
+					cw.byID[m.ID] = compiled[i]
 				}
-				if n := m.lookupName(); n != "" {
-					cw.byName[strings.ToLower(n)] = ct
+				if m.Trigger != "" {
+					cw.byName[strings.ToLower(m.Trigger)] = compiled[i]
+				}
+			}
+			for i, m := range t.Messages {
+				if n := strings.ToLower(m.Name); m.Trigger == "" && n != "" && cw.byName[n] == nil {
+					cw.byName[n] = compiled[i]
 				}
 			}
 		}

@@ -369,9 +369,9 @@ func parseTransactional(v any, at string) (*Transactional, error) {
 			}
 			ids[msg.ID] = i
 		}
-		if n := strings.ToLower(msg.lookupName()); n != "" {
+		if n := strings.ToLower(msg.Trigger); n != "" {
 			if j, dup := triggers[n]; dup {
-				return nil, fileError{mat, fmt.Sprintf("trigger name %q is also the trigger name of messages[%d]", msg.lookupName(), j)}
+				return nil, fileError{mat + ".trigger", fmt.Sprintf("%q is also the trigger of messages[%d]", msg.Trigger, j)}
 			}
 			triggers[n] = i
 		}
