@@ -247,7 +247,7 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 	if err := s.cfg.Producer.Check(tr.Type, tr.Payload, opts...); err != nil {
 		return job{}, checkError(prefix, tr.Type, timing, err)
 	}
-	return job{typ: tr.Type, raw: tr.Payload, opts: opts}, nil
+	return job{typ: tr.Type, raw: tr.Payload, opts: opts, checked: true}, nil
 }
 
 // requestTiming reads the request's process_in, process_at, expires_in and

@@ -102,6 +102,10 @@ func WithContracts(set *contracts.Set) Option {
 	return func(c *Client) { c.contracts = set }
 }
 
+// Contracts returns the contracts the client checks tasks against
+// (WithContracts), nil when none.
+func (c *Client) Contracts() *contracts.Set { return c.contracts }
+
 // canonicalWorkspace maps "default" to "", the default workspace's name
 // in envelopes.
 func canonicalWorkspace(w string) string {
