@@ -27,9 +27,11 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"including cioq_dead_letters), /healthz and /readyz. SIGTERM or SIGINT stops\n"+
 			"accepting connections, drains requests in flight and exits 0.\n\n"+
 			"With CIOQ_WORKSPACES_FILE (the workers' file), the ingest refuses a source\n"+
-			"or a task naming a workspace that is not in it.\n\n"+
+			"or a task naming a workspace that is not in it. With CIOQ_CONTRACTS_FILE, it\n"+
+			"refuses (400, naming the field) a request with a task a contract refuses.\n\n"+
 			"Environment: REDIS_URL, CIOQ_DASHBOARD_USER, CIOQ_DASHBOARD_PASSWORD,\n"+
-			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE,\n"+
+			"CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
 	addr := fs.String("addr", ":8080", "listen address")
 	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")
 	noAuth := fs.Bool("no-auth", false, "serve the dashboard without authentication when no credentials are set (logs a warning)")
