@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	// Workspaces, when not nil, are the workers' workspace names: a task
 	// naming another is refused, as producer.Workspaces does.
 	Workspaces []string
+	// Contracts, when not nil, are checked (and applied, for coercions)
+	// before a row is written, as producer.WithContracts does.
+	Contracts *contracts.Set
 }
 
 // Writer writes tasks into the outbox table inside the application's own
@@ -55,6 +59,9 @@ func NewWriter(cfg Config) (*Writer, error) {
 	opts := []producer.Option{producer.WithDefaultWorkspace(cfg.DefaultWorkspace)}
 	if cfg.Workspaces != nil {
 		opts = append(opts, producer.Workspaces(cfg.Workspaces...))
+	}
+	if cfg.Contracts != nil {
+		opts = append(opts, producer.WithContracts(cfg.Contracts))
 	}
 	return &Writer{
 		prep: producer.NewPreparer(opts...),

@@ -96,6 +96,9 @@ func (pr *Preparer) Prepare(p tasks.Payload, opts ...EnqueueOption) (Prepared, e
 	if err != nil {
 		return Prepared{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
+	if p, _, err = pr.c.contract(pl.meta.Workspace, p, true); err != nil {
+		return Prepared{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
 	b, err := tasks.Encode(p, pl.meta)
 	if err != nil {
 		return Prepared{}, encodeError(typ, err)
@@ -107,7 +110,7 @@ func (pr *Preparer) Prepare(p tasks.Payload, opts ...EnqueueOption) (Prepared, e
 // it validates exactly as EnqueueRaw does and keeps fields it does not
 // know.
 func (pr *Preparer) PrepareRaw(typ string, payload json.RawMessage, opts ...EnqueueOption) (Prepared, error) {
-	rt, err := pr.c.checkRaw(typ, payload, opts)
+	rt, err := pr.c.checkRaw(typ, payload, opts, true)
 	if err != nil {
 		return Prepared{}, err
 	}

@@ -74,7 +74,11 @@
 // payload types: [PersonScoped] names the person a Track task acts on
 // (the producer's per-person ordering), [Deduplicated] gives the id by
 // which Customer.io drops repeats (the producer fills a missing one with
-// a ULID). Adding a task type is one payload struct in its API family's
+// a ULID); [Templated], [Attributed] and [Timestamped] give the contracts
+// (package contracts) a send's template and message_data, a person's or
+// object's attributes and an event's timestamp; [AnonymousMerger] and
+// [AnonymousActor] tell the worker which tasks merge an anonymous visitor
+// and which events may be an anonymous visitor's. Adding a task type is one payload struct in its API family's
 // file (sends.go, people.go, objects.go, broadcasts.go, segments.go,
 // cdp.go), one entry in the Spec table (registry.go), its example below,
 // and its route in the worker's delivery table (worker/routes.go: its

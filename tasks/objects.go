@@ -37,6 +37,17 @@ func (p ObjectUpsert) Validate() error {
 	return err
 }
 
+// AttributeSet returns the object's type and attributes (Attributed).
+func (p ObjectUpsert) AttributeSet() (string, string, map[string]any) {
+	return p.ObjectTypeID, "attributes", p.Attributes
+}
+
+// WithAttributeSet returns a copy of p with attributes attrs.
+func (p ObjectUpsert) WithAttributeSet(attrs map[string]any) Payload {
+	p.Attributes = attrs
+	return p
+}
+
 // Operations returns the Track v2 operations that perform the upsert: its
 // Operation, or, when that is too large for one (32,000 bytes encoded),
 // several that each fit, sharing out the attributes (Customer.io merges an

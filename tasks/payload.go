@@ -83,3 +83,74 @@ func validatePerson(field string, ids *customerio.Identifiers) error {
 	}
 	return customerio.ValidatePersonIdentifiers(field, ids)
 }
+
+// Templated is implemented by the transactional sends: what a template
+// contract (package contracts) checks of a send. The methods have value
+// receivers, so both T and *T satisfy it.
+type Templated interface {
+	// Template returns the send's channel (ChannelEmail, ChannelPush, ...),
+	// its transactional_message_id ("" when the send names no template:
+	// an email carrying its own body) and its message_data (nil when it
+	// has none).
+	Template() (channel string, id customerio.MessageID, data map[string]any)
+}
+
+// Channels of the transactional sends, as Templated names them.
+const (
+	ChannelEmail    = "email"
+	ChannelPush     = "push"
+	ChannelSMS      = "sms"
+	ChannelInApp    = "in_app"
+	ChannelInbox    = "inbox"
+	ChannelWhatsApp = "whatsapp"
+)
+
+// Attributed is implemented by the payloads that set attributes of a
+// person (identify, merge on signup, Pipelines identify) or of an object
+// (object upsert, Pipelines group): what an attribute contract checks and
+// coerces. The methods have value receivers, so both T and *T satisfy it.
+type Attributed interface {
+	// AttributeSet returns whose attributes the payload sets ("" for a
+	// person, else the object type id), the JSON name of the field that
+	// holds them ("attributes", "traits") and the attributes (nil when
+	// there are none). The map is the payload's own: do not modify it.
+	AttributeSet() (objectTypeID, field string, attrs map[string]any)
+	// WithAttributeSet returns a copy of the payload (a value, not a
+	// pointer) whose attributes are attrs. The receiver is not modified.
+	WithAttributeSet(attrs map[string]any) Payload
+}
+
+// Timestamped is implemented by the payloads that carry an event
+// timestamp: Track events (unix seconds) and Pipelines messages (ISO-8601
+// text). The methods have value receivers, so both T and *T satisfy it.
+type Timestamped interface {
+	// EventTimestamp returns the timestamp as the payload holds it: unix
+	// (Track; 0 = none) or text (Pipelines; "" = none). Only one is set.
+	EventTimestamp() (unix int64, text string)
+	// WithEventTimestamp returns a copy of the payload (a value) whose
+	// timestamp is the unix second sec, written as the payload writes
+	// timestamps (a Pipelines message as RFC 3339 UTC).
+	WithEventTimestamp(sec int64) Payload
+}
+
+// AnonymousMerger is implemented by the payloads that merge an anonymous
+// visitor into a person once delivered: an identify whose attributes carry
+// anonymous_id, a merge on signup, a Pipelines identify with both userId
+// and anonymousId, a Pipelines alias. The worker remembers the link, so an
+// anonymous event of that visitor delivered later lands on the person
+// (Customer.io merges only those received within five minutes of the
+// identify). The methods have value receivers.
+type AnonymousMerger interface {
+	// AnonymousMerge returns the anonymous id merged and the person it is
+	// merged into; anonymousID is "" when the payload merges none.
+	AnonymousMerge() (anonymousID string, person customerio.Identifiers)
+}
+
+// AnonymousActor is implemented by the events that may name no person,
+// only an anonymous visitor: anonymous Track events, Pipelines track,
+// page and screen calls. The methods have value receivers.
+type AnonymousActor interface {
+	// AnonymousActor returns the anonymous id of an event that names no
+	// person, "" when it names one (or names nobody).
+	AnonymousActor() string
+}

@@ -39,6 +39,26 @@ func (p Identify) Validate() error {
 	return customerio.ValidatePersonAttributes("attributes", p.Attributes)
 }
 
+// AttributeSet returns the person's attributes (Attributed).
+func (p Identify) AttributeSet() (string, string, map[string]any) {
+	return "", "attributes", p.Attributes
+}
+
+// WithAttributeSet returns a copy of p with attributes attrs.
+func (p Identify) WithAttributeSet(attrs map[string]any) Payload {
+	p.Attributes = attrs
+	return p
+}
+
+// AnonymousMerge returns attributes.anonymous_id when it is a non-empty
+// string: an identify carrying it merges that visitor (AnonymousMerger).
+func (p Identify) AnonymousMerge() (string, customerio.Identifiers) {
+	if a, ok := p.Attributes["anonymous_id"].(string); ok && a != "" {
+		return a, p.Identifiers
+	}
+	return "", customerio.Identifiers{}
+}
+
 // Track is an event, page view or screen view of a person (POST
 // /api/v1/customers/{id}/events). Its JSON is the identifiers next to
 // Customer.io's event fields: name, id, type, timestamp, data. The producer
@@ -66,6 +86,15 @@ func (p Track) WithEventID(id string) Payload {
 
 // Person returns the person (PersonScoped).
 func (p Track) Person() customerio.Identifiers { return p.Identifiers }
+
+// EventTimestamp returns the event's unix timestamp (Timestamped).
+func (p Track) EventTimestamp() (int64, string) { return p.Timestamp, "" }
+
+// WithEventTimestamp returns a copy of p with timestamp sec.
+func (p Track) WithEventTimestamp(sec int64) Payload {
+	p.Timestamp = sec
+	return p
+}
 
 // Validate checks the identifiers and the event.
 func (p Track) Validate() error {
@@ -95,6 +124,18 @@ func (p TrackAnonymous) WithEventID(id string) Payload {
 	p.ID = id
 	return p
 }
+
+// EventTimestamp returns the event's unix timestamp (Timestamped).
+func (p TrackAnonymous) EventTimestamp() (int64, string) { return p.Timestamp, "" }
+
+// WithEventTimestamp returns a copy of p with timestamp sec.
+func (p TrackAnonymous) WithEventTimestamp(sec int64) Payload {
+	p.Timestamp = sec
+	return p
+}
+
+// AnonymousActor returns the anonymous id ("" for an invite event).
+func (p TrackAnonymous) AnonymousActor() string { return p.AnonymousID }
 
 // Validate applies the client's rules for an anonymous event.
 func (p TrackAnonymous) Validate() error { return customerio.AnonymousEvent(p).Validate() }
@@ -133,6 +174,22 @@ func (p MergeAnonymous) Validate() error {
 		return invalid("attributes", "must have at most 299 attributes (anonymous_id takes the 300th)")
 	}
 	return customerio.ValidatePersonAttributes("attributes", p.Attributes)
+}
+
+// AttributeSet returns the attributes set with the merge (Attributed).
+func (p MergeAnonymous) AttributeSet() (string, string, map[string]any) {
+	return "", "attributes", p.Attributes
+}
+
+// WithAttributeSet returns a copy of p with attributes attrs.
+func (p MergeAnonymous) WithAttributeSet(attrs map[string]any) Payload {
+	p.Attributes = attrs
+	return p
+}
+
+// AnonymousMerge returns the anonymous id and the person (AnonymousMerger).
+func (p MergeAnonymous) AnonymousMerge() (string, customerio.Identifiers) {
+	return p.AnonymousID, p.Identifiers
 }
 
 // Attrs returns the attributes of the identify call that performs the

@@ -97,6 +97,9 @@ var routeTable = []struct {
 			if ev.ID == "" {
 				ev.ID = EventID(t.ID, t.Envelope)
 			}
+			if t.rescued != nil { // the visitor was merged: the person's event, same id
+				return c.Track(ctx, tasks.PathID(*t.rescued), customerio.Event{Name: ev.Name, ID: ev.ID, Type: ev.Type, Timestamp: ev.Timestamp, Data: ev.Data})
+			}
 			return c.TrackAnonymous(ctx, ev)
 		}),
 	}},
@@ -283,6 +286,9 @@ func delivery(resp *customerio.SendResponse, err error) (string, error) {
 func pipelines(ctx context.Context, c *customerio.Client, t *Task, call customerio.PipelinesCall, m customerio.PipelinesMessage) error {
 	if m.MessageID == "" {
 		m.MessageID = EventID(t.ID, t.Envelope)
+	}
+	if t.rescued != nil && m.UserID == "" { // the visitor was merged: the person's call
+		m.UserID = t.rescued.ID
 	}
 	return c.Pipelines(ctx, call, m)
 }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/cmd/cioq/internal/demo"
+	"github.com/cioq/cioq/contracts"
+	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
@@ -94,6 +99,17 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	contractsNote := ""
+	if cfg.Contracts == nil && env.sb != nil {
+		// The demo's contracts: the sandbox's templates pulled as `cioq
+		// contracts pull` would, and declared attribute types.
+		if cfg.Contracts, contractsNote, err = demoContracts(ctx, env.sb); err != nil {
+			return err
+		}
+	}
+	if cfg.Contracts != nil {
+		popts = append(popts, producer.WithContracts(cfg.Contracts))
+	}
 	rdb, err := redisconf.UniversalClient(cfg.Redis)
 	if err != nil {
 		return configError(err)
@@ -124,10 +140,19 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	defer svc.site.Close()
 
 	out := a.stdout
-	fmt.Fprintf(out, "cioq %s demo: Redis %s, worker delivering to %s\n\n", version(), redisconf.Redact(rurl), env.target(cfg))
+	fmt.Fprintf(out, "cioq %s demo: Redis %s, worker delivering to %s\n", version(), redisconf.Redact(rurl), env.target(cfg))
+	if contractsNote != "" {
+		fmt.Fprintln(out, contractsNote)
+	}
+	fmt.Fprintln(out)
 	if !env.real || f.scenarios {
-		err := demo.Run(ctx, demo.Options{Out: out, Producer: producer.NewFromRedis(rdb, popts...), Sandbox: env.sb,
-			Inspector: asynq.NewInspectorFromRedisClient(rdb), DLQ: svc.worker.DLQ(), Timeout: f.timeout})
+		o := demo.Options{Out: out, Producer: producer.NewFromRedis(rdb, popts...), Sandbox: env.sb,
+			Inspector: asynq.NewInspectorFromRedisClient(rdb), DLQ: svc.worker.DLQ(), Timeout: f.timeout,
+			Contracts: cfg.Contracts}
+		if env.sb != nil {
+			o.AdvanceSandboxClock = env.clock.advance
+		}
+		err := demo.Run(ctx, o)
 		if err != nil {
 			svc.stop()
 			if ctx.Err() != nil {
@@ -187,6 +212,7 @@ type demoEnv struct {
 	// sandbox's CUSTOMERIO_* settings instead of the process's.
 	getenv func(string) string
 	sb     *sandbox.Running // nil with real credentials
+	clock  *offsetClock     // the sandbox's clock
 	// real: Customer.io credentials are set; overridden: so are endpoint URLs.
 	real, overridden bool
 }
@@ -214,10 +240,15 @@ func newDemoEnv(a *app, rurl, sandboxAddr string, log *slog.Logger) (*demoEnv, e
 	if e.real {
 		return e, nil
 	}
-	sb, err := sandbox.Start(sandboxAddr, sandbox.Config{})
+	// The demo's sandbox answers an unknown template id as Customer.io
+	// does, and runs on a clock the demo can move past the anonymous merge
+	// window.
+	e.clock = &offsetClock{}
+	scfg := sandbox.Config{CheckTemplates: true, Now: e.clock.now}
+	sb, err := sandbox.Start(sandboxAddr, scfg)
 	if err != nil {
 		log.Warn("sandbox address taken; using a free port", "addr", sandboxAddr, "error", err.Error())
-		if sb, err = sandbox.Start("127.0.0.1:0", sandbox.Config{}); err != nil {
+		if sb, err = sandbox.Start("127.0.0.1:0", scfg); err != nil {
 			return nil, err
 		}
 	}
@@ -267,6 +298,9 @@ func startDemoServices(log *slog.Logger, getenv func(string) string, cfg *config
 	wc := cfg.WorkerConfig()
 	wc.Logger = log
 	wc.Observer = metricsObserver{metrics}
+	if wc.Contracts != nil {
+		wc.Contracts.SetObserver(contractsObserver{metrics})
+	}
 	w, err := worker.New(wc)
 	if err != nil {
 		return nil, configError(err)
@@ -323,4 +357,50 @@ func maskUnlessDemo(user, pass string) string {
 		return pass
 	}
 	return "from CIOQ_DASHBOARD_PASSWORD"
+}
+
+// offsetClock is the demo sandbox's clock: the time plus an offset the
+// demo moves forward.
+type offsetClock struct{ offset atomic.Int64 }
+
+func (c *offsetClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+func (c *offsetClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// demoContracts pulls the sandbox's templates as `cioq contracts pull`
+// would, declares the demo's attribute types (coerced) and event
+// timestamps, and writes the file to the temporary directory so `cioq
+// contracts show` can print it. The note says so.
+func demoContracts(ctx context.Context, sb *sandbox.Running) (*contracts.Set, string, error) {
+	c, err := customerio.New(customerio.Config{AppAPIKey: sb.Config().AppAPIKey, AppURL: sb.AppURL()})
+	if err != nil {
+		return nil, "", err
+	}
+	pulled, err := contracts.Pull(ctx, c, contracts.PullOptions{})
+	if err != nil {
+		return nil, "", fmt.Errorf("demo: pull the sandbox's templates: %w", err)
+	}
+	f := &contracts.File{Workspaces: map[string]*contracts.Workspace{"default": {
+		Attributes: &contracts.Attributes{Policy: contracts.Coerce, People: &contracts.AttributeRules{Attributes: map[string]*contracts.Attribute{
+			"total_revenue":         {Type: contracts.TypeNumber},
+			"order_count":           {Type: contracts.TypeNumber},
+			"churn_risk_score":      {Type: contracts.TypeNumber},
+			"premium_features_used": {Type: contracts.TypeBoolean},
+			"last_active_at":        {Type: contracts.TypeTimestamp},
+		}}},
+		Events: &contracts.Events{TimestampPolicy: contracts.Coerce},
+	}}}
+	contracts.Merge(f, "default", pulled)
+	set, err := contracts.Compile(f)
+	if err != nil {
+		return nil, "", err
+	}
+	note := fmt.Sprintf("Contracts: %d template(s) pulled from the sandbox, people's attribute types declared (coerced)", len(pulled))
+	if b, err := f.Marshal(); err == nil {
+		path := filepath.Join(os.TempDir(), "cioq-demo-contracts.json")
+		if os.WriteFile(path, b, 0o644) == nil {
+			note += fmt.Sprintf(";\n  see them: %s=%s go run ./cmd/cioq contracts show", config.EnvContractsFile, path)
+		}
+	}
+	return set, note, nil
 }

@@ -52,6 +52,7 @@ func commands() []command {
 		{"outbox", "create the outbox table in the application's database: cioq outbox migrate", runOutbox},
 		{"enqueue", "enqueue one task (JSON on stdin) or a file of JSON lines", runEnqueue},
 		{"dlq", "inspect, retry, delete, purge and export the dead letter store", runDLQ},
+		{"contracts", "pull, check and show the contracts tasks are checked against before Customer.io sees them", runContracts},
 		{"demo", "sandbox + worker + dashboard + the demo scenarios (what `make run` runs)", runDemo},
 		{"bench", "measure cioq against raw asynq with the sandbox (flushes REDIS_URL's database)", runBench},
 		{"version", "print the version", runVersion},

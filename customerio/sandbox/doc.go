@@ -57,6 +57,25 @@
 //     recipient shape are rejected with 422.
 //   - The App rate limit applies to every App API request, transactional
 //     sends included, counted per key with a sliding one-second window.
+//   - Transactional messages (Config.TransactionalMessages; by default
+//     the demo's password_reset and order_confirmation) are listed by GET
+//     /v1/transactional and their content variants served by GET
+//     /v1/transactional/{id}/contents. A send naming one is rendered with
+//     its message_data as Liquid's trigger and the person's attributes as
+//     customer: a variable that is missing (or null) fails the delivery,
+//     which is still accepted with 200, as Customer.io accepts a send
+//     before rendering it; the delivery's status is "failed" and its
+//     failure_message the Liquid error (/_sandbox/deliveries). With
+//     Config.CheckTemplates a send naming an unknown id or trigger name is
+//     answered 400 "transactional_message_id" not found, as Customer.io's
+//     "Common transactional API errors" page documents; without it any id
+//     is accepted.
+//   - An anonymous event is associated with the person identified with its
+//     anonymous_id only when it arrives up to five minutes after that
+//     identify (Config.AnonymousMergeWindow, Customer.io's documented
+//     server-side window); later ones stay anonymous, marked orphaned,
+//     until an identify carries the id again. The window applies to Track
+//     v1, Track v2 and Pipelines alike (for Pipelines UNCONFIRMED).
 //   - The CDP API is permissive unless the request carries
 //     "X-Strict-Mode: 1": malformed or oversize messages answer 200 and are
 //     stored but not applied to state.

@@ -56,6 +56,10 @@ type Event struct {
 	Data map[string]any `json:"data,omitempty"`
 	// AnonymousID is set for anonymous events (also once merged).
 	AnonymousID string `json:"anonymous_id,omitempty"`
+	// Orphaned is set on an anonymous event whose visitor had been merged
+	// into a person more than Config.AnonymousMergeWindow before the event
+	// arrived: Customer.io does not associate it with the person.
+	Orphaned bool `json:"orphaned,omitempty"`
 	// Source tells which API delivered it: track_v1, track_v2 or cdp.
 	Source string `json:"source"`
 	// ReceivedAt is when the sandbox stored it.
@@ -127,6 +131,17 @@ type Delivery struct {
 	MessageData map[string]any `json:"message_data,omitempty"`
 	// Request is the whole request body.
 	Request map[string]any `json:"request"`
+	// Status is the delivery's state: DeliverySent, DeliveryFailed,
+	// DeliveryScheduled or DeliveryDrafted (more states, such as the
+	// metrics of reporting webhooks, may follow).
+	Status string `json:"status"`
+	// FailureMessage says why a failed delivery failed (Customer.io's
+	// failure_message), e.g. the Liquid error of a variable message_data
+	// lacked.
+	FailureMessage string `json:"failure_message,omitempty"`
+	// TemplateID is the id of the transactional message the send named
+	// (0 when it named none the sandbox knows).
+	TemplateID int64 `json:"template_id,omitempty"`
 }
 
 // DeliveryEvent is a delivery metric reported to the sandbox: through
@@ -235,11 +250,14 @@ type broadcast struct {
 // under mutate, readers.go copies it out under read.
 type state struct {
 	nextCio      int
-	people       map[string]*person // by cio_id
-	byID         map[string]string  // id -> cio_id
-	byEmail      map[string]string  // lower(email) -> cio_id
-	byAnon       map[string]string  // anonymous_id attribute -> cio_id
-	anonEvents   map[string][]Event // anonymous id ("" = invite events)
+	people       map[string]*person   // by cio_id
+	byID         map[string]string    // id -> cio_id
+	byEmail      map[string]string    // lower(email) -> cio_id
+	byAnon       map[string]string    // anonymous_id attribute -> cio_id
+	claimedAt    map[string]time.Time // anonymous_id -> when an identify carried it
+	mergeWindow  time.Duration        // Config.AnonymousMergeWindow
+	now          time.Time            // the clock at the start of the mutation
+	anonEvents   map[string][]Event   // anonymous id ("" = invite events)
 	eventIDs     map[string]struct{}
 	objects      map[objKey]map[string]any
 	rels         map[relKey]map[string]any
@@ -268,6 +286,8 @@ func newState(cfg Config) *state {
 		byID:        map[string]string{},
 		byEmail:     map[string]string{},
 		byAnon:      map[string]string{},
+		claimedAt:   map[string]time.Time{},
+		mergeWindow: cfg.AnonymousMergeWindow,
 		anonEvents:  map[string][]Event{},
 		eventIDs:    map[string]struct{}{},
 		objects:     map[objKey]map[string]any{},

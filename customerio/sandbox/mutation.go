@@ -9,6 +9,7 @@ import (
 // mutate runs f under the state lock and wakes WaitFor callers.
 func (s *Server) mutate(f func(st *state)) {
 	s.mu.Lock()
+	s.st.now = s.cfg.Now()
 	f(s.st)
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -142,8 +143,14 @@ func (st *state) addAnonEvent(anon string, ev Event) bool {
 	}
 	if anon != "" {
 		if p := st.people[st.byAnon[anon]]; p != nil {
-			p.events = append(p.events, ev)
-			return true
+			// Customer.io merges the anonymous events it receives up to
+			// five minutes after the identify that carried their
+			// anonymous_id; later ones stay anonymous (orphaned).
+			if st.mergeWindow < 0 || !ev.ReceivedAt.After(st.claimedAt[anon].Add(st.mergeWindow)) {
+				p.events = append(p.events, ev)
+				return true
+			}
+			ev.Orphaned = true
 		}
 	}
 	st.anonEvents[anon] = append(st.anonEvents[anon], ev)
@@ -151,14 +158,19 @@ func (st *state) addAnonEvent(anon string, ev Event) bool {
 }
 
 // claimAnonymous attaches anon's stored events and anonymous relationships
-// to p and remembers the link for later anonymous events.
+// to p and remembers the link (and when it was made: the merge window) for
+// later anonymous events.
 func (st *state) claimAnonymous(p *person, anon string) {
 	if anon == "" {
 		return
 	}
 	st.byAnon[anon] = p.cioID
+	st.claimedAt[anon] = st.now
 	if evs := st.anonEvents[anon]; len(evs) > 0 {
-		p.events = append(p.events, evs...)
+		for _, ev := range evs {
+			ev.Orphaned = false
+			p.events = append(p.events, ev)
+		}
 		delete(st.anonEvents, anon)
 	}
 	for k, v := range st.rels {
