@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/outbox"
 	"github.com/cioq/cioq/producer"
@@ -159,6 +160,27 @@ func TestWriterRefusesBadInputBeforeWriting(t *testing.T) {
 	var uw *producer.UnknownWorkspaceError
 	if _, err := w.Pgx(tx).SendEmail(ctx, confirmation("ORD-1"), producer.Workspace("us")); !errors.As(err, &uw) {
 		t.Errorf("unknown workspace: %v", err)
+	}
+
+	// The workspace's contracts, as the producer's: a confirmation whose
+	// template needs a variable it lacks writes no row.
+	f, err := contracts.Parse([]byte(`{"workspaces":{"default":{"transactional":{"messages":[
+		{"name":"order_confirmation","variables":{"order_id":{},"total":{"type":"number"}}}]}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := contracts.Compile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err = outbox.NewWriter(outbox.Config{Contracts: set}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Pgx(tx).SendEmail(ctx, confirmation("ORD-1")); err == nil || !strings.Contains(err.Error(), "message_data.total: required by template") {
+		t.Errorf("contract: %v", err)
+	}
+	if err := tx.QueryRow(ctx, "SELECT count(*) FROM cioq.outbox").Scan(&n); err != nil || n != 0 {
+		t.Errorf("rows written: %d (%v)", n, err)
 	}
 }
 
