@@ -125,10 +125,11 @@
 //
 // # cio:send_whatsapp
 //
-// Transactional WhatsApp message ([SendWhatsApp], POST /v1/send/whatsapp).
+// Transactional WhatsApp message ([SendWhatsApp], POST /v1/send/whatsapp);
+// tracked turns link tracking on or off for this send.
 //
 //	{"transactional_message_id": "order_update", "identifiers": {"id": "user-123"},
-//	 "to": "+15555550100"}
+//	 "to": "+15555550100", "tracked": false}
 //
 // # cio:identify
 //

@@ -146,3 +146,31 @@ func TestFormAndMetricTasks(t *testing.T) {
 		})
 	}
 }
+
+// TestWhatsAppTrackedBothModes: "tracked" on a WhatsApp send (in
+// Customer.io's sendWhatsApp schema, sent by the Ruby SDK) is accepted at
+// enqueue, as a raw payload too, and reaches Customer.io as written, with
+// batching on or off (sends are never batched).
+func TestWhatsAppTrackedBothModes(t *testing.T) {
+	for _, mode := range []string{"v1", "batched"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t, func(c *Config) { c.Batching.Off = mode == "v1" })
+			ctx := context.Background()
+			r, err := h.prod.EnqueueRaw(ctx, tasks.TypeSendWhatsApp,
+				json.RawMessage(`{"transactional_message_id":"order_update","identifiers":{"id":"ada"},"to":"+15555550100","tracked":false}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "send delivered", func() bool { return h.done(r.TaskID) })
+			reqs := requestsTo(h.sb, sandbox.GroupApp, "/v1/send/whatsapp")
+			want := `{"transactional_message_id":"order_update","identifiers":{"id":"ada"},"to":"+15555550100","tracked":false}`
+			if len(reqs) != 1 || reqs[0].Body != want {
+				t.Fatalf("%d requests %+v, want one with %s", len(reqs), reqs, want)
+			}
+			d := h.sb.Deliveries()
+			if len(d) != 1 || d[0].Channel != "whatsapp" || d[0].Request["tracked"] != false {
+				t.Errorf("deliveries %+v", d)
+			}
+		})
+	}
+}
