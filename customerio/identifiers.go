@@ -18,9 +18,11 @@ type Identifiers struct {
 	Email string `json:"email,omitempty"`
 	// Phone is a phone number in E.164 form: "+" and up to 15 digits, like
 	// "+14155552671". Confirmed in Customer.io's Track API reference
-	// (person_common of Track v2, docs.customer.io/files/journeys-track.json):
-	// a Track v2 person operation takes identifiers {"phone": ...}, where
-	// the workspace has phone enabled as an identifier. Track v1 does not
+	// (docs.customer.io/integrations/api/track/tag/track_v2/entity/: "one
+	// of id, email, phone, or cio_id"; person_common in its OpenAPI,
+	// docs.customer.io/files/journeys-track.json): a Track v2 person
+	// operation takes identifiers {"phone": ...}, where the workspace has
+	// phone enabled as an identifier. Track v1 does not
 	// (its path identifier treats a phone number as an id), nor do merges
 	// (v1 and v2: id, email or cio_id), the App API's transactional sends
 	// or an object's relationships to people; ValidatePersonIdentifiers
