@@ -1,6 +1,8 @@
 package tasks
 
 import (
+	"errors"
+
 	"github.com/cioq/cioq/customerio"
 )
 
@@ -59,7 +61,9 @@ func invalid(field, reason string) error {
 
 // PathID returns the person identifier Customer.io's Track v1 API takes in
 // its paths: the id, else the email, else "cio_" + cio_id. It returns ""
-// when none is set.
+// when none is set, and for a person named by phone: Track v1 has no phone
+// identifier (Customer.io reads a phone number in a v1 path as an id), so
+// the worker delivers such a task through Track v2.
 func PathID(ids customerio.Identifiers) string {
 	switch {
 	case ids.ID != "":
@@ -73,13 +77,11 @@ func PathID(ids customerio.Identifiers) string {
 }
 
 // validatePerson checks that ids names exactly one person by id, email or
-// cio_id, and nothing else.
+// cio_id, and nothing else: the rule where Customer.io takes no phone
+// identifier (merges).
 func validatePerson(field string, ids *customerio.Identifiers) error {
-	if ids.AnonymousID != "" {
-		return invalid(field+".anonymous_id", "not allowed here; use cio:merge_anonymous to merge anonymous activity")
-	}
-	if ids.ObjectTypeID != "" || ids.ObjectID != "" {
-		return invalid(field, "must name a person, not an object")
+	if err := notPerson(field, ids); err != nil {
+		return err
 	}
 	return customerio.ValidatePersonIdentifiers(field, ids)
 }
@@ -153,4 +155,45 @@ type AnonymousActor interface {
 	// AnonymousActor returns the anonymous id of an event that names no
 	// person, "" when it names one (or names nobody).
 	AnonymousActor() string
+}
+
+// validateV2Person is validatePerson for the payloads Track v2 delivers as
+// person operations, which may also name the person by phone (see
+// checkPhoneOperation).
+func validateV2Person(field string, ids *customerio.Identifiers) error {
+	if err := notPerson(field, ids); err != nil {
+		return err
+	}
+	return customerio.ValidateV2PersonIdentifiers(field, ids)
+}
+
+// notPerson names what in ids cannot name the person of a Track task.
+func notPerson(field string, ids *customerio.Identifiers) error {
+	if ids.AnonymousID != "" {
+		return invalid(field+".anonymous_id", "not allowed here; use cio:merge_anonymous to merge anonymous activity")
+	}
+	if ids.ObjectTypeID != "" || ids.ObjectID != "" || ids.CioObjectID != "" {
+		return invalid(field, "must name a person, not an object")
+	}
+	return nil
+}
+
+// checkPhoneOperation checks the Track v2 operation op of a task whose
+// person ids names by phone. Track v1 cannot address a person by phone, so
+// the worker sends such a task as op, in a batch or as one /api/v2/entity
+// request, never through v1: op must be valid and encode to less than
+// 32,000 bytes (where v1 would take more: event data up to 100,000 bytes,
+// 300 attributes of 1,000 bytes). field names, in the payload, what makes
+// an operation too large. A task naming its person otherwise is not
+// checked.
+func checkPhoneOperation(ids customerio.Identifiers, field string, op customerio.Operation) error {
+	if ids.Phone == "" {
+		return nil
+	}
+	err := op.Validate()
+	var ve *customerio.ValidationError
+	if errors.As(err, &ve) && ve.Field == "operation" {
+		return invalid(field, "too large: with identifiers.phone the task is one Track v2 operation, which must encode to less than 32000 bytes")
+	}
+	return err
 }
