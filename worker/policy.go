@@ -208,28 +208,9 @@ func (p policy) classify(t *Task, o outcome, now time.Time) decision {
 		case customerio.ClassPermanent:
 			return deadLettered(DeadLetterPermanent, status, msg, err.Error())
 		case customerio.ClassAuth:
-			unknown := errors.Is(err, errUnknownWorkspace)
-			if unknown && p.windowPassed(t, o, now) {
-				// Kept for its whole retry window without anyone adding the
-				// workspace: most likely a mistyped name. Tell someone.
-				return deadLettered(DeadLetterConfig, 0, "",
-					fmt.Sprintf("workspace %q is not configured on this worker, and the task's retry window passed while it was kept", displayWS(workspaceOf(t))))
+			if dl, dead := p.authFailure(t, o, now, err, status, &d); dead {
+				return dl
 			}
-			reason := "credentials refused"
-			if status != 0 {
-				reason = fmt.Sprintf("credentials refused (%d)", status)
-			}
-			if errors.Is(err, customerio.ErrMissingCredentials) {
-				reason = "no credentials configured"
-			}
-			if unknown {
-				reason = "workspace not configured"
-			}
-			if o.api != "" {
-				d.authFailure = reason
-			}
-			d.reason, d.status, d.delay, d.spend = RetryAuth, status, p.authRetryDelay, false
-			d.text = reason + ": configuration problem, the task is kept"
 		default: // transient
 			d.reason, d.status, d.delay, d.spend, d.text = RetryTransient, status, retryAfter, true, "transient failure"
 			if status == 429 {
@@ -241,13 +222,50 @@ func (p policy) classify(t *Task, o outcome, now time.Time) decision {
 		}
 	}
 
+	return p.spendBudget(t, o, now, d, status, exhausted)
+}
+
+// authFailure is classify's decision for a credentials problem: kept
+// without spending the budget (d is filled in), or, for an unknown
+// workspace whose retry window passed, a config dead letter (dead).
+func (p policy) authFailure(t *Task, o outcome, now time.Time, err error, status int, d *decision) (dl decision, dead bool) {
+	unknown := errors.Is(err, errUnknownWorkspace)
+	if unknown && p.windowPassed(t, o, now) {
+		// Kept for its whole retry window without anyone adding the
+		// workspace: most likely a mistyped name. Tell someone.
+		return deadLettered(DeadLetterConfig, 0, "",
+			fmt.Sprintf("workspace %q is not configured on this worker, and the task's retry window passed while it was kept", displayWS(workspaceOf(t)))), true
+	}
+	reason := "credentials refused"
+	if status != 0 {
+		reason = fmt.Sprintf("credentials refused (%d)", status)
+	}
+	if errors.Is(err, customerio.ErrMissingCredentials) {
+		reason = "no credentials configured"
+	}
+	if unknown {
+		reason = "workspace not configured"
+	}
+	if o.api != "" {
+		d.authFailure = reason
+	}
+	d.reason, d.status, d.delay, d.spend = RetryAuth, status, p.authRetryDelay, false
+	d.text = reason + ": configuration problem, the task is kept"
+	return decision{}, false
+}
+
+// spendBudget finishes classify's retry decision d against t's retry
+// budget and window, and against asynq's own limit (exhausted); status is
+// Customer.io's answer, for a dead letter.
+func (p policy) spendBudget(t *Task, o outcome, now time.Time, d decision, status int, exhausted bool) decision {
+	err := d.cause
 	if d.spend && t.budgetSpent() {
 		// The retry budget is used up. Dead-letter only once the retry
 		// window has passed too; until then keep retrying without
 		// spending the budget (asynq still counts the failure for a task
 		// with a cioq budget, so its backoff keeps growing).
 		if p.windowPassed(t, o, now) {
-			return deadLettered(DeadLetterExhausted, status, msg, "retries exhausted and retry window passed: "+err.Error())
+			return deadLettered(DeadLetterExhausted, status, d.message, "retries exhausted and retry window passed: "+err.Error())
 		}
 		d.spend, d.counted = false, t.budgeted
 		d.text += "; retry budget used up but the retry window is still open: not spending it"
@@ -257,7 +275,7 @@ func (p policy) classify(t *Task, o outcome, now time.Time) decision {
 		// crashes, which always count) without asking IsFailure: record it
 		// first. Only a task without a cioq budget gets here. A
 		// credentials problem found on the way is still recorded.
-		dl := deadLettered(DeadLetterExhausted, status, msg, "retries exhausted: "+err.Error())
+		dl := deadLettered(DeadLetterExhausted, status, d.message, "retries exhausted: "+err.Error())
 		dl.authFailure = d.authFailure
 		return dl
 	}
