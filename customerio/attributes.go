@@ -76,3 +76,15 @@ func ValidateObjectAttributes(field string, attrs map[string]any) error {
 	}
 	return checkEncoded(field, attrs, MaxObjectAttributesBytes, false, "must total at most 100000 bytes encoded")
 }
+
+// ValidatePersonAttributes is ValidateAttributes for the attributes of a
+// person identify, which may also carry "_timestamp", the time of the
+// identify for back-dating: a whole, non-negative number of Unix seconds.
+func ValidatePersonAttributes(field string, attrs map[string]any) error {
+	if v, ok := attrs["_timestamp"]; ok && v != nil {
+		if _, isInt := unixSeconds(v); !isInt {
+			return invalid(join(field, "_timestamp"), "must be a whole number of Unix seconds")
+		}
+	}
+	return ValidateAttributes(field, attrs)
+}

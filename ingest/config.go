@@ -61,7 +61,9 @@ type SourceConfig struct {
 	WriteKeyEnv string `json:"write_key_env,omitempty"`
 	// SharedSecret verifies X-Signature: the hex HMAC-SHA1 of the raw
 	// request body (Segment's webhook destination). SharedSecretEnv names an
-	// environment variable holding it instead.
+	// environment variable holding it instead. Not for mparticle sources
+	// (mParticle does not sign); a custom source with one needs the
+	// message_id and timestamp mappings (signed messages must carry both).
 	SharedSecret    string `json:"shared_secret,omitempty"`
 	SharedSecretEnv string `json:"shared_secret_env,omitempty"`
 	// EmailFallback (mparticle) identifies a user without a customer id by
@@ -102,6 +104,10 @@ type TokenConfig struct {
 	// it instead.
 	Token    string `json:"token,omitempty"`
 	TokenEnv string `json:"token_env,omitempty"`
+	// Queues, when set, are the only queues the token's tasks may go to
+	// (named in "queue" or their type's default); each must be one the
+	// workers serve (Config.Queues). Unset: any of those.
+	Queues []string `json:"queues,omitempty"`
 }
 
 // ConfigError is a problem of the configuration file. Its text names the
@@ -222,8 +228,10 @@ type source struct {
 
 // token is a checked bearer token.
 type token struct {
-	name  string
-	value []byte
+	name      string
+	value     []byte
+	queues    map[string]bool // TokenConfig.Queues; nil: the workers' queues
+	queueList []string        // TokenConfig.Queues as given
 }
 
 // resolved is the checked configuration.
@@ -311,9 +319,16 @@ func resolveSource(where string, sc SourceConfig, getenv func(string) string, se
 	if sc.EmailFallback && sc.Kind != KindMParticle {
 		return nil, entryError(where, "email_fallback", "applies to mparticle sources only")
 	}
+	if sc.Kind == KindMParticle && s.secret != nil {
+		return nil, entryError(where, "shared_secret", "mparticle sources authenticate by write key (mParticle does not sign requests)")
+	}
 	if sc.Kind == KindCustom {
 		if err := checkMappings(sc.Mappings); err != nil {
 			return nil, entryError(where, "mappings", err.Error())
+		}
+		if s.secret != nil && (sc.Mappings.MessageID == "" || sc.Mappings.Timestamp == "") {
+			return nil, entryError(where, "mappings",
+				"message_id and timestamp are required with a shared secret: a signed request can be replayed by anyone who saw it, and only its id and time tell a replay")
 		}
 	} else if sc.Mappings != nil {
 		return nil, entryError(where, "mappings", "applies to custom sources only")
@@ -371,7 +386,21 @@ func resolveToken(where string, tc TokenConfig, getenv func(string) string, name
 		return token{}, entryError(where, "token", "the same token as another entry")
 	}
 	tks[h] = true
-	return token{name: tc.Name, value: []byte(v)}, nil
+	t := token{name: tc.Name, value: []byte(v)}
+	if tc.Queues != nil {
+		if len(tc.Queues) == 0 {
+			return token{}, entryError(where, "queues", "must list at least one queue (leave it out for any the workers serve)")
+		}
+		t.queues = map[string]bool{}
+		for _, q := range tc.Queues {
+			if strings.TrimSpace(q) == "" {
+				return token{}, entryError(where, "queues", "must not hold an empty name")
+			}
+			t.queues[q] = true
+		}
+		t.queueList = tc.Queues
+	}
+	return t, nil
 }
 
 // secret returns an inline secret or the value of the named env variable.

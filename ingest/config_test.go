@@ -56,6 +56,11 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown mapping key", `{"sources":[{"name":"a","kind":"custom","write_key":"k","mappings":{"userId":"a"}}]}`, `unknown key "userId"`},
 		{"token without secret", `{"sources":[],"tokens":[{"name":"t"}]}`, "tokens[0] \"t\": missing auth"},
 		{"duplicate token name", `{"sources":[],"tokens":[{"name":"t","token":"a"},{"name":"t","token":"b"}]}`, "duplicate token name"},
+		{"mparticle with a shared secret", `{"sources":[{"name":"a","kind":"mparticle","write_key":"k","shared_secret":"s"}]}`, `sources[0] "a": shared_secret: mparticle sources authenticate by write key`},
+		{"signed custom without message_id", `{"sources":[{"name":"a","kind":"custom","shared_secret":"s","mappings":{"user_id":"u","timestamp":"t"}}]}`, "mappings: message_id and timestamp are required with a shared secret"},
+		{"signed custom without timestamp", `{"sources":[{"name":"a","kind":"custom","write_key":"k","shared_secret":"s","mappings":{"user_id":"u","message_id":"m"}}]}`, "mappings: message_id and timestamp are required with a shared secret"},
+		{"token with no queues", `{"sources":[],"tokens":[{"name":"t","token":"a","queues":[]}]}`, `tokens[0] "t": queues: must list at least one queue`},
+		{"token with an empty queue", `{"sources":[],"tokens":[{"name":"t","token":"a","queues":["bulk",""]}]}`, `tokens[0] "t": queues: must not hold an empty name`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

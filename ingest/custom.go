@@ -13,13 +13,17 @@ import (
 // custom serves POST /v1/custom/{source}: a JSON object or an array of
 // them, read through the source's Mappings.
 func (s *Server) custom(w http.ResponseWriter, r *http.Request) {
-	src, body, ok := s.sourceBody(w, r, true, KindCustom)
+	src, body, signed, ok := s.sourceBody(w, r, true, KindCustom)
 	if !ok {
 		return
 	}
 	objs, isArray, e := decodeObjects(body, "each item must be a JSON object", "the body must be a JSON object or an array of objects")
-	if e == nil && isArray && len(objs) == 0 {
+	switch {
+	case e != nil:
+	case isArray && len(objs) == 0:
 		e = bad("invalid", "", "at least one object is required")
+	case len(objs) > s.cfg.MaxItems:
+		e = tooManyItems(fmt.Sprintf("[%d]", s.cfg.MaxItems), s.cfg.MaxItems)
 	}
 	if e != nil {
 		s.fail(w, src.Name, e)
@@ -31,7 +35,7 @@ func (s *Server) custom(w http.ResponseWriter, r *http.Request) {
 	}
 	items := make([]item, len(objs))
 	for i, o := range objs {
-		it, e := s.planCustom(src, o, prefix(i))
+		it, e := s.planCustom(src, o, prefix(i), signed)
 		if e != nil {
 			s.fail(w, src.Name, e)
 			return
@@ -42,8 +46,10 @@ func (s *Server) custom(w http.ResponseWriter, r *http.Request) {
 }
 
 // planCustom maps one object: a person update (email and custom
-// attributes) and, when the event path holds a name, an event.
-func (s *Server) planCustom(src *source, o map[string]any, prefix string) (item, *reqError) {
+// attributes) and, when the event path holds a name, an event. A signed
+// object must hold a message id and a time at the mapped paths (see
+// checkReplay).
+func (s *Server) planCustom(src *source, o map[string]any, prefix string, signed bool) (item, *reqError) {
 	mp := src.Mappings
 	uid := strings.TrimSpace(lookupString(o, mp.UserID))
 	email := strings.TrimSpace(lookupString(o, mp.Email))
@@ -91,6 +97,11 @@ func (s *Server) planCustom(src *source, o map[string]any, prefix string) (item,
 	if mp.MessageID != "" {
 		mid = lookupString(o, mp.MessageID)
 	}
+	if signed { // the configuration requires both mappings for a source with a shared secret
+		if e := s.checkReplay(mid, prefix+mp.MessageID, signedTime{field: prefix + mp.Timestamp, unix: ts}); e != nil {
+			return item{}, e
+		}
+	}
 	type derived struct {
 		suffix string
 		p      tasks.Payload
@@ -128,7 +139,7 @@ func (s *Server) planCustom(src *source, o map[string]any, prefix string) (item,
 	if len(pls) == 0 {
 		return item{skipped: "nothing mapped: no attributes and no event"}, nil
 	}
-	var it item
+	it := item{mid: mid}
 	for _, x := range pls {
 		j, e := payloadJob(src, prefix, mid, x.suffix, x.p)
 		if e != nil {

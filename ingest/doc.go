@@ -14,7 +14,11 @@
 // All endpoints take POST with a JSON body (Content-Type application/json,
 // otherwise 415), optionally gzip-compressed (Content-Encoding: gzip). A body
 // is capped at Config.MaxBodyBytes (500,000 bytes) before and after
-// decompression (413), and read under the http.Server's ReadTimeout. Every
+// decompression (413), and read under the http.Server's ReadTimeout. A
+// request holds at most Config.MaxItems (1,000) items: messages of a
+// batch, objects of a custom array, tasks of a /v1/tasks array, tasks an
+// mParticle request makes (413 too_many_items naming the list, or the
+// first item over the cap of a top-level array: "[1000]"). Every
 // string of a body, keys included, must be valid UTF-8 (400 invalid_utf8
 // naming the field: decoders would replace the bytes by U+FFFD, making two
 // different invalid ids one person).
@@ -32,14 +36,21 @@
 //	     The same for a named source; also authenticated by X-Signature, the
 //	     hex HMAC-SHA1 of the raw body (as received) with the source's shared
 //	     secret, as Segment's webhook destination sends it. Without {call} the
-//	     body's "type" (or "batch") decides.
+//	     body's "type" (or "batch") decides. A signed body can be replayed
+//	     by anyone who saw it, so each of its messages must carry a
+//	     messageId (400 missing_message_id) and a time, sentAt or else
+//	     timestamp (400 missing_timestamp), within Config.DedupeWindow (24
+//	     h) before now and MaxClockSkew (1 h) after (400 stale_message):
+//	     a repeat within the window is a duplicate, one after it is refused.
 //	POST /v1/mparticle, /v1/mparticle/{source}
 //	     An mParticle server-to-server batch (events, user_identities,
-//	     user_attributes, mpid) or an array of them; Basic auth as above.
-//	     202.
+//	     user_attributes, mpid) or an array of them; Basic auth as above
+//	     (mParticle does not sign). 202.
 //	POST /v1/custom/{source}
 //	     Any JSON object, or an array of them, read through the source's
-//	     mappings; Basic auth or X-Signature. 202.
+//	     mappings; Basic auth or X-Signature (each signed object needs a
+//	     message id and a time at the message_id and timestamp mappings,
+//	     as above, naming the mapped path). 202.
 //	POST /v1/tasks
 //	     {"type","payload","idempotency_key","workspace","queue",
 //	      "process_in","process_at","expires_in","expires_at"}
@@ -48,7 +59,10 @@
 //	     ("90s", "1h30m", or seconds), process_at/expires_at moments
 //	     (ISO-8601 or unix seconds), read by producer.Timing with the rules
 //	     of cioq enqueue's --in and --expires-in; a task past its expiry is
-//	     dead-lettered as expired, not sent. 202 {"receipts":[{"task_id",
+//	     dead-lettered as expired, not sent. A task's queue ("queue", or its
+//	     type's) must be one of the token's queues, or without those one of
+//	     Config.Queues, the queues the workers serve (400 naming queue;
+//	     the binary reads CIOQ_QUEUES). 202 {"receipts":[{"task_id",
 //	     "queue","type","duplicate"}],...}; with an idempotency_key, task_id
 //	     is the producer's keyed hash of it, never the key.
 //
@@ -90,11 +104,17 @@
 //
 // A message with a messageId (mParticle: source_message_id or event_id;
 // custom: the message_id mapping) already seen by the same source within
-// 24 h is acknowledged and not enqueued again: each derived task is
-// enqueued with producer.IdempotencyKey("ingest:<source>:<digest of
-// messageId>:<kind>"), which the producer hashes into the task id and
-// keeps 24 h after the task completes. The response counts such tasks as
-// duplicates.
+// the dedupe window (Config.DedupeWindow, 24 h) is acknowledged and not
+// enqueued again; the response counts its tasks as duplicates. Once every
+// task of a message is in Redis, a record of it is written
+// (internal/keys.IngestSeen: the source and a SHA-256 digest of the id,
+// never the id; kept for the window plus MaxClockSkew) and read before the
+// message is enqueued again, however soon asynq dropped the tasks
+// (delivered and past their retention, or deleted). Each derived task is
+// also enqueued with producer.IdempotencyKey("ingest:<source>:<digest of
+// messageId>:<kind>"), which the producer hashes into the task id: that
+// catches a repeat arriving while the first is being enqueued, and the
+// queued tasks of a partially enqueued message.
 //
 // # Failures: what was accepted
 //
@@ -133,11 +153,22 @@
 // Errors are JSON, {"error":{"code":"...","message":"...","field":"..."}};
 // codes include malformed_json, invalid_utf8, missing_type, unknown_type,
 // type_mismatch, missing_identity, invalid, invalid_timestamp, unknown_field,
-// unauthorized, bad_signature, wrong_endpoint (403), body_too_large and
-// event_too_large (413), unsupported_media_type and unsupported_encoding
-// (415), timeout (408) and unavailable (503). Field is the message field
+// missing_message_id, missing_timestamp, stale_message, unauthorized (401),
+// wrong_endpoint (403), body_too_large, event_too_large and too_many_items
+// (413), unsupported_media_type and unsupported_encoding (415), timeout
+// (408) and unavailable (503). Field is the message field
 // ("batch[3].userId"), never its value; no error text carries a write key,
 // an email or an identifier.
+//
+// Until a request is authenticated, nothing tells a real source from a
+// made-up one: no credentials, a wrong write key, an unknown source, a
+// wrong or unreadable signature, a signature for a source without a shared
+// secret all get the same 401 unauthorized (body and headers), and every
+// refusal is counted under the source "unknown". A signed request's body
+// is read (and refused, 413 or 415, the same way for every name) before
+// its signature is checked, and the signature before the source's kind:
+// wrong_endpoint, which names the kind, is told only to a sender holding
+// the source's credentials.
 //
 // # Configuration file
 //
@@ -164,11 +195,14 @@
 // track only), workspace (Customer.io workspace, "" = default; refused by
 // New when Config.Producer was given producer.Workspaces without it), write_key or
 // write_key_env, shared_secret or shared_secret_env (at least one
-// credential; write keys unique), email_fallback (mparticle), mappings
-// (custom only, required there: user_id or email, and optionally event,
-// event_properties, message_id, timestamp, custom_attributes). Paths are
-// dotted: "a.b.c", "items.0.name" (see Lookup). Token keys: name, token or
-// token_env. A secret given as *_env is read from that environment
+// credential; write keys unique; no shared secret for mparticle sources),
+// email_fallback (mparticle), mappings (custom only, required there:
+// user_id or email, and optionally event, event_properties, message_id,
+// timestamp, custom_attributes; message_id and timestamp are required with
+// a shared secret). Paths are dotted: "a.b.c", "items.0.name" (see
+// Lookup). Token keys: name, token or token_env, and queues (optional: the
+// only queues its tasks may go to, each one of Config.Queues). A secret
+// given as *_env is read from that environment
 // variable, which must be set. Any problem stops start-up with a
 // *ConfigError naming the entry and field, never a secret.
 //
@@ -176,5 +210,9 @@
 //
 // Config.Metrics (an *ops.Metrics fits) counts every request by source and
 // outcome: accepted, invalid, unauthorized, forbidden, too_large,
-// unsupported_media_type, timeout, unavailable.
+// unsupported_media_type, timeout, unavailable. A request not (yet)
+// authenticated is counted under "unknown", never a source's name.
+//
+// Ingest has no rate limit of its own: a source that may flood it needs
+// one in front (a proxy), or Config.MaxItems and MaxBodyBytes lowered.
 package ingest

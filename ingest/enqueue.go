@@ -17,6 +17,11 @@ type job struct {
 	payload tasks.Payload   // typed payload (Track mode), or
 	raw     json.RawMessage // a raw payload (Pipelines mode, /v1/tasks)
 	opts    []producer.EnqueueOption
+	// prefix is what the message's fields are named with in errors ("",
+	// "batch[3]."); checked: the producer already checked the task
+	// (/v1/tasks: producer.Check).
+	prefix  string
+	checked bool
 }
 
 // item is what one received message (event, batch item, custom object,
@@ -24,6 +29,7 @@ type job struct {
 type item struct {
 	jobs    []job
 	skipped string // why the item makes no task ("" when it makes some)
+	mid     string // the message's id, for its dedupe record ("" without one)
 }
 
 // partialItem is an item of which Redis holds some tasks but not all,
@@ -56,13 +62,36 @@ type result struct {
 // (partial; none when the failure hit an item's first task). Every other
 // item has no task in Redis. err is 503 (Redis unreachable) or 400 (a task
 // the producer refused despite the checks before).
+//
+// An item whose message id the source sent within the dedupe window (its
+// record exists) is a duplicate: none of its tasks is enqueued. The records
+// of the items whose every task Redis now holds are written at the end,
+// also after a failure.
 func (s *Server) enqueueAll(r *http.Request, source string, items []item) result {
 	ctx, cancel := s.enqueueContext(r)
 	defer cancel()
 	res := result{accepted: []int{}}
+	if e := s.checkContracts(items); e != nil {
+		// A task the contracts refuse refuses the request before anything
+		// is enqueued, as any invalid message does.
+		res.err = e
+		return res
+	}
+	seen, err := s.seen(ctx, source, items)
+	if err != nil {
+		res.err = s.unavailable(source, "dedupe check", err)
+		return res
+	}
+	var recs []string
+	defer func() { s.remember(ctx, source, recs) }()
 	for i, it := range items {
 		if len(it.jobs) == 0 {
 			res.skipped++
+			res.accepted = append(res.accepted, i)
+			continue
+		}
+		if seen[i] {
+			res.duplicates += len(it.jobs)
 			res.accepted = append(res.accepted, i)
 			continue
 		}
@@ -88,8 +117,37 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 			}
 		}
 		res.accepted = append(res.accepted, i)
+		if k := seenKey(source, it.mid); k != "" {
+			recs = append(recs, k)
+		}
 	}
 	return res
+}
+
+// checkContracts checks every task of items against the producer's
+// contracts (producer.WithContracts) before any is enqueued: the first a
+// contract refuses is a 400 naming its field (in the message's names).
+func (s *Server) checkContracts(items []item) *reqError {
+	if s.cfg.Producer.Contracts() == nil {
+		return nil
+	}
+	for _, it := range items {
+		for _, j := range it.jobs {
+			if j.checked {
+				continue
+			}
+			var err error
+			if j.payload != nil {
+				err = s.cfg.Producer.CheckPayload(j.payload, j.opts...)
+			} else {
+				err = s.cfg.Producer.Check(j.typ, j.raw, j.opts...)
+			}
+			if err != nil {
+				return validation(j.prefix, j.typ, err)
+			}
+		}
+	}
+	return nil
 }
 
 func jobTypes(jobs []job) []string {
@@ -113,12 +171,18 @@ func (s *Server) enqueueError(source, typ string, err error) *reqError {
 		// The checks before enqueueing should have caught it.
 		return bad("invalid", ve.Field, "%s: %s", typ, ve.Reason)
 	}
+	return s.unavailable(source, typ, err)
+}
+
+// unavailable logs a Redis failure (what: the task type, or the step) and
+// makes the 503.
+func (s *Server) unavailable(source, what string, err error) *reqError {
 	if errors.Is(err, producer.ErrNotReplicated) {
-		s.log.Warn("ingest: a task is not confirmed by the replicas; answering 503", "source", source, "type", typ, "error", scrubErr(err))
+		s.log.Warn("ingest: a task is not confirmed by the replicas; answering 503", "source", source, "type", what, "error", scrubErr(err))
 		return &reqError{status: http.StatusServiceUnavailable, code: "unavailable",
-			msg: "the queue's replicas did not confirm a task in time; retry later (items listed as accepted are queued and replicated; the item listed as unreplicated is queued on the master only, or partly, and may be lost in a failover; other items nothing; messages with a messageId are not queued twice)"}
+			msg: "the queue's replicas did not confirm a task in time; retry later (items listed as accepted are queued and replicated; the item listed as unreplicated is queued on the master only, or partly, and may be lost in a failover; items listed as partial only their queued tasks; other items nothing; messages with a messageId are not queued twice)"}
 	}
-	s.log.Error("ingest: enqueue failed; answering 503", "source", source, "type", typ, "error", scrubErr(err))
+	s.log.Error("ingest: enqueue failed; answering 503", "source", source, "type", what, "error", scrubErr(err))
 	return &reqError{status: http.StatusServiceUnavailable, code: "unavailable",
 		msg: "the queue is unavailable; retry later (items listed as accepted are queued, items listed as partial only their queued tasks, other items nothing; messages with a messageId are not queued twice)"}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -61,13 +62,14 @@ var errNoToken = &reqError{status: http.StatusUnauthorized, code: "unauthorized"
 
 // tasks serves POST /v1/tasks.
 func (s *Server) tasks(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.authToken(r)
-	if !ok {
+	tok := s.authToken(r)
+	if tok == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cioq ingest"`)
 		s.count("unknown", "unauthorized")
 		writeJSON(w, errNoToken.status, map[string]any{"error": errorJSON{Code: errNoToken.code, Message: errNoToken.msg}})
 		return
 	}
+	name := tok.name
 	_, body, e := s.readBody(w, r)
 	if e == nil {
 		e = checkUTF8(body)
@@ -77,13 +79,16 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reqs, e := decodeTaskRequests(body)
+	if e == nil && len(reqs) > s.cfg.MaxItems {
+		e = tooManyItems(fmt.Sprintf("[%d]", s.cfg.MaxItems), s.cfg.MaxItems)
+	}
 	if e != nil {
 		s.fail(w, name, e)
 		return
 	}
 	items := make([]item, len(reqs))
 	for i, tr := range reqs {
-		j, e := s.checkTask(tr, fmt.Sprintf("[%d].", i), len(reqs) > 1 || body[firstNonSpace(body)] == '[')
+		j, e := s.checkTask(tok, tr, fmt.Sprintf("[%d].", i), len(reqs) > 1 || body[firstNonSpace(body)] == '[')
 		if e != nil {
 			s.fail(w, name, e)
 			return
@@ -108,21 +113,21 @@ func firstNonSpace(b []byte) int {
 }
 
 // authToken finds the token of "Authorization: Bearer <token>", comparing
-// with every configured token in constant time.
-func (s *Server) authToken(r *http.Request) (string, bool) {
+// with every configured token in constant time; nil when none matches.
+func (s *Server) authToken(r *http.Request) *token {
 	h := r.Header.Get("Authorization")
 	const prefix = "bearer "
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return "", false
+		return nil
 	}
 	got := []byte(strings.TrimSpace(h[len(prefix):]))
-	name := ""
-	for _, t := range s.conf.tokens {
-		if equalSecret(got, t.value) && name == "" {
-			name = t.name
+	var found *token
+	for i := range s.conf.tokens {
+		if equalSecret(got, s.conf.tokens[i].value) && found == nil {
+			found = &s.conf.tokens[i]
 		}
 	}
-	return name, name != ""
+	return found
 }
 
 // decodeTaskRequests reads one TaskRequest or an array of them; unknown
@@ -172,8 +177,8 @@ func decodeTaskRequests(body []byte) ([]TaskRequest, *reqError) {
 // checkTask validates a task exactly as producer.EnqueueRaw will (type,
 // payload decoding and Validate, envelope expiry, workspace, queue, key:
 // the last word is producer.Check's), so nothing of a request is enqueued
-// when any task is invalid.
-func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqError) {
+// when any task is invalid; and its queue is one tok may use.
+func (s *Server) checkTask(tok *token, tr TaskRequest, prefix string, many bool) (job, *reqError) {
 	if !many {
 		prefix = ""
 	}
@@ -189,7 +194,7 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 	// A full envelope as payload is still accepted (its workspace and
 	// expires_at apply unless the request says otherwise), but no longer
 	// documented: the request's own fields say the same.
-	env, p, err := tasks.Decode(tr.Type, tr.Payload)
+	env, p, err := tasks.DecodeStrict(tr.Type, tr.Payload)
 	if err != nil {
 		field, reason := prefix+"payload", "cannot be decoded"
 		var de *tasks.DecodeError
@@ -247,7 +252,45 @@ func (s *Server) checkTask(tr TaskRequest, prefix string, many bool) (job, *reqE
 	if err := s.cfg.Producer.Check(tr.Type, tr.Payload, opts...); err != nil {
 		return job{}, checkError(prefix, tr.Type, timing, err)
 	}
-	return job{typ: tr.Type, raw: tr.Payload, opts: opts}, nil
+	if e := s.checkQueue(tok, tr, prefix); e != nil {
+		return job{}, e
+	}
+	return job{typ: tr.Type, raw: tr.Payload, opts: opts, checked: true}, nil
+}
+
+// checkQueue refuses a task whose queue (its "queue", or its type's) is
+// not one tok may use: its own queues, or else the queues the workers
+// serve (Config.Queues). A queue no worker serves would keep the task
+// forever, and every made-up name would add a queue to asynq's list and
+// series to the metrics. The name sent is not echoed.
+func (s *Server) checkQueue(tok *token, tr TaskRequest, prefix string) *reqError {
+	allowed, whose := s.queues, "the workers serve"
+	if tok.queues != nil {
+		allowed, whose = tok.queues, "this token may use"
+	}
+	q := tr.Queue
+	if q == "" {
+		spec, _ := tasks.Lookup(tr.Type)
+		q = spec.Defaults.Queue
+	}
+	if allowed[q] {
+		return nil
+	}
+	list := strings.Join(sortedQueues(allowed), ", ")
+	if tr.Queue == "" {
+		return bad("invalid", prefix+"queue", "%s goes to queue %q by default, which is not one %s (%s): name one of them in queue", tr.Type, q, whose, list)
+	}
+	return bad("invalid", prefix+"queue", "queue is not one %s (%s)", whose, list)
+}
+
+// sortedQueues lists a set of queue names, sorted.
+func sortedQueues(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for q := range set {
+		out = append(out, q)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // requestTiming reads the request's process_in, process_at, expires_in and

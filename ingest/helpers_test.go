@@ -107,6 +107,13 @@ func testLogger() *slog.Logger {
 // test's database, when given) and the server.
 func newEnv(t *testing.T, fc *FileConfig, mkRedis func(*testredis.DB) redis.UniversalClient) *env {
 	t.Helper()
+	return newEnvWith(t, fc, mkRedis, nil)
+}
+
+// newEnvWith is newEnv with the server's Config adjusted by edit (when
+// given) before New.
+func newEnvWith(t *testing.T, fc *FileConfig, mkRedis func(*testredis.DB) redis.UniversalClient, edit func(*Config)) *env {
+	t.Helper()
 	e := &env{t: t, db: testredis.New(t), metrics: &countingMetrics{}}
 	if fc == nil {
 		fc = testConfig()
@@ -117,7 +124,11 @@ func newEnv(t *testing.T, fc *FileConfig, mkRedis func(*testredis.DB) redis.Univ
 	}
 	e.prod = producer.NewFromRedis(rdb)
 	e.insp = asynq.NewInspectorFromRedisClient(e.db.Client)
-	srv, err := New(Config{Producer: e.prod, File: fc, Metrics: e.metrics, Logger: testLogger()})
+	cfg := Config{Producer: e.prod, File: fc, Metrics: e.metrics, Logger: testLogger()}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

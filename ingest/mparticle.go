@@ -14,11 +14,16 @@ import (
 // mParticle server-to-server batch, or an array of them.
 func (s *Server) mparticle(named bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		src, body, ok := s.sourceBody(w, r, named, KindMParticle)
+		// mParticle does not sign: the configuration gives its sources a
+		// write key only, so signed is always false here.
+		src, body, _, ok := s.sourceBody(w, r, named, KindMParticle)
 		if !ok {
 			return
 		}
 		batches, _, e := decodeObjects(body, "a batch must be a JSON object", "the body must be an mParticle batch or an array of batches")
+		if e == nil && len(batches) > s.cfg.MaxItems {
+			e = tooManyItems(fmt.Sprintf("[%d]", s.cfg.MaxItems), s.cfg.MaxItems)
+		}
 		if e != nil {
 			s.fail(w, src.Name, e)
 			return
@@ -31,6 +36,9 @@ func (s *Server) mparticle(named bool) http.HandlerFunc {
 				prefix = fmt.Sprintf("[%d].", i)
 			}
 			its, e := s.planMParticle(src, b, prefix, &stats)
+			if e == nil && len(items)+len(its) > s.cfg.MaxItems {
+				e = tooManyItems(prefix+"events", s.cfg.MaxItems)
+			}
 			if e != nil {
 				s.fail(w, src.Name, e)
 				return
@@ -158,7 +166,7 @@ func (t *mpPlan) add(mid, suffix string, p tasks.Payload, field string) *reqErro
 	if e != nil {
 		return e
 	}
-	t.items = append(t.items, item{jobs: []job{j}})
+	t.items = append(t.items, item{jobs: []job{j}, mid: mid})
 	return nil
 }
 

@@ -21,22 +21,29 @@ type segMsg struct {
 
 func (s *Server) segment(call string, named bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		src, body, ok := s.sourceBody(w, r, named, KindSegment, KindRudderStack)
+		src, body, signed, ok := s.sourceBody(w, r, named, KindSegment, KindRudderStack)
 		if !ok {
 			return
 		}
-		msgs, e := splitSegment(call, body)
+		msgs, e := splitSegment(call, body, s.cfg.MaxItems)
 		if e != nil {
 			s.fail(w, src.Name, e)
 			return
 		}
 		items := make([]item, len(msgs))
 		for i, m := range msgs {
+			if signed {
+				if e := s.checkSignedSegment(m); e != nil {
+					s.fail(w, src.Name, e)
+					return
+				}
+			}
 			it, e := s.planSegment(src, m)
 			if e != nil {
 				s.fail(w, src.Name, e)
 				return
 			}
+			it.mid = str(m.m, "messageId")
 			items[i] = it
 		}
 		s.finish(w, src.Name, http.StatusOK, len(items), s.enqueueAll(r, src.Name, items), nil)
@@ -52,11 +59,31 @@ func wrongEndpoint(src *source) *reqError {
 		msg: fmt.Sprintf("source %q is a %s source; send to %s", src.Name, src.Kind, hint)}
 }
 
+// checkSignedSegment refuses a signed Segment message that could be a
+// replay (see checkReplay): its id is messageId, its time sentAt, or
+// timestamp when it has none (Segment's webhook destination sends both).
+func (s *Server) checkSignedSegment(m segMsg) *reqError {
+	t := signedTime{field: m.prefix + "timestamp"}
+	v, ok := m.m["sentAt"]
+	if ok && v != nil && v != "" {
+		t.field = m.prefix + "sentAt"
+	} else {
+		v = m.m["timestamp"] // checked by segMessage
+	}
+	sec, err := unixSeconds(v)
+	if err != nil {
+		return bad("invalid_timestamp", t.field, "%s must be an ISO-8601 date-time", strings.TrimPrefix(t.field, m.prefix))
+	}
+	t.unix = sec
+	return s.checkReplay(str(m.m, "messageId"), m.prefix+"messageId", t)
+}
+
 var validCalls = map[string]bool{"identify": true, "track": true, "page": true, "screen": true, "group": true, "alias": true}
 
 // splitSegment reads a single message (call given, or taken from "type"
-// when call is "") or a batch ({"batch":[...], "context":{...}}).
-func splitSegment(call string, body []byte) ([]segMsg, *reqError) {
+// when call is "") or a batch ({"batch":[...], "context":{...}}) of at
+// most maxItems messages.
+func splitSegment(call string, body []byte, maxItems int) ([]segMsg, *reqError) {
 	var top map[string]json.RawMessage
 	if e := decodeJSON(body, &top); e != nil {
 		return nil, e
@@ -93,6 +120,9 @@ func splitSegment(call string, body []byte) ([]segMsg, *reqError) {
 	}
 	if len(raws) == 0 {
 		return nil, bad("invalid", "batch", "batch must hold at least one message")
+	}
+	if len(raws) > maxItems {
+		return nil, tooManyItems("batch", maxItems)
 	}
 	var ctx map[string]any
 	if c, ok := top["context"]; ok {
@@ -247,7 +277,7 @@ func payloadJob(src *source, prefix, messageID, suffix string, p tasks.Payload) 
 	if err := p.Validate(); err != nil {
 		return job{}, validation(prefix, p.TaskType(), err)
 	}
-	return job{typ: p.TaskType(), payload: p, opts: baseOpts(src, messageID, suffix)}, nil
+	return job{typ: p.TaskType(), payload: p, opts: baseOpts(src, messageID, suffix), prefix: prefix}, nil
 }
 
 // planPipelines forwards the message as a cdp:<call> task, as received
@@ -265,7 +295,7 @@ func (s *Server) planPipelines(src *source, sm segMsg) (item, *reqError) {
 	if err := p.Validate(); err != nil {
 		return item{}, validation(sm.prefix, typ, err)
 	}
-	return item{jobs: []job{{typ: typ, raw: raw, opts: baseOpts(src, str(sm.m, "messageId"), "cdp")}}}, nil
+	return item{jobs: []job{{typ: typ, raw: raw, opts: baseOpts(src, str(sm.m, "messageId"), "cdp"), prefix: sm.prefix}}}, nil
 }
 
 // validation turns a payload's *ValidationError into a 400 naming the

@@ -324,7 +324,8 @@ func TestSingleEndpoints(t *testing.T) {
 		t.Errorf("rudderstack identify: %d %s", r.status, r.raw)
 	}
 	// Webhook destination: named source, signed body, type in the body.
-	body := bodyBytes(map[string]any{"type": "track", "userId": "h1", "event": "Hooked", "messageId": "hm-1"})
+	body := bodyBytes(map[string]any{"type": "track", "userId": "h1", "event": "Hooked", "messageId": "hm-1",
+		"sentAt": time.Now().UTC().Format(time.RFC3339)})
 	r = e.do(req{path: "/v1/sources/hook", body: body, headers: map[string]string{"X-Signature": sign(hookSecret, body)}})
 	if r.status != http.StatusOK || r.num("enqueued") != 1 {
 		t.Errorf("webhook: %d %s", r.status, r.raw)

@@ -36,7 +36,26 @@ const (
 	DefaultMaxBodyBytes = customerio.MaxBatchBytes
 	// DefaultEnqueueTimeout bounds the enqueueing of one request's tasks.
 	DefaultEnqueueTimeout = 10 * time.Second
+	// DefaultMaxItems is the most items one request may hold: messages of
+	// a batch, objects of a custom array, tasks an mParticle request makes,
+	// tasks of a /v1/tasks array (413 too_many_items beyond it).
+	DefaultMaxItems = 1000
+	// DefaultDedupeWindow is how long a message id is remembered: a
+	// repeat within it is a duplicate, and a signed message whose time is
+	// older is refused.
+	DefaultDedupeWindow = 24 * time.Hour
+	// MaxClockSkew is how far in the future a signed message's time may
+	// lie (the sender's clock may be ahead). Dedupe records are kept for
+	// the window plus this, so a signed message is refused as a repeat
+	// until its time has left the window.
+	MaxClockSkew = time.Hour
 )
+
+// DefaultQueues are the queues a /v1/tasks request may name when
+// Config.Queues is nil: the workers' default queues.
+func DefaultQueues() []string {
+	return []string{tasks.QueueCritical, tasks.QueueDefault, tasks.QueueBulk}
+}
 
 // Metrics is told the outcome of every request. *ops.Metrics (internal/ops)
 // satisfies it.
@@ -63,6 +82,18 @@ type Config struct {
 	// MaxBodyBytes caps a request body before and after gzip decompression
 	// (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// MaxItems caps the items of one request (default DefaultMaxItems).
+	MaxItems int
+	// DedupeWindow is how long a source's message id is remembered, in a
+	// record of its own (internal/keys.IngestSeen) that does not depend on
+	// how long asynq keeps the tasks; a signed message whose time is older
+	// is refused (default DefaultDedupeWindow).
+	DedupeWindow time.Duration
+	// Queues are the queues the workers serve: a /v1/tasks task must go
+	// to one of them (or to one of its token's queues), whether named in
+	// "queue" or its type's default (default DefaultQueues(); the binary
+	// reads CIOQ_QUEUES, the workers' setting).
+	Queues []string
 	// EnqueueTimeout bounds the enqueueing of one request's tasks; it runs
 	// to completion even if the client goes away, so a request is never
 	// cut in the middle by a disconnect (default DefaultEnqueueTimeout).
@@ -77,10 +108,11 @@ type Config struct {
 // listed in the package documentation. Mount it at "/". It is safe for
 // concurrent use.
 type Server struct {
-	cfg  Config
-	conf *resolved
-	mux  *http.ServeMux
-	log  *slog.Logger
+	cfg    Config
+	conf   *resolved
+	mux    *http.ServeMux
+	log    *slog.Logger
+	queues map[string]bool // Config.Queues
 }
 
 // New checks cfg and returns a Server.
@@ -106,9 +138,30 @@ func New(cfg Config) (*Server, error) {
 	if cfg.EnqueueTimeout <= 0 {
 		cfg.EnqueueTimeout = DefaultEnqueueTimeout
 	}
+	if cfg.MaxItems <= 0 {
+		cfg.MaxItems = DefaultMaxItems
+	}
+	if cfg.DedupeWindow <= 0 {
+		cfg.DedupeWindow = DefaultDedupeWindow
+	}
+	if cfg.Queues == nil {
+		cfg.Queues = DefaultQueues()
+	}
 	conf, err := cfg.File.resolve(cfg.Getenv)
 	if err != nil {
 		return nil, err
+	}
+	queues := map[string]bool{}
+	for _, q := range cfg.Queues {
+		queues[q] = true
+	}
+	for i, t := range conf.tokens {
+		for _, q := range t.queueList {
+			if !queues[q] {
+				return nil, &ConfigError{Field: fmt.Sprintf("tokens[%d] %q: queues", i, t.name),
+					Reason: fmt.Sprintf("%q is not a queue the workers serve (%s; CIOQ_QUEUES)", q, strings.Join(sortedQueues(queues), ", "))}
+			}
+		}
 	}
 	// A source naming a workspace the producer knows is not configured
 	// (producer.Workspaces) would have every one of its events refused.
@@ -119,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 				Reason: fmt.Sprintf("%q is not a configured workspace (configured: %s)", uw.Workspace, strings.Join(uw.Known, ", "))}
 		}
 	}
-	s := &Server{cfg: cfg, conf: conf, log: cfg.Logger}
+	s := &Server{cfg: cfg, conf: conf, log: cfg.Logger, queues: queues}
 	s.routes()
 	return s, nil
 }
@@ -247,10 +300,18 @@ func (s *Server) fail(w http.ResponseWriter, source string, e *reqError) {
 
 // ---- authentication ----
 
-var (
-	errUnauthorized = &reqError{status: http.StatusUnauthorized, code: "unauthorized", msg: "missing or wrong credentials: use HTTP Basic auth with the source's write key as user name and an empty password"}
-	errBadSignature = &reqError{status: http.StatusUnauthorized, code: "bad_signature", msg: "X-Signature is not the HMAC-SHA1 of the body with the source's shared secret"}
-)
+// errUnauthorized is the one answer to every request that its credentials
+// do not authenticate: no credentials, a wrong write key, an unknown
+// source, a wrong signature, a signature for a source without a shared
+// secret. They are told apart by nothing (status, body, headers, the
+// metric's source "unknown"), so source names cannot be discovered.
+var errUnauthorized = &reqError{status: http.StatusUnauthorized, code: "unauthorized",
+	msg: "missing or wrong credentials: HTTP Basic auth with the source's write key as user name and an empty password, or X-Signature, the HMAC-SHA1 of the body with the source's shared secret"}
+
+// noSecret stands in for the credential of a source that does not exist
+// (or has none of that kind), so checking a request for it costs what
+// checking one for a real source does.
+var noSecret = []byte("cioq-ingest: no such credential")
 
 // digest hashes a credential so comparisons take the same time whatever
 // its length.
@@ -261,70 +322,86 @@ func equalSecret(a, b []byte) bool {
 	return subtle.ConstantTimeCompare(da[:], db[:]) == 1
 }
 
-// authSource finds the source of a request: the one named in the path, or
-// the one whose write key is the Basic user name. needSig reports that
-// the source must still be verified by the body's signature.
-func (s *Server) authSource(r *http.Request, named bool) (src *source, needSig bool, e *reqError) {
+// authKey finds the source a request's write key (the Basic user name)
+// authenticates: the one named in the path, or, on the unnamed endpoints,
+// the one whose write key it is. nil when none.
+func (s *Server) authKey(r *http.Request, named bool) *source {
 	user, _, hasBasic := r.BasicAuth()
 	if named {
-		src = s.conf.sources[r.PathValue("source")]
-		if src == nil {
-			// Same answer as a wrong key: do not reveal which names exist.
-			return nil, false, errUnauthorized
+		src := s.conf.sources[r.PathValue("source")]
+		want := noSecret
+		if src != nil && src.writeKey != nil {
+			want = src.writeKey
 		}
-		if hasBasic && src.writeKey != nil && equalSecret([]byte(user), src.writeKey) {
-			return src, false, nil
+		if equalSecret([]byte(user), want) && hasBasic && src != nil && src.writeKey != nil {
+			return src
 		}
-		if src.secret != nil && r.Header.Get("X-Signature") != "" {
-			return src, true, nil
-		}
-		return nil, false, errUnauthorized
+		return nil
 	}
 	if !hasBasic || user == "" {
-		return nil, false, errUnauthorized
+		return nil
 	}
 	// Compare with every key, so timing does not tell how many matched
 	// or where.
+	var src *source
 	for _, c := range s.conf.list {
 		if c.writeKey != nil && equalSecret([]byte(user), c.writeKey) && src == nil {
 			src = c
 		}
 	}
-	if src == nil {
-		return nil, false, errUnauthorized
-	}
-	return src, false, nil
+	return src
 }
 
-// sourceBody is the prologue every source endpoint shares: it finds and
-// authenticates the source (one of kinds), reads the body within its caps
-// and checks the signature when the source authenticates by one. It returns
-// the source and the (decompressed) JSON body, or answers the request with
-// the error itself and returns ok false.
-func (s *Server) sourceBody(w http.ResponseWriter, r *http.Request, named bool, kinds ...string) (src *source, body []byte, ok bool) {
-	src, needSig, e := s.authSource(r, named)
-	if e != nil {
-		s.fail(w, "unknown", e)
-		return nil, nil, false
+// sourceBody is the prologue every source endpoint shares: it
+// authenticates the source (by write key, or on a path naming it by the
+// body's X-Signature), checks that it is one of kinds, and reads the body
+// within its caps. It returns the source, the (decompressed) JSON body and
+// whether the request was authenticated by its signature, or answers the
+// request with the error itself and returns ok false.
+//
+// Until the request is authenticated, every refusal is counted under the
+// source "unknown" and a wrong credential is errUnauthorized, for a real
+// source as for a made-up one; the kind is checked only after the
+// signature, so a wrong endpoint (403 naming the kind) is only ever told
+// to a sender holding the source's credentials.
+func (s *Server) sourceBody(w http.ResponseWriter, r *http.Request, named bool, kinds ...string) (src *source, body []byte, signed, ok bool) {
+	src = s.authKey(r, named)
+	read := false
+	if src == nil {
+		if !named || r.Header.Get("X-Signature") == "" {
+			s.fail(w, "unknown", errUnauthorized)
+			return nil, nil, false, false
+		}
+		// The signature covers the body as received: read it (the same
+		// caps and answers for every source name), then verify.
+		claimed := s.conf.sources[r.PathValue("source")]
+		wire, b, e := s.readBody(w, r)
+		if e != nil {
+			s.fail(w, "unknown", e)
+			return nil, nil, false, false
+		}
+		if !verifySignature(claimed, r, wire) {
+			s.fail(w, "unknown", errUnauthorized)
+			return nil, nil, false, false
+		}
+		src, body, signed, read = claimed, b, true, true
 	}
 	if !slices.Contains(kinds, src.Kind) {
 		s.fail(w, src.Name, wrongEndpoint(src))
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	wire, body, e := s.readBody(w, r)
-	if e != nil {
-		s.fail(w, src.Name, e)
-		return nil, nil, false
-	}
-	if needSig && !verifySignature(src, r, wire) {
-		s.fail(w, src.Name, errBadSignature)
-		return nil, nil, false
+	if !read {
+		var e *reqError
+		if _, body, e = s.readBody(w, r); e != nil {
+			s.fail(w, src.Name, e)
+			return nil, nil, false, false
+		}
 	}
 	if e := checkUTF8(body); e != nil {
 		s.fail(w, src.Name, e)
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	return src, body, true
+	return src, body, signed, true
 }
 
 // checkUTF8 refuses a body holding a string (or key) that is not valid
@@ -343,15 +420,19 @@ func checkUTF8(body []byte) *reqError {
 	return bad("invalid_utf8", ve.Field, "invalid field %q: %s", ve.Field, ve.Reason)
 }
 
-// verifySignature checks X-Signature: hex HMAC-SHA1 of the raw body.
+// verifySignature checks X-Signature: hex HMAC-SHA1 of the raw body with
+// src's shared secret. False for a nil source or one without a secret,
+// after the same work.
 func verifySignature(src *source, r *http.Request, wire []byte) bool {
-	got, err := hex.DecodeString(strings.TrimSpace(strings.TrimPrefix(r.Header.Get("X-Signature"), "sha1=")))
-	if err != nil {
-		return false
+	secret := noSecret
+	if src != nil && src.secret != nil {
+		secret = src.secret
 	}
-	mac := hmac.New(sha1.New, src.secret)
+	mac := hmac.New(sha1.New, secret)
 	mac.Write(wire)
-	return hmac.Equal(got, mac.Sum(nil))
+	want := mac.Sum(nil)
+	got, err := hex.DecodeString(strings.TrimSpace(strings.TrimPrefix(r.Header.Get("X-Signature"), "sha1=")))
+	return hmac.Equal(got, want) && err == nil && src != nil && src.secret != nil
 }
 
 // ---- bodies ----

@@ -117,9 +117,9 @@ func TestCustomSource(t *testing.T) {
 func TestCustomSourcePipelines(t *testing.T) {
 	fc := testConfig()
 	fc.Sources = append(fc.Sources, SourceConfig{Name: "crm", Kind: KindCustom, Mode: ModePipelines, SharedSecret: "crm-secret",
-		Mappings: &Mappings{UserID: "uid", Event: "what", CustomAttributes: map[string]string{"tier": "t"}}})
+		Mappings: &Mappings{UserID: "uid", Event: "what", MessageID: "id", Timestamp: "at", CustomAttributes: map[string]string{"tier": "t"}}})
 	e := newEnv(t, fc, nil)
-	b := bodyBytes(map[string]any{"uid": "p-1", "what": "Renewed", "t": 3})
+	b := bodyBytes(map[string]any{"uid": "p-1", "what": "Renewed", "t": 3, "id": "crm-1", "at": time.Now().Unix()})
 	r := e.do(req{path: "/v1/custom/crm", body: b, headers: map[string]string{"X-Signature": sign("crm-secret", b)}})
 	if r.status != http.StatusAccepted {
 		t.Fatalf("%d %s", r.status, r.raw)

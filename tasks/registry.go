@@ -1,8 +1,12 @@
 package tasks
 
 import (
-	"sort"
+	"math"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/cioq/cioq/customerio"
 )
 
 // Task type names: the asynq task type of every operation cioq delivers.
@@ -32,6 +36,8 @@ const (
 	TypeBroadcastTrigger = "cio:broadcast_trigger" // trigger an API-triggered broadcast
 	TypeSegmentAdd       = "cio:segment_add"       // add people to a manual segment
 	TypeSegmentRemove    = "cio:segment_remove"    // remove people from a manual segment
+	TypeFormSubmit       = "cio:form_submit"       // submit a form
+	TypeMetric           = "cio:metric"            // report a delivery metric (opened, delivered, bounced, ...)
 
 	TypeCDPIdentify = "cdp:identify" // Pipelines identify
 	TypeCDPTrack    = "cdp:track"    // Pipelines track
@@ -97,12 +103,36 @@ func RetriesFor(window, base, limit time.Duration) int {
 	return n
 }
 
+// The retry budget travels with the task, not in asynq's MaxRetry.
+//
+// asynq archives a task by itself once its retried count reaches its
+// MaxRetry and an attempt fails in any way (a crash, a deadline asynq saw
+// first, a 429), without asking the worker; a task archived so is in
+// asynq's archive only, not in the dead-letter store. So the producer
+// enqueues every task with asynq's MaxRetry at [AsynqMaxRetry] (asynq never
+// archives it by itself) and the task's retry budget in the task header
+// [HeaderRetryBudget]; the worker keeps the budget and dead-letters the task
+// itself. A task without the header (enqueued by an older producer, or
+// directly with an asynq client) has asynq's MaxRetry as its budget.
+const (
+	// HeaderRetryBudget is the asynq task header holding the task's retry
+	// budget: the number of transient failures retried (decimal). A task
+	// with budget n is attempted at least n+1 times before it can be
+	// dead-lettered as exhausted.
+	HeaderRetryBudget = "cioq-retry-budget"
+	// AsynqMaxRetry is the asynq MaxRetry of every task the producer
+	// enqueues: asynq's largest (an int32), so it never archives a task by
+	// itself.
+	AsynqMaxRetry = math.MaxInt32
+)
+
 // Defaults are the enqueue options a task type gets unless the producer
 // overrides them.
 type Defaults struct {
 	// Queue is the asynq queue (QueueCritical, QueueDefault or QueueBulk).
 	Queue string
-	// MaxRetry is the number of retries asynq allows (DefaultMaxRetry).
+	// MaxRetry is the retry budget: the number of transient failures
+	// retried (DefaultMaxRetry), sent in HeaderRetryBudget.
 	MaxRetry int
 	// Timeout bounds one delivery attempt (DefaultTimeout).
 	Timeout time.Duration
@@ -115,13 +145,33 @@ type Defaults struct {
 	Expiry time.Duration
 }
 
-// Spec describes one task type.
+// Spec describes one task type: everything the producer, the worker and
+// the front doors need to know about it besides what its payload answers
+// itself (Validate, and the optional [PersonScoped] and [Deduplicated]).
+// Adding a task type is one payload struct (in its API family's file), one
+// Spec entry in the table below, and its example in the package
+// documentation (TestSpecs and TestDocExamplesDecodeAndValidate fail until
+// both are there), then its route in the worker's delivery table
+// (worker/routes.go, checked by TestRoutesCoverEveryType).
 type Spec struct {
 	// Type is the task type name, e.g. TypeSendEmail.
 	Type string
+	// API is the Customer.io API that delivers the type:
+	// customerio.APITrack (Track v1 and v2: people, events, devices,
+	// objects, segments), customerio.APIApp (transactional sends and
+	// broadcasts, which Customer.io does not deduplicate: the worker
+	// records each success so a retry does not send twice) or
+	// customerio.APIPipelines (cdp:*). Its credentials and rate limit
+	// apply.
+	API customerio.API
+	// Batchable reports whether the type has a Track v2 operation, so the
+	// worker can coalesce it with other tasks' operations into one
+	// POST /api/v2/batch (worker.Batching).
+	Batchable bool
 	// New returns a fresh zero payload (a pointer) to decode into.
 	New func() Payload
-	// Defaults are the type's enqueue options.
+	// Defaults are the type's enqueue options: queue, retry budget
+	// (MaxRetry), attempt timeout, retry window and expiry.
 	Defaults Defaults
 }
 
@@ -134,54 +184,79 @@ func defaults(queue string) Defaults {
 	}
 }
 
-var registry = map[string]Spec{}
-
-func register(typ, queue string, newFn func() Payload) {
-	registry[typ] = Spec{Type: typ, New: newFn, Defaults: defaults(queue)}
+// newPayload returns a Spec.New for payload type T.
+func newPayload[T any, PT interface {
+	*T
+	Payload
+}]() Payload {
+	return PT(new(T))
 }
 
-func init() {
-	register(TypeSendEmail, QueueCritical, func() Payload { return new(SendEmail) })
-	register(TypeSendPush, QueueCritical, func() Payload { return new(SendPush) })
-	register(TypeSendSMS, QueueCritical, func() Payload { return new(SendSMS) })
-	register(TypeSendInApp, QueueCritical, func() Payload { return new(SendInApp) })
-	register(TypeSendInbox, QueueCritical, func() Payload { return new(SendInbox) })
-	register(TypeSendWhatsApp, QueueCritical, func() Payload { return new(SendWhatsApp) })
+// The APIs, named short for the table.
+const (
+	apiApp       = customerio.APIApp
+	apiTrack     = customerio.APITrack
+	apiPipelines = customerio.APIPipelines
+)
 
-	register(TypeIdentify, QueueDefault, func() Payload { return new(Identify) })
-	register(TypeTrack, QueueDefault, func() Payload { return new(Track) })
-	register(TypeTrackAnonymous, QueueDefault, func() Payload { return new(TrackAnonymous) })
-	register(TypeMergeAnonymous, QueueDefault, func() Payload { return new(MergeAnonymous) })
-	register(TypeMergePeople, QueueDefault, func() Payload { return new(MergePeople) })
-	register(TypeDelete, QueueDefault, func() Payload { return new(Delete) })
-	register(TypeSuppress, QueueDefault, func() Payload { return new(Suppress) })
-	register(TypeUnsuppress, QueueDefault, func() Payload { return new(Unsuppress) })
-	register(TypeDeviceAdd, QueueDefault, func() Payload { return new(DeviceAdd) })
-	register(TypeDeviceDelete, QueueDefault, func() Payload { return new(DeviceDelete) })
-	register(TypeObjectUpsert, QueueDefault, func() Payload { return new(ObjectUpsert) })
-	register(TypeObjectDelete, QueueDefault, func() Payload { return new(ObjectDelete) })
-	register(TypeRelate, QueueDefault, func() Payload { return new(Relate) })
-	register(TypeUnrelate, QueueDefault, func() Payload { return new(Unrelate) })
+// specs is every task type, in the order of the type names above.
+var specs = []Spec{
+	{Type: TypeSendEmail, API: apiApp, New: newPayload[SendEmail], Defaults: defaults(QueueCritical)},
+	{Type: TypeSendPush, API: apiApp, New: newPayload[SendPush], Defaults: defaults(QueueCritical)},
+	{Type: TypeSendSMS, API: apiApp, New: newPayload[SendSMS], Defaults: defaults(QueueCritical)},
+	{Type: TypeSendInApp, API: apiApp, New: newPayload[SendInApp], Defaults: defaults(QueueCritical)},
+	{Type: TypeSendInbox, API: apiApp, New: newPayload[SendInbox], Defaults: defaults(QueueCritical)},
+	{Type: TypeSendWhatsApp, API: apiApp, New: newPayload[SendWhatsApp], Defaults: defaults(QueueCritical)},
 
-	register(TypeBroadcastTrigger, QueueBulk, func() Payload { return new(BroadcastTrigger) })
-	register(TypeSegmentAdd, QueueBulk, func() Payload { return new(SegmentAdd) })
-	register(TypeSegmentRemove, QueueBulk, func() Payload { return new(SegmentRemove) })
+	{Type: TypeIdentify, API: apiTrack, Batchable: true, New: newPayload[Identify], Defaults: defaults(QueueDefault)},
+	{Type: TypeTrack, API: apiTrack, Batchable: true, New: newPayload[Track], Defaults: defaults(QueueDefault)},
+	// Track v2 names a person by id, email, phone or cio_id only: an
+	// anonymous event has no v2 operation.
+	{Type: TypeTrackAnonymous, API: apiTrack, New: newPayload[TrackAnonymous], Defaults: defaults(QueueDefault)},
+	{Type: TypeMergeAnonymous, API: apiTrack, Batchable: true, New: newPayload[MergeAnonymous], Defaults: defaults(QueueDefault)},
+	{Type: TypeMergePeople, API: apiTrack, Batchable: true, New: newPayload[MergePeople], Defaults: defaults(QueueDefault)},
+	{Type: TypeDelete, API: apiTrack, Batchable: true, New: newPayload[Delete], Defaults: defaults(QueueDefault)},
+	{Type: TypeSuppress, API: apiTrack, Batchable: true, New: newPayload[Suppress], Defaults: defaults(QueueDefault)},
+	{Type: TypeUnsuppress, API: apiTrack, Batchable: true, New: newPayload[Unsuppress], Defaults: defaults(QueueDefault)},
+	{Type: TypeDeviceAdd, API: apiTrack, Batchable: true, New: newPayload[DeviceAdd], Defaults: defaults(QueueDefault)},
+	{Type: TypeDeviceDelete, API: apiTrack, Batchable: true, New: newPayload[DeviceDelete], Defaults: defaults(QueueDefault)},
+	{Type: TypeObjectUpsert, API: apiTrack, Batchable: true, New: newPayload[ObjectUpsert], Defaults: defaults(QueueDefault)},
+	{Type: TypeObjectDelete, API: apiTrack, Batchable: true, New: newPayload[ObjectDelete], Defaults: defaults(QueueDefault)},
+	{Type: TypeRelate, API: apiTrack, Batchable: true, New: newPayload[Relate], Defaults: defaults(QueueDefault)},
+	{Type: TypeUnrelate, API: apiTrack, Batchable: true, New: newPayload[Unrelate], Defaults: defaults(QueueDefault)},
 
-	register(TypeCDPIdentify, QueueDefault, func() Payload { return new(CDPIdentify) })
-	register(TypeCDPTrack, QueueDefault, func() Payload { return new(CDPTrack) })
-	register(TypeCDPPage, QueueDefault, func() Payload { return new(CDPPage) })
-	register(TypeCDPScreen, QueueDefault, func() Payload { return new(CDPScreen) })
-	register(TypeCDPGroup, QueueDefault, func() Payload { return new(CDPGroup) })
-	register(TypeCDPAlias, QueueDefault, func() Payload { return new(CDPAlias) })
+	{Type: TypeBroadcastTrigger, API: apiApp, New: newPayload[BroadcastTrigger], Defaults: defaults(QueueBulk)},
+	// Manual segments are Track v1 only.
+	{Type: TypeSegmentAdd, API: apiTrack, New: newPayload[SegmentAdd], Defaults: defaults(QueueBulk)},
+	{Type: TypeSegmentRemove, API: apiTrack, New: newPayload[SegmentRemove], Defaults: defaults(QueueBulk)},
+	// Forms and metrics are Track v1 only (v2's delivery entity takes only
+	// opened, converted and delivered).
+	{Type: TypeFormSubmit, API: apiTrack, New: newPayload[FormSubmit], Defaults: defaults(QueueDefault)},
+	{Type: TypeMetric, API: apiTrack, New: newPayload[Metric], Defaults: defaults(QueueDefault)},
 
-	types = make([]Spec, 0, len(registry))
-	for _, s := range registry {
-		types = append(types, s)
+	{Type: TypeCDPIdentify, API: apiPipelines, New: newPayload[CDPIdentify], Defaults: defaults(QueueDefault)},
+	{Type: TypeCDPTrack, API: apiPipelines, New: newPayload[CDPTrack], Defaults: defaults(QueueDefault)},
+	{Type: TypeCDPPage, API: apiPipelines, New: newPayload[CDPPage], Defaults: defaults(QueueDefault)},
+	{Type: TypeCDPScreen, API: apiPipelines, New: newPayload[CDPScreen], Defaults: defaults(QueueDefault)},
+	{Type: TypeCDPGroup, API: apiPipelines, New: newPayload[CDPGroup], Defaults: defaults(QueueDefault)},
+	{Type: TypeCDPAlias, API: apiPipelines, New: newPayload[CDPAlias], Defaults: defaults(QueueDefault)},
+}
+
+// registry indexes specs by type name; types is specs sorted by name.
+var registry, types = index(specs)
+
+func index(specs []Spec) (map[string]Spec, []Spec) {
+	m := make(map[string]Spec, len(specs))
+	for _, s := range specs {
+		if _, dup := m[s.Type]; dup {
+			panic("tasks: task type " + s.Type + " registered twice")
+		}
+		m[s.Type] = s
 	}
-	sort.Slice(types, func(i, j int) bool { return types[i].Type < types[j].Type })
+	sorted := slices.Clone(specs)
+	slices.SortFunc(sorted, func(a, b Spec) int { return strings.Compare(a.Type, b.Type) })
+	return m, sorted
 }
-
-var types []Spec
 
 // Lookup returns the Spec of a task type.
 func Lookup(typ string) (Spec, bool) {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -18,24 +17,21 @@ import (
 	"github.com/cioq/cioq/worker/batch"
 )
 
-// apiOf returns the Customer.io API a task type is delivered through.
+// apiOf returns the Customer.io API that delivers a task type, as its
+// tasks.Spec says; "" for a type this worker does not know.
 func apiOf(typ string) customerio.API {
-	switch {
-	case strings.HasPrefix(typ, "cdp:"):
-		return customerio.APIPipelines
-	case strings.HasPrefix(typ, "cio:send_"), typ == tasks.TypeBroadcastTrigger:
-		return customerio.APIApp
-	default:
-		return customerio.APITrack
-	}
+	spec, _ := tasks.Lookup(typ)
+	return spec.API
 }
 
 // errUnknownWorkspace marks the failure of a task whose workspace the
 // worker has no configuration for (DeadLetterConfig once its window passed).
 var errUnknownWorkspace = errors.New("the workspace is unknown to this worker")
 
-// deliver is the innermost handler: it calls Customer.io through the
-// family handler of the task's API.
+// deliver is the innermost handler: it calls Customer.io through the task
+// type's route (routes.go): in a Track v2 batch when the type is batched,
+// else its one request (App API sends keep a send record), or for an
+// object upsert or relationship one entity request per operation.
 func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 	t, ok := Decoded(ctx)
 	if !ok {
@@ -48,7 +44,9 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 			Message: fmt.Sprintf("workspace %q is not configured", displayWS(t.Envelope.Workspace)),
 			Err:     fmt.Errorf("%w (%w)", customerio.ErrMissingCredentials, errUnknownWorkspace)}
 	}
-	if w.batchTypes[t.Type] {
+	if w.batchTypes[t.Type] && w.deliversAlone(ctx, t) {
+		w.log.Debug("delivering on its own: an earlier batch failed without naming its operation", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
+	} else if w.batchTypes[t.Type] {
 		ops, ok, err := batchOperations(t)
 		if err != nil {
 			return err
@@ -65,18 +63,22 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 			w.log.Debug("operation too large for a batch item; delivering it on its own", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
 		}
 	}
+	r, ok := routes[t.Type]
+	if !ok {
+		return errNoRoute(t)
+	}
 	var err error
-	switch api {
-	case customerio.APIApp:
-		err = w.deliverApp(ctx, c, t)
-	case customerio.APIPipelines:
-		err = w.call(ctx, t, api, func() error { return w.deliverPipelines(ctx, c, t) })
-	default:
-		if sp, ok := t.Payload.(splitPayload); ok {
-			err = w.deliverEntities(ctx, c, t, sp)
-		} else {
-			err = w.call(ctx, t, api, func() error { return w.deliverTrack(ctx, c, t) })
+	switch {
+	case api == customerio.APIApp:
+		err = w.deliverApp(ctx, c, t, r.send)
+	case r.send == nil:
+		sp, ok := t.Payload.(splitPayload)
+		if !ok {
+			return errNoRoute(t)
 		}
+		err = w.deliverEntities(ctx, c, t, sp)
+	default:
+		err = w.call(ctx, t, api, func() error { _, err := r.send(ctx, c, t); return err })
 	}
 	if errors.Is(err, errDeduped) {
 		return nil
@@ -115,49 +117,6 @@ func statusClass(err error) string {
 	return "error"
 }
 
-// deliverTrack is the Track API family (v1 people, events, devices,
-// segments; v2 object deletes). Object upserts and relationships go
-// through deliverEntities.
-func (w *Worker) deliverTrack(ctx context.Context, c *customerio.Client, t *Task) error {
-	switch p := t.Payload.(type) {
-	case *tasks.Identify:
-		return c.Identify(ctx, tasks.PathID(p.Identifiers), p.Attributes)
-	case *tasks.Track:
-		ev := p.Event
-		if ev.ID == "" {
-			ev.ID = EventID(t.ID, t.Envelope)
-		}
-		return c.Track(ctx, tasks.PathID(p.Identifiers), ev)
-	case *tasks.TrackAnonymous:
-		ev := customerio.AnonymousEvent(*p)
-		if ev.ID == "" {
-			ev.ID = EventID(t.ID, t.Envelope)
-		}
-		return c.TrackAnonymous(ctx, ev)
-	case *tasks.MergeAnonymous:
-		return c.Identify(ctx, tasks.PathID(p.Identifiers), p.Attrs())
-	case *tasks.MergePeople:
-		return c.MergeCustomers(ctx, p.Primary, p.Secondary)
-	case *tasks.Delete:
-		return c.Delete(ctx, tasks.PathID(p.Identifiers))
-	case *tasks.Suppress:
-		return c.Suppress(ctx, tasks.PathID(p.Identifiers))
-	case *tasks.Unsuppress:
-		return c.Unsuppress(ctx, tasks.PathID(p.Identifiers))
-	case *tasks.DeviceAdd:
-		return c.AddDevice(ctx, tasks.PathID(p.Identifiers), p.Device)
-	case *tasks.DeviceDelete:
-		return c.DeleteDevice(ctx, tasks.PathID(p.Identifiers), p.Device.ID)
-	case *tasks.ObjectDelete:
-		return c.Entity(ctx, p.Operation())
-	case *tasks.SegmentAdd:
-		return c.AddToSegment(ctx, p.SegmentID, p.IDType, p.IDs)
-	case *tasks.SegmentRemove:
-		return c.RemoveFromSegment(ctx, p.SegmentID, p.IDType, p.IDs)
-	}
-	return fmt.Errorf("worker: %w: no track delivery for %s", asynq.SkipRetry, t.Type)
-}
-
 // splitPayload is a payload delivered as one or more Track v2 operations:
 // object upserts and relationships, which have no Track v1 endpoint, so one
 // too large for a single operation is split by its attributes (see
@@ -184,32 +143,6 @@ func (w *Worker) deliverEntities(ctx context.Context, c *customerio.Client, t *T
 	return nil
 }
 
-// deliverPipelines is the Pipelines (CDP) family.
-func (w *Worker) deliverPipelines(ctx context.Context, c *customerio.Client, t *Task) error {
-	var m customerio.PipelinesMessage
-	var call customerio.PipelinesCall
-	switch p := t.Payload.(type) {
-	case *tasks.CDPIdentify:
-		m, call = customerio.PipelinesMessage(*p), customerio.CallIdentify
-	case *tasks.CDPTrack:
-		m, call = customerio.PipelinesMessage(*p), customerio.CallTrack
-	case *tasks.CDPPage:
-		m, call = customerio.PipelinesMessage(*p), customerio.CallPage
-	case *tasks.CDPScreen:
-		m, call = customerio.PipelinesMessage(*p), customerio.CallScreen
-	case *tasks.CDPGroup:
-		m, call = customerio.PipelinesMessage(*p), customerio.CallGroup
-	case *tasks.CDPAlias:
-		m, call = customerio.PipelinesMessage(*p), customerio.CallAlias
-	default:
-		return fmt.Errorf("worker: %w: no pipelines delivery for %s", asynq.SkipRetry, t.Type)
-	}
-	if m.MessageID == "" {
-		m.MessageID = EventID(t.ID, t.Envelope)
-	}
-	return c.Pipelines(ctx, call, m)
-}
-
 // errDeduped means a send was skipped because an earlier attempt of the
 // same task already succeeded.
 var errDeduped = errors.New("already sent")
@@ -230,8 +163,11 @@ func (w *Worker) alreadySent(ctx context.Context, t *Task) (bool, error) {
 // deliverApp is the App API family: transactional sends and broadcast
 // triggers. Neither is idempotent at Customer.io, so a success is recorded
 // in Redis before the task is acknowledged and a retry that finds the
-// record succeeds without sending again.
-func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task) error {
+// record succeeds without sending again. Any 2xx is a success, even one
+// whose body breaks off or is not JSON (customerio.ErrUnreadableResponse):
+// Customer.io made the send; only its delivery or trigger id is lost, and
+// the record says "sent" instead.
+func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task, send sendFunc) error {
 	key := sentKey(t)
 	if sent, err := w.alreadySent(ctx, t); err == nil && sent {
 		w.log.Info("send already delivered by an earlier attempt; not sending again", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
@@ -241,50 +177,29 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task) 
 		return &retryError{err: err, class: RetryTransient, spend: false, reason: "send record unavailable"}
 	}
 	var ref string
-	var resp *customerio.SendResponse
+	var unreadable error
 	err := w.call(ctx, t, customerio.APIApp, func() error {
 		var err error
-		ref, resp, err = w.sendApp(ctx, c, t)
+		ref, err = send(ctx, c, t)
+		if errors.Is(err, customerio.ErrUnreadableResponse) {
+			// A 2xx: accepted, so sent. Retrying would send it again,
+			// dead-lettering it would call it not sent.
+			unreadable, err, ref = err, nil, ""
+		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if resp != nil {
-		ref = "delivery:" + resp.DeliveryID
-	}
 	if ref == "" {
 		ref = "sent"
 	}
+	if unreadable != nil {
+		w.log.Warn("Customer.io accepted the send but its answer could not be read; recorded as sent without its id",
+			"type", t.Type, "task_id", t.ID, "queue", t.Queue, "error", unreadable.Error())
+	}
 	w.recordSent(ctx, t, key, ref)
 	return nil
-}
-
-// sendApp makes t's App API call.
-func (w *Worker) sendApp(ctx context.Context, c *customerio.Client, t *Task) (ref string, resp *customerio.SendResponse, err error) {
-	switch p := t.Payload.(type) {
-	case *tasks.SendEmail:
-		resp, err = c.SendEmail(ctx, (*customerio.SendEmailRequest)(p))
-	case *tasks.SendPush:
-		resp, err = c.SendPush(ctx, (*customerio.SendPushRequest)(p))
-	case *tasks.SendSMS:
-		resp, err = c.SendSMS(ctx, (*customerio.SendSMSRequest)(p))
-	case *tasks.SendInApp:
-		resp, err = c.SendInApp(ctx, (*customerio.SendInAppRequest)(p))
-	case *tasks.SendInbox:
-		resp, err = c.SendInbox(ctx, (*customerio.SendInboxRequest)(p))
-	case *tasks.SendWhatsApp:
-		resp, err = c.SendWhatsApp(ctx, (*customerio.SendWhatsAppRequest)(p))
-	case *tasks.BroadcastTrigger:
-		var bt *customerio.BroadcastTrigger
-		bt, err = c.TriggerBroadcast(ctx, p.BroadcastID, &p.TriggerBroadcastRequest)
-		if bt != nil {
-			ref = fmt.Sprintf("trigger:%d", bt.ID)
-		}
-	default:
-		return "", nil, fmt.Errorf("worker: %w: no app delivery for %s", asynq.SkipRetry, t.Type)
-	}
-	return ref, resp, err
 }
 
 // recordSent writes the send record, retrying briefly. If Redis stays

@@ -25,7 +25,14 @@ const (
 	envLogLevel          = "CIOQ_LOG_LEVEL"
 	envLogFormat         = "CIOQ_LOG_FORMAT"
 	envKeySecret         = "CIOQ_KEY_SECRET"
+	envAdminAddr         = "CIOQ_ADMIN_ADDR"
 )
+
+// defaultAdminAddr is the worker's admin port unless CIOQ_ADMIN_ADDR or
+// --admin-addr say otherwise: this machine only, since its /readyz names
+// workspaces and credential failures (a container sets ":9090" so that
+// Prometheus can scrape it).
+const defaultAdminAddr = "127.0.0.1:9090"
 
 func version() string { return customerio.Version }
 
@@ -65,6 +72,14 @@ func printHelp(w io.Writer, fs *flag.FlagSet, name, synopsis, description string
 // summaryOf returns the one-line summary of a command ("worker") or dlq
 // subcommand ("dlq retry"), "" if there is none.
 func summaryOf(name string) string {
+	if sub, ok := strings.CutPrefix(name, "contracts "); ok {
+		for _, s := range contractsSubs() {
+			if s.name == sub {
+				return s.summary
+			}
+		}
+		return ""
+	}
 	if sub, ok := strings.CutPrefix(name, "dlq "); ok {
 		for _, s := range dlqSubs() {
 			if s.name == sub {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/cioq/cioq/ingest"
 	"github.com/cioq/cioq/internal/testredis"
 	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -124,5 +126,66 @@ func TestBadPayloadReadsTheSameEverywhere(t *testing.T) {
 	}
 	if st := sb.Stats(); st.Total != 0 {
 		t.Errorf("the sandbox saw %d requests", st.Total)
+	}
+}
+
+// TestUnknownFieldRefusedAtEveryEntryPoint: for every cio:* type, a payload
+// field the type does not have (a typo) is refused before anything is
+// queued, naming the field as the user wrote it, by `cioq enqueue`, POST
+// /v1/tasks and the producer's EnqueueRaw; nothing reaches Redis.
+func TestUnknownFieldRefusedAtEveryEntryPoint(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	prod := producer.NewFromRedis(db.Client)
+	ing, err := ingest.New(ingest.Config{Producer: prod, File: &ingest.FileConfig{Tokens: []ingest.TokenConfig{{Name: "t", Token: "tok"}}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(ing)
+	t.Cleanup(front.Close)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	const payload = `{"trackd":true}`
+	n := 0
+	for _, spec := range tasks.Types() {
+		if !strings.HasPrefix(spec.Type, "cio:") {
+			continue
+		}
+		n++
+		want := `invalid field "trackd": not a field of ` + spec.Type
+
+		r := cli(t, env, payload, "enqueue", spec.Type)
+		if r.code != 1 || strings.TrimSpace(r.stderr) != "cioq enqueue: "+spec.Type+": "+want {
+			t.Errorf("cioq enqueue %s: exit %d, stderr %q", spec.Type, r.code, r.stderr)
+		}
+
+		body := []byte(`{"type":"` + spec.Type + `","payload":` + payload + `}`)
+		hr, _ := http.NewRequest(http.MethodPost, front.URL+"/v1/tasks", bytes.NewReader(body))
+		hr.Header.Set("Content-Type", "application/json")
+		hr.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Error struct{ Code, Message, Field string }
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || out.Error.Field != "payload.trackd" || !strings.HasSuffix(out.Error.Message, "not a field of "+spec.Type) {
+			t.Errorf("/v1/tasks %s: %d %+v", spec.Type, resp.StatusCode, out.Error)
+		}
+
+		_, err = prod.EnqueueRaw(context.Background(), spec.Type, json.RawMessage(payload))
+		var ve *customerio.ValidationError
+		if !errors.As(err, &ve) || ve.Field != "trackd" || ve.Reason != "not a field of "+spec.Type {
+			t.Errorf("EnqueueRaw %s: %v", spec.Type, err)
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d cio:* types", n)
+	}
+	if keys, _ := db.Client.Keys(context.Background(), "asynq:*:t:*").Result(); len(keys) != 0 {
+		t.Errorf("%d tasks reached Redis", len(keys))
 	}
 }

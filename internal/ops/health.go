@@ -2,6 +2,8 @@ package ops
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -166,7 +168,8 @@ func (h *Health) Live() http.Handler {
 }
 
 // Readiness is the readiness handler (/readyz): 200 when every check passes,
-// 503 otherwise, with each check's result.
+// 503 otherwise, with each check's result. Serve it on an admin listener
+// (AdminMux); a public one takes PublicReadiness.
 func (h *Health) Readiness() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok, results := h.Ready(r.Context())
@@ -177,6 +180,43 @@ func (h *Health) Readiness() http.Handler {
 		}
 		writeHealth(w, r, code, rep)
 	})
+}
+
+// PublicReadiness is the readiness handler for a listener others reach
+// (serve's, which carries the ingest front door): 200 or 503 as Readiness
+// decides, with only the status in the body. Check names, errors and
+// details (Redis's address in a dial error, workspace names) are shown
+// only to a request showDetail accepts (e.g. one with the dashboard's
+// credentials); nil shows them to nobody.
+func (h *Health) PublicReadiness(showDetail func(*http.Request) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, results := h.Ready(r.Context())
+		rep := HealthReport{Status: statusOK}
+		code := http.StatusOK
+		if !ok {
+			rep.Status, code = statusNotYet, http.StatusServiceUnavailable
+		}
+		if showDetail != nil && showDetail(r) {
+			rep.Checks = results
+		}
+		writeHealth(w, r, code, rep)
+	})
+}
+
+// BasicAuthorized returns a test of a request's HTTP Basic credentials
+// against user and pass, compared in constant time (for PublicReadiness:
+// the dashboard's credentials). With user or pass empty it accepts
+// nothing.
+func BasicAuthorized(user, pass string) func(*http.Request) bool {
+	if user == "" || pass == "" {
+		return func(*http.Request) bool { return false }
+	}
+	wantUser, wantPass := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	return func(r *http.Request) bool {
+		u, p, ok := r.BasicAuth()
+		gotUser, gotPass := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
+		return subtle.ConstantTimeCompare(gotUser[:], wantUser[:])&subtle.ConstantTimeCompare(gotPass[:], wantPass[:]) == 1 && ok
+	}
 }
 
 func writeHealth(w http.ResponseWriter, r *http.Request, code int, rep HealthReport) {
