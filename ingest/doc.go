@@ -135,7 +135,16 @@
 //	                          duplicates; [] when the failure hit an item's
 //	                          first task
 //
-// Every item listed in neither has no task in Redis. Retrying the whole
+//	"unreplicated": [12]      with replicated acknowledgements
+//	                          (CIOQ_REDIS_ACK_REPLICAS, producer.WithReplicas):
+//	                          the item (at most one) of which a task was
+//	                          taken by Redis's master but confirmed by fewer
+//	                          replicas than required in time: that task is
+//	                          on the master only (a failover may lose it),
+//	                          the item's tasks before it are replicated and
+//	                          those after it missing; [] otherwise
+//
+// Every item listed in none of them has no task in Redis. Retrying the whole
 // request is safe for messages with a messageId: what is queued is
 // deduplicated and the rest is enqueued. Messages without one would be
 // enqueued again: resend only the items not listed as accepted, knowing

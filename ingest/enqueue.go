@@ -44,13 +44,16 @@ type partialItem struct {
 
 // result is the outcome of enqueueing a request's items.
 type result struct {
-	receipts   []producer.Receipt
-	accepted   []int         // indices of the items whose every task Redis holds
-	partial    []partialItem // items of which Redis holds only some tasks (at most one)
-	enqueued   int           // tasks newly enqueued
-	duplicates int           // tasks refused as repeats of an idempotency key
-	skipped    int           // items that make no task
-	err        *reqError
+	receipts []producer.Receipt
+	accepted []int         // indices of the items whose every task Redis holds
+	partial  []partialItem // items of which Redis holds only some tasks (at most one)
+	// unreplicated: items whose task Redis's master took but fewer
+	// replicas than required confirmed (producer.ErrNotReplicated; at most one)
+	unreplicated []int
+	enqueued     int // tasks newly enqueued
+	duplicates   int // tasks refused as repeats of an idempotency key
+	skipped      int // items that make no task
+	err          *reqError
 }
 
 // enqueueAll enqueues the tasks of items in order. It stops at the first
@@ -96,6 +99,10 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 			rc, err := s.enqueueJob(ctx, j)
 			if err != nil {
 				res.err = s.enqueueError(source, j.typ, err)
+				if errors.Is(err, producer.ErrNotReplicated) {
+					res.unreplicated = append(res.unreplicated, i)
+					return res
+				}
 				if n > 0 {
 					res.partial = append(res.partial, partialItem{Index: i,
 						Queued: jobTypes(it.jobs[:n]), Missing: jobTypes(it.jobs[n:])})
@@ -170,6 +177,11 @@ func (s *Server) enqueueError(source, typ string, err error) *reqError {
 // unavailable logs a Redis failure (what: the task type, or the step) and
 // makes the 503.
 func (s *Server) unavailable(source, what string, err error) *reqError {
+	if errors.Is(err, producer.ErrNotReplicated) {
+		s.log.Warn("ingest: a task is not confirmed by the replicas; answering 503", "source", source, "type", what, "error", scrubErr(err))
+		return &reqError{status: http.StatusServiceUnavailable, code: "unavailable",
+			msg: "the queue's replicas did not confirm a task in time; retry later (items listed as accepted are queued and replicated; the item listed as unreplicated is queued on the master only, or partly, and may be lost in a failover; items listed as partial only their queued tasks; other items nothing; messages with a messageId are not queued twice)"}
+	}
 	s.log.Error("ingest: enqueue failed; answering 503", "source", source, "type", what, "error", scrubErr(err))
 	return &reqError{status: http.StatusServiceUnavailable, code: "unavailable",
 		msg: "the queue is unavailable; retry later (items listed as accepted are queued, items listed as partial only their queued tasks, other items nothing; messages with a messageId are not queued twice)"}
@@ -201,6 +213,10 @@ func (s *Server) finish(w http.ResponseWriter, source string, okStatus int, rece
 			res.partial = []partialItem{}
 		}
 		body["partial"] = res.partial
+		if res.unreplicated == nil {
+			res.unreplicated = []int{}
+		}
+		body["unreplicated"] = res.unreplicated
 		body["received"] = received
 		writeJSON(w, res.err.status, body)
 		return

@@ -40,6 +40,11 @@
 //     ordering deliver a person's tasks in enqueue order (each waits until
 //     every earlier one finished or left the queue). A duplicate of an
 //     idempotency key takes no place in the sequence.
+//   - WithReplicas(n, timeout) makes an enqueue return only once n Redis
+//     replicas hold the task (WAIT on the write's connection), so a
+//     Sentinel or Cluster failover cannot lose an acknowledged task; an
+//     enqueue fewer replicas confirmed fails with ErrNotReplicated (the
+//     task may exist: retry it under its IdempotencyKey).
 //   - Workspace names the Customer.io workspace whose credentials deliver
 //     the task. A client created with Workspaces (the workers' workspace
 //     names) refuses another name with an *UnknownWorkspaceError.

@@ -46,6 +46,7 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 	if err := p.Validate(); err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
+	ctx = c.acked(ctx)
 	plan, err := c.plan(spec, opts)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
@@ -126,6 +127,7 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 	if err != nil {
 		return Receipt{}, err
 	}
+	ctx = c.acked(ctx)
 	if err := c.stamp(ctx, rt.p, &rt.plan); err != nil {
 		return Receipt{}, err
 	}
@@ -454,11 +456,17 @@ func (c *Client) enqueue(ctx context.Context, typ string, b []byte, pl plan) (Re
 	}
 	if pl.key != "" && errors.Is(err, asynq.ErrTaskIDConflict) {
 		c.unstamp(ctx, pl)
+		if err := c.confirmDuplicate(ctx, typ, pl.queue); err != nil {
+			return Receipt{}, err
+		}
 		r := Receipt{TaskID: id, Key: pl.key, Queue: pl.queue, Type: typ, Duplicate: true}
 		if first, ierr := c.insp.GetTaskInfo(pl.queue, id); ierr == nil {
 			r.Queue, r.Type = first.Queue, first.Type
 		}
 		return r, nil
+	}
+	if nr := notReplicated(ctx, typ); nr != nil {
+		return Receipt{}, nr
 	}
 	return Receipt{}, fmt.Errorf("producer: enqueue %s: %w", typ, err)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/internal/redisack"
 	"github.com/cioq/cioq/internal/redisconf"
 )
 
@@ -37,7 +38,8 @@ type Client struct {
 	ownsRedis bool
 	retention time.Duration
 	workspace string
-	ordering  bool // WithOrdering
+	ordering  bool              // WithOrdering
+	acks      redisack.Settings // WithReplicas
 
 	keySecret *string               // WithKeySecret; nil: the deployment's, in Redis
 	keys      atomic.Pointer[keyer] // set once the secret is known
@@ -164,26 +166,58 @@ func (c *Client) CheckWorkspace(name string) error {
 // internal/redisconf). Errors name REDIS_URL and never contain the
 // password. Close releases the connection.
 func New(redisURL string, opts ...Option) (*Client, error) {
-	rdb, err := redisconf.NewClient(redisURL)
+	conn, err := redisconf.Parse(redisURL)
 	if err != nil {
 		return nil, err
 	}
-	c := NewFromRedis(rdb, opts...)
+	c := newClient(opts)
+	if c.acks.On() {
+		// A WAIT may block for its timeout: read its answer in time.
+		conn = redisconf.ReadTimeoutAtLeast(conn, c.acks.ReadTimeout())
+	}
+	rdb, err := redisconf.UniversalClient(conn)
+	if err != nil {
+		return nil, err
+	}
+	c.init(rdb, false)
 	c.ownsRedis = true
 	return c, nil
 }
 
 // NewFromRedis uses an existing go-redis client, which the caller keeps
-// owning: Close does not close it.
+// owning: Close does not close it. With WithReplicas it adds a hook to
+// rdb (see there).
 func NewFromRedis(rdb redis.UniversalClient, opts ...Option) *Client {
-	c := &Client{
-		ac:        asynq.NewClientFromRedisClient(rdb),
-		insp:      asynq.NewInspectorFromRedisClient(rdb),
-		rdb:       rdb,
-		retention: DefaultIdempotencyWindow,
-	}
+	c := newClient(opts)
+	c.init(rdb, true)
+	return c
+}
+
+// newClient applies the options to a client without Redis.
+func newClient(opts []Option) *Client {
+	c := &Client{retention: DefaultIdempotencyWindow}
 	for _, o := range opts {
 		o(c)
+	}
+	return c
+}
+
+// init gives c its Redis client (used: rdb may have run commands already)
+// and checks the options, panicking on an invalid one.
+func (c *Client) init(rdb redis.UniversalClient, used bool) {
+	c.rdb = rdb
+	c.ac = asynq.NewClientFromRedisClient(rdb)
+	c.insp = asynq.NewInspectorFromRedisClient(rdb)
+	if err := c.acks.Check(); err != nil {
+		panic(fmt.Sprintf("producer: WithReplicas: %v", err))
+	}
+	if c.acks.On() {
+		if err := c.acks.CheckClient(rdb); err != nil {
+			panic(fmt.Sprintf("producer: WithReplicas: %v", err))
+		}
+		if err := c.installAcks(rdb, used); err != nil {
+			panic(fmt.Sprintf("producer: WithReplicas: %v", err))
+		}
 	}
 	if err := validWorkspace(c.workspace); err != nil {
 		panic(fmt.Sprintf("producer: WithDefaultWorkspace: %v", err))
@@ -194,7 +228,6 @@ func NewFromRedis(rdb redis.UniversalClient, opts ...Option) *Client {
 		}
 		c.keys.Store(newKeyer([]byte(*c.keySecret)))
 	}
-	return c
 }
 
 // Close releases the Redis connection when New opened it.

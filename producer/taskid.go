@@ -118,7 +118,7 @@ func (k *keyer) taskID(key string) string {
 // 10^-25), so a fresh key is never mistaken for a duplicate of another in
 // practice.
 func (c *Client) TaskIDForKey(ctx context.Context, key string) (string, error) {
-	k, err := c.keyer(ctx)
+	k, err := c.keyer(c.acked(ctx))
 	if err != nil {
 		return "", err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/internal/keys"
+	"github.com/cioq/cioq/internal/redisack"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -219,6 +220,7 @@ type DeadLetters struct {
 	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
 	now       func() time.Time
+	acks      redisack.Settings // SetReplicas
 	// reconcileHook, when set (tests), runs after each chunk of a queue's
 	// archive Reconcile went through, with how many ids it went through.
 	reconcileHook func(queue string, done int)
@@ -242,6 +244,7 @@ func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 	if d.ID == "" {
 		return errors.New("worker: dead letter without id")
 	}
+	ctx = redisack.With(ctx, s.acks)
 	if d.LastFailedAt.IsZero() {
 		d.LastFailedAt = s.now()
 	}
@@ -495,6 +498,7 @@ func (s *DeadLetters) Delete(ctx context.Context, id string) error {
 }
 
 func (s *DeadLetters) remove(ctx context.Context, id string) error {
+	ctx = redisack.With(ctx, s.acks)
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, keys.DeadLetter(id), keys.DeadLetterHistory(id))
 		p.ZRem(ctx, keys.DeadLetterIndex, id)
@@ -782,11 +786,17 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 	if d.Queue != "" {
 		aopts = append(aopts, asynq.Queue(d.Queue))
 	}
+	ctx = redisack.With(ctx, s.acks)
 	payload, void, err := s.restamp(ctx, d, payload, taskID) // a person's task: a new place in the person's order
 	if err != nil {
 		return nil, err
 	}
 	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, payload, headers), aopts...)
+	if err != nil {
+		if u := redisack.Unconfirmed(ctx); u != nil {
+			err = u // asynq flattened it into text
+		}
+	}
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		void() // the earlier retry's task holds the person's place
 		// An earlier retry of this record enqueued its task and did not

@@ -210,9 +210,13 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task, 
 func (w *Worker) recordSent(ctx context.Context, t *Task, key, ref string) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
+	wctx = w.acked(wctx)
 	var err error
 	for i := 0; i < 3; i++ {
 		if err = w.rdb.Set(wctx, key, ref, w.cfg.SendDedupeTTL).Err(); err == nil || errors.Is(err, redis.Nil) {
+			return
+		}
+		if unconfirmedSend(w, t, err) {
 			return
 		}
 		select {

@@ -214,4 +214,28 @@
 // Customer.io's status arrived although it accepted the send, sends the
 // message again on the retry. Once a 2xx status has arrived the send is
 // recorded, whatever happens to its body.
+//
+// # Replicas
+//
+// Redis answers a write once its master has it; replicas get it a moment
+// later. A Sentinel or Cluster failover in that moment promotes a replica
+// without the write. With Config.Replicas = n the worker's writes whose
+// loss costs a duplicate or a loss wait until n replicas have them (Redis
+// WAIT on the connection that made the write, at most
+// Config.ReplicaTimeout): the send record (lost, the retry after a
+// failover would send the message again) and the dead letter (with
+// [DeadLetters.Retry]'s re-enqueue and the removals). Before delivering a
+// task the worker also confirms that the replicas hold it (a small write
+// in the task's queue slot, whose WAIT covers the task): a task read from
+// a master cut off from its replicas, an old master during a failover, is
+// retried later instead (without spending its budget), because the
+// failover drops it and its producer, told the enqueue was not confirmed,
+// enqueues it again; delivering both would deliver it twice. A dead letter fewer
+// replicas confirmed fails the attempt, so the task is retried and
+// dead-lettered again (the record is merged by id); a send record fewer
+// replicas confirmed is logged and the task acknowledged, since writing
+// it again would not confirm it sooner. asynq's own bookkeeping (a task
+// done, archived, retried) does not wait: if a failover loses it, the task
+// runs again, which the event ids and the send record make harmless.
+// Producers have the same option (producer.WithReplicas).
 package worker

@@ -128,6 +128,9 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 			return w.decide(ctx, t, at, gerr, "")
 		}
 	}
+	if ferr := w.replicatedFence(actx, t); ferr != nil {
+		return w.decide(ctx, t, at, ferr, "")
+	}
 	w.rescue(actx, t)
 	derr = next.ProcessTask(context.WithValue(actx, decodedKey{}, t), at)
 	if derr == nil {

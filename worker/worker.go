@@ -122,6 +122,15 @@ type Config struct {
 	// without task data) and moves them to the dead-letter store (default
 	// 1 min; also run at Start); see the package documentation.
 	StuckCheckInterval time.Duration
+	// Replicas, when above 0, makes the writes whose loss in a failover
+	// would cost a duplicate or a loss wait until that many replicas have
+	// them (Redis WAIT on the write's connection, at most ReplicaTimeout):
+	// send records (a lost one sends a password reset twice) and dead
+	// letters (see Replicas in the package documentation). Default 0: none.
+	Replicas int
+	// ReplicaTimeout bounds each such wait (default 1 s). The Redis
+	// client's read timeout is raised to ReplicaTimeout+0.5 s if lower.
+	ReplicaTimeout time.Duration
 	// Contracts checks every task again after it was decoded and
 	// validated, before delivery (package contracts; the producer checked
 	// it at enqueue): a task enqueued before a contract changed is judged
@@ -294,9 +303,17 @@ func New(cfg Config) (*Worker, error) {
 		}
 		clients[name] = c
 	}
-	rc, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	acks, redisOpt, err := replicaSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rc, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return nil, errors.New("worker: Config.Redis does not make a go-redis client")
+	}
+	if err := installAcks(rc, acks); err != nil {
+		rc.Close()
+		return nil, err
 	}
 	w := &Worker{
 		cfg:       cfg,
@@ -340,6 +357,7 @@ func New(cfg Config) (*Worker, error) {
 	sort.Strings(w.queues)
 	w.dlq = NewDeadLetters(rc, w.inspector)
 	w.dlq.now = cfg.Now
+	w.dlq.acks = acks
 	w.initProbes()
 
 	var h asynq.Handler = asynq.HandlerFunc(w.deliver)

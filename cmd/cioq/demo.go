@@ -110,9 +110,10 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if cfg.Contracts != nil {
 		popts = append(popts, producer.WithContracts(cfg.Contracts))
 	}
-	rdb, err := redisconf.UniversalClient(cfg.Redis)
+	popts = append(popts, cfg.Acks.ProducerOptions()...)
+	rdb, err := redisClient(cfg.Redis, cfg.Acks)
 	if err != nil {
-		return configError(err)
+		return err
 	}
 	defer rdb.Close()
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)

@@ -42,7 +42,8 @@ does, with CIOQ_KEY_SECRET or the deployment's generated secret).
 Payloads (person identifiers, emails, message data, idempotency keys) are
 redacted unless --payload is given.
 
-Environment: REDIS_URL, CIOQ_KEY_SECRET.`
+Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_REDIS_ACK_REPLICAS,
+CIOQ_REDIS_ACK_TIMEOUT (retry, delete and purge wait for that many replicas).`
 
 const dlqFiltersHelp = `Filters, for list, stats, export, purge and retry --all (show, retry ID... and
 delete take IDs only):
@@ -212,15 +213,28 @@ func runDLQ(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	rdb, err := redisconf.NewClient(rurl)
+	acks, err := ackSettings(a.getenv)
+	if err != nil {
+		return err
+	}
+	conn, err := redisconf.Parse(rurl)
 	if err != nil {
 		return configError(err)
+	}
+	rdb, err := redisClient(conn, acks)
+	if err != nil {
+		return err
 	}
 	defer rdb.Close()
 	d.rdb = rdb
 	d.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	d.store = worker.NewDeadLetters(rdb, d.inspector)
-	d.keys, d.keySecretSet = producer.NewFromRedis(rdb, popts...), len(popts) > 0
+	if err := d.store.SetReplicas(ctx, acks.Replicas, acks.Timeout); err != nil {
+		return configError(err)
+	}
+	// popts also holds the acknowledgement options: the secret is set when
+	// CIOQ_KEY_SECRET is.
+	d.keys, d.keySecretSet = producer.NewFromRedis(rdb, popts...), strings.TrimSpace(a.getenv(envKeySecret)) != ""
 	return run(ctx)
 }
 

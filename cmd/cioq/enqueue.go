@@ -55,8 +55,12 @@ func parseEnqueueFlags(a *app, args []string) (enqueueFlags, error) {
 			"With CIOQ_WORKSPACES_FILE (the workers' file), a task naming a workspace\n"+
 			"that is not in it is refused. With CIOQ_CONTRACTS_FILE, every task is checked\n"+
 			"against the contracts (a send missing a template's variable, an attribute of\n"+
-			"the wrong type: refused, naming the field, or coerced by policy).\n\n"+
-			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE.")
+			"the wrong type: refused, naming the field, or coerced by policy).\n"+
+			"With CIOQ_REDIS_ACK_REPLICAS=N, a task is acknowledged once N replicas have\n"+
+			"it; one fewer confirmed in time exits 1 saying the task may exist (retrying\n"+
+			"with --key is safe).\n\n"+
+			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE,\n"+
+			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT.")
 	var f enqueueFlags
 	fs.StringVar(&f.key, "key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
 	fs.StringVar(&f.queue, "queue", "", "queue instead of the type's default (critical, default or bulk)")
@@ -198,6 +202,9 @@ func enqueueLines(ctx context.Context, a *app, c *producer.Client, lines []fileL
 			out.Flush()
 			if i > 0 {
 				fmt.Fprintf(a.stderr, "cioq enqueue: %d task(s) before this one were enqueued (receipts above)\n", i)
+			}
+			if errors.Is(err, producer.ErrNotReplicated) {
+				fmt.Fprintln(a.stderr, "cioq enqueue: this task may exist (Redis's master has it, too few replicas confirmed it); enqueueing it again under the same key is safe, without a key it may be delivered twice")
 			}
 			return lineError(lineNos[i], err)
 		}

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/internal/redisconf"
 	"github.com/cioq/cioq/producer"
@@ -231,7 +235,34 @@ func redisEnv(a *app) (log *slog.Logger, rurl string, popts []producer.Option, e
 	if popts, err = keySecretOptions(a.getenv); err != nil {
 		return nil, "", nil, err
 	}
-	return log, rurl, popts, nil
+	acks, err := ackSettings(a.getenv)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return log, rurl, append(popts, acks.ProducerOptions()...), nil
+}
+
+// ackSettings reads CIOQ_REDIS_ACK_REPLICAS and CIOQ_REDIS_ACK_TIMEOUT
+// (a bad value is a configuration error naming the variable).
+func ackSettings(getenv func(string) string) (config.Acks, error) {
+	a, err := config.LoadAcks(getenv)
+	if err != nil {
+		return a, configError(err)
+	}
+	return a, nil
+}
+
+// redisClient returns a client for the connection options with a read
+// timeout long enough for the acknowledgement settings' WAIT.
+func redisClient(conn asynq.RedisConnOpt, acks config.Acks) (redis.UniversalClient, error) {
+	if acks.On() {
+		conn = redisconf.ReadTimeoutAtLeast(conn, acks.ReadTimeout())
+	}
+	rdb, err := redisconf.UniversalClient(conn)
+	if err != nil {
+		return nil, configError(err)
+	}
+	return rdb, nil
 }
 
 // redisURL returns REDIS_URL, checked (errors name it, never the password).

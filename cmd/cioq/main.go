@@ -53,6 +53,7 @@ func commands() []command {
 		{"enqueue", "enqueue one task (JSON on stdin) or a file of JSON lines", runEnqueue},
 		{"dlq", "inspect, retry, delete, purge and export the dead letter store", runDLQ},
 		{"contracts", "pull, check and show the contracts tasks are checked against before Customer.io sees them", runContracts},
+		{"doctor", "check Redis and the Customer.io credentials for what would lose acknowledged work", runDoctor},
 		{"demo", "sandbox + worker + dashboard + the demo scenarios (what `make run` runs)", runDemo},
 		{"bench", "measure cioq against raw asynq with the sandbox (flushes REDIS_URL's database)", runBench},
 		{"version", "print the version", runVersion},

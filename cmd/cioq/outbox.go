@@ -147,8 +147,11 @@ func runRelay(ctx context.Context, a *app, args []string) error {
 			"cioq_outbox_relayed_total, ...), /healthz and /readyz. `cioq worker` runs a\n"+
 			"relay too when CIOQ_OUTBOX_URL is set. SIGTERM or SIGINT finishes the batch in\n"+
 			"flight and exits 0.\n\n"+
+			"With CIOQ_REDIS_ACK_REPLICAS=N a row is deleted only once N replicas hold\n"+
+			"its task (a task fewer confirmed in time stays in the table and is relayed\n"+
+			"again: a duplicate if it survived).\n\n"+
 			"Environment: CIOQ_OUTBOX_URL, CIOQ_OUTBOX_SCHEMA, REDIS_URL, CIOQ_KEY_SECRET,\n"+
-			"CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
 	rf := addRelayFlags(fs)
 	adminAddr := fs.String("admin-addr", ":9091", "listen address of the admin port (/metrics, /healthz, /readyz); empty disables it")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -165,9 +168,17 @@ func runRelay(ctx context.Context, a *app, args []string) error {
 	if u == "" {
 		return usageErrorf("%s is not set (the application's database, e.g. postgres://app@db:5432/app)", envOutboxURL)
 	}
-	rdb, err := redisconf.NewClient(rurl)
+	acks, err := ackSettings(a.getenv)
+	if err != nil {
+		return err
+	}
+	conn, err := redisconf.Parse(rurl)
 	if err != nil {
 		return configError(err)
+	}
+	rdb, err := redisClient(conn, acks)
+	if err != nil {
+		return err
 	}
 	defer rdb.Close()
 	reg := newRegistry()

@@ -39,7 +39,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"Environment: REDIS_URL, CIOQ_DASHBOARD_USER, CIOQ_DASHBOARD_PASSWORD,\n"+
 			"CIOQ_DASHBOARD_TRUSTED_ORIGINS, CIOQ_DASHBOARD_ALLOWED_HOSTS,\n"+
 			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE, CIOQ_QUEUES,\n"+
-			"CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+			"CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT.")
 	addr := fs.String("addr", ":8080", "listen address")
 	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")
 	noAuth := fs.Bool("no-auth", false, "serve the dashboard without authentication when no credentials are set (logs a warning)")
@@ -69,16 +69,22 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return configError(err)
 	}
-	rdb, err := redisconf.UniversalClient(conn)
+	acks, err := ackSettings(a.getenv)
 	if err != nil {
-		return configError(err)
+		return err
+	}
+	rdb, err := redisClient(conn, acks)
+	if err != nil {
+		return err
 	}
 	defer rdb.Close()
+	logRedisFindings(ctx, log, conn, rdb, acks, nil)
 
 	popts, err := keySecretOptions(a.getenv)
 	if err != nil {
 		return err
 	}
+	popts = append(popts, acks.ProducerOptions()...)
 
 	reg := newRegistry()
 	dash := ops.DashboardOptions{

@@ -18,7 +18,6 @@ import (
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/ingest"
 	"github.com/cioq/cioq/internal/ops"
-	"github.com/cioq/cioq/internal/redisconf"
 	"github.com/cioq/cioq/outbox"
 	"github.com/cioq/cioq/worker"
 )
@@ -42,7 +41,8 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 			"CIOQ_BATCH_TYPES, CIOQ_BATCH_LINGER, CIOQ_BATCH_MAX_OPS, CIOQ_ORDERED,\n"+
 			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL, CIOQ_CONTRACTS_FILE, CIOQ_OUTBOX_URL\n"+
 			"(also relay that database's outbox table into Redis, as `cioq relay` does,\n"+
-			"with its defaults), CIOQ_OUTBOX_SCHEMA, CIOQ_KEY_SECRET.")
+			"with its defaults), CIOQ_OUTBOX_SCHEMA, CIOQ_KEY_SECRET, CIOQ_REDIS_ACK_REPLICAS,\n"+
+			"CIOQ_REDIS_ACK_TIMEOUT.")
 	concurrency := fs.Int("concurrency", 0, "tasks processed at once (default CIOQ_CONCURRENCY, else 10)")
 	queues := fs.String("queues", "", "queue weights, e.g. critical=6,default=3,bulk=1 (default CIOQ_QUEUES, else that)")
 	adminAddr := fs.String("admin-addr", "", "listen address of the admin port (/metrics, /healthz, /readyz; default CIOQ_ADMIN_ADDR, else "+defaultAdminAddr+"); empty or \"off\" disables it")
@@ -68,11 +68,12 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return configError(err)
 	}
-	rdb, err := redisconf.UniversalClient(cfg.Redis)
+	rdb, err := redisClient(cfg.Redis, cfg.Acks)
 	if err != nil {
-		return configError(err)
+		return err
 	}
 	defer rdb.Close()
+	logRedisFindings(ctx, log, cfg.Redis, rdb, cfg.Acks, wc.Queues)
 
 	checks := append([]ops.Check{ops.RedisCheck(rdb)}, workerChecks(w)...)
 	var rel *outbox.Relay
@@ -83,6 +84,7 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
+		popts = append(popts, cfg.Acks.ProducerOptions()...)
 		rfs := flag.NewFlagSet("relay", flag.ContinueOnError)
 		if rel, err = newRelay(rfs, addRelayFlags(rfs), a.getenv, u, rdb, popts, log, reg); err != nil {
 			return err

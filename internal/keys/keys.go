@@ -22,7 +22,8 @@
 //   - {<queue>}: asynq's own tag for every key of a queue. cioq's retrying
 //     index and stuck-task holding hash take the same tag, so one script
 //     sees them and asynq's retry set, lease set, active list and task
-//     hash together.
+//     hash together; its replication probe takes it to be written on the
+//     node that holds the queue's tasks.
 //   - {<workspace>:<api>}: a recovery run marker and its pulled marker,
 //     read and written by one script.
 //   - {<limiter key>}: a rate limit's GCRA position and 429 state, read by
@@ -211,6 +212,17 @@ func RecoveryPulled(workspace, api string) string {
 func Retrying(queue, workspace, api string) string {
 	return "cioq:" + tag(queue) + ":retrying:" + Workspace(workspace) + ":" + api
 }
+
+// ReplicationProbe is written to confirm that a queue's master has
+// replicated what it holds: cioq:{<queue>}:replicated. A string (unix ms of
+// the last write), expiring after a minute. With replicated
+// acknowledgements (producer.WithReplicas), an enqueue refused as a
+// duplicate writes nothing, so the producer sets this key and its WAIT
+// then covers the first task, which the same master wrote earlier; and
+// the worker (worker.Config.Replicas) sets it before delivering a task of
+// the queue, so that its WAIT confirms the task. Nobody reads it. Tag
+// {<queue>}, asynq's, so it lives on the task's node.
+func ReplicationProbe(queue string) string { return "cioq:" + tag(queue) + ":replicated" }
 
 // StuckLock is the lock of the stuck-task check: cioq:lock:stuck-check. A
 // string, the holder's random token, set NX by the worker that runs the

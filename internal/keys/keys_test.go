@@ -64,6 +64,8 @@ var schema = []struct {
 	{"Retrying", keys.Retrying("default", "", "track"), "cioq:{default}:retrying:default:track"},
 	{"Retrying", keys.Retrying("critical", "eu-shop", "app"), "cioq:{critical}:retrying:eu-shop:app"},
 
+	{"ReplicationProbe", keys.ReplicationProbe("critical"), "cioq:{critical}:replicated"},
+
 	{"StuckLock", keys.StuckLock, "cioq:lock:stuck-check"},
 	{"StuckHold", keys.StuckHold("bulk"), "cioq:{bulk}:stuck"},
 

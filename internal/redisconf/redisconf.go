@@ -32,6 +32,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -303,4 +304,37 @@ func safeScheme(s string) string {
 		return "?"
 	}
 	return s
+}
+
+// defaultReadTimeout is go-redis's read timeout when the options give none.
+const defaultReadTimeout = 3 * time.Second
+
+// ReadTimeoutAtLeast returns opt with a read timeout of at least d (asynq's
+// three connection option types; others are returned unchanged). A read
+// timeout that is off (negative) stays off. Replicated acknowledgements
+// need it: a WAIT may block for its timeout (see internal/redisack).
+func ReadTimeoutAtLeast(opt asynq.RedisConnOpt, d time.Duration) asynq.RedisConnOpt {
+	raise := func(rt time.Duration) time.Duration {
+		switch {
+		case rt < 0:
+			return rt
+		case rt == 0 && d <= defaultReadTimeout:
+			return 0
+		case rt > 0 && rt >= d:
+			return rt
+		}
+		return d
+	}
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		o.ReadTimeout = raise(o.ReadTimeout)
+		return o
+	case asynq.RedisFailoverClientOpt:
+		o.ReadTimeout = raise(o.ReadTimeout)
+		return o
+	case asynq.RedisClusterClientOpt:
+		o.ReadTimeout = raise(o.ReadTimeout)
+		return o
+	}
+	return opt
 }

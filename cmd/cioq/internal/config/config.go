@@ -43,6 +43,10 @@ const (
 	EnvContractsFile     = "CIOQ_CONTRACTS_FILE"
 )
 
+// ErrNoCredentials is wrapped by Load's error when no workspace has any
+// Customer.io credential.
+var ErrNoCredentials = errors.New("no Customer.io credentials")
+
 // DefaultWorkspace is the name of the workspace configured by the
 // CUSTOMERIO_* variables; tasks that name no workspace use it. In a
 // workspaces file the entry "default" configures it too.
@@ -70,6 +74,8 @@ type Config struct {
 	// each workspace's credentials; 0 when unset (the worker's default, 5
 	// min), negative for "off".
 	ProbeInterval time.Duration
+	// Acks is CIOQ_REDIS_ACK_REPLICAS and CIOQ_REDIS_ACK_TIMEOUT.
+	Acks Acks
 	// Contracts is the contracts file CIOQ_CONTRACTS_FILE names, compiled;
 	// nil when unset.
 	Contracts *contracts.Set
@@ -174,13 +180,16 @@ func Load(getenv func(string) string) (*Config, error) {
 	if cfg.Throughput, err = loadThroughput(get); err != nil {
 		return nil, err
 	}
+	if cfg.Acks, err = LoadAcks(getenv); err != nil {
+		return nil, err
+	}
 	if w, ok := cfg.Workspaces[DefaultWorkspace]; ok && cfg.Throughput.OrderedDefaultWorkspace {
 		w.Ordered = true
 		cfg.Workspaces[DefaultWorkspace] = w
 	}
 
 	if len(cfg.Workspaces) == 0 {
-		return nil, fmt.Errorf("config: no Customer.io credentials: set %s and %s, %s, %s, or %s",
+		return nil, fmt.Errorf("config: %w: set %s and %s, %s, %s, or %s", ErrNoCredentials,
 			EnvSiteID, EnvTrackAPIKey, EnvAppAPIKey, EnvPipelinesWriteKey, EnvWorkspacesFile)
 	}
 	if cfg.Contracts, err = LoadContracts(getenv); err != nil {
