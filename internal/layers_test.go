@@ -19,13 +19,16 @@ const module = "github.com/cioq/cioq"
 // import of the module. A package the table does not cover fails the test:
 // adding a package means deciding its place here. Dependencies point one
 // way: cmd → ingest → producer → tasks → customerio, and cmd → worker →
-// tasks, customerio.
+// tasks, customerio; producer and worker → status → tasks.
 var allowed = []struct{ pkg, may string }{
 	{"customerio", ""}, // imports nothing of ours
 	{"customerio/sandbox", "customerio"},
 	{"tasks", "customerio"},
-	{"producer", "tasks customerio internal/..."},
-	{"worker", "worker/... tasks customerio internal/..."},
+	// Delivery status after Customer.io's 2xx: the timelines, the
+	// reporting webhook receiver.
+	{"status", "tasks customerio internal/..."},
+	{"producer", "status tasks customerio internal/..."},
+	{"worker", "worker/... status tasks customerio internal/..."},
 	{"worker/...", "worker/... tasks customerio internal/..."},
 	{"ingest", "producer tasks customerio internal/..."},
 	// Leaves: each other, and customerio (with its sandbox) for test support.
@@ -157,7 +160,7 @@ func TestLayers(t *testing.T) {
 }
 
 // public are the packages users import (with the packages below them).
-var public = []string{"customerio", "tasks", "producer", "worker", "ingest"}
+var public = []string{"customerio", "tasks", "producer", "worker", "ingest", "status"}
 
 // TestPublicAPIMentionsNoInternalType: no exported function, method, type
 // or struct field of a public package mentions a type of a package under

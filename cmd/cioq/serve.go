@@ -31,9 +31,13 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"or a task naming a workspace that is not in it. /v1/tasks puts tasks only in\n"+
 			"the queues of CIOQ_QUEUES (the workers' setting; default critical, default,\n"+
 			"bulk).\n\n"+
+			"With CIOQ_WEBHOOK_SIGNING_KEY (or webhook_signing_key in the workspaces\n"+
+			"file) it receives Customer.io's reporting webhooks at POST\n"+
+			"/v1/customerio/webhooks[/WORKSPACE] and records each message's fate\n"+
+			"(cioq status TASK_ID shows it).\n\n"+
 			"Environment: REDIS_URL, CIOQ_DASHBOARD_USER, CIOQ_DASHBOARD_PASSWORD,\n"+
 			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_QUEUES,\n"+
-			"CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+			"CIOQ_WEBHOOK_SIGNING_KEY, CIOQ_STATUS_TTL, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
 	addr := fs.String("addr", ":8080", "listen address")
 	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")
 	noAuth := fs.Bool("no-auth", false, "serve the dashboard without authentication when no credentials are set (logs a warning)")
@@ -90,7 +94,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		return usageErrorf("--addr: %v", err)
 	}
 	log.Info("serving", "version", version(), "addr", srv.Addr(), "dashboard", srv.URL()+ops.DefaultDashboardRoot+"/",
-		"ingest", site.ingest, "read_only", *readOnly, "show_payloads", *showPayloads, "queue_metrics", *queueMetrics)
+		"ingest", site.ingest, "webhooks", site.webhooks, "read_only", *readOnly, "show_payloads", *showPayloads, "queue_metrics", *queueMetrics)
 	select {
 	case <-ctx.Done():
 	case err := <-srv.done:
@@ -117,14 +121,18 @@ type siteOptions struct {
 	queueMetrics bool
 	// checks are readiness checks besides Redis (e.g. the demo's worker).
 	checks []ops.Check
+	// messages are the message outcome metrics when the caller registered
+	// them already (the demo's worker); nil: registered on reg if needed.
+	messages *ops.MessageMetrics
 }
 
 // site is the handler of `serve` (and of the demo): ingest at /, the
 // dashboard, metrics and health.
 type site struct {
 	http.Handler
-	closers []io.Closer
-	ingest  string // "on" or why it is off, for the start-up log
+	closers  []io.Closer
+	ingest   string // "on" or why it is off, for the start-up log
+	webhooks string // the same for the reporting webhook receiver
 }
 
 func newSite(o siteOptions) (*site, error) {
@@ -158,6 +166,10 @@ func newSite(o siteOptions) (*site, error) {
 	// The listener carries the ingest front door: readiness says only
 	// ok or not, unless the request has the dashboard's credentials.
 	mux.Handle("GET /readyz", health.PublicReadiness(ops.BasicAuthorized(o.dashboard.Username, o.dashboard.Password)))
+	if s.webhooks, err = mountWebhooks(o, mux); err != nil {
+		s.Close()
+		return nil, err
+	}
 	ing, status, err := mountIngest(o)
 	if err != nil {
 		s.Close()

@@ -67,6 +67,8 @@ type Config struct {
 	// each workspace's credentials; 0 when unset (the worker's default, 5
 	// min), negative for "off".
 	ProbeInterval time.Duration
+	// Status holds CIOQ_STATUS_TTL and CIOQ_STATUS_POLL_AFTER.
+	Status Status
 }
 
 // Workspace holds one Customer.io workspace's credentials and endpoints.
@@ -206,6 +208,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 
 	if cfg.Throughput, err = loadThroughput(get); err != nil {
+		return nil, err
+	}
+	if cfg.Status, err = LoadStatus(getenv); err != nil {
 		return nil, err
 	}
 	if w, ok := cfg.Workspaces[DefaultWorkspace]; ok && cfg.Throughput.OrderedDefaultWorkspace {
@@ -359,6 +364,10 @@ type fileWorkspace struct {
 	TrackURL             string `json:"track_url"`
 	AppURL               string `json:"app_url"`
 	PipelinesURL         string `json:"pipelines_url"`
+	// WebhookSigningKey(Env) is the signing key of the workspace's
+	// reporting webhook (read by `cioq serve` only; see WebhookSigningKeys).
+	WebhookSigningKey    string `json:"webhook_signing_key"`
+	WebhookSigningKeyEnv string `json:"webhook_signing_key_env"`
 }
 
 // workspacesFile is the JSON document named by CIOQ_WORKSPACES_FILE:
