@@ -184,6 +184,7 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task, 
 		ref = "sent"
 	}
 	w.recordSent(ctx, t, key, ref)
+	w.statusAccepted(ctx, t, ref)
 	return nil
 }
 

@@ -200,6 +200,7 @@ func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class 
 	// The record holds the attempts now (the log would expire anyway).
 	w.rdb.Del(wctx, akey)
 	w.obs.DeadLettered(t.Type, class)
+	w.statusDeadLettered(wctx, t, d)
 	w.keptDone(d.Workspace, apiOf(t.Type), t.ID)
 	w.log.Warn("task dead-lettered", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
 		"class", string(class), "status", status, "attempt", t.Retried+1, "reason", reason)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker/batch"
 	"github.com/cioq/cioq/worker/ratelimit"
@@ -121,6 +122,9 @@ type Config struct {
 	// without task data) and moves them to the dead-letter store (default
 	// 1 min; also run at Start); see the package documentation.
 	StuckCheckInterval time.Duration
+	// Status records the timelines of transactional sends and broadcast
+	// triggers (default: on, kept 30 days; see StatusConfig).
+	Status StatusConfig
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -211,8 +215,9 @@ type Worker struct {
 	batchers    map[string]*batch.Batcher
 	batchClosed batch.Stats
 
-	rec   recovery
-	stuck stuckCheck
+	rec    recovery
+	stuck  stuckCheck
+	status *status.Store // nil: Config.Status.Off
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -313,6 +318,9 @@ func New(cfg Config) (*Worker, error) {
 	sort.Strings(w.queues)
 	w.dlq = NewDeadLetters(rc, w.inspector)
 	w.dlq.now = cfg.Now
+	if !cfg.Status.Off {
+		w.status = status.NewStore(rc, status.Options{TTL: cfg.Status.TTL, Metrics: cfg.Status.Metrics, Now: cfg.Now})
+	}
 	w.initProbes()
 
 	var h asynq.Handler = asynq.HandlerFunc(w.deliver)

@@ -217,9 +217,11 @@ func startDemoServices(log *slog.Logger, getenv func(string) string, cfg *config
 	popts []producer.Option, addr, user, pass string) (*demoServices, error) {
 	reg := newRegistry()
 	metrics := ops.NewMetrics(reg)
+	messages := ops.NewMessageMetrics(reg)
 	wc := cfg.WorkerConfig()
 	wc.Logger = log
 	wc.Observer = metricsObserver{metrics}
+	wc.Status.Metrics = messages
 	w, err := worker.New(wc)
 	if err != nil {
 		return nil, configError(err)
@@ -229,6 +231,7 @@ func startDemoServices(log *slog.Logger, getenv func(string) string, cfg *config
 		dashboard:    ops.DashboardOptions{RedisConnOpt: cfg.Redis, Username: user, Password: pass},
 		queueMetrics: true, // one process: no replica double counts
 		checks:       workerChecks(w),
+		messages:     messages,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,91 @@
+package worker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/keys"
+	"github.com/cioq/cioq/status"
+	"github.com/cioq/cioq/tasks"
+)
+
+// TestStatusTimeline: a send that fails twice (503) and is then accepted
+// has a timeline of enqueued, two failed attempts with their status, and
+// the acceptance with the sandbox's delivery id, which links the delivery
+// to the task; a send refused for good (a 400) ends dead-lettered with
+// Customer.io's message; a task of another API writes no timeline.
+func TestStatusTimeline(t *testing.T) {
+	h := newHarness(t, nil)
+	h.dumpOnFailure(t)
+	ctx := context.Background()
+	store := status.NewStore(h.db.Client, status.Options{})
+
+	h.sb.AddFault(sandbox.GroupApp, sandbox.Fault{Status: 503, Times: 2, PathPrefix: "/v1/send/email"})
+	r, err := h.prod.SendEmail(ctx, tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "password_reset",
+		Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSandbox(t, h.sb, 30*time.Second, "the send", func(s *sandbox.Server) bool { return len(s.Deliveries()) == 1 })
+	var tl *status.Timeline
+	eventually(t, 10*time.Second, "the acceptance in the timeline", func() bool {
+		tl, err = store.Lookup(ctx, r.TaskID, status.LookupOptions{})
+		return err == nil && tl.State == status.KindAccepted
+	})
+	did := h.sb.Deliveries()[0].DeliveryID
+	var kinds []string
+	for _, e := range tl.Entries {
+		kinds = append(kinds, e.Kind)
+	}
+	if len(tl.Entries) != 4 || tl.Entries[1].Status != 503 || tl.Entries[2].Attempt != 2 || tl.Entries[3].Attempt != 3 {
+		t.Fatalf("entries %v: %+v", kinds, tl.Entries)
+	}
+	if tl.Delivery != "delivery:"+did || tl.Template != "password_reset" || tl.Type != tasks.TypeSendEmail || tl.Queue != "critical" || tl.EnqueuedAt.IsZero() {
+		t.Errorf("timeline %+v", tl)
+	}
+	link, err := store.DeliveryLink(ctx, "", "delivery:"+did)
+	if err != nil || link.TaskID != r.TaskID || link.Template != "password_reset" {
+		t.Errorf("delivery link %+v, %v", link, err)
+	}
+
+	// A permanent refusal.
+	h.sb.AddFault(sandbox.GroupApp, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"template not found"}}`, Times: 1, PathPrefix: "/v1/send/sms"})
+	r2, err := h.prod.SendSMS(ctx, tasks.SendSMS{SendOptions: customerio.SendOptions{TransactionalMessageID: "missing",
+		Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "+15555550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the dead letter in the timeline", func() bool {
+		tl, err = store.Lookup(ctx, r2.TaskID, status.LookupOptions{})
+		return err == nil && tl.State == status.KindDeadLettered
+	})
+	if tl.Reason != "template not found" || !tl.Final || tl.Template != "missing" {
+		t.Errorf("dead letter timeline %+v", tl)
+	}
+
+	// Another API: no record (Lookup reads asynq's, while it has one).
+	r3, err := h.prod.Identify(ctx, tasks.Identify{Identifiers: customerio.Identifiers{ID: "u9"}, Attributes: map[string]any{"a": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the identify", func() bool { return h.done(r3.TaskID) })
+	if n, _ := h.db.Client.Exists(ctx, keys.StatusTask(r3.TaskID)).Result(); n != 0 {
+		t.Errorf("an identify wrote a timeline")
+	}
+
+	// A broadcast trigger: its trigger id is the reference.
+	r4, err := h.prod.TriggerBroadcast(ctx, tasks.BroadcastTrigger{BroadcastID: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the trigger's acceptance", func() bool {
+		tl, err = store.Lookup(ctx, r4.TaskID, status.LookupOptions{})
+		return err == nil && tl.State == status.KindAccepted
+	})
+	if tl.Delivery != "trigger:1" || tl.Template != "broadcast:3" {
+		t.Errorf("trigger timeline %+v", tl)
+	}
+}
