@@ -218,6 +218,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/mparticle/{source}", s.mparticle(true))
 	m.HandleFunc("POST /v1/custom/{source}", s.custom)
 	m.HandleFunc("POST /v1/tasks", s.tasks)
+	m.HandleFunc("GET /v1/status/{task_id}", s.taskStatus)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") && r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)

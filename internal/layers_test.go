@@ -30,7 +30,7 @@ var allowed = []struct{ pkg, may string }{
 	{"producer", "status tasks customerio internal/..."},
 	{"worker", "worker/... status tasks customerio internal/..."},
 	{"worker/...", "worker/... tasks customerio internal/..."},
-	{"ingest", "producer tasks customerio internal/..."},
+	{"ingest", "producer status tasks customerio internal/..."},
 	// Leaves: each other, and customerio (with its sandbox) for test support.
 	{"internal", ""},
 	{"internal/...", "internal/... customerio customerio/sandbox"},

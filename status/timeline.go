@@ -91,6 +91,9 @@ func (s *Store) Lookup(ctx context.Context, taskID string, o LookupOptions) (*Ti
 	if taskID == "" {
 		return nil, ErrNotFound
 	}
+	// asynq's record first: the worker writes the timeline before the
+	// task leaves asynq, so one of the two always has the task.
+	info := s.taskInfo(ctx, taskID)
 	rec, err := s.rdb.HGetAll(ctx, keys.StatusTask(taskID)).Result()
 	if err != nil {
 		return nil, err
@@ -114,7 +117,6 @@ func (s *Store) Lookup(ctx context.Context, taskID string, o LookupOptions) (*Ti
 		tl.Entries = append(tl.Entries, Entry{At: tl.AcceptedAt, Kind: KindAccepted, Source: "cioq", Attempt: att, Delivery: tl.Delivery})
 	}
 
-	info := s.taskInfo(ctx, taskID, tl.Queue)
 	live := ""
 	if info != nil {
 		live = s.fromAsynq(tl, info, len(rec) > 0)
@@ -181,24 +183,16 @@ func decide(tl *Timeline, live string) {
 	}
 }
 
-// taskInfo is asynq's record of the task: in queue when known, else in
-// whichever queue has it; nil if none does.
-func (s *Store) taskInfo(ctx context.Context, id, queue string) *asynq.TaskInfo {
+// taskInfo is asynq's record of the task, in whichever queue has it; nil
+// if none does.
+func (s *Store) taskInfo(ctx context.Context, id string) *asynq.TaskInfo {
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
-	if queue != "" {
-		if info, err := insp.GetTaskInfo(queue, id); err == nil {
-			return info
-		}
-	}
 	qs, err := s.rdb.SMembers(ctx, keys.AsynqQueues).Result()
 	if err != nil {
 		return nil
 	}
 	sort.Strings(qs)
 	for _, q := range qs {
-		if q == queue {
-			continue
-		}
 		if info, err := insp.GetTaskInfo(q, id); err == nil {
 			return info
 		}

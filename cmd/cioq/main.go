@@ -50,6 +50,7 @@ func commands() []command {
 		{"sandbox", "serve the in-process Customer.io stand-in and print its URLs and keys", runSandbox},
 		{"enqueue", "enqueue one task (JSON on stdin) or a file of JSON lines", runEnqueue},
 		{"dlq", "inspect, retry, delete, purge and export the dead letter store", runDLQ},
+		{"status", "a task's timeline: attempts, acceptance, what Customer.io reported (delivered, bounced, ...)", runStatus},
 		{"demo", "sandbox + worker + dashboard + the demo scenarios (what `make run` runs)", runDemo},
 		{"bench", "measure cioq against raw asynq with the sandbox (flushes REDIS_URL's database)", runBench},
 		{"version", "print the version", runVersion},
