@@ -118,6 +118,10 @@ type Event struct {
 	Recipient, CustomerID, Href string
 	// Source is "webhook" or "poll".
 	Source string
+
+	// typeHint and tmplHint label the outcome metric of an event whose
+	// delivery the worker has not linked to its task (yet).
+	typeHint, tmplHint string
 }
 
 // maxFieldBytes bounds every string kept of an event.

@@ -308,10 +308,11 @@ type Link struct {
 }
 
 // RecordEvent adds ev to what is known of the delivery ref of workspace
-// ws. added is false when an event with its id was recorded before
-// (nothing changed). Events are kept whether or not the delivery's task is
-// known yet: a webhook may arrive before the worker recorded the
-// acceptance.
+// ws and counts its outcome (with the time from acceptance to a
+// "delivered"). added is false when an event with its id was recorded
+// before (nothing changed, nothing counted). Events are kept whether or
+// not the delivery's task is known yet: a webhook may arrive before the
+// worker recorded the acceptance.
 func (s *Store) RecordEvent(ctx context.Context, ws, ref string, ev Event) (added bool, link Link, err error) {
 	res, err := eventScript.Run(ctx, s.rdb, []string{keys.StatusDelivery(ws, ref)},
 		"ev:"+ev.ID, encodeEvent(ev), ev.Metric, rank(ev.Metric), ev.At, EventCap, s.ttl.Milliseconds(),
@@ -327,6 +328,22 @@ func (s *Store) RecordEvent(ctx context.Context, ws, ref string, ev Event) (adde
 			if ms, err := strconv.ParseInt(str(l[3]), 10, 64); err == nil && ms > 0 {
 				link.AcceptedAt = time.UnixMilli(ms)
 			}
+		}
+	}
+	if added {
+		typ, tmpl := link.Type, link.Template
+		if typ == "" {
+			typ = ev.typeHint
+		}
+		if typ == "" {
+			typ = OutcomeOther
+		}
+		if tmpl == "" {
+			tmpl = ev.tmplHint
+		}
+		s.outcome(ws, typ, tmpl, Outcome(ev.Metric))
+		if ev.Metric == MetricDelivered && !link.AcceptedAt.IsZero() && s.metrics != nil {
+			s.metrics.MessageDelivered(keys.Workspace(ws), typ, max(0, time.Unix(ev.At, 0).Sub(link.AcceptedAt)))
 		}
 	}
 	if added && rank(ev.Metric) >= finalRank {

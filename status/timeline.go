@@ -315,9 +315,10 @@ func (s *Store) addEvents(ctx context.Context, tl *Timeline) error {
 	return nil
 }
 
-// identifierPattern matches what looks like an email address or a phone
-// number in a reason text.
-var identifierPattern = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+|\+?[0-9][0-9 ().\-]{7,}[0-9]`)
+// identifierPattern matches what may be an email address or a phone
+// number in a reason text (a number counts once it has 8 digits, which
+// SMTP codes such as "550 5.1.1" do not).
+var identifierPattern = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+|\+?[0-9][0-9 ().\-]{6,}[0-9]`)
 
 // RedactIdentifiers replaces what looks like an email address or a phone
 // number in s by "[redacted]" (Customer.io's failure reasons may quote the
@@ -326,7 +327,21 @@ func RedactIdentifiers(s string) string {
 	if s == "" {
 		return s
 	}
-	return identifierPattern.ReplaceAllString(s, "[redacted]")
+	return identifierPattern.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.Contains(m, "@") {
+			return "[redacted]"
+		}
+		digits := 0
+		for _, c := range m {
+			if c >= '0' && c <= '9' {
+				digits++
+			}
+		}
+		if digits < 8 {
+			return m
+		}
+		return "[redacted]"
+	})
 }
 
 // traceIDOf returns the trace id of a W3C traceparent

@@ -275,7 +275,11 @@ func (rc *Receiver) recordOne(ctx context.Context, ws string, raw []byte) (bool,
 		return added, err
 	}
 	ev := wh.Event(rc.cfg.Now())
-	added, link, err := st.RecordEvent(ctx, ws, ref, ev)
+	if t, ok := objectTypes[ev.ObjectType]; ok && wh.str("transactional_message_id") != "" {
+		ev.typeHint = t
+	}
+	ev.tmplHint = wh.Template()
+	added, _, err := st.RecordEvent(ctx, ws, ref, ev)
 	if err != nil || !added {
 		return added, err
 	}
@@ -283,20 +287,6 @@ func (rc *Receiver) recordOne(ctx context.Context, ws string, raw []byte) (bool,
 		if err := st.countTrigger(ctx, ws, tr, ev.Metric); err != nil {
 			return added, err
 		}
-	}
-	typ, tmpl := link.Type, link.Template
-	if typ == "" {
-		typ = OutcomeOther
-		if t, ok := objectTypes[ev.ObjectType]; ok && wh.str("transactional_message_id") != "" {
-			typ = t
-		}
-	}
-	if tmpl == "" {
-		tmpl = wh.Template()
-	}
-	st.outcome(ws, typ, tmpl, Outcome(ev.Metric))
-	if ev.Metric == MetricDelivered && !link.AcceptedAt.IsZero() && st.metrics != nil {
-		st.metrics.MessageDelivered(keys.Workspace(ws), typ, max(0, time.Unix(ev.At, 0).Sub(link.AcceptedAt)))
 	}
 	return true, nil
 }

@@ -40,8 +40,18 @@ type StatusConfig struct {
 	// long it waits before reading one again (default 1 min).
 	PollInterval time.Duration
 	// PollHorizon is how long after its acceptance a send is polled at
-	// most (default 3 days).
+	// most (default DefaultStatusPollHorizon, 3 days).
 	PollHorizon time.Duration
+}
+
+func (c StatusConfig) withDefaults() StatusConfig {
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultStatusPollInterval
+	}
+	if c.PollHorizon <= 0 {
+		c.PollHorizon = DefaultStatusPollHorizon
+	}
+	return c
 }
 
 // statusTask describes t for its timeline; ok is false for a task whose

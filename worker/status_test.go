@@ -89,3 +89,53 @@ func TestStatusTimeline(t *testing.T) {
 		t.Errorf("trigger timeline %+v", tl)
 	}
 }
+
+// TestStatusFallbackPoll: with the fallback poll on and no reporting
+// webhook, an accepted send is read back with GET /v1/messages/{id}: a
+// bounce address ends bounced with the sandbox's reason, another one
+// delivered, both through the App API (counted among its responses), and
+// both leave the poll's queue.
+func TestStatusFallbackPoll(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Status.PollAfter = 10 * time.Millisecond
+		c.Status.PollInterval = 50 * time.Millisecond
+	})
+	h.dumpOnFailure(t)
+	ctx := context.Background()
+	store := status.NewStore(h.db.Client, status.Options{})
+	send := func(to string) string {
+		r, err := h.prod.SendEmail(ctx, tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "welcome",
+			Identifiers: &customerio.Identifiers{Email: to}}, To: to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.TaskID
+	}
+	bounced, delivered := send("bounce@example.com"), send("ada@example.com")
+	var tl *status.Timeline
+	var err error
+	eventually(t, 20*time.Second, "the bounce found by the poll", func() bool {
+		tl, err = store.Lookup(ctx, bounced, status.LookupOptions{})
+		return err == nil && tl.State == status.MetricBounced
+	})
+	if tl.Reason != sandbox.BounceReason || !tl.Final {
+		t.Errorf("bounced timeline: %+v", tl)
+	}
+	for _, e := range tl.Entries[2:] {
+		if e.Source != "poll" {
+			t.Errorf("entry %+v not from the poll", e)
+		}
+	}
+	eventually(t, 20*time.Second, "the delivery found by the poll", func() bool {
+		tl, err = store.Lookup(ctx, delivered, status.LookupOptions{})
+		return err == nil && tl.State == status.MetricDelivered
+	})
+	eventually(t, 10*time.Second, "the poll's queue empty", func() bool {
+		n, _ := h.db.Client.ZCard(ctx, keys.StatusPending("")).Result()
+		return n == 0
+	})
+	polls := h.sb.Requests(sandbox.RequestFilter{Method: "GET", PathContains: "/v1/messages/"})
+	if len(polls) < 2 {
+		t.Errorf("%d GET /v1/messages requests", len(polls))
+	}
+}

@@ -188,6 +188,7 @@ func (c Config) withDefaults() Config {
 	if c.StuckCheckInterval <= 0 {
 		c.StuckCheckInterval = DefaultStuckCheckInterval
 	}
+	c.Status = c.Status.withDefaults()
 	return c
 }
 
@@ -365,6 +366,10 @@ func (w *Worker) Start() error {
 	go w.stuckLoop()
 	w.bg.Add(1)
 	go w.readinessLoop()
+	if w.status != nil && w.cfg.Status.PollAfter > 0 {
+		w.bg.Add(1)
+		go w.statusPollLoop()
+	}
 	return nil
 }
 

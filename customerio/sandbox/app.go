@@ -22,6 +22,7 @@ func (s *Server) appRoutes() *http.ServeMux {
 	m.HandleFunc("GET /v1/campaigns/{broadcast}/triggers/{trigger}/errors", s.appAuth(false, s.triggerErrors))
 	m.HandleFunc("GET /v1/broadcasts/{broadcast}/triggers", s.appAuth(false, s.triggerList))
 	m.HandleFunc("GET /v1/transactional", s.appAuth(false, s.transactionalList))
+	m.HandleFunc("GET /v1/messages/{message_id}", s.appAuth(false, s.message))
 	return m
 }
 
@@ -60,6 +61,7 @@ func (s *Server) send(channel string) http.HandlerFunc {
 			metaError(w, status, msg)
 			return
 		}
+		settle(&d)
 		s.mutate(func(st *state) {
 			st.nextDelivery++
 			d.DeliveryID = fmt.Sprintf("sbx_%s_%d", s.instance, st.nextDelivery)
@@ -78,6 +80,7 @@ func (s *Server) send(channel string) http.HandlerFunc {
 			st.deliveryIdx[d.DeliveryID] = len(st.deliveries)
 			st.deliveries = append(st.deliveries, d)
 		})
+		s.reportDelivery(d)
 		resp := map[string]any{"delivery_id": d.DeliveryID, "queued_at": now.Unix()}
 		if !d.SendAt.IsZero() && d.SendAt.After(now) {
 			resp["send_at"] = d.SendAt.Unix()

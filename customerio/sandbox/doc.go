@@ -57,6 +57,12 @@
 //     recipient shape are rejected with 422.
 //   - The App rate limit applies to every App API request, transactional
 //     sends included, counted per key with a sliding one-second window.
+//   - What becomes of a transactional send after the 200 (Delivery.Status):
+//     a recipient whose local part is "bounce" (bounce@example.com)
+//     bounces with BounceReason; a delivery something marked "failed" (with
+//     its FailureReason) fails; any other is delivered. GET
+//     /v1/messages/{id} reports it as Customer.io's "Get a message" does
+//     (metrics with their times, failure_message).
 //   - The CDP API is permissive unless the request carries
 //     "X-Strict-Mode: 1": malformed or oversize messages answer 200 and are
 //     stored but not applied to state.

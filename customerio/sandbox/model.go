@@ -127,6 +127,16 @@ type Delivery struct {
 	MessageData map[string]any `json:"message_data,omitempty"`
 	// Request is the whole request body.
 	Request map[string]any `json:"request"`
+	// Status is what became of the delivery after the sandbox accepted it:
+	// "delivered", "bounced" (an address whose local part is "bounce",
+	// e.g. bounce@example.com) or "failed". Whatever sets it to "failed"
+	// when the send is accepted (say, a template check) sets FailureReason
+	// too, before the delivery is stored; the sandbox's reporting webhooks
+	// (SetWebhooks) and GET /v1/messages/{id} report Status and
+	// FailureReason as Customer.io would.
+	Status string `json:"status"`
+	// FailureReason is why a bounced or failed delivery did not arrive.
+	FailureReason string `json:"failure_reason,omitempty"`
 }
 
 // DeliveryEvent is a delivery metric reported to the sandbox: through

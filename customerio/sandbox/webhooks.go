@@ -1,0 +1,5 @@
+package sandbox
+
+// reportDelivery posts a delivery's reporting webhooks (none configured:
+// nothing).
+func (s *Server) reportDelivery(d Delivery) {}
