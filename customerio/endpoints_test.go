@@ -170,7 +170,9 @@ func TestEndpoints(t *testing.T) {
 		{name: "list transactional empty", resp: `{}`, call: func(ctx context.Context, c *Client) (any, error) { return c.ListTransactional(ctx) },
 			method: "GET", path: "/v1/transactional", auth: app, want: []TransactionalMessage{}},
 		{name: "get message", resp: `{"message":{"id":"ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=","deduplicate_id":"ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=:1619137768","msg_template_id":43,"customer_id":null,"recipient":"person@example.com","metrics":{"delivered":1619137768,"sent":1619137768},"created":1619137767,"failure_message":null,"campaign_id":23,"broadcast_id":null,"type":"email","forgotten":false}}`,
-			call:   func(ctx context.Context, c *Client) (any, error) { return c.Message(ctx, "ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=") },
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.Message(ctx, "ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=")
+			},
 			method: "GET", path: "/v1/messages/ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=", auth: app,
 			want: &Message{ID: "ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=", Type: "email", Metrics: map[string]int64{"delivered": 1619137768, "sent": 1619137768},
 				Created: 1619137767, Recipient: "person@example.com"}},
