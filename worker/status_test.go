@@ -2,6 +2,9 @@ package worker
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +140,73 @@ func TestStatusFallbackPoll(t *testing.T) {
 	polls := h.sb.Requests(sandbox.RequestFilter{Method: "GET", PathContains: "/v1/messages/"})
 	if len(polls) < 2 {
 		t.Errorf("%d GET /v1/messages requests", len(polls))
+	}
+}
+
+// TestStatusFromReportingWebhooks: the sandbox posts signed reporting
+// webhooks, duplicated and out of order, to a receiver on a real HTTP
+// server; every send ends with one correct timeline: delivered, bounced
+// (a bounce address) or failed with the sandbox's reason (a delivery
+// marked failed).
+func TestStatusFromReportingWebhooks(t *testing.T) {
+	h := newHarness(t, nil)
+	h.dumpOnFailure(t)
+	ctx := context.Background()
+	store := status.NewStore(h.db.Client, status.Options{})
+	rc, err := status.NewReceiver(status.ReceiverConfig{Store: store, SigningKeys: map[string]string{"": "wh-key"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	rc.Mount(mux)
+	hooks := httptest.NewServer(mux)
+	t.Cleanup(hooks.Close)
+	// A second sandbox, configured to report, replaces the harness's.
+	sb := sandbox.New(sandbox.Config{AppRateLimit: -1,
+		Webhooks: sandbox.Webhooks{URL: hooks.URL + status.WebhookPath, SigningKey: "wh-key", Duplicate: true, Reorder: true},
+		DeliveryFailure: func(d sandbox.Delivery) string {
+			if d.MessageData["reset_link"] == nil && d.TransactionalMessageID == "password_reset" {
+				return "Missing liquid variable: reset_link"
+			}
+			return ""
+		}})
+	sbs := httptest.NewServer(sb)
+	t.Cleanup(func() { sbs.Close(); sb.Close() })
+	if err := h.w.SetWorkspace("", sandboxConfig(sbs.URL)); err != nil {
+		t.Fatal(err)
+	}
+
+	send := func(tmpl, to string, data map[string]any) string {
+		r, err := h.prod.SendEmail(ctx, tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: customerio.MessageID(tmpl),
+			Identifiers: &customerio.Identifiers{ID: "user-" + to}, MessageData: data}, To: to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.TaskID
+	}
+	cases := []struct {
+		id, state, reason string
+		kinds             string
+	}{
+		{send("welcome", "ada@example.com", nil), "delivered", "", "enqueued accepted sent delivered"},
+		{send("welcome", "bounce@example.com", nil), "bounced", sandbox.BounceReason, "enqueued accepted sent bounced"},
+		{send("password_reset", "bob@example.com", nil), "failed", "Missing liquid variable: reset_link", "enqueued accepted failed"},
+	}
+	for _, c := range cases {
+		var tl *status.Timeline
+		eventually(t, 20*time.Second, "the "+c.state+" send's timeline", func() bool {
+			tl, err = store.Lookup(ctx, c.id, status.LookupOptions{})
+			return err == nil && tl.State == c.state && len(tl.Entries) == len(strings.Fields(c.kinds))
+		})
+		var kinds []string
+		for _, e := range tl.Entries {
+			kinds = append(kinds, e.Kind)
+		}
+		if strings.Join(kinds, " ") != c.kinds || tl.Reason != c.reason || !tl.Final {
+			t.Errorf("%s: entries %v, reason %q, final %v", c.state, kinds, tl.Reason, tl.Final)
+		}
+	}
+	if st := sb.WebhookStats(); st.Queued != 5 {
+		t.Errorf("webhook stats %+v", st)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
 	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -25,6 +26,9 @@ const (
 	demoRedisURL     = "redis://127.0.0.1:6379/9"
 	demoDashUser     = "admin"
 	demoDashPassword = "demo"
+	// demoWebhookKey signs the sandbox's reporting webhooks to the demo's
+	// receiver (unless CIOQ_WEBHOOK_SIGNING_KEY says otherwise).
+	demoWebhookKey = "sandbox-webhook-signing-key"
 )
 
 // demoFlags are the demo's flags.
@@ -37,12 +41,13 @@ type demoFlags struct {
 func parseDemoFlags(a *app, args []string) (demoFlags, error) {
 	fs := newFlagSet(a, "demo", "[flags]",
 		"The demo `make run` runs, in one process: the Customer.io sandbox, a worker\n"+
-			"and the HTTP server (dashboard, metrics, health). It enqueues the demo\n"+
+			"and the HTTP server (dashboard, metrics, health, the reporting webhook\n"+
+			"receiver the sandbox reports each delivery to). It enqueues the demo\n"+
 			"scenarios through the producer (password reset and order confirmation\n"+
-			"emails, segment attributes, anonymous page views merged on signup, a company\n"+
+			"emails, a welcome email that bounces, segment attributes, anonymous page views merged on signup, a company\n"+
 			"with a member, a manual segment, a broadcast, a Pipelines identify and\n"+
 			"track), waits until the sandbox received them, prints what it received and\n"+
-			"keeps running until Ctrl-C.\n\n"+
+			"what became of each message (cioq status), and keeps running until Ctrl-C.\n\n"+
 			"With Customer.io credentials in the environment (CUSTOMERIO_SITE_ID and\n"+
 			"CUSTOMERIO_TRACK_API_KEY, CUSTOMERIO_APP_API_KEY or\n"+
 			"CUSTOMERIO_PIPELINES_WRITE_KEY) it runs no sandbox: the worker delivers to\n"+
@@ -107,12 +112,19 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer svc.site.Close()
+	if env.sb != nil {
+		// The sandbox reports each delivery to the demo's receiver, as
+		// Customer.io's reporting webhooks would.
+		keys, _ := config.WebhookSigningKeys(env.getenv)
+		env.sb.SetWebhooks(sandbox.Webhooks{URL: svc.srv.URL() + status.WebhookPath, SigningKey: keys[config.DefaultWorkspace]})
+	}
 
 	out := a.stdout
 	fmt.Fprintf(out, "cioq %s demo: Redis %s, worker delivering to %s\n\n", version(), redisconf.Redact(rurl), env.target(cfg))
 	if !env.real || f.scenarios {
 		err := demo.Run(ctx, demo.Options{Out: out, Producer: producer.NewFromRedis(rdb, popts...), Sandbox: env.sb,
-			Inspector: asynq.NewInspectorFromRedisClient(rdb), DLQ: svc.worker.DLQ(), Timeout: f.timeout})
+			Inspector: asynq.NewInspectorFromRedisClient(rdb), DLQ: svc.worker.DLQ(), Timeout: f.timeout,
+			Status: status.NewStore(rdb, status.Options{TTL: cfg.Status.TTL}), PrintTimeline: printTimeline})
 		if err != nil {
 			svc.stop()
 			if ctx.Err() != nil {
@@ -178,6 +190,9 @@ func newDemoEnv(a *app, rurl, sandboxAddr string, log *slog.Logger) (*demoEnv, e
 	env := map[string]string{}
 	for _, kv := range sandboxEnv(sb) {
 		env[kv[0]] = kv[1]
+	}
+	if strings.TrimSpace(a.getenv(config.EnvWebhookSigningKey)) == "" {
+		env[config.EnvWebhookSigningKey] = demoWebhookKey
 	}
 	e.getenv = func(k string) string {
 		switch {
@@ -268,6 +283,7 @@ func printDemoURLs(out io.Writer, base, user, pass string, sb *sandbox.Running, 
 		fmt.Fprintf(out, "  Sandbox control  %s/_sandbox/state  (also /_sandbox/people, /deliveries, /requests, /stats)\n", sandboxBase(sb))
 	}
 	fmt.Fprintf(out, "  Dead letters     REDIS_URL=%s go run ./cmd/cioq dlq list\n", redisconf.Redact(rurl))
+	fmt.Fprintf(out, "  A message's fate REDIS_URL=%s go run ./cmd/cioq status TASK_ID\n", redisconf.Redact(rurl))
 	fmt.Fprintf(out, "  Enqueue more     echo '{\"identifiers\":{\"id\":\"user-42\"},\"attributes\":{\"plan\":\"pro\"}}' | REDIS_URL=%s go run ./cmd/cioq enqueue cio:identify\n", redisconf.Redact(rurl))
 	fmt.Fprintf(out, "\nPress Ctrl-C to stop.\n")
 }

@@ -286,12 +286,15 @@ func TestDemo(t *testing.T) {
 	eventually(t, "the demo to settle", func() bool { return strings.Contains(p.stdout.String(), "Press Ctrl-C to stop.") })
 	out := p.stdout.String()
 	for _, want := range []string{
-		"10 of 10 scenarios delivered.",
+		"11 of 11 scenarios delivered.",
 		"duplicate: not enqueued again",
 		"user-1001  average_order_value=100 email=ada@example.com",
 		"/pricing", "(anonymous anon-7f3a, merged on signup)",
 		"email  password_reset", "email  order_confirmation",
-		"Transactional deliveries (2):", // the order confirmation enqueued twice is sent once
+		"Transactional deliveries (3):", // the order confirmation enqueued twice is sent once
+		// What the sandbox's reporting webhooks said, through serve's receiver.
+		"What became of each message", "  delivered  cio:send_email         password_reset", "  bounced    cio:send_email         welcome",
+		"welcome bounced: 550 5.1.1", "$ cioq status ", "bounced   webhook  email 550 5.1.1",
 		"object 1/acme", "user-1001 → object 1/acme  role=admin",
 		"segment 3: user-1001, user-1003",
 		"broadcast 1", "identify userId user-1005", `"Order Completed"`,
@@ -304,7 +307,8 @@ func TestDemo(t *testing.T) {
 	if code, _ := get(t, "http://"+addr+"/dashboard/", "admin", "demo"); code != 200 {
 		t.Errorf("dashboard with the demo credentials: %d", code)
 	}
-	if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 2`) {
+	if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 3`) ||
+		!strings.Contains(body, `cioq_message_outcomes_total{outcome="bounced",template="welcome",type="cio:send_email",workspace="default"} 1`) {
 		t.Errorf("/metrics lacks the sends:\n%s", body)
 	}
 	p.cmd.Process.Signal(os.Interrupt)

@@ -61,6 +61,11 @@ func (s *Server) send(channel string) http.HandlerFunc {
 			metaError(w, status, msg)
 			return
 		}
+		if d.Status == "" && s.cfg.DeliveryFailure != nil {
+			if reason := s.cfg.DeliveryFailure(d); reason != "" {
+				d.Status, d.FailureReason = DeliveryFailed, reason
+			}
+		}
 		settle(&d)
 		s.mutate(func(st *state) {
 			st.nextDelivery++

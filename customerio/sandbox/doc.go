@@ -80,6 +80,18 @@
 // /_sandbox/faults/{group}/{id}) removes one, [Server.ClearFault] and
 // [Server.ClearFaults] a group's or all.
 //
+// # Reporting webhooks
+//
+// With [Config.Webhooks] (or [Server.SetWebhooks]; `cioq sandbox
+// --webhook-url`) the sandbox posts signed reporting webhooks of every
+// transactional delivery, as Customer.io does: sent and delivered; sent and
+// bounced (with a failure_message) for a bounce address; failed with the
+// delivery's FailureReason for a delivery marked failed
+// ([Config.DeliveryFailure], or anything that sets Delivery.Status before
+// the delivery is stored). One event per request, in order, retried while
+// the receiver fails; Delay, Duplicate and Reorder make them late,
+// repeated or out of order. Broadcast triggers report nothing.
+//
 // # Recorded requests
 //
 // [Server.Requests] (GET /_sandbox/requests) lists the recording oldest
