@@ -48,6 +48,7 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 	if err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
+	traceInto(ctx, &plan.meta)
 	var b []byte
 	if c.ordering {
 		// The stamp takes a sequence number from Redis: encode (and check)
@@ -124,6 +125,7 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 	if err := c.stamp(ctx, rt.p, &rt.plan.meta); err != nil {
 		return Receipt{}, err
 	}
+	traceInto(ctx, &rt.plan.meta)
 	b, err := tasks.EncodeRaw(rt.raw, rt.plan.meta)
 	if err != nil {
 		return Receipt{}, encodeError(typ, err)

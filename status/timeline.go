@@ -218,6 +218,9 @@ func (s *Store) fromAsynq(tl *Timeline, info *asynq.TaskInfo, recorded bool) str
 		if tl.Workspace == "" {
 			tl.Workspace = env.Workspace
 		}
+		if tl.TraceID == "" {
+			tl.TraceID = traceIDOf(env.TraceParent)
+		}
 	}
 	live := ""
 	switch info.State {

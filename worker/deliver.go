@@ -165,7 +165,7 @@ func (w *Worker) alreadySent(ctx context.Context, t *Task) (bool, error) {
 func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task, send sendFunc) error {
 	key := sentKey(t)
 	if sent, err := w.alreadySent(ctx, t); err == nil && sent {
-		w.log.Info("send already delivered by an earlier attempt; not sending again", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
+		w.log.Info("send already delivered by an earlier attempt; not sending again", "type", t.Type, "task_id", t.ID, "queue", t.Queue, t.traceAttr())
 		return errDeduped
 	} else if err != nil {
 		// Without the record we cannot tell; retry rather than risk a duplicate.

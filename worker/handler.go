@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/tasks"
@@ -28,6 +29,9 @@ type Task struct {
 	Envelope *tasks.Envelope
 	// Payload is the validated payload (a pointer, e.g. *tasks.SendEmail).
 	Payload tasks.Payload
+
+	// traceID is the task's W3C trace id ("" if none), for log lines.
+	traceID string
 }
 
 type decodedKey struct{}
@@ -47,6 +51,7 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 	t.Retried, _ = asynq.GetRetryCount(ctx)
 	t.MaxRetry, _ = asynq.GetMaxRetry(ctx)
 
+	var span trace.Span // the task's span, when tracing is on
 	defer func() {
 		// asynq recovers handler panics too (processor.go perform), but
 		// as an opaque failure; recovering here sends the panic through
@@ -57,6 +62,7 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 			w.log.Error("task handler panicked", "type", t.Type, "task_id", t.ID, "panic_type", fmt.Sprintf("%T", x), "stack", string(debug.Stack()))
 			err = w.decide(ctx, t, at, fmt.Errorf("worker: handler panic (%T)", x), "")
 		}
+		endTaskSpan(span, err)
 	}()
 
 	env, p, derr := tasks.Decode(at.Type(), at.Payload())
@@ -64,6 +70,7 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 		return w.settle(ctx, t, at, outcome{kind: outcomeUndecodable, err: derr})
 	}
 	t.Envelope, t.Payload = env, p
+	ctx, span = w.startTaskSpan(ctx, t)
 	if verr := p.Validate(); verr != nil {
 		return w.settle(ctx, t, at, outcome{kind: outcomeInvalid, err: verr})
 	}
@@ -167,7 +174,7 @@ func (w *Worker) apply(ctx context.Context, t *Task, at *asynq.Task, d decision)
 	}
 	w.log.Log(ctx, level, "task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
 		"class", string(re.class), "status", re.status, "attempt", t.Retried+1, "spends_budget", re.spend,
-		"reason", re.reason, "error", d.cause.Error())
+		"reason", re.reason, "error", d.cause.Error(), t.traceAttr())
 	return re
 }
 
@@ -203,6 +210,6 @@ func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class 
 	w.statusDeadLettered(wctx, t, d)
 	w.keptDone(d.Workspace, apiOf(t.Type), t.ID)
 	w.log.Warn("task dead-lettered", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
-		"class", string(class), "status", status, "attempt", t.Retried+1, "reason", reason)
+		"class", string(class), "status", status, "attempt", t.Retried+1, "reason", reason, t.traceAttr())
 	return fmt.Errorf("worker: %w", &deadLetterError{class: class, status: status, msg: msg})
 }

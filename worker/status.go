@@ -60,7 +60,7 @@ func (w *Worker) statusTask(t *Task) (status.Task, bool) {
 	if w.status == nil || apiOf(t.Type) != customerio.APIApp || t.ID == "" {
 		return status.Task{}, false
 	}
-	st := status.Task{ID: t.ID, Type: t.Type, Queue: t.Queue}
+	st := status.Task{ID: t.ID, Type: t.Type, Queue: t.Queue, TraceID: t.traceID}
 	if t.Envelope != nil {
 		st.EnqueuedAt, st.Workspace = t.Envelope.EnqueuedAt, t.Envelope.Workspace
 		st.Template = templateOf(t.Envelope.Payload)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/status"
@@ -125,6 +126,11 @@ type Config struct {
 	// Status records the timelines of transactional sends and broadcast
 	// triggers (default: on, kept 30 days; see StatusConfig).
 	Status StatusConfig
+	// TracerProvider, when set, traces every task's delivery and each of
+	// its requests to Customer.io, continuing the trace the task was
+	// enqueued in (see tracing.go); nil: no tracing and no cost (the trace
+	// id a task carries is still logged).
+	TracerProvider trace.TracerProvider
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -219,6 +225,7 @@ type Worker struct {
 	rec    recovery
 	stuck  stuckCheck
 	status *status.Store // nil: Config.Status.Off
+	tracer trace.Tracer  // nil: Config.TracerProvider unset
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -265,9 +272,13 @@ func New(cfg Config) (*Worker, error) {
 			return nil, fmt.Errorf("worker: queue %q: weight must be a positive integer", q)
 		}
 	}
+	w := &Worker{cfg: cfg}
+	if cfg.TracerProvider != nil {
+		w.tracer = cfg.TracerProvider.Tracer(tracerName)
+	}
 	clients := make(map[string]*customerio.Client, len(cfg.Workspaces))
 	for name, cc := range cfg.Workspaces {
-		c, err := customerio.New(cc)
+		c, err := customerio.New(w.clientConfig(cc))
 		if err != nil {
 			return nil, fmt.Errorf("worker: workspace %q: %w", name, err)
 		}
@@ -277,8 +288,9 @@ func New(cfg Config) (*Worker, error) {
 	if !ok {
 		return nil, errors.New("worker: Config.Redis does not make a go-redis client")
 	}
-	w := &Worker{
+	*w = Worker{
 		cfg:       cfg,
+		tracer:    w.tracer,
 		log:       cfg.Logger,
 		obs:       cfg.Observer,
 		rdb:       rc,
@@ -465,7 +477,7 @@ func (w *Worker) client(ws string) *customerio.Client {
 // configuration while the worker runs, e.g. after a key was rotated. Tasks
 // kept for lack of credentials are delivered at their next retry.
 func (w *Worker) SetWorkspace(name string, cfg customerio.Config) error {
-	c, err := customerio.New(cfg)
+	c, err := customerio.New(w.clientConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("worker: workspace %q: %w", name, err)
 	}
