@@ -130,7 +130,7 @@ func (s *Store) Lookup(ctx context.Context, taskID string, o LookupOptions) (*Ti
 		}
 	}
 	if !tl.EnqueuedAt.IsZero() {
-		tl.Entries = append(tl.Entries, Entry{At: tl.EnqueuedAt, Kind: KindEnqueued, Source: "cioq", Class: tl.Queue})
+		tl.Entries = append(tl.Entries, Entry{At: tl.EnqueuedAt, Kind: KindEnqueued, Source: "cioq"})
 	}
 	// Customer.io's times are whole seconds: within a second, the order of
 	// a message's life decides.

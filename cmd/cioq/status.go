@@ -155,9 +155,6 @@ func entryDetail(e status.Entry) string {
 	}
 	switch e.Kind {
 	case status.KindEnqueued:
-		if e.Class != "" {
-			add("queue " + e.Class)
-		}
 	case status.KindAccepted:
 		add(fmt.Sprintf("attempt %d", e.Attempt))
 		add(e.Delivery)
