@@ -155,19 +155,28 @@ return 1
 // writeTask writes t's facts, the entry e (none when e.Kind is ""), and
 // the extra field, value pairs.
 func (s *Store) writeTask(ctx context.Context, t Task, e Entry, extra ...any) error {
+	tkeys, args, err := s.taskArgs(t, e, extra...)
+	if err != nil {
+		return err
+	}
+	return taskScript.Run(ctx, s.rdb, tkeys, args...).Err()
+}
+
+// taskArgs are taskScript's keys and arguments.
+func (s *Store) taskArgs(t Task, e Entry, extra ...any) ([]string, []any, error) {
 	if t.ID == "" {
-		return errors.New("status: a task id is required")
+		return nil, nil, errors.New("status: a task id is required")
 	}
 	var eb []byte
 	if e.Kind != "" {
 		var err error
 		if eb, err = json.Marshal(e); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	args := append([]any{t.EnqueuedAt, s.ttl.Milliseconds(), EntryCap, eb,
 		"ws", t.Workspace, "type", t.Type, "q", t.Queue, "tmpl", t.Template, "tr", t.TraceID}, extra...)
-	return taskScript.Run(ctx, s.rdb, []string{keys.StatusTask(t.ID)}, args...).Err()
+	return []string{keys.StatusTask(t.ID)}, args, nil
 }
 
 // Attempt records a failed attempt of t that will be retried (Kind
@@ -203,22 +212,26 @@ func (s *Store) DeadLettered(ctx context.Context, t Task, e Entry) error {
 // is queued for the fallback poll that long from now.
 func (s *Store) Accepted(ctx context.Context, t Task, ref string, attempt int, pollAfter time.Duration) error {
 	now := s.now()
-	if err := s.writeTask(ctx, t, Entry{}, "d", ref, "acc", now.UnixMilli(), "att", attempt); err != nil {
+	tkeys, args, err := s.taskArgs(t, Entry{}, "d", ref, "acc", now.UnixMilli(), "att", attempt)
+	if err != nil {
 		return err
 	}
-	if ref != "" {
-		dk := keys.StatusDelivery(t.Workspace, ref)
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// One round trip: the task's record (a script, sent whole: a pipeline
+	// cannot fall back from EVALSHA), the delivery's link, the poll queue.
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		taskScript.Eval(ctx, p, tkeys, args...)
+		if ref != "" {
+			dk := keys.StatusDelivery(t.Workspace, ref)
 			p.HSet(ctx, dk, "task", t.ID, "type", t.Type, "tmpl", t.Template, "acc", now.UnixMilli())
 			p.PExpire(ctx, dk, s.ttl)
 			if pollAfter > 0 {
 				p.ZAdd(ctx, keys.StatusPending(t.Workspace), redis.Z{Score: float64(now.Add(pollAfter).UnixMilli()), Member: ref})
 			}
-			return nil
-		})
-		if err != nil {
-			return err
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if s.metrics != nil {
 		s.metrics.MessageOutcome(keys.Workspace(t.Workspace), t.Type, t.Template, KindAccepted)
