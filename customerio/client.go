@@ -316,6 +316,10 @@ type response struct {
 	status int
 	body   []byte
 	scrub  *scrubber
+	// readErr is why body could not be read to its end (the connection
+	// broke, the deadline passed); body then holds what was read. The
+	// status says Customer.io accepted the request all the same.
+	readErr error
 }
 
 // do sends rq and returns its 2xx response, or an error: *ValidationError if
@@ -384,11 +388,14 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	// Drain a bounded remainder so the connection can be reused, then close.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBytes))
 	_ = resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// Accepted, even when the body broke off: a caller that needs the
+		// body gets ErrUnreadableResponse from decode; one that does not
+		// has succeeded.
+		return &response{status: resp.StatusCode, body: data, scrub: sc, readErr: err}, nil
+	}
 	if err != nil {
 		return nil, c.networkError(rq, sc, err)
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return &response{status: resp.StatusCode, body: data, scrub: sc}, nil
 	}
 	return nil, newStatusError(rq.api, rq.op, resp.StatusCode, resp.Header, data, sc)
 }
@@ -422,15 +429,32 @@ func doJSON[T any](ctx context.Context, c *Client, rq *request) (*T, error) {
 	return &out, nil
 }
 
-// decode unmarshals a 2xx body into out. A body that cannot be read is a
-// permanent *APIError: the request may well have been processed, so a
-// retry could duplicate it.
+// decode unmarshals a 2xx body into out. A body that could not be read to
+// its end, or is not the documented JSON, is r.unreadable().
 func (r *response) decode(rq *request, out any) error {
+	if r.readErr != nil {
+		return r.unreadable(rq)
+	}
 	if err := json.Unmarshal(r.body, out); err != nil {
-		return &APIError{
-			API: rq.api, Operation: rq.op, StatusCode: r.status, Class: ClassPermanent,
-			Message: "response body is not the documented JSON",
-		}
+		return r.unreadable(rq)
 	}
 	return nil
+}
+
+// unreadable is the error of a 2xx answer whose body the caller needs but
+// cannot have: a permanent *APIError wrapping ErrUnreadableResponse. The
+// request was processed, so a retry could duplicate it.
+func (r *response) unreadable(rq *request) error {
+	e := &APIError{API: rq.api, Operation: rq.op, StatusCode: r.status, Class: ClassPermanent,
+		Message: "response body is not the documented JSON", Err: ErrUnreadableResponse}
+	if r.readErr != nil {
+		var ue *url.Error
+		cause := r.readErr
+		if errors.As(cause, &ue) {
+			cause = ue.Err
+		}
+		e.Message = "response body could not be read"
+		e.Err = fmt.Errorf("%w (%w)", ErrUnreadableResponse, &scrubbedError{err: cause, text: r.scrub.scrub(cause.Error())})
+	}
+	return e
 }

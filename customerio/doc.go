@@ -72,13 +72,24 @@
 //   - ClassPermanent: any other 4xx, an unreadable 2xx body, and every
 //     *ValidationError. Retrying cannot help.
 //
+// A 2xx means Customer.io accepted the request, even when its body then
+// breaks off or is not JSON: a call that needs no body (Track v1, v2
+// entity, Pipelines) succeeds; one that does (a transactional send's
+// delivery id, a broadcast trigger's id) returns a permanent *APIError with
+// the 2xx status wrapping ErrUnreadableResponse, never a transient error,
+// because the send or trigger was made and a retry would make it again.
+//
 // ClassOf classifies any error. Error texts never contain a key, a person
 // identifier, an email address or message data: the message is scrubbed of
 // the request's values and of anything that looks like an email, and network
 // errors are reported without their URL (whose path holds identifiers).
 //
 // A v2 batch that Customer.io accepted as a whole (200 or 207) returns a nil
-// error and a BatchResult listing the rejected items by batch_index.
+// error and a BatchResult listing the rejected items by batch_index. An
+// answer that does not say which items it rejected (a 207 without a
+// readable errors list, a body that breaks off, an error without a
+// batch_index or with one past the batch) is a permanent *APIError instead:
+// no item is blamed, and none is reported accepted.
 //
 // # No retries
 //

@@ -47,6 +47,16 @@ func (c Class) String() string {
 // needs a key the Config does not have; no request is made.
 var ErrMissingCredentials = errors.New("missing credentials")
 
+// ErrUnreadableResponse is wrapped by the *APIError (ClassPermanent, with
+// the 2xx StatusCode) of a call whose answer had a 2xx status but a body
+// the call needs and could not read to its end (the connection broke) or
+// that is not the documented JSON. Customer.io accepted the request: a
+// transactional send or a broadcast trigger was made (only its delivery or
+// trigger id is unknown) and must not be retried as if it had not been.
+// Calls that do not need the body (Track v1, v2 entity, Pipelines) succeed
+// on any 2xx instead.
+var ErrUnreadableResponse = errors.New("the request was accepted (2xx) but its answer cannot be read")
+
 // maxMessageBytes caps APIError.Message.
 const maxMessageBytes = 500
 

@@ -191,6 +191,10 @@ func TestTimeout(t *testing.T) {
 		}
 	})
 	t.Run("slow body", func(t *testing.T) {
+		// The 200 arrived, the body did not: the request was accepted.
+		// A call that needs no body has succeeded; a send, whose delivery
+		// id is lost, reports that (never a transient error: a retry
+		// would send it again).
 		srv := newTestServer(t)
 		srv.setHandler(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(200)
@@ -201,9 +205,16 @@ func TestTimeout(t *testing.T) {
 		cfg := testConfig(srv)
 		cfg.Timeout = 100 * time.Millisecond
 		c, _ := New(cfg)
-		if err := identify(context.Background(), c); ClassOf(err) != ClassTransient || err == nil {
-			t.Fatalf("err = %v", err)
+		if err := identify(context.Background(), c); err != nil {
+			t.Fatalf("identify: err = %v, want nil (a 200 is accepted)", err)
 		}
+		_, err := c.SendEmail(context.Background(), &SendEmailRequest{To: "slow-body@example.com"})
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Class != ClassPermanent || ae.StatusCode != 200 ||
+			!errors.Is(err, ErrUnreadableResponse) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("send: err = %v, want a permanent 200 wrapping ErrUnreadableResponse and the deadline", err)
+		}
+		assertClean(t, err, "slow-body@example.com")
 	})
 }
 
@@ -522,9 +533,57 @@ func TestUnreadableSuccess(t *testing.T) {
 	srv.setHandler(respond(200, "<html>ok</html>"))
 	_, err := c.SendSMS(context.Background(), &SendSMSRequest{SendOptions: SendOptions{TransactionalMessageID: "3", Identifiers: person("u1")}, To: "+15555550100"})
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.StatusCode != 200 || ae.Class != ClassPermanent {
+	if !errors.As(err, &ae) || ae.StatusCode != 200 || ae.Class != ClassPermanent || !errors.Is(err, ErrUnreadableResponse) {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestBatchUnattributed: a batch answer whose errors cannot be pinned on
+// items is an error with the answer's status, never a result that blames
+// item 0 (a missing batch_index) or acknowledges every item (an index past
+// the batch).
+func TestBatchUnattributed(t *testing.T) {
+	ops := []Operation{
+		{Type: EntityPerson, Action: ActionDelete, Identifiers: person("u1")},
+		{Type: EntityPerson, Action: ActionDelete, Identifiers: person("u2")},
+	}
+	for _, tt := range []struct {
+		name       string
+		status     int
+		body       string
+		unreadable bool
+	}{
+		{"missing batch_index", 207, `{"errors":[{"reason":"invalid","message":"bad"}]}`, false},
+		{"missing batch_index under 200", 200, `{"errors":[{"reason":"invalid","message":"bad"}]}`, false},
+		{"batch_index past the batch", 207, `{"errors":[{"batch_index":2,"reason":"invalid"}]}`, false},
+		{"negative batch_index", 207, `{"errors":[{"batch_index":-1,"reason":"invalid"}]}`, false},
+		{"one good one missing", 207, `{"errors":[{"batch_index":1,"reason":"invalid"},{"reason":"invalid"}]}`, false},
+		{"batch_index not a number", 207, `{"errors":[{"batch_index":"1","reason":"invalid"}]}`, true},
+		{"207 not JSON", 207, `<html>oops</html>`, true},
+		{"207 without errors", 207, `{}`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, srv := setup(t)
+			srv.setHandler(respond(tt.status, tt.body))
+			res, err := c.Batch(context.Background(), ops)
+			var ae *APIError
+			if !errors.As(err, &ae) || ae.StatusCode != tt.status || ae.Class != ClassPermanent || errors.Is(err, ErrUnreadableResponse) != tt.unreadable {
+				t.Fatalf("res %+v, err = %v; want a permanent %d (unreadable %v)", res, err, tt.status, tt.unreadable)
+			}
+		})
+	}
+	t.Run("body cut after 200", func(t *testing.T) {
+		c, srv := setup(t)
+		srv.setHandler(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(200)
+			_, _ = io.WriteString(w, `{"errors":[`)
+		})
+		_, err := c.Batch(context.Background(), ops)
+		if ClassOf(err) != ClassPermanent || !errors.Is(err, ErrUnreadableResponse) || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }
 
 func TestNetworkErrorTimeout(t *testing.T) {

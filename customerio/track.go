@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -353,6 +354,17 @@ func checkIDType(field string, t IDType) error {
 // SubmitForm submits a form: POST /api/v1/forms/{formID}/submit with
 // {"data":{...}}. data needs exactly one of "email" or "id". Success is 204.
 func (c *Client) SubmitForm(ctx context.Context, formID string, data map[string]string) error {
+	if err := ValidateForm(formID, data); err != nil {
+		return err
+	}
+	return c.trackV1(ctx, "submit_form", http.MethodPost, []string{"api", "v1", "forms", formID, "submit"}, struct {
+		Data map[string]string `json:"data"`
+	}{data}, formID)
+}
+
+// ValidateForm checks a form submission: a form id (non-blank, at most 150
+// bytes) and data with exactly one of "email" or "id", at most 300 fields.
+func ValidateForm(formID string, data map[string]string) error {
 	if strings.TrimSpace(formID) == "" {
 		return invalid("form_id", "is required")
 	}
@@ -362,12 +374,52 @@ func (c *Client) SubmitForm(ctx context.Context, formID string, data map[string]
 	if (strings.TrimSpace(data["email"]) == "") == (strings.TrimSpace(data["id"]) == "") {
 		return invalid("data", "exactly one of email, id is required")
 	}
-	if err := checkStringAttributes("data", data); err != nil {
+	return checkStringAttributes("data", data)
+}
+
+// Metric is a delivery metric reported to Customer.io for a message it
+// sent (POST /api/v1/metrics, the universal metrics endpoint): how a
+// mobile backend or an email relay tells Customer.io that a delivery was
+// opened, clicked, converted, delivered or bounced, so its campaign metrics
+// and conversions count it.
+type Metric struct {
+	// DeliveryID is the CIO-Delivery-ID of the message (required).
+	DeliveryID string `json:"delivery_id"`
+	// Metric is one of MetricNames (required).
+	Metric string `json:"metric"`
+	// Href is the link clicked (clicked metrics).
+	Href string `json:"href,omitempty"`
+	// Reason says why a failure metric (bounced, dropped, ...) happened.
+	Reason string `json:"reason,omitempty"`
+	// Recipient is the address that received the message.
+	Recipient string `json:"recipient,omitempty"`
+	// Timestamp is when it happened, Unix seconds (0 = when received).
+	Timestamp int64 `json:"timestamp,omitempty"`
+}
+
+// MetricNames are the metrics /api/v1/metrics accepts.
+var MetricNames = []string{"bounced", "clicked", "converted", "deferred", "delivered", "dropped", "opened", "spammed"}
+
+// Validate checks the delivery id, the metric name and the timestamp.
+func (m *Metric) Validate() error {
+	if err := checkID("delivery_id", m.DeliveryID); err != nil {
 		return err
 	}
-	return c.trackV1(ctx, "submit_form", http.MethodPost, []string{"api", "v1", "forms", formID, "submit"}, struct {
-		Data map[string]string `json:"data"`
-	}{data}, formID)
+	if !slices.Contains(MetricNames, m.Metric) {
+		return invalid("metric", "must be one of "+strings.Join(MetricNames, ", "))
+	}
+	if m.Timestamp < 0 {
+		return invalid("timestamp", "must be Unix seconds")
+	}
+	return nil
+}
+
+// ReportMetric reports a delivery metric: POST /api/v1/metrics.
+func (c *Client) ReportMetric(ctx context.Context, m Metric) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	return c.trackV1(ctx, "report_metric", http.MethodPost, []string{"api", "v1", "metrics"}, m)
 }
 
 // AccountRegion is the answer of the Track API's region lookup.

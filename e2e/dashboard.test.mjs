@@ -130,6 +130,12 @@ try {
   // from a CDN, which would only fail after a DNS lookup. Refuse at once.
   await ctx.route((url) => !url.href.startsWith(base), (route) => route.abort("blockedbyclient"));
   const page = await ctx.newPage();
+  // A script or style the Content-Security-Policy blocks is a page error.
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`);
+    });
+  });
   // The page's own errors: console errors other than failed resource loads
   // (reported below with their URL), uncaught exceptions, and requests to
   // cioq that failed or answered >= 400.
@@ -209,6 +215,76 @@ try {
     }
     assert(apiBodies.length > 0, "the dashboard made no API request");
     assert(seen.length === 0, `email visible in: ${seen.join(", ")}`);
+  });
+
+  await check("the dashboard's responses carry a Content-Security-Policy allowing only its own scripts", async () => {
+    for (const path of ["/dashboard/", "/dashboard/api/queues"]) {
+      const res = await ctx.request.get(`${base}${path}`);
+      const csp = res.headers()["content-security-policy"] || "";
+      assert(/(^|; )script-src 'self'( 'sha256-[A-Za-z0-9+/=]+')+;/.test(csp), `${path}: script-src of ${JSON.stringify(csp)}`);
+      assert(/frame-ancestors 'none'/.test(csp) && !/unsafe-eval/.test(csp), `${path}: ${JSON.stringify(csp)}`);
+    }
+  });
+
+  await check("pausing and resuming the default queue from the page works (bodiless POSTs pass the checks)", async () => {
+    await page.goto(`${base}/dashboard`, { waitUntil: "domcontentloaded" });
+    const row = page.locator("table tbody tr").filter({ has: page.locator('a[href$="/dashboard/queues/default"]') }).first();
+    await row.waitFor({ state: "visible" });
+    const actions = row.locator("td").last();
+    for (const [action, shown] of [["pause", "paused"], ["resume", "run"]]) {
+      await actions.hover();
+      const answered = page.waitForResponse(
+        (r) => r.url().endsWith(`/dashboard/api/queues/default:${action}`) && r.request().method() === "POST",
+      );
+      await actions.locator("button").first().click();
+      const res = await answered;
+      assert(res.status() === 204, `${action}: status ${res.status()}, want 204`);
+      // The first cell is the name (a th), the first td the state.
+      await row.locator("td").first().getByText(shown, { exact: true }).waitFor({ state: "visible" });
+    }
+  });
+
+  await check("deleting the scheduled task from its tab works (a JSON batch_delete passes the checks)", async () => {
+    await page.goto(`${base}/dashboard/queues/default?status=scheduled`, { waitUntil: "domcontentloaded" });
+    const rows = page.locator('table[aria-label="scheduled tasks table"] tbody tr');
+    await rows.first().waitFor({ state: "visible" });
+    const before = await rows.count();
+    await rows.first().locator('input[type="checkbox"]').check();
+    const answered = page.waitForResponse((r) => r.url().endsWith("/dashboard/api/queues/default/scheduled_tasks:batch_delete"));
+    await page.getByRole("button", { name: "Delete", exact: true }).first().click();
+    const res = await answered;
+    const ctype = res.request().headers()["content-type"] || "";
+    assert(res.status() === 200, `batch_delete: status ${res.status()}, want 200`);
+    assert(ctype.startsWith("application/json"), `batch_delete sent Content-Type ${JSON.stringify(ctype)}`);
+    const api = await ctx.request.get(`${base}/dashboard/api/queues/default/scheduled_tasks`);
+    const left = ((await api.json()).tasks || []).length;
+    assert(left === before - 1, `${left} scheduled tasks left, want ${before - 1}`);
+  });
+
+  await check("a cross-site form cannot pause a queue (403; the queue keeps running)", async () => {
+    // A page of another origin, served by the browser's router, that posts
+    // a form to the dashboard as soon as it loads.
+    const evilOrigin = "http://evil.test";
+    await ctx.route(`${evilOrigin}/**`, (route) =>
+      route.fulfill({
+        contentType: "text/html",
+        body:
+          `<form method="POST" action="${base}/dashboard/api/queues/default:pause"><input name="x" value="1"></form>` +
+          "<script>document.forms[0].submit()</script>",
+      }),
+    );
+    const evil = await ctx.newPage();
+    try {
+      const answered = evil.waitForResponse((r) => r.url().endsWith("/dashboard/api/queues/default:pause"));
+      await evil.goto(`${evilOrigin}/attack.html`);
+      const res = await answered;
+      assert(res.status() === 403, `cross-site form POST: status ${res.status()}, want 403`);
+    } finally {
+      await evil.close();
+    }
+    const q = await ctx.request.get(`${base}/dashboard/api/queues/default`);
+    const info = await q.json();
+    assert(info.current && info.current.paused === false, `queue default after the form: ${JSON.stringify(info.current)}`);
   });
 
   await check("no errors on the dashboard's pages (console, exceptions, failed requests to cioq)", async () => {

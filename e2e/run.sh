@@ -8,7 +8,10 @@
 # know (404 → permanent → dead letter); then opens /dashboard in Debian's
 # headless chromium with playwright-core (e2e/dashboard.test.mjs): 401 without
 # credentials, the queues, the dead letter in the bulk queue's archived tab,
-# its task page, and no email anywhere on the pages or in their API responses.
+# its task page, and no email anywhere on the pages or in their API responses;
+# its Content-Security-Policy, pausing and resuming a queue and deleting a
+# scheduled task from the page (the UI's own requests pass the dashboard's
+# checks), and a cross-site form that cannot pause a queue.
 #
 # On a fresh Debian machine, as root, it installs what is missing: chromium
 # (apt-get), curl, and playwright-core (npm ci, pinned in package-lock.json;
@@ -30,7 +33,7 @@ update=${E2E_UPDATE_SCREENSHOTS:-0}
 for arg in "$@"; do
   case "$arg" in
     --update-screenshots) update=1 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "e2e: unknown argument $arg (see e2e/run.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -207,7 +210,8 @@ wait_for "serve ready at $base (/readyz)" 30 http_ok "$base/readyz" || exit 1
 
 enqueue() {
   local typ=$1 payload=$2 out
-  if ! out=$(printf '%s' "$payload" | "$cioq" enqueue "$typ" 2>&1); then
+  shift 2
+  if ! out=$(printf '%s' "$payload" | "$cioq" enqueue "$typ" "$@" 2>&1); then
     fail "enqueue $typ: $out"
     return 1
   fi
@@ -219,8 +223,10 @@ enqueue cio:identify "{\"identifiers\":{\"id\":\"$user_id\"},\"attributes\":{\"e
 enqueue cio:track "{\"identifiers\":{\"id\":\"$user_id\"},\"name\":\"password_reset_requested\",\"data\":{\"email\":\"$secret_email\"}}" || enqueued=0
 enqueue cio:send_email "{\"transactional_message_id\":\"password_reset\",\"to\":\"$secret_email\",\"identifiers\":{\"id\":\"$user_id\"},\"message_data\":{\"reset_url\":\"https://example.com/reset?token=e2e\"}}" || enqueued=0
 enqueue "$dead_type" "{\"broadcast_id\":$unknown_broadcast,\"emails\":[\"$secret_email\"]}" || enqueued=0
+# A task the browser deletes from the default queue's scheduled tab.
+enqueue cio:identify "{\"identifiers\":{\"id\":\"$user_id-later\"},\"attributes\":{\"email\":\"$secret_email\"}}" --in 1h || enqueued=0
 [ "$enqueued" = 1 ] || exit 1
-ok "enqueued an identify, a track event, a password reset email and a trigger of unknown broadcast $unknown_broadcast"
+ok "enqueued an identify, a track event, a password reset email, a trigger of unknown broadcast $unknown_broadcast and an identify due in an hour"
 
 sandbox_has() { curl -fsS -m 2 "$sandbox/_sandbox/$1" | grep -qF -- "$2"; }
 delivered_all() {

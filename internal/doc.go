@@ -1,6 +1,8 @@
 // Package internal holds no code of its own. Its subpackages are the leaves
 // that several of cioq's packages share and no user should import: Redis
-// connection options (redisconf), the operator's HTTP surface (ops: metrics,
+// connection options (redisconf), the Redis key schema (keys), the
+// producer's half of per-person ordering that the worker's dead-letter
+// retry shares (sequence), the operator's HTTP surface (ops: metrics,
 // health, dashboard) and test support (testredis). They import nothing of
 // cioq's but each other and customerio, the bottom of the graph (which test
 // support needs for the sandbox's client configuration).

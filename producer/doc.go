@@ -35,9 +35,19 @@
 //     dead-letters it as expired instead of sending it late. Timing reads
 //     a delay and an expiry written as text ("15m", "1h", an ISO-8601
 //     moment) with the rules the CLI and POST /v1/tasks apply.
+//   - WithOrdering stamps each person-scoped task with the person's next
+//     sequence number and records which task id holds it, so workers with
+//     ordering deliver a person's tasks in enqueue order (each waits until
+//     every earlier one finished or left the queue). A duplicate of an
+//     idempotency key takes no place in the sequence.
 //   - Workspace names the Customer.io workspace whose credentials deliver
 //     the task. A client created with Workspaces (the workers' workspace
 //     names) refuses another name with an *UnknownWorkspaceError.
+//   - WithContracts checks every task against the workspace's contracts
+//     (package contracts): a send naming a template and missing one of its
+//     variables, an attribute of the wrong declared type, a millisecond
+//     event timestamp are refused naming the field, or coerced by policy
+//     ("1000" → 1000), before anything reaches Redis.
 //
 // EnqueueRaw takes a task type and a JSON payload (for the HTTP ingest and
 // the CLI); it validates exactly like the typed methods and keeps fields it

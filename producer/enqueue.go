@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -49,6 +51,9 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
 	traceInto(ctx, &plan.meta)
+	if p, _, err = c.contract(plan.meta.Workspace, p, true); err != nil {
+		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
 	var b []byte
 	if c.ordering {
 		// The stamp takes a sequence number from Redis: encode (and check)
@@ -57,7 +62,7 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 		if raw, err = tasks.MarshalPayload(p); err != nil {
 			return Receipt{}, encodeError(typ, err)
 		}
-		if err := c.stamp(ctx, p, &plan.meta); err != nil {
+		if err := c.stamp(ctx, p, &plan); err != nil {
 			return Receipt{}, err
 		}
 		b, err = tasks.EncodeRaw(raw, plan.meta)
@@ -118,11 +123,11 @@ func nilPayload(p tasks.Payload) error {
 // A full envelope ({"v":1,...,"payload":{...}}) is accepted too; its
 // workspace and expires_at apply unless options override them.
 func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMessage, opts ...EnqueueOption) (Receipt, error) {
-	rt, err := c.checkRaw(typ, payload, opts)
+	rt, err := c.checkRaw(typ, payload, opts, true)
 	if err != nil {
 		return Receipt{}, err
 	}
-	if err := c.stamp(ctx, rt.p, &rt.plan.meta); err != nil {
+	if err := c.stamp(ctx, rt.p, &rt.plan); err != nil {
 		return Receipt{}, err
 	}
 	traceInto(ctx, &rt.plan.meta)
@@ -141,8 +146,59 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 // nil when EnqueueRaw would go on to enqueue. Use it to check every task of
 // a request before enqueueing any.
 func (c *Client) Check(typ string, payload json.RawMessage, opts ...EnqueueOption) error {
-	_, err := c.checkRaw(typ, payload, opts)
+	_, err := c.checkRaw(typ, payload, opts, false)
 	return err
+}
+
+// CheckPayload validates a typed payload exactly as Enqueue would (Validate,
+// every option, the contracts) without touching Redis: the error Enqueue
+// would return before enqueueing, or nil.
+func (c *Client) CheckPayload(p tasks.Payload, opts ...EnqueueOption) error {
+	if isNil(p) {
+		return nilPayload(p)
+	}
+	typ := p.TaskType()
+	spec, ok := tasks.Lookup(typ)
+	if !ok {
+		return invalid("type", "unknown task type")
+	}
+	p = withIDs(p)
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	plan, err := c.plan(spec, opts)
+	if err != nil {
+		return fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	if _, _, err := c.contract(plan.meta.Workspace, p, false); err != nil {
+		return fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	return nil
+}
+
+// contract checks p against the workspace's contracts (WithContracts): it
+// returns the payload to enqueue (coerced values in a copy, validated
+// again) and the check's result, whose Patch writes the coercions into a
+// raw payload. observe counts the coercions and refusals (the check of an
+// enqueue, not the one before it).
+func (c *Client) contract(workspace string, p tasks.Payload, observe bool) (tasks.Payload, contracts.Result, error) {
+	if c.contracts == nil {
+		return p, contracts.Result{Payload: p}, nil
+	}
+	check := c.contracts.CheckQuiet
+	if observe {
+		check = c.contracts.Check
+	}
+	res, err := check(workspace, p)
+	if err != nil {
+		return nil, res, err
+	}
+	if len(res.Coerced) > 0 {
+		if err := res.Payload.Validate(); err != nil { // a coerced value is within the limits too
+			return nil, res, err
+		}
+	}
+	return res.Payload, res, nil
 }
 
 // rawTask is a raw task checked by checkRaw, ready to encode.
@@ -154,10 +210,19 @@ type rawTask struct {
 
 // checkRaw is EnqueueRaw's validation: everything but the ordering stamp,
 // the encoding and Redis.
-func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOption) (rawTask, error) {
+func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOption, observe bool) (rawTask, error) {
 	spec, ok := tasks.Lookup(typ)
 	if !ok {
 		return rawTask{}, invalid("type", "unknown task type")
+	}
+	if c.contracts != nil {
+		// A timestamp of the wrong JSON kind the contracts coerce
+		// (an ISO-8601 Track timestamp, a numeric Pipelines one) is fixed
+		// before decoding would refuse it.
+		var err error
+		if payload, err = c.contracts.PrepareRaw(typ, payload, c.workspaceResolver(opts), observe); err != nil {
+			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
+		}
 	}
 	env, p, err := tasks.DecodeStrict(typ, payload)
 	if err != nil {
@@ -195,7 +260,37 @@ func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOpt
 	if err != nil {
 		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
+	p, res, err := c.contract(plan.meta.Workspace, p, observe)
+	if err != nil {
+		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	if len(res.Coerced) > 0 {
+		if raw, err = res.Patch(raw); err != nil {
+			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", "must be a JSON object"))
+		}
+	}
 	return rawTask{p: p, raw: raw, plan: plan}, nil
+}
+
+// workspaceResolver returns the workspace a raw task will have, given its
+// envelope's: the Workspace option's, else the envelope's, else the
+// client's default (as plan resolves it).
+func (c *Client) workspaceResolver(opts []EnqueueOption) func(string) string {
+	return func(envelope string) string {
+		cfg := enqueueConfig{}
+		for _, o := range opts {
+			if o != nil {
+				o(&cfg)
+			}
+		}
+		switch {
+		case cfg.workspace != nil:
+			return canonicalWorkspace(*cfg.workspace)
+		case envelope != "":
+			return canonicalWorkspace(envelope)
+		}
+		return canonicalWorkspace(c.workspace)
+	}
 }
 
 // plan is what an enqueue call resolved from the type's defaults and the
@@ -205,6 +300,16 @@ type plan struct {
 	queue string
 	opts  []asynq.Option
 	key   string
+	id    string // the task id when decided before the enqueue (ordering); "" = the key's or asynq's
+	// headers carry the retry budget (tasks.HeaderRetryBudget); shared
+	// per budget, never written to.
+	headers map[string]string
+
+	// The resolved retry budget, timeout and process time (zero: now),
+	// for Prepare, which hands them on instead of asynq options.
+	maxRetry  int
+	timeout   time.Duration
+	processAt time.Time
 }
 
 func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
@@ -269,7 +374,9 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 			return plan{}, err
 		}
 	}
-	base := baseOptions(pl.queue, maxRetry, timeout)
+	pl.headers = budgetHeaders(maxRetry)
+	pl.maxRetry, pl.timeout, pl.processAt = maxRetry, timeout, processAt
+	base := baseOptions(pl.queue, timeout)
 	if pl.key == "" && processAt.IsZero() {
 		pl.opts = base // shared: capacity clipped, never appended to in place
 		return pl, nil
@@ -287,49 +394,68 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 
 // optKey names a set of base asynq options.
 type optKey struct {
-	queue    string
-	maxRetry int
-	timeout  time.Duration
+	queue   string
+	timeout time.Duration
 }
 
 // baseOpts caches the queue, retry and timeout options per combination
 // (a handful in practice), so an enqueue without idempotency key or delay
-// allocates no options.
+// allocates no options; budgets caches the header map of each retry budget.
 var (
 	baseOpts  sync.Map // optKey -> []asynq.Option
 	baseOptsN atomic.Int32
+	budgets   sync.Map // int -> map[string]string
+	budgetsN  atomic.Int32
 )
 
-// baseOptions returns the asynq options for queue, maxRetry and timeout. The
+// baseOptions returns the asynq options for queue and timeout, with asynq's
+// MaxRetry at tasks.AsynqMaxRetry: the retry budget travels in the task's
+// headers (budgetHeaders), and asynq never archives a task by itself. The
 // slice is shared and its capacity clipped: append copies it.
-func baseOptions(queue string, maxRetry int, timeout time.Duration) []asynq.Option {
-	k := optKey{queue, maxRetry, timeout}
+func baseOptions(queue string, timeout time.Duration) []asynq.Option {
+	k := optKey{queue, timeout}
 	if v, ok := baseOpts.Load(k); ok {
 		return v.([]asynq.Option)
 	}
-	o := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
+	o := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(tasks.AsynqMaxRetry), asynq.Timeout(timeout)}
 	o = o[:len(o):len(o)]
-	if baseOptsN.Add(1) <= 64 { // bounded: per-call retries or timeouts are not cached
+	if baseOptsN.Add(1) <= 64 { // bounded: per-call timeouts are not cached
 		baseOpts.Store(k, o)
 	}
 	return o
 }
 
+// budgetHeaders returns the task headers of a retry budget
+// (tasks.HeaderRetryBudget). The map is shared: it must not be written to.
+func budgetHeaders(maxRetry int) map[string]string {
+	if v, ok := budgets.Load(maxRetry); ok {
+		return v.(map[string]string)
+	}
+	h := map[string]string{tasks.HeaderRetryBudget: strconv.Itoa(maxRetry)}
+	if budgetsN.Add(1) <= 64 { // bounded: per-call budgets are not cached
+		budgets.Store(maxRetry, h)
+	}
+	return h
+}
+
 func (c *Client) enqueue(ctx context.Context, typ string, b []byte, pl plan) (Receipt, error) {
-	var id string
-	if pl.key != "" {
+	id := pl.id
+	if id == "" && pl.key != "" {
 		k, err := c.keyer(ctx)
 		if err != nil {
 			return Receipt{}, err
 		}
 		id = k.taskID(pl.key)
-		pl.opts = append(pl.opts, asynq.TaskID(id)) // plan made the room: no copy
 	}
-	info, err := c.ac.EnqueueContext(ctx, asynq.NewTask(typ, b), pl.opts...)
+	if id != "" {
+		pl.opts = append(pl.opts, asynq.TaskID(id)) // plan made the room for a key's: no copy
+	}
+	info, err := c.ac.EnqueueContext(ctx, asynq.NewTaskWithHeaders(typ, b, pl.headers), pl.opts...)
 	if err == nil {
 		return Receipt{TaskID: info.ID, Key: pl.key, Queue: info.Queue, Type: typ}, nil
 	}
 	if pl.key != "" && errors.Is(err, asynq.ErrTaskIDConflict) {
+		c.unstamp(ctx, pl)
 		r := Receipt{TaskID: id, Key: pl.key, Queue: pl.queue, Type: typ, Duplicate: true}
 		if first, ierr := c.insp.GetTaskInfo(pl.queue, id); ierr == nil {
 			r.Queue, r.Type = first.Queue, first.Type

@@ -153,6 +153,17 @@ func (c *Client) RemoveFromSegment(ctx context.Context, p tasks.SegmentRemove, o
 	return c.Enqueue(ctx, p, opts...)
 }
 
+// SubmitForm enqueues a form submission.
+func (c *Client) SubmitForm(ctx context.Context, p tasks.FormSubmit, opts ...EnqueueOption) (Receipt, error) {
+	return c.Enqueue(ctx, p, opts...)
+}
+
+// ReportMetric enqueues a delivery metric (opened, delivered, bounced, ...)
+// for a message Customer.io sent.
+func (c *Client) ReportMetric(ctx context.Context, p tasks.Metric, opts ...EnqueueOption) (Receipt, error) {
+	return c.Enqueue(ctx, p, opts...)
+}
+
 // CDPIdentify enqueues a Pipelines identify. A message without a messageId
 // gets a ULID.
 func (c *Client) CDPIdentify(ctx context.Context, p tasks.CDPIdentify, opts ...EnqueueOption) (Receipt, error) {

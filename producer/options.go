@@ -74,10 +74,14 @@ func ExpiresIn(d time.Duration) EnqueueOption {
 	return func(c *enqueueConfig) { c.expiresIn, c.expiresAt = d, time.Time{} }
 }
 
-// MaxRetry overrides the type's retry budget (tasks.DefaultMaxRetry). Keep
-// it at 1 or more: once a task's budget is spent, asynq archives it on its
-// next failure of any kind, so with 0 even a 429 or a 401 (which otherwise
-// never spend the budget) dead-letters the task as exhausted.
+// MaxRetry overrides the type's retry budget (tasks.DefaultMaxRetry): the
+// number of transient failures (5xx, timeouts, network errors) the worker
+// retries, so a task is attempted at least n+1 times, and for at least its
+// retry window, before it is dead-lettered as exhausted. 429s and
+// credentials failures never spend it; 0 means no retry of a transient
+// failure once the window has passed. The budget is sent in the task's
+// tasks.HeaderRetryBudget header; asynq's own MaxRetry is
+// tasks.AsynqMaxRetry, so asynq never archives the task by itself.
 func MaxRetry(n int) EnqueueOption {
 	return func(c *enqueueConfig) { c.maxRetry = n }
 }

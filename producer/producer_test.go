@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,8 +174,11 @@ func TestTypedMethods(t *testing.T) {
 			if err := p.Validate(); err != nil {
 				t.Errorf("stored payload does not validate: %v", err)
 			}
-			if info.MaxRetry != tasks.DefaultMaxRetry || info.Timeout != tasks.DefaultTimeout || info.Retention != 0 {
-				t.Errorf("MaxRetry %d, Timeout %v, Retention %v", info.MaxRetry, info.Timeout, info.Retention)
+			// The budget travels in a header; asynq's own MaxRetry is out of
+			// reach, so asynq never archives the task by itself.
+			if info.Headers[tasks.HeaderRetryBudget] != strconv.Itoa(tasks.DefaultMaxRetry) || info.MaxRetry != tasks.AsynqMaxRetry ||
+				info.Timeout != tasks.DefaultTimeout || info.Retention != 0 {
+				t.Errorf("budget %q, MaxRetry %d, Timeout %v, Retention %v", info.Headers[tasks.HeaderRetryBudget], info.MaxRetry, info.Timeout, info.Retention)
 			}
 			if info.State != asynq.TaskStatePending {
 				t.Errorf("state %v", info.State)
@@ -510,8 +514,8 @@ func TestOptions(t *testing.T) {
 	if exp, ok := env.Expiry(); !ok || exp.Before(before.Add(time.Hour-time.Second)) || exp.After(time.Now().Add(time.Hour)) {
 		t.Errorf("expiry = %v", exp)
 	}
-	if env.Workspace != "main" || info.MaxRetry != 5 || info.Timeout != time.Minute {
-		t.Errorf("workspace %q, MaxRetry %d, Timeout %v", env.Workspace, info.MaxRetry, info.Timeout)
+	if env.Workspace != "main" || info.Headers[tasks.HeaderRetryBudget] != "5" || info.MaxRetry != tasks.AsynqMaxRetry || info.Timeout != time.Minute {
+		t.Errorf("workspace %q, budget %q, MaxRetry %d, Timeout %v", env.Workspace, info.Headers[tasks.HeaderRetryBudget], info.MaxRetry, info.Timeout)
 	}
 
 	at := time.Now().Add(time.Hour).Truncate(time.Second)

@@ -32,7 +32,7 @@ type Meta struct {
 	// WithOrdering): OrderKey names the person (a hash, never the
 	// identifier itself), Seq is the task's position, from 1. A worker
 	// whose workspace is ordered delivers a task only after the person's
-	// task Seq-1 (or gives up waiting after a bound). Zero: not ordered.
+	// earlier tasks finished or left the queue. Zero: not ordered.
 	OrderKey string
 	Seq      int64
 	// IdempotencyKey is the producer's idempotency key, kept so that views

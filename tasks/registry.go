@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,8 @@ const (
 	TypeBroadcastTrigger = "cio:broadcast_trigger" // trigger an API-triggered broadcast
 	TypeSegmentAdd       = "cio:segment_add"       // add people to a manual segment
 	TypeSegmentRemove    = "cio:segment_remove"    // remove people from a manual segment
+	TypeFormSubmit       = "cio:form_submit"       // submit a form
+	TypeMetric           = "cio:metric"            // report a delivery metric (opened, delivered, bounced, ...)
 
 	TypeCDPIdentify = "cdp:identify" // Pipelines identify
 	TypeCDPTrack    = "cdp:track"    // Pipelines track
@@ -100,12 +103,36 @@ func RetriesFor(window, base, limit time.Duration) int {
 	return n
 }
 
+// The retry budget travels with the task, not in asynq's MaxRetry.
+//
+// asynq archives a task by itself once its retried count reaches its
+// MaxRetry and an attempt fails in any way (a crash, a deadline asynq saw
+// first, a 429), without asking the worker; a task archived so is in
+// asynq's archive only, not in the dead-letter store. So the producer
+// enqueues every task with asynq's MaxRetry at [AsynqMaxRetry] (asynq never
+// archives it by itself) and the task's retry budget in the task header
+// [HeaderRetryBudget]; the worker keeps the budget and dead-letters the task
+// itself. A task without the header (enqueued by an older producer, or
+// directly with an asynq client) has asynq's MaxRetry as its budget.
+const (
+	// HeaderRetryBudget is the asynq task header holding the task's retry
+	// budget: the number of transient failures retried (decimal). A task
+	// with budget n is attempted at least n+1 times before it can be
+	// dead-lettered as exhausted.
+	HeaderRetryBudget = "cioq-retry-budget"
+	// AsynqMaxRetry is the asynq MaxRetry of every task the producer
+	// enqueues: asynq's largest (an int32), so it never archives a task by
+	// itself.
+	AsynqMaxRetry = math.MaxInt32
+)
+
 // Defaults are the enqueue options a task type gets unless the producer
 // overrides them.
 type Defaults struct {
 	// Queue is the asynq queue (QueueCritical, QueueDefault or QueueBulk).
 	Queue string
-	// MaxRetry is the number of retries asynq allows (DefaultMaxRetry).
+	// MaxRetry is the retry budget: the number of transient failures
+	// retried (DefaultMaxRetry), sent in HeaderRetryBudget.
 	MaxRetry int
 	// Timeout bounds one delivery attempt (DefaultTimeout).
 	Timeout time.Duration
@@ -183,8 +210,8 @@ var specs = []Spec{
 
 	{Type: TypeIdentify, API: apiTrack, Batchable: true, New: newPayload[Identify], Defaults: defaults(QueueDefault)},
 	{Type: TypeTrack, API: apiTrack, Batchable: true, New: newPayload[Track], Defaults: defaults(QueueDefault)},
-	// Track v2 names a person by id, email or cio_id only: an anonymous
-	// event has no v2 operation.
+	// Track v2 names a person by id, email, phone or cio_id only: an
+	// anonymous event has no v2 operation.
 	{Type: TypeTrackAnonymous, API: apiTrack, New: newPayload[TrackAnonymous], Defaults: defaults(QueueDefault)},
 	{Type: TypeMergeAnonymous, API: apiTrack, Batchable: true, New: newPayload[MergeAnonymous], Defaults: defaults(QueueDefault)},
 	{Type: TypeMergePeople, API: apiTrack, Batchable: true, New: newPayload[MergePeople], Defaults: defaults(QueueDefault)},
@@ -202,6 +229,10 @@ var specs = []Spec{
 	// Manual segments are Track v1 only.
 	{Type: TypeSegmentAdd, API: apiTrack, New: newPayload[SegmentAdd], Defaults: defaults(QueueBulk)},
 	{Type: TypeSegmentRemove, API: apiTrack, New: newPayload[SegmentRemove], Defaults: defaults(QueueBulk)},
+	// Forms and metrics are Track v1 only (v2's delivery entity takes only
+	// opened, converted and delivered).
+	{Type: TypeFormSubmit, API: apiTrack, New: newPayload[FormSubmit], Defaults: defaults(QueueDefault)},
+	{Type: TypeMetric, API: apiTrack, New: newPayload[Metric], Defaults: defaults(QueueDefault)},
 
 	{Type: TypeCDPIdentify, API: apiPipelines, New: newPayload[CDPIdentify], Defaults: defaults(QueueDefault)},
 	{Type: TypeCDPTrack, API: apiPipelines, New: newPayload[CDPTrack], Defaults: defaults(QueueDefault)},

@@ -47,6 +47,8 @@ var specWant = map[string]struct {
 	tasks.TypeBroadcastTrigger: {api: customerio.APIApp, queue: tasks.QueueBulk},
 	tasks.TypeSegmentAdd:       {api: customerio.APITrack, queue: tasks.QueueBulk},
 	tasks.TypeSegmentRemove:    {api: customerio.APITrack, queue: tasks.QueueBulk},
+	tasks.TypeFormSubmit:       {api: customerio.APITrack, queue: tasks.QueueDefault},
+	tasks.TypeMetric:           {api: customerio.APITrack, queue: tasks.QueueDefault},
 
 	tasks.TypeCDPIdentify: {api: customerio.APIPipelines, queue: tasks.QueueDefault, eventID: "messageId"},
 	tasks.TypeCDPTrack:    {api: customerio.APIPipelines, queue: tasks.QueueDefault, eventID: "messageId"},

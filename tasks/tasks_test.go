@@ -31,6 +31,8 @@ func TestRegistry(t *testing.T) {
 		tasks.TypeRelate: tasks.QueueDefault, tasks.TypeUnrelate: tasks.QueueDefault,
 		tasks.TypeBroadcastTrigger: tasks.QueueBulk, tasks.TypeSegmentAdd: tasks.QueueBulk,
 		tasks.TypeSegmentRemove: tasks.QueueBulk,
+		tasks.TypeFormSubmit:    tasks.QueueDefault,
+		tasks.TypeMetric:        tasks.QueueDefault,
 		tasks.TypeCDPIdentify:   tasks.QueueDefault, tasks.TypeCDPTrack: tasks.QueueDefault,
 		tasks.TypeCDPPage: tasks.QueueDefault, tasks.TypeCDPScreen: tasks.QueueDefault,
 		tasks.TypeCDPGroup: tasks.QueueDefault, tasks.TypeCDPAlias: tasks.QueueDefault,

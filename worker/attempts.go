@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -10,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/internal/keys"
+	"github.com/cioq/cioq/worker/batch"
 )
 
 // The attempt log: while a task is retried, each failed attempt (time,
@@ -41,24 +43,45 @@ const (
 // as the send record's key does. One key per task, in its own Cluster slot.
 func attemptsKey(id string, enqueuedAt int64) string { return keys.Attempts(id, enqueuedAt) }
 
+// aloneField is the attempt log's mark that the task is to be delivered
+// on its own from now on, not in a Track v2 batch: one of its attempts
+// failed in a batch whose failure named no operation
+// (batch.ErrUnattributed), so only a request of its own can tell whether
+// Customer.io refuses it (see Worker.deliversAlone).
+const aloneField = "alone"
+
 // recordAttemptScript appends one entry to an attempt log in one round
 // trip: field n counts the attempts recorded, entry i lives in field
 // e<i mod cap>, so the hash holds the newest cap entries. KEYS[1] the log,
-// ARGV[1] the entry (JSON), ARGV[2] the cap, ARGV[3] the expiry in ms.
+// ARGV[1] the entry (JSON), ARGV[2] the cap, ARGV[3] the expiry in ms,
+// ARGV[4] "1" to set the alone mark too.
 var recordAttemptScript = redis.NewScript(`
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('HSET', KEYS[1], 'e' .. (n % tonumber(ARGV[2])), ARGV[1])
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], '` + aloneField + `', '1')
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return n
 `)
 
 // recordAttempt appends f to the attempt log at key.
 func (s *DeadLetters) recordAttempt(ctx context.Context, key string, f Failure) error {
+	return s.recordAttemptMark(ctx, key, f, false)
+}
+
+// recordAttemptMark appends f to the attempt log at key; alone also marks
+// the task to be delivered outside batches from now on.
+func (s *DeadLetters) recordAttemptMark(ctx context.Context, key string, f Failure, alone bool) error {
 	b, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}
-	return recordAttemptScript.Run(ctx, s.rdb, []string{key}, b, AttemptHistoryCap, AttemptHistoryTTL.Milliseconds()).Err()
+	mark := "0"
+	if alone {
+		mark = "1"
+	}
+	return recordAttemptScript.Run(ctx, s.rdb, []string{key}, b, AttemptHistoryCap, AttemptHistoryTTL.Milliseconds(), mark).Err()
 }
 
 // attempts returns the attempt log at key, oldest first, and how many
@@ -93,8 +116,12 @@ func (s *DeadLetters) takeAttempts(ctx context.Context, key string, d *DeadLette
 }
 
 // recordAttempt logs a failed attempt of t that is retried (re) in its
-// attempt log. It is best effort: a log that cannot be written costs the
-// dead letter's history that entry, nothing else.
+// attempt log. A failure in a batch that named no operation
+// (batch.ErrUnattributed) also marks the task to be delivered on its own
+// from now on. It is best effort: a log that cannot be written costs the
+// dead letter's history that entry (and such a task its mark: it is
+// batched again, and marked again if the batch fails the same way),
+// nothing else.
 func (w *Worker) recordAttempt(ctx context.Context, t *Task, re *retryError, msg string, err error) {
 	f := Failure{At: w.cfg.Now(), Class: string(re.class), Status: re.status,
 		Message: shortReason(msg), Error: shortReason(err.Error()), Attempt: t.Retried + 1}
@@ -102,7 +129,8 @@ func (w *Worker) recordAttempt(ctx context.Context, t *Task, re *retryError, msg
 	// transient failure); the entry must still be written.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if werr := w.dlq.recordAttempt(wctx, attemptsKey(t.ID, enqueuedAt(t)), f); werr != nil {
+	alone := errors.Is(err, batch.ErrUnattributed)
+	if werr := w.dlq.recordAttemptMark(wctx, attemptsKey(t.ID, enqueuedAt(t)), f, alone); werr != nil {
 		w.log.Debug("could not record the attempt in the task's history", "type", t.Type, "task_id", t.ID, "error", werr.Error())
 	}
 	w.statusAttempt(ctx, t, f)

@@ -60,7 +60,7 @@ func TestDeadLetterHistoryListsEveryAttempt(t *testing.T) {
 	var d *DeadLetter
 	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ = h.w.DLQ().Get(ctx, rc.TaskID); return d != nil })
 
-	if d.Attempts != 3 || d.AttemptsAllowed() != tasks.DefaultMaxRetry || d.Class != DeadLetterPermanent || d.HistoryOmitted != 0 {
+	if d.Attempts != 3 || d.AttemptsAllowed() != tasks.DefaultMaxRetry+1 || d.Class != DeadLetterPermanent || d.HistoryOmitted != 0 {
 		t.Errorf("dead letter: attempts %d/%d class %s omitted %d", d.Attempts, d.AttemptsAllowed(), d.Class, d.HistoryOmitted)
 	}
 	want := []struct {
@@ -199,8 +199,10 @@ func TestAttemptLogAndHistoryCaps(t *testing.T) {
 	}
 }
 
-// The retry policy's own numbers: with MaxRetry M, a transient failure is
-// dead-lettered as exhausted on attempt M, and the record says M of M.
+// The retry policy's own numbers: with a cioq budget of M retries (the
+// producer's), a transient failure is dead-lettered as exhausted on attempt
+// M+1, and the record says M+1 of M+1; without one (asynq's MaxRetry M), on
+// attempt M (at least 1), and the record says M of M.
 func TestExhaustedAttemptsMatchAllowed(t *testing.T) {
 	h := newHarness(t, nil, true)
 	now := time.Unix(1_800_000_000, 0)
@@ -215,23 +217,35 @@ func TestExhaustedAttemptsMatchAllowed(t *testing.T) {
 	at := asynq.NewTask(tasks.TypeIdentify, b)
 	env, p, _ := tasks.Decode(tasks.TypeIdentify, b)
 	transient := &customerio.APIError{API: customerio.APITrack, StatusCode: 503, Class: customerio.ClassTransient}
-	for _, max := range []int{0, 1, 2, 5} {
-		var last error
-		attempts := 0
-		for retried := 0; retried <= max+1; retried++ {
-			attempts++
-			task := &Task{ID: fmt.Sprintf("ex-%d", max), Queue: "default", Type: tasks.TypeIdentify, Retried: retried, MaxRetry: max, Envelope: env, Payload: p}
-			last = w.decide(ctx, task, at, transient, customerio.APITrack)
-			if errors.Is(last, asynq.SkipRetry) {
-				break
+	for _, budgeted := range []bool{true, false} {
+		for _, m := range []int{0, 1, 2, 5} {
+			var last error
+			attempts := 0
+			id := fmt.Sprintf("ex-%d-%v", m, budgeted)
+			for retried := 0; retried <= m+1; retried++ {
+				attempts++
+				task := &Task{ID: id, Queue: "default", Type: tasks.TypeIdentify, Retried: retried, MaxRetry: m, Envelope: env, Payload: p,
+					budgeted: budgeted, asynqMaxRetry: m}
+				if budgeted {
+					task.asynqMaxRetry = tasks.AsynqMaxRetry
+				}
+				last = w.decide(ctx, task, at, transient, customerio.APITrack)
+				if errors.Is(last, asynq.SkipRetry) {
+					break
+				}
 			}
-		}
-		d, err := w.DLQ().Get(ctx, fmt.Sprintf("ex-%d", max))
-		if err != nil {
-			t.Fatalf("max %d: %v (last %v)", max, err, last)
-		}
-		if d.Attempts != attempts || d.Attempts != d.AttemptsAllowed() || len(d.History) != attempts {
-			t.Errorf("MaxRetry %d: dead-lettered on attempt %d as %d/%d with %d history entries", max, attempts, d.Attempts, d.AttemptsAllowed(), len(d.History))
+			d, err := w.DLQ().Get(ctx, id)
+			if err != nil {
+				t.Fatalf("max %d: %v (last %v)", m, err, last)
+			}
+			want := max(m, 1)
+			if budgeted {
+				want = m + 1
+			}
+			if d.Attempts != want || d.Attempts != d.AttemptsAllowed() || len(d.History) != attempts || attempts != want {
+				t.Errorf("MaxRetry %d (cioq budget %v): dead-lettered on attempt %d as %d/%d with %d history entries, want attempt %d",
+					m, budgeted, attempts, d.Attempts, d.AttemptsAllowed(), len(d.History), want)
+			}
 		}
 	}
 }

@@ -22,9 +22,16 @@ import (
 //
 // Each task keeps its own fate: a 207 dead-letters only the tasks whose
 // items Customer.io named; a request that fails as a whole (5xx, timeout,
-// 429, 401) retries each of its tasks under the usual policy. Track events
-// carry ULID ids, so a batch re-sent after a crash is deduplicated by
-// Customer.io; the other operations are idempotent.
+// 429, 401) retries each of its tasks under the usual policy. A failure
+// that names no item (a 400 or 413 refusing the whole batch, a 207 without
+// a readable errors list, an item error without a batch_index or with one
+// past the batch: batch.ErrUnattributed) blames no task and acknowledges
+// none: each of its tasks is retried as after a transient failure, marked
+// (in its attempt log) to be delivered alone from then on, as without
+// batching, so that a task Customer.io refuses is refused, and
+// dead-lettered, by itself. Track events carry ULID ids, so a batch re-sent
+// after a crash or an unattributed failure is deduplicated by Customer.io;
+// the other operations are idempotent.
 //
 // An operation too large for a batch item (32,000 bytes encoded) is not
 // refused: an event, identify, merge, device or other person operation is
@@ -35,8 +42,10 @@ import (
 // like any other, and its task is done when every part was accepted,
 // dead-lettered when one is refused, retried whole on a transient failure.
 // Anonymous events (cio:track_anonymous) are not batched: Track v2 names a
-// person by id, email or cio_id only, so they go one request each to
-// /api/v1/events.
+// person by id, email, phone or cio_id only, so they go one request each to
+// /api/v1/events. A person named by phone has no Track v1 address: such a
+// task is never sent through v1 (see phoneViaEntity), and enqueue refuses
+// one larger than one operation.
 type Batching struct {
 	// Off sends one request per task, as without batching.
 	Off bool
@@ -224,6 +233,20 @@ func partError(i, n int, err error) error {
 	return fmt.Errorf("part %d of %d: %w", i+1, n, err)
 }
 
+// deliversAlone reports whether t is marked to be delivered on its own,
+// not batched: an earlier attempt failed in a batch whose failure named no
+// operation (see aloneField). Only a task that failed before can be
+// marked; such a failure spends a retry, so a task that has spent none is
+// not looked up (except with a budget of one retry, which such a failure
+// may leave unspent). A mark that cannot be read counts as none.
+func (w *Worker) deliversAlone(ctx context.Context, t *Task) bool {
+	if t.Retried == 0 && t.MaxRetry > 1 {
+		return false
+	}
+	alone, err := w.rdb.HExists(ctx, attemptsKey(t.ID, enqueuedAt(t)), aloneField).Result()
+	return err == nil && alone
+}
+
 // closeBatchers sends what the Batchers hold and stops them.
 func (w *Worker) closeBatchers() {
 	w.mu.Lock()
@@ -244,6 +267,7 @@ func addStats(s *batch.Stats, st batch.Stats) {
 	s.Ops += st.Ops
 	s.ItemErrors += st.ItemErrors
 	s.RequestErrors += st.RequestErrors
+	s.Unattributed += st.Unattributed
 	s.Panics += st.Panics
 	s.Rejected += st.Rejected
 }

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,9 +62,12 @@ type Failure struct {
 	// payload data or credentials).
 	Message string `json:"message,omitempty"`
 	Error   string `json:"error,omitempty"`
-	// Attempt is the attempt's number as DeadLetter.Attempts counts them:
-	// attempts that did not spend the retry budget (throttled, auth) share
-	// the number of the attempt after them.
+	// Attempt is the attempt's number: one more than the transient failures
+	// (and crashes) before it, as DeadLetter.Attempts counts them. Attempts
+	// that did not spend the retry budget (throttled, auth) share the number
+	// of the attempt after them; the transient failures retried after the
+	// budget ran out, inside the retry window, go on counting past
+	// AttemptsAllowed (for a task with a cioq budget: see AttemptsAllowed).
 	Attempt int `json:"attempt,omitempty"`
 }
 
@@ -81,14 +86,16 @@ type DeadLetter struct {
 	// Payload is the task's bytes, exactly as enqueued.
 	Payload []byte
 	// Attempts is how many attempts spent the task's retry budget, the
-	// last one included (asynq's retried+1). Attempts refused with 429 or
+	// last one included (asynq's retried+1, at most AttemptsAllowed for a
+	// task with a cioq budget). Attempts refused with 429 or
 	// for credentials (401, none configured) do not spend it, nor do waits
 	// for a rate limit or a person's earlier task, nor the retries of a
 	// transient failure past the budget while the retry window is open;
 	// History lists them all. See AttemptsAllowed.
 	Attempts int
-	// MaxRetry is asynq's MaxRetry of the task (its retry budget, which
-	// Retry gives the new task again).
+	// MaxRetry is the task's retry budget (tasks.HeaderRetryBudget, or
+	// asynq's MaxRetry for a task enqueued without it), which Retry gives the
+	// new task again.
 	MaxRetry int
 	// Class, Status, Message and Error describe the latest failure: the
 	// dead-letter class, the HTTP status (0 if none), Customer.io's message
@@ -112,17 +119,28 @@ type DeadLetter struct {
 	// RetriedFrom is the id of the dead letter this task was retried from
 	// (Retry enqueues a new task), "" if none.
 	RetriedFrom string
+
+	// allowed is AttemptsAllowed as the worker wrote it (0: not written,
+	// in records of earlier versions).
+	allowed int
 }
 
 // AttemptsAllowed is how many attempts the task's retry budget allows, the
-// same unit as Attempts: MaxRetry, at least 1. asynq archives a task whose
-// retried count has reached MaxRetry on its next failure of any kind, so the
-// worker dead-letters a transient failure on attempt MaxRetry (once the
-// retry window has passed) and keeps asynq's last retry in reserve: a 429 or
-// a credentials failure on the last attempt is then still retried, and a
-// worker crash during an attempt (which asynq counts) does not archive the
-// task early. Such a crash can make Attempts one more than AttemptsAllowed.
+// same unit as Attempts. For a task with a cioq budget
+// (tasks.HeaderRetryBudget: every task today's producer enqueues) it is
+// MaxRetry+1: MaxRetry transient failures are retried. For a task without
+// one (enqueued by an older producer, or directly with asynq), asynq's
+// MaxRetry is the budget and asynq archives the task by itself on its next
+// failure of any kind once its retried count has reached it, so the worker
+// dead-letters a transient failure on attempt MaxRetry (once the retry
+// window has passed) and keeps asynq's last retry in reserve: it is
+// MaxRetry, at least 1, and a worker crash during an attempt (which asynq
+// counts) can make Attempts one more. A record written by an earlier
+// version of the worker counts the second way.
 func (d *DeadLetter) AttemptsAllowed() int {
+	if d.allowed > 0 {
+		return d.allowed
+	}
 	return max(d.MaxRetry, 1)
 }
 
@@ -201,6 +219,9 @@ type DeadLetters struct {
 	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
 	now       func() time.Time
+	// reconcileHook, when set (tests), runs after each chunk of a queue's
+	// archive Reconcile went through, with how many ids it went through.
+	reconcileHook func(queue string, done int)
 }
 
 // NewDeadLetters returns a store on rdb. inspector (optional) is used to
@@ -278,7 +299,7 @@ func (s *DeadLetters) Add(ctx context.Context, d *DeadLetter) error {
 			"payload", d.Payload, "attempts", d.Attempts, "max_retry", d.MaxRetry,
 			"class", string(d.Class), "status", d.Status, "message", d.Message, "error", d.Error,
 			"last_failed", d.LastFailedAt.UnixMilli(), "retried_from", d.RetriedFrom,
-			"history_omitted", omitted)
+			"history_omitted", omitted, "attempts_allowed", d.allowed)
 		p.HSetNX(ctx, key, "first_failed", d.FirstFailedAt.UnixMilli())
 		p.RPush(ctx, hkey, entries...)
 		if trim > 0 {
@@ -326,6 +347,7 @@ func decodeDeadLetter(m map[string]string, hist []string) *DeadLetter {
 		Class: DeadLetterClass(m["class"]), Status: atoi(m["status"]), Message: m["message"], Error: m["error"],
 		FirstFailedAt: ms(m["first_failed"]), LastFailedAt: ms(m["last_failed"]),
 		RetriedFrom: m["retried_from"], HistoryOmitted: atoi(m["history_omitted"]),
+		allowed: atoi(m["attempts_allowed"]),
 	}
 	for _, s := range hist {
 		var f Failure
@@ -458,13 +480,15 @@ func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
 }
 
 // Delete removes the dead letter with the given id, and asynq's archive
-// entry of the task, so the reconciler does not copy it back.
+// entry of the task, so the reconciler does not copy it back. A task of that
+// id that is not archived (pending, scheduled, retrying or running: it is
+// still to be delivered) is left alone.
 func (s *DeadLetters) Delete(ctx context.Context, id string) error {
 	d, err := s.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := s.deleteArchived(d); err != nil {
+	if err := s.deleteArchived(ctx, d); err != nil {
 		return err
 	}
 	return s.remove(ctx, id)
@@ -479,15 +503,69 @@ func (s *DeadLetters) remove(ctx context.Context, id string) error {
 	return err
 }
 
-func (s *DeadLetters) deleteArchived(d *DeadLetter) error {
+// deleteArchived deletes d's task from asynq's archive, if it is archived
+// there (see deleteArchivedTask).
+func (s *DeadLetters) deleteArchived(ctx context.Context, d *DeadLetter) error {
 	if s.inspector == nil || d.Queue == "" {
 		return nil
 	}
-	err := s.inspector.DeleteTask(d.Queue, d.ID)
-	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+	if _, err := s.deleteArchivedTask(ctx, d.Queue, d.ID); err != nil {
 		return fmt.Errorf("worker: delete archived task: %w", err)
 	}
 	return nil
+}
+
+// deleteArchivedScript deletes an asynq task only if it is archived, as
+// asynq's own delete does (the entry in the archive, the task's unique
+// lock if it holds it, its hash): asynq's Inspector.DeleteTask deletes a
+// pending, scheduled or retrying task just as well, which would drop a
+// task still to be delivered. KEYS: the task's hash, the queue's archive.
+// ARGV: the task id. Returns 1 if it deleted the task.
+var deleteArchivedScript = redis.NewScript(`
+if redis.call("HGET", KEYS[1], "state") ~= "archived" then return 0 end
+redis.call("ZREM", KEYS[2], ARGV[1])
+local unique_key = redis.call("HGET", KEYS[1], "unique_key")
+if unique_key and unique_key ~= "" and redis.call("GET", unique_key) == ARGV[1] then
+	redis.call("DEL", unique_key)
+end
+redis.call("DEL", KEYS[1])
+return 1
+`)
+
+// deleteArchivedTask deletes task id of queue q from asynq's archive, and
+// reports whether it was there; a task in any other state is left alone.
+func (s *DeadLetters) deleteArchivedTask(ctx context.Context, q, id string) (bool, error) {
+	n, err := deleteArchivedScript.Run(ctx, s.rdb, []string{keys.AsynqTask(q, id), keys.AsynqArchived(q)}, id).Int()
+	return n == 1, err
+}
+
+// removeSameScript removes a dead letter (its hash, history and index
+// entry) only if it holds the given payload. KEYS: the record, its
+// history, the index. ARGV: the id, the payload. Returns 1 if it did.
+var removeSameScript = redis.NewScript(`
+if redis.call("HGET", KEYS[1], "payload") ~= ARGV[2] then return 0 end
+redis.call("DEL", KEYS[1], KEYS[2])
+redis.call("ZREM", KEYS[3], ARGV[1])
+return 1
+`)
+
+// removeSame removes the dead letter of task id if it is the record of the
+// task with this payload (not of an earlier task that used the same
+// idempotency key, whose envelope differs), and reports whether it did.
+func (s *DeadLetters) removeSame(ctx context.Context, id string, payload []byte) (bool, error) {
+	n, err := removeSameScript.Run(ctx, s.rdb,
+		[]string{keys.DeadLetter(id), keys.DeadLetterHistory(id), keys.DeadLetterIndex}, id, payload).Int()
+	return n == 1, err
+}
+
+// hasSame reports whether the store holds a dead letter of task id with
+// this payload.
+func (s *DeadLetters) hasSame(ctx context.Context, id string, payload []byte) (bool, error) {
+	p, err := s.rdb.HGet(ctx, keys.DeadLetter(id), "payload").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	return err == nil && p == string(payload), err
 }
 
 // Purge deletes every dead letter matching f (Limit and Cursor are
@@ -532,7 +610,7 @@ func (s *DeadLetters) Purge(ctx context.Context, f Filter) (int, error) {
 				continue
 			}
 			d := &DeadLetter{ID: z.Member.(string), Queue: str(0)}
-			if err := s.deleteArchived(d); err != nil {
+			if err := s.deleteArchived(ctx, d); err != nil {
 				return deleted, err
 			}
 			if err := s.remove(ctx, d.ID); err != nil {
@@ -590,17 +668,70 @@ func (e *ExpiredError) Error() string {
 	return fmt.Sprintf("worker: dead letter %s: its task expired%s (class %s); retried as it is it would be dead-lettered again at once: give it a new expiry or none", e.ID, at, e.Class)
 }
 
-// Retry re-enqueues the dead letter's task as a new task (a new id, the same
-// type, payload and queue, a full retry budget and a new retry window),
-// and only once that succeeded deletes the dead letter and asynq's archive
-// entry. It returns the new task's info. The new task carries the dead
-// letter's history in its headers: if it is dead-lettered again, its record
-// keeps every earlier failure and the first failure time.
+// AlreadyRetriedError is what Retry returns when the dead letter was
+// retried before: its new task (TaskID, derived from the dead letter) is in
+// Redis already, so nothing is enqueued again. Such a dead letter was left
+// behind by a retry that enqueued its task and then could not remove it (a
+// Redis error, a process interrupted), or is being retried by someone else
+// at the same moment. Retry removes it (and asynq's archive entry) as the
+// retry that enqueued the task would have; Err, when not nil, says why it
+// could not.
+type AlreadyRetriedError struct {
+	// ID is the dead letter's id, TaskID the id of the task it was retried
+	// as, Queue and Type that task's queue and type.
+	ID, TaskID, Queue, Type string
+	// Err is why the dead letter could not be removed; nil when it was.
+	Err error
+}
+
+func (e *AlreadyRetriedError) Error() string {
+	msg := fmt.Sprintf("worker: dead letter %s was already retried as task %s", e.ID, e.TaskID)
+	if e.Err != nil {
+		msg += "; the dead letter could not be removed: " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *AlreadyRetriedError) Unwrap() error { return e.Err }
+
+// RetryTaskID is the id of the task DeadLetters.Retry enqueues for dead
+// letter d: "r-" and 32 lower-case base32 characters, the first 160 bits of
+// SHA-256 over d's id and the time of its latest failure. It is the same
+// for every retry of the same record, so two retries (one after an
+// interrupted retry, or two at once) enqueue one task: asynq refuses a
+// second task with the same id while the first is in Redis, and a
+// transactional send's record (keyed by task id and enqueue time, which a
+// retry keeps) stops a second send after that. A record written again (its
+// retried task failed again, under a new id) gets a new one.
+func RetryTaskID(d *DeadLetter) string {
+	sum := sha256.Sum256([]byte("cioq-dlq-retry:" + d.ID + ":" + strconv.FormatInt(d.LastFailedAt.UnixMilli(), 10)))
+	return "r-" + retryIDEncoding.EncodeToString(sum[:20])
+}
+
+var retryIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// Retry re-enqueues the dead letter's task as a new task (the id
+// RetryTaskID derives from the record, the same type, payload and queue, a
+// full retry budget and a new retry window), and only once that succeeded
+// deletes the dead letter and asynq's archive entry. It returns the new
+// task's info. The new task carries the dead letter's history in its
+// headers: if it is dead-lettered again, its record keeps every earlier
+// failure and the first failure time.
+//
+// Retrying is idempotent: when the task of an earlier retry of the same
+// record is still in Redis, nothing is enqueued and Retry returns an
+// *AlreadyRetriedError, having removed the dead letter (the earlier retry
+// could not). So `cioq dlq retry` run again after an interrupt, or by two
+// operators at once, sends a message once.
 //
 // A dead letter whose task has expired is refused with an *ExpiredError
 // unless opts give it a new expiry (RetryExpiresIn) or none
 // (RetryNoExpiry); either rewrites the expires_at of the task's envelope
 // (nothing else), so it is refused for a payload that does not decode.
+//
+// A task with a per-person sequence number (producer.WithOrdering) gets a
+// new one, at the end of its person's sequence: it is delivered after the
+// person's tasks enqueued before the retry (see Ordering).
 func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts ...RetryOption) (*asynq.TaskInfo, error) {
 	var o retryOptions
 	for _, opt := range opts {
@@ -631,7 +762,8 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 		headers[HeaderHistoryOmitted] = strconv.Itoa(d.HistoryOmitted)
 	}
 	// The new task gets its type's full budget and timeout (asynq's own
-	// defaults, 25 retries and 30 min, are not cioq's).
+	// defaults, 25 retries and 30 min, are not cioq's), the budget in its
+	// headers as the producer sends it (asynq never archives it by itself).
 	maxRetry, timeout := d.MaxRetry, tasks.DefaultTimeout
 	if spec, ok := tasks.Lookup(d.Type); ok {
 		if maxRetry <= 0 {
@@ -644,18 +776,41 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 	if maxRetry <= 0 {
 		maxRetry = tasks.DefaultMaxRetry
 	}
-	aopts := []asynq.Option{asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)}
+	taskID := RetryTaskID(d)
+	headers[tasks.HeaderRetryBudget] = strconv.Itoa(maxRetry)
+	aopts := []asynq.Option{asynq.TaskID(taskID), asynq.MaxRetry(tasks.AsynqMaxRetry), asynq.Timeout(timeout)}
 	if d.Queue != "" {
 		aopts = append(aopts, asynq.Queue(d.Queue))
 	}
-	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, payload, headers), aopts...)
+	payload, void, err := s.restamp(ctx, d, payload, taskID) // a person's task: a new place in the person's order
 	if err != nil {
+		return nil, err
+	}
+	info, err := enq.EnqueueContext(ctx, asynq.NewTaskWithHeaders(d.Type, payload, headers), aopts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		void() // the earlier retry's task holds the person's place
+		// An earlier retry of this record enqueued its task and did not
+		// get to remove the record: finish that retry's work.
+		q := d.Queue
+		if q == "" {
+			q = "default" // asynq's
+		}
+		return nil, &AlreadyRetriedError{ID: d.ID, TaskID: taskID, Queue: q, Type: d.Type, Err: s.removeRetried(ctx, d)}
+	}
+	if err != nil {
+		void()
 		return nil, fmt.Errorf("worker: re-enqueue dead letter: %w", err)
 	}
-	if err := s.deleteArchived(d); err != nil {
-		return info, err
+	return info, s.removeRetried(ctx, d)
+}
+
+// removeRetried deletes a retried dead letter and asynq's archive entry of
+// its old task.
+func (s *DeadLetters) removeRetried(ctx context.Context, d *DeadLetter) error {
+	if err := s.deleteArchived(ctx, d); err != nil {
+		return err
 	}
-	return info, s.remove(ctx, id)
+	return s.remove(ctx, d.ID)
 }
 
 // retryPayload returns the bytes the retried task is enqueued with: the dead

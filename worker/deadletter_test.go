@@ -115,7 +115,7 @@ func TestDeadLettersListFilterPurgeRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.ID == "id-000" || info.Queue != "critical" || info.MaxRetry != 7 || info.Type != "cio:track" {
+	if info.ID == "id-000" || info.Queue != "critical" || info.MaxRetry != tasks.AsynqMaxRetry || info.Headers[tasks.HeaderRetryBudget] != "7" || info.Type != "cio:track" {
 		t.Errorf("retried task %+v", info)
 	}
 	if _, err := s.Get(ctx, "id-000"); !errors.Is(err, ErrNotFound) {
@@ -281,8 +281,8 @@ func TestRetryExpiredNeedsNewExpiry(t *testing.T) {
 	if !ok || exp.Before(before.Add(30*time.Minute).Truncate(time.Second)) || exp.After(time.Now().Add(30*time.Minute)) {
 		t.Errorf("new expiry %v (%v), want 30 min from the retry", exp, ok)
 	}
-	if env.EnqueuedAt != enq.UnixMilli() || env.Workspace != "eu" || ti.MaxRetry != 9 {
-		t.Errorf("retried envelope %+v, MaxRetry %d: only the expiry may change", env, ti.MaxRetry)
+	if env.EnqueuedAt != enq.UnixMilli() || env.Workspace != "eu" || ti.Headers[tasks.HeaderRetryBudget] != "9" {
+		t.Errorf("retried envelope %+v, budget %q: only the expiry may change", env, ti.Headers[tasks.HeaderRetryBudget])
 	}
 	// No expiry.
 	info, err = s.Retry(ctx, "permanent-past-expiry", ac, RetryNoExpiry())

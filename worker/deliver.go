@@ -44,7 +44,9 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 			Message: fmt.Sprintf("workspace %q is not configured", displayWS(t.Envelope.Workspace)),
 			Err:     fmt.Errorf("%w (%w)", customerio.ErrMissingCredentials, errUnknownWorkspace)}
 	}
-	if w.batchTypes[t.Type] {
+	if w.batchTypes[t.Type] && w.deliversAlone(ctx, t) {
+		w.log.Debug("delivering on its own: an earlier batch failed without naming its operation", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
+	} else if w.batchTypes[t.Type] {
 		ops, ok, err := batchOperations(t)
 		if err != nil {
 			return err
@@ -161,7 +163,10 @@ func (w *Worker) alreadySent(ctx context.Context, t *Task) (bool, error) {
 // deliverApp is the App API family: transactional sends and broadcast
 // triggers. Neither is idempotent at Customer.io, so a success is recorded
 // in Redis before the task is acknowledged and a retry that finds the
-// record succeeds without sending again.
+// record succeeds without sending again. Any 2xx is a success, even one
+// whose body breaks off or is not JSON (customerio.ErrUnreadableResponse):
+// Customer.io made the send; only its delivery or trigger id is lost, and
+// the record says "sent" instead.
 func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task, send sendFunc) error {
 	key := sentKey(t)
 	if sent, err := w.alreadySent(ctx, t); err == nil && sent {
@@ -172,9 +177,15 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task, 
 		return &retryError{err: err, class: RetryTransient, spend: false, reason: "send record unavailable"}
 	}
 	var ref string
+	var unreadable error
 	err := w.call(ctx, t, customerio.APIApp, func() error {
 		var err error
 		ref, err = send(ctx, c, t)
+		if errors.Is(err, customerio.ErrUnreadableResponse) {
+			// A 2xx: accepted, so sent. Retrying would send it again,
+			// dead-lettering it would call it not sent.
+			unreadable, err, ref = err, nil, ""
+		}
 		return err
 	})
 	if err != nil {
@@ -182,6 +193,10 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task, 
 	}
 	if ref == "" {
 		ref = "sent"
+	}
+	if unreadable != nil {
+		w.log.Warn("Customer.io accepted the send but its answer could not be read; recorded as sent without its id",
+			"type", t.Type, "task_id", t.ID, "queue", t.Queue, "error", unreadable.Error())
 	}
 	w.recordSent(ctx, t, key, ref)
 	w.statusAccepted(ctx, t, ref)

@@ -18,20 +18,43 @@ import (
 
 // Task is a decoded task as the worker's middleware and delivery see it.
 type Task struct {
-	// ID, Queue, Retried and MaxRetry come from asynq.
-	ID       string
-	Queue    string
-	Retried  int
+	// ID, Queue and Retried come from asynq. Retried counts the task's
+	// earlier attempts that failed transiently, crashed or ran out of time
+	// (not those refused with 429 or for credentials, nor waits).
+	ID      string
+	Queue   string
+	Retried int
+	// MaxRetry is the task's retry budget: its tasks.HeaderRetryBudget, or
+	// asynq's MaxRetry for a task enqueued without one (by an older
+	// producer, or directly with asynq).
 	MaxRetry int
 	// Type is the task type.
 	Type string
 	// Envelope is the decoded envelope (workspace, expiry, enqueue time).
 	Envelope *tasks.Envelope
-	// Payload is the validated payload (a pointer, e.g. *tasks.SendEmail).
+	// Payload is the validated payload (a pointer, e.g. *tasks.SendEmail),
+	// with what Config.Contracts coerced.
 	Payload tasks.Payload
 
+	// budgeted: the task carries tasks.HeaderRetryBudget, and asynq's own
+	// MaxRetry (asynqMaxRetry) is tasks.AsynqMaxRetry, so asynq never
+	// archives it by itself.
+	budgeted      bool
+	asynqMaxRetry int
+	// rescued is the person an anonymous event's visitor was merged into
+	// (Config.AnonymousMergeTTL): the event is delivered as theirs.
+	rescued *customerio.Identifiers
 	// traceID is the task's W3C trace id ("" if none), for log lines.
 	traceID string
+}
+
+// readBudget sets t's retry budget from at's headers (see Task.MaxRetry);
+// t.MaxRetry holds asynq's MaxRetry on entry.
+func (t *Task) readBudget(at *asynq.Task) {
+	t.asynqMaxRetry = t.MaxRetry
+	if n, err := strconv.Atoi(at.Headers()[tasks.HeaderRetryBudget]); err == nil && n >= 0 {
+		t.MaxRetry, t.budgeted = n, true
+	}
 }
 
 type decodedKey struct{}
@@ -50,7 +73,17 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 	t.Queue, _ = asynq.GetQueueName(ctx)
 	t.Retried, _ = asynq.GetRetryCount(ctx)
 	t.MaxRetry, _ = asynq.GetMaxRetry(ctx)
+	t.readBudget(at)
+	// The attempt's work runs under its own deadline, ahead of asynq's, so
+	// that the decision below is made, recorded and returned before asynq
+	// acts on the deadline by itself (deadline.go). ctx stays asynq's: it
+	// tells whether asynq still waits for the decision.
+	actx, cancel := attemptContext(ctx)
+	defer cancel()
 
+	if w.returned != nil {
+		defer func() { w.returned(t, err) }()
+	}
 	var span trace.Span // the task's span, when tracing is on
 	defer func() {
 		// asynq recovers handler panics too (processor.go perform), but
@@ -71,14 +104,25 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 	}
 	t.Envelope, t.Payload = env, p
 	ctx, span = w.startTaskSpan(ctx, t)
+	if span != nil {
+		// The attempt's requests to Customer.io are the span's children.
+		actx = trace.ContextWithSpan(actx, span)
+	}
 	if verr := p.Validate(); verr != nil {
 		return w.settle(ctx, t, at, outcome{kind: outcomeInvalid, err: verr})
+	}
+	if w.cfg.Contracts != nil {
+		res, cerr := w.cfg.Contracts.Check(env.Workspace, p)
+		if cerr != nil {
+			return w.settle(ctx, t, at, outcome{kind: outcomeInvalid, err: cerr})
+		}
+		t.Payload = res.Payload
 	}
 	ordered := w.ordered(t)
 	if env.Expired(w.cfg.Now()) {
 		o := outcome{kind: outcomeExpired}
 		if apiOf(t.Type) == customerio.APIApp {
-			if sent, err := w.alreadySent(ctx, t); err == nil && sent {
+			if sent, err := w.alreadySent(actx, t); err == nil && sent {
 				o.sent, o.api = true, customerio.APIApp
 				return w.settle(ctx, t, at, o)
 			}
@@ -90,14 +134,21 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 		return err
 	}
 	if ordered {
-		if gerr := w.orderGate(ctx, t); gerr != nil {
+		if gerr := w.orderGate(actx, t); gerr != nil {
 			return w.decide(ctx, t, at, gerr, "")
 		}
 	}
-	derr = next.ProcessTask(context.WithValue(ctx, decodedKey{}, t), at)
+	w.rescue(actx, t)
+	derr = next.ProcessTask(context.WithValue(actx, decodedKey{}, t), at)
+	if derr == nil {
+		w.delivered(ctx, t)
+	}
 	err = w.decide(ctx, t, at, derr, apiOf(t.Type))
 	if ordered && (err == nil || isDeadLettered(err)) {
 		w.orderDone(ctx, t)
+	}
+	if err == nil && ctx.Err() != nil {
+		w.deliveredLate(ctx, t, at)
 	}
 	return err
 }
@@ -159,7 +210,7 @@ func (w *Worker) apply(ctx context.Context, t *Task, at *asynq.Task, d decision)
 		}
 		return w.deadLetter(ctx, t, at, d.class, d.status, d.message, d.text)
 	}
-	re := &retryError{err: d.cause, class: d.reason, status: d.status, delay: d.delay, spend: d.spend, reason: d.text}
+	re := &retryError{err: d.cause, class: d.reason, status: d.status, delay: d.delay, spend: d.spend, counted: d.counted, reason: d.text}
 	w.noteRetry(ctx, t, d.api, re, d.cause)
 	w.obs.Retried(t.Type, re.class, re.status)
 	if re.class != RetrySnoozed {
@@ -182,34 +233,64 @@ func (w *Worker) apply(ctx context.Context, t *Task, at *asynq.Task, d decision)
 // error wrapping asynq.SkipRetry so asynq archives it at once. If the
 // record cannot be written the task is retried instead (nothing is lost;
 // the reconciler catches a task asynq archives regardless).
+//
+// It writes nothing once ctx, asynq's context of the attempt, is done:
+// asynq then no longer waits for this decision and has acted on the
+// task's deadline (or lost lease) itself, retrying the task, or archiving
+// a task without a cioq budget on its last attempt (which its error
+// handler records: handleError). A record written now would describe a
+// task still in Redis. The check and the write hold the task's lock, which
+// handleError takes too, so a write that was under way when asynq gave up
+// is undone there.
 func (w *Worker) deadLetter(ctx context.Context, t *Task, at *asynq.Task, class DeadLetterClass, status int, msg, reason string) error {
+	mu := w.taskLock(t.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		w.log.Warn("attempt outlived asynq's deadline for it: not dead-lettering the task, asynq has retried or archived it",
+			"type", t.Type, "task_id", t.ID, "queue", t.Queue, "class", string(class), "attempt", t.Retried+1)
+		return &retryError{err: err, class: RetryTransient, reason: "asynq acted on the task's deadline first"}
+	}
+	// The record must be written even if ctx reaches its deadline meanwhile.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.writeDeadLetter(wctx, t, at, class, status, msg, reason); err != nil {
+		w.log.Error("could not record dead letter; the task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue, "class", string(class), "error", err.Error())
+		return &retryError{err: err, class: RetryTransient, spend: false, reason: "dead-letter store unavailable"}
+	}
+	return fmt.Errorf("worker: %w", &deadLetterError{class: class, status: status, msg: msg})
+}
+
+// writeDeadLetter writes t's dead-letter record, with the attempt log, and
+// tells the Observer, the credentials state and the log.
+func (w *Worker) writeDeadLetter(ctx context.Context, t *Task, at *asynq.Task, class DeadLetterClass, status int, msg, reason string) error {
 	d := &DeadLetter{
 		ID: t.ID, Type: t.Type, Queue: t.Queue, Payload: at.Payload(),
-		Attempts: t.Retried + 1, MaxRetry: t.MaxRetry,
+		Attempts: min(t.Retried+1, t.attemptsAllowed()), MaxRetry: t.MaxRetry, allowed: t.attemptsAllowed(),
 		Class: class, Status: status, Message: msg, Error: reason,
+	}
+	if !t.budgeted {
+		// asynq counts crashes on top of the budget's attempts.
+		d.Attempts = t.Retried + 1
 	}
 	if t.Envelope != nil {
 		d.Workspace = t.Envelope.Workspace
 	}
 	carriedOver(d, at.Headers())
-	// The task's context may be at its deadline; the record must still be written.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
 	akey := attemptsKey(t.ID, enqueuedAt(t))
-	if err := w.dlq.takeAttempts(wctx, akey, d); err != nil {
+	if err := w.dlq.takeAttempts(ctx, akey, d); err != nil {
 		// The record is what matters: write it without the earlier attempts.
 		w.log.Warn("could not read the task's attempt history; dead-lettering it without", "type", t.Type, "task_id", t.ID, "error", err.Error())
 	}
-	if err := w.dlq.Add(wctx, d); err != nil {
-		w.log.Error("could not record dead letter; the task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue, "class", string(class), "error", err.Error())
-		return &retryError{err: err, class: RetryTransient, spend: false, reason: "dead-letter store unavailable"}
+	if err := w.dlq.Add(ctx, d); err != nil {
+		return err
 	}
 	// The record holds the attempts now (the log would expire anyway).
-	w.rdb.Del(wctx, akey)
+	w.rdb.Del(ctx, akey)
 	w.obs.DeadLettered(t.Type, class)
-	w.statusDeadLettered(wctx, t, d)
+	w.statusDeadLettered(ctx, t, d)
 	w.keptDone(d.Workspace, apiOf(t.Type), t.ID)
 	w.log.Warn("task dead-lettered", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
 		"class", string(class), "status", status, "attempt", t.Retried+1, "reason", reason, t.traceAttr())
-	return fmt.Errorf("worker: %w", &deadLetterError{class: class, status: status, msg: msg})
+	return nil
 }

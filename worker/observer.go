@@ -32,7 +32,9 @@ type Observer interface {
 	RateLimitWait(api, workspace string, d time.Duration, rescheduled bool)
 	// OrderingWait: a task of a person in an ordered workspace waited d
 	// (since it was enqueued) for the person's earlier tasks; gaveUp when it
-	// stopped waiting after Ordering.MaxWait and was delivered anyway.
+	// went ahead without some of them: they left the queue without being
+	// recorded as finished (deleted, archived), or no task in Redis held
+	// their numbers for Ordering.MaxWait (see Ordering).
 	OrderingWait(workspace string, d time.Duration, gaveUp bool)
 	// AuthFailure: a call was refused for lack of valid credentials.
 	AuthFailure(api, workspace string)

@@ -124,8 +124,13 @@ type decision struct {
 	// delay (retry) is the wait before the next attempt; 0 = the backoff
 	// schedule.
 	delay time.Duration
-	// spend (retry) tells asynq whether this failure uses up one retry.
+	// spend (retry): this failure uses up one retry of the task's budget.
 	spend bool
+	// counted (retry): asynq counts this failure in the task's retried
+	// count although it does not spend the budget (a transient failure past
+	// the budget of a task with a cioq budget), so the backoff, which
+	// follows that count, keeps growing.
+	counted bool
 
 	// class (dead letter) is the dead letter's class.
 	class DeadLetterClass
@@ -184,14 +189,18 @@ func (p policy) classify(t *Task, o outcome, now time.Time) decision {
 	if errors.As(err, &ae) {
 		status, msg, retryAfter = ae.StatusCode, ae.Message, ae.RetryAfter
 	}
-	exhausted := t.Retried >= t.MaxRetry // asynq archives after this attempt whatever we return
+	// asynq archives a task by itself, after this attempt whatever we
+	// return, once its retried count reaches asynq's MaxRetry: never for a
+	// task with a cioq budget (asynq's MaxRetry is tasks.AsynqMaxRetry),
+	// on the last attempt for one without.
+	exhausted := t.Retried >= t.asynqLimit()
 
 	d := decision{kind: decideRetry, api: o.api, cause: err, message: msg}
 	var re *retryError
 	switch {
 	case errors.As(err, &re):
 		// Already decided (RetryLater from middleware, or a nested decision).
-		d.reason, d.status, d.delay, d.spend, d.text = re.class, re.status, re.delay, re.spend, re.reason
+		d.reason, d.status, d.delay, d.spend, d.counted, d.text = re.class, re.status, re.delay, re.spend, re.counted, re.reason
 	case errors.Is(err, asynq.SkipRetry):
 		return deadLettered(DeadLetterPermanent, status, msg, err.Error())
 	default:
@@ -232,25 +241,61 @@ func (p policy) classify(t *Task, o outcome, now time.Time) decision {
 		}
 	}
 
-	if d.spend && t.Retried+1 >= t.MaxRetry {
-		// This failure would exhaust the retry budget. Dead-letter only
-		// once the retry window has passed too; until then keep retrying
-		// without spending the budget.
+	if d.spend && t.budgetSpent() {
+		// The retry budget is used up. Dead-letter only once the retry
+		// window has passed too; until then keep retrying without
+		// spending the budget (asynq still counts the failure for a task
+		// with a cioq budget, so its backoff keeps growing).
 		if p.windowPassed(t, o, now) {
 			return deadLettered(DeadLetterExhausted, status, msg, "retries exhausted and retry window passed: "+err.Error())
 		}
-		d.spend = false
+		d.spend, d.counted = false, t.budgeted
 		d.text += "; retry budget used up but the retry window is still open: not spending it"
 	}
 	if exhausted {
-		// asynq archives a task whose budget is used up (e.g. by crashes,
-		// which always count) without asking IsFailure: record it first.
-		// A credentials problem found on the way is still recorded.
+		// asynq archives a task whose asynq budget is used up (e.g. by
+		// crashes, which always count) without asking IsFailure: record it
+		// first. Only a task without a cioq budget gets here. A
+		// credentials problem found on the way is still recorded.
 		dl := deadLettered(DeadLetterExhausted, status, msg, "retries exhausted: "+err.Error())
 		dl.authFailure = d.authFailure
 		return dl
 	}
 	return d
+}
+
+// asynqLimit is the retried count at which asynq archives t by itself on
+// a failed attempt: asynq's MaxRetry for a task with a cioq budget
+// (tasks.AsynqMaxRetry: never in practice), the budget itself for one
+// without.
+func (t *Task) asynqLimit() int {
+	if t.budgeted {
+		return t.asynqMaxRetry
+	}
+	return t.MaxRetry
+}
+
+// budgetSpent reports whether t's retry budget is used up, so that a
+// transient failure now is retried only while the retry window is open.
+// With a cioq budget n, the first n transient failures are retried (n+1
+// attempts). Without one, asynq would archive the task on the failure after
+// its n-th retry, whatever that failure is: the worker stops spending one
+// retry earlier (n attempts, at least 1) so that a 429 or a credentials
+// failure on the last attempt is still retried.
+func (t *Task) budgetSpent() bool {
+	if t.budgeted {
+		return t.Retried >= t.MaxRetry
+	}
+	return t.Retried+1 >= t.MaxRetry
+}
+
+// attemptsAllowed is how many attempts t's retry budget allows, in the unit
+// of DeadLetter.Attempts (see budgetSpent).
+func (t *Task) attemptsAllowed() int {
+	if t.budgeted {
+		return t.MaxRetry + 1
+	}
+	return max(t.MaxRetry, 1)
 }
 
 // succeeded is the decision for a delivered task.

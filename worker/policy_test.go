@@ -52,6 +52,7 @@ func TestIsFailureAndDelay(t *testing.T) {
 	}{
 		{"throttled", &retryError{class: "throttled", delay: 3 * time.Second}, false, 3 * time.Second},
 		{"transient", &retryError{class: "transient", spend: true}, true, -1},
+		{"transient past a cioq budget: counted", &retryError{class: "transient", counted: true}, true, -1},
 		{"snoozed", RetryLater(5*time.Second, nil), false, 5 * time.Second},
 		{"wrapped", fmt.Errorf("x: %w", &retryError{spend: false, delay: time.Second}), false, time.Second},
 		{"lease expired", asynq.ErrLeaseExpired, true, -1},
@@ -255,6 +256,13 @@ func TestClassify(t *testing.T) {
 		return t
 	}
 	retried := func(n, max int) taskOpt { return func(t *Task) { t.Retried, t.MaxRetry = n, max } }
+	// budget: a task as the producer enqueues it, with a cioq budget of max
+	// retries (tasks.HeaderRetryBudget) and asynq's MaxRetry out of reach;
+	// without it a row's task is one enqueued without (asynq's MaxRetry is
+	// its budget).
+	budget := func(n, max int) taskOpt {
+		return func(t *Task) { t.Retried, t.MaxRetry, t.budgeted, t.asynqMaxRetry = n, max, true, tasks.AsynqMaxRetry }
+	}
 	enqueued := func(ago time.Duration) taskOpt {
 		return func(t *Task) { t.Envelope.EnqueuedAt = now.Add(-ago).UnixMilli() }
 	}
@@ -308,6 +316,7 @@ func TestClassify(t *testing.T) {
 		return decision{kind: decideDeadLetter, class: class, status: status, message: msg, text: text}
 	}
 	withAuth := func(d decision, problem string) decision { d.authFailure = problem; return d }
+	counted := func(d decision) decision { d.counted = true; return d }
 	withAPI := func(d decision, api customerio.API) decision { d.api = api; return d }
 	const keptText = ": configuration problem, the task is kept"
 	const windowOpen = "; retry budget used up but the retry window is still open: not spending it"
@@ -333,6 +342,23 @@ func TestClassify(t *testing.T) {
 		{"budget out, window restarted by a dead-letter retry: not spending it", task(retried(4, 5), enqueued(48*time.Hour)),
 			outcome{kind: outcomeRan, err: e503, api: customerio.APITrack, windowStart: now.Add(-time.Hour)},
 			retry(RetryTransient, 0, false, 503, "unavailable", "transient failure"+windowOpen)},
+		// A cioq budget (the producer's): n retries, asynq never archives.
+		{"cioq budget: the n-th retry is spent like the others", task(budget(4, 5)), ran(e503),
+			retry(RetryTransient, 0, true, 503, "unavailable", "transient failure")},
+		{"cioq budget used up, window open: kept, not spending, counted by asynq so the backoff grows", task(budget(5, 5)), ran(e503),
+			counted(retry(RetryTransient, 0, false, 503, "unavailable", "transient failure"+windowOpen))},
+		{"cioq budget used up long ago, window open: the count goes on", task(budget(40, 5)), ran(e503),
+			counted(retry(RetryTransient, 0, false, 503, "unavailable", "transient failure"+windowOpen))},
+		{"cioq budget used up and window passed: exhausted after n+1 attempts", task(budget(5, 5), enqueued(25*time.Hour)), ran(e503),
+			dead(DeadLetterExhausted, 503, "unavailable", "retries exhausted and retry window passed: "+e503.Error())},
+		{"cioq budget 0, window passed: exhausted on the first attempt", task(budget(0, 0), enqueued(25*time.Hour)), ran(e503),
+			dead(DeadLetterExhausted, 503, "unavailable", "retries exhausted and retry window passed: "+e503.Error())},
+		{"cioq budget 0, window open: kept", task(budget(0, 0)), ran(e503),
+			counted(retry(RetryTransient, 0, false, 503, "unavailable", "transient failure"+windowOpen))},
+		{"cioq budget used up by crashes: a 429 is retried after its Retry-After, not exhausted", task(budget(7, 5), enqueued(25*time.Hour)), ran(e429),
+			retry(RetryThrottled, 2*time.Second, false, 429, "slow down", "throttled (429): does not spend the retry budget; Retry-After 2s")},
+		{"cioq budget used up by crashes: a 401 is kept", task(budget(7, 5), enqueued(25*time.Hour)), ran(e401),
+			withAuth(retry(RetryAuth, 30*time.Second, false, 401, "unauthorized", "credentials refused (401)"+keptText), "credentials refused (401)")},
 		// Retried: 429.
 		{"429: after Retry-After, never spending the budget", task(), ran(e429),
 			retry(RetryThrottled, 2*time.Second, false, 429, "slow down", "throttled (429): does not spend the retry budget; Retry-After 2s")},
@@ -396,7 +422,7 @@ func TestClassify(t *testing.T) {
 			dead(DeadLetterExhausted, 503, "unavailable", "retries exhausted and retry window passed: "+e503.Error())},
 		{"exhausted: a bare payload has only its budget", task(retried(4, 5), bare), ran(e503),
 			dead(DeadLetterExhausted, 503, "unavailable", "retries exhausted and retry window passed: "+e503.Error())},
-		{"exhausted: asynq archives after this attempt (crashes spent the budget), even a 429", task(retried(5, 5)), ran(e429),
+		{"exhausted, no cioq budget: asynq archives after this attempt (crashes spent the budget), even a 429", task(retried(5, 5)), ran(e429),
 			dead(DeadLetterExhausted, 429, "slow down", "retries exhausted: "+e429.Error())},
 		{"exhausted by asynq: a credentials failure is recorded first", task(retried(5, 5)), ran(e401),
 			withAuth(dead(DeadLetterExhausted, 401, "unauthorized", "retries exhausted: "+e401.Error()), "credentials refused (401)")},
@@ -434,6 +460,6 @@ func describe(d decision) string {
 	if d.cause != nil {
 		cause = d.cause.Error()
 	}
-	return fmt.Sprintf("%s api=%q reason=%q delay=%s spend=%v class=%q status=%d message=%q text=%q auth=%q latency=%s cause=%q",
-		d.kind, d.api, d.reason, d.delay, d.spend, d.class, d.status, d.message, d.text, d.authFailure, d.latency, cause)
+	return fmt.Sprintf("%s api=%q reason=%q delay=%s spend=%v counted=%v class=%q status=%d message=%q text=%q auth=%q latency=%s cause=%q",
+		d.kind, d.api, d.reason, d.delay, d.spend, d.counted, d.class, d.status, d.message, d.text, d.authFailure, d.latency, cause)
 }

@@ -73,8 +73,11 @@ type retryError struct {
 	status int
 	// delay is the wait before the next attempt; 0 = the backoff schedule.
 	delay time.Duration
-	// spend tells asynq whether this failure uses up one retry.
+	// spend: this failure uses up one retry of the task's budget.
 	spend bool
+	// counted: asynq counts the failure although it does not spend the
+	// budget (the decision's counted).
+	counted bool
 	// reason explains the decision, for logs.
 	reason string
 }
@@ -95,14 +98,16 @@ func RetryLater(d time.Duration, cause error) error {
 	return &retryError{err: cause, class: RetrySnoozed, delay: d, reason: "snoozed by middleware"}
 }
 
-// isFailure is asynq's IsFailure: a retryError says itself whether the
-// failure spends the budget; anything else (a lease lost after a crash, a
-// deadline that asynq saw before the handler returned, a panic asynq
-// recovered) counts as a failure.
+// isFailure is asynq's IsFailure, which decides whether asynq counts a
+// retried failure in the task's retried count (the count RetryDelayFunc's
+// backoff follows, and the count that spends the retry budget): a
+// retryError says itself (it spends the budget, or is counted past it);
+// anything else (a lease lost after a crash, a deadline that asynq saw
+// before the handler returned, a panic asynq recovered) counts.
 func isFailure(err error) bool {
 	var re *retryError
 	if errors.As(err, &re) {
-		return re.spend
+		return re.spend || re.counted
 	}
 	return true
 }

@@ -328,6 +328,11 @@ func stuckDeadLetter(q, id, held string) (*DeadLetter, string) {
 		" bytes) does not decode (" + derr.Error() + "), so asynq can neither run nor recover it"
 	s := salvage(raw)
 	d.Type, d.Attempts, d.MaxRetry = s.typ, s.retried+1, s.retry
+	if s.retry >= tasks.AsynqMaxRetry {
+		// The budget was in the task's headers, which are not read here:
+		// unknown, so Retry gives the new task its type's budget.
+		d.MaxRetry = 0
+	}
 	if s.typ != "" && s.payload != nil {
 		d.Payload = s.payload
 		if env, _, err := tasks.Decode(s.typ, s.payload); err == nil {

@@ -417,6 +417,10 @@ func TestOrderingPerPerson(t *testing.T) {
 	t.Logf("%d ordered events in %s", len(evs), time.Since(start).Round(time.Millisecond))
 }
 
+// TestOrderingStuckPredecessorDoesNotBlockForever: a predecessor deleted
+// right after it was enqueued looks like one whose enqueue is still under
+// way (its number is taken before the enqueue), so its successor waits
+// MaxWait from the stamp, then goes ahead and reports the skip.
 func TestOrderingStuckPredecessorDoesNotBlockForever(t *testing.T) {
 	obs := newRecObserver()
 	h := newHarness(t, func(c *Config) {

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/tasks"
@@ -131,6 +132,24 @@ type Config struct {
 	// enqueued in (see tracing.go); nil: no tracing and no cost (the trace
 	// id a task carries is still logged).
 	TracerProvider trace.TracerProvider
+	// Contracts checks every task again after it was decoded and
+	// validated, before delivery (package contracts; the producer checked
+	// it at enqueue): a task enqueued before a contract changed is judged
+	// by the contract in force. A refused one is dead-lettered as invalid
+	// with the contract's reason, a value the contract coerces is
+	// delivered coerced. Default: none.
+	Contracts *contracts.Set
+	// AnonymousMergeTTL is how long the worker remembers that an anonymous
+	// visitor was merged into a person, once it delivered the merge (an
+	// identify carrying anonymous_id, cio:merge_anonymous, a Pipelines
+	// identify with userId and anonymousId, a Pipelines alias). An
+	// anonymous event of that visitor delivered later is delivered as the
+	// person's event, with the same event id: Customer.io merges only the
+	// anonymous events it receives within five minutes of the identify,
+	// so one delayed by a backlog or retries would otherwise be orphaned.
+	// Default 30 days (Customer.io keeps anonymous events that long);
+	// negative: off.
+	AnonymousMergeTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -179,6 +198,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.AnonymousMergeTTL == 0 {
+		c.AnonymousMergeTTL = DefaultAnonymousMergeTTL
+	}
 	if c.RateLimits.MaxWait <= 0 {
 		c.RateLimits.MaxWait = DefaultRateLimitMaxWait
 	}
@@ -214,6 +236,8 @@ type Worker struct {
 	batchTypes map[string]bool
 	// batchHook, when set (tests), runs in every batch request before it is sent.
 	batchHook func([]customerio.Operation)
+	// returned, when set (tests), runs as each attempt's handler returns.
+	returned func(t *Task, err error)
 
 	mu          sync.Mutex
 	clients     map[string]*customerio.Client
@@ -226,6 +250,9 @@ type Worker struct {
 	stuck  stuckCheck
 	status *status.Store // nil: Config.Status.Off
 	tracer trace.Tracer  // nil: Config.TracerProvider unset
+	// locks serialize a task's dead-letter decisions with asynq's error
+	// handler (deadline.go).
+	locks taskLocks
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -351,6 +378,7 @@ func New(cfg Config) (*Worker, error) {
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		RetryDelayFunc:           retryDelay(cfg.Backoff, cfg.Now),
 		IsFailure:                isFailure,
+		ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
 		Logger:                   NewAsynqLogger(cfg.Logger),
 		LogLevel:                 asynq.WarnLevel,
 	})

@@ -51,14 +51,16 @@ delete take IDs only):
 
 const dlqAttemptsHelp = `Attempts are shown as made/allowed: the attempts that spent the task's retry
 budget, the last one included, out of the attempts that budget allows (the
-task's max_retry: 297 unless the producer set another). Attempts refused with
-429 or for credentials (401, none configured) do not spend it and are not
-counted, nor are waits for a rate limit or for a person's earlier task, nor
-the retries of a transient failure once the budget is spent while the retry
-window (24 h) is still open. The history lists every failed attempt, counted
-or not, with its time, class, status and reason (the newest 20 of one task's
-retries, 100 in all; the number left out is shown). A worker crash during an
-attempt counts, and can make a task's attempts one more than allowed.`
+task's max_retry retries and its first attempt: 298 unless the producer set
+another budget). Attempts refused with 429 or for credentials (401, none
+configured) do not spend it and are not counted, nor are waits for a rate
+limit or for a person's earlier task, nor the retries of a transient failure
+once the budget is spent while the retry window (24 h) is still open. A
+worker crash during an attempt counts. The history lists every failed
+attempt, counted or not, with its time, class, status and reason (the newest
+20 of one task's retries, 100 in all; the number left out is shown). A task
+enqueued by an earlier cioq version is allowed max_retry attempts, and a
+crash can make its attempts one more than allowed.`
 
 // dlqSub is one `cioq dlq` subcommand.
 type dlqSub struct {
@@ -104,6 +106,11 @@ func dlqSubs() []dlqSub {
 				"the dead letter is removed only once the new task is in Redis, and the new\n" +
 				"task keeps its history. Prints one JSON line per retried dead letter\n" +
 				"(dead_letter, task_id, queue, type).\n\n" +
+				"Retrying is safe to repeat: the new task's id is derived from the dead letter,\n" +
+				"so a dead letter whose task is in Redis already (a retry interrupted after the\n" +
+				"enqueue, e.g. by Ctrl-C, or run by two operators at once) is not enqueued again:\n" +
+				"it is reported as already retried (its JSON line has \"already_retried\": true)\n" +
+				"and removed.\n\n" +
 				"A dead letter whose task has expired (class expired, or an expiry already\n" +
 				"past in any class) would be dead-lettered again at once: it is skipped, with\n" +
 				"the reason on stderr, unless --expires-in D gives the retried tasks a new\n" +
@@ -620,6 +627,9 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 		}
 	}
 	summary := fmt.Sprintf("%d retried, %d failed", count[retryDone], count[retryFailed])
+	if count[retryAlready] > 0 {
+		summary += fmt.Sprintf(", %d already retried", count[retryAlready])
+	}
 	if count[retrySkipped] > 0 {
 		summary += fmt.Sprintf(", %d skipped (expired: see above)", count[retrySkipped])
 	}
@@ -654,6 +664,7 @@ const (
 	retryDone    retryOutcome = iota // re-enqueued
 	retrySkipped                     // expired, and no new expiry given
 	retryFailed                      // not found, or not re-enqueued
+	retryAlready                     // its task was enqueued by an earlier retry; removed now
 )
 
 // retryOne re-enqueues one dead letter (id is an argument, a dead letter id
@@ -674,7 +685,16 @@ func (d *dlqCmd) retryOne(ctx context.Context, client *asynq.Client, enc *json.E
 	}
 	info, err := d.store.Retry(ctx, id, client, opts...)
 	var expired *worker.ExpiredError
+	var already *worker.AlreadyRetriedError
 	switch {
+	case errors.As(err, &already):
+		if already.Err != nil {
+			fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: already retried as %s, but the dead letter was not removed: %v\n", id, already.TaskID, already.Err)
+			return retryFailed
+		}
+		fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: already retried as %s (not enqueued again); dead letter removed\n", id, already.TaskID)
+		enc.Encode(retryLine{DeadLetter: id, TaskID: already.TaskID, Queue: already.Queue, Type: already.Type, AlreadyRetried: true})
+		return retryAlready
 	case errors.As(err, &expired):
 		at := ""
 		if !expired.ExpiresAt.IsZero() {
@@ -693,13 +713,19 @@ func (d *dlqCmd) retryOne(ctx context.Context, client *asynq.Client, enc *json.E
 		// Enqueued, but the dead letter could not be removed.
 		fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: re-enqueued as %s but the dead letter was not removed: %v\n", id, info.ID, err)
 	}
-	enc.Encode(struct {
-		DeadLetter string `json:"dead_letter"`
-		TaskID     string `json:"task_id"`
-		Queue      string `json:"queue"`
-		Type       string `json:"type"`
-	}{id, info.ID, info.Queue, info.Type})
+	enc.Encode(retryLine{DeadLetter: id, TaskID: info.ID, Queue: info.Queue, Type: info.Type})
 	return retryDone
+}
+
+// retryLine is the JSON line `dlq retry` prints per retried dead letter.
+type retryLine struct {
+	DeadLetter string `json:"dead_letter"`
+	TaskID     string `json:"task_id"`
+	Queue      string `json:"queue"`
+	Type       string `json:"type"`
+	// AlreadyRetried: an earlier retry had enqueued the task; nothing was
+	// enqueued now.
+	AlreadyRetried bool `json:"already_retried,omitempty"`
 }
 
 // parseRate reads "50/s", "600/m" or "50" into the interval between two

@@ -244,7 +244,7 @@ func TestDLQShowRetry(t *testing.T) {
 		t.Errorf("retry output %+v", out)
 	}
 	ts := pending()
-	if len(ts) != 1 || ts[0].ID != out.TaskID || ts[0].MaxRetry != 25 || ts[0].Retried != 0 {
+	if len(ts) != 1 || ts[0].ID != out.TaskID || ts[0].Headers[tasks.HeaderRetryBudget] != "25" || ts[0].MaxRetry != tasks.AsynqMaxRetry || ts[0].Retried != 0 {
 		t.Fatalf("pending after retry: %+v", ts)
 	}
 	if _, err := worker.NewDeadLetters(db.Client, nil).Get(context.Background(), "task-1"); err != worker.ErrNotFound {
@@ -457,7 +457,7 @@ func TestDLQShowsEveryAttempt(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	allowed := fmt.Sprintf("3/%d", tasks.DefaultMaxRetry)
+	allowed := fmt.Sprintf("3/%d", tasks.DefaultMaxRetry+1) // a budget of 297 retries: 298 attempts
 
 	res := cli(t, env, "", "dlq", "show", r.TaskID)
 	if res.code != 0 {
@@ -491,7 +491,7 @@ func TestDLQShowsEveryAttempt(t *testing.T) {
 	}
 	check := func(what string, it dlqItem, history bool) {
 		t.Helper()
-		if it.Attempts != 3 || it.AttemptsAllowed != tasks.DefaultMaxRetry {
+		if it.Attempts != 3 || it.AttemptsAllowed != tasks.DefaultMaxRetry+1 {
 			t.Errorf("%s: attempts %d/%d, want %s", what, it.Attempts, it.AttemptsAllowed, allowed)
 		}
 		if !history {
@@ -510,7 +510,7 @@ func TestDLQShowsEveryAttempt(t *testing.T) {
 		}
 	}
 	check("show --json", it, true)
-	if !strings.Contains(res.stdout, `"attempts_allowed": 297`) || strings.Contains(res.stdout, "max_retry") {
+	if !strings.Contains(res.stdout, `"attempts_allowed": 298`) || strings.Contains(res.stdout, "max_retry") {
 		t.Errorf("show --json field names:\n%s", res.stdout)
 	}
 	res = cli(t, env, "", "dlq", "export")
@@ -663,4 +663,67 @@ func TestDLQRetryExpired(t *testing.T) {
 	if n, _ := store.Count(ctx); n != 0 {
 		t.Errorf("%d dead letters left", n)
 	}
+}
+
+// TestDLQRetryAfterInterruptedRetry: a retry that enqueued the task and was
+// interrupted before it removed the dead letter (as by Ctrl-C during
+// `retry --all`) leaves the dead letter behind; `dlq retry` of it again
+// enqueues nothing (one task stays in the queue), reports it as already
+// retried, removes it and exits 0. On main it enqueued a second task.
+func TestDLQRetryAfterInterruptedRetry(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	env := map[string]string{"REDIS_URL": db.URL()}
+	ctx := context.Background()
+	b, err := tasks.Encode(tasks.SendEmail{SendOptions: sendOpts("receipt", "user-9"), To: "person9@example.com"}, tasks.Meta{EnqueuedAt: seedBase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := worker.NewDeadLetters(db.Client, asynq.NewInspectorFromRedisClient(db.Client))
+	if err := store.Add(ctx, &worker.DeadLetter{ID: "task-9", Type: tasks.TypeSendEmail, Queue: tasks.QueueCritical, Payload: b,
+		Attempts: 1, MaxRetry: 25, Class: worker.DeadLetterPermanent, Status: 422, Error: "refused", LastFailedAt: seedBase}); err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClientFromRedisClient(db.Client)
+	rctx, interrupt := context.WithCancel(ctx)
+	first, err := store.Retry(rctx, "task-9", interruptAfter{client, interrupt})
+	if first == nil || err == nil {
+		t.Fatalf("interrupted retry: %v, %v; want the task enqueued and the dead letter left", first, err)
+	}
+
+	r := cli(t, env, "", "dlq", "retry", "task-9")
+	if r.code != 0 || !strings.Contains(r.stderr, "task-9: already retried as "+first.ID) || !strings.Contains(r.stderr, "0 retried, 0 failed, 1 already retried") {
+		t.Fatalf("retry again: exit %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	var line struct {
+		DeadLetter     string `json:"dead_letter"`
+		TaskID         string `json:"task_id"`
+		Queue          string `json:"queue"`
+		Type           string `json:"type"`
+		AlreadyRetried bool   `json:"already_retried"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &line); err != nil || line.DeadLetter != "task-9" || line.TaskID != first.ID ||
+		line.Queue != tasks.QueueCritical || line.Type != tasks.TypeSendEmail || !line.AlreadyRetried {
+		t.Errorf("retry output %q (%v)", r.stdout, err)
+	}
+	ts, err := asynq.NewInspectorFromRedisClient(db.Client).ListPendingTasks(tasks.QueueCritical)
+	if err != nil || len(ts) != 1 || ts[0].ID != first.ID {
+		t.Errorf("pending tasks %v (%v), want only %s", ts, err, first.ID)
+	}
+	if _, err := store.Get(ctx, "task-9"); err != worker.ErrNotFound {
+		t.Errorf("dead letter still there: %v", err)
+	}
+}
+
+// interruptAfter enqueues, then cancels the retry's context: the process
+// "dies" between the enqueue and the removal of the dead letter.
+type interruptAfter struct {
+	c      *asynq.Client
+	cancel context.CancelFunc
+}
+
+func (e interruptAfter) EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	info, err := e.c.EnqueueContext(ctx, task, opts...)
+	e.cancel()
+	return info, err
 }

@@ -261,6 +261,12 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"serve without dashboard credentials", map[string]string{"REDIS_URL": redis}, []string{"serve"}, "CIOQ_DASHBOARD_PASSWORD"},
 		{"serve with half the dashboard credentials", map[string]string{"REDIS_URL": redis, "CIOQ_DASHBOARD_USER": "admin"}, []string{"serve"}, "CIOQ_DASHBOARD_PASSWORD"},
 		{"serve without REDIS_URL", map[string]string{"CIOQ_DASHBOARD_USER": "a", "CIOQ_DASHBOARD_PASSWORD": "b"}, []string{"serve"}, "REDIS_URL"},
+		{"serve with a trusted origin without a scheme", map[string]string{"REDIS_URL": redis, "CIOQ_DASHBOARD_USER": "a", "CIOQ_DASHBOARD_PASSWORD": "b",
+			"CIOQ_DASHBOARD_TRUSTED_ORIGINS": "https://ok.example.com,cioq.example.com"}, []string{"serve"}, "CIOQ_DASHBOARD_TRUSTED_ORIGINS"},
+		{"serve with an allowed host with a port", map[string]string{"REDIS_URL": redis, "CIOQ_DASHBOARD_USER": "a", "CIOQ_DASHBOARD_PASSWORD": "b",
+			"CIOQ_DASHBOARD_ALLOWED_HOSTS": "cioq.example.com:443"}, []string{"serve"}, "CIOQ_DASHBOARD_ALLOWED_HOSTS"},
+		{"serve with a bad --trusted-origins", map[string]string{"REDIS_URL": redis, "CIOQ_DASHBOARD_USER": "a", "CIOQ_DASHBOARD_PASSWORD": "b"},
+			[]string{"serve", "--trusted-origins", "https://cioq.example.com/dashboard"}, "--trusted-origins"},
 		{"dlq without REDIS_URL", nil, []string{"dlq", "list"}, "REDIS_URL"},
 		{"enqueue without REDIS_URL", nil, []string{"enqueue", "cio:identify"}, "REDIS_URL"},
 	} {

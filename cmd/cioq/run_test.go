@@ -17,6 +17,7 @@ import (
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/testpg"
 	"github.com/cioq/cioq/internal/testredis"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
@@ -254,6 +255,99 @@ func TestServeNoAuth(t *testing.T) {
 	}
 }
 
+// request sends one request to a running serve or demo with the given
+// headers ("Host" sets the Host header) and returns its status.
+func request(t *testing.T, method, url, user, pass string, headers ...string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// serve on a loopback address refuses dashboard requests under a Host
+// name it does not expect (a DNS-rebinding page's), but for the names in
+// CIOQ_DASHBOARD_ALLOWED_HOSTS; cross-site requests that change state
+// are refused, and an origin in CIOQ_DASHBOARD_TRUSTED_ORIGINS passes
+// where Host was rewritten. /metrics and /healthz are not the dashboard's.
+func TestServeDashboardChecksHostAndOrigin(t *testing.T) {
+	t.Parallel()
+	db := testredis.New(t)
+	addr := freeAddr(t)
+	base := "http://" + addr
+	p := start(t, map[string]string{
+		"REDIS_URL": db.URL(), "CIOQ_DASHBOARD_USER": "admin", "CIOQ_DASHBOARD_PASSWORD": "s3cret",
+		"CIOQ_DASHBOARD_ALLOWED_HOSTS":   "cioq.test",
+		"CIOQ_DASHBOARD_TRUSTED_ORIGINS": "https://cioq.example.com",
+	}, "serve", "--addr", addr, "--queue-metrics=false")
+	p.waitStderr("msg=serving", 15*time.Second)
+	queues := base + "/dashboard/api/queues"
+	for _, c := range []struct {
+		host string
+		want int
+	}{
+		{addr, 200}, {"localhost:8080", 200}, {"cioq.test", 200}, {"cioq.example.com", 200},
+		{"evil.example", http.StatusMisdirectedRequest}, {"rebind.evil.example:8080", http.StatusMisdirectedRequest},
+	} {
+		if code := request(t, http.MethodGet, queues, "admin", "s3cret", "Host", c.host); code != c.want {
+			t.Errorf("Host %s: %d, want %d", c.host, code, c.want)
+		}
+	}
+	if code := request(t, http.MethodGet, base+"/healthz", "", "", "Host", "evil.example"); code != 200 {
+		t.Errorf("/healthz under another Host: %d", code)
+	}
+
+	ac := asynq.NewClientFromRedisClient(db.Client)
+	defer ac.Close()
+	if _, err := ac.Enqueue(asynq.NewTask("cio:identify", []byte(`{}`)), asynq.Queue("default"), asynq.ProcessIn(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	pause := base + "/dashboard/api/queues/default:pause"
+	if code := request(t, http.MethodPost, pause, "admin", "s3cret", "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example",
+		"Content-Type", "application/x-www-form-urlencoded"); code != http.StatusForbidden {
+		t.Errorf("cross-site pause: %d, want 403", code)
+	}
+	if code := request(t, http.MethodPost, pause, "admin", "s3cret", "Sec-Fetch-Site", "same-origin", "Content-Type", "text/plain"); code != http.StatusUnsupportedMediaType {
+		t.Errorf("same-origin text/plain pause: %d, want 415", code)
+	}
+	if code := request(t, http.MethodPost, pause, "admin", "s3cret", "Origin", "https://cioq.example.com"); code != http.StatusNoContent {
+		t.Errorf("pause from the trusted origin: %d, want 204", code)
+	}
+	if qi, err := asynq.NewInspectorFromRedisClient(db.Client).GetQueueInfo("default"); err != nil || !qi.Paused {
+		t.Errorf("queue after the trusted pause: %+v, %v", qi, err)
+	}
+	if code := p.stop(15 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// The host check is on where a rebinding page could drive the dashboard:
+// loopback addresses (and --no-auth, and the demo).
+func TestLoopbackAddr(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.0.0.2:80": true, "[::1]:8080": true, "localhost:8080": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:8080": false, "10.0.0.5:8080": false, "cioq.internal:8080": false, "bad": false,
+	} {
+		if got := loopbackAddr(addr); got != want {
+			t.Errorf("loopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
 // The sandbox subcommand prints its URLs and keys and stops on a signal.
 func TestSandboxCommand(t *testing.T) {
 	t.Parallel()
@@ -277,20 +371,29 @@ func TestSandboxCommand(t *testing.T) {
 }
 
 // The demo (what `make run` runs) delivers every scenario to its sandbox,
-// prints what arrived and exits 0 on Ctrl-C.
+// prints what arrived, shows the outbox (a committed order's confirmation
+// delivered, a rolled-back one's never sent) and exits 0 on Ctrl-C.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	db := testredis.New(t)
+	pg := testpg.New(t)
 	addr := freeAddr(t)
-	p := start(t, map[string]string{"REDIS_URL": db.URL()}, "demo", "--addr", addr, "--sandbox-addr", freeAddr(t), "--timeout", "30s")
+	p := start(t, map[string]string{"REDIS_URL": db.URL(), "CIOQ_OUTBOX_URL": pg.URL}, "demo", "--addr", addr, "--sandbox-addr", freeAddr(t), "--timeout", "30s")
 	eventually(t, "the demo to settle", func() bool { return strings.Contains(p.stdout.String(), "Press Ctrl-C to stop.") })
 	out := p.stdout.String()
 	for _, want := range []string{
-		"11 of 11 scenarios delivered.",
+		"14 of 14 scenarios delivered or refused as they should be.",
 		"duplicate: not enqueued again",
 		"user-1001  average_order_value=100 email=ada@example.com",
 		"/pricing", "(anonymous anon-7f3a, merged on signup)",
-		"email  password_reset", "email  order_confirmation",
+		"email  password_reset       delivered", "email  order_confirmation   delivered", "email  welcome              bounced",
+		// The contracts: a refused send naming the variable, coerced attributes.
+		"Contracts: 2 template(s) pulled from the sandbox",
+		`[1] refused   password reset without message_data.reset_link`,
+		`nothing enqueued: contracts: message_data.reset_link: required by template "password_reset" (id 1), missing`,
+		"user-1006  email=barbara@example.com", "total_revenue=1250",
+		// The late anonymous event, rescued by the merge record.
+		"[3] delivered late page view of anon-7f3a 6 minutes after the signup merge", "user-1004  page   /checkout",
 		"Transactional deliveries (3):", // the order confirmation enqueued twice is sent once
 		// What the sandbox's reporting webhooks said, through serve's receiver.
 		"What became of each message", "  delivered  cio:send_email         password_reset", "  bounced    cio:send_email         welcome",
@@ -299,6 +402,8 @@ func TestDemo(t *testing.T) {
 		"segment 3: user-1001, user-1003",
 		"broadcast 1", "identify userId user-1005", `"Order Completed"`,
 		"http://" + addr + "/dashboard/", `(user "admin", password "demo")`, "/_sandbox/state",
+		"Transactional outbox", "and its confirmation email in one transaction", "(payment declined)",
+		"-1 once (1 send);", "-2: 0 sends, 1 of the 2 orders in the database",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
@@ -307,9 +412,25 @@ func TestDemo(t *testing.T) {
 	if code, _ := get(t, "http://"+addr+"/dashboard/", "admin", "demo"); code != 200 {
 		t.Errorf("dashboard with the demo credentials: %d", code)
 	}
-	if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 3`) ||
-		!strings.Contains(body, `cioq_message_outcomes_total{outcome="bounced",template="welcome",type="cio:send_email",workspace="default"} 1`) {
-		t.Errorf("/metrics lacks the sends:\n%s", body)
+	// Its credentials are well known: a DNS-rebinding page's Host is refused.
+	if code := request(t, http.MethodGet, "http://"+addr+"/dashboard/api/queues", "admin", "demo", "Host", "rebind.evil.example:8080"); code != http.StatusMisdirectedRequest {
+		t.Errorf("demo dashboard under another Host: %d, want 421", code)
+	}
+	if code := request(t, http.MethodGet, "http://"+addr+"/dashboard/api/queues", "admin", "demo", "Host", "localhost:8080"); code != 200 {
+		t.Errorf("demo dashboard as localhost: %d, want 200", code)
+	}
+	_, body := get(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		`cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 3`,
+		`cioq_contract_refusals_total{rule="required",workspace="default"} 1`,
+		`cioq_contract_coercions_total{type="number",workspace="default"} 1`,
+		`cioq_contract_coercions_total{type="timestamp",workspace="default"} 1`,
+		`cioq_anonymous_rescued_total{type="cio:track_anonymous"} 1`,
+		`cioq_message_outcomes_total{outcome="bounced",template="welcome",type="cio:send_email",workspace="default"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
 	}
 	p.cmd.Process.Signal(os.Interrupt)
 	if code := p.wait(20 * time.Second); code != 0 {

@@ -28,6 +28,7 @@ func runSandbox(ctx context.Context, a *app, args []string) error {
 	hookDelay := fs.Duration("webhook-delay", 0, "wait this long before each webhook")
 	hookDup := fs.Bool("webhook-duplicate", false, "send every webhook twice")
 	hookReorder := fs.Bool("webhook-reorder", false, "send a delivery's webhooks last first")
+	checkTemplates := fs.Bool("check-templates", false, "answer a send naming no template of the sandbox (password_reset, order_confirmation) 400, as Customer.io does")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func runSandbox(ctx context.Context, a *app, args []string) error {
 	if hooks.URL != "" && hooks.SigningKey == "" {
 		return usageErrorf("--webhook-url needs --webhook-signing-key or %s", config.EnvWebhookSigningKey)
 	}
-	r, err := sandbox.Start(*addr, sandbox.Config{Webhooks: hooks})
+	r, err := sandbox.Start(*addr, sandbox.Config{Webhooks: hooks, CheckTemplates: *checkTemplates})
 	if err != nil {
 		return usageErrorf("--addr: %v", err)
 	}

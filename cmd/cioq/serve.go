@@ -30,13 +30,19 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"With CIOQ_WORKSPACES_FILE (the workers' file), the ingest refuses a source\n"+
 			"or a task naming a workspace that is not in it. /v1/tasks puts tasks only in\n"+
 			"the queues of CIOQ_QUEUES (the workers' setting; default critical, default,\n"+
-			"bulk).\n\n"+
+			"bulk). With CIOQ_CONTRACTS_FILE, it refuses (400, naming the field) a\n"+
+			"request with a task a contract refuses.\n\n"+
 			"With CIOQ_WEBHOOK_SIGNING_KEY (or webhook_signing_key in the workspaces\n"+
 			"file) it receives Customer.io's reporting webhooks at POST\n"+
 			"/v1/customerio/webhooks[/WORKSPACE] and records each message's fate\n"+
 			"(cioq status TASK_ID shows it).\n\n"+
+			"The dashboard refuses cross-origin requests that change state (403) and\n"+
+			"API bodies that are not JSON (415). On a loopback address, and with\n"+
+			"--no-auth, it also refuses Host headers other than IP addresses, localhost\n"+
+			"and --allowed-hosts (421), against DNS rebinding.\n\n"+
 			"Environment: REDIS_URL, CIOQ_DASHBOARD_USER, CIOQ_DASHBOARD_PASSWORD,\n"+
-			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_QUEUES,\n"+
+			"CIOQ_DASHBOARD_TRUSTED_ORIGINS, CIOQ_DASHBOARD_ALLOWED_HOSTS,\n"+
+			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE, CIOQ_QUEUES,\n"+
 			"CIOQ_WEBHOOK_SIGNING_KEY, CIOQ_STATUS_TTL, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
 	addr := fs.String("addr", ":8080", "listen address")
 	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")
@@ -44,7 +50,15 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	showPayloads := fs.Bool("show-payloads", false, "dashboard shows task payloads unredacted (person identifiers, emails, message data)")
 	queueMetrics := fs.Bool("queue-metrics", true, "serve queue sizes and cioq_dead_letters read from Redis on /metrics (register them in one kind of process only)")
 	drain := fs.Duration("drain-timeout", 20*time.Second, "how long requests in flight may finish at shutdown")
+	fs.String("trusted-origins", "", "comma-separated origins (https://cioq.example.com) whose dashboard changes are accepted "+
+		"although their Origin does not match the Host header, as behind a proxy that rewrites Host (default "+envDashboardTrustedOrigins+")")
+	fs.String("allowed-hosts", "", "comma-separated host names the dashboard answers to besides IP addresses and localhost; "+
+		"setting any checks the Host header on every address (default "+envDashboardAllowedHosts+")")
 	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	dnet, err := readDashboardNetwork(a.getenv, fs)
+	if err != nil {
 		return err
 	}
 	log, err := newLogger(a.getenv, a.stderr)
@@ -71,16 +85,22 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	}
 
 	reg := newRegistry()
+	dash := ops.DashboardOptions{
+		RedisConnOpt:   conn,
+		Username:       strings.TrimSpace(a.getenv(envDashboardUser)),
+		Password:       a.getenv(envDashboardPassword),
+		AllowNoAuth:    *noAuth,
+		ReadOnly:       *readOnly,
+		ShowPayloads:   *showPayloads,
+		TrustedOrigins: dnet.origins,
+		AllowedHosts:   dnet.hosts,
+	}
+	// A rebinding page can drive a dashboard it needs no password for, or
+	// one only this machine reaches.
+	dash.CheckHost = dash.Unauthenticated() || loopbackAddr(*addr)
 	site, err := newSite(siteOptions{
 		log: log, getenv: a.getenv, conn: conn, rdb: rdb, reg: reg, producer: popts,
-		dashboard: ops.DashboardOptions{
-			RedisConnOpt: conn,
-			Username:     strings.TrimSpace(a.getenv(envDashboardUser)),
-			Password:     a.getenv(envDashboardPassword),
-			AllowNoAuth:  *noAuth,
-			ReadOnly:     *readOnly,
-			ShowPayloads: *showPayloads,
-		},
+		dashboard:    dash,
 		queueMetrics: *queueMetrics,
 		metrics:      ops.NewMetrics(reg),
 	})

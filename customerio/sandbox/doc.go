@@ -36,12 +36,26 @@
 // identifier "cio_<x>" addresses the person whose cio_id is <x>. An
 // identifier containing "@" addresses the person with that email (compared
 // case-insensitively) if one exists, and otherwise the person with that id
-// (email-or-id workspace semantics). Anything else is an id. A person created
-// through a path identifier gets it as their id.
+// (email-or-id workspace semantics). Anything else is an id, a phone number
+// too (Customer.io's Track API reference: "a phone number in the path is
+// treated as an id"). A person created through a path identifier gets it as
+// their id.
+//
+// # Typed identifiers
+//
+// Track v2 person operations name a person by identifiers {"id"},
+// {"email"}, {"cio_id"} (bare value) or {"phone"} (E.164, "+" and up to 15
+// digits: the sandbox acts as a workspace with phone enabled as an
+// identifier); merges, transactional sends and an object's relationships
+// to people take id, email or cio_id only. A person's phone identifier is
+// [Person.Phone] ([Server.PersonBy] finds a person by a typed identifier).
+// Every object gets a cio_object_id when it is created ([Object.CioObjectID],
+// [Server.ObjectByCioID]); object operations and relationships name an
+// object by {"object_type_id","object_id"} or {"cio_object_id"} alone.
 //
 // # Deliberate choices where Customer.io's documentation is silent
 //
-//   - Suppress deletes the profile and blocks its id and email; a later
+//   - Suppress deletes the profile and blocks its id, email and phone; a later
 //     identify, event or device call for a blocked identifier answers 200
 //     and is ignored. Unsuppress by any of the blocked identifiers frees all
 //     of them.
@@ -50,19 +64,43 @@
 //     same way on messageId.
 //   - An event, device or transactional send for an unknown person creates
 //     that person; an identify with "_update": true never does; a path
-//     "cio_<x>" for an unknown cio_id is dropped (200, no change).
+//     "cio_<x>" for an unknown cio_id is dropped (200, no change), and so
+//     is an operation or relationship naming a cio_object_id no object has
+//     (a cio_object_id never creates an object).
 //   - Broadcast triggers: 404 for unknown broadcasts, then body validation
 //     (422), then the rate limits (429), so a rejected body does not use up
 //     the trigger interval. Recipient flags that do not belong to the chosen
 //     recipient shape are rejected with 422.
 //   - The App rate limit applies to every App API request, transactional
 //     sends included, counted per key with a sliding one-second window.
-//   - What becomes of a transactional send after the 200 (Delivery.Status):
-//     a recipient whose local part is "bounce" (bounce@example.com)
-//     bounces with BounceReason; a delivery something marked "failed" (with
-//     its FailureReason) fails; any other is delivered. GET
-//     /v1/messages/{id} reports it as Customer.io's "Get a message" does
-//     (metrics with their times, failure_message).
+//   - Transactional messages (Config.TransactionalMessages; by default
+//     the demo's password_reset and order_confirmation) are listed by GET
+//     /v1/transactional and their content variants served by GET
+//     /v1/transactional/{id}/contents. A send naming one is rendered with
+//     its message_data as Liquid's trigger and the person's attributes as
+//     customer: a variable that is missing (or null) fails the delivery,
+//     which is still accepted with 200, as Customer.io accepts a send
+//     before rendering it; the delivery's status is "failed" and its
+//     failure_message the Liquid error (/_sandbox/deliveries). With
+//     Config.CheckTemplates a send naming an unknown id or trigger name is
+//     answered 400 "transactional_message_id" not found, as Customer.io's
+//     "Common transactional API errors" page documents; without it any id
+//     is accepted.
+//   - An anonymous event is associated with the person identified with its
+//     anonymous_id only when it arrives up to five minutes after that
+//     identify (Config.AnonymousMergeWindow, Customer.io's documented
+//     server-side window); later ones stay anonymous, marked orphaned,
+//     until an identify carries the id again. The window applies to Track
+//     v1, Track v2 and Pipelines alike (for Pipelines UNCONFIRMED).
+//   - What becomes of a transactional send after the 200 (Delivery.Status,
+//     one model for /_sandbox/deliveries, GET /v1/messages/{id} and the
+//     reporting webhooks): a send_at in the future is "scheduled", a
+//     queue_draft "drafted"; a template that does not render (above) or
+//     Config.DeliveryFailure fails it ("failed" with FailureMessage); a
+//     recipient whose local part is "bounce" (bounce@example.com) bounces
+//     with BounceReason; any other is delivered. GET /v1/messages/{id}
+//     reports it as Customer.io's "Get a message" does (metrics with their
+//     times, failure_message).
 //   - The CDP API is permissive unless the request carries
 //     "X-Strict-Mode: 1": malformed or oversize messages answer 200 and are
 //     stored but not applied to state.
@@ -72,10 +110,14 @@
 // [Server.AddFault] (or PUT /_sandbox/faults/{group}) adds a [Fault] to a
 // group and returns its id: added latency, a canned status with optional
 // body and Retry-After, a connection reset, or a hang until the client gives
-// up; for a fraction of requests, the next N requests, and/or a path prefix.
-// A group holds any number of faults: every matching latency adds up, and the
-// first matching fault (in the order they were added) with a status, reset
-// or hang answers the request. [Server.SetFault] (PUT ...?replace=true)
+// up; or, for a request that is served as usual (a send is made, a batch
+// applied), an answer altered on the way out: another body (a 2xx that is
+// not JSON), a body cut off mid-way (a read error after the status), or a
+// v2 batch answer whose errors lack batch_index or name an index past the
+// batch; for a fraction of requests, the next N requests, and/or a path
+// prefix. A group holds any number of faults: every matching latency adds
+// up, and the first matching fault (in the order they were added) with a
+// status, reset, hang or altered answer applies its action. [Server.SetFault] (PUT ...?replace=true)
 // replaces a group's faults with one; [Server.RemoveFault] (DELETE
 // /_sandbox/faults/{group}/{id}) removes one, [Server.ClearFault] and
 // [Server.ClearFaults] a group's or all.
@@ -86,9 +128,9 @@
 // --webhook-url`) the sandbox posts signed reporting webhooks of every
 // transactional delivery, as Customer.io does: sent and delivered; sent and
 // bounced (with a failure_message) for a bounce address; failed with the
-// delivery's FailureReason for a delivery marked failed
-// ([Config.DeliveryFailure], or anything that sets Delivery.Status before
-// the delivery is stored). One event per request, in order, retried while
+// delivery's FailureMessage for a delivery that failed (a template variable
+// the send lacked, or [Config.DeliveryFailure]); nothing yet for a
+// scheduled or drafted one. One event per request, in order, retried while
 // the receiver fails; Delay, Duplicate and Reorder make them late,
 // repeated or out of order. Broadcast triggers report nothing.
 //

@@ -17,9 +17,18 @@ import (
 // Fault describes trouble injected into one route group. A group holds any
 // number of faults at once, each with its own id; see [Server.AddFault] for
 // how they combine. Within one fault, Latency combines with the other kinds
-// (the delay comes first); Reset, Hang and Status are its action, checked in
-// that order. A Fault with only Latency delays the request and then serves
-// it normally.
+// (the delay comes first); Reset, Hang, Status and the response faults
+// (ResponseBody, BatchIndex, Truncate) are its action, checked in that
+// order. A Fault with only Latency delays the request and then serves it
+// normally.
+//
+// Reset, Hang and Status answer instead of Customer.io: the request has no
+// effect. The response faults let the request be served as usual (its
+// effects on the state happen, as they would at Customer.io) and then alter
+// the answer, for the answers a client must not mistake for a refusal: a
+// 2xx whose body is not the documented JSON, a 2xx whose body breaks off, a
+// v2 batch answer whose errors name no item of the batch. Truncate also
+// cuts a Status answer.
 type Fault struct {
 	// ID identifies the fault once installed ("f1", "f2", ...). The sandbox
 	// assigns it; a value given when adding a fault is ignored.
@@ -46,11 +55,46 @@ type Fault struct {
 	// PathPrefix limits the fault to requests whose group-relative escaped
 	// path starts with it (e.g. "/api/v1/customers"; "" = all).
 	PathPrefix string `json:"path_prefix,omitempty"`
+
+	// ResponseBody, when not "", serves the request and replaces the body
+	// of its answer (the status and the other headers are kept;
+	// Content-Type follows the new body): for example a 200 to a
+	// transactional send whose body is not JSON, or a 207 to a v2 batch
+	// without a readable errors list. Not with Status (use Body).
+	ResponseBody string `json:"response_body,omitempty"`
+	// BatchIndex serves the request and rewrites the batch_index of every
+	// error in the answer to a Track v2 batch (a 207, or a 200 listing
+	// errors), so that no error names an item of the batch:
+	// BatchIndexMissing removes it, BatchIndexOutOfRange adds the number of
+	// items in the batch. Answers without errors are left as they are.
+	// Not with Status.
+	BatchIndex string `json:"batch_index,omitempty"`
+	// Truncate cuts the answer's body: the headers announce the whole body
+	// (Content-Length), half of it is written (rounded down; an empty body
+	// announces one byte) and the connection is closed, so the client reads
+	// the status and then fails reading the body. Without Status the
+	// request is served first (a send is made, a batch applied); with
+	// Status its canned answer is cut.
+	Truncate bool `json:"truncate,omitempty"`
 }
 
+// The values of [Fault.BatchIndex].
+const (
+	// BatchIndexMissing removes batch_index from every error.
+	BatchIndexMissing = "missing"
+	// BatchIndexOutOfRange adds the batch's length to every batch_index.
+	BatchIndexOutOfRange = "out_of_range"
+)
+
 // acts reports whether the fault answers the request itself (status, reset
-// or hang) rather than only delaying it.
-func (f Fault) acts() bool { return f.Reset || f.Hang || f.Status != 0 }
+// or hang) or alters its answer, rather than only delaying it.
+func (f Fault) acts() bool { return f.Reset || f.Hang || f.Status != 0 || f.alters() }
+
+// alters reports whether the fault serves the request and alters its
+// answer (a response fault without Status).
+func (f Fault) alters() bool {
+	return f.Status == 0 && (f.ResponseBody != "" || f.BatchIndex != "" || f.Truncate)
+}
 
 // kind names what the fault does to a request it affects.
 func (f Fault) kind() string {
@@ -59,8 +103,14 @@ func (f Fault) kind() string {
 		return "reset"
 	case f.Hang:
 		return "hang"
+	case f.Truncate:
+		return "truncate"
 	case f.Status != 0:
 		return "status"
+	case f.ResponseBody != "":
+		return "response_body"
+	case f.BatchIndex != "":
+		return "batch_index"
 	}
 	return "latency"
 }
@@ -79,6 +129,12 @@ func (f Fault) Validate() error {
 		return fmt.Errorf("%w: rate must not be negative", ErrInvalidFault)
 	case f.Times < 0:
 		return fmt.Errorf("%w: times must not be negative", ErrInvalidFault)
+	case f.BatchIndex != "" && f.BatchIndex != BatchIndexMissing && f.BatchIndex != BatchIndexOutOfRange:
+		return fmt.Errorf("%w: batch_index must be %q or %q", ErrInvalidFault, BatchIndexMissing, BatchIndexOutOfRange)
+	case (f.ResponseBody != "" || f.BatchIndex != "") && (f.Status != 0 || f.Reset || f.Hang):
+		return fmt.Errorf("%w: response_body and batch_index alter a served answer: not with status, reset or hang (a canned answer takes body)", ErrInvalidFault)
+	case f.Truncate && (f.Reset || f.Hang):
+		return fmt.Errorf("%w: truncate cuts an answer: not with reset or hang", ErrInvalidFault)
 	}
 	return nil
 }
@@ -273,12 +329,13 @@ func (s *Server) ClearFaults() { s.faults.clear() }
 // order they were added (Times shows what is left).
 func (s *Server) Faults() map[Group][]Fault { return s.faults.all() }
 
-// applyFault injects the group's faults; it reports whether the request was
-// finished by them.
-func (s *Server) applyFault(g Group, w *statusWriter, r *http.Request) bool {
+// applyFault injects the group's faults. It reports whether the request
+// was finished by them, or else the response fault (if any) whose
+// alteration the served answer must go through (see alterResponse).
+func (s *Server) applyFault(g Group, w *statusWriter, r *http.Request) (done bool, alter *Fault) {
 	applied := s.faults.take(g, r.URL.EscapedPath())
 	if len(applied) == 0 {
-		return false
+		return false, nil
 	}
 	var latency time.Duration
 	var f Fault // the fault whose action answers, if any
@@ -296,7 +353,7 @@ func (s *Server) applyFault(g Group, w *statusWriter, r *http.Request) bool {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return true
+			return true, nil
 		case <-s.done:
 			t.Stop()
 		}
@@ -312,38 +369,167 @@ func (s *Server) applyFault(g Group, w *statusWriter, r *http.Request) bool {
 			tc.SetLinger(0) // RST rather than FIN
 		}
 		conn.Close()
-		return true
+		return true, nil
 	case f.Hang:
 		select {
 		case <-r.Context().Done():
 		case <-s.done:
 		}
-		return true
+		return true, nil
 	case f.Status != 0:
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
+		if !f.Truncate {
+			cannedAnswer(w, g, f)
+			return true, nil
 		}
-		if f.Body != "" {
-			ct := "text/plain; charset=utf-8"
-			if json.Valid([]byte(f.Body)) {
-				ct = "application/json"
-			}
-			w.Header().Set("Content-Type", ct)
-			w.WriteHeader(f.Status)
-			w.Write([]byte(f.Body))
-			return true
-		}
-		msg := http.StatusText(f.Status)
-		if msg == "" {
-			msg = fmt.Sprintf("status %d", f.Status)
-		}
-		switch g {
-		case GroupTrack:
-			metaError(w, f.Status, msg)
-		default:
-			apiError(w, f.Status, msg)
-		}
-		return true
+		var buf bufferedResponse
+		cannedAnswer(&buf, g, f)
+		copyHeader(w.Header(), buf.Header())
+		writeTruncated(w, buf.statusOr200(), buf.body.Bytes())
+		return true, nil
+	case f.alters():
+		return false, &f
 	}
-	return false
+	return false, nil
+}
+
+// cannedAnswer writes a Status fault's answer: its Body (or the group's
+// JSON error body) and its Retry-After.
+func cannedAnswer(w http.ResponseWriter, g Group, f Fault) {
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	if f.Body != "" {
+		w.Header().Set("Content-Type", contentTypeOf(f.Body))
+		w.WriteHeader(f.Status)
+		w.Write([]byte(f.Body))
+		return
+	}
+	msg := http.StatusText(f.Status)
+	if msg == "" {
+		msg = fmt.Sprintf("status %d", f.Status)
+	}
+	switch g {
+	case GroupTrack:
+		metaError(w, f.Status, msg)
+	default:
+		apiError(w, f.Status, msg)
+	}
+}
+
+func contentTypeOf(body string) string {
+	if json.Valid([]byte(body)) {
+		return "application/json"
+	}
+	return "text/plain; charset=utf-8"
+}
+
+// bufferedResponse holds a served answer that a response fault alters
+// before it is written.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header {
+	if b.header == nil {
+		b.header = http.Header{}
+	}
+	return b.header
+}
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedResponse) statusOr200() int {
+	if b.status == 0 {
+		return http.StatusOK
+	}
+	return b.status
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = v
+	}
+}
+
+// alterResponse writes the served answer in buf to w as the response
+// fault f alters it; reqBody is the request's body (a batch's length).
+func alterResponse(f *Fault, buf *bufferedResponse, w http.ResponseWriter, reqBody []byte) {
+	status, body := buf.statusOr200(), buf.body.Bytes()
+	hdr := buf.Header()
+	if f.BatchIndex != "" {
+		body = rewriteBatchIndex(body, f.BatchIndex, reqBody)
+	}
+	if f.ResponseBody != "" {
+		body = []byte(f.ResponseBody)
+		hdr.Set("Content-Type", contentTypeOf(f.ResponseBody))
+	}
+	hdr.Del("Content-Length")
+	copyHeader(w.Header(), hdr)
+	if f.Truncate {
+		writeTruncated(w, status, body)
+		return
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// rewriteBatchIndex rewrites the batch_index of every error in a v2 batch
+// answer {"errors":[...]} (see [Fault.BatchIndex]); a body without errors
+// is returned as it is.
+func rewriteBatchIndex(body []byte, mode string, reqBody []byte) []byte {
+	var ans map[string]any
+	if json.Unmarshal(body, &ans) != nil {
+		return body
+	}
+	errs, _ := ans["errors"].([]any)
+	if len(errs) == 0 {
+		return body
+	}
+	var req struct {
+		Batch []json.RawMessage `json:"batch"`
+	}
+	json.Unmarshal(reqBody, &req)
+	n := max(len(req.Batch), 1)
+	for _, e := range errs {
+		m, ok := e.(map[string]any)
+		if !ok {
+			continue
+		}
+		switch mode {
+		case BatchIndexMissing:
+			delete(m, "batch_index")
+		case BatchIndexOutOfRange:
+			i, _ := m["batch_index"].(float64)
+			m["batch_index"] = int(i) + n
+		}
+	}
+	out, err := json.Marshal(ans)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// writeTruncated answers status with a body that breaks off: the headers
+// announce all of body (at least one byte), half of it is written, and
+// the connection is closed (net/http closes a connection whose handler
+// wrote less than its Content-Length), so the client fails reading it.
+func writeTruncated(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(max(len(body), 1)))
+	w.WriteHeader(status)
+	w.Write(body[:len(body)/2])
+	http.NewResponseController(w).Flush()
 }

@@ -6,14 +6,33 @@ import (
 	"strings"
 )
 
-// Delivery statuses (Delivery.Status).
+// Delivery statuses (Delivery.Status): what became of a transactional
+// send the sandbox accepted with 200. One model serves /_sandbox/deliveries,
+// GET /v1/messages/{id} and the reporting webhooks.
 const (
+	// DeliveryDelivered: rendered and delivered (webhooks "sent", then
+	// "delivered").
 	DeliveryDelivered = "delivered"
-	DeliveryBounced   = "bounced"
-	DeliveryFailed    = "failed"
+	// DeliveryBounced: sent to an address whose local part is "bounce"
+	// (bounce@example.com); FailureMessage is BounceReason (webhooks
+	// "sent", then "bounced").
+	DeliveryBounced = "bounced"
+	// DeliveryFailed: accepted (200 with a delivery_id, as Customer.io
+	// answers) but never sent: its template did not render, e.g.
+	// message_data lacked a variable the template uses, or
+	// Config.DeliveryFailure failed it; FailureMessage says why (webhook
+	// "failed" with failure_message). Customer.io shows such a message as
+	// Failed.
+	DeliveryFailed = "failed"
+	// DeliveryScheduled: accepted with a send_at in the future; nothing is
+	// reported yet.
+	DeliveryScheduled = "scheduled"
+	// DeliveryDrafted: accepted with queue_draft: held as a draft; nothing
+	// is reported yet.
+	DeliveryDrafted = "drafted"
 )
 
-// BounceReason is the FailureReason of a delivery to a bounce address.
+// BounceReason is the FailureMessage of a delivery to a bounce address.
 const BounceReason = "550 5.1.1 The email account that you tried to reach does not exist (sandbox: bounce address)"
 
 // settle decides what becomes of an accepted delivery, unless something
@@ -21,8 +40,8 @@ const BounceReason = "550 5.1.1 The email account that you tried to reach does n
 // bounces, anything else is delivered.
 func settle(d *Delivery) {
 	if d.Status != "" {
-		if d.Status == DeliveryFailed && d.FailureReason == "" {
-			d.FailureReason = "failed"
+		if d.Status == DeliveryFailed && d.FailureMessage == "" {
+			d.FailureMessage = "failed"
 		}
 		return
 	}
@@ -36,7 +55,7 @@ func settle(d *Delivery) {
 			addr = strings.TrimSuffix(addr[i+1:], ">")
 		}
 		if local, _, ok := strings.Cut(addr, "@"); ok && strings.EqualFold(local, "bounce") {
-			d.Status, d.FailureReason = DeliveryBounced, BounceReason
+			d.Status, d.FailureMessage = DeliveryBounced, BounceReason
 			return
 		}
 	}
@@ -51,6 +70,8 @@ func deliveryMetrics(d Delivery) []string {
 		return []string{"sent", "bounced"}
 	case DeliveryFailed:
 		return []string{"failed"}
+	case DeliveryScheduled, DeliveryDrafted:
+		return nil
 	}
 	return []string{"sent", "delivered"}
 }
@@ -87,8 +108,8 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 		metrics[m] = at
 	}
 	var failure any
-	if d.FailureReason != "" {
-		failure = d.FailureReason
+	if d.FailureMessage != "" {
+		failure = d.FailureMessage
 	}
 	var tmpl any
 	if d.TransactionalMessageID != "" {

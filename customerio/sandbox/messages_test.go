@@ -14,7 +14,7 @@ func TestMessages(t *testing.T) {
 	want(t, ok, 200, "")
 	want(t, bad, 200, "")
 	ds := e.r.Deliveries()
-	if len(ds) != 2 || ds[0].Status != DeliveryDelivered || ds[1].Status != DeliveryBounced || ds[1].FailureReason != BounceReason {
+	if len(ds) != 2 || ds[0].Status != DeliveryDelivered || ds[1].Status != DeliveryBounced || ds[1].FailureMessage != BounceReason {
 		t.Fatalf("deliveries %+v", ds)
 	}
 	m := e.app("GET", "/v1/messages/"+ds[0].DeliveryID, "").json(t)["message"].(map[string]any)

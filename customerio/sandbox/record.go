@@ -32,7 +32,8 @@ type Request struct {
 	// Status is the status answered, 0 when none was (reset or hang).
 	Status int `json:"status"`
 	// Fault names what the faults applied did: status, reset or hang when
-	// one of them answered, latency when they only delayed the request (""
+	// one of them answered, truncate, response_body or batch_index when one
+	// altered the answer, latency when they only delayed the request (""
 	// if none applied).
 	Fault string `json:"fault,omitempty"`
 	// FaultIDs lists the ids of the faults applied, in the order they were

@@ -178,17 +178,32 @@ func (h *groupHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), bodyKey, body))
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if s.applyFault(h.group, rw, r) {
+	done, alter := s.applyFault(h.group, rw, r)
+	if done {
 		return
 	}
+	if alter == nil {
+		h.serve(rw, r, body)
+		return
+	}
+	// A response fault: serve into a buffer, then write the answer as the
+	// fault alters it.
+	var buf bufferedResponse
+	h.serve(&buf, r, body)
+	alterResponse(alter, &buf, rw, body)
+}
+
+// serve answers a request the faults let through: the size limit, the
+// Track rate limit, then the group's routes.
+func (h *groupHandler) serve(w http.ResponseWriter, r *http.Request, body []byte) {
 	if len(body) > maxRequestBody {
-		writeJSON(rw, http.StatusRequestEntityTooLarge, map[string]any{"meta": map[string]any{"error": "request body too large"}})
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"meta": map[string]any{"error": "request body too large"}})
 		return
 	}
-	if h.group == GroupTrack && s.trackLimited(rw) {
+	if h.group == GroupTrack && h.s.trackLimited(w) {
 		return
 	}
-	h.mux.ServeHTTP(rw, r)
+	h.mux.ServeHTTP(w, r)
 }
 
 func bodyOf(r *http.Request) []byte {

@@ -18,7 +18,7 @@ import (
 // it POSTs one signed JSON event per request to URL for each transactional
 // delivery it accepted: "sent" then "delivered", "sent" then "bounced" for
 // a bounce address, or "failed" for a delivery marked failed (with
-// Delivery.FailureReason as failure_message). The zero value sends none.
+// Delivery.FailureMessage as failure_message). The zero value sends none.
 //
 // Each request carries X-CIO-Timestamp (unix seconds, when it is sent) and
 // X-CIO-Signature, the hex HMAC-SHA256 with SigningKey of "v0:" + the
@@ -122,7 +122,7 @@ func (s *Server) reportDelivery(d Delivery) {
 			data["recipient"] = d.To
 		}
 		if m == DeliveryBounced || m == DeliveryFailed {
-			data["failure_message"] = d.FailureReason
+			data["failure_message"] = d.FailureMessage
 		}
 		b, _ := json.Marshal(map[string]any{
 			"event_id":    fmt.Sprintf("sbx_%s_ev%d", s.instance, h.nextID),

@@ -16,7 +16,8 @@ import (
 
 // TestAsynqLayout checks the Asynq* names against the asynq this module
 // builds with: a task is found under them while pending, while a server
-// runs it (active, with a lease) and after it failed (retry). An asynq
+// runs it (active, with a lease), after it failed (retry) and once archived
+// (the archive, the task hash's state). An asynq
 // upgrade that moves a key fails here.
 func TestAsynqLayout(t *testing.T) {
 	db := testredis.New(t)
@@ -79,6 +80,17 @@ func TestAsynqLayout(t *testing.T) {
 	stopped = true
 	if _, err := rdb.ZScore(ctx, keys.AsynqRetry(q), id).Result(); err != nil {
 		t.Errorf("%s does not hold the failed task: %v", keys.AsynqRetry(q), err)
+	}
+	insp := asynq.NewInspector(db.ConnOpt())
+	defer insp.Close()
+	if err := insp.ArchiveTask(q, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rdb.ZScore(ctx, keys.AsynqArchived(q), id).Result(); err != nil {
+		t.Errorf("%s does not hold the archived task: %v", keys.AsynqArchived(q), err)
+	}
+	if state, err := rdb.HGet(ctx, keys.AsynqTask(q, id), "state").Result(); err != nil || state != "archived" {
+		t.Errorf("%s state = %q (%v), want archived", keys.AsynqTask(q, id), state, err)
 	}
 }
 

@@ -27,6 +27,10 @@
 //     read and written by one script.
 //   - {<limiter key>}: a rate limit's GCRA position and 429 state, read by
 //     one script.
+//   - {cioq:seq:<workspace>:<order key>}: a person's ordering state
+//     (SeqState) takes as its tag the whole name of the person's sequence
+//     counter (Seq, which has no tag: it predates the state), so both hash
+//     to the counter's slot and the stamp script sees them together.
 //
 // Every other key is used alone (one command or a one-key script) and has
 // no tag, so such keys spread over the cluster. Every Lua script of cioq's
@@ -49,7 +53,11 @@
 // an asynq upgrade, check them against the new version's internal/base.
 package keys
 
-import "strconv"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+)
 
 // tag wraps s in a Redis Cluster hash tag.
 func tag(s string) string { return "{" + s + "}" }
@@ -117,21 +125,58 @@ func DeadLetter(taskID string) string { return "cioq:" + tag("dlq") + ":t:" + ta
 func DeadLetterHistory(taskID string) string { return "cioq:" + tag("dlq") + ":h:" + taskID }
 
 // Seq is a person's ordering sequence counter:
-// cioq:seq:<workspace>:<order key>. A string (integer). The producer
-// (producer.WithOrdering) INCRs it on every enqueue of a person-scoped task
-// and stamps the value in the envelope; only the producer reads it. Each
-// INCR sets its expiry to 7 days. No tag.
+// cioq:seq:<workspace>:<order key>. A string (integer), the last number
+// taken. The producer (producer.WithOrdering) and DeadLetters.Retry take
+// the next one with the stamp script (internal/sequence), which also
+// records the task holding it in SeqState; a counter that is gone while
+// SeqState lives restarts above the highest number SeqState knows. Every
+// stamp, every ordering gate and every finished task set its expiry to 7
+// days. No tag (SeqState takes this whole key as its tag).
 func Seq(workspace, orderKey string) string {
 	return "cioq:seq:" + Workspace(workspace) + ":" + orderKey
 }
 
+// SeqState is a person's ordering state:
+// cioq:{cioq:seq:<workspace>:<order key>}:state. A hash: done = the
+// highest finished number (delivered, dead-lettered, or skipped because
+// its task left the queue otherwise), at = unix ms of its last change, and
+// one field per number from done up, "<seq>" = the task holding it
+// ("<queue> <stamped unix ms> <task id>", or "" when no task holds it: its
+// enqueue was a duplicate). The stamp script adds a number's field; the
+// worker's ordering gate reads the fields below a task's number (and the
+// asynq task of each) and raises done with the finished-task script, which
+// deletes the fields below done. Every use sets its expiry to 7 days. Tag
+// {<Seq's key>}: the counter's slot.
+func SeqState(workspace, orderKey string) string {
+	return "cioq:" + tag(Seq(workspace, orderKey)) + ":state"
+}
+
 // Done is the highest finished sequence number of a person:
 // cioq:done:<workspace>:<order key>. A hash (seq, at = unix ms of the last
-// change), only ever raised. Written and read by the worker's ordering gate
-// (worker.Ordering, one-key scripts). Each write sets its expiry to 7 days.
-// No tag.
+// change), only ever raised. The worker's ordering gate reads it beside
+// SeqState's done and raises it with it (one-key scripts): it is the
+// record workers before SeqState used, kept for them during an upgrade,
+// and a second copy, so a person whose SeqState was lost still knows where
+// it is. The gate and every write set its expiry to 7 days. No tag.
 func Done(workspace, orderKey string) string {
 	return "cioq:done:" + Workspace(workspace) + ":" + orderKey
+}
+
+// AnonymousMerge is the person an anonymous visitor was merged into:
+// cioq:anon:<workspace>:<hash>, where hash is the first 12 bytes of the
+// SHA-256 of the anonymous id, in hex (the id itself stays out of key
+// names). A string, the person's identifiers as JSON ({"id":"..."}). The
+// worker writes it when it delivered a merge (an identify carrying
+// anonymous_id, cio:merge_anonymous, a Pipelines identify with userId and
+// anonymousId, a Pipelines alias) and reads it before delivering an
+// anonymous event, which it then delivers as that person's event
+// (Customer.io merges only the anonymous events it receives within five
+// minutes of the identify). Each write sets its expiry to
+// worker.Config.AnonymousMergeTTL (30 days: Customer.io keeps anonymous
+// events that long). No tag.
+func AnonymousMerge(workspace, anonymousID string) string {
+	sum := sha256.Sum256([]byte(anonymousID))
+	return "cioq:anon:" + Workspace(workspace) + ":" + hex.EncodeToString(sum[:12])
 }
 
 // KeySecret is the deployment's generated idempotency-key secret:
@@ -315,11 +360,18 @@ func AsynqLease(queue string) string { return asynqQueue(queue) + "lease" }
 // moves entries forward in it (ZADD XX; asynq's).
 func AsynqRetry(queue string) string { return asynqQueue(queue) + "retry" }
 
+// AsynqArchived is asynq's sorted set of a queue's archived task ids, by
+// archive time (unix s): asynq:{<queue>}:archived. The reconciler reads it;
+// the dead-letter store removes an archived task from it (asynq's).
+func AsynqArchived(queue string) string { return asynqQueue(queue) + "archived" }
+
 // AsynqPending is asynq's list of a queue's task ids ready to run:
 // asynq:{<queue>}:pending (asynq's; cioq's tests use it).
 func AsynqPending(queue string) string { return asynqQueue(queue) + "pending" }
 
 // AsynqTask is asynq's hash of one task: asynq:{<queue>}:t:<task id> (msg =
-// the encoded task message, state, ...). The stuck-task check reads its msg
-// and deletes the hash of a stuck task (asynq's).
+// the encoded task message, state = pending, active, scheduled, retry,
+// aggregating, completed or archived, ...). The stuck-task check reads its
+// msg and deletes the hash of a stuck task; the ordering gate reads the
+// state of a person's earlier tasks (asynq's).
 func AsynqTask(queue, taskID string) string { return asynqQueue(queue) + "t:" + taskID }

@@ -19,6 +19,8 @@ const (
 	id  = "k-7h2mq4xw9c3v5b8n6p1r0s2t4u"
 	enq = int64(1700000000123)       // an enqueued_at, unix ms
 	ok  = "3f9c2a7d0b1e4c6a8d2f5b7e" // an order key (12 bytes of SHA-256, hex)
+	// anonHash is the first 12 bytes of SHA-256("anon-7f3a"), in hex.
+	anonHash = "524eacdc99aba35ef06ef2cd"
 )
 
 // schema is the golden list: every key function and constant with example
@@ -46,8 +48,13 @@ var schema = []struct {
 	{"Seq", keys.Seq("", ok), "cioq:seq:default:" + ok},
 	{"Seq", keys.Seq("default", ok), "cioq:seq:default:" + ok},
 	{"Seq", keys.Seq("eu-shop", ok), "cioq:seq:eu-shop:" + ok},
+	{"SeqState", keys.SeqState("", ok), "cioq:{cioq:seq:default:" + ok + "}:state"},
+	{"SeqState", keys.SeqState("eu-shop", ok), "cioq:{cioq:seq:eu-shop:" + ok + "}:state"},
 	{"Done", keys.Done("", ok), "cioq:done:default:" + ok},
 	{"Done", keys.Done("eu-shop", ok), "cioq:done:eu-shop:" + ok},
+
+	{"AnonymousMerge", keys.AnonymousMerge("", "anon-7f3a"), "cioq:anon:default:" + anonHash},
+	{"AnonymousMerge", keys.AnonymousMerge("eu-shop", "anon-7f3a"), "cioq:anon:eu-shop:" + anonHash},
 
 	{"KeySecret", keys.KeySecret, "cioq:key-secret"},
 
@@ -87,6 +94,7 @@ var schema = []struct {
 	{"AsynqActive", keys.AsynqActive("default"), "asynq:{default}:active"},
 	{"AsynqLease", keys.AsynqLease("default"), "asynq:{default}:lease"},
 	{"AsynqRetry", keys.AsynqRetry("critical"), "asynq:{critical}:retry"},
+	{"AsynqArchived", keys.AsynqArchived("bulk"), "asynq:{bulk}:archived"},
 	{"AsynqPending", keys.AsynqPending("bulk"), "asynq:{bulk}:pending"},
 	{"AsynqTask", keys.AsynqTask("default", id), "asynq:{default}:t:" + id},
 }
@@ -163,8 +171,12 @@ func TestHashTags(t *testing.T) {
 		{"the claim script moves an entry from asynq's keys to the holding hash", "default",
 			[]string{keys.AsynqActive("default"), keys.AsynqLease("default"), keys.AsynqTask("default", id), keys.StuckHold("default"),
 				keys.AsynqPending("default"), keys.AsynqTask("default", "{x}")}},
+		{"the delete-archived script reads asynq's task hash and deletes it from the archive", "bulk",
+			[]string{keys.AsynqTask("bulk", id), keys.AsynqArchived("bulk")}},
 		{"the end-of-run script reads the run and pulled markers", "default:track",
 			[]string{keys.RecoveryRun("", "track"), keys.RecoveryPulled("", "track")}},
+		{"the stamp script takes a person's number and records its task", keys.Seq("eu-shop", ok),
+			[]string{keys.Seq("eu-shop", ok), keys.SeqState("eu-shop", ok)}},
 		{"the reserve script reads the GCRA position and the 429 state", "eu-shop:app",
 			[]string{keys.RateLimitTAT(keys.RateLimitPrefix, "eu-shop:app"), keys.RateLimitThrottle(keys.RateLimitPrefix, "eu-shop:app")}},
 	}
@@ -291,7 +303,7 @@ func TestKeyLiteral(t *testing.T) {
 func TestWorkspaceNames(t *testing.T) {
 	// Every key naming a workspace spells the default one "default".
 	for _, ws := range []string{"", "default"} {
-		for _, k := range []string{keys.Seq(ws, ok), keys.Done(ws, ok), keys.RecoveryRun(ws, "track"),
+		for _, k := range []string{keys.Seq(ws, ok), keys.SeqState(ws, ok), keys.Done(ws, ok), keys.RecoveryRun(ws, "track"),
 			keys.RecoveryPulled(ws, "track"), keys.Retrying("default", ws, "track"), keys.StatusDelivery(ws, "delivery:x"),
 			keys.StatusEventSeen(ws, ok), keys.StatusPending(ws) + ":", keys.StatusOther(ws) + ":"} {
 			if !strings.Contains(k, "default:") || strings.Contains(k, "::") {

@@ -6,8 +6,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
-	"path"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -55,6 +56,30 @@ type DashboardOptions struct {
 	// are stored. Default false: they are passed through Redact and every
 	// string the JSON API returns is scrubbed of emails.
 	ShowPayloads bool
+
+	// TrustedOrigins are origins, "scheme://host[:port]" as a browser sends
+	// them in its Origin header ("https://cioq.example.com"), whose requests
+	// that change state are accepted although that Origin does not match
+	// the Host header: behind a TLS proxy that rewrites Host, for browsers
+	// that send no Sec-Fetch-Site. Every other cross-origin request but GET,
+	// HEAD and OPTIONS is refused (see NewDashboard). Their host names are
+	// allowed Host headers too (see CheckHost). cmd reads them from
+	// CIOQ_DASHBOARD_TRUSTED_ORIGINS.
+	TrustedOrigins []string
+
+	// CheckHost refuses, with 421, every request whose Host header is not
+	// an IP address, "localhost" or one of AllowedHosts (or the host of one
+	// of TrustedOrigins): a DNS-rebinding page reaches the dashboard under
+	// a name of its own, and in the browser's eyes is then of the same
+	// origin, so that neither basic auth with known credentials nor the
+	// cross-origin check stops it. cmd sets it when serve listens on a
+	// loopback address or runs with --no-auth, and in the demo.
+	CheckHost bool
+
+	// AllowedHosts are further host names (without a port; case does not
+	// matter) the Host header may name when CheckHost is set. Giving any
+	// sets CheckHost. cmd reads them from CIOQ_DASHBOARD_ALLOWED_HOSTS.
+	AllowedHosts []string
 }
 
 // Unauthenticated reports whether a dashboard built from o would be served
@@ -78,12 +103,37 @@ type Dashboard struct {
 // Username and Password. The returned handler is a *Dashboard; call its
 // Close when done to release its Redis connections.
 //
-// Requests outside RootPath get 404. Archived tasks are cioq's dead letters,
-// whose records live in the worker's dead letter store: running or deleting
-// them from the dashboard would bypass that store, so every request but GET
-// and HEAD under a queue's archived_tasks API routes (run, delete, batch and
-// all) gets 405 with a JSON message pointing to `cioq dlq retry|delete|purge`,
-// read-only or not. With redaction on (ShowPayloads false),
+// Requests outside RootPath get 404. Requests are checked in this order,
+// each refusal a JSON object {"error": "..."}:
+//
+//   - with CheckHost (or AllowedHosts), an unexpected Host header gets 421;
+//   - a cross-origin request that is not GET, HEAD or OPTIONS gets 403
+//     (http.CrossOriginProtection: Sec-Fetch-Site, else Origin against
+//     Host; TrustedOrigins pass);
+//   - basic auth (401);
+//   - read-only: every method but GET and HEAD gets 405;
+//   - requests that would break cioq's guarantees get 405 (below);
+//   - a request of the JSON API that is not GET, HEAD or OPTIONS must
+//     carry Content-Type application/json, or no Content-Type and no body,
+//     else 415 (asynqmon decodes any body as JSON, which an HTML form could
+//     otherwise send);
+//   - a page of the API may list at most MaxDashboardPageSize tasks:
+//     a larger size parameter gets 400.
+//
+// Every response carries security headers, a Content-Security-Policy among
+// them that allows the embedded UI's own scripts (by hash) and nothing
+// else's.
+//
+// Archived tasks are cioq's dead letters, whose records live in the
+// worker's dead letter store: running or deleting them from the dashboard
+// would bypass that store, so every request but GET and HEAD under a
+// queue's archived_tasks API routes (run, delete, batch and all) gets 405
+// with a JSON message pointing to `cioq dlq retry|delete|purge`, read-only
+// or not. So does archiving a task (its :archive, :archive_all and
+// :batch_archive routes in every state), which would put it in the archive
+// with no dead letter record, and deleting completed tasks, which hold
+// their idempotency keys: after one is deleted its key could be enqueued,
+// and sent, again. With redaction on (ShowPayloads false),
 // payloads and results go through Redact; each task's last error message and
 // result have the values Redact hid from that task's payload replaced (or are
 // hidden when the task can no longer be read); every other string
@@ -125,21 +175,52 @@ func NewDashboard(opts DashboardOptions) (http.Handler, error) {
 		mon.PayloadFormatter = asynqmon.PayloadFormatterFunc(func(_ string, p []byte) string { return Redact(p) })
 		mon.ResultFormatter = asynqmon.ResultFormatterFunc(func(_ string, p []byte) string { return Redact(p) })
 	}
-	d := &Dashboard{root: root, monitor: asynqmon.New(mon)}
 
+	cop := http.NewCrossOriginProtection()
+	allowedHosts := map[string]bool{}
+	for _, o := range opts.TrustedOrigins {
+		o = strings.TrimSuffix(strings.TrimSpace(o), "/")
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("ops: dashboard trusted origin: %w", err)
+		}
+		u, _ := url.Parse(o)
+		allowedHosts[strings.ToLower(u.Hostname())] = true
+	}
+	for _, name := range opts.AllowedHosts {
+		name = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))
+		if name == "" || strings.ContainsAny(name, ":/[]@ ") {
+			return nil, fmt.Errorf("ops: dashboard allowed host %q: want a host name without scheme, port or path", name)
+		}
+		allowedHosts[name] = true
+	}
+
+	d := &Dashboard{root: root, monitor: asynqmon.New(mon)}
+	csp, err := contentSecurityPolicy(d.monitor, root)
+	if err != nil {
+		d.monitor.Close()
+		return nil, err
+	}
+
+	apiPrefix := root + "/api/"
 	var h http.Handler = d.monitor
 	if !opts.ShowPayloads {
 		d.inspector = asynq.NewInspector(opts.RedisConnOpt)
-		h = &redactAPI{next: h, apiPrefix: root + "/api/", inspector: d.inspector}
+		h = &redactAPI{next: h, apiPrefix: apiPrefix, inspector: d.inspector}
 	}
-	h = archivedReadOnly(root+"/api/queues/", h)
+	h = pageSizeLimit(apiPrefix, h)
+	h = jsonBodies(apiPrefix, h)
+	h = guardTasks(apiPrefix+"queues/", h)
 	if opts.ReadOnly {
 		h = readOnly(h)
 	}
-	h = securityHeaders(h)
 	if opts.Username != "" {
 		h = basicAuth(opts.Username, opts.Password, h)
 	}
+	h = crossOrigin(cop, h)
+	if opts.CheckHost || len(opts.AllowedHosts) > 0 {
+		h = hostCheck(allowedHosts, h)
+	}
+	h = securityHeaders(csp, h)
 	d.handler = h
 	return d, nil
 }
@@ -181,66 +262,6 @@ func basicAuth(user, pass string, next http.Handler) http.Handler {
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// readOnly refuses every method but GET and HEAD.
-func readOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "dashboard is read-only", http.StatusMethodNotAllowed)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// ErrArchivedTasksMessage is the message of the 405 the dashboard answers
-// to a request that would run or delete archived tasks.
-const ErrArchivedTasksMessage = "manage dead letters with `cioq dlq retry|delete|purge`"
-
-// archivedReadOnly refuses every method but GET and HEAD under
-// queuesPrefix + "{qname}/archived_tasks" (asynqmon's routes
-// archived_tasks/{id}, archived_tasks/{id}:run, archived_tasks:run_all,
-// :batch_run, :delete_all and :batch_delete), so the dead letter store and
-// asynq's archive stay in step.
-func archivedReadOnly(queuesPrefix string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && isArchivedRoute(queuesPrefix, r.URL.Path) {
-			w.Header().Set("Allow", "GET, HEAD")
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			json.NewEncoder(w).Encode(map[string]string{"error": ErrArchivedTasksMessage})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// isArchivedRoute reports whether p, cleaned, is queuesPrefix + a queue name
-// + "/archived_tasks", optionally followed by "/…" or ":…".
-func isArchivedRoute(queuesPrefix, p string) bool {
-	rest, ok := strings.CutPrefix(path.Clean(p), queuesPrefix)
-	if !ok {
-		return false
-	}
-	_, rest, ok = strings.Cut(rest, "/")
-	if !ok {
-		return false
-	}
-	after, ok := strings.CutPrefix(rest, "archived_tasks")
-	return ok && (after == "" || after[0] == '/' || after[0] == ':')
-}
-
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
 }

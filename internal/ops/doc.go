@@ -1,5 +1,7 @@
 // Package ops holds what operators use to watch cioq: the embedded asynqmon
-// dashboard (behind basic auth, read-only if asked, with payloads redacted),
+// dashboard (behind basic auth, read-only if asked, with payloads redacted,
+// refusing cross-origin changes, unexpected Host headers and the actions
+// that would bypass the dead letter store or drop an idempotency hold),
 // Prometheus metrics for workers and the ingest front door, a collector of
 // queue sizes read from Redis, and the health endpoints Kubernetes probes.
 //

@@ -5,11 +5,12 @@
 // 127.0.0.1:6399; `make test` starts a server there with 256 databases). When
 // nothing answers and redis-server is installed, the first test starts one.
 // Every call to New takes the next database index (1..250) from a counter in
-// database 0 and flushes it before and after the test. Databases 251, 252, 253
-// and 255 are left to the runnable examples of one package each (ExampleDB,
-// WorkerExampleDB, RateLimitExampleDB, StatusExampleDB), which cannot take a testing.TB and
-// run in parallel with each other, and 254 to benchmarks (BenchDB: `make
-// bench` flushes it), so none of them can wipe a running test's data.
+// database 0 and flushes it before and after the test. Databases 251, 252,
+// 253 and 255 are left to the runnable examples of one package each
+// (StatusExampleDB, RateLimitExampleDB, WorkerExampleDB, ExampleDB), which
+// cannot take a testing.TB and run in parallel with each other, and 254 to
+// benchmarks (BenchDB: `make bench` flushes it), so none of them can wipe a
+// running test's data.
 package testredis
 
 import (

@@ -84,6 +84,17 @@ var ErrClosed = errors.New("batch: batcher closed")
 // operation of a request gets when SendFunc panicked.
 var ErrSendPanicked = errors.New("batch: send panicked")
 
+// ErrUnattributed is matched (errors.Is) by Do's error when the request
+// failed in a way that names no operation: a permanent whole-request error
+// (a 400 or 413 refusing the batch, an answer whose errors cannot be pinned
+// on items: see customerio.Client.Batch), or item errors whose batch_index
+// is outside the batch. Any operation of the request may be the one at
+// fault, so none is blamed: every operation gets a transient
+// *customerio.APIError wrapping ErrUnattributed (with the answer's status
+// and message), and its caller should send it again on its own, not in a
+// batch, so that a refused operation is refused alone.
+var ErrUnattributed = errors.New("batch: the batch failed without naming the operation at fault; send it alone")
+
 // ErrTooLarge is matched (errors.Is) by Do's error for an operation that
 // cannot be an item of any batch: it encodes to Config.MaxItemBytes or
 // more, or alone would exceed Config.MaxBytes. The same error is a
@@ -113,7 +124,7 @@ type Batcher struct {
 	closeOnce sync.Once
 	done      chan struct{}
 
-	batches, ops, itemErrors, requestErrors, panics, rejected, accepted atomic.Int64
+	batches, ops, itemErrors, requestErrors, unattributed, panics, rejected, accepted atomic.Int64
 }
 
 // Item states.
@@ -309,6 +320,12 @@ func (b *Batcher) flush(p *pending) {
 	cancel()
 	if err != nil {
 		b.requestErrors.Add(1)
+		if customerio.ClassOf(err) == customerio.ClassPermanent {
+			// A refusal of the whole request does not say which
+			// operation made it: retrying each alone finds out.
+			err = unattributed(err)
+			b.unattributed.Add(1)
+		}
 		for _, it := range live {
 			it.finish(err)
 		}
@@ -318,7 +335,15 @@ func (b *Batcher) flush(p *pending) {
 	for i := range res.Errors {
 		e := &res.Errors[i]
 		if e.BatchIndex < 0 || e.BatchIndex >= len(live) {
-			continue
+			// An error that names no operation: acknowledging the others
+			// could acknowledge the refused one.
+			b.unattributed.Add(1)
+			uerr := unattributed(&customerio.APIError{API: customerio.APITrack, Operation: "batch",
+				Class: customerio.ClassPermanent, Message: "an item error names no item of the batch (batch_index " + strconv.Itoa(e.BatchIndex) + ")"})
+			for _, it := range live {
+				it.finish(uerr)
+			}
+			return
 		}
 		if failed == nil {
 			failed = make(map[int]*customerio.BatchItemError, len(res.Errors))
@@ -335,6 +360,19 @@ func (b *Batcher) flush(p *pending) {
 			it.finish(nil)
 		}
 	}
+}
+
+// unattributed is the transient error every operation of a request gets
+// when the request failed with err without naming the operation at fault.
+func unattributed(err error) error {
+	out := &customerio.APIError{API: customerio.APITrack, Operation: "batch", Class: customerio.ClassTransient, Err: ErrUnattributed}
+	var ae *customerio.APIError
+	if errors.As(err, &ae) {
+		out.StatusCode, out.Message = ae.StatusCode, ae.Message
+	} else {
+		out.Message = err.Error()
+	}
+	return out
 }
 
 // itemError is the permanent error of an item Customer.io rejected: its
@@ -391,6 +429,7 @@ type Stats struct {
 	Ops           int64 // operations sent
 	ItemErrors    int64 // operations Customer.io rejected individually
 	RequestErrors int64 // requests that failed as a whole (including panics)
+	Unattributed  int64 // requests whose failure named no operation (see ErrUnattributed)
 	Panics        int64 // recovered SendFunc panics
 	Rejected      int64 // operations refused in Do without sending
 	Accepted      int64 // operations Do handed to the batcher (queued for a request)
@@ -411,6 +450,7 @@ func (b *Batcher) Stats() Stats {
 		Ops:           b.ops.Load(),
 		ItemErrors:    b.itemErrors.Load(),
 		RequestErrors: b.requestErrors.Load(),
+		Unattributed:  b.unattributed.Load(),
 		Panics:        b.panics.Load(),
 		Rejected:      b.rejected.Load(),
 		Accepted:      b.accepted.Load(),

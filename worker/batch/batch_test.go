@@ -128,7 +128,6 @@ func TestItemErrorsFailOnlyTheirItems(t *testing.T) {
 		return customerio.BatchResult{Errors: []customerio.BatchItemError{
 			{BatchIndex: 3, Reason: "invalid", Field: "attributes", Message: "Attribute value too long"},
 			{BatchIndex: 7, Reason: "invalid", Message: "name cannot be blank"},
-			{BatchIndex: 99}, // out of range: ignored
 		}}, nil
 	}}
 	// MaxOps 10 and a long linger: the ten ops go out as one request.
@@ -167,6 +166,57 @@ func TestItemErrorsFailOnlyTheirItems(t *testing.T) {
 	}
 	if st := b.Stats(); st.ItemErrors != 2 {
 		t.Errorf("ItemErrors %d, want 2", st.ItemErrors)
+	}
+}
+
+// TestUnattributedFailsEveryItemTransient: a failure that names no
+// operation (an item error outside the batch, a permanent refusal of the
+// whole request) acknowledges none and blames none: every operation gets a
+// transient error matching ErrUnattributed, with the answer's status.
+func TestUnattributedFailsEveryItemTransient(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		answer func([]customerio.Operation) (customerio.BatchResult, error)
+		status int
+	}{
+		{"index past the batch", func(ops []customerio.Operation) (customerio.BatchResult, error) {
+			return customerio.BatchResult{Errors: []customerio.BatchItemError{{BatchIndex: 1, Reason: "invalid"}, {BatchIndex: len(ops), Reason: "invalid"}}}, nil
+		}, 0},
+		{"negative index", func([]customerio.Operation) (customerio.BatchResult, error) {
+			return customerio.BatchResult{Errors: []customerio.BatchItemError{{BatchIndex: -1}}}, nil
+		}, 0},
+		{"whole request 413", func([]customerio.Operation) (customerio.BatchResult, error) {
+			return customerio.BatchResult{}, &customerio.APIError{API: customerio.APITrack, Operation: "batch", StatusCode: 413, Class: customerio.ClassPermanent, Message: "too large"}
+		}, 413},
+		{"validation", func([]customerio.Operation) (customerio.BatchResult, error) {
+			return customerio.BatchResult{}, &customerio.ValidationError{Field: "batch", Reason: "must be less than 500000 bytes encoded"}
+		}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := batch.New((&recorder{answer: tt.answer}).send, batch.Config{MaxOps: 5, Linger: time.Hour})
+			defer b.Close()
+			for i, err := range doAll(b, names(5)) {
+				var ae *customerio.APIError
+				if !errors.Is(err, batch.ErrUnattributed) || !errors.As(err, &ae) || ae.Class != customerio.ClassTransient || ae.StatusCode != tt.status {
+					t.Errorf("op %d: %v, want a transient %d matching ErrUnattributed", i, err, tt.status)
+				}
+			}
+			if st := b.Stats(); st.Unattributed != 1 || st.ItemErrors != 0 {
+				t.Errorf("stats %+v, want one unattributed request, no item errors", st)
+			}
+		})
+	}
+	// Through the client: a whole-request 400 is unattributed too; a 503
+	// stays the transient error it was.
+	srv := &cioServer{}
+	srv.status.Store(400)
+	b := batch.New(newClient(t, srv).Batch, batch.Config{})
+	defer b.Close()
+	for i, err := range doAll(b, names(4)) {
+		var ae *customerio.APIError
+		if !errors.Is(err, batch.ErrUnattributed) || !errors.As(err, &ae) || ae.StatusCode != 400 || customerio.ClassOf(err) != customerio.ClassTransient {
+			t.Errorf("400: op %d: %v", i, err)
+		}
 	}
 }
 
@@ -253,7 +303,7 @@ func TestClientWholeRequest503(t *testing.T) {
 	errs := doAll(b, names(20))
 	for i, err := range errs {
 		var ae *customerio.APIError
-		if !errors.As(err, &ae) || ae.StatusCode != 503 || customerio.ClassOf(err) != customerio.ClassTransient {
+		if !errors.As(err, &ae) || ae.StatusCode != 503 || customerio.ClassOf(err) != customerio.ClassTransient || errors.Is(err, batch.ErrUnattributed) {
 			t.Errorf("op %d: %v, want transient 503 *APIError", i, err)
 		}
 	}

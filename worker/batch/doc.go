@@ -14,12 +14,22 @@
 //   - nil: Customer.io accepted the operation.
 //   - a *customerio.APIError of ClassPermanent, StatusCode 400, naming
 //     Customer.io's field and message, when a 207 (or a 200 carrying errors)
-//     listed this operation's batch_index. Other operations of the same
-//     request are unaffected.
+//     listed this operation's batch_index, and every error listed named an
+//     operation of the request. Other operations of the same request are
+//     unaffected.
 //   - the whole-request error, as SendFunc returned it (for example a
-//     transient *customerio.APIError for a 503 or a timeout), when the
-//     request failed as a whole: every operation of that request gets it, and
-//     each task retries on its own.
+//     transient *customerio.APIError for a 503 or a timeout, or a 401),
+//     when the request failed as a whole: every operation of that request
+//     gets it, and each task retries on its own.
+//   - a transient *customerio.APIError matching ErrUnattributed, with the
+//     answer's status and message, when the request failed in a way that
+//     names no operation: a permanent whole-request error (a 400 or 413
+//     refusing the batch, a 207 without a readable errors list, an item
+//     error without a batch_index), or an item error whose batch_index is
+//     outside the batch. Every operation of the request gets it, none is
+//     reported accepted and none is blamed; the caller sends each again on
+//     its own, outside a batch, so that the one Customer.io refuses is
+//     refused alone (the worker does: see worker.Batching).
 //   - a *customerio.ValidationError, without sending, when the operation is
 //     invalid (Config.Validate), encodes to MaxItemBytes or more, or alone
 //     would exceed MaxBytes; in the last two cases the error also matches
