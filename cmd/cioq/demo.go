@@ -254,9 +254,11 @@ func newDemoEnv(a *app, rurl, sandboxAddr string, log *slog.Logger) (*demoEnv, e
 	}
 	// The demo's sandbox answers an unknown template id as Customer.io
 	// does, and runs on a clock the demo can move past the anonymous merge
-	// window.
+	// window. Besides its default templates it has the welcome email the
+	// bounce scenario sends.
 	e.clock = &offsetClock{}
-	scfg := sandbox.Config{CheckTemplates: true, Now: e.clock.now}
+	scfg := sandbox.Config{CheckTemplates: true, Now: e.clock.now,
+		TransactionalMessages: append(sandbox.DefaultTransactionalMessages(), demoWelcome())}
 	sb, err := sandbox.Start(sandboxAddr, scfg)
 	if err != nil {
 		log.Warn("sandbox address taken; using a free port", "addr", sandboxAddr, "error", err.Error())
@@ -422,4 +424,15 @@ func demoContracts(ctx context.Context, sb *sandbox.Running) (*contracts.Set, st
 		}
 	}
 	return set, note, nil
+}
+
+// demoWelcome is the demo sandbox's welcome email (id 3): the message the
+// bouncing-welcome scenario sends to bounce@example.com.
+func demoWelcome() sandbox.TransactionalMessage {
+	const created = 1552341937
+	return sandbox.TransactionalMessage{ID: 3, Name: "welcome", Description: "welcomes a new customer",
+		LinkTracking: true, OpenTracking: true, CreatedAt: created, UpdatedAt: created,
+		Contents: []sandbox.TransactionalContent{{ID: 31, Name: "welcome", Type: "email", Created: created, Updated: created,
+			Subject: `Welcome, {{ trigger.first_name | default: "there" }}`,
+			Body:    `<p>Hi {{ trigger.first_name | default: "there" }}, welcome aboard.</p>`}}}
 }

@@ -388,7 +388,7 @@ func TestDemo(t *testing.T) {
 		"/pricing", "(anonymous anon-7f3a, merged on signup)",
 		"email  password_reset       delivered", "email  order_confirmation   delivered", "email  welcome              bounced",
 		// The contracts: a refused send naming the variable, coerced attributes.
-		"Contracts: 2 template(s) pulled from the sandbox",
+		"Contracts: 3 template(s) pulled from the sandbox",
 		`[1] refused   password reset without message_data.reset_link`,
 		`nothing enqueued: contracts: message_data.reset_link: required by template "password_reset" (id 1), missing`,
 		"user-1006  email=barbara@example.com", "total_revenue=1250",
@@ -421,7 +421,7 @@ func TestDemo(t *testing.T) {
 	}
 	_, body := get(t, "http://"+addr+"/metrics")
 	for _, want := range []string{
-		`cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 3`,
+		`cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 4`,
 		`cioq_contract_refusals_total{rule="required",workspace="default"} 1`,
 		`cioq_contract_coercions_total{type="number",workspace="default"} 1`,
 		`cioq_contract_coercions_total{type="timestamp",workspace="default"} 1`,

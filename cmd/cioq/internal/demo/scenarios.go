@@ -196,7 +196,7 @@ func bouncingWelcome() scenario {
 			return one(p.SendEmail(ctx, tasks.SendEmail{
 				SendOptions: customerio.SendOptions{
 					TransactionalMessageID: "welcome",
-					Identifiers:            &customerio.Identifiers{ID: "user-1006"},
+					Identifiers:            &customerio.Identifiers{ID: "user-1007"},
 					MessageData:            map[string]any{"first_name": "Bo"},
 				},
 				To: "bounce@example.com",
