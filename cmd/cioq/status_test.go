@@ -21,8 +21,11 @@ import (
 // describes, with separate processes: `cioq serve` receives the sandbox's
 // signed reporting webhooks (CIOQ_WEBHOOK_SIGNING_KEY), `cioq worker`
 // delivers, and `cioq status` shows each send's fate: delivered, bounced
-// with the reason (redacted without --payload), by task id or key, as a
-// table or JSON; a forged webhook gets 401; an unknown task exits 1.
+// with the reason (redacted without --payload), failed with the Liquid
+// error of a template variable the send lacked (the sandbox renders its
+// templates as Customer.io does and reports the failure), by task id or
+// key, as a table or JSON; a forged webhook gets 401; an unknown task
+// exits 1.
 func TestFollowingAMessage(t *testing.T) {
 	t.Parallel()
 	db := testredis.New(t)
@@ -44,7 +47,13 @@ func TestFollowingAMessage(t *testing.T) {
 
 	ctx := context.Background()
 	prod := producer.NewFromRedis(db.Client)
-	ok, err := prod.SendEmail(ctx, tasks.SendEmail{SendOptions: sendOpts("password_reset", "user-1"), To: "ada@example.com"})
+	withLink := sendOpts("password_reset", "user-1")
+	withLink.MessageData = map[string]any{"reset_link": "https://example.com/reset/1"}
+	ok, err := prod.SendEmail(ctx, tasks.SendEmail{SendOptions: withLink, To: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLink, err := prod.SendEmail(ctx, tasks.SendEmail{SendOptions: sendOpts("password_reset", "user-3"), To: "cy@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +82,13 @@ func TestFollowingAMessage(t *testing.T) {
 	})
 	if !strings.Contains(r.stdout, "Reason    550 5.1.1") || !strings.Contains(r.stdout, bounce.TaskID) {
 		t.Errorf("bounced: %s", r.stdout)
+	}
+	eventually(t, "the failed send", func() bool {
+		r = cli(t, env, "", "status", noLink.TaskID)
+		return r.code == 0 && strings.Contains(r.stdout, "State     failed (final)")
+	})
+	if !strings.Contains(r.stdout, "Reason    Liquid error: undefined variable in {{ trigger.reset_link }}") || !strings.Contains(r.stdout, "failed    webhook  email Liquid error") {
+		t.Errorf("failed: %s", r.stdout)
 	}
 	r = cli(t, env, "", "status", bounce.TaskID, "--json", "--payload")
 	var tl status.Timeline
@@ -107,6 +123,7 @@ func TestFollowingAMessage(t *testing.T) {
 	for _, want := range []string{
 		`cioq_message_outcomes_total{outcome="bounced",template="welcome",type="cio:send_email",workspace="default"} 1`,
 		`cioq_webhook_requests_total{outcome="unauthorized",workspace="unknown"} 1`,
+		`cioq_message_outcomes_total{outcome="failed",template="password_reset",type="cio:send_email",workspace="default"} 1`,
 		`cioq_message_delivery_seconds_count{type="cio:send_email",workspace="default"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
