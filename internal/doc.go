@@ -3,9 +3,11 @@
 // connection options (redisconf), the Redis key schema (keys), the
 // producer's half of per-person ordering that the worker's dead-letter
 // retry shares (sequence), the operator's HTTP surface (ops: metrics,
-// health, dashboard) and test support (testredis). They import nothing of
-// cioq's but each other and customerio, the bottom of the graph (which test
-// support needs for the sandbox's client configuration).
+// health, dashboard) and test support (testredis: a Redis database per
+// test; testsupport: polling, the test logger, the sandbox's client
+// configuration). They import nothing of cioq's but each other and
+// customerio with its sandbox, the bottom of the graph (which test support
+// needs for the sandbox's client configuration).
 //
 // The binary's own parts (configuration loading, cioq bench, the demo) live
 // under cmd/cioq/internal. layers_test.go asserts these rules and the

@@ -2,10 +2,8 @@ package worker
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -14,26 +12,16 @@ import (
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
 )
 
-// testLogger discards logs unless CIOQ_TEST_LOG is set.
-func testLogger() *slog.Logger {
-	if os.Getenv("CIOQ_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testLogger is testsupport.Logger: quiet unless CIOQ_TEST_LOG is set.
+func testLogger() *slog.Logger { return testsupport.Logger() }
 
-// sandboxConfig is a customerio.Config pointing at the sandbox behind url.
-func sandboxConfig(url string) customerio.Config {
-	return customerio.Config{
-		SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey,
-		AppAPIKey: sandbox.DefaultAppAPIKey, PipelinesWriteKey: sandbox.DefaultPipelinesWriteKey,
-		TrackURL: url + "/track", AppURL: url + "/app", PipelinesURL: url + "/cdp/v1",
-		Timeout: 5 * time.Second,
-	}
-}
+// sandboxConfig is testsupport.SandboxConfig: a customerio.Config pointing
+// at the sandbox behind url.
+func sandboxConfig(url string) customerio.Config { return testsupport.SandboxConfig(url) }
 
 type harness struct {
 	db   *testredis.DB
@@ -106,16 +94,11 @@ func waitSandbox(t *testing.T, sb *sandbox.Server, d time.Duration, what string,
 	}
 }
 
-// eventually polls cond every 20 ms until it holds, failing after d.
+// eventually is testsupport.Eventually: it polls cond until it holds,
+// failing after d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testsupport.Eventually(t, d, what, cond)
 }
 
 // taskInfo returns asynq's info on a task, searching the default queues.
