@@ -204,7 +204,7 @@ func TestAttemptLogAndHistoryCaps(t *testing.T) {
 // M+1, and the record says M+1 of M+1; without one (asynq's MaxRetry M), on
 // attempt M (at least 1), and the record says M of M.
 func TestExhaustedAttemptsMatchAllowed(t *testing.T) {
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	now := time.Unix(1_800_000_000, 0)
 	h.cfg.Now = func() time.Time { return now }
 	w, err := New(h.cfg)

@@ -86,7 +86,7 @@ func TestHangDecidedByHandlerNotAsynq(t *testing.T) {
 // the record only; the task stays to be delivered. An archived task's
 // entry goes with its record.
 func TestDeleteLeavesLiveTask(t *testing.T) {
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	ctx := context.Background()
 	dlq := NewDeadLetters(h.db.Client, h.insp)
 	scheduled, err := h.prod.Identify(ctx, identify("later"), producer.ProcessIn(time.Hour))
@@ -312,7 +312,7 @@ func TestAsynqDeadlineRecordedWhereItHappens(t *testing.T) {
 // it; every entry still there is copied. (Paging by offset from the front
 // skipped as many entries as were trimmed.)
 func TestReconcileTrimmedMidScan(t *testing.T) {
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	ctx := context.Background()
 	ac := asynq.NewClientFromRedisClient(h.db.Client)
 	defer ac.Close()

@@ -273,7 +273,7 @@ func TestExpiredDeadLetterRetriedWithNewExpiryIsSent(t *testing.T) {
 }
 
 func TestIdempotencyKeyDeliversOnce(t *testing.T) {
-	h := newHarness(t, nil, true) // the worker starts after both enqueues
+	h := newHarnessWith(t, harnessOptions{NoStart: true}) // the worker starts after both enqueues
 	ctx := context.Background()
 	send := tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "receipt", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"}
 	// The same key twice while the first task is still pending.

@@ -37,18 +37,50 @@ type harness struct {
 // (tests that want them set their own).
 func newSandbox(t *testing.T) (*sandbox.Server, string) {
 	t.Helper()
-	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1})
+	return serveSandbox(t, sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1})
+}
+
+// serveSandbox serves a sandbox configured by cfg over HTTP until the test ends.
+func serveSandbox(t *testing.T, cfg sandbox.Config) (*sandbox.Server, string) {
+	t.Helper()
+	sb := sandbox.New(cfg)
 	hs := httptest.NewServer(sb)
 	t.Cleanup(func() { hs.Close(); sb.Close() })
 	return sb, hs.URL
 }
 
-// newHarness starts Redis, a sandbox, a producer and (unless noStart) a
-// worker delivering to the sandbox.
+// harnessOptions say how newHarnessWith builds a harness. The zero value is
+// a started worker on the default test configuration, delivering to a
+// sandbox from newSandbox.
+type harnessOptions struct {
+	// Config, when set, edits the worker's configuration (h.cfg) before
+	// the worker is built.
+	Config func(*Config)
+	// Sandbox, when set, configures the sandbox instead of newSandbox's
+	// defaults (no App rate limit, no broadcast interval).
+	Sandbox *sandbox.Config
+	// NoStart leaves the worker unbuilt: the test adjusts h.cfg or
+	// enqueues first, then calls h.start.
+	NoStart bool
+}
+
+// newHarness is newHarnessWith with Config mod and NoStart noStart[0] (the
+// older form; new tests say harnessOptions).
 func newHarness(t *testing.T, mod func(*Config), noStart ...bool) *harness {
 	t.Helper()
+	return newHarnessWith(t, harnessOptions{Config: mod, NoStart: len(noStart) > 0 && noStart[0]})
+}
+
+// newHarnessWith starts Redis (a database of its own), a sandbox, a
+// producer and (unless opts.NoStart) a worker delivering to the sandbox.
+func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
+	t.Helper()
 	h := &harness{db: testredis.New(t)}
-	h.sb, h.url = newSandbox(t)
+	if opts.Sandbox != nil {
+		h.sb, h.url = serveSandbox(t, *opts.Sandbox)
+	} else {
+		h.sb, h.url = newSandbox(t)
+	}
 	h.cfg = Config{
 		Redis:       h.db.ConnOpt(),
 		Workspaces:  map[string]customerio.Config{"": sandboxConfig(h.url)},
@@ -60,12 +92,12 @@ func newHarness(t *testing.T, mod func(*Config), noStart ...bool) *harness {
 		// count among the responses tests count.
 		ProbeInterval: -1,
 	}
-	if mod != nil {
-		mod(&h.cfg)
+	if opts.Config != nil {
+		opts.Config(&h.cfg)
 	}
 	h.prod = producer.NewFromRedis(h.db.Client)
 	h.insp = asynq.NewInspectorFromRedisClient(h.db.Client)
-	if len(noStart) == 0 || !noStart[0] {
+	if !opts.NoStart {
 		h.start(t)
 	}
 	return h

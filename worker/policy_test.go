@@ -86,7 +86,7 @@ func TestEventIDDeterministic(t *testing.T) {
 // budget is used up keeps retrying without spending it while the window is
 // open, and is dead-lettered once it has passed.
 func TestRetryWindow(t *testing.T) {
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	now := time.Unix(1_800_000_000, 0)
 	h.cfg.Now = func() time.Time { return now }
 	w, err := New(h.cfg)
@@ -132,7 +132,7 @@ func TestRetryWindow(t *testing.T) {
 // the handler (here: MaxRetry 0 and a lease that expired) is copied into the
 // store by the reconciler at start.
 func TestReconcileCopiesArchived(t *testing.T) {
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	ctx := context.Background()
 	ac := asynq.NewClientFromRedisClient(h.db.Client)
 	defer ac.Close()

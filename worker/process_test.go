@@ -107,7 +107,7 @@ func TestCrashMidFlightLosesNothing(t *testing.T) {
 		t.Skip("takes ~60-90 s (asynq's 30 s lease + 30 s recovery cutoff, checked every minute)")
 	}
 	start := time.Now()
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	const n = 1000
 	enqueueEvents(t, h, "crash", n)
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Latency: 300 * time.Millisecond})
@@ -139,7 +139,7 @@ func TestSIGTERMDuringDeliveryExitsCleanly(t *testing.T) {
 		t.Skip("starts a worker process")
 	}
 	start := time.Now()
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	const n = 300
 	enqueueEvents(t, h, "term", n)
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Latency: 300 * time.Millisecond})
