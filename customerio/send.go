@@ -290,10 +290,22 @@ func (r *SendSMSRequest) Validate() error {
 }
 
 // SendWhatsAppRequest is the body of POST /v1/send/whatsapp.
+//
+// Its fields are those of Customer.io's sendWhatsApp schema (App API
+// reference, docs.customer.io/integrations/api/app/tag/send-messages/sendWhatsApp/):
+// transactional_message_id, identifiers (id, email or cio_id), to, from,
+// tracked, message_data, send_at, send_to_unsubscribed,
+// disable_message_retention, queue_draft and language; the official Ruby
+// SDK's SendWhatsAppRequest sends tracked too. That schema lists no
+// auto_create (SendOptions has it for every channel; whether WhatsApp
+// sends honour it is UNCONFIRMED, and it is sent only when set).
 type SendWhatsAppRequest struct {
 	SendOptions
 	To   string `json:"to"`
 	From string `json:"from,omitempty"`
+	// Tracked overrides the message's link tracking (Customer.io's default:
+	// the transactional message's own setting).
+	Tracked *bool `json:"tracked,omitempty"`
 }
 
 // SendWhatsApp sends a transactional WhatsApp message: POST /v1/send/whatsapp.

@@ -40,8 +40,9 @@ const (
 )
 
 // Relationship links a person and an object in cio_relationships. From a
-// person it names the object (ObjectTypeID, ObjectID); from an object it names
-// the person (ID, Email, CioID or AnonymousID).
+// person it names the object (ObjectTypeID and ObjectID, or CioObjectID);
+// from an object it names the person (ID, Email or CioID; AnonymousID for
+// identify_anonymous).
 type Relationship struct {
 	Identifiers            Identifiers    `json:"identifiers"`
 	RelationshipAttributes map[string]any `json:"relationship_attributes,omitempty"`
@@ -201,8 +202,9 @@ var actionMatrix = map[EntityType]map[Action]bool{
 }
 
 // Validate checks a Track v2 operation: the entity type and the action
-// matrix, the identifiers each needs (exactly one person identifier;
-// object_type_id + object_id for objects; a delivery id), the fields each
+// matrix, the identifiers each needs (exactly one person identifier, a
+// phone too except in a merge; object_type_id + object_id, or
+// cio_object_id, for objects; a delivery id), the fields each
 // action needs, the attribute and event limits, and an encoded size below
 // 32,000 bytes.
 func (o Operation) Validate() error { return o.validate("") }
@@ -263,7 +265,7 @@ func (o Operation) validateIdentifiers(p string) error {
 			}
 			break
 		}
-		if err := ValidatePersonIdentifiers(join(p, "identifiers"), o.Identifiers); err != nil {
+		if err := ValidateV2PersonIdentifiers(join(p, "identifiers"), o.Identifiers); err != nil {
 			return err
 		}
 	case EntityObject:
@@ -271,8 +273,9 @@ func (o Operation) validateIdentifiers(p string) error {
 			return err
 		}
 	case EntityDelivery:
-		if o.Identifiers == nil || o.Identifiers.Email != "" || o.Identifiers.CioID != "" || o.Identifiers.AnonymousID != "" ||
-			o.Identifiers.ObjectTypeID != "" || o.Identifiers.ObjectID != "" {
+		if o.Identifiers == nil || o.Identifiers.Email != "" || o.Identifiers.Phone != "" || o.Identifiers.CioID != "" ||
+			o.Identifiers.AnonymousID != "" || o.Identifiers.ObjectTypeID != "" || o.Identifiers.ObjectID != "" ||
+			o.Identifiers.CioObjectID != "" {
 			return invalid(join(p, "identifiers"), "must be the delivery id only")
 		}
 		if err := checkID(join(p, "identifiers.id"), o.Identifiers.ID); err != nil {
@@ -325,16 +328,18 @@ func (o Operation) validateActionFields(p string) error {
 }
 
 // validateRelationships checks each of cio_relationships: from a person
-// it names an object, from an object a person (identify_anonymous: an
-// anonymous_id only), and its attributes keep the attribute limits.
+// it names an object (object_type_id and object_id, or cio_object_id),
+// from an object a person by id, email or cio_id (Customer.io's
+// v2_cio_relationships has no phone; identify_anonymous: an anonymous_id
+// only), and its attributes keep the attribute limits.
 func (o Operation) validateRelationships(p string) error {
 	for i, r := range o.Relationships {
 		f := idx(join(p, "cio_relationships"), i) + ".identifiers"
 		var err error
 		switch {
 		case o.Action == ActionIdentifyAnonymous:
-			if r.Identifiers.AnonymousID == "" || r.Identifiers.ID != "" || r.Identifiers.Email != "" || r.Identifiers.CioID != "" ||
-				r.Identifiers.ObjectTypeID != "" || r.Identifiers.ObjectID != "" {
+			if r.Identifiers.AnonymousID == "" || r.Identifiers.ID != "" || r.Identifiers.Email != "" || r.Identifiers.Phone != "" ||
+				r.Identifiers.CioID != "" || r.Identifiers.ObjectTypeID != "" || r.Identifiers.ObjectID != "" || r.Identifiers.CioObjectID != "" {
 				err = invalid(f, "must be an anonymous_id only")
 			} else {
 				err = checkID(f+".anonymous_id", r.Identifiers.AnonymousID)
@@ -524,6 +529,28 @@ func IdentifyOperation(ids Identifiers, attrs map[string]any) (op Operation, ok 
 		op.Relationships = rs
 	}
 	return op, true
+}
+
+// EventOperation returns the Track v2 operation of the Track v1 event ev of
+// the person ids: action event, page or screen (as ev.Type says), with ev's
+// name, id and timestamp, and its data as the operation's attributes.
+func EventOperation(ids Identifiers, ev Event) Operation {
+	a := ActionEvent
+	switch ev.Type {
+	case EventTypePage:
+		a = ActionPage
+	case EventTypeScreen:
+		a = ActionScreen
+	}
+	return Operation{Type: EntityPerson, Action: a, Identifiers: &ids,
+		Name: ev.Name, ID: ev.ID, Timestamp: ev.Timestamp, Attributes: ev.Data}
+}
+
+// DeviceOperation returns the Track v2 add_device of the person ids for the
+// Track v1 device d (v1's device.id is v2's device.token).
+func DeviceOperation(ids Identifiers, d Device) Operation {
+	return Operation{Type: EntityPerson, Action: ActionAddDevice, Identifiers: &ids,
+		Device: &V2Device{Token: d.ID, Platform: d.Platform, LastUsed: d.LastUsed, Attributes: d.Attributes}}
 }
 
 // unixSeconds reads a JSON number that is a whole, non-negative number of

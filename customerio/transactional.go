@@ -3,6 +3,7 @@ package customerio
 import (
 	"context"
 	"net/http"
+	"strconv"
 )
 
 // TransactionalMessage is one transactional message (template) of a
@@ -55,4 +56,58 @@ func (c *Client) ListTransactional(ctx context.Context) ([]TransactionalMessage,
 		out.Messages = []TransactionalMessage{}
 	}
 	return out.Messages, nil
+}
+
+// TransactionalContent is one content variant of a transactional message
+// (the default one, or a translation), as GET
+// /v1/transactional/{id}/contents lists it.
+//
+// Confirmed in Customer.io's App API reference (operation
+// listTransactionalVariants, the Node SDK's
+// getTransactionalMessageContents): the body is {"contents":[...]} and each
+// variant has id, name, type ("email" or "push"), language ("" for the
+// default), subject, body, body_amp, preheader_text, from, from_id,
+// reply_to, reply_to_id, recipient, bcc, cc, fake_bcc, headers,
+// preprocessor, created and updated (unix seconds). The type of the other
+// channels' variants (SMS, in-app, inbox, WhatsApp) is UNCONFIRMED. Absent
+// fields decode as zero values.
+type TransactionalContent struct {
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Language string `json:"language"`
+	// Subject, Body, BodyAMP, PreheaderText (and the address fields) are
+	// Liquid templates: message_data is {{ trigger.* }}.
+	Subject       string `json:"subject"`
+	Body          string `json:"body"`
+	BodyAMP       string `json:"body_amp,omitempty"`
+	PreheaderText string `json:"preheader_text"`
+	From          string `json:"from,omitempty"`
+	ReplyTo       string `json:"reply_to,omitempty"`
+	Recipient     string `json:"recipient,omitempty"`
+	BCC           string `json:"bcc,omitempty"`
+	CC            string `json:"cc,omitempty"`
+	Created       int64  `json:"created,omitempty"`
+	Updated       int64  `json:"updated,omitempty"`
+}
+
+// TransactionalContents lists a transactional message's content variants:
+// GET /v1/transactional/{id}/contents with the App API key (App API reads
+// are limited to 10 requests/second: a 429 is a ClassTransient *APIError
+// with StatusCode 429 and its RetryAfter). An unknown id is a
+// ClassPermanent *APIError (404).
+func (c *Client) TransactionalContents(ctx context.Context, id int64) ([]TransactionalContent, error) {
+	rq := &request{api: APIApp, op: "transactional_contents", method: http.MethodGet,
+		path: []string{"v1", "transactional", strconv.FormatInt(id, 10), "contents"}}
+	type list struct {
+		Contents []TransactionalContent `json:"contents"`
+	}
+	out, err := doJSON[list](ctx, c, rq)
+	if err != nil {
+		return nil, err
+	}
+	if out.Contents == nil {
+		out.Contents = []TransactionalContent{}
+	}
+	return out.Contents, nil
 }

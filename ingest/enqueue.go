@@ -17,6 +17,11 @@ type job struct {
 	payload tasks.Payload   // typed payload (Track mode), or
 	raw     json.RawMessage // a raw payload (Pipelines mode, /v1/tasks)
 	opts    []producer.EnqueueOption
+	// prefix is what the message's fields are named with in errors ("",
+	// "batch[3]."); checked: the producer already checked the task
+	// (/v1/tasks: producer.Check).
+	prefix  string
+	checked bool
 }
 
 // item is what one received message (event, batch item, custom object,
@@ -63,6 +68,12 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 	ctx, cancel := s.enqueueContext(r)
 	defer cancel()
 	res := result{accepted: []int{}}
+	if e := s.checkContracts(items); e != nil {
+		// A task the contracts refuse refuses the request before anything
+		// is enqueued, as any invalid message does.
+		res.err = e
+		return res
+	}
 	seen, err := s.seen(ctx, source, items)
 	if err != nil {
 		res.err = s.unavailable(source, "dedupe check", err)
@@ -104,6 +115,32 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 		}
 	}
 	return res
+}
+
+// checkContracts checks every task of items against the producer's
+// contracts (producer.WithContracts) before any is enqueued: the first a
+// contract refuses is a 400 naming its field (in the message's names).
+func (s *Server) checkContracts(items []item) *reqError {
+	if s.cfg.Producer.Contracts() == nil {
+		return nil
+	}
+	for _, it := range items {
+		for _, j := range it.jobs {
+			if j.checked {
+				continue
+			}
+			var err error
+			if j.payload != nil {
+				err = s.cfg.Producer.CheckPayload(j.payload, j.opts...)
+			} else {
+				err = s.cfg.Producer.Check(j.typ, j.raw, j.opts...)
+			}
+			if err != nil {
+				return validation(j.prefix, j.typ, err)
+			}
+		}
+	}
+	return nil
 }
 
 func jobTypes(jobs []job) []string {

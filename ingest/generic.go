@@ -255,7 +255,7 @@ func (s *Server) checkTask(tok *token, tr TaskRequest, prefix string, many bool)
 	if e := s.checkQueue(tok, tr, prefix); e != nil {
 		return job{}, e
 	}
-	return job{typ: tr.Type, raw: tr.Payload, opts: opts}, nil
+	return job{typ: tr.Type, raw: tr.Payload, opts: opts, checked: true}, nil
 }
 
 // checkQueue refuses a task whose queue (its "queue", or its type's) is

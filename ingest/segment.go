@@ -277,7 +277,7 @@ func payloadJob(src *source, prefix, messageID, suffix string, p tasks.Payload) 
 	if err := p.Validate(); err != nil {
 		return job{}, validation(prefix, p.TaskType(), err)
 	}
-	return job{typ: p.TaskType(), payload: p, opts: baseOpts(src, messageID, suffix)}, nil
+	return job{typ: p.TaskType(), payload: p, opts: baseOpts(src, messageID, suffix), prefix: prefix}, nil
 }
 
 // planPipelines forwards the message as a cdp:<call> task, as received
@@ -295,7 +295,7 @@ func (s *Server) planPipelines(src *source, sm segMsg) (item, *reqError) {
 	if err := p.Validate(); err != nil {
 		return item{}, validation(sm.prefix, typ, err)
 	}
-	return item{jobs: []job{{typ: typ, raw: raw, opts: baseOpts(src, str(sm.m, "messageId"), "cdp")}}}, nil
+	return item{jobs: []job{{typ: typ, raw: raw, opts: baseOpts(src, str(sm.m, "messageId"), "cdp"), prefix: sm.prefix}}}, nil
 }
 
 // validation turns a payload's *ValidationError into a 400 naming the

@@ -101,3 +101,39 @@ func BenchmarkTaskIDForKey(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEnqueueContracts is the cost of contract checks per enqueue:
+// the same send (a template with its variables) and identify (declared
+// attribute types, one coerced) enqueued without and with a contracts
+// file (compare the two sub-benchmarks of each: the goal is a ratio of at
+// least 0.9).
+func BenchmarkEnqueueContracts(b *testing.B) {
+	send := tasks.SendEmail{To: "ada@example.com", SendOptions: customerio.SendOptions{
+		TransactionalMessageID: "password_reset", Identifiers: &customerio.Identifiers{ID: "user-123"},
+		MessageData: map[string]any{"reset_link": "https://app.example.com/reset?token=abc123", "expiry_hours": 1}}}
+	identify := tasks.Identify{Identifiers: customerio.Identifiers{ID: "user-123"}, Attributes: map[string]any{
+		"email": "ada@example.com", "total_revenue": "1000", "churn_risk_score": 0.2, "plan": "pro", "order_count": 12}}
+	for _, tc := range []struct {
+		name string
+		p    tasks.Payload
+	}{{"send", send}, {"identify", identify}} {
+		for _, with := range []bool{false, true} {
+			name := tc.name + "/without"
+			var opts []producer.Option
+			if with {
+				name = tc.name + "/with"
+				opts = append(opts, producer.WithContracts(seedSet(b)))
+			}
+			b.Run(name, func(b *testing.B) {
+				db := testredis.New(b)
+				c := producer.NewFromRedis(db.Client, opts...)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := c.Enqueue(ctx, tc.p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -43,6 +43,11 @@
 //   - Workspace names the Customer.io workspace whose credentials deliver
 //     the task. A client created with Workspaces (the workers' workspace
 //     names) refuses another name with an *UnknownWorkspaceError.
+//   - WithContracts checks every task against the workspace's contracts
+//     (package contracts): a send naming a template and missing one of its
+//     variables, an attribute of the wrong declared type, a millisecond
+//     event timestamp are refused naming the field, or coerced by policy
+//     ("1000" → 1000), before anything reaches Redis.
 //
 // EnqueueRaw takes a task type and a JSON payload (for the HTTP ingest and
 // the CLI); it validates exactly like the typed methods and keeps fields it

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/tasks"
 )
 
@@ -47,6 +48,9 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 	}
 	plan, err := c.plan(spec, opts)
 	if err != nil {
+		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	if p, _, err = c.contract(plan.meta.Workspace, p, true); err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
 	var b []byte
@@ -118,7 +122,7 @@ func nilPayload(p tasks.Payload) error {
 // A full envelope ({"v":1,...,"payload":{...}}) is accepted too; its
 // workspace and expires_at apply unless options override them.
 func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMessage, opts ...EnqueueOption) (Receipt, error) {
-	rt, err := c.checkRaw(typ, payload, opts)
+	rt, err := c.checkRaw(typ, payload, opts, true)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -140,8 +144,59 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 // nil when EnqueueRaw would go on to enqueue. Use it to check every task of
 // a request before enqueueing any.
 func (c *Client) Check(typ string, payload json.RawMessage, opts ...EnqueueOption) error {
-	_, err := c.checkRaw(typ, payload, opts)
+	_, err := c.checkRaw(typ, payload, opts, false)
 	return err
+}
+
+// CheckPayload validates a typed payload exactly as Enqueue would (Validate,
+// every option, the contracts) without touching Redis: the error Enqueue
+// would return before enqueueing, or nil.
+func (c *Client) CheckPayload(p tasks.Payload, opts ...EnqueueOption) error {
+	if isNil(p) {
+		return nilPayload(p)
+	}
+	typ := p.TaskType()
+	spec, ok := tasks.Lookup(typ)
+	if !ok {
+		return invalid("type", "unknown task type")
+	}
+	p = withIDs(p)
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	plan, err := c.plan(spec, opts)
+	if err != nil {
+		return fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	if _, _, err := c.contract(plan.meta.Workspace, p, false); err != nil {
+		return fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	return nil
+}
+
+// contract checks p against the workspace's contracts (WithContracts): it
+// returns the payload to enqueue (coerced values in a copy, validated
+// again) and the check's result, whose Patch writes the coercions into a
+// raw payload. observe counts the coercions and refusals (the check of an
+// enqueue, not the one before it).
+func (c *Client) contract(workspace string, p tasks.Payload, observe bool) (tasks.Payload, contracts.Result, error) {
+	if c.contracts == nil {
+		return p, contracts.Result{Payload: p}, nil
+	}
+	check := c.contracts.CheckQuiet
+	if observe {
+		check = c.contracts.Check
+	}
+	res, err := check(workspace, p)
+	if err != nil {
+		return nil, res, err
+	}
+	if len(res.Coerced) > 0 {
+		if err := res.Payload.Validate(); err != nil { // a coerced value is within the limits too
+			return nil, res, err
+		}
+	}
+	return res.Payload, res, nil
 }
 
 // rawTask is a raw task checked by checkRaw, ready to encode.
@@ -153,10 +208,19 @@ type rawTask struct {
 
 // checkRaw is EnqueueRaw's validation: everything but the ordering stamp,
 // the encoding and Redis.
-func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOption) (rawTask, error) {
+func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOption, observe bool) (rawTask, error) {
 	spec, ok := tasks.Lookup(typ)
 	if !ok {
 		return rawTask{}, invalid("type", "unknown task type")
+	}
+	if c.contracts != nil {
+		// A timestamp of the wrong JSON kind the contracts coerce
+		// (an ISO-8601 Track timestamp, a numeric Pipelines one) is fixed
+		// before decoding would refuse it.
+		var err error
+		if payload, err = c.contracts.PrepareRaw(typ, payload, c.workspaceResolver(opts), observe); err != nil {
+			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
+		}
 	}
 	env, p, err := tasks.DecodeStrict(typ, payload)
 	if err != nil {
@@ -194,7 +258,37 @@ func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOpt
 	if err != nil {
 		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
+	p, res, err := c.contract(plan.meta.Workspace, p, observe)
+	if err != nil {
+		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
+	}
+	if len(res.Coerced) > 0 {
+		if raw, err = res.Patch(raw); err != nil {
+			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", "must be a JSON object"))
+		}
+	}
 	return rawTask{p: p, raw: raw, plan: plan}, nil
+}
+
+// workspaceResolver returns the workspace a raw task will have, given its
+// envelope's: the Workspace option's, else the envelope's, else the
+// client's default (as plan resolves it).
+func (c *Client) workspaceResolver(opts []EnqueueOption) func(string) string {
+	return func(envelope string) string {
+		cfg := enqueueConfig{}
+		for _, o := range opts {
+			if o != nil {
+				o(&cfg)
+			}
+		}
+		switch {
+		case cfg.workspace != nil:
+			return canonicalWorkspace(*cfg.workspace)
+		case envelope != "":
+			return canonicalWorkspace(envelope)
+		}
+		return canonicalWorkspace(c.workspace)
+	}
 }
 
 // plan is what an enqueue call resolved from the type's defaults and the
@@ -208,6 +302,12 @@ type plan struct {
 	// headers carry the retry budget (tasks.HeaderRetryBudget); shared
 	// per budget, never written to.
 	headers map[string]string
+
+	// The resolved retry budget, timeout and process time (zero: now),
+	// for Prepare, which hands them on instead of asynq options.
+	maxRetry  int
+	timeout   time.Duration
+	processAt time.Time
 }
 
 func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
@@ -273,6 +373,7 @@ func (c *Client) plan(spec tasks.Spec, opts []EnqueueOption) (plan, error) {
 		}
 	}
 	pl.headers = budgetHeaders(maxRetry)
+	pl.maxRetry, pl.timeout, pl.processAt = maxRetry, timeout, processAt
 	base := baseOptions(pl.queue, timeout)
 	if pl.key == "" && processAt.IsZero() {
 		pl.opts = base // shared: capacity clipped, never appended to in place

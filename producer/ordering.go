@@ -53,6 +53,8 @@ func OrderKey(p tasks.Payload) (string, bool) {
 		s = "email:" + strings.ToLower(ids.Email)
 	case ids.CioID != "":
 		s = "cio_id:" + ids.CioID
+	case ids.Phone != "":
+		s = "phone:" + ids.Phone
 	default:
 		return "", false
 	}

@@ -51,3 +51,15 @@ func TestOrderKeyFollowsPersonScoped(t *testing.T) {
 		t.Errorf("OrderKey(delete without identifiers) = %q, true", k)
 	}
 }
+
+// TestOrderKeyByPhone: a person named by phone (Track v2) has an ordering
+// key of their own, so their tasks are sequenced like anyone's.
+func TestOrderKeyByPhone(t *testing.T) {
+	ph := customerio.Identifiers{Phone: "+15555550100"}
+	k1, ok1 := producer.OrderKey(tasks.Identify{Identifiers: ph})
+	k2, ok2 := producer.OrderKey(tasks.Track{Identifiers: ph})
+	other, _ := producer.OrderKey(tasks.Identify{Identifiers: customerio.Identifiers{ID: ph.Phone}})
+	if !ok1 || !ok2 || k1 != k2 || k1 == other {
+		t.Errorf("OrderKey by phone: %q %v, %q %v; by the same string as an id %q", k1, ok1, k2, ok2, other)
+	}
+}

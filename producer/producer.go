@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/internal/redisconf"
 )
@@ -45,6 +46,8 @@ type Client struct {
 	// known is the set of Workspaces ("" = the default workspace); nil
 	// when the option was not given (any well-formed name is accepted).
 	known map[string]bool
+
+	contracts *contracts.Set // WithContracts; nil: none
 }
 
 // Option configures a Client.
@@ -86,6 +89,22 @@ func Workspaces(names ...string) Option {
 		}
 	}
 }
+
+// WithContracts checks every task against the workspace's contracts
+// before it is enqueued (package contracts: the template a send names and
+// the message_data variables it needs, declared attribute types, event
+// timestamps). A task a contract refuses is a *contracts.Error, which
+// unwraps to a *ValidationError naming the first field, and nothing
+// reaches Redis; a value a contract coerces ("1000" → 1000) is enqueued
+// coerced (EnqueueRaw writes it into the payload's bytes). Check and
+// CheckPayload apply the contracts too. A nil set checks nothing.
+func WithContracts(set *contracts.Set) Option {
+	return func(c *Client) { c.contracts = set }
+}
+
+// Contracts returns the contracts the client checks tasks against
+// (WithContracts), nil when none.
+func (c *Client) Contracts() *contracts.Set { return c.contracts }
 
 // canonicalWorkspace maps "default" to "", the default workspace's name
 // in envelopes.

@@ -1,6 +1,8 @@
 package tasks
 
 import (
+	"time"
+
 	"github.com/cioq/cioq/customerio"
 )
 
@@ -219,3 +221,119 @@ func validateCDP(m customerio.PipelinesMessage, call customerio.PipelinesCall) e
 	}
 	return m.Validate(call)
 }
+
+// EventTimestamp returns the message's ISO-8601 timestamp (Timestamped).
+func (p CDPIdentify) EventTimestamp() (int64, string) { return 0, p.Timestamp }
+
+// WithEventTimestamp returns a copy of p with timestamp sec, as RFC 3339 UTC.
+func (p CDPIdentify) WithEventTimestamp(sec int64) Payload {
+	p.Timestamp = rfc3339(sec)
+	return p
+}
+
+// EventTimestamp returns the message's ISO-8601 timestamp (Timestamped).
+func (p CDPTrack) EventTimestamp() (int64, string) { return 0, p.Timestamp }
+
+// WithEventTimestamp returns a copy of p with timestamp sec, as RFC 3339 UTC.
+func (p CDPTrack) WithEventTimestamp(sec int64) Payload {
+	p.Timestamp = rfc3339(sec)
+	return p
+}
+
+// EventTimestamp returns the message's ISO-8601 timestamp (Timestamped).
+func (p CDPPage) EventTimestamp() (int64, string) { return 0, p.Timestamp }
+
+// WithEventTimestamp returns a copy of p with timestamp sec, as RFC 3339 UTC.
+func (p CDPPage) WithEventTimestamp(sec int64) Payload {
+	p.Timestamp = rfc3339(sec)
+	return p
+}
+
+// EventTimestamp returns the message's ISO-8601 timestamp (Timestamped).
+func (p CDPScreen) EventTimestamp() (int64, string) { return 0, p.Timestamp }
+
+// WithEventTimestamp returns a copy of p with timestamp sec, as RFC 3339 UTC.
+func (p CDPScreen) WithEventTimestamp(sec int64) Payload {
+	p.Timestamp = rfc3339(sec)
+	return p
+}
+
+// EventTimestamp returns the message's ISO-8601 timestamp (Timestamped).
+func (p CDPGroup) EventTimestamp() (int64, string) { return 0, p.Timestamp }
+
+// WithEventTimestamp returns a copy of p with timestamp sec, as RFC 3339 UTC.
+func (p CDPGroup) WithEventTimestamp(sec int64) Payload {
+	p.Timestamp = rfc3339(sec)
+	return p
+}
+
+// EventTimestamp returns the message's ISO-8601 timestamp (Timestamped).
+func (p CDPAlias) EventTimestamp() (int64, string) { return 0, p.Timestamp }
+
+// WithEventTimestamp returns a copy of p with timestamp sec, as RFC 3339 UTC.
+func (p CDPAlias) WithEventTimestamp(sec int64) Payload {
+	p.Timestamp = rfc3339(sec)
+	return p
+}
+
+// AnonymousActor returns anonymousId when the message has no userId.
+func (p CDPTrack) AnonymousActor() string { return anonymousActor(customerio.PipelinesMessage(p)) }
+
+// AnonymousActor returns anonymousId when the message has no userId.
+func (p CDPPage) AnonymousActor() string { return anonymousActor(customerio.PipelinesMessage(p)) }
+
+// AnonymousActor returns anonymousId when the message has no userId.
+func (p CDPScreen) AnonymousActor() string { return anonymousActor(customerio.PipelinesMessage(p)) }
+
+// AttributeSet returns the person's traits (Attributed).
+func (p CDPIdentify) AttributeSet() (string, string, map[string]any) { return "", "traits", p.Traits }
+
+// WithAttributeSet returns a copy of p with traits attrs.
+func (p CDPIdentify) WithAttributeSet(attrs map[string]any) Payload {
+	p.Traits = attrs
+	return p
+}
+
+// AnonymousMerge returns anonymousId and the userId person when the
+// identify carries both (AnonymousMerger).
+func (p CDPIdentify) AnonymousMerge() (string, customerio.Identifiers) {
+	if p.UserID != "" && p.AnonymousID != "" {
+		return p.AnonymousID, customerio.Identifiers{ID: p.UserID}
+	}
+	return "", customerio.Identifiers{}
+}
+
+// AttributeSet returns the group's object type (traits.objectTypeId,
+// default "1") and its traits (Attributed).
+func (p CDPGroup) AttributeSet() (string, string, map[string]any) {
+	typ := "1"
+	if s, ok := p.Traits["objectTypeId"].(string); ok && s != "" {
+		typ = s
+	}
+	return typ, "traits", p.Traits
+}
+
+// WithAttributeSet returns a copy of p with traits attrs.
+func (p CDPGroup) WithAttributeSet(attrs map[string]any) Payload {
+	p.Traits = attrs
+	return p
+}
+
+// AnonymousMerge returns previousId and the userId person: an alias merges
+// the previous (often anonymous) id into the person (AnonymousMerger).
+func (p CDPAlias) AnonymousMerge() (string, customerio.Identifiers) {
+	if p.UserID != "" && p.PreviousID != "" {
+		return p.PreviousID, customerio.Identifiers{ID: p.UserID}
+	}
+	return "", customerio.Identifiers{}
+}
+
+func anonymousActor(m customerio.PipelinesMessage) string {
+	if m.UserID == "" {
+		return m.AnonymousID
+	}
+	return ""
+}
+
+// rfc3339 writes a unix second as Pipelines timestamps are written.
+func rfc3339(sec int64) string { return time.Unix(sec, 0).UTC().Format(time.RFC3339) }

@@ -74,7 +74,11 @@
 // payload types: [PersonScoped] names the person a Track task acts on
 // (the producer's per-person ordering), [Deduplicated] gives the id by
 // which Customer.io drops repeats (the producer fills a missing one with
-// a ULID). Adding a task type is one payload struct in its API family's
+// a ULID); [Templated], [Attributed] and [Timestamped] give the contracts
+// (package contracts) a send's template and message_data, a person's or
+// object's attributes and an event's timestamp; [AnonymousMerger] and
+// [AnonymousActor] tell the worker which tasks merge an anonymous visitor
+// and which events may be an anonymous visitor's. Adding a task type is one payload struct in its API family's
 // file (sends.go, people.go, objects.go, broadcasts.go, segments.go,
 // cdp.go), one entry in the Spec table (registry.go), its example below,
 // and its route in the worker's delivery table (worker/routes.go: its
@@ -125,16 +129,22 @@
 //
 // # cio:send_whatsapp
 //
-// Transactional WhatsApp message ([SendWhatsApp], POST /v1/send/whatsapp).
+// Transactional WhatsApp message ([SendWhatsApp], POST /v1/send/whatsapp);
+// tracked turns link tracking on or off for this send.
 //
 //	{"transactional_message_id": "order_update", "identifiers": {"id": "user-123"},
-//	 "to": "+15555550100"}
+//	 "to": "+15555550100", "tracked": false}
 //
 // # cio:identify
 //
 // Create or update a person ([Identify], PUT /api/v1/customers/{id});
-// identifiers holds exactly one of id, email, cio_id. Attributes that drive
-// segments (revenue, order count, churn risk) are plain attributes.
+// identifiers holds exactly one of id, email, cio_id, or phone (E.164, like
+// "+15555550100"). A person named by phone has no Track v1 address: their
+// identify, events, devices, deletes, suppressions and relationships are
+// delivered as Track v2 operations only, each within one operation's
+// 32,000 bytes; merges and transactional sends take no phone. Attributes
+// that drive segments (revenue, order count, churn risk) are plain
+// attributes.
 //
 //	{"identifiers": {"id": "user-123"},
 //	 "attributes": {"email": "ada@example.com", "total_revenue": 1250.5, "order_count": 12,
@@ -214,7 +224,10 @@
 //
 // Create or update an object such as a company ([ObjectUpsert], Track v2
 // object identify). object_type_id is the object type's id as a string of
-// digits and is required (no default).
+// digits and is required (no default). Every object type (and cio:relate,
+// cio:unrelate) may name the object by "cio_object_id" instead of
+// object_type_id and object_id: the id Customer.io gave it, which names an
+// existing object only.
 //
 //	{"object_type_id": "1", "object_id": "acme",
 //	 "attributes": {"name": "Acme Inc", "plan": "enterprise", "mrr": 4200, "employee_count": 250}}

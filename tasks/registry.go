@@ -210,8 +210,8 @@ var specs = []Spec{
 
 	{Type: TypeIdentify, API: apiTrack, Batchable: true, New: newPayload[Identify], Defaults: defaults(QueueDefault)},
 	{Type: TypeTrack, API: apiTrack, Batchable: true, New: newPayload[Track], Defaults: defaults(QueueDefault)},
-	// Track v2 names a person by id, email or cio_id only: an anonymous
-	// event has no v2 operation.
+	// Track v2 names a person by id, email, phone or cio_id only: an
+	// anonymous event has no v2 operation.
 	{Type: TypeTrackAnonymous, API: apiTrack, New: newPayload[TrackAnonymous], Defaults: defaults(QueueDefault)},
 	{Type: TypeMergeAnonymous, API: apiTrack, Batchable: true, New: newPayload[MergeAnonymous], Defaults: defaults(QueueDefault)},
 	{Type: TypeMergePeople, API: apiTrack, Batchable: true, New: newPayload[MergePeople], Defaults: defaults(QueueDefault)},

@@ -64,3 +64,33 @@ func (SendWhatsApp) TaskType() string { return TypeSendWhatsApp }
 
 // Validate applies the client's rules for a transactional WhatsApp message.
 func (p SendWhatsApp) Validate() error { return (*customerio.SendWhatsAppRequest)(&p).Validate() }
+
+// Template returns the channel, template and message data (Templated).
+func (p SendEmail) Template() (string, customerio.MessageID, map[string]any) {
+	return ChannelEmail, p.TransactionalMessageID, p.MessageData
+}
+
+// Template returns the channel, template and message data (Templated).
+func (p SendPush) Template() (string, customerio.MessageID, map[string]any) {
+	return ChannelPush, p.TransactionalMessageID, p.MessageData
+}
+
+// Template returns the channel, template and message data (Templated).
+func (p SendSMS) Template() (string, customerio.MessageID, map[string]any) {
+	return ChannelSMS, p.TransactionalMessageID, p.MessageData
+}
+
+// Template returns the channel, template and message data (Templated).
+func (p SendInApp) Template() (string, customerio.MessageID, map[string]any) {
+	return ChannelInApp, p.TransactionalMessageID, p.MessageData
+}
+
+// Template returns the channel, template and message data (Templated).
+func (p SendInbox) Template() (string, customerio.MessageID, map[string]any) {
+	return ChannelInbox, p.TransactionalMessageID, p.MessageData
+}
+
+// Template returns the channel, template and message data (Templated).
+func (p SendWhatsApp) Template() (string, customerio.MessageID, map[string]any) {
+	return ChannelWhatsApp, p.TransactionalMessageID, p.MessageData
+}

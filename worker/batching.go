@@ -42,8 +42,10 @@ import (
 // like any other, and its task is done when every part was accepted,
 // dead-lettered when one is refused, retried whole on a transient failure.
 // Anonymous events (cio:track_anonymous) are not batched: Track v2 names a
-// person by id, email or cio_id only, so they go one request each to
-// /api/v1/events.
+// person by id, email, phone or cio_id only, so they go one request each to
+// /api/v1/events. A person named by phone has no Track v1 address: such a
+// task is never sent through v1 (see phoneViaEntity), and enqueue refuses
+// one larger than one operation.
 type Batching struct {
 	// Off sends one request per task, as without batching.
 	Off bool

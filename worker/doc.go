@@ -93,8 +93,11 @@
 // dashboard):
 //   - permanent: other 4xx (400, 403, 404, 413, 422, ...), at once, with the
 //     status and Customer.io's message.
-//   - invalid: bytes that do not decode, an unknown type, or a payload that
-//     does not validate; Customer.io is not called. Also a task asynq itself
+//   - invalid: bytes that do not decode, an unknown type, a payload that
+//     does not validate, or one the contracts in force refuse
+//     ([Config.Contracts]: a send missing its template's variable, an
+//     attribute of the wrong type, with the contract's reason); Customer.io
+//     is not called. Also a task asynq itself
 //     can neither run nor recover (its asynq message does not decode, or its
 //     id has no task data): a check every StuckCheckInterval (one process at
 //     a time) moves such an entry out of asynq's active list once its lease
@@ -123,6 +126,15 @@
 // copies every archived task the store lacks, with asynq's last error. It
 // reads each queue's archive as one snapshot of ids, so asynq trimming the
 // oldest entries meanwhile does not make it skip others.
+//
+// # Anonymous merges
+//
+// Customer.io associates an anonymous event with a person only when it
+// receives it within five minutes of the identify that carries its
+// anonymous_id. Once the worker delivered such a merge it remembers the
+// anonymous id's person (Config.AnonymousMergeTTL, 30 days), and delivers
+// a later anonymous event of that visitor as the person's event, with the
+// same id ([AnonymousRescueObserver] counts them).
 //
 // A dead letter's history lists every failed attempt, not only the last
 // error asynq keeps: each retried failure (time, class, status, attempt

@@ -31,7 +31,8 @@ type Task struct {
 	Type string
 	// Envelope is the decoded envelope (workspace, expiry, enqueue time).
 	Envelope *tasks.Envelope
-	// Payload is the validated payload (a pointer, e.g. *tasks.SendEmail).
+	// Payload is the validated payload (a pointer, e.g. *tasks.SendEmail),
+	// with what Config.Contracts coerced.
 	Payload tasks.Payload
 
 	// budgeted: the task carries tasks.HeaderRetryBudget, and asynq's own
@@ -39,6 +40,9 @@ type Task struct {
 	// archives it by itself.
 	budgeted      bool
 	asynqMaxRetry int
+	// rescued is the person an anonymous event's visitor was merged into
+	// (Config.AnonymousMergeTTL): the event is delivered as theirs.
+	rescued *customerio.Identifiers
 }
 
 // readBudget sets t's retry budget from at's headers (see Task.MaxRetry);
@@ -97,6 +101,13 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 	if verr := p.Validate(); verr != nil {
 		return w.settle(ctx, t, at, outcome{kind: outcomeInvalid, err: verr})
 	}
+	if w.cfg.Contracts != nil {
+		res, cerr := w.cfg.Contracts.Check(env.Workspace, p)
+		if cerr != nil {
+			return w.settle(ctx, t, at, outcome{kind: outcomeInvalid, err: cerr})
+		}
+		t.Payload = res.Payload
+	}
 	ordered := w.ordered(t)
 	if env.Expired(w.cfg.Now()) {
 		o := outcome{kind: outcomeExpired}
@@ -117,7 +128,11 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 			return w.decide(ctx, t, at, gerr, "")
 		}
 	}
+	w.rescue(actx, t)
 	derr = next.ProcessTask(context.WithValue(actx, decodedKey{}, t), at)
+	if derr == nil {
+		w.delivered(ctx, t)
+	}
 	err = w.decide(ctx, t, at, derr, apiOf(t.Type))
 	if ordered && (err == nil || isDeadLettered(err)) {
 		w.orderDone(ctx, t)

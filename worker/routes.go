@@ -76,15 +76,7 @@ var routeTable = []struct {
 			return c.Track(ctx, tasks.PathID(p.Identifiers), ev)
 		}),
 		op: v2(func(t *Task, p *tasks.Track) customerio.Operation {
-			a := customerio.ActionEvent
-			switch p.Type {
-			case customerio.EventTypePage:
-				a = customerio.ActionPage
-			case customerio.EventTypeScreen:
-				a = customerio.ActionScreen
-			}
-			op := personOp(a, p.Identifiers)
-			op.Name, op.ID, op.Timestamp, op.Attributes = p.Name, p.ID, p.Timestamp, p.Data
+			op := customerio.EventOperation(p.Identifiers, p.Event)
 			if op.ID == "" {
 				op.ID = EventID(t.ID, t.Envelope)
 			}
@@ -96,6 +88,9 @@ var routeTable = []struct {
 			ev := customerio.AnonymousEvent(*p)
 			if ev.ID == "" {
 				ev.ID = EventID(t.ID, t.Envelope)
+			}
+			if t.rescued != nil { // the visitor was merged: the person's event, same id
+				return c.Track(ctx, tasks.PathID(*t.rescued), customerio.Event{Name: ev.Name, ID: ev.ID, Type: ev.Type, Timestamp: ev.Timestamp, Data: ev.Data})
 			}
 			return c.TrackAnonymous(ctx, ev)
 		}),
@@ -146,9 +141,7 @@ var routeTable = []struct {
 			return c.AddDevice(ctx, tasks.PathID(p.Identifiers), p.Device)
 		}),
 		op: v2(func(_ *Task, p *tasks.DeviceAdd) customerio.Operation {
-			op := personOp(customerio.ActionAddDevice, p.Identifiers)
-			op.Device = &customerio.V2Device{Token: p.Device.ID, Platform: p.Device.Platform, LastUsed: p.Device.LastUsed, Attributes: p.Device.Attributes}
-			return op
+			return customerio.DeviceOperation(p.Identifiers, p.Device)
 		}),
 	}},
 	{tasks.TypeDeviceDelete, route{
@@ -217,14 +210,35 @@ var routeTable = []struct {
 	})}},
 }
 
-// routes indexes routeTable by task type.
+// routes indexes routeTable by task type. A route with both a send and an
+// op delivers a task naming its person by phone through its op
+// (phoneViaEntity).
 var routes = func() map[string]route {
 	m := make(map[string]route, len(routeTable))
 	for _, r := range routeTable {
-		m[r.typ] = r.route
+		rt := r.route
+		if rt.send != nil && rt.op != nil {
+			rt.send = phoneViaEntity(rt.send, rt.op)
+		}
+		m[r.typ] = rt
 	}
 	return m
 }()
+
+// phoneViaEntity wraps a person type's Track v1 send: a task that names its
+// person by phone is sent as its Track v2 operation, one /api/v2/entity
+// request, when it is not batched (batching off or not for its type, or
+// delivered alone after a batch failed without naming it). Track v1 has
+// no phone identifier: Customer.io reads a phone number in a v1 path as an
+// id, which would create another person.
+func phoneViaEntity(send sendFunc, op func(t *Task) (customerio.Operation, bool)) sendFunc {
+	return func(ctx context.Context, c *customerio.Client, t *Task) (string, error) {
+		if o, ok := op(t); ok && o.Identifiers != nil && o.Identifiers.Phone != "" {
+			return "", c.Entity(ctx, o)
+		}
+		return send(ctx, c, t)
+	}
+}
 
 // errNoRoute is the error for a task this worker has no delivery for, or
 // whose payload is not of its type's Go type: retrying cannot help.
@@ -283,6 +297,9 @@ func delivery(resp *customerio.SendResponse, err error) (string, error) {
 func pipelines(ctx context.Context, c *customerio.Client, t *Task, call customerio.PipelinesCall, m customerio.PipelinesMessage) error {
 	if m.MessageID == "" {
 		m.MessageID = EventID(t.ID, t.Envelope)
+	}
+	if t.rescued != nil && m.UserID == "" { // the visitor was merged: the person's call
+		m.UserID = t.rescued.ID
 	}
 	return c.Pipelines(ctx, call, m)
 }

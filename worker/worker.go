@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker/batch"
@@ -121,6 +122,24 @@ type Config struct {
 	// without task data) and moves them to the dead-letter store (default
 	// 1 min; also run at Start); see the package documentation.
 	StuckCheckInterval time.Duration
+	// Contracts checks every task again after it was decoded and
+	// validated, before delivery (package contracts; the producer checked
+	// it at enqueue): a task enqueued before a contract changed is judged
+	// by the contract in force. A refused one is dead-lettered as invalid
+	// with the contract's reason, a value the contract coerces is
+	// delivered coerced. Default: none.
+	Contracts *contracts.Set
+	// AnonymousMergeTTL is how long the worker remembers that an anonymous
+	// visitor was merged into a person, once it delivered the merge (an
+	// identify carrying anonymous_id, cio:merge_anonymous, a Pipelines
+	// identify with userId and anonymousId, a Pipelines alias). An
+	// anonymous event of that visitor delivered later is delivered as the
+	// person's event, with the same event id: Customer.io merges only the
+	// anonymous events it receives within five minutes of the identify,
+	// so one delayed by a backlog or retries would otherwise be orphaned.
+	// Default 30 days (Customer.io keeps anonymous events that long);
+	// negative: off.
+	AnonymousMergeTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -168,6 +187,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.AnonymousMergeTTL == 0 {
+		c.AnonymousMergeTTL = DefaultAnonymousMergeTTL
 	}
 	if c.RateLimits.MaxWait <= 0 {
 		c.RateLimits.MaxWait = DefaultRateLimitMaxWait

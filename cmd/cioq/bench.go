@@ -17,16 +17,19 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		"Measures cioq against raw asynq in one run, with the in-process sandbox\n"+
 			"standing in for Customer.io: enqueue rate, end-to-end rate at concurrency\n"+
 			"10 and 50, batched vs unbatched, latency at 100 tasks/s, 3 workers at the\n"+
-			"sandbox's 100 req/s Track limit, app-side cost and a worker's peak RSS.\n"+
-			"It FLUSHES the Redis database of REDIS_URL: point it at a spare one.\n\n"+
-			"Environment: REDIS_URL.")
+			"sandbox's 100 req/s Track limit, app-side cost and a worker's peak RSS; with\n"+
+			"CIOQ_OUTBOX_URL, the transactional outbox (its write inside a transaction vs a\n"+
+			"plain INSERT, relay throughput, commit→enqueued latency) in a schema cioq_bench\n"+
+			"it creates and drops there. It FLUSHES the Redis database of REDIS_URL: point\n"+
+			"it at a spare one.\n\n"+
+			"Environment: REDIS_URL, CIOQ_OUTBOX_URL.")
 	quick := fs.Bool("quick", false, "short run (well under a minute)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	tasksN := fs.Int("tasks", 0, "tasks per end-to-end and batching measurement (default 20000, quick 3000)")
 	enqDur := fs.Duration("enqueue-duration", 0, "duration of each enqueue measurement (default 3s, quick 1s)")
 	lightDur := fs.Duration("light-duration", 0, "duration of the 100 tasks/s latency measurement (default 5s, quick 2s)")
 	limitDur := fs.Duration("limit-duration", 0, "duration of the rate-limited 3-worker measurement (default 10s, quick 3s)")
-	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,latency,limit,app,rss")
+	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,latency,limit,app,rss,outbox")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	noRSS := fs.Bool("no-rss", false, "skip the worker-process RSS measurement")
 	if err := parseFlags(fs, args); err != nil {
@@ -37,7 +40,7 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		return usageErrorf("REDIS_URL is not set (bench flushes that database: use a spare one)")
 	}
 	opts := bench.Options{RedisURL: url, Quick: *quick, Tasks: *tasksN, EnqueueDuration: *enqDur,
-		LightDuration: *lightDur, LimitDuration: *limitDur, Log: a.stderr}
+		LightDuration: *lightDur, LimitDuration: *limitDur, Log: a.stderr, Postgres: strings.TrimSpace(a.getenv(envOutboxURL))}
 	if *only != "" {
 		opts.Only = map[string]bool{}
 		for _, s := range strings.Split(*only, ",") {

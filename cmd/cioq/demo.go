@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/cmd/cioq/internal/demo"
+	"github.com/cioq/cioq/contracts"
+	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
@@ -42,14 +49,17 @@ func parseDemoFlags(a *app, args []string) (demoFlags, error) {
 			"emails, segment attributes, anonymous page views merged on signup, a company\n"+
 			"with a member, a manual segment, a broadcast, a Pipelines identify and\n"+
 			"track), waits until the sandbox received them, prints what it received and\n"+
-			"keeps running until Ctrl-C.\n\n"+
+			"keeps running until Ctrl-C. With CIOQ_OUTBOX_URL (`make run` starts a\n"+
+			"PostgreSQL) it also runs a relay and shows the transactional outbox: an order\n"+
+			"and its confirmation committed together, then a rolled-back order whose\n"+
+			"confirmation is never sent.\n\n"+
 			"With Customer.io credentials in the environment (CUSTOMERIO_SITE_ID and\n"+
 			"CUSTOMERIO_TRACK_API_KEY, CUSTOMERIO_APP_API_KEY or\n"+
 			"CUSTOMERIO_PIPELINES_WRITE_KEY) it runs no sandbox: the worker delivers to\n"+
 			"Customer.io (or the CUSTOMERIO_*_URL endpoints) and no demo data is sent\n"+
 			"unless --scenarios is given.\n\n"+
 			"Environment: REDIS_URL (default "+demoRedisURL+"), CUSTOMERIO_*,\n"+
-			"CIOQ_DASHBOARD_USER and CIOQ_DASHBOARD_PASSWORD (default "+demoDashUser+"/"+demoDashPassword+"), CIOQ_*.\n"+
+			"CIOQ_DASHBOARD_USER and CIOQ_DASHBOARD_PASSWORD (default "+demoDashUser+"/"+demoDashPassword+"), CIOQ_OUTBOX_URL, CIOQ_*.\n"+
 			"The dashboard answers only Host headers that are IP addresses, localhost or in\n"+
 			"CIOQ_DASHBOARD_ALLOWED_HOSTS (its credentials are well known).")
 	var f demoFlags
@@ -89,6 +99,17 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	contractsNote := ""
+	if cfg.Contracts == nil && env.sb != nil {
+		// The demo's contracts: the sandbox's templates pulled as `cioq
+		// contracts pull` would, and declared attribute types.
+		if cfg.Contracts, contractsNote, err = demoContracts(ctx, env.sb); err != nil {
+			return err
+		}
+	}
+	if cfg.Contracts != nil {
+		popts = append(popts, producer.WithContracts(cfg.Contracts))
+	}
 	rdb, err := redisconf.UniversalClient(cfg.Redis)
 	if err != nil {
 		return configError(err)
@@ -119,14 +140,30 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	defer svc.site.Close()
 
 	out := a.stdout
-	fmt.Fprintf(out, "cioq %s demo: Redis %s, worker delivering to %s\n\n", version(), redisconf.Redact(rurl), env.target(cfg))
+	fmt.Fprintf(out, "cioq %s demo: Redis %s, worker delivering to %s\n", version(), redisconf.Redact(rurl), env.target(cfg))
+	if contractsNote != "" {
+		fmt.Fprintln(out, contractsNote)
+	}
+	fmt.Fprintln(out)
 	if !env.real || f.scenarios {
-		err := demo.Run(ctx, demo.Options{Out: out, Producer: producer.NewFromRedis(rdb, popts...), Sandbox: env.sb,
-			Inspector: asynq.NewInspectorFromRedisClient(rdb), DLQ: svc.worker.DLQ(), Timeout: f.timeout})
+		o := demo.Options{Out: out, Producer: producer.NewFromRedis(rdb, popts...), Sandbox: env.sb,
+			Inspector: asynq.NewInspectorFromRedisClient(rdb), DLQ: svc.worker.DLQ(), Timeout: f.timeout,
+			Contracts: cfg.Contracts}
+		if env.sb != nil {
+			o.AdvanceSandboxClock = env.clock.advance
+		}
+		err := demo.Run(ctx, o)
 		if err != nil {
 			svc.stop()
 			if ctx.Err() != nil {
 				return nil // Ctrl-C while waiting
+			}
+			return err
+		}
+		if err := runDemoOutbox(ctx, a, out, log, rdb, popts, env, f.timeout); err != nil {
+			svc.stop()
+			if ctx.Err() != nil {
+				return nil
 			}
 			return err
 		}
@@ -142,6 +179,31 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
+// runDemoOutbox runs the transactional outbox scenario when CIOQ_OUTBOX_URL
+// names a database (`make run` starts one), with a relay that keeps running
+// until ctx ends; without it, it says how to see it.
+func runDemoOutbox(ctx context.Context, a *app, out io.Writer, log *slog.Logger, rdb redis.UniversalClient,
+	popts []producer.Option, env *demoEnv, timeout time.Duration) error {
+	u, err := outboxURL(a.getenv)
+	if err != nil {
+		return err
+	}
+	if u == "" {
+		fmt.Fprintf(out, "\nTransactional outbox: not shown (set %s to a PostgreSQL database; `make run` starts one).\n", envOutboxURL)
+		return nil
+	}
+	rfs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	rel, err := newRelay(rfs, addRelayFlags(rfs), a.getenv, u, rdb, popts, log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	go func() {
+		rel.Run(ctx)
+		rel.Close()
+	}()
+	return demo.RunOutbox(ctx, demo.OutboxOptions{Out: out, Postgres: u, Relay: rel, Sandbox: env.sb, Timeout: timeout})
+}
+
 // demoEnv is where the demo's worker delivers: the sandbox it started, or
 // the real endpoints the environment's credentials name.
 type demoEnv struct {
@@ -150,6 +212,7 @@ type demoEnv struct {
 	// sandbox's CUSTOMERIO_* settings instead of the process's.
 	getenv func(string) string
 	sb     *sandbox.Running // nil with real credentials
+	clock  *offsetClock     // the sandbox's clock
 	// real: Customer.io credentials are set; overridden: so are endpoint URLs.
 	real, overridden bool
 }
@@ -177,10 +240,15 @@ func newDemoEnv(a *app, rurl, sandboxAddr string, log *slog.Logger) (*demoEnv, e
 	if e.real {
 		return e, nil
 	}
-	sb, err := sandbox.Start(sandboxAddr, sandbox.Config{})
+	// The demo's sandbox answers an unknown template id as Customer.io
+	// does, and runs on a clock the demo can move past the anonymous merge
+	// window.
+	e.clock = &offsetClock{}
+	scfg := sandbox.Config{CheckTemplates: true, Now: e.clock.now}
+	sb, err := sandbox.Start(sandboxAddr, scfg)
 	if err != nil {
 		log.Warn("sandbox address taken; using a free port", "addr", sandboxAddr, "error", err.Error())
-		if sb, err = sandbox.Start("127.0.0.1:0", sandbox.Config{}); err != nil {
+		if sb, err = sandbox.Start("127.0.0.1:0", scfg); err != nil {
 			return nil, err
 		}
 	}
@@ -230,6 +298,9 @@ func startDemoServices(log *slog.Logger, getenv func(string) string, cfg *config
 	wc := cfg.WorkerConfig()
 	wc.Logger = log
 	wc.Observer = metricsObserver{metrics}
+	if wc.Contracts != nil {
+		wc.Contracts.SetObserver(contractsObserver{metrics})
+	}
 	w, err := worker.New(wc)
 	if err != nil {
 		return nil, configError(err)
@@ -286,4 +357,50 @@ func maskUnlessDemo(user, pass string) string {
 		return pass
 	}
 	return "from CIOQ_DASHBOARD_PASSWORD"
+}
+
+// offsetClock is the demo sandbox's clock: the time plus an offset the
+// demo moves forward.
+type offsetClock struct{ offset atomic.Int64 }
+
+func (c *offsetClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+func (c *offsetClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// demoContracts pulls the sandbox's templates as `cioq contracts pull`
+// would, declares the demo's attribute types (coerced) and event
+// timestamps, and writes the file to the temporary directory so `cioq
+// contracts show` can print it. The note says so.
+func demoContracts(ctx context.Context, sb *sandbox.Running) (*contracts.Set, string, error) {
+	c, err := customerio.New(customerio.Config{AppAPIKey: sb.Config().AppAPIKey, AppURL: sb.AppURL()})
+	if err != nil {
+		return nil, "", err
+	}
+	pulled, err := contracts.Pull(ctx, c, contracts.PullOptions{})
+	if err != nil {
+		return nil, "", fmt.Errorf("demo: pull the sandbox's templates: %w", err)
+	}
+	f := &contracts.File{Workspaces: map[string]*contracts.Workspace{"default": {
+		Attributes: &contracts.Attributes{Policy: contracts.Coerce, People: &contracts.AttributeRules{Attributes: map[string]*contracts.Attribute{
+			"total_revenue":         {Type: contracts.TypeNumber},
+			"order_count":           {Type: contracts.TypeNumber},
+			"churn_risk_score":      {Type: contracts.TypeNumber},
+			"premium_features_used": {Type: contracts.TypeBoolean},
+			"last_active_at":        {Type: contracts.TypeTimestamp},
+		}}},
+		Events: &contracts.Events{TimestampPolicy: contracts.Coerce},
+	}}}
+	contracts.Merge(f, "default", pulled)
+	set, err := contracts.Compile(f)
+	if err != nil {
+		return nil, "", err
+	}
+	note := fmt.Sprintf("Contracts: %d template(s) pulled from the sandbox, people's attribute types declared (coerced)", len(pulled))
+	if b, err := f.Marshal(); err == nil {
+		path := filepath.Join(os.TempDir(), "cioq-demo-contracts.json")
+		if os.WriteFile(path, b, 0o644) == nil {
+			note += fmt.Sprintf(";\n  see them: %s=%s go run ./cmd/cioq contracts show", config.EnvContractsFile, path)
+		}
+	}
+	return set, note, nil
 }

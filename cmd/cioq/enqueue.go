@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
+	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
@@ -52,8 +53,10 @@ func parseEnqueueFlags(a *app, args []string) (enqueueFlags, error) {
 			"key, task_id is a keyed hash of it, never the key).\n"+
 			"Invalid input exits 1 with a message naming the field (and the line).\n"+
 			"With CIOQ_WORKSPACES_FILE (the workers' file), a task naming a workspace\n"+
-			"that is not in it is refused.\n\n"+
-			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE.")
+			"that is not in it is refused. With CIOQ_CONTRACTS_FILE, every task is checked\n"+
+			"against the contracts (a send missing a template's variable, an attribute of\n"+
+			"the wrong type: refused, naming the field, or coerced by policy).\n\n"+
+			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE.")
 	var f enqueueFlags
 	fs.StringVar(&f.key, "key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
 	fs.StringVar(&f.queue, "queue", "", "queue instead of the type's default (critical, default or bulk)")
@@ -127,13 +130,17 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	set, err := config.LoadContracts(a.getenv)
+	if err != nil {
+		return configError(err)
+	}
 	// Read and validate all input before connecting.
 	lines, lineNos, err := readEnqueueInput(a, f)
 	if err != nil {
 		return err
 	}
 	for i, l := range lines {
-		if err := precheck(l, f.queue, f.workspace, f.workspaceGiven, known); err != nil {
+		if err := precheck(l, f.queue, f.workspace, f.workspaceGiven, known, set); err != nil {
 			return lineError(lineNos[i], err)
 		}
 	}
@@ -144,6 +151,9 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 	}
 	if known != nil {
 		popts = append(popts, producer.Workspaces(known.names...))
+	}
+	if set != nil {
+		popts = append(popts, producer.WithContracts(set))
 	}
 	c, err := producer.New(rurl, popts...)
 	if err != nil {
@@ -302,9 +312,9 @@ func (l *workspaceList) check(typ, ws string) error {
 
 // precheck validates a task without Redis: its type, payload, key and the
 // queue and workspace options (the --workspace flag when given, else the
-// envelope's), with the rules EnqueueRaw applies, and the workspace against
-// the workspaces file when there is one.
-func precheck(l fileLine, queue, workspace string, workspaceGiven bool, known *workspaceList) error {
+// envelope's), with the rules EnqueueRaw applies, the workspace against
+// the workspaces file when there is one, and the contracts when there are.
+func precheck(l fileLine, queue, workspace string, workspaceGiven bool, known *workspaceList, set *contracts.Set) error {
 	if l.Type == "" {
 		return invalidInput("", "type", "is required")
 	}
@@ -314,7 +324,20 @@ func precheck(l fileLine, queue, workspace string, workspaceGiven bool, known *w
 	if len(bytes.TrimSpace(l.Payload)) == 0 || string(bytes.TrimSpace(l.Payload)) == "null" {
 		return invalidInput(l.Type, "payload", "is required")
 	}
-	env, p, err := tasks.DecodeStrict(l.Type, l.Payload)
+	payload := l.Payload
+	if set != nil {
+		var err error
+		payload, err = set.PrepareRaw(l.Type, payload, func(env string) string {
+			if workspaceGiven {
+				return workspace
+			}
+			return env
+		}, false)
+		if err != nil {
+			return fmt.Errorf("%s: %w", l.Type, err)
+		}
+	}
+	env, p, err := tasks.DecodeStrict(l.Type, payload)
 	if err != nil {
 		var de *tasks.DecodeError
 		if errors.As(err, &de) {
@@ -346,6 +369,9 @@ func precheck(l fileLine, queue, workspace string, workspaceGiven bool, known *w
 	}
 	if err := known.check(l.Type, ws); err != nil {
 		return err
+	}
+	if _, err := set.CheckQuiet(ws, p); err != nil {
+		return fmt.Errorf("%s: %w", l.Type, err)
 	}
 	_ = queue // checked by EnqueueRaw; a bad --queue fails on the first task, before anything is enqueued
 	return nil
@@ -379,7 +405,12 @@ func lineError(n int, err error) error {
 	msg := err.Error()
 	var ve *customerio.ValidationError
 	if errors.As(err, &ve) {
-		prefix := strings.TrimSuffix(strings.TrimSuffix(msg, ve.Error()), ": ")
+		tail := ve.Error()
+		var ce *contracts.Error // a contract's refusal unwraps to its first field's
+		if errors.As(err, &ce) {
+			tail = ce.Error()
+		}
+		prefix := strings.TrimSuffix(strings.TrimSuffix(msg, tail), ": ")
 		prefix = strings.TrimPrefix(prefix, "producer: ")
 		msg = fmt.Sprintf("invalid field %q: %s", ve.Field, ve.Reason)
 		if prefix != "" {

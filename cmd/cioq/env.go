@@ -68,6 +68,14 @@ func printHelp(w io.Writer, fs *flag.FlagSet, name, synopsis, description string
 // summaryOf returns the one-line summary of a command ("worker") or dlq
 // subcommand ("dlq retry"), "" if there is none.
 func summaryOf(name string) string {
+	if sub, ok := strings.CutPrefix(name, "contracts "); ok {
+		for _, s := range contractsSubs() {
+			if s.name == sub {
+				return s.summary
+			}
+		}
+		return ""
+	}
 	if sub, ok := strings.CutPrefix(name, "dlq "); ok {
 		for _, s := range dlqSubs() {
 			if s.name == sub {

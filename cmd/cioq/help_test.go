@@ -17,6 +17,9 @@ func helpPaths() [][]string {
 	for _, s := range dlqSubs() {
 		paths = append(paths, []string{"dlq", s.name})
 	}
+	for _, s := range contractsSubs() {
+		paths = append(paths, []string{"contracts", s.name})
+	}
 	return paths
 }
 
@@ -50,6 +53,15 @@ func TestEveryCommandHelpListsItsFlags(t *testing.T) {
 						t.Errorf("help:\n%s", out)
 					}
 					return
+				case "contracts":
+					if !strings.HasPrefix(first, "Usage: cioq contracts <subcommand>") {
+						t.Errorf("usage line %q", first)
+					}
+					for _, s := range contractsSubs() {
+						if !strings.Contains(out, "  "+s.name+" ") || !strings.Contains(out, s.summary) {
+							t.Errorf("contracts help does not list %s:\n%s", s.name, out)
+						}
+					}
 				case "dlq":
 					if !strings.HasPrefix(first, "Usage: cioq dlq <subcommand>") {
 						t.Errorf("usage line %q", first)

@@ -40,6 +40,16 @@ func mountIngest(o siteOptions) (http.Handler, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// With a contracts file, every task of every front door is checked
+	// against it before it is enqueued.
+	set, err := config.LoadContracts(o.getenv)
+	if err != nil {
+		return nil, "", configError(err)
+	}
+	if set != nil {
+		set.SetObserver(contractsObserver{o.metrics})
+		popts = append(popts, producer.WithContracts(set))
+	}
 	h, err := ingest.New(ingest.Config{
 		Producer: producer.NewFromRedis(o.rdb, append(o.producer, popts...)...),
 		File:     fc,

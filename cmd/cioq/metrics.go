@@ -105,3 +105,15 @@ func newRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
+
+// AnonymousRescued counts an anonymous event delivered as the person its
+// visitor was merged into (worker.AnonymousRescueObserver).
+func (o metricsObserver) AnonymousRescued(taskType, _ string) { o.m.AnonymousRescued(taskType) }
+
+// contractsObserver counts the contracts' coercions and refusals
+// (contracts.Observer).
+type contractsObserver struct{ m *ops.Metrics }
+
+func (o contractsObserver) Coerced(workspace, typ string) { o.m.ContractCoerced(workspace, typ) }
+
+func (o contractsObserver) Refused(workspace, rule string) { o.m.ContractRefused(workspace, rule) }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/testpg"
 	"github.com/cioq/cioq/internal/testredis"
 	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
@@ -366,25 +367,36 @@ func TestSandboxCommand(t *testing.T) {
 }
 
 // The demo (what `make run` runs) delivers every scenario to its sandbox,
-// prints what arrived and exits 0 on Ctrl-C.
+// prints what arrived, shows the outbox (a committed order's confirmation
+// delivered, a rolled-back one's never sent) and exits 0 on Ctrl-C.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	db := testredis.New(t)
+	pg := testpg.New(t)
 	addr := freeAddr(t)
-	p := start(t, map[string]string{"REDIS_URL": db.URL()}, "demo", "--addr", addr, "--sandbox-addr", freeAddr(t), "--timeout", "30s")
+	p := start(t, map[string]string{"REDIS_URL": db.URL(), "CIOQ_OUTBOX_URL": pg.URL}, "demo", "--addr", addr, "--sandbox-addr", freeAddr(t), "--timeout", "30s")
 	eventually(t, "the demo to settle", func() bool { return strings.Contains(p.stdout.String(), "Press Ctrl-C to stop.") })
 	out := p.stdout.String()
 	for _, want := range []string{
-		"10 of 10 scenarios delivered.",
+		"13 of 13 scenarios delivered or refused as they should be.",
 		"duplicate: not enqueued again",
 		"user-1001  average_order_value=100 email=ada@example.com",
 		"/pricing", "(anonymous anon-7f3a, merged on signup)",
-		"email  password_reset", "email  order_confirmation",
+		"email  password_reset       sent", "email  order_confirmation   sent",
+		// The contracts: a refused send naming the variable, coerced attributes.
+		"Contracts: 2 template(s) pulled from the sandbox",
+		`[1] refused   password reset without message_data.reset_link`,
+		`nothing enqueued: contracts: message_data.reset_link: required by template "password_reset" (id 1), missing`,
+		"user-1006  email=barbara@example.com", "total_revenue=1250",
+		// The late anonymous event, rescued by the merge record.
+		"[3] delivered late page view of anon-7f3a 6 minutes after the signup merge", "user-1004  page   /checkout",
 		"Transactional deliveries (2):", // the order confirmation enqueued twice is sent once
 		"object 1/acme", "user-1001 → object 1/acme  role=admin",
 		"segment 3: user-1001, user-1003",
 		"broadcast 1", "identify userId user-1005", `"Order Completed"`,
 		"http://" + addr + "/dashboard/", `(user "admin", password "demo")`, "/_sandbox/state",
+		"Transactional outbox", "and its confirmation email in one transaction", "(payment declined)",
+		"-1 once (1 send);", "-2: 0 sends, 1 of the 2 orders in the database",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
@@ -400,8 +412,17 @@ func TestDemo(t *testing.T) {
 	if code := request(t, http.MethodGet, "http://"+addr+"/dashboard/api/queues", "admin", "demo", "Host", "localhost:8080"); code != 200 {
 		t.Errorf("demo dashboard as localhost: %d, want 200", code)
 	}
-	if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 2`) {
-		t.Errorf("/metrics lacks the sends:\n%s", body)
+	_, body := get(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		`cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 3`,
+		`cioq_contract_refusals_total{rule="required",workspace="default"} 1`,
+		`cioq_contract_coercions_total{type="number",workspace="default"} 1`,
+		`cioq_contract_coercions_total{type="timestamp",workspace="default"} 1`,
+		`cioq_anonymous_rescued_total{type="cio:track_anonymous"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
 	}
 	p.cmd.Process.Signal(os.Interrupt)
 	if code := p.wait(20 * time.Second); code != 0 {

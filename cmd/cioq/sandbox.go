@@ -16,6 +16,7 @@ func runSandbox(ctx context.Context, a *app, args []string) error {
 			"its /_sandbox/ control API) and prints its base URLs and demo credentials\n"+
 			"as environment settings for a worker. Runs until SIGTERM or SIGINT.")
 	addr := fs.String("addr", "127.0.0.1:8025", "listen address")
+	checkTemplates := fs.Bool("check-templates", false, "answer a send naming no template of the sandbox (password_reset, order_confirmation) 400, as Customer.io does")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -23,7 +24,7 @@ func runSandbox(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := sandbox.Start(*addr, sandbox.Config{})
+	r, err := sandbox.Start(*addr, sandbox.Config{CheckTemplates: *checkTemplates})
 	if err != nil {
 		return usageErrorf("--addr: %v", err)
 	}

@@ -30,14 +30,15 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"With CIOQ_WORKSPACES_FILE (the workers' file), the ingest refuses a source\n"+
 			"or a task naming a workspace that is not in it. /v1/tasks puts tasks only in\n"+
 			"the queues of CIOQ_QUEUES (the workers' setting; default critical, default,\n"+
-			"bulk).\n\n"+
+			"bulk). With CIOQ_CONTRACTS_FILE, it refuses (400, naming the field) a\n"+
+			"request with a task a contract refuses.\n\n"+
 			"The dashboard refuses cross-origin requests that change state (403) and\n"+
 			"API bodies that are not JSON (415). On a loopback address, and with\n"+
 			"--no-auth, it also refuses Host headers other than IP addresses, localhost\n"+
 			"and --allowed-hosts (421), against DNS rebinding.\n\n"+
 			"Environment: REDIS_URL, CIOQ_DASHBOARD_USER, CIOQ_DASHBOARD_PASSWORD,\n"+
 			"CIOQ_DASHBOARD_TRUSTED_ORIGINS, CIOQ_DASHBOARD_ALLOWED_HOSTS,\n"+
-			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_QUEUES,\n"+
+			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE, CIOQ_QUEUES,\n"+
 			"CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
 	addr := fs.String("addr", ":8080", "listen address")
 	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")

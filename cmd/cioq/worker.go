@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,10 +13,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/ingest"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
+	"github.com/cioq/cioq/outbox"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -36,7 +40,9 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 			"CIOQ_QUEUES, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_RATE_LIMITS,\n"+
 			"CIOQ_RATE_TRACK, CIOQ_RATE_APP, CIOQ_RATE_TRANSACTIONAL, CIOQ_BATCH,\n"+
 			"CIOQ_BATCH_TYPES, CIOQ_BATCH_LINGER, CIOQ_BATCH_MAX_OPS, CIOQ_ORDERED,\n"+
-			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL.")
+			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL, CIOQ_CONTRACTS_FILE, CIOQ_OUTBOX_URL\n"+
+			"(also relay that database's outbox table into Redis, as `cioq relay` does,\n"+
+			"with its defaults), CIOQ_OUTBOX_SCHEMA, CIOQ_KEY_SECRET.")
 	concurrency := fs.Int("concurrency", 0, "tasks processed at once (default CIOQ_CONCURRENCY, else 10)")
 	queues := fs.String("queues", "", "queue weights, e.g. critical=6,default=3,bulk=1 (default CIOQ_QUEUES, else that)")
 	adminAddr := fs.String("admin-addr", "", "listen address of the admin port (/metrics, /healthz, /readyz; default CIOQ_ADMIN_ADDR, else "+defaultAdminAddr+"); empty or \"off\" disables it")
@@ -48,29 +54,16 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(a.getenv)
+	cfg, wc, err := workerConfig(a, fs, *concurrency, *queues, *shutdown, log)
 	if err != nil {
-		return configError(err)
+		return err
 	}
-	wc := cfg.WorkerConfig()
-	if flagSet(fs, "concurrency") {
-		if *concurrency < 1 || *concurrency > 10000 {
-			return usageErrorf("--concurrency=%d: want an integer from 1 to 10000", *concurrency)
-		}
-		wc.Concurrency = *concurrency
-	}
-	if flagSet(fs, "queues") {
-		q, err := config.ParseQueues(*queues)
-		if err != nil {
-			return usageErrorf("--queues: %v", err)
-		}
-		wc.Queues = q
-	}
-	wc.ShutdownTimeout = *shutdown
-	wc.Logger = log
-
 	reg := newRegistry()
-	wc.Observer = metricsObserver{ops.NewMetrics(reg)}
+	metrics := ops.NewMetrics(reg)
+	wc.Observer = metricsObserver{metrics}
+	if wc.Contracts != nil {
+		wc.Contracts.SetObserver(contractsObserver{metrics})
+	}
 	w, err := worker.New(wc)
 	if err != nil {
 		return configError(err)
@@ -81,20 +74,26 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	}
 	defer rdb.Close()
 
-	addr := strings.TrimSpace(a.getenv(envAdminAddr))
-	if flagSet(fs, "admin-addr") {
-		addr = *adminAddr
-	} else if addr == "" {
-		addr = defaultAdminAddr
-	}
-	var admin *httpServer
-	if addr != "" && addr != "off" {
-		health := ops.NewHealth(append([]ops.Check{ops.RedisCheck(rdb)}, workerChecks(w)...)...)
-		admin, err = listenHTTP(addr, ops.AdminMux(ops.Handler(reg), health))
+	checks := append([]ops.Check{ops.RedisCheck(rdb)}, workerChecks(w)...)
+	var rel *outbox.Relay
+	if u, err := outboxURL(a.getenv); err != nil {
+		return err
+	} else if u != "" {
+		popts, err := keySecretOptions(a.getenv)
 		if err != nil {
-			return usageErrorf("--admin-addr (or %s): %v", envAdminAddr, err)
+			return err
 		}
-		log.Info("admin port listening", "addr", admin.Addr(), "paths", "/metrics /healthz /readyz")
+		rfs := flag.NewFlagSet("relay", flag.ContinueOnError)
+		if rel, err = newRelay(rfs, addRelayFlags(rfs), a.getenv, u, rdb, popts, log, reg); err != nil {
+			return err
+		}
+		defer rel.Close()
+		checks = append(checks, relayCheck(rel))
+	}
+
+	admin, err := startAdmin(a, fs, *adminAddr, reg, checks, log)
+	if err != nil {
+		return err
 	}
 	if err := w.Start(); err != nil {
 		if admin != nil {
@@ -103,8 +102,15 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log.Info("worker started", "version", version(), "concurrency", concurrencyOf(wc),
-		"queues", queuesString(wc.Queues), "workspaces", workspacesString(cfg))
+		"queues", queuesString(wc.Queues), "workspaces", workspacesString(cfg), "outbox_relay", rel != nil)
+	relayDone := make(chan struct{})
+	if rel != nil {
+		go func() { defer close(relayDone); rel.Run(ctx) }()
+	} else {
+		close(relayDone)
+	}
 	<-ctx.Done()
+	<-relayDone
 	log.Info("shutting down: no new tasks; in-flight tasks may finish", "timeout", wc.ShutdownTimeout)
 	w.Shutdown()
 	if admin != nil {
@@ -112,6 +118,53 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// workerConfig loads the worker's configuration from the environment, with
+// the command's flags on top.
+func workerConfig(a *app, fs *flag.FlagSet, concurrency int, queues string, shutdown time.Duration, log *slog.Logger) (*config.Config, worker.Config, error) {
+	cfg, err := config.Load(a.getenv)
+	if err != nil {
+		return nil, worker.Config{}, configError(err)
+	}
+	wc := cfg.WorkerConfig()
+	if flagSet(fs, "concurrency") {
+		if concurrency < 1 || concurrency > 10000 {
+			return nil, worker.Config{}, usageErrorf("--concurrency=%d: want an integer from 1 to 10000", concurrency)
+		}
+		wc.Concurrency = concurrency
+	}
+	if flagSet(fs, "queues") {
+		q, err := config.ParseQueues(queues)
+		if err != nil {
+			return nil, worker.Config{}, usageErrorf("--queues: %v", err)
+		}
+		wc.Queues = q
+	}
+	wc.ShutdownTimeout = shutdown
+	wc.Logger = log
+	return cfg, wc, nil
+}
+
+// startAdmin starts the admin port (/metrics, /healthz, /readyz) at
+// --admin-addr, else CIOQ_ADMIN_ADDR, else defaultAdminAddr; nil when it
+// is "" or "off".
+func startAdmin(a *app, fs *flag.FlagSet, flagAddr string, reg *prometheus.Registry, checks []ops.Check, log *slog.Logger) (*httpServer, error) {
+	addr := strings.TrimSpace(a.getenv(envAdminAddr))
+	if flagSet(fs, "admin-addr") {
+		addr = flagAddr
+	} else if addr == "" {
+		addr = defaultAdminAddr
+	}
+	if addr == "" || addr == "off" {
+		return nil, nil
+	}
+	admin, err := listenHTTP(addr, ops.AdminMux(ops.Handler(reg), ops.NewHealth(checks...)))
+	if err != nil {
+		return nil, usageErrorf("--admin-addr (or %s): %v", envAdminAddr, err)
+	}
+	log.Info("admin port listening", "addr", admin.Addr(), "paths", "/metrics /healthz /readyz")
+	return admin, nil
 }
 
 // workerChecks are the worker's readiness checks as /readyz lists them:

@@ -22,6 +22,7 @@ func (s *Server) appRoutes() *http.ServeMux {
 	m.HandleFunc("GET /v1/campaigns/{broadcast}/triggers/{trigger}/errors", s.appAuth(false, s.triggerErrors))
 	m.HandleFunc("GET /v1/broadcasts/{broadcast}/triggers", s.appAuth(false, s.triggerList))
 	m.HandleFunc("GET /v1/transactional", s.appAuth(false, s.transactionalList))
+	m.HandleFunc("GET /v1/transactional/{id}/contents", s.appAuth(false, s.transactionalContents))
 	return m
 }
 
@@ -60,6 +61,21 @@ func (s *Server) send(channel string) http.HandlerFunc {
 			metaError(w, status, msg)
 			return
 		}
+		tpl, known := s.template(d.TransactionalMessageID)
+		if d.TransactionalMessageID != "" && !known && s.cfg.CheckTemplates {
+			metaError(w, http.StatusBadRequest, `"transactional_message_id" not found`)
+			return
+		}
+		d.Status = DeliverySent
+		switch {
+		case d.SendAt.After(now):
+			d.Status = DeliveryScheduled
+		case m["queue_draft"] == true:
+			d.Status = DeliveryDrafted
+		}
+		if known {
+			d.TemplateID = tpl.ID
+		}
 		s.mutate(func(st *state) {
 			st.nextDelivery++
 			d.DeliveryID = fmt.Sprintf("sbx_%s_%d", s.instance, st.nextDelivery)
@@ -73,6 +89,16 @@ func (s *Server) send(channel string) http.HandlerFunc {
 							}
 						}
 					}
+				}
+			}
+			if known {
+				var attrs map[string]any
+				if p := st.people[d.PersonCioID]; p != nil {
+					attrs = customerBinding(p)
+				}
+				lang, _ := m["language"].(string)
+				if err := render(tpl, lang, d.MessageData, attrs); err != nil {
+					d.Status, d.FailureMessage = DeliveryFailed, err.Error()
 				}
 			}
 			st.deliveryIdx[d.DeliveryID] = len(st.deliveries)
@@ -207,4 +233,20 @@ func emailProblem(m map[string]any) (int, string) {
 		}
 	}
 	return 0, ""
+}
+
+// customerBinding is a person as Liquid's customer object: the attributes,
+// with id and email.
+func customerBinding(p *person) map[string]any {
+	out := make(map[string]any, len(p.attrs)+2)
+	for k, v := range p.attrs {
+		out[k] = v
+	}
+	if p.id != "" {
+		out["id"] = p.id
+	}
+	if p.email != "" {
+		out["email"] = p.email
+	}
+	return out
 }

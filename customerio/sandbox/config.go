@@ -29,6 +29,11 @@ const (
 	// API's 10 req/s (Customer.io documents 100 req/s in older docs and
 	// 3000 per 3 s today, both soft; the sandbox enforces the stricter).
 	DefaultTransactionalRateLimit = 100
+	// DefaultAnonymousMergeWindow is how long after an identify carrying
+	// an anonymous_id Customer.io still associates that id's anonymous
+	// events with the person ("up to five minutes after", Customer.io's
+	// "Anonymous events" documentation).
+	DefaultAnonymousMergeWindow = 5 * time.Minute
 	// DefaultBroadcastInterval is the minimum time between two triggers of
 	// one broadcast.
 	DefaultBroadcastInterval = 10 * time.Second
@@ -119,10 +124,22 @@ type Config struct {
 	// Broadcasts lists the API-triggered broadcast ids that exist
 	// (nil = 1..20; an empty non-nil slice = none).
 	Broadcasts []int
-	// TransactionalMessages are the transactional messages GET
-	// /v1/transactional lists (nil = DefaultTransactionalMessages; an empty
-	// non-nil slice = none). Sends are not checked against them.
+	// TransactionalMessages are the workspace's transactional messages:
+	// GET /v1/transactional lists them and GET
+	// /v1/transactional/{id}/contents serves their Contents (nil =
+	// DefaultTransactionalMessages; an empty non-nil slice = none). A send
+	// naming one (by id, or by trigger name) is rendered with its
+	// message_data: when the template uses a variable the send lacks, the
+	// send is still accepted (as Customer.io does) and its delivery marked
+	// DeliveryFailed with the reason.
 	TransactionalMessages []TransactionalMessage
+	// CheckTemplates answers a send naming no message of
+	// TransactionalMessages as Customer.io does: 400
+	// {"meta":{"error":"\"transactional_message_id\" not found"}}
+	// (Customer.io's "Common transactional API errors" page gives the
+	// status and the message; the exact bytes are UNCONFIRMED). Off by
+	// default: any id is accepted.
+	CheckTemplates bool
 
 	// MaxRecorded caps the recorded requests; the oldest are dropped first
 	// (0 = DefaultMaxRecorded, negative = record nothing). Counters stay
@@ -132,8 +149,16 @@ type Config struct {
 	// (0 = DefaultMaxRecordedBody, negative = keep no body).
 	MaxRecordedBody int
 
-	// Now is the clock (default time.Now). Rate limits, trigger processing
-	// and timestamps all read it, so tests can step time by hand.
+	// AnonymousMergeWindow is how long after an identify that carries an
+	// anonymous_id the anonymous events of that id are still associated
+	// with the person (0 = DefaultAnonymousMergeWindow, Customer.io's five
+	// minutes; negative = forever). Later ones stay anonymous, marked
+	// Orphaned.
+	AnonymousMergeWindow time.Duration
+
+	// Now is the clock (default time.Now). Rate limits, trigger processing,
+	// the anonymous merge window and timestamps all read it, so tests can
+	// step time by hand.
 	Now func() time.Time
 }
 
@@ -179,6 +204,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.AnonymousMergeWindow == 0 {
+		c.AnonymousMergeWindow = DefaultAnonymousMergeWindow
+	}
 	return c
 }
 
@@ -203,15 +231,28 @@ type TransactionalMessage struct {
 	QueueDrafts        bool   `json:"queue_drafts"`
 	CreatedAt          int64  `json:"created_at"`
 	UpdatedAt          int64  `json:"updated_at"`
+	// Trigger is the trigger name a send may give instead of the id
+	// (compared case-insensitively; "" = Name). Customer.io's list does
+	// not show it.
+	Trigger string `json:"-"`
+	// Contents are the message's content variants (GET
+	// /v1/transactional/{id}/contents), rendered for its sends.
+	Contents []TransactionalContent `json:"-"`
 }
 
-// DefaultTransactionalMessages are the messages listed when
-// Config.TransactionalMessages is nil: 1 "password_reset" and 2
-// "order_confirmation", the demo's two sends.
+// DefaultTransactionalMessages are the messages of a sandbox whose
+// Config.TransactionalMessages is nil: 1 "password_reset" (variables
+// reset_link, and expiry_hours with a default) and 2 "order_confirmation"
+// (order_id, total, a loop over items with quantity, name and price, and
+// an optional coupon), the demo's two sends, each with one email content.
 func DefaultTransactionalMessages() []TransactionalMessage {
 	const created = 1552341937 // the example time of Customer.io's reference
-	return []TransactionalMessage{
+	msgs := []TransactionalMessage{
 		{ID: 1, Name: "password_reset", Description: "sends a link to reset a password", LinkTracking: true, OpenTracking: true, HideMessageBody: true, CreatedAt: created, UpdatedAt: created},
 		{ID: 2, Name: "order_confirmation", Description: "confirms an order", LinkTracking: true, OpenTracking: true, CreatedAt: created, UpdatedAt: created},
 	}
+	for i := range msgs {
+		msgs[i].Contents = defaultContents(msgs[i].ID, msgs[i].Name)
+	}
+	return msgs
 }

@@ -36,12 +36,26 @@
 // identifier "cio_<x>" addresses the person whose cio_id is <x>. An
 // identifier containing "@" addresses the person with that email (compared
 // case-insensitively) if one exists, and otherwise the person with that id
-// (email-or-id workspace semantics). Anything else is an id. A person created
-// through a path identifier gets it as their id.
+// (email-or-id workspace semantics). Anything else is an id, a phone number
+// too (Customer.io's Track API reference: "a phone number in the path is
+// treated as an id"). A person created through a path identifier gets it as
+// their id.
+//
+// # Typed identifiers
+//
+// Track v2 person operations name a person by identifiers {"id"},
+// {"email"}, {"cio_id"} (bare value) or {"phone"} (E.164, "+" and up to 15
+// digits: the sandbox acts as a workspace with phone enabled as an
+// identifier); merges, transactional sends and an object's relationships
+// to people take id, email or cio_id only. A person's phone identifier is
+// [Person.Phone] ([Server.PersonBy] finds a person by a typed identifier).
+// Every object gets a cio_object_id when it is created ([Object.CioObjectID],
+// [Server.ObjectByCioID]); object operations and relationships name an
+// object by {"object_type_id","object_id"} or {"cio_object_id"} alone.
 //
 // # Deliberate choices where Customer.io's documentation is silent
 //
-//   - Suppress deletes the profile and blocks its id and email; a later
+//   - Suppress deletes the profile and blocks its id, email and phone; a later
 //     identify, event or device call for a blocked identifier answers 200
 //     and is ignored. Unsuppress by any of the blocked identifiers frees all
 //     of them.
@@ -50,13 +64,34 @@
 //     same way on messageId.
 //   - An event, device or transactional send for an unknown person creates
 //     that person; an identify with "_update": true never does; a path
-//     "cio_<x>" for an unknown cio_id is dropped (200, no change).
+//     "cio_<x>" for an unknown cio_id is dropped (200, no change), and so
+//     is an operation or relationship naming a cio_object_id no object has
+//     (a cio_object_id never creates an object).
 //   - Broadcast triggers: 404 for unknown broadcasts, then body validation
 //     (422), then the rate limits (429), so a rejected body does not use up
 //     the trigger interval. Recipient flags that do not belong to the chosen
 //     recipient shape are rejected with 422.
 //   - The App rate limit applies to every App API request, transactional
 //     sends included, counted per key with a sliding one-second window.
+//   - Transactional messages (Config.TransactionalMessages; by default
+//     the demo's password_reset and order_confirmation) are listed by GET
+//     /v1/transactional and their content variants served by GET
+//     /v1/transactional/{id}/contents. A send naming one is rendered with
+//     its message_data as Liquid's trigger and the person's attributes as
+//     customer: a variable that is missing (or null) fails the delivery,
+//     which is still accepted with 200, as Customer.io accepts a send
+//     before rendering it; the delivery's status is "failed" and its
+//     failure_message the Liquid error (/_sandbox/deliveries). With
+//     Config.CheckTemplates a send naming an unknown id or trigger name is
+//     answered 400 "transactional_message_id" not found, as Customer.io's
+//     "Common transactional API errors" page documents; without it any id
+//     is accepted.
+//   - An anonymous event is associated with the person identified with its
+//     anonymous_id only when it arrives up to five minutes after that
+//     identify (Config.AnonymousMergeWindow, Customer.io's documented
+//     server-side window); later ones stay anonymous, marked orphaned,
+//     until an identify carries the id again. The window applies to Track
+//     v1, Track v2 and Pipelines alike (for Pipelines UNCONFIRMED).
 //   - The CDP API is permissive unless the request carries
 //     "X-Strict-Mode: 1": malformed or oversize messages answer 200 and are
 //     stored but not applied to state.

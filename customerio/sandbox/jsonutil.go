@@ -148,3 +148,18 @@ func oneIdentifier(m map[string]any, allowed ...string) (typ, val string, ok boo
 	}
 	return typ, val, n == 1
 }
+
+// isE164 reports whether s is a phone number in E.164 form: "+" and 1 to
+// 15 digits, the first not 0.
+func isE164(s string) bool {
+	d, ok := strings.CutPrefix(s, "+")
+	if !ok || len(d) < 1 || len(d) > 15 || d[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -13,6 +13,11 @@ type Person struct {
 	ID string `json:"id,omitempty"`
 	// Email is the email identifier ("" if none).
 	Email string `json:"email,omitempty"`
+	// Phone is the phone identifier, E.164 ("" if none): set by Track v2
+	// operations that name the person by identifiers.phone. An attribute
+	// named phone is an attribute only (whether Customer.io also reads it
+	// as the identifier is UNCONFIRMED).
+	Phone string `json:"phone,omitempty"`
 	// Attributes holds every attribute set (numbers as int64 or float64).
 	Attributes map[string]any `json:"attributes"`
 	// Devices are the person's devices, in insertion order.
@@ -56,6 +61,10 @@ type Event struct {
 	Data map[string]any `json:"data,omitempty"`
 	// AnonymousID is set for anonymous events (also once merged).
 	AnonymousID string `json:"anonymous_id,omitempty"`
+	// Orphaned is set on an anonymous event whose visitor had been merged
+	// into a person more than Config.AnonymousMergeWindow before the event
+	// arrived: Customer.io does not associate it with the person.
+	Orphaned bool `json:"orphaned,omitempty"`
 	// Source tells which API delivered it: track_v1, track_v2 or cdp.
 	Source string `json:"source"`
 	// ReceivedAt is when the sandbox stored it.
@@ -68,6 +77,10 @@ type Object struct {
 	TypeID string `json:"object_type_id"`
 	// ID is the object_id.
 	ID string `json:"object_id"`
+	// CioObjectID is the immutable id the sandbox gave the object when it
+	// was created ("ob" and hex digits): Track v2 operations may name the
+	// object by it ({"cio_object_id": ...}).
+	CioObjectID string `json:"cio_object_id"`
 	// Attributes are the object's attributes.
 	Attributes map[string]any `json:"attributes"`
 }
@@ -91,6 +104,7 @@ type Relationship struct {
 type Suppression struct {
 	ID    string    `json:"id,omitempty"`
 	Email string    `json:"email,omitempty"`
+	Phone string    `json:"phone,omitempty"`
 	CioID string    `json:"cio_id,omitempty"`
 	At    time.Time `json:"at"`
 }
@@ -127,6 +141,17 @@ type Delivery struct {
 	MessageData map[string]any `json:"message_data,omitempty"`
 	// Request is the whole request body.
 	Request map[string]any `json:"request"`
+	// Status is the delivery's state: DeliverySent, DeliveryFailed,
+	// DeliveryScheduled or DeliveryDrafted (more states, such as the
+	// metrics of reporting webhooks, may follow).
+	Status string `json:"status"`
+	// FailureMessage says why a failed delivery failed (Customer.io's
+	// failure_message), e.g. the Liquid error of a variable message_data
+	// lacked.
+	FailureMessage string `json:"failure_message,omitempty"`
+	// TemplateID is the id of the transactional message the send named
+	// (0 when it named none the sandbox knows).
+	TemplateID int64 `json:"template_id,omitempty"`
 }
 
 // DeliveryEvent is a delivery metric reported to the sandbox: through
@@ -205,12 +230,12 @@ type Snapshot struct {
 
 // person is a stored profile; readers hand out a Person copy of it.
 type person struct {
-	cioID, id, email string
-	attrs            map[string]any
-	devices          []Device
-	events           []Event
-	createdAt        time.Time
-	updatedAt        time.Time
+	cioID, id, email, phone string
+	attrs                   map[string]any
+	devices                 []Device
+	events                  []Event
+	createdAt               time.Time
+	updatedAt               time.Time
 }
 
 // objKey names an object: object_type_id and object_id.
@@ -235,13 +260,20 @@ type broadcast struct {
 // under mutate, readers.go copies it out under read.
 type state struct {
 	nextCio      int
-	people       map[string]*person // by cio_id
-	byID         map[string]string  // id -> cio_id
-	byEmail      map[string]string  // lower(email) -> cio_id
-	byAnon       map[string]string  // anonymous_id attribute -> cio_id
-	anonEvents   map[string][]Event // anonymous id ("" = invite events)
+	people       map[string]*person   // by cio_id
+	byID         map[string]string    // id -> cio_id
+	byEmail      map[string]string    // lower(email) -> cio_id
+	byPhone      map[string]string    // phone -> cio_id
+	byAnon       map[string]string    // anonymous_id attribute -> cio_id
+	claimedAt    map[string]time.Time // anonymous_id -> when an identify carried it
+	mergeWindow  time.Duration        // Config.AnonymousMergeWindow
+	now          time.Time            // the clock at the start of the mutation
+	anonEvents   map[string][]Event   // anonymous id ("" = invite events)
 	eventIDs     map[string]struct{}
 	objects      map[objKey]map[string]any
+	objCio       map[objKey]string // object -> cio_object_id
+	byObjCio     map[string]objKey // cio_object_id -> object
+	nextObject   int
 	rels         map[relKey]map[string]any
 	segments     map[int]map[string]struct{}
 	suppressed   map[string]*Suppression // "id:x", "email:x", "cio:x"
@@ -267,10 +299,16 @@ func newState(cfg Config) *state {
 		people:      map[string]*person{},
 		byID:        map[string]string{},
 		byEmail:     map[string]string{},
+		byPhone:     map[string]string{},
 		byAnon:      map[string]string{},
+		claimedAt:   map[string]time.Time{},
+		mergeWindow: cfg.AnonymousMergeWindow,
 		anonEvents:  map[string][]Event{},
 		eventIDs:    map[string]struct{}{},
 		objects:     map[objKey]map[string]any{},
+		objCio:      map[objKey]string{},
+		byObjCio:    map[string]objKey{},
+		nextObject:  0xb7fd050100,
 		rels:        map[relKey]map[string]any{},
 		segments:    map[int]map[string]struct{}{},
 		suppressed:  map[string]*Suppression{},
@@ -306,14 +344,16 @@ func (st *state) lookup(ref string) *person {
 	return nil
 }
 
-// lookupTyped resolves an identifier of a known type (id, email, cio_id,
-// anonymous_id).
+// lookupTyped resolves an identifier of a known type (id, email, phone,
+// cio_id, anonymous_id).
 func (st *state) lookupTyped(typ, v string) *person {
 	switch typ {
 	case "id":
 		return st.people[st.byID[v]]
 	case "email":
 		return st.people[st.byEmail[strings.ToLower(v)]]
+	case "phone":
+		return st.people[st.byPhone[v]]
 	case "cio_id":
 		return st.people[strings.TrimPrefix(v, "cio_")]
 	case "anonymous_id":

@@ -9,6 +9,7 @@ import (
 // mutate runs f under the state lock and wakes WaitFor callers.
 func (s *Server) mutate(f func(st *state)) {
 	s.mu.Lock()
+	s.st.now = s.cfg.Now()
 	f(s.st)
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -65,10 +66,25 @@ func (st *state) setEmail(p *person, email string) {
 	st.byEmail[strings.ToLower(email)] = p.cioID
 }
 
+// setPhone gives p the phone identifier phone (a person has at most one).
+func (st *state) setPhone(p *person, phone string) {
+	if phone == "" || phone == p.phone {
+		return
+	}
+	if p.phone != "" && st.byPhone[p.phone] == p.cioID {
+		delete(st.byPhone, p.phone)
+	}
+	p.phone = phone
+	st.byPhone[phone] = p.cioID
+}
+
 func (st *state) remove(p *person) {
 	delete(st.people, p.cioID)
 	if p.id != "" && st.byID[p.id] == p.cioID {
 		delete(st.byID, p.id)
+	}
+	if p.phone != "" && st.byPhone[p.phone] == p.cioID {
+		delete(st.byPhone, p.phone)
 	}
 	if p.email != "" && st.byEmail[strings.ToLower(p.email)] == p.cioID {
 		delete(st.byEmail, strings.ToLower(p.email))
@@ -96,6 +112,9 @@ func (st *state) suppress(s *Suppression) {
 	if s.Email != "" {
 		st.suppressed["email:"+strings.ToLower(s.Email)] = s
 	}
+	if s.Phone != "" {
+		st.suppressed["phone:"+s.Phone] = s
+	}
 	if s.CioID != "" {
 		st.suppressed["cio:"+s.CioID] = s
 	}
@@ -109,6 +128,7 @@ func (st *state) unsuppress(keys ...string) {
 		}
 		delete(st.suppressed, "id:"+s.ID)
 		delete(st.suppressed, "email:"+strings.ToLower(s.Email))
+		delete(st.suppressed, "phone:"+s.Phone)
 		delete(st.suppressed, "cio:"+s.CioID)
 		for i, x := range st.suppressions {
 			if x == s {
@@ -142,8 +162,14 @@ func (st *state) addAnonEvent(anon string, ev Event) bool {
 	}
 	if anon != "" {
 		if p := st.people[st.byAnon[anon]]; p != nil {
-			p.events = append(p.events, ev)
-			return true
+			// Customer.io merges the anonymous events it receives up to
+			// five minutes after the identify that carried their
+			// anonymous_id; later ones stay anonymous (orphaned).
+			if st.mergeWindow < 0 || !ev.ReceivedAt.After(st.claimedAt[anon].Add(st.mergeWindow)) {
+				p.events = append(p.events, ev)
+				return true
+			}
+			ev.Orphaned = true
 		}
 	}
 	st.anonEvents[anon] = append(st.anonEvents[anon], ev)
@@ -151,14 +177,19 @@ func (st *state) addAnonEvent(anon string, ev Event) bool {
 }
 
 // claimAnonymous attaches anon's stored events and anonymous relationships
-// to p and remembers the link for later anonymous events.
+// to p and remembers the link (and when it was made: the merge window) for
+// later anonymous events.
 func (st *state) claimAnonymous(p *person, anon string) {
 	if anon == "" {
 		return
 	}
 	st.byAnon[anon] = p.cioID
+	st.claimedAt[anon] = st.now
 	if evs := st.anonEvents[anon]; len(evs) > 0 {
-		p.events = append(p.events, evs...)
+		for _, ev := range evs {
+			ev.Orphaned = false
+			p.events = append(p.events, ev)
+		}
 		delete(st.anonEvents, anon)
 	}
 	for k, v := range st.rels {
@@ -188,18 +219,40 @@ func (st *state) deleteDevice(p *person, token string) {
 	}
 }
 
+// ensureObject returns the attributes of an object, creating it (with a
+// new cio_object_id) when it does not exist.
 func (st *state) ensureObject(typeID, id string) map[string]any {
 	k := objKey{typeID, id}
 	o := st.objects[k]
 	if o == nil {
 		o = map[string]any{}
 		st.objects[k] = o
+		st.nextObject++
+		cio := "ob" + strconvHex(st.nextObject)
+		st.objCio[k] = cio
+		st.byObjCio[cio] = k
 	}
 	return o
 }
 
+// object resolves how an operation names an object: by object_type_id
+// and object_id (a new object's key too), or by cio_object_id (false when
+// no object has it: a cio_object_id can only name an existing object).
+func (st *state) object(r objRef) (objKey, bool) {
+	if r.cio != "" {
+		k, ok := st.byObjCio[r.cio]
+		return k, ok
+	}
+	return objKey{r.typeID, r.objID}, true
+}
+
 func (st *state) deleteObject(typeID, id string) {
-	delete(st.objects, objKey{typeID, id})
+	k := objKey{typeID, id}
+	delete(st.objects, k)
+	if cio, ok := st.objCio[k]; ok {
+		delete(st.byObjCio, cio)
+		delete(st.objCio, k)
+	}
 	for k := range st.rels {
 		if k.typeID == typeID && k.objID == id {
 			delete(st.rels, k)
@@ -300,10 +353,13 @@ func (st *state) merge(pri, sec *person, now time.Time) {
 			st.byAnon[a] = pri.cioID
 		}
 	}
-	secID, secEmail := sec.id, sec.email
+	secID, secEmail, secPhone := sec.id, sec.email, sec.phone
 	st.remove(sec)
 	if pri.id == "" && secID != "" {
 		st.setID(pri, secID)
+	}
+	if pri.phone == "" && secPhone != "" {
+		st.setPhone(pri, secPhone)
 	}
 	if pri.email == "" && secEmail != "" {
 		st.setEmail(pri, secEmail)

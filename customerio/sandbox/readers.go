@@ -28,6 +28,23 @@ func (s *Server) Person(ref string) (Person, bool) {
 	return out, ok
 }
 
+// PersonBy returns a copy of the person a typed identifier names, as a
+// Track v2 operation's identifiers do: typ is id, email, phone or cio_id
+// (the bare value).
+func (s *Server) PersonBy(typ, value string) (Person, bool) {
+	var out Person
+	var ok bool
+	s.read(func(st *state) {
+		if typ == "anonymous_id" {
+			return
+		}
+		if p := st.lookupTyped(typ, value); p != nil {
+			out, ok = st.personCopy(p), true
+		}
+	})
+	return out, ok
+}
+
 // People returns copies of every person, ordered by cio_id (creation order).
 func (s *Server) People() []Person {
 	var out []Person
@@ -70,11 +87,27 @@ func (s *Server) Object(typeID, id string) (Object, bool) {
 	var out Object
 	var ok bool
 	s.read(func(st *state) {
-		if o, found := st.objects[objKey{typeID, id}]; found {
-			out, ok = Object{TypeID: typeID, ID: id, Attributes: copyMap(o)}, true
+		if k := (objKey{typeID, id}); st.objects[k] != nil {
+			out, ok = st.objectCopy(k), true
 		}
 	})
 	return out, ok
+}
+
+// ObjectByCioID returns a copy of the object whose cio_object_id is cio.
+func (s *Server) ObjectByCioID(cio string) (Object, bool) {
+	var out Object
+	var ok bool
+	s.read(func(st *state) {
+		if k, found := st.byObjCio[cio]; found {
+			out, ok = st.objectCopy(k), true
+		}
+	})
+	return out, ok
+}
+
+func (st *state) objectCopy(k objKey) Object {
+	return Object{TypeID: k.typeID, ID: k.id, CioObjectID: st.objCio[k], Attributes: copyMap(st.objects[k])}
 }
 
 // Relationships returns the relationships of the person personRef
@@ -197,8 +230,8 @@ func (s *Server) Snapshot() Snapshot {
 		for a, evs := range st.anonEvents {
 			snap.AnonymousEvents[a] = copyEvents(evs)
 		}
-		for k, o := range st.objects {
-			snap.Objects = append(snap.Objects, Object{TypeID: k.typeID, ID: k.id, Attributes: copyMap(o)})
+		for k := range st.objects {
+			snap.Objects = append(snap.Objects, st.objectCopy(k))
 		}
 		snap.Relationships = st.relationships("")
 		snap.Segments = map[int][]string{}
@@ -259,7 +292,7 @@ func (s *Server) WaitFor(ctx context.Context, cond func(*Server) bool) error {
 
 func (st *state) personCopy(p *person) Person {
 	out := Person{
-		CioID: p.cioID, ID: p.id, Email: p.email,
+		CioID: p.cioID, ID: p.id, Email: p.email, Phone: p.phone,
 		Attributes: copyMap(p.attrs),
 		CreatedAt:  p.createdAt, UpdatedAt: p.updatedAt,
 	}

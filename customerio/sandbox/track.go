@@ -80,13 +80,7 @@ func (s *Server) v1Identify(w http.ResponseWriter, r *http.Request) {
 		if p == nil {
 			return
 		}
-		for _, rel := range rels {
-			if relAction == "add_relationships" {
-				st.relate(p.cioID, rel.typeID, rel.objID, rel.attrs)
-			} else {
-				delete(st.rels, relKey{p.cioID, rel.typeID, rel.objID})
-			}
-		}
+		st.relateAll(p.cioID, rels, relAction == "add_relationships")
 	})
 	okEmpty(w)
 }
@@ -119,10 +113,12 @@ func (st *state) suppressRef(typ, val string, now time.Time) {
 	}
 	sup := &Suppression{At: now}
 	if p := st.find(typ, val); p != nil {
-		sup.ID, sup.Email, sup.CioID = p.id, p.email, p.cioID
+		sup.ID, sup.Email, sup.Phone, sup.CioID = p.id, p.email, p.phone, p.cioID
 		st.remove(p)
 	} else {
 		switch {
+		case typ == "phone":
+			sup.Phone = val
 		case typ == "cio_id":
 			sup.CioID = strings.TrimPrefix(val, "cio_")
 		case typ == "ref" && strings.HasPrefix(val, "cio_"):
@@ -149,6 +145,8 @@ func (st *state) unsuppressRef(typ, val string) {
 		st.unsuppress("id:" + val)
 	case "email":
 		st.unsuppress("email:" + strings.ToLower(val))
+	case "phone":
+		st.unsuppress("phone:" + val)
 	case "cio_id":
 		st.unsuppress("cio:" + strings.TrimPrefix(val, "cio_"))
 	}

@@ -183,7 +183,7 @@ func TestV2(t *testing.T) {
 	want(t, e.track("POST", "/api/v2/entity", mustJSON(item)), 400, "")
 	want(t, e.track("POST", "/api/v2/entity", `{"type":"object","action":"identify","identifiers":{"object_type_id":"2","object_id":"o"},"attributes":{"x":1}}`), 200, `{}`)
 	want(t, e.track("POST", "/api/v2/entity", `{"type":"person","action":"identify","identifiers":{}}`), 400,
-		`{"errors":[{"reason":"invalid","field":"identifiers","message":"identifiers must have exactly one of id, email or cio_id"}]}`)
+		`{"errors":[{"reason":"invalid","field":"identifiers","message":"identifiers must have exactly one of id, email, phone or cio_id"}]}`)
 }
 
 // TestV2Attributes: person and object operations refuse the same way an
@@ -229,7 +229,8 @@ func TestRelationshipRefusals(t *testing.T) {
 	for _, c := range []struct{ op, rels, msg string }{
 		{person, `[]`, "cio_relationships must be a non-empty array"},
 		{person, `{"identifiers":{"object_type_id":"1","object_id":"o1"}}`, "cio_relationships must be a non-empty array"},
-		{person, `[{"identifiers":{"object_type_id":"1"}}]`, "cio_relationships[0].identifiers must have object_type_id and object_id"},
+		{person, `[{"identifiers":{"object_type_id":"1"}}]`, "cio_relationships[0].identifiers must have object_type_id and object_id, or cio_object_id"},
+		{person, `[{"identifiers":{"object_type_id":"1","object_id":"o1","cio_object_id":"ob1"}}]`, "cio_relationships[0].identifiers must have object_type_id and object_id, or cio_object_id alone"},
 		{person, `[{"identifiers":{"object_type_id":"1","object_id":"o1"}},{"identifiers":{"object_type_id":"1","object_id":"o2"},"relationship_attributes":` + mustJSON(many) + `}]`,
 			"cio_relationships[1].relationship_attributes: cannot identify more than 300 attributes in one request"},
 		{object, `[]`, "cio_relationships must be a non-empty array"},

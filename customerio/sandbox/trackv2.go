@@ -69,12 +69,18 @@ func parseV2Person(action string, m map[string]any) (v2Apply, *v2Error) {
 		return parseV2Merge(m)
 	}
 	ids, _ := m["identifiers"].(map[string]any)
-	it, iv, ok := oneIdentifier(ids, "id", "email", "cio_id", "anonymous_id")
+	it, iv, ok := oneIdentifier(ids, "id", "email", "phone", "cio_id", "anonymous_id")
 	if !ok {
-		return v2Invalid("identifiers", "identifiers must have exactly one of id, email or cio_id")
+		return v2Invalid("identifiers", "identifiers must have exactly one of id, email, phone or cio_id")
 	}
 	if it == "id" && len(iv) > MaxPersonIDBytes {
 		return v2Invalid("identifiers.id", fmt.Sprintf("id cannot be longer than %d bytes", MaxPersonIDBytes))
+	}
+	// A phone identifier is E.164 (Customer.io's Track API reference: "a
+	// leading + followed by up to 15 digits"); the wording of Customer.io's
+	// refusal of another is UNCONFIRMED.
+	if it == "phone" && !isE164(iv) {
+		return v2Invalid("identifiers.phone", "phone must be in E.164 format, like +14155552671")
 	}
 	switch action {
 	case "identify":
@@ -146,9 +152,7 @@ func parseV2Identify(it, iv string, m map[string]any) (v2Apply, *v2Error) {
 			now = at
 		}
 		if p := st.identify(it, iv, attrs, now); p != nil {
-			for _, r := range rels {
-				st.relate(p.cioID, r.typeID, r.objID, r.attrs)
-			}
+			st.relateAll(p.cioID, rels, true)
 		}
 		return nil
 	}, nil
@@ -196,33 +200,25 @@ func parseV2PersonRelationships(action, it, iv string, m map[string]any) (v2Appl
 		}
 		if action == "add_relationships" {
 			for i, r := range rels {
+				k, ok := st.object(r.objRef)
+				if !ok {
+					continue
+				}
 				if err := v2Refused(fmt.Sprintf("cio_relationships[%d].relationship_attributes", i),
-					st.relationRefusal(who, r.typeID, r.objID, r.attrs)); err != nil {
+					st.relationRefusal(who, k.typeID, k.id, r.attrs)); err != nil {
 					return err
 				}
 			}
 		}
 		if it == "anonymous_id" {
-			for _, r := range rels {
-				if action == "add_relationships" {
-					st.relate("anon:"+iv, r.typeID, r.objID, r.attrs)
-				} else {
-					delete(st.rels, relKey{"anon:" + iv, r.typeID, r.objID})
-				}
-			}
+			st.relateAll("anon:"+iv, rels, action == "add_relationships")
 			return nil
 		}
 		p := st.findOrCreate(it, iv, now)
 		if p == nil {
 			return nil
 		}
-		for _, r := range rels {
-			if action == "add_relationships" {
-				st.relate(p.cioID, r.typeID, r.objID, r.attrs)
-			} else {
-				delete(st.rels, relKey{p.cioID, r.typeID, r.objID})
-			}
-		}
+		st.relateAll(p.cioID, rels, action == "add_relationships")
 		return nil
 	}, nil
 }
@@ -279,14 +275,18 @@ func parseV2Attributes(m map[string]any) (map[string]any, *v2Error) {
 	return am, nil
 }
 
+// parseV2Object parses an object operation. The object is named by
+// object_type_id and object_id, or by cio_object_id alone, which names
+// only an existing object: an operation naming a cio_object_id no object
+// has changes nothing (Customer.io's answer is UNCONFIRMED; its reference
+// says only that identify by cio_object_id updates and cannot create).
 func parseV2Object(action string, m map[string]any) (v2Apply, *v2Error) {
 	ids, _ := m["identifiers"].(map[string]any)
-	typeID, ok1 := idString(ids["object_type_id"])
-	objID, ok2 := idString(ids["object_id"])
-	if !ok1 || !ok2 || typeID == "" || objID == "" {
-		return v2Invalid("identifiers", "identifiers must have object_type_id and object_id")
+	ref, msg := parseObjectRef(ids)
+	if msg != "" {
+		return v2Invalid("identifiers", "identifiers "+msg)
 	}
-	if len(objID) > MaxPersonIDBytes {
+	if len(ref.objID) > MaxPersonIDBytes {
 		return v2Invalid("identifiers.object_id", fmt.Sprintf("object_id cannot be longer than %d bytes", MaxPersonIDBytes))
 	}
 	attrs, verr := parseV2Attributes(m)
@@ -307,6 +307,11 @@ func parseV2Object(action string, m map[string]any) (v2Apply, *v2Error) {
 		}
 	}
 	return func(st *state, now time.Time) *v2Error {
+		k, known := st.object(ref)
+		if !known {
+			return nil
+		}
+		typeID, objID := k.typeID, k.id
 		if action == "delete" {
 			st.deleteObject(typeID, objID)
 			return nil

@@ -53,7 +53,11 @@
 // an asynq upgrade, check them against the new version's internal/base.
 package keys
 
-import "strconv"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+)
 
 // tag wraps s in a Redis Cluster hash tag.
 func tag(s string) string { return "{" + s + "}" }
@@ -156,6 +160,23 @@ func SeqState(workspace, orderKey string) string {
 // it is. The gate and every write set its expiry to 7 days. No tag.
 func Done(workspace, orderKey string) string {
 	return "cioq:done:" + Workspace(workspace) + ":" + orderKey
+}
+
+// AnonymousMerge is the person an anonymous visitor was merged into:
+// cioq:anon:<workspace>:<hash>, where hash is the first 12 bytes of the
+// SHA-256 of the anonymous id, in hex (the id itself stays out of key
+// names). A string, the person's identifiers as JSON ({"id":"..."}). The
+// worker writes it when it delivered a merge (an identify carrying
+// anonymous_id, cio:merge_anonymous, a Pipelines identify with userId and
+// anonymousId, a Pipelines alias) and reads it before delivering an
+// anonymous event, which it then delivers as that person's event
+// (Customer.io merges only the anonymous events it receives within five
+// minutes of the identify). Each write sets its expiry to
+// worker.Config.AnonymousMergeTTL (30 days: Customer.io keeps anonymous
+// events that long). No tag.
+func AnonymousMerge(workspace, anonymousID string) string {
+	sum := sha256.Sum256([]byte(anonymousID))
+	return "cioq:anon:" + Workspace(workspace) + ":" + hex.EncodeToString(sum[:12])
 }
 
 // KeySecret is the deployment's generated idempotency-key secret:

@@ -19,6 +19,8 @@ const (
 	id  = "k-7h2mq4xw9c3v5b8n6p1r0s2t4u"
 	enq = int64(1700000000123)       // an enqueued_at, unix ms
 	ok  = "3f9c2a7d0b1e4c6a8d2f5b7e" // an order key (12 bytes of SHA-256, hex)
+	// anonHash is the first 12 bytes of SHA-256("anon-7f3a"), in hex.
+	anonHash = "524eacdc99aba35ef06ef2cd"
 )
 
 // schema is the golden list: every key function and constant with example
@@ -50,6 +52,9 @@ var schema = []struct {
 	{"SeqState", keys.SeqState("eu-shop", ok), "cioq:{cioq:seq:eu-shop:" + ok + "}:state"},
 	{"Done", keys.Done("", ok), "cioq:done:default:" + ok},
 	{"Done", keys.Done("eu-shop", ok), "cioq:done:eu-shop:" + ok},
+
+	{"AnonymousMerge", keys.AnonymousMerge("", "anon-7f3a"), "cioq:anon:default:" + anonHash},
+	{"AnonymousMerge", keys.AnonymousMerge("eu-shop", "anon-7f3a"), "cioq:anon:eu-shop:" + anonHash},
 
 	{"KeySecret", keys.KeySecret, "cioq:key-secret"},
 

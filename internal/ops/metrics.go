@@ -38,6 +38,9 @@ type Metrics struct {
 	recoveryPulls    *prometheus.CounterVec
 	recoveryPulled   *prometheus.CounterVec
 	stuckTasks       *prometheus.CounterVec
+	coercions        *prometheus.CounterVec
+	refusals         *prometheus.CounterVec
+	rescued          *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg
@@ -58,6 +61,9 @@ type Metrics struct {
 //	cioq_recovery_pulls_total{api}                      an API recovered and a worker pulled its retrying tasks forward
 //	cioq_recovery_pulled_tasks_total{api}               tasks those pulls moved
 //	cioq_stuck_tasks_total{queue,reason}                undecodable|no_task_data: moved from asynq's active state to the dead letter store
+//	cioq_contract_coercions_total{workspace,type}       values a contract coerced (number|string|boolean|timestamp)
+//	cioq_contract_refusals_total{workspace,rule}        tasks a contract refused (required|type|unknown_template|channel|timestamp)
+//	cioq_anonymous_rescued_total{type}                  anonymous events delivered as the person their visitor was merged into
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg == nil {
 		reg = prometheus.DefaultRegisterer
@@ -123,10 +129,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cioq_stuck_tasks_total",
 			Help: "Tasks asynq could neither process nor recover (undecodable message, no task data), moved to the dead letter store, by queue and reason.",
 		}, []string{"queue", "reason"}),
+		coercions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_contract_coercions_total",
+			Help: "Values a contract coerced to their declared type at enqueue or delivery, by workspace and type.",
+		}, []string{"workspace", "type"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_contract_refusals_total",
+			Help: "Tasks a contract refused at enqueue or delivery, by workspace and rule broken.",
+		}, []string{"workspace", "rule"}),
+		rescued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cioq_anonymous_rescued_total",
+			Help: "Anonymous events delivered as the event of the person their visitor was merged into (Customer.io merges only those received within five minutes of the merge), by task type.",
+		}, []string{"type"}),
 	}
 	reg.MustRegister(m.deliveries, m.deliveryLatency, m.failures, m.responses, m.requestDuration,
 		m.rateLimitWait, m.rateLimitResched, m.authFailures, m.ingestRequests, m.orderingWait, m.orderingGaveUp,
-		m.recoveryPulls, m.recoveryPulled, m.stuckTasks)
+		m.recoveryPulls, m.recoveryPulled, m.stuckTasks, m.coercions, m.refusals, m.rescued)
 	return m
 }
 
@@ -265,6 +283,31 @@ func (m *Metrics) StuckTask(queue, reason string) {
 		return
 	}
 	m.stuckTasks.WithLabelValues(queue, reason).Inc()
+}
+
+// ContractCoerced counts a value a contract of workspace coerced to typ.
+func (m *Metrics) ContractCoerced(workspace, typ string) {
+	if m == nil {
+		return
+	}
+	m.coercions.WithLabelValues(workspace, typ).Inc()
+}
+
+// ContractRefused counts a task a contract of workspace refused for rule.
+func (m *Metrics) ContractRefused(workspace, rule string) {
+	if m == nil {
+		return
+	}
+	m.refusals.WithLabelValues(workspace, rule).Inc()
+}
+
+// AnonymousRescued counts an anonymous event of taskType delivered as the
+// event of the person its visitor was merged into.
+func (m *Metrics) AnonymousRescued(taskType string) {
+	if m == nil {
+		return
+	}
+	m.rescued.WithLabelValues(taskType).Inc()
 }
 
 // Handler serves the metrics gathered from g (prometheus.DefaultGatherer

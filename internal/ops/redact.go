@@ -38,7 +38,7 @@ var contentKeys = set(
 )
 
 // keepKeys are shown even inside person identifiers: they name no person.
-var keepKeys = set("object_type_id", "object_id")
+var keepKeys = set("object_type_id", "object_id", "cio_object_id")
 
 // perPersonKeys hold lists of per-person records whose "id" is a person.
 var perPersonKeys = set("per_user_data")

@@ -52,8 +52,12 @@ type Options struct {
 	// the peak-RSS measurement; REDIS_URL and CUSTOMERIO_* are added to its
 	// environment. Empty skips that measurement.
 	WorkerCommand []string
+	// Postgres is a PostgreSQL connection string for the outbox section
+	// (CIOQ_OUTBOX_URL), which creates and drops the schema cioq_bench
+	// there; empty skips it.
+	Postgres string
 	// Only, when set, runs only the named sections (enqueue, e2e, batch,
-	// latency, limit, app, rss).
+	// latency, limit, app, rss, outbox).
 	Only map[string]bool
 	// Log receives progress lines (nil: none).
 	Log io.Writer
@@ -184,6 +188,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{"limit", benchLimit},
 		{"app", benchApp},
 		{"rss", benchRSS},
+		{"outbox", benchOutbox},
 	}
 	for _, s := range sections {
 		if opts.Only != nil && !opts.Only[s.name] {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cioq/cioq/cmd/cioq/internal/bench"
+	"github.com/cioq/cioq/internal/testpg"
 	"github.com/cioq/cioq/internal/testredis"
 )
 
@@ -25,7 +26,7 @@ func TestQuickRunProducesNumbers(t *testing.T) {
 	rep, err := bench.Run(ctx, bench.Options{
 		RedisURL: db.URL(), Quick: true, Tasks: 300,
 		EnqueueDuration: 200 * time.Millisecond, LightDuration: 500 * time.Millisecond,
-		LimitDuration: 1500 * time.Millisecond, AppCalls: 20,
+		LimitDuration: 1500 * time.Millisecond, AppCalls: 20, Postgres: testpg.New(t).URL,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +38,7 @@ func TestQuickRunProducesNumbers(t *testing.T) {
 			t.Errorf("%s / %s: no value", r.Section, r.Name)
 		}
 	}
-	for _, s := range []string{"enqueue", "e2e", "batch", "latency", "limit", "app", "rss"} {
+	for _, s := range []string{"enqueue", "e2e", "batch", "latency", "limit", "app", "rss", "outbox"} {
 		if seen[s] == 0 {
 			t.Errorf("section %s produced no row", s)
 		}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/cioq/cioq/contracts"
+
 	"github.com/cioq/cioq/internal/redisconf"
 )
 
@@ -38,6 +40,7 @@ const (
 	EnvQueues            = "CIOQ_QUEUES"
 	EnvWorkspacesFile    = "CIOQ_WORKSPACES_FILE"
 	EnvProbeInterval     = "CIOQ_PROBE_INTERVAL"
+	EnvContractsFile     = "CIOQ_CONTRACTS_FILE"
 )
 
 // DefaultWorkspace is the name of the workspace configured by the
@@ -67,6 +70,9 @@ type Config struct {
 	// each workspace's credentials; 0 when unset (the worker's default, 5
 	// min), negative for "off".
 	ProbeInterval time.Duration
+	// Contracts is the contracts file CIOQ_CONTRACTS_FILE names, compiled;
+	// nil when unset.
+	Contracts *contracts.Set
 }
 
 // Workspace holds one Customer.io workspace's credentials and endpoints.
@@ -155,48 +161,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		cfg.Queues = q
 	}
 
-	env := Workspace{
-		SiteID:            get(EnvSiteID),
-		TrackAPIKey:       get(EnvTrackAPIKey),
-		AppAPIKey:         get(EnvAppAPIKey),
-		AppWorkspaceID:    get(EnvAppWorkspaceID),
-		PipelinesWriteKey: get(EnvPipelinesWriteKey),
-		Region:            get(EnvRegion),
-		TrackURL:          get(EnvTrackURL),
-		AppURL:            get(EnvAppURL),
-		PipelinesURL:      get(EnvPipelinesURL),
-	}
-	names := workspaceNames{
-		site: EnvSiteID, track: EnvTrackAPIKey, region: EnvRegion,
-		trackURL: EnvTrackURL, appURL: EnvAppURL, pipelinesURL: EnvPipelinesURL,
-	}
-	envSet := env.anyCredential()
-	if envSet {
-		if err := env.validate(names); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		cfg.Workspaces[DefaultWorkspace] = env
-	} else if env.Region != "" || env.TrackURL != "" || env.AppURL != "" || env.PipelinesURL != "" {
-		// Endpoint settings without any credential are most likely a typo
-		// in a credential variable's name.
-		return nil, fmt.Errorf("config: %s, %s, %s or %s set but no Customer.io credential (%s+%s, %s, %s)",
-			EnvRegion, EnvTrackURL, EnvAppURL, EnvPipelinesURL, EnvSiteID, EnvTrackAPIKey, EnvAppAPIKey, EnvPipelinesWriteKey)
-	}
-
-	if path := get(EnvWorkspacesFile); path != "" {
-		ws, err := loadWorkspacesFile(path, getenv)
-		if err != nil {
-			return nil, err
-		}
-		for name, w := range ws {
-			if name == "default" {
-				name = DefaultWorkspace
-			}
-			if _, dup := cfg.Workspaces[name]; dup {
-				return nil, fmt.Errorf("config: %s %s: workspace \"default\" is already configured by the CUSTOMERIO_* variables", EnvWorkspacesFile, path)
-			}
-			cfg.Workspaces[name] = w
-		}
+	if cfg.Workspaces, err = LoadWorkspaces(getenv); err != nil {
+		return nil, err
 	}
 
 	if v := get(EnvProbeInterval); v != "" {
@@ -217,7 +183,78 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("config: no Customer.io credentials: set %s and %s, %s, %s, or %s",
 			EnvSiteID, EnvTrackAPIKey, EnvAppAPIKey, EnvPipelinesWriteKey, EnvWorkspacesFile)
 	}
+	if cfg.Contracts, err = LoadContracts(getenv); err != nil {
+		return nil, err
+	}
 	return cfg, nil
+}
+
+// LoadWorkspaces reads the Customer.io workspaces of the configuration: the
+// default one from the CUSTOMERIO_* variables and those of
+// CIOQ_WORKSPACES_FILE, as Load does (what a command that needs
+// credentials but no Redis reads, like `cioq contracts pull`).
+func LoadWorkspaces(getenv func(string) string) (map[string]Workspace, error) {
+	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	out := map[string]Workspace{}
+	env := Workspace{
+		SiteID:            get(EnvSiteID),
+		TrackAPIKey:       get(EnvTrackAPIKey),
+		AppAPIKey:         get(EnvAppAPIKey),
+		AppWorkspaceID:    get(EnvAppWorkspaceID),
+		PipelinesWriteKey: get(EnvPipelinesWriteKey),
+		Region:            get(EnvRegion),
+		TrackURL:          get(EnvTrackURL),
+		AppURL:            get(EnvAppURL),
+		PipelinesURL:      get(EnvPipelinesURL),
+	}
+	names := workspaceNames{
+		site: EnvSiteID, track: EnvTrackAPIKey, region: EnvRegion,
+		trackURL: EnvTrackURL, appURL: EnvAppURL, pipelinesURL: EnvPipelinesURL,
+	}
+	envSet := env.anyCredential()
+	if envSet {
+		if err := env.validate(names); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		out[DefaultWorkspace] = env
+	} else if env.Region != "" || env.TrackURL != "" || env.AppURL != "" || env.PipelinesURL != "" {
+		// Endpoint settings without any credential are most likely a typo
+		// in a credential variable's name.
+		return nil, fmt.Errorf("config: %s, %s, %s or %s set but no Customer.io credential (%s+%s, %s, %s)",
+			EnvRegion, EnvTrackURL, EnvAppURL, EnvPipelinesURL, EnvSiteID, EnvTrackAPIKey, EnvAppAPIKey, EnvPipelinesWriteKey)
+	}
+
+	if path := get(EnvWorkspacesFile); path != "" {
+		ws, err := loadWorkspacesFile(path, getenv)
+		if err != nil {
+			return nil, err
+		}
+		for name, w := range ws {
+			if name == "default" {
+				name = DefaultWorkspace
+			}
+			if _, dup := out[name]; dup {
+				return nil, fmt.Errorf("config: %s %s: workspace \"default\" is already configured by the CUSTOMERIO_* variables", EnvWorkspacesFile, path)
+			}
+			out[name] = w
+		}
+	}
+	return out, nil
+}
+
+// LoadContracts reads the contracts file CIOQ_CONTRACTS_FILE names
+// (strictly: see package contracts), nil when the variable is unset. Its
+// errors name the variable, the file and the key at fault.
+func LoadContracts(getenv func(string) string) (*contracts.Set, error) {
+	path := strings.TrimSpace(getenv(EnvContractsFile))
+	if path == "" {
+		return nil, nil
+	}
+	set, err := contracts.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", EnvContractsFile, err)
+	}
+	return set, nil
 }
 
 // parseProbeInterval reads CIOQ_PROBE_INTERVAL: "off", or a duration of

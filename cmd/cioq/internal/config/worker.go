@@ -22,7 +22,8 @@ func (c *Config) WorkerConfig() worker.Config {
 	for name, w := range c.Workspaces {
 		ws[name] = w.ClientConfig()
 	}
-	wc := worker.Config{Redis: c.Redis, Workspaces: ws, Concurrency: c.Concurrency, Queues: c.Queues, ProbeInterval: c.ProbeInterval}
+	wc := worker.Config{Redis: c.Redis, Workspaces: ws, Concurrency: c.Concurrency, Queues: c.Queues, ProbeInterval: c.ProbeInterval,
+		Contracts: c.Contracts}
 	t := c.Throughput
 	wc.RateLimits.Off = t.RateLimitsOff
 	wc.RateLimits.Default = worker.Limits{

@@ -21,6 +21,16 @@ type scenario struct {
 	enqueue func(ctx context.Context, p *producer.Client) ([]producer.Receipt, error)
 	// landed reports whether the sandbox shows the scenario's effect.
 	landed func(s *sandbox.Server) bool
+	// refused: enqueue must fail, a contract refusing the task (nothing
+	// is enqueued; the scenario shows the error).
+	refused bool
+	// needs says why the scenario cannot run here ("" when it can): the
+	// contracts scenarios need contracts, the late event the sandbox's
+	// clock.
+	needs func(d *demo) string
+	// before runs just before enqueue (the late event moves the sandbox's
+	// clock past the merge window).
+	before func(d *demo)
 }
 
 const (
@@ -43,6 +53,89 @@ func (d *demo) scenarios() []scenario {
 		companyMember(),
 		manualSegment(),
 		broadcast(),
+		refusedSend(),
+		coercedAttributes(),
+		lateAnonymousEvent(),
+	}
+}
+
+func needContracts(d *demo) string {
+	if d.Contracts == nil {
+		return "no contracts (set CIOQ_CONTRACTS_FILE)"
+	}
+	return ""
+}
+
+// refusedSend is a password reset without the reset_link its template
+// uses: Customer.io would accept it and fail it out of sight; the
+// contracts refuse it at enqueue, naming the variable.
+func refusedSend() scenario {
+	return scenario{
+		title:   "password reset without message_data.reset_link: refused at enqueue (Customer.io would answer 200 and fail it out of sight)",
+		phase:   1,
+		refused: true,
+		needs:   needContracts,
+		enqueue: func(ctx context.Context, p *producer.Client) ([]producer.Receipt, error) {
+			return one(p.SendEmail(ctx, tasks.SendEmail{
+				SendOptions: customerio.SendOptions{
+					TransactionalMessageID: "password_reset",
+					Identifiers:            &customerio.Identifiers{ID: "user-1001"},
+					MessageData:            map[string]any{"expiry_hours": 1},
+				},
+				To: "ada@example.com",
+			}))
+		},
+	}
+}
+
+// coercedAttributes sends attributes as a web form does, as text, and a
+// JavaScript millisecond timestamp: the contracts coerce them, so segments
+// on "total_revenue greater than 500" match.
+func coercedAttributes() scenario {
+	ms := time.Now().UnixMilli()
+	return scenario{
+		title: `coerced attributes: user-1006 total_revenue "1250" (text) stored as the number 1250, last_active_at in milliseconds stored in seconds`,
+		phase: 1,
+		needs: needContracts,
+		enqueue: func(ctx context.Context, p *producer.Client) ([]producer.Receipt, error) {
+			return one(p.Identify(ctx, tasks.Identify{Identifiers: customerio.Identifiers{ID: "user-1006"}, Attributes: map[string]any{
+				"email": "barbara@example.com", "total_revenue": "1250", "last_active_at": ms}}))
+		},
+		landed: func(s *sandbox.Server) bool {
+			p, ok := s.Person("user-1006")
+			rev, isNum := p.Attributes["total_revenue"].(int64)
+			last, _ := p.Attributes["last_active_at"].(int64)
+			return ok && isNum && rev == 1250 && last == ms/1000
+		},
+	}
+}
+
+// lateAnonymousEvent is an anonymous page view that reaches Customer.io
+// more than five minutes after the signup that merged its visitor (a
+// backlog, retries): Customer.io would orphan it; the worker remembers the
+// merge and delivers it as the person's event.
+func lateAnonymousEvent() scenario {
+	return scenario{
+		title: "late page view of " + anonID + " 6 minutes after the signup merge (Customer.io merges only within 5): delivered as user-1004's",
+		phase: 3,
+		needs: func(d *demo) string {
+			if d.AdvanceSandboxClock == nil {
+				return "needs the sandbox (its clock is moved past the merge window)"
+			}
+			return ""
+		},
+		before: func(d *demo) { d.AdvanceSandboxClock(6 * time.Minute) },
+		enqueue: func(ctx context.Context, p *producer.Client) ([]producer.Receipt, error) {
+			return one(p.TrackAnonymous(ctx, tasks.TrackAnonymous{AnonymousID: anonID, Name: "/checkout", Type: customerio.EventTypePage}))
+		},
+		landed: func(s *sandbox.Server) bool {
+			for _, e := range s.Events("user-1004") {
+				if e.Name == "/checkout" {
+					return true
+				}
+			}
+			return false
+		},
 	}
 }
 

@@ -84,7 +84,11 @@ func printEvents(w io.Writer, snap sandbox.Snapshot, byCio map[string]string) {
 	for anon, evs := range snap.AnonymousEvents {
 		for _, e := range evs {
 			n++
-			fmt.Fprintf(w, "    %-10s %-6s %-18s %s (not merged yet)\n", anon, e.Type, e.Name, attrString(e.Data))
+			state := "not merged yet"
+			if e.Orphaned {
+				state = "orphaned: it arrived more than five minutes after the merge"
+			}
+			fmt.Fprintf(w, "    %-10s %-6s %-18s %s (%s)\n", anon, e.Type, e.Name, attrString(e.Data), state)
 		}
 	}
 	if n == 0 {
@@ -95,7 +99,10 @@ func printEvents(w io.Writer, snap sandbox.Snapshot, byCio map[string]string) {
 func printDeliveries(w io.Writer, snap sandbox.Snapshot) {
 	fmt.Fprintf(w, "\n  Transactional deliveries (%d):\n", len(snap.Deliveries))
 	for _, dl := range snap.Deliveries {
-		fmt.Fprintf(w, "    %-6s %-20s to %-22s %s\n", dl.Channel, dl.TransactionalMessageID, dl.To, attrString(dl.MessageData))
+		fmt.Fprintf(w, "    %-6s %-20s %-6s to %-22s %s\n", dl.Channel, dl.TransactionalMessageID, dl.Status, dl.To, attrString(dl.MessageData))
+		if dl.FailureMessage != "" {
+			fmt.Fprintf(w, "           failure: %s\n", dl.FailureMessage)
+		}
 	}
 }
 
