@@ -57,8 +57,14 @@ func TestDeadLetterHistoryListsEveryAttempt(t *testing.T) {
 	}
 	h.failNextAttempt(t, rc.TaskID, 1, unavailable)
 	h.failNextAttempt(t, rc.TaskID, 2, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"attribute is invalid"}}`, Times: 1})
+	// The handler writes the record, then deletes the log, then returns;
+	// asynq archives the task after that: wait for both.
 	var d *DeadLetter
-	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ = h.w.DLQ().Get(ctx, rc.TaskID); return d != nil })
+	eventually(t, 10*time.Second, "dead letter, task archived", func() bool {
+		d, _ = h.w.DLQ().Get(ctx, rc.TaskID)
+		ti := h.taskInfo(rc.TaskID)
+		return d != nil && ti != nil && ti.State == asynq.TaskStateArchived
+	})
 
 	if d.Attempts != 3 || d.AttemptsAllowed() != tasks.DefaultMaxRetry+1 || d.Class != DeadLetterPermanent || d.HistoryOmitted != 0 {
 		t.Errorf("dead letter: attempts %d/%d class %s omitted %d", d.Attempts, d.AttemptsAllowed(), d.Class, d.HistoryOmitted)
