@@ -73,6 +73,13 @@ func newHarness(t *testing.T, mod func(*Config), noStart ...bool) *harness {
 
 // newHarnessWith starts Redis (a database of its own), a sandbox, a
 // producer and (unless opts.NoStart) a worker delivering to the sandbox.
+//
+// A test on its own harness (or its own testredis database) calls
+// t.Parallel() unless what it asserts depends on timing: rate limits and
+// throughput (throughput_test.go), the outage drain's goal, batches that
+// must coalesce within a linger, hangs decided inside a one-second task
+// timeout, pacing bounds. Those stay serial: `go test` runs a package's
+// serial tests before its parallel ones, never beside them.
 func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 	t.Helper()
 	h := &harness{db: testredis.New(t)}

@@ -132,6 +132,7 @@ func TestRetryWindow(t *testing.T) {
 // the handler (here: MaxRetry 0 and a lease that expired) is copied into the
 // store by the reconciler at start.
 func TestReconcileCopiesArchived(t *testing.T) {
+	t.Parallel()
 	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	ctx := context.Background()
 	ac := asynq.NewClientFromRedisClient(h.db.Client)
@@ -174,6 +175,7 @@ func TestReconcileCopiesArchived(t *testing.T) {
 // TestDeadLettersBeyondAsynqArchive: 10,500 permanent failures in one
 // queue are all in the store and listed (asynq's archive keeps 9,999).
 func TestDeadLettersBeyondAsynqArchive(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("10,500 tasks")
 	}

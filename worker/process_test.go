@@ -103,6 +103,7 @@ func checkAllOnce(t *testing.T, h *harness, pid string, n int) {
 }
 
 func TestCrashMidFlightLosesNothing(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("takes ~60-90 s (asynq's 30 s lease + 30 s recovery cutoff, checked every minute)")
 	}
@@ -135,6 +136,7 @@ func TestCrashMidFlightLosesNothing(t *testing.T) {
 }
 
 func TestSIGTERMDuringDeliveryExitsCleanly(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a worker process")
 	}

@@ -21,6 +21,7 @@ import (
 // time and the relationship the same way in both. An identify that deletes
 // relationships is sent through v1 even with batching on.
 func TestIdentifySpecialAttributesBothModes(t *testing.T) {
+	t.Parallel()
 	const ts = 1700000000
 	for _, mode := range []string{"v1", "batched"} {
 		t.Run(mode, func(t *testing.T) {
@@ -107,6 +108,7 @@ func TestIdentifyTimestampRefusedWhenNotSeconds(t *testing.T) {
 // takes every metric) with the exact body Customer.io documents; a metric
 // Customer.io does not know is refused at enqueue, naming the field.
 func TestFormAndMetricTasks(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"v1", "batched"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t, func(c *Config) { c.Batching.Off = mode == "v1" })
