@@ -155,6 +155,7 @@ func TestFormAndMetricTasks(t *testing.T) {
 // enqueue, as a raw payload too, and reaches Customer.io as written, with
 // batching on or off (sends are never batched).
 func TestWhatsAppTrackedBothModes(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"v1", "batched"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t, func(c *Config) { c.Batching.Off = mode == "v1" })
@@ -228,6 +229,7 @@ func receipt(r producer.Receipt, err error) (string, error) { return r.TaskID, e
 // person with that phone. Phone is refused where Customer.io takes none,
 // naming identifiers.phone.
 func TestPhoneIdentifierBothModes(t *testing.T) {
+	t.Parallel()
 	const phone = "+15555550100"
 	ph := `"identifiers":{"phone":"` + phone + `"}`
 	for _, mode := range []string{"v1", "batched"} {
@@ -300,6 +302,7 @@ func TestPhoneIdentifierBothModes(t *testing.T) {
 // batching on and off, with the exact operations Customer.io documents; a
 // v1-style identify's cio_relationships may name one too.
 func TestCioObjectIDBothModes(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"v1", "batched"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t, func(c *Config) { c.Batching.Off = mode == "v1" })
