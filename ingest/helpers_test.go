@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/worker"
 )
@@ -96,12 +96,8 @@ type env struct {
 	w       *worker.Worker
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("CIOQ_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testLogger is testsupport.Logger: quiet unless CIOQ_TEST_LOG is set.
+func testLogger() *slog.Logger { return testsupport.Logger() }
 
 // newEnv starts Redis, the producer (on the client mkRedis makes for the
 // test's database, when given) and the server.
@@ -147,12 +143,7 @@ func newEnvWith(t *testing.T, fc *FileConfig, mkRedis func(*testredis.DB) redis.
 // in the order they were enqueued) delivering to the sandbox.
 func (e *env) startWorker() {
 	e.t.Helper()
-	cio := customerio.Config{
-		SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey,
-		AppAPIKey: sandbox.DefaultAppAPIKey, PipelinesWriteKey: sandbox.DefaultPipelinesWriteKey,
-		TrackURL: e.sbURL + "/track", AppURL: e.sbURL + "/app", PipelinesURL: e.sbURL + "/cdp/v1",
-		Timeout: 5 * time.Second,
-	}
+	cio := testsupport.SandboxConfig(e.sbURL)
 	w, err := worker.New(worker.Config{
 		Redis:       e.db.ConnOpt(),
 		Workspaces:  map[string]customerio.Config{"": cio, "eu": cio},

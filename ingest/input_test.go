@@ -11,6 +11,7 @@ import (
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker"
 )
@@ -227,11 +228,7 @@ func TestTasksTiming(t *testing.T) {
 	// A worker that sees the pending sends two hours late (its clock):
 	// the two that expire within two hours are dead-lettered as
 	// expired, the one expiring in three is delivered.
-	cio := customerio.Config{
-		SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey, AppAPIKey: sandbox.DefaultAppAPIKey,
-		TrackURL: e.sbURL + "/track", AppURL: e.sbURL + "/app", PipelinesURL: e.sbURL + "/cdp/v1",
-	}
-	w, err := worker.New(worker.Config{Redis: e.db.ConnOpt(), Workspaces: map[string]customerio.Config{"": cio},
+	w, err := worker.New(worker.Config{Redis: e.db.ConnOpt(), Workspaces: map[string]customerio.Config{"": testsupport.SandboxConfig(e.sbURL)},
 		Concurrency: 1, Logger: testLogger(), Now: func() time.Time { return time.Now().Add(2 * time.Hour) }, ProbeInterval: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package outbox_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/testpg"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/outbox"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
@@ -288,26 +288,16 @@ func (e *env) startRelay(t *testing.T, cfg outbox.RelayConfig) *outbox.Relay {
 	return r
 }
 
-// eventually waits until cond holds, checking every few milliseconds, and
-// fails the test after limit (a bound for a stuck test, not a timing
-// assertion).
+// eventually waits until cond holds and fails the test after limit (a
+// bound for a stuck test, not a timing assertion); see
+// testsupport.Eventually.
 func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsupport.Eventually(t, limit, what, cond)
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("CIOQ_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testLogger is testsupport.Logger: quiet unless CIOQ_TEST_LOG is set.
+func testLogger() *slog.Logger { return testsupport.Logger() }
 
 // startWorker runs a worker delivering to a new sandbox until the test
 // ends.
@@ -317,13 +307,8 @@ func startWorker(t *testing.T, rdb *testredis.DB) *sandbox.Server {
 	hs := httptest.NewServer(sb)
 	t.Cleanup(func() { hs.Close(); sb.Close() })
 	w, err := worker.New(worker.Config{
-		Redis: rdb.ConnOpt(),
-		Workspaces: map[string]customerio.Config{"": {
-			SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey,
-			AppAPIKey: sandbox.DefaultAppAPIKey, PipelinesWriteKey: sandbox.DefaultPipelinesWriteKey,
-			TrackURL: hs.URL + "/track", AppURL: hs.URL + "/app", PipelinesURL: hs.URL + "/cdp/v1",
-			Timeout: 5 * time.Second,
-		}},
+		Redis:       rdb.ConnOpt(),
+		Workspaces:  map[string]customerio.Config{"": testsupport.SandboxConfig(hs.URL)},
 		Concurrency: 16, Logger: testLogger(), ProbeInterval: -1,
 		RateLimits: worker.RateLimits{Off: true},
 	})

@@ -45,6 +45,7 @@ func (h *harness) failNextAttempt(t *testing.T, id string, retried int, fault sa
 // attempts in its history, in order, with their status, class and attempt
 // number; its attempt log is gone once the record holds it.
 func TestDeadLetterHistoryListsEveryAttempt(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, unbatched)
 	h.dumpOnFailure(t)
 	ctx := context.Background()
@@ -57,8 +58,14 @@ func TestDeadLetterHistoryListsEveryAttempt(t *testing.T) {
 	}
 	h.failNextAttempt(t, rc.TaskID, 1, unavailable)
 	h.failNextAttempt(t, rc.TaskID, 2, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"attribute is invalid"}}`, Times: 1})
+	// The handler writes the record, then deletes the log, then returns;
+	// asynq archives the task after that: wait for both.
 	var d *DeadLetter
-	eventually(t, 10*time.Second, "dead letter", func() bool { d, _ = h.w.DLQ().Get(ctx, rc.TaskID); return d != nil })
+	eventually(t, 10*time.Second, "dead letter, task archived", func() bool {
+		d, _ = h.w.DLQ().Get(ctx, rc.TaskID)
+		ti := h.taskInfo(rc.TaskID)
+		return d != nil && ti != nil && ti.State == asynq.TaskStateArchived
+	})
 
 	if d.Attempts != 3 || d.AttemptsAllowed() != tasks.DefaultMaxRetry+1 || d.Class != DeadLetterPermanent || d.HistoryOmitted != 0 {
 		t.Errorf("dead letter: attempts %d/%d class %s omitted %d", d.Attempts, d.AttemptsAllowed(), d.Class, d.HistoryOmitted)
@@ -90,6 +97,7 @@ func TestDeadLetterHistoryListsEveryAttempt(t *testing.T) {
 // Throttled and credential failures do not count as attempts, but they are
 // in the history; a task that then succeeds leaves its log to expire.
 func TestAttemptLogOfTaskThatSucceedsExpires(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, unbatched)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 429, RetryAfter: "1", Times: 1})
@@ -116,6 +124,7 @@ func TestAttemptLogOfTaskThatSucceedsExpires(t *testing.T) {
 // A successful first attempt writes nothing: no attempt log, so the
 // success path costs no Redis command for it.
 func TestSuccessWritesNoAttemptLog(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, unbatched)
 	ctx := context.Background()
 	for i := range 20 {
@@ -137,6 +146,7 @@ func TestSuccessWritesNoAttemptLog(t *testing.T) {
 // the dead letter keeps the newest DeadLetterHistoryCap entries and counts
 // the rest too.
 func TestAttemptLogAndHistoryCaps(t *testing.T) {
+	t.Parallel()
 	db := testredis.New(t)
 	ctx := context.Background()
 	s := NewDeadLetters(db.Client, nil)
@@ -204,7 +214,8 @@ func TestAttemptLogAndHistoryCaps(t *testing.T) {
 // M+1, and the record says M+1 of M+1; without one (asynq's MaxRetry M), on
 // attempt M (at least 1), and the record says M of M.
 func TestExhaustedAttemptsMatchAllowed(t *testing.T) {
-	h := newHarness(t, nil, true)
+	t.Parallel()
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	now := time.Unix(1_800_000_000, 0)
 	h.cfg.Now = func() time.Time { return now }
 	w, err := New(h.cfg)

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,17 +38,7 @@ func (c *testClock) Add(d time.Duration) {
 func newClockedHarness(t *testing.T, mod func(*Config)) (*harness, *testClock) {
 	t.Helper()
 	ck := &testClock{t: time.Unix(1_767_222_000, 0)}
-	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1, Now: ck.Now})
-	hs := httptest.NewServer(sb)
-	t.Cleanup(func() { hs.Close(); sb.Close() })
-	h := newHarness(t, func(c *Config) {
-		c.Workspaces = map[string]customerio.Config{"": sandboxConfig(hs.URL)}
-		if mod != nil {
-			mod(c)
-		}
-	}, true)
-	h.sb, h.url = sb, hs.URL
-	h.start(t)
+	h := newHarnessWith(t, harnessOptions{Config: mod, Sandbox: &sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1, Now: ck.Now}})
 	h.dumpOnFailure(t)
 	return h, ck
 }
@@ -67,6 +56,7 @@ func (r *rescueCounter) AnonymousRescued(string, string) { r.n.Add(1) }
 // record (the default) it lands on the person, with the same event id,
 // and the rescue is counted.
 func TestAnonymousMergeRescue(t *testing.T) {
+	t.Parallel()
 	const anon, eventID = "anon-late-1", "01JGZ8V4Q6W5M3K2J1N0P9R8S7"
 	for _, tc := range []struct {
 		name   string
@@ -114,6 +104,7 @@ func TestAnonymousMergeRescue(t *testing.T) {
 // anonymousId is remembered too, and a later anonymous Pipelines track of
 // that visitor is delivered with the userId.
 func TestAnonymousMergeRescuePipelines(t *testing.T) {
+	t.Parallel()
 	h, _ := newClockedHarness(t, nil)
 	if _, err := h.prod.Enqueue(tctx, tasks.CDPIdentify{UserID: "user-7", AnonymousID: "anon-cdp"}); err != nil {
 		t.Fatal(err)
@@ -134,6 +125,7 @@ func TestAnonymousMergeRescuePipelines(t *testing.T) {
 // reason and never sent; an attribute the contract coerces is delivered
 // coerced.
 func TestContractsRecheckedAtDelivery(t *testing.T) {
+	t.Parallel()
 	f, err := contracts.Parse([]byte(`{"workspaces": {"default": {
 	  "transactional": {"messages": [{"id": 1, "trigger": "password_reset", "variables": {"reset_link": {}}}]},
 	  "attributes": {"people": {"attributes": {"total_revenue": {"type": "number", "policy": "coerce"}}}}}}}`))

@@ -15,6 +15,7 @@ import (
 )
 
 func TestDeadLettersAddGetHistory(t *testing.T) {
+	t.Parallel()
 	db := testredis.New(t)
 	ctx := context.Background()
 	s := NewDeadLetters(db.Client, nil)
@@ -48,6 +49,7 @@ func TestDeadLettersAddGetHistory(t *testing.T) {
 }
 
 func TestDeadLettersListFilterPurgeRetry(t *testing.T) {
+	t.Parallel()
 	db := testredis.New(t)
 	ctx := context.Background()
 	insp := asynq.NewInspectorFromRedisClient(db.Client)
@@ -142,6 +144,7 @@ func TestDeadLettersListFilterPurgeRetry(t *testing.T) {
 // matching ones in one pass, and a List page whose last item is deleted
 // before the next page is read must continue exactly after it.
 func TestDeadLettersEqualTimesPurgeAndPaging(t *testing.T) {
+	t.Parallel()
 	db := testredis.New(t)
 	ctx := context.Background()
 	s := NewDeadLetters(db.Client, nil)
@@ -206,6 +209,7 @@ func TestDeadLettersEqualTimesPurgeAndPaging(t *testing.T) {
 // record, unless it is given a new expiry from now or none; the expiry is
 // the only thing that changes in the task's bytes.
 func TestRetryExpiredNeedsNewExpiry(t *testing.T) {
+	t.Parallel()
 	db := testredis.New(t)
 	ctx := context.Background()
 	insp := asynq.NewInspectorFromRedisClient(db.Client)

@@ -86,7 +86,8 @@ func TestHangDecidedByHandlerNotAsynq(t *testing.T) {
 // the record only; the task stays to be delivered. An archived task's
 // entry goes with its record.
 func TestDeleteLeavesLiveTask(t *testing.T) {
-	h := newHarness(t, nil, true)
+	t.Parallel()
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	ctx := context.Background()
 	dlq := NewDeadLetters(h.db.Client, h.insp)
 	scheduled, err := h.prod.Identify(ctx, identify("later"), producer.ProcessIn(time.Hour))
@@ -166,6 +167,7 @@ func TestHangThen429KeptInRetryWindow(t *testing.T) {
 // the four failures 1 to 4. (With the count frozen at the budget, the
 // backoff stayed at its first step, retrying every second or less for 24 h.)
 func TestBackoffGrowsPastBudget(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, unbatched, true)
 	h.dumpOnFailure(t)
 	ctx := context.Background()
@@ -312,7 +314,8 @@ func TestAsynqDeadlineRecordedWhereItHappens(t *testing.T) {
 // it; every entry still there is copied. (Paging by offset from the front
 // skipped as many entries as were trimmed.)
 func TestReconcileTrimmedMidScan(t *testing.T) {
-	h := newHarness(t, nil, true)
+	t.Parallel()
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	ctx := context.Background()
 	ac := asynq.NewClientFromRedisClient(h.db.Client)
 	defer ac.Close()

@@ -15,6 +15,7 @@ import (
 // Track v2 batches (the default) and once one request per task (v1 and
 // /api/v2/entity, CIOQ_BATCH=off).
 func TestEveryTaskType(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []struct {
 		name string
 		mod  func(*Config)

@@ -38,6 +38,7 @@ func lastStatus(sb *sandbox.Server, path string) int {
 }
 
 func TestTransient503TwiceThenDelivered(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, unbatched)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, Times: 2})
@@ -67,6 +68,7 @@ func statuses(reqs []sandbox.Request) []int {
 }
 
 func TestThrottled429HonoursRetryAfterWithoutSpendingBudget(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, unbatched)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 429, RetryAfter: "2", Times: 1})
@@ -96,6 +98,7 @@ func TestThrottled429HonoursRetryAfterWithoutSpendingBudget(t *testing.T) {
 }
 
 func TestPermanent400DeadLetteredAtOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, unbatched)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"attribute name cannot be longer than 150 bytes"}}`})
@@ -118,6 +121,7 @@ func TestPermanent400DeadLetteredAtOnce(t *testing.T) {
 }
 
 func TestAuth401KeepsTaskAndRecovers(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) {
 		bad := c.Workspaces[""]
 		bad.TrackAPIKey = "wrong-key"
@@ -151,6 +155,7 @@ func TestAuth401KeepsTaskAndRecovers(t *testing.T) {
 }
 
 func TestMissingCredentialsKeepTask(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) {
 		cc := c.Workspaces[""]
 		cc.AppAPIKey = "" // Track configured, App not
@@ -178,6 +183,7 @@ func TestMissingCredentialsKeepTask(t *testing.T) {
 }
 
 func TestGarbagePayloadDeadLettered(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	ac := asynq.NewClientFromRedisClient(h.db.Client)
@@ -217,6 +223,7 @@ func TestGarbagePayloadDeadLettered(t *testing.T) {
 }
 
 func TestExpiredSendNeverSent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	b, err := tasks.Encode(&tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "reset", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"},
@@ -243,6 +250,7 @@ func TestExpiredSendNeverSent(t *testing.T) {
 // An expired send in the store is refused by Retry as it is (it would be
 // dead-lettered again at once); given a new expiry it is sent.
 func TestExpiredDeadLetterRetriedWithNewExpiryIsSent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	b, err := tasks.Encode(&tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "reset", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"},
@@ -273,7 +281,8 @@ func TestExpiredDeadLetterRetriedWithNewExpiryIsSent(t *testing.T) {
 }
 
 func TestIdempotencyKeyDeliversOnce(t *testing.T) {
-	h := newHarness(t, nil, true) // the worker starts after both enqueues
+	t.Parallel()
+	h := newHarnessWith(t, harnessOptions{NoStart: true}) // the worker starts after both enqueues
 	ctx := context.Background()
 	send := tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "receipt", Identifiers: &customerio.Identifiers{ID: "u1"}}, To: "u1@example.com"}
 	// The same key twice while the first task is still pending.
@@ -316,6 +325,7 @@ func TestIdempotencyKeyDeliversOnce(t *testing.T) {
 // record of an earlier task that used the same idempotency key (another
 // enqueue time) does not stop a new send.
 func TestSendRecordSkipsResend(t *testing.T) {
+	t.Parallel()
 	// The worker's clock runs two hours ahead, so a send that expires in
 	// one hour has expired by the time the worker sees it.
 	h := newHarness(t, func(c *Config) { c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } }, true)
@@ -387,6 +397,7 @@ func (h *harness) sentKeyOf(t *testing.T, id string) string {
 }
 
 func TestPanicIsTransient(t *testing.T) {
+	t.Parallel()
 	var panics atomic.Int32
 	h := newHarness(t, func(c *Config) {
 		c.Middleware = []func(asynq.Handler) asynq.Handler{func(next asynq.Handler) asynq.Handler {
@@ -411,6 +422,7 @@ func TestPanicIsTransient(t *testing.T) {
 // with DeadLetters.Retry becomes a new task; when that fails permanently
 // again, its record holds the first failure and the second.
 func TestRetriedDeadLetterFailingAgainKeepsBothErrors(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, unbatched)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"first refusal"}}`})

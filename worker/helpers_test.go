@@ -2,10 +2,8 @@ package worker
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -14,26 +12,16 @@ import (
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
 )
 
-// testLogger discards logs unless CIOQ_TEST_LOG is set.
-func testLogger() *slog.Logger {
-	if os.Getenv("CIOQ_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testLogger is testsupport.Logger: quiet unless CIOQ_TEST_LOG is set.
+func testLogger() *slog.Logger { return testsupport.Logger() }
 
-// sandboxConfig is a customerio.Config pointing at the sandbox behind url.
-func sandboxConfig(url string) customerio.Config {
-	return customerio.Config{
-		SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey,
-		AppAPIKey: sandbox.DefaultAppAPIKey, PipelinesWriteKey: sandbox.DefaultPipelinesWriteKey,
-		TrackURL: url + "/track", AppURL: url + "/app", PipelinesURL: url + "/cdp/v1",
-		Timeout: 5 * time.Second,
-	}
-}
+// sandboxConfig is testsupport.SandboxConfig: a customerio.Config pointing
+// at the sandbox behind url.
+func sandboxConfig(url string) customerio.Config { return testsupport.SandboxConfig(url) }
 
 type harness struct {
 	db   *testredis.DB
@@ -49,18 +37,57 @@ type harness struct {
 // (tests that want them set their own).
 func newSandbox(t *testing.T) (*sandbox.Server, string) {
 	t.Helper()
-	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1})
+	return serveSandbox(t, sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1})
+}
+
+// serveSandbox serves a sandbox configured by cfg over HTTP until the test ends.
+func serveSandbox(t *testing.T, cfg sandbox.Config) (*sandbox.Server, string) {
+	t.Helper()
+	sb := sandbox.New(cfg)
 	hs := httptest.NewServer(sb)
 	t.Cleanup(func() { hs.Close(); sb.Close() })
 	return sb, hs.URL
 }
 
-// newHarness starts Redis, a sandbox, a producer and (unless noStart) a
-// worker delivering to the sandbox.
+// harnessOptions say how newHarnessWith builds a harness. The zero value is
+// a started worker on the default test configuration, delivering to a
+// sandbox from newSandbox.
+type harnessOptions struct {
+	// Config, when set, edits the worker's configuration (h.cfg) before
+	// the worker is built.
+	Config func(*Config)
+	// Sandbox, when set, configures the sandbox instead of newSandbox's
+	// defaults (no App rate limit, no broadcast interval).
+	Sandbox *sandbox.Config
+	// NoStart leaves the worker unbuilt: the test adjusts h.cfg or
+	// enqueues first, then calls h.start.
+	NoStart bool
+}
+
+// newHarness is newHarnessWith with Config mod and NoStart noStart[0] (the
+// older form; new tests say harnessOptions).
 func newHarness(t *testing.T, mod func(*Config), noStart ...bool) *harness {
 	t.Helper()
+	return newHarnessWith(t, harnessOptions{Config: mod, NoStart: len(noStart) > 0 && noStart[0]})
+}
+
+// newHarnessWith starts Redis (a database of its own), a sandbox, a
+// producer and (unless opts.NoStart) a worker delivering to the sandbox.
+//
+// A test on its own harness (or its own testredis database) calls
+// t.Parallel() unless what it asserts depends on timing: rate limits and
+// throughput (throughput_test.go), the outage drain's goal, batches that
+// must coalesce within a linger, hangs decided inside a one-second task
+// timeout, pacing bounds. Those stay serial: `go test` runs a package's
+// serial tests before its parallel ones, never beside them.
+func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
+	t.Helper()
 	h := &harness{db: testredis.New(t)}
-	h.sb, h.url = newSandbox(t)
+	if opts.Sandbox != nil {
+		h.sb, h.url = serveSandbox(t, *opts.Sandbox)
+	} else {
+		h.sb, h.url = newSandbox(t)
+	}
 	h.cfg = Config{
 		Redis:       h.db.ConnOpt(),
 		Workspaces:  map[string]customerio.Config{"": sandboxConfig(h.url)},
@@ -72,12 +99,12 @@ func newHarness(t *testing.T, mod func(*Config), noStart ...bool) *harness {
 		// count among the responses tests count.
 		ProbeInterval: -1,
 	}
-	if mod != nil {
-		mod(&h.cfg)
+	if opts.Config != nil {
+		opts.Config(&h.cfg)
 	}
 	h.prod = producer.NewFromRedis(h.db.Client)
 	h.insp = asynq.NewInspectorFromRedisClient(h.db.Client)
-	if len(noStart) == 0 || !noStart[0] {
+	if !opts.NoStart {
 		h.start(t)
 	}
 	return h
@@ -106,16 +133,11 @@ func waitSandbox(t *testing.T, sb *sandbox.Server, d time.Duration, what string,
 	}
 }
 
-// eventually polls cond every 20 ms until it holds, failing after d.
+// eventually is testsupport.Eventually: it polls cond until it holds,
+// failing after d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testsupport.Eventually(t, d, what, cond)
 }
 
 // taskInfo returns asynq's info on a task, searching the default queues.

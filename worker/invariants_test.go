@@ -165,6 +165,7 @@ func failAfterSuccessOnce() (func(asynq.Handler) asynq.Handler, *atomic.Int32) {
 // would send them again, and the cut body was a network error, retried
 // into a second send.
 func TestAcceptedSendWithUnreadableAnswerIsASend(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		fault sandbox.Fault
@@ -237,6 +238,7 @@ func (f enqueuerFunc) EnqueueContext(ctx context.Context, task *asynq.Task, opts
 // On main the new task got a random id, so the second retry enqueued a
 // second task: two sends.
 func TestDeadLetterRetriedTwiceSendsOnce(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []string{"after an interrupted retry", "two at once"} {
 		t.Run(tc, func(t *testing.T) {
 			h := newHarness(t, nil)

@@ -85,6 +85,7 @@ func TestAsynqLoggerDropsOnlyRetryExhausted(t *testing.T) {
 // "task dead-lettered" line (with class and reason) and not asynq's
 // "Retry exhausted" warning.
 func TestDeadLetterLogsWorkerLineNotAsynqs(t *testing.T) {
+	t.Parallel()
 	var buf logBuffer
 	h := newHarness(t, func(c *Config) {
 		c.Batching.Off = true

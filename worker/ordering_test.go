@@ -157,6 +157,7 @@ func awaitSnoozes(t *testing.T, obs *orderObs, typ string, since time.Time, n in
 // a bound. (Before: the duplicate took number 2 and B, number 3, waited
 // out MaxWait for it.)
 func TestOrderingDuplicateTakesNoPlace(t *testing.T) {
+	t.Parallel()
 	h, obs, prod := orderedHarness(t, time.Hour)
 	ctx := context.Background()
 	if _, err := prod.Track(ctx, ordEvent(0), producer.IdempotencyKey("ord-a")); err != nil {
@@ -181,6 +182,7 @@ func TestOrderingDuplicateTakesNoPlace(t *testing.T) {
 // the successor is delivered after it, once it ran. (Before: the successor
 // gave up after MaxWait and overtook it.)
 func TestOrderingWaitsForAQueuedPredecessor(t *testing.T) {
+	t.Parallel()
 	h, obs, prod := orderedHarness(t, time.Second)
 	ctx := context.Background()
 	a, err := prod.Track(ctx, ordEvent(0), producer.ProcessIn(time.Hour))
@@ -211,6 +213,7 @@ func TestOrderingWaitsForAQueuedPredecessor(t *testing.T) {
 // dead letter) is gone, and its successor is delivered at once although
 // MaxWait is an hour; the skip is reported. (Before: it waited out MaxWait.)
 func TestOrderingGoesOnWhenThePredecessorIsGone(t *testing.T) {
+	t.Parallel()
 	h, obs, prod := orderedHarness(t, time.Hour)
 	ctx := context.Background()
 	a, err := prod.Track(ctx, ordEvent(0))
@@ -238,6 +241,7 @@ func TestOrderingGoesOnWhenThePredecessorIsGone(t *testing.T) {
 // task, same id and bytes, is put back in the queue, scheduled for later.
 // (Before: B went ahead at once.)
 func TestOrderingWaitsForTheAcknowledgement(t *testing.T) {
+	t.Parallel()
 	h, obs, prod := orderedHarness(t, time.Second)
 	ctx := context.Background()
 	a, err := prod.Track(ctx, ordEvent(0))
@@ -275,6 +279,7 @@ func TestOrderingWaitsForTheAcknowledgement(t *testing.T) {
 // scheduled for later) instead of passing at once with its old, finished
 // number. (Before: it kept number 1 and overtook C.)
 func TestOrderingRetriedDeadLetterTakesANewPlace(t *testing.T) {
+	t.Parallel()
 	h, obs, prod := orderedHarness(t, time.Second)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 400, Times: 1})
@@ -319,6 +324,7 @@ func TestOrderingRetriedDeadLetterTakesANewPlace(t *testing.T) {
 // hash the gate used alone, then the person's state. (Before: losing the
 // done hash cost (seq-1) × MaxWait.)
 func TestOrderingLostDoneRecord(t *testing.T) {
+	t.Parallel()
 	h, obs, prod := orderedHarness(t, time.Hour)
 	ctx := context.Background()
 	h.start(t)
@@ -349,6 +355,7 @@ func TestOrderingLostDoneRecord(t *testing.T) {
 // expiry to 7 days again. (Before: only finishing or giving up did, so
 // after a week the records expired.)
 func TestOrderingGateRefreshesExpiry(t *testing.T) {
+	t.Parallel()
 	h, obs, prod := orderedHarness(t, time.Second)
 	ctx := context.Background()
 	h.start(t)
@@ -386,6 +393,7 @@ func TestOrderingGateRefreshesExpiry(t *testing.T) {
 // restarts above it, so the person's next tasks are ordered after those
 // finished instead of passing as already done. (Before: it restarted at 1.)
 func TestOrderingCounterRestartsFromDone(t *testing.T) {
+	t.Parallel()
 	h, obs, prod := orderedHarness(t, time.Hour)
 	ctx := context.Background()
 	h.start(t)

@@ -86,7 +86,7 @@ func TestEventIDDeterministic(t *testing.T) {
 // budget is used up keeps retrying without spending it while the window is
 // open, and is dead-lettered once it has passed.
 func TestRetryWindow(t *testing.T) {
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	now := time.Unix(1_800_000_000, 0)
 	h.cfg.Now = func() time.Time { return now }
 	w, err := New(h.cfg)
@@ -132,7 +132,8 @@ func TestRetryWindow(t *testing.T) {
 // the handler (here: MaxRetry 0 and a lease that expired) is copied into the
 // store by the reconciler at start.
 func TestReconcileCopiesArchived(t *testing.T) {
-	h := newHarness(t, nil, true)
+	t.Parallel()
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	ctx := context.Background()
 	ac := asynq.NewClientFromRedisClient(h.db.Client)
 	defer ac.Close()
@@ -177,6 +178,7 @@ func TestReconcileCopiesArchived(t *testing.T) {
 // TestDeadLettersBeyondAsynqArchive: 10,500 permanent failures in one
 // queue are all in the store and listed (asynq's archive keeps 9,999).
 func TestDeadLettersBeyondAsynqArchive(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("10,500 tasks")
 	}

@@ -103,11 +103,12 @@ func checkAllOnce(t *testing.T, h *harness, pid string, n int) {
 }
 
 func TestCrashMidFlightLosesNothing(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("takes ~60-90 s (asynq's 30 s lease + 30 s recovery cutoff, checked every minute)")
 	}
 	start := time.Now()
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	const n = 1000
 	enqueueEvents(t, h, "crash", n)
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Latency: 300 * time.Millisecond})
@@ -135,11 +136,12 @@ func TestCrashMidFlightLosesNothing(t *testing.T) {
 }
 
 func TestSIGTERMDuringDeliveryExitsCleanly(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a worker process")
 	}
 	start := time.Now()
-	h := newHarness(t, nil, true)
+	h := newHarnessWith(t, harnessOptions{NoStart: true})
 	const n = 300
 	enqueueEvents(t, h, "term", n)
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Latency: 300 * time.Millisecond})

@@ -47,6 +47,7 @@ func checkResult(w *Worker, name string) (detail string, err error, found bool) 
 // while the task is waiting: once it is deleted the kept_tasks check
 // clears, without a restart.
 func TestKeptTaskDeletedClearsReadiness(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) {
 		c.AuthRetryDelay = time.Second
 		c.KeptCheckInterval = 50 * time.Millisecond
@@ -83,6 +84,7 @@ func TestKeptTaskDeletedClearsReadiness(t *testing.T) {
 // (an operator may be adding the workspace), then dead-lettered with class
 // config, and readiness clears with it.
 func TestUnknownWorkspaceDeadLetteredAsConfig(t *testing.T) {
+	t.Parallel()
 	var offset atomic.Int64 // the worker's clock runs this far ahead
 	h := newHarness(t, func(c *Config) {
 		c.AuthRetryDelay = time.Second
@@ -124,6 +126,7 @@ func TestUnknownWorkspaceDeadLetteredAsConfig(t *testing.T) {
 // pass; Pipelines cannot be probed and says so. Fixing the key (here with
 // SetWorkspace) probes again and clears it.
 func TestProbeRefusedKeyUnreadyBeforeAnyTask(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) {
 		cc := c.Workspaces[""]
 		cc.AppAPIKey = "wrong-app-key"
@@ -167,6 +170,7 @@ func TestProbeRefusedKeyUnreadyBeforeAnyTask(t *testing.T) {
 // A probe that fails transiently (5xx) changes nothing: the worker stays
 // ready, and the check's detail says the probe was inconclusive.
 func TestProbeTransientFailureKeepsReady(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, probesAtStart, true)
 	h.sb.SetFault(sandbox.GroupApp, sandbox.Fault{Status: 503})
 	h.start(t)
@@ -185,6 +189,7 @@ func TestProbeTransientFailureKeepsReady(t *testing.T) {
 // Probes take their slot from the shared rate limiter of their API (Track;
 // App reads share the App limit with broadcast triggers).
 func TestProbeUsesSharedRateLimiter(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, probesAtStart)
 	eventually(t, 10*time.Second, "both probes answered", func() bool {
 		return len(requestsTo(h.sb, sandbox.GroupApp, "/v1/transactional")) == 1 && len(requestsTo(h.sb, sandbox.GroupTrack, "/accounts/region")) == 1
@@ -198,6 +203,7 @@ func TestProbeUsesSharedRateLimiter(t *testing.T) {
 
 // With probes off the worker makes no probe and says so.
 func TestProbesOff(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.ProbeInterval = -1 })
 	if d, err, _ := checkResult(h.w, "customerio:default:app"); err != nil || d != "not probed: probes are off" {
 		t.Errorf("customerio:default:app = %q, %v", d, err)

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -33,17 +32,16 @@ func TestOutageDrainAfterRecovery(t *testing.T) {
 		outage = 60 * time.Second
 		goal   = 60 * time.Second
 	)
-	h := newHarness(t, func(c *Config) {
-		c.Concurrency = 0           // the default
-		c.Backoff = BackoffConfig{} // production: 1 s doubling to 10 min
-	}, true)
-	// A sandbox that answers 429 over Customer.io's Track fair-use rate
-	// (100 requests per second), to show the drain is paced.
-	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1, TrackRateLimit: 100})
-	hs := httptest.NewServer(sb)
-	t.Cleanup(func() { hs.Close(); sb.Close() })
-	h.sb, h.url = sb, hs.URL
-	h.cfg.Workspaces[""] = sandboxConfig(hs.URL)
+	h := newHarnessWith(t, harnessOptions{
+		Config: func(c *Config) {
+			c.Concurrency = 0           // the default
+			c.Backoff = BackoffConfig{} // production: 1 s doubling to 10 min
+		},
+		// A sandbox that answers 429 over Customer.io's Track fair-use
+		// rate (100 requests per second), to show the drain is paced.
+		Sandbox: &sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1, TrackRateLimit: 100},
+		NoStart: true,
+	})
 	h.dumpOnFailure(t)
 	ctx := context.Background()
 	const pid = "outage-drain"

@@ -79,6 +79,7 @@ func identifyIDs(t *testing.T, p *producer.Client, prefix string, n int, opts ..
 // b's Track tasks (still failing) and the default workspace's App tasks
 // keep their retry times.
 func TestRecoveryPullsOnlyThatWorkspaceAndAPI(t *testing.T) {
+	t.Parallel()
 	sbB, urlB := newSandbox(t)
 	h := newHarness(t, func(c *Config) {
 		c.Workspaces["b"] = sandboxConfig(urlB)
@@ -128,6 +129,7 @@ func TestRecoveryPullsOnlyThatWorkspaceAndAPI(t *testing.T) {
 // TestRecoveryKeepsRetryAfterOf429: a task throttled with a 429 keeps its
 // Retry-After through a recovery; the 503s are pulled forward.
 func TestRecoveryKeepsRetryAfterOf429(t *testing.T) {
+	t.Parallel()
 	// Without rate limits: the limiter would otherwise hold every Track
 	// request for the 429's Retry-After, the fresh one too.
 	h := newHarness(t, func(c *Config) { c.Batching.Off = true; c.RateLimits.Off = true }, true)
@@ -179,6 +181,7 @@ func TestRecoveryKeepsRetryAfterOf429(t *testing.T) {
 // failure. The first success ends the run recorded in Redis: exactly one of
 // them pulls the tasks forward.
 func TestRecoveryPulledOnceByAProcessThatSawNoFailure(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) {
 		c.Batching.Off = true
 		c.Recovery.MinInterval = time.Millisecond // only the run marker makes it once
@@ -271,6 +274,7 @@ func TestRecoveryPullIsPaced(t *testing.T) {
 // TestRecoveryOffLeavesBackoff: with Recovery.Off the tasks keep their
 // retry times and nothing is indexed.
 func TestRecoveryOffLeavesBackoff(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.Batching.Off = true; c.Recovery.Off = true }, true)
 	ctx := context.Background()
 	h.sb.SetFault(sandbox.GroupTrack, outage503)

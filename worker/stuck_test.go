@@ -103,6 +103,7 @@ func stuckHarness(t *testing.T) *harness {
 }
 
 func TestStuckCorruptMessageIsDeadLettered(t *testing.T) {
+	t.Parallel()
 	h := stuckHarness(t)
 	h.dumpOnFailure(t)
 	ctx := context.Background()
@@ -146,6 +147,7 @@ func TestStuckCorruptMessageIsDeadLettered(t *testing.T) {
 }
 
 func TestStuckDanglingPendingIDIsDeadLettered(t *testing.T) {
+	t.Parallel()
 	h := stuckHarness(t)
 	h.dumpOnFailure(t)
 	ctx := context.Background()
@@ -188,6 +190,7 @@ func TestStuckDanglingPendingIDIsDeadLettered(t *testing.T) {
 // message decodes is asynq's recoverer's to retry, and a live lease is
 // never touched, even with a corrupt message.
 func TestStuckCheckLeavesRecoverableAndLiveTasks(t *testing.T) {
+	t.Parallel()
 	h := stuckHarness(t)
 	ctx := context.Background()
 	w, err := New(h.cfg)
@@ -245,6 +248,7 @@ func TestStuckCheckLeavesRecoverableAndLiveTasks(t *testing.T) {
 // message parses, the dead letter keeps the task's type and payload, so
 // `dlq retry` can re-enqueue it.
 func TestStuckTruncatedMessageKeepsTypeAndPayload(t *testing.T) {
+	t.Parallel()
 	h := stuckHarness(t)
 	ctx := context.Background()
 	rc, err := h.prod.Identify(ctx, identify("truncated"))
@@ -282,6 +286,7 @@ func TestStuckTruncatedMessageKeepsTypeAndPayload(t *testing.T) {
 // lease, seen so for a lease period, gets an expired lease so that the
 // recoverer (or the stuck check) takes it.
 func TestStuckLeaselessActiveIDGetsExpiredLease(t *testing.T) {
+	t.Parallel()
 	h := stuckHarness(t)
 	ctx := context.Background()
 	w, err := New(h.cfg)
@@ -323,6 +328,7 @@ func TestStuckLeaselessActiveIDGetsExpiredLease(t *testing.T) {
 // crashed worker's healthy task in it stays active too. Once the check has
 // moved the corrupt entry out, the recoverer recovers the healthy task.
 func TestAsynqRecovererBlockedByCorruptMessage(t *testing.T) {
+	t.Parallel()
 	h := stuckHarness(t)
 	ctx := context.Background()
 	mk := func(pid string, corrupt bool) string {

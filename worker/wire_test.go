@@ -21,6 +21,7 @@ import (
 // time and the relationship the same way in both. An identify that deletes
 // relationships is sent through v1 even with batching on.
 func TestIdentifySpecialAttributesBothModes(t *testing.T) {
+	t.Parallel()
 	const ts = 1700000000
 	for _, mode := range []string{"v1", "batched"} {
 		t.Run(mode, func(t *testing.T) {
@@ -107,6 +108,7 @@ func TestIdentifyTimestampRefusedWhenNotSeconds(t *testing.T) {
 // takes every metric) with the exact body Customer.io documents; a metric
 // Customer.io does not know is refused at enqueue, naming the field.
 func TestFormAndMetricTasks(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"v1", "batched"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t, func(c *Config) { c.Batching.Off = mode == "v1" })
@@ -153,6 +155,7 @@ func TestFormAndMetricTasks(t *testing.T) {
 // enqueue, as a raw payload too, and reaches Customer.io as written, with
 // batching on or off (sends are never batched).
 func TestWhatsAppTrackedBothModes(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"v1", "batched"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t, func(c *Config) { c.Batching.Off = mode == "v1" })
@@ -226,6 +229,7 @@ func receipt(r producer.Receipt, err error) (string, error) { return r.TaskID, e
 // person with that phone. Phone is refused where Customer.io takes none,
 // naming identifiers.phone.
 func TestPhoneIdentifierBothModes(t *testing.T) {
+	t.Parallel()
 	const phone = "+15555550100"
 	ph := `"identifiers":{"phone":"` + phone + `"}`
 	for _, mode := range []string{"v1", "batched"} {
@@ -298,6 +302,7 @@ func TestPhoneIdentifierBothModes(t *testing.T) {
 // batching on and off, with the exact operations Customer.io documents; a
 // v1-style identify's cio_relationships may name one too.
 func TestCioObjectIDBothModes(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"v1", "batched"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t, func(c *Config) { c.Batching.Off = mode == "v1" })

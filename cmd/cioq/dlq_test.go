@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker"
@@ -389,19 +388,14 @@ func startWorker(t *testing.T, db *testredis.DB) (*worker.Worker, *sandbox.Serve
 	hs := httptest.NewServer(sb)
 	t.Cleanup(func() { hs.Close(); sb.Close() })
 	w, err := worker.New(worker.Config{
-		Redis: db.ConnOpt(),
-		Workspaces: map[string]customerio.Config{"": {
-			SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey,
-			AppAPIKey: sandbox.DefaultAppAPIKey, PipelinesWriteKey: sandbox.DefaultPipelinesWriteKey,
-			TrackURL: hs.URL + "/track", AppURL: hs.URL + "/app", PipelinesURL: hs.URL + "/cdp/v1",
-			Timeout: 5 * time.Second,
-		}},
+		Redis:               db.ConnOpt(),
+		Workspaces:          map[string]customerio.Config{"": testsupport.SandboxConfig(hs.URL)},
 		Concurrency:         4,
 		DelayedPollInterval: 100 * time.Millisecond,
 		// No credentials probes: a probe would take the faults the tests set.
 		ProbeInterval: -1,
 		Batching:      worker.Batching{Off: true},
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:        testsupport.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)

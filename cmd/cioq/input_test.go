@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/ingest"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker"
@@ -39,14 +38,10 @@ func TestBadPayloadReadsTheSameEverywhere(t *testing.T) {
 	hs := httptest.NewServer(sb)
 	t.Cleanup(func() { hs.Close(); sb.Close() })
 	w, err := worker.New(worker.Config{
-		Redis: db.ConnOpt(),
-		Workspaces: map[string]customerio.Config{"": {
-			SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey,
-			AppAPIKey: sandbox.DefaultAppAPIKey, PipelinesWriteKey: sandbox.DefaultPipelinesWriteKey,
-			TrackURL: hs.URL + "/track", AppURL: hs.URL + "/app", PipelinesURL: hs.URL + "/cdp/v1",
-		}},
+		Redis:       db.ConnOpt(),
+		Workspaces:  map[string]customerio.Config{"": testsupport.SandboxConfig(hs.URL)},
 		Concurrency: 2,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      testsupport.Logger(),
 		// No credentials probes: the test counts the sandbox's requests.
 		ProbeInterval: -1,
 	})
@@ -59,7 +54,7 @@ func TestBadPayloadReadsTheSameEverywhere(t *testing.T) {
 	t.Cleanup(w.Shutdown)
 	prod := producer.NewFromRedis(db.Client)
 	ing, err := ingest.New(ingest.Config{Producer: prod, File: &ingest.FileConfig{Tokens: []ingest.TokenConfig{{Name: "t", Token: "tok"}}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: testsupport.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +133,7 @@ func TestUnknownFieldRefusedAtEveryEntryPoint(t *testing.T) {
 	db := testredis.New(t)
 	prod := producer.NewFromRedis(db.Client)
 	ing, err := ingest.New(ingest.Config{Producer: prod, File: &ingest.FileConfig{Tokens: []ingest.TokenConfig{{Name: "t", Token: "tok"}}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: testsupport.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -22,6 +21,7 @@ import (
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker"
@@ -152,13 +152,8 @@ func TestMetricsOverRealDeliveries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	obs := newOutcomeObserver(ops.NewMetrics(reg))
 	w, err := worker.New(worker.Config{
-		Redis: db.ConnOpt(),
-		Workspaces: map[string]customerio.Config{"": {
-			SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey,
-			AppAPIKey: sandbox.DefaultAppAPIKey, PipelinesWriteKey: sandbox.DefaultPipelinesWriteKey,
-			TrackURL: hs.URL + "/track", AppURL: hs.URL + "/app", PipelinesURL: hs.URL + "/cdp/v1",
-			Timeout: 5 * time.Second,
-		}},
+		Redis:               db.ConnOpt(),
+		Workspaces:          map[string]customerio.Config{"": testsupport.SandboxConfig(hs.URL)},
 		Concurrency:         4,
 		DelayedPollInterval: 100 * time.Millisecond,
 		Backoff:             worker.BackoffConfig{Base: 100 * time.Millisecond, Cap: 200 * time.Millisecond},
@@ -166,7 +161,7 @@ func TestMetricsOverRealDeliveries(t *testing.T) {
 		// No credentials probes: they would take the sandbox faults meant
 		// for the tasks, and count among the responses counted here.
 		ProbeInterval: -1,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:        testsupport.Logger(),
 		Observer:      obs,
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/testpg"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker"
@@ -39,16 +40,11 @@ func get(t *testing.T, url string, auth ...string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// eventually polls f until it returns true (at most 15 s).
+// eventually is testsupport.Eventually with 15 s: it polls f until it
+// returns true.
 func eventually(t *testing.T, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testsupport.Eventually(t, 15*time.Second, what, f)
 }
 
 // The worker delivers to the sandbox, serves its admin port, reports a

@@ -9,7 +9,6 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/worker"
 )
@@ -289,12 +289,9 @@ func TestDashboardKeepsIdempotencyHoldsAndDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	sb := sandbox.NewTestServer(t)
 	w, err := worker.New(worker.Config{
-		Redis: db.ConnOpt(),
-		Workspaces: map[string]customerio.Config{"": {
-			SiteID: sandbox.DefaultSiteID, TrackAPIKey: sandbox.DefaultTrackAPIKey, AppAPIKey: sandbox.DefaultAppAPIKey,
-			TrackURL: sb.TrackURL(), AppURL: sb.AppURL(), Timeout: 5 * time.Second,
-		}},
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Redis:         db.ConnOpt(),
+		Workspaces:    map[string]customerio.Config{"": testsupport.SandboxConfig(sb.URL)},
+		Logger:        testsupport.Logger(),
 		ProbeInterval: -1, // the test counts the sandbox's sends
 	})
 	if err != nil {

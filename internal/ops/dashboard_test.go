@@ -22,6 +22,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cioq/cioq/internal/testredis"
+	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/worker"
 )
@@ -154,15 +155,11 @@ func seedAllStates(t *testing.T, db *testredis.DB) {
 	})
 }
 
+// waitFor is testsupport.Eventually: it polls ok until it holds, failing
+// after d.
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testsupport.Eventually(t, d, what, ok)
 }
 
 func newTestDashboard(t *testing.T, opts DashboardOptions) http.Handler {
