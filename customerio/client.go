@@ -103,6 +103,16 @@ type Config struct {
 	// UserAgent, when set, is appended to the User-Agent header after
 	// "cioq/<Version> (+https://github.com/cioq/cioq)".
 	UserAgent string
+	// WrapTransport, when set, wraps the transport of the client's
+	// requests (the default one, or HTTPClient's): tracing, logging.
+	// Each request's context names its API and operation (see
+	// RequestOperation). An interface, so Config stays comparable.
+	WrapTransport TransportWrapper
+}
+
+// TransportWrapper wraps an http.RoundTripper (Config.WrapTransport).
+type TransportWrapper interface {
+	WrapTransport(http.RoundTripper) http.RoundTripper
 }
 
 // endpoint is the resolved base URL and credentials of one API.
@@ -159,6 +169,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.http == nil {
 		c.http = newHTTPClient()
+	}
+	if cfg.WrapTransport != nil {
+		hc := *c.http
+		rt := hc.Transport
+		if rt == nil {
+			rt = http.DefaultTransport
+		}
+		hc.Transport = cfg.WrapTransport.WrapTransport(rt)
+		c.http = &hc
 	}
 	overrides := []struct {
 		api   API
@@ -336,7 +355,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		u.RawQuery = rq.query.Encode()
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, operationKey{}, operation{rq.api, rq.op}), c.timeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
@@ -379,6 +398,22 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		return nil, c.networkError(rq, sc, err)
 	}
 	return nil, newStatusError(rq.api, rq.op, resp.StatusCode, resp.Header, data, sc)
+}
+
+type operationKey struct{}
+
+type operation struct {
+	api API
+	op  string
+}
+
+// RequestOperation returns the API and operation ("send_email",
+// "identify", "batch", ...) of a request the client sends, from its
+// context: what a WrapTransport may name it by (its URL can hold person
+// identifiers). ok is false for any other request.
+func RequestOperation(ctx context.Context) (api API, op string, ok bool) {
+	o, ok := ctx.Value(operationKey{}).(operation)
+	return o.api, o.op, ok
 }
 
 // doJSON sends rq and decodes its 2xx body into a new T (see decode).

@@ -169,6 +169,17 @@ func TestEndpoints(t *testing.T) {
 				HideMessageBody: true, QueueDrafts: true, CreatedAt: 1552341937, UpdatedAt: 1552341938}}},
 		{name: "list transactional empty", resp: `{}`, call: func(ctx context.Context, c *Client) (any, error) { return c.ListTransactional(ctx) },
 			method: "GET", path: "/v1/transactional", auth: app, want: []TransactionalMessage{}},
+		{name: "get message", resp: `{"message":{"id":"ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=","deduplicate_id":"ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=:1619137768","msg_template_id":43,"customer_id":null,"recipient":"person@example.com","metrics":{"delivered":1619137768,"sent":1619137768},"created":1619137767,"failure_message":null,"campaign_id":23,"broadcast_id":null,"type":"email","forgotten":false}}`,
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.Message(ctx, "ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=")
+			},
+			method: "GET", path: "/v1/messages/ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=", auth: app,
+			want: &Message{ID: "ag1q6QWq6QUBAAF4_CGoeVX7mFkDbRFu7ek=", Type: "email", Metrics: map[string]int64{"delivered": 1619137768, "sent": 1619137768},
+				Created: 1619137767, Recipient: "person@example.com"}},
+		{name: "get message failed", resp: `{"message":{"id":"d1","metrics":{"failed":1619137768},"failure_message":"Missing liquid variable","type":"email"}}`,
+			call:   func(ctx context.Context, c *Client) (any, error) { return c.Message(ctx, "d1") },
+			method: "GET", path: "/v1/messages/d1", auth: app,
+			want: &Message{ID: "d1", Type: "email", Metrics: map[string]int64{"failed": 1619137768}, FailureMessage: "Missing liquid variable"}},
 		{name: "trigger errors", resp: `{"errors":["line 2: unknown id","line 9: bad json"],"next":10}`, call: func(ctx context.Context, c *Client) (any, error) {
 			return c.TriggerErrors(ctx, 5, 17, 2, 50)
 		}, method: "GET", path: "/v1/campaigns/5/triggers/17/errors", query: "limit=50&start=2", auth: app,

@@ -65,6 +65,11 @@
 //	     the binary reads CIOQ_QUEUES). 202 {"receipts":[{"task_id",
 //	     "queue","type","duplicate"}],...}; with an idempotency_key, task_id
 //	     is the producer's keyed hash of it, never the key.
+//	GET /v1/status/{task_id}
+//	     The task's timeline (producer.Status: status.Timeline as JSON) for
+//	     any /v1/tasks token: attempts, acceptance and what Customer.io
+//	     reported, never the person data it reported. 404 not_found when
+//	     Redis holds nothing of the task; the same 401 as /v1/tasks.
 //
 // # Routing (mode)
 //

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
@@ -218,6 +220,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/mparticle/{source}", s.mparticle(true))
 	m.HandleFunc("POST /v1/custom/{source}", s.custom)
 	m.HandleFunc("POST /v1/tasks", s.tasks)
+	m.HandleFunc("GET /v1/status/{task_id}", s.taskStatus)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") && r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -505,7 +508,16 @@ func decodeJSON(b []byte, v any) *reqError {
 }
 
 // enqueueContext is the context enqueueing runs in: not cancelled when the
-// client goes away, bounded by EnqueueTimeout.
+// client goes away, bounded by EnqueueTimeout, and in the trace the
+// request's traceparent (and tracestate) header names, if any, so the
+// tasks carry it to the worker.
 func (s *Server) enqueueContext(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.EnqueueTimeout)
+	ctx := context.WithoutCancel(r.Context())
+	if r.Header.Get("traceparent") != "" {
+		ctx = traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
+	return context.WithTimeout(ctx, s.cfg.EnqueueTimeout)
 }
+
+// traceContext reads W3C trace context headers.
+var traceContext = propagation.TraceContext{}

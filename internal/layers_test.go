@@ -19,20 +19,24 @@ const module = "github.com/cioq/cioq"
 // import of the module. A package the table does not cover fails the test:
 // adding a package means deciding its place here. Dependencies point one
 // way: cmd → ingest → producer → contracts → tasks → customerio, cmd →
-// outbox → producer, and cmd → worker → contracts, tasks, customerio.
+// outbox → producer, and cmd → worker → contracts, tasks, customerio;
+// producer and worker → status → tasks.
 var allowed = []struct{ pkg, may string }{
 	{"customerio", ""}, // imports nothing of ours
 	{"customerio/sandbox", "customerio"},
 	{"tasks", "customerio"},
 	// Contracts: pure checks of tasks (and Pull, through the client).
 	{"contracts", "tasks customerio"},
-	{"producer", "contracts tasks customerio internal/..."},
-	{"worker", "worker/... contracts tasks customerio internal/..."},
+	// Delivery status after Customer.io's 2xx: the timelines, the
+	// reporting webhook receiver.
+	{"status", "tasks customerio internal/..."},
+	{"producer", "contracts status tasks customerio internal/..."},
+	{"worker", "worker/... contracts status tasks customerio internal/..."},
 	{"worker/...", "worker/... tasks customerio internal/..."},
-	{"ingest", "producer contracts tasks customerio internal/..."},
+	{"ingest", "producer contracts status tasks customerio internal/..."},
 	// The transactional outbox writes prepared tasks into PostgreSQL and
 	// relays them into Redis through the producer.
-	{"outbox", "producer contracts tasks customerio internal/..."},
+	{"outbox", "producer contracts status tasks customerio internal/..."},
 	// Leaves: each other, and customerio (with its sandbox) for test support.
 	{"internal", ""},
 	{"internal/...", "internal/... customerio customerio/sandbox"},
@@ -162,7 +166,7 @@ func TestLayers(t *testing.T) {
 }
 
 // public are the packages users import (with the packages below them).
-var public = []string{"customerio", "tasks", "contracts", "producer", "worker", "ingest", "outbox"}
+var public = []string{"customerio", "tasks", "contracts", "producer", "worker", "ingest", "outbox", "status"}
 
 // TestPublicAPIMentionsNoInternalType: no exported function, method, type
 // or struct field of a public package mentions a type of a package under

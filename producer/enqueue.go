@@ -51,6 +51,7 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 	if err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
+	traceInto(ctx, &plan.meta)
 	if p, _, err = c.contract(plan.meta.Workspace, p, true); err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
@@ -131,6 +132,7 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 	if err := c.stamp(ctx, rt.p, &rt.plan); err != nil {
 		return Receipt{}, err
 	}
+	traceInto(ctx, &rt.plan.meta)
 	b, err := tasks.EncodeRaw(rt.raw, rt.plan.meta)
 	if err != nil {
 		return Receipt{}, encodeError(typ, err)

@@ -14,7 +14,7 @@ import (
 )
 
 // exampleDB is the database reserved for examples on the test Redis server
-// (testredis.ExampleDB: tests get databases 1..251 only).
+// (testredis.ExampleDB: tests get databases 1..250 only).
 const exampleDB = 255
 
 // exampleClient returns a producer on an emptied example database of the

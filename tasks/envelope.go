@@ -41,13 +41,21 @@ type Meta struct {
 	// so it is treated like payload data: redacted wherever payloads are.
 	// "" when the task has none.
 	IdempotencyKey string
+	// TraceParent and TraceState are the W3C trace context the task was
+	// enqueued in ("00-<trace id>-<span id>-<flags>" and its vendor
+	// state), so the worker's spans continue the producer's trace. ""
+	// when the task was enqueued outside a trace. The producer writes them
+	// from its context's span (producer.Client methods) or an ingest
+	// request's traceparent header; both are ASCII.
+	TraceParent, TraceState string
 }
 
 // Envelope is the decoded form of a task's bytes:
 //
-//	{"v":1,"workspace":"eu","expires_at":1767225600,"enqueued_at":1767222000123,"order_key":"…","seq":7,"idempotency_key":"…","payload":{...}}
+//	{"v":1,"workspace":"eu","expires_at":1767225600,"enqueued_at":1767222000123,"order_key":"…","seq":7,"idempotency_key":"…",
+//	 "traceparent":"00-…-…-01","tracestate":"…","payload":{...}}
 //
-// workspace, expires_at, order_key, seq and idempotency_key are omitted when empty. Payload keeps the
+// workspace, expires_at, order_key, seq, idempotency_key, traceparent and tracestate are omitted when empty. Payload keeps the
 // payload's bytes as written, unknown fields included, and Extra keeps
 // unknown top-level fields, so MarshalJSON loses nothing.
 type Envelope struct {
@@ -67,6 +75,9 @@ type Envelope struct {
 	// IdempotencyKey is the producer's idempotency key (see Meta); "" when
 	// the task has none.
 	IdempotencyKey string
+	// TraceParent and TraceState are the W3C trace context (see Meta); ""
+	// when none.
+	TraceParent, TraceState string
 	// Payload is the payload's JSON, exactly as enqueued.
 	Payload json.RawMessage
 	// Extra holds top-level fields this version does not know.
@@ -100,7 +111,7 @@ func (e Envelope) MarshalJSON() ([]byte, error) {
 	if v == 0 {
 		v = Version
 	}
-	b := appendHead(make([]byte, 0, 96+len(e.IdempotencyKey)+len(e.Payload)), v, e.Workspace, e.ExpiresAt, e.EnqueuedAt, e.OrderKey, e.Seq, e.IdempotencyKey)
+	b := appendHead(make([]byte, 0, 96+len(e.IdempotencyKey)+len(e.TraceParent)+len(e.TraceState)+len(e.Payload)), v, e.Workspace, e.ExpiresAt, e.EnqueuedAt, e.OrderKey, e.Seq, e.IdempotencyKey, e.TraceParent, e.TraceState)
 	if len(e.Extra) > 0 {
 		keys := make([]string, 0, len(e.Extra))
 		for k := range e.Extra {
@@ -139,7 +150,7 @@ func (e *Envelope) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64, orderKey string, seq int64, key string) []byte {
+func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64, orderKey string, seq int64, key, traceParent, traceState string) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(v), 10)
 	if workspace != "" {
@@ -163,6 +174,14 @@ func appendHead(b []byte, v int, workspace string, expiresAt, enqueuedAt int64, 
 	if key != "" {
 		b = append(b, `,"idempotency_key":`...)
 		b = appendJSONString(b, key)
+	}
+	if traceParent != "" {
+		b = append(b, `,"traceparent":`...)
+		b = appendJSONString(b, traceParent)
+	}
+	if traceState != "" {
+		b = append(b, `,"tracestate":`...)
+		b = appendJSONString(b, traceState)
 	}
 	return append(b, ',')
 }
@@ -272,7 +291,7 @@ func encodeRaw(payload []byte, meta Meta) ([]byte, error) {
 	if enq.IsZero() {
 		enq = time.Now()
 	}
-	b := appendHead(make([]byte, 0, 96+len(meta.IdempotencyKey)+len(payload)), Version, meta.Workspace, exp, enq.UnixMilli(), meta.OrderKey, meta.Seq, meta.IdempotencyKey)
+	b := appendHead(make([]byte, 0, 96+len(meta.IdempotencyKey)+len(meta.TraceParent)+len(meta.TraceState)+len(payload)), Version, meta.Workspace, exp, enq.UnixMilli(), meta.OrderKey, meta.Seq, meta.IdempotencyKey, meta.TraceParent, meta.TraceState)
 	b = append(b, `"payload":`...)
 	b = append(b, payload...)
 	return append(b, '}'), nil
@@ -351,7 +370,7 @@ func scanEnvelope(b []byte) (*Envelope, bool) {
 		return nil, false
 	}
 	env := &Envelope{V: 1}
-	var seen [6]bool
+	var seen [8]bool
 	i := len(head)
 	for {
 		if b[i] != '"' {
@@ -391,6 +410,10 @@ func scanEnvelope(b []byte) (*Envelope, bool) {
 			k, i = 4, scanInt(b, i, &env.Seq)
 		case "idempotency_key":
 			k, i = 5, scanString(b, i, &env.IdempotencyKey)
+		case "traceparent":
+			k, i = 6, scanString(b, i, &env.TraceParent)
+		case "tracestate":
+			k, i = 7, scanString(b, i, &env.TraceState)
 		default:
 			return nil, false
 		}
@@ -464,6 +487,10 @@ func envelopeFromMap(typ string, m map[string]json.RawMessage) (*Envelope, error
 			dst = &env.Seq
 		case "idempotency_key":
 			dst = &env.IdempotencyKey
+		case "traceparent":
+			dst = &env.TraceParent
+		case "tracestate":
+			dst = &env.TraceState
 		case "payload":
 			env.Payload = raw
 		default:

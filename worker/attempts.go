@@ -133,6 +133,7 @@ func (w *Worker) recordAttempt(ctx context.Context, t *Task, re *retryError, msg
 	if werr := w.dlq.recordAttemptMark(wctx, attemptsKey(t.ID, enqueuedAt(t)), f, alone); werr != nil {
 		w.log.Debug("could not record the attempt in the task's history", "type", t.Type, "task_id", t.ID, "error", werr.Error())
 	}
+	w.statusAttempt(ctx, t, f)
 }
 
 func enqueuedAt(t *Task) int64 {

@@ -170,7 +170,7 @@ func (w *Worker) alreadySent(ctx context.Context, t *Task) (bool, error) {
 func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task, send sendFunc) error {
 	key := sentKey(t)
 	if sent, err := w.alreadySent(ctx, t); err == nil && sent {
-		w.log.Info("send already delivered by an earlier attempt; not sending again", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
+		w.log.Info("send already delivered by an earlier attempt; not sending again", "type", t.Type, "task_id", t.ID, "queue", t.Queue, t.traceAttr())
 		return errDeduped
 	} else if err != nil {
 		// Without the record we cannot tell; retry rather than risk a duplicate.
@@ -199,6 +199,7 @@ func (w *Worker) deliverApp(ctx context.Context, c *customerio.Client, t *Task, 
 			"type", t.Type, "task_id", t.ID, "queue", t.Queue, "error", unreadable.Error())
 	}
 	w.recordSent(ctx, t, key, ref)
+	w.statusAccepted(ctx, t, ref)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/tasks"
@@ -43,6 +44,8 @@ type Task struct {
 	// rescued is the person an anonymous event's visitor was merged into
 	// (Config.AnonymousMergeTTL): the event is delivered as theirs.
 	rescued *customerio.Identifiers
+	// traceID is the task's W3C trace id ("" if none), for log lines.
+	traceID string
 }
 
 // readBudget sets t's retry budget from at's headers (see Task.MaxRetry);
@@ -81,6 +84,7 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 	if w.returned != nil {
 		defer func() { w.returned(t, err) }()
 	}
+	var span trace.Span // the task's span, when tracing is on
 	defer func() {
 		// asynq recovers handler panics too (processor.go perform), but
 		// as an opaque failure; recovering here sends the panic through
@@ -91,6 +95,7 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 			w.log.Error("task handler panicked", "type", t.Type, "task_id", t.ID, "panic_type", fmt.Sprintf("%T", x), "stack", string(debug.Stack()))
 			err = w.decide(ctx, t, at, fmt.Errorf("worker: handler panic (%T)", x), "")
 		}
+		endTaskSpan(span, err)
 	}()
 
 	env, p, derr := tasks.Decode(at.Type(), at.Payload())
@@ -98,6 +103,11 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 		return w.settle(ctx, t, at, outcome{kind: outcomeUndecodable, err: derr})
 	}
 	t.Envelope, t.Payload = env, p
+	ctx, span = w.startTaskSpan(ctx, t)
+	if span != nil {
+		// The attempt's requests to Customer.io are the span's children.
+		actx = trace.ContextWithSpan(actx, span)
+	}
 	if verr := p.Validate(); verr != nil {
 		return w.settle(ctx, t, at, outcome{kind: outcomeInvalid, err: verr})
 	}
@@ -218,7 +228,7 @@ func (w *Worker) apply(ctx context.Context, t *Task, at *asynq.Task, d decision)
 	}
 	w.log.Log(ctx, level, "task will be retried", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
 		"class", string(re.class), "status", re.status, "attempt", t.Retried+1, "spends_budget", re.spend,
-		"reason", re.reason, "error", d.cause.Error())
+		"reason", re.reason, "error", d.cause.Error(), t.traceAttr())
 	return re
 }
 
@@ -281,8 +291,9 @@ func (w *Worker) writeDeadLetter(ctx context.Context, t *Task, at *asynq.Task, c
 	// The record holds the attempts now (the log would expire anyway).
 	w.rdb.Del(ctx, akey)
 	w.obs.DeadLettered(t.Type, class)
+	w.statusDeadLettered(ctx, t, d)
 	w.keptDone(d.Workspace, apiOf(t.Type), t.ID)
 	w.log.Warn("task dead-lettered", "type", t.Type, "task_id", t.ID, "queue", t.Queue,
-		"class", string(class), "status", status, "attempt", t.Retried+1, "reason", reason)
+		"class", string(class), "status", status, "attempt", t.Retried+1, "reason", reason, t.traceAttr())
 	return nil
 }

@@ -13,9 +13,11 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker/batch"
 	"github.com/cioq/cioq/worker/ratelimit"
@@ -131,6 +133,14 @@ type Config struct {
 	// ReplicaTimeout bounds each such wait (default 1 s). The Redis
 	// client's read timeout is raised to ReplicaTimeout+0.5 s if lower.
 	ReplicaTimeout time.Duration
+	// Status records the timelines of transactional sends and broadcast
+	// triggers (default: on, kept 30 days; see StatusConfig).
+	Status StatusConfig
+	// TracerProvider, when set, traces every task's delivery and each of
+	// its requests to Customer.io, continuing the trace the task was
+	// enqueued in (see tracing.go); nil: no tracing and no cost (the trace
+	// id a task carries is still logged).
+	TracerProvider trace.TracerProvider
 	// Contracts checks every task again after it was decoded and
 	// validated, before delivery (package contracts; the producer checked
 	// it at enqueue): a task enqueued before a contract changed is judged
@@ -215,6 +225,7 @@ func (c Config) withDefaults() Config {
 	if c.StuckCheckInterval <= 0 {
 		c.StuckCheckInterval = DefaultStuckCheckInterval
 	}
+	c.Status = c.Status.withDefaults()
 	return c
 }
 
@@ -244,8 +255,10 @@ type Worker struct {
 	batchers    map[string]*batch.Batcher
 	batchClosed batch.Stats
 
-	rec   recovery
-	stuck stuckCheck
+	rec    recovery
+	stuck  stuckCheck
+	status *status.Store // nil: Config.Status.Off
+	tracer trace.Tracer  // nil: Config.TracerProvider unset
 	// locks serialize a task's dead-letter decisions with asynq's error
 	// handler (deadline.go).
 	locks taskLocks
@@ -295,9 +308,13 @@ func New(cfg Config) (*Worker, error) {
 			return nil, fmt.Errorf("worker: queue %q: weight must be a positive integer", q)
 		}
 	}
+	w := &Worker{cfg: cfg}
+	if cfg.TracerProvider != nil {
+		w.tracer = cfg.TracerProvider.Tracer(tracerName)
+	}
 	clients := make(map[string]*customerio.Client, len(cfg.Workspaces))
 	for name, cc := range cfg.Workspaces {
-		c, err := customerio.New(cc)
+		c, err := customerio.New(w.clientConfig(cc))
 		if err != nil {
 			return nil, fmt.Errorf("worker: workspace %q: %w", name, err)
 		}
@@ -315,8 +332,9 @@ func New(cfg Config) (*Worker, error) {
 		rc.Close()
 		return nil, err
 	}
-	w := &Worker{
+	*w = Worker{
 		cfg:       cfg,
+		tracer:    w.tracer,
 		log:       cfg.Logger,
 		obs:       cfg.Observer,
 		rdb:       rc,
@@ -358,6 +376,9 @@ func New(cfg Config) (*Worker, error) {
 	w.dlq = NewDeadLetters(rc, w.inspector)
 	w.dlq.now = cfg.Now
 	w.dlq.acks = acks
+	if !cfg.Status.Off {
+		w.status = status.NewStore(rc, status.Options{TTL: cfg.Status.TTL, Metrics: cfg.Status.Metrics, Now: cfg.Now})
+	}
 	w.initProbes()
 
 	var h asynq.Handler = asynq.HandlerFunc(w.deliver)
@@ -403,6 +424,10 @@ func (w *Worker) Start() error {
 	go w.stuckLoop()
 	w.bg.Add(1)
 	go w.readinessLoop()
+	if w.status != nil && w.cfg.Status.PollAfter > 0 {
+		w.bg.Add(1)
+		go w.statusPollLoop()
+	}
 	return nil
 }
 
@@ -498,7 +523,7 @@ func (w *Worker) client(ws string) *customerio.Client {
 // configuration while the worker runs, e.g. after a key was rotated. Tasks
 // kept for lack of credentials are delivered at their next retry.
 func (w *Worker) SetWorkspace(name string, cfg customerio.Config) error {
-	c, err := customerio.New(cfg)
+	c, err := customerio.New(w.clientConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("worker: workspace %q: %w", name, err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/internal/redisconf"
 	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -32,6 +33,9 @@ const (
 	demoRedisURL     = "redis://127.0.0.1:6379/9"
 	demoDashUser     = "admin"
 	demoDashPassword = "demo"
+	// demoWebhookKey signs the sandbox's reporting webhooks to the demo's
+	// receiver (unless CIOQ_WEBHOOK_SIGNING_KEY says otherwise).
+	demoWebhookKey = "sandbox-webhook-signing-key"
 )
 
 // demoFlags are the demo's flags.
@@ -44,15 +48,16 @@ type demoFlags struct {
 func parseDemoFlags(a *app, args []string) (demoFlags, error) {
 	fs := newFlagSet(a, "demo", "[flags]",
 		"The demo `make run` runs, in one process: the Customer.io sandbox, a worker\n"+
-			"and the HTTP server (dashboard, metrics, health). It enqueues the demo\n"+
+			"and the HTTP server (dashboard, metrics, health, the reporting webhook\n"+
+			"receiver the sandbox reports each delivery to). It enqueues the demo\n"+
 			"scenarios through the producer (password reset and order confirmation\n"+
-			"emails, segment attributes, anonymous page views merged on signup, a company\n"+
+			"emails, a welcome email that bounces, segment attributes, anonymous page views merged on signup, a company\n"+
 			"with a member, a manual segment, a broadcast, a Pipelines identify and\n"+
 			"track), waits until the sandbox received them, prints what it received and\n"+
-			"keeps running until Ctrl-C. With CIOQ_OUTBOX_URL (`make run` starts a\n"+
-			"PostgreSQL) it also runs a relay and shows the transactional outbox: an order\n"+
-			"and its confirmation committed together, then a rolled-back order whose\n"+
-			"confirmation is never sent.\n\n"+
+			"what became of each message (cioq status), and keeps running until Ctrl-C.\n"+
+			"With CIOQ_OUTBOX_URL (`make run` starts a PostgreSQL) it also runs a relay\n"+
+			"and shows the transactional outbox: an order and its confirmation committed\n"+
+			"together, then a rolled-back order whose confirmation is never sent.\n\n"+
 			"With Customer.io credentials in the environment (CUSTOMERIO_SITE_ID and\n"+
 			"CUSTOMERIO_TRACK_API_KEY, CUSTOMERIO_APP_API_KEY or\n"+
 			"CUSTOMERIO_PIPELINES_WRITE_KEY) it runs no sandbox: the worker delivers to\n"+
@@ -139,6 +144,12 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer svc.site.Close()
+	if env.sb != nil {
+		// The sandbox reports each delivery to the demo's receiver, as
+		// Customer.io's reporting webhooks would.
+		keys, _ := config.WebhookSigningKeys(env.getenv)
+		env.sb.SetWebhooks(sandbox.Webhooks{URL: svc.srv.URL() + status.WebhookPath, SigningKey: keys[config.DefaultWorkspace]})
+	}
 
 	out := a.stdout
 	fmt.Fprintf(out, "cioq %s demo: Redis %s, worker delivering to %s\n", version(), redisconf.Redact(rurl), env.target(cfg))
@@ -149,7 +160,8 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if !env.real || f.scenarios {
 		o := demo.Options{Out: out, Producer: producer.NewFromRedis(rdb, popts...), Sandbox: env.sb,
 			Inspector: asynq.NewInspectorFromRedisClient(rdb), DLQ: svc.worker.DLQ(), Timeout: f.timeout,
-			Contracts: cfg.Contracts}
+			Contracts: cfg.Contracts,
+			Status:    status.NewStore(rdb, status.Options{TTL: cfg.Status.TTL}), PrintTimeline: printTimeline}
 		if env.sb != nil {
 			o.AdvanceSandboxClock = env.clock.advance
 		}
@@ -243,9 +255,11 @@ func newDemoEnv(a *app, rurl, sandboxAddr string, log *slog.Logger) (*demoEnv, e
 	}
 	// The demo's sandbox answers an unknown template id as Customer.io
 	// does, and runs on a clock the demo can move past the anonymous merge
-	// window.
+	// window. Besides its default templates it has the welcome email the
+	// bounce scenario sends.
 	e.clock = &offsetClock{}
-	scfg := sandbox.Config{CheckTemplates: true, Now: e.clock.now}
+	scfg := sandbox.Config{CheckTemplates: true, Now: e.clock.now,
+		TransactionalMessages: append(sandbox.DefaultTransactionalMessages(), demoWelcome())}
 	sb, err := sandbox.Start(sandboxAddr, scfg)
 	if err != nil {
 		log.Warn("sandbox address taken; using a free port", "addr", sandboxAddr, "error", err.Error())
@@ -257,6 +271,9 @@ func newDemoEnv(a *app, rurl, sandboxAddr string, log *slog.Logger) (*demoEnv, e
 	env := map[string]string{}
 	for _, kv := range sandboxEnv(sb) {
 		env[kv[0]] = kv[1]
+	}
+	if strings.TrimSpace(a.getenv(config.EnvWebhookSigningKey)) == "" {
+		env[config.EnvWebhookSigningKey] = demoWebhookKey
 	}
 	e.getenv = func(k string) string {
 		switch {
@@ -296,9 +313,11 @@ func startDemoServices(log *slog.Logger, getenv func(string) string, cfg *config
 	popts []producer.Option, addr string, dash ops.DashboardOptions) (*demoServices, error) {
 	reg := newRegistry()
 	metrics := ops.NewMetrics(reg)
+	messages := ops.NewMessageMetrics(reg)
 	wc := cfg.WorkerConfig()
 	wc.Logger = log
 	wc.Observer = metricsObserver{metrics}
+	wc.Status.Metrics = messages
 	if wc.Contracts != nil {
 		wc.Contracts.SetObserver(contractsObserver{metrics})
 	}
@@ -311,6 +330,7 @@ func startDemoServices(log *slog.Logger, getenv func(string) string, cfg *config
 		dashboard:    dash,
 		queueMetrics: true, // one process: no replica double counts
 		checks:       workerChecks(w),
+		messages:     messages,
 	})
 	if err != nil {
 		return nil, err
@@ -347,6 +367,7 @@ func printDemoURLs(out io.Writer, base, user, pass string, sb *sandbox.Running, 
 		fmt.Fprintf(out, "  Sandbox control  %s/_sandbox/state  (also /_sandbox/people, /deliveries, /requests, /stats)\n", sandboxBase(sb))
 	}
 	fmt.Fprintf(out, "  Dead letters     REDIS_URL=%s go run ./cmd/cioq dlq list\n", redisconf.Redact(rurl))
+	fmt.Fprintf(out, "  A message's fate REDIS_URL=%s go run ./cmd/cioq status TASK_ID\n", redisconf.Redact(rurl))
 	fmt.Fprintf(out, "  Enqueue more     echo '{\"identifiers\":{\"id\":\"user-42\"},\"attributes\":{\"plan\":\"pro\"}}' | REDIS_URL=%s go run ./cmd/cioq enqueue cio:identify\n", redisconf.Redact(rurl))
 	fmt.Fprintf(out, "\nPress Ctrl-C to stop.\n")
 }
@@ -404,4 +425,15 @@ func demoContracts(ctx context.Context, sb *sandbox.Running) (*contracts.Set, st
 		}
 	}
 	return set, note, nil
+}
+
+// demoWelcome is the demo sandbox's welcome email (id 3): the message the
+// bouncing-welcome scenario sends to bounce@example.com.
+func demoWelcome() sandbox.TransactionalMessage {
+	const created = 1552341937
+	return sandbox.TransactionalMessage{ID: 3, Name: "welcome", Description: "welcomes a new customer",
+		LinkTracking: true, OpenTracking: true, CreatedAt: created, UpdatedAt: created,
+		Contents: []sandbox.TransactionalContent{{ID: 31, Name: "welcome", Type: "email", Created: created, Updated: created,
+			Subject: `Welcome, {{ trigger.first_name | default: "there" }}`,
+			Body:    `<p>Hi {{ trigger.first_name | default: "there" }}, welcome aboard.</p>`}}}
 }

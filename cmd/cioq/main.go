@@ -52,6 +52,7 @@ func commands() []command {
 		{"outbox", "create the outbox table in the application's database: cioq outbox migrate", runOutbox},
 		{"enqueue", "enqueue one task (JSON on stdin) or a file of JSON lines", runEnqueue},
 		{"dlq", "inspect, retry, delete, purge and export the dead letter store", runDLQ},
+		{"status", "a task's timeline: attempts, acceptance, what Customer.io reported (delivered, bounced, ...)", runStatus},
 		{"contracts", "pull, check and show the contracts tasks are checked against before Customer.io sees them", runContracts},
 		{"doctor", "check Redis and the Customer.io credentials for what would lose acknowledged work", runDoctor},
 		{"demo", "sandbox + worker + dashboard + the demo scenarios (what `make run` runs)", runDemo},

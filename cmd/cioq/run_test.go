@@ -382,19 +382,22 @@ func TestDemo(t *testing.T) {
 	eventually(t, "the demo to settle", func() bool { return strings.Contains(p.stdout.String(), "Press Ctrl-C to stop.") })
 	out := p.stdout.String()
 	for _, want := range []string{
-		"13 of 13 scenarios delivered or refused as they should be.",
+		"14 of 14 scenarios delivered or refused as they should be.",
 		"duplicate: not enqueued again",
 		"user-1001  average_order_value=100 email=ada@example.com",
 		"/pricing", "(anonymous anon-7f3a, merged on signup)",
-		"email  password_reset       sent", "email  order_confirmation   sent",
+		"email  password_reset       delivered", "email  order_confirmation   delivered", "email  welcome              bounced",
 		// The contracts: a refused send naming the variable, coerced attributes.
-		"Contracts: 2 template(s) pulled from the sandbox",
+		"Contracts: 3 template(s) pulled from the sandbox",
 		`[1] refused   password reset without message_data.reset_link`,
 		`nothing enqueued: contracts: message_data.reset_link: required by template "password_reset" (id 1), missing`,
 		"user-1006  email=barbara@example.com", "total_revenue=1250",
 		// The late anonymous event, rescued by the merge record.
 		"[3] delivered late page view of anon-7f3a 6 minutes after the signup merge", "user-1004  page   /checkout",
-		"Transactional deliveries (2):", // the order confirmation enqueued twice is sent once
+		"Transactional deliveries (3):", // the order confirmation enqueued twice is sent once
+		// What the sandbox's reporting webhooks said, through serve's receiver.
+		"What became of each message", "  delivered  cio:send_email         password_reset", "  bounced    cio:send_email         welcome",
+		"welcome bounced: 550 5.1.1", "$ cioq status ", "bounced   webhook  email 550 5.1.1",
 		"object 1/acme", "user-1001 → object 1/acme  role=admin",
 		"segment 3: user-1001, user-1003",
 		"broadcast 1", "identify userId user-1005", `"Order Completed"`,
@@ -418,11 +421,12 @@ func TestDemo(t *testing.T) {
 	}
 	_, body := get(t, "http://"+addr+"/metrics")
 	for _, want := range []string{
-		`cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 3`,
+		`cioq_deliveries_total{outcome="delivered",type="cio:send_email"} 4`,
 		`cioq_contract_refusals_total{rule="required",workspace="default"} 1`,
 		`cioq_contract_coercions_total{type="number",workspace="default"} 1`,
 		`cioq_contract_coercions_total{type="timestamp",workspace="default"} 1`,
 		`cioq_anonymous_rescued_total{type="cio:track_anonymous"} 1`,
+		`cioq_message_outcomes_total{outcome="bounced",template="welcome",type="cio:send_email",workspace="default"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, body)

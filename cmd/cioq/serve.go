@@ -32,6 +32,10 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"the queues of CIOQ_QUEUES (the workers' setting; default critical, default,\n"+
 			"bulk). With CIOQ_CONTRACTS_FILE, it refuses (400, naming the field) a\n"+
 			"request with a task a contract refuses.\n\n"+
+			"With CIOQ_WEBHOOK_SIGNING_KEY (or webhook_signing_key in the workspaces\n"+
+			"file) it receives Customer.io's reporting webhooks at POST\n"+
+			"/v1/customerio/webhooks[/WORKSPACE] and records each message's fate\n"+
+			"(cioq status TASK_ID shows it).\n\n"+
 			"The dashboard refuses cross-origin requests that change state (403) and\n"+
 			"API bodies that are not JSON (415). On a loopback address, and with\n"+
 			"--no-auth, it also refuses Host headers other than IP addresses, localhost\n"+
@@ -39,7 +43,8 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"Environment: REDIS_URL, CIOQ_DASHBOARD_USER, CIOQ_DASHBOARD_PASSWORD,\n"+
 			"CIOQ_DASHBOARD_TRUSTED_ORIGINS, CIOQ_DASHBOARD_ALLOWED_HOSTS,\n"+
 			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE, CIOQ_QUEUES,\n"+
-			"CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT.")
+			"CIOQ_WEBHOOK_SIGNING_KEY, CIOQ_STATUS_TTL, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT,\n"+
+			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT.")
 	addr := fs.String("addr", ":8080", "listen address")
 	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")
 	noAuth := fs.Bool("no-auth", false, "serve the dashboard without authentication when no credentials are set (logs a warning)")
@@ -116,7 +121,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		return usageErrorf("--addr: %v", err)
 	}
 	log.Info("serving", "version", version(), "addr", srv.Addr(), "dashboard", srv.URL()+ops.DefaultDashboardRoot+"/",
-		"ingest", site.ingest, "read_only", *readOnly, "show_payloads", *showPayloads, "queue_metrics", *queueMetrics)
+		"ingest", site.ingest, "webhooks", site.webhooks, "read_only", *readOnly, "show_payloads", *showPayloads, "queue_metrics", *queueMetrics)
 	select {
 	case <-ctx.Done():
 	case err := <-srv.done:
@@ -143,14 +148,18 @@ type siteOptions struct {
 	queueMetrics bool
 	// checks are readiness checks besides Redis (e.g. the demo's worker).
 	checks []ops.Check
+	// messages are the message outcome metrics when the caller registered
+	// them already (the demo's worker); nil: registered on reg if needed.
+	messages *ops.MessageMetrics
 }
 
 // site is the handler of `serve` (and of the demo): ingest at /, the
 // dashboard, metrics and health.
 type site struct {
 	http.Handler
-	closers []io.Closer
-	ingest  string // "on" or why it is off, for the start-up log
+	closers  []io.Closer
+	ingest   string // "on" or why it is off, for the start-up log
+	webhooks string // the same for the reporting webhook receiver
 }
 
 func newSite(o siteOptions) (*site, error) {
@@ -184,6 +193,10 @@ func newSite(o siteOptions) (*site, error) {
 	// The listener carries the ingest front door: readiness says only
 	// ok or not, unless the request has the dashboard's credentials.
 	mux.Handle("GET /readyz", health.PublicReadiness(ops.BasicAuthorized(o.dashboard.Username, o.dashboard.Password)))
+	if s.webhooks, err = mountWebhooks(o, mux); err != nil {
+		s.Close()
+		return nil, err
+	}
 	ing, status, err := mountIngest(o)
 	if err != nil {
 		s.Close()

@@ -39,10 +39,14 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 			"CIOQ_QUEUES, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_RATE_LIMITS,\n"+
 			"CIOQ_RATE_TRACK, CIOQ_RATE_APP, CIOQ_RATE_TRANSACTIONAL, CIOQ_BATCH,\n"+
 			"CIOQ_BATCH_TYPES, CIOQ_BATCH_LINGER, CIOQ_BATCH_MAX_OPS, CIOQ_ORDERED,\n"+
-			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL, CIOQ_CONTRACTS_FILE, CIOQ_OUTBOX_URL\n"+
-			"(also relay that database's outbox table into Redis, as `cioq relay` does,\n"+
-			"with its defaults), CIOQ_OUTBOX_SCHEMA, CIOQ_KEY_SECRET, CIOQ_REDIS_ACK_REPLICAS,\n"+
-			"CIOQ_REDIS_ACK_TIMEOUT.")
+			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL, CIOQ_STATUS_TTL, CIOQ_STATUS_POLL_AFTER,\n"+
+			"CIOQ_CONTRACTS_FILE, CIOQ_OUTBOX_URL (also relay that database's outbox table\n"+
+			"into Redis, as `cioq relay` does, with its defaults), CIOQ_OUTBOX_SCHEMA,\n"+
+			"CIOQ_KEY_SECRET, CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT;\n"+
+			"OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and the\n"+
+			"other standard OTEL_* variables export a span per task and per Customer.io\n"+
+			"request, continuing the trace each task was enqueued in (nothing is traced\n"+
+			"without them).")
 	concurrency := fs.Int("concurrency", 0, "tasks processed at once (default CIOQ_CONCURRENCY, else 10)")
 	queues := fs.String("queues", "", "queue weights, e.g. critical=6,default=3,bulk=1 (default CIOQ_QUEUES, else that)")
 	adminAddr := fs.String("admin-addr", "", "listen address of the admin port (/metrics, /healthz, /readyz; default CIOQ_ADMIN_ADDR, else "+defaultAdminAddr+"); empty or \"off\" disables it")
@@ -64,6 +68,13 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 	if wc.Contracts != nil {
 		wc.Contracts.SetObserver(contractsObserver{metrics})
 	}
+	wc.Status.Metrics = ops.NewMessageMetrics(reg)
+	tp, stopTracing, err := newTracerProvider(a.getenv, "cioq-worker", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	wc.TracerProvider = tp
 	w, err := worker.New(wc)
 	if err != nil {
 		return configError(err)

@@ -23,6 +23,7 @@ func (s *Server) appRoutes() *http.ServeMux {
 	m.HandleFunc("GET /v1/broadcasts/{broadcast}/triggers", s.appAuth(false, s.triggerList))
 	m.HandleFunc("GET /v1/transactional", s.appAuth(false, s.transactionalList))
 	m.HandleFunc("GET /v1/transactional/{id}/contents", s.appAuth(false, s.transactionalContents))
+	m.HandleFunc("GET /v1/messages/{message_id}", s.appAuth(false, s.message))
 	return m
 }
 
@@ -66,7 +67,6 @@ func (s *Server) send(channel string) http.HandlerFunc {
 			metaError(w, http.StatusBadRequest, `"transactional_message_id" not found`)
 			return
 		}
-		d.Status = DeliverySent
 		switch {
 		case d.SendAt.After(now):
 			d.Status = DeliveryScheduled
@@ -75,6 +75,11 @@ func (s *Server) send(channel string) http.HandlerFunc {
 		}
 		if known {
 			d.TemplateID = tpl.ID
+		}
+		if d.Status == "" && s.cfg.DeliveryFailure != nil {
+			if reason := s.cfg.DeliveryFailure(d); reason != "" {
+				d.Status, d.FailureMessage = DeliveryFailed, reason
+			}
 		}
 		s.mutate(func(st *state) {
 			st.nextDelivery++
@@ -97,13 +102,15 @@ func (s *Server) send(channel string) http.HandlerFunc {
 					attrs = customerBinding(p)
 				}
 				lang, _ := m["language"].(string)
-				if err := render(tpl, lang, d.MessageData, attrs); err != nil {
+				if err := render(tpl, lang, d.MessageData, attrs); err != nil && d.Status != DeliveryFailed {
 					d.Status, d.FailureMessage = DeliveryFailed, err.Error()
 				}
 			}
+			settle(&d)
 			st.deliveryIdx[d.DeliveryID] = len(st.deliveries)
 			st.deliveries = append(st.deliveries, d)
 		})
+		s.reportDelivery(d)
 		resp := map[string]any{"delivery_id": d.DeliveryID, "queued_at": now.Unix()}
 		if !d.SendAt.IsZero() && d.SendAt.After(now) {
 			resp["send_at"] = d.SendAt.Unix()

@@ -141,6 +141,15 @@ type Config struct {
 	// default: any id is accepted.
 	CheckTemplates bool
 
+	// Webhooks sends reporting webhooks of transactional deliveries (see
+	// Webhooks; the zero value sends none). Server.SetWebhooks changes it.
+	Webhooks Webhooks
+	// DeliveryFailure, when set, is asked about every transactional send
+	// the sandbox accepts: a non-empty answer marks the delivery failed
+	// with that reason (Delivery.Status "failed", FailureMessage), which its
+	// reporting webhook and GET /v1/messages/{id} report.
+	DeliveryFailure func(d Delivery) string
+
 	// MaxRecorded caps the recorded requests; the oldest are dropped first
 	// (0 = DefaultMaxRecorded, negative = record nothing). Counters stay
 	// exact whatever the cap.

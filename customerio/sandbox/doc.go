@@ -92,6 +92,15 @@
 //     server-side window); later ones stay anonymous, marked orphaned,
 //     until an identify carries the id again. The window applies to Track
 //     v1, Track v2 and Pipelines alike (for Pipelines UNCONFIRMED).
+//   - What becomes of a transactional send after the 200 (Delivery.Status,
+//     one model for /_sandbox/deliveries, GET /v1/messages/{id} and the
+//     reporting webhooks): a send_at in the future is "scheduled", a
+//     queue_draft "drafted"; a template that does not render (above) or
+//     Config.DeliveryFailure fails it ("failed" with FailureMessage); a
+//     recipient whose local part is "bounce" (bounce@example.com) bounces
+//     with BounceReason; any other is delivered. GET /v1/messages/{id}
+//     reports it as Customer.io's "Get a message" does (metrics with their
+//     times, failure_message).
 //   - The CDP API is permissive unless the request carries
 //     "X-Strict-Mode: 1": malformed or oversize messages answer 200 and are
 //     stored but not applied to state.
@@ -112,6 +121,18 @@
 // replaces a group's faults with one; [Server.RemoveFault] (DELETE
 // /_sandbox/faults/{group}/{id}) removes one, [Server.ClearFault] and
 // [Server.ClearFaults] a group's or all.
+//
+// # Reporting webhooks
+//
+// With [Config.Webhooks] (or [Server.SetWebhooks]; `cioq sandbox
+// --webhook-url`) the sandbox posts signed reporting webhooks of every
+// transactional delivery, as Customer.io does: sent and delivered; sent and
+// bounced (with a failure_message) for a bounce address; failed with the
+// delivery's FailureMessage for a delivery that failed (a template variable
+// the send lacked, or [Config.DeliveryFailure]); nothing yet for a
+// scheduled or drafted one. One event per request, in order, retried while
+// the receiver fails; Delay, Duplicate and Reorder make them late,
+// repeated or out of order. Broadcast triggers report nothing.
 //
 // # Recorded requests
 //

@@ -141,13 +141,15 @@ type Delivery struct {
 	MessageData map[string]any `json:"message_data,omitempty"`
 	// Request is the whole request body.
 	Request map[string]any `json:"request"`
-	// Status is the delivery's state: DeliverySent, DeliveryFailed,
-	// DeliveryScheduled or DeliveryDrafted (more states, such as the
-	// metrics of reporting webhooks, may follow).
+	// Status is what became of the delivery after the sandbox accepted it:
+	// DeliveryDelivered, DeliveryBounced, DeliveryFailed, DeliveryScheduled
+	// or DeliveryDrafted. The sandbox's reporting webhooks (SetWebhooks),
+	// GET /v1/messages/{id} and /_sandbox/deliveries report Status and
+	// FailureMessage as Customer.io would.
 	Status string `json:"status"`
-	// FailureMessage says why a failed delivery failed (Customer.io's
-	// failure_message), e.g. the Liquid error of a variable message_data
-	// lacked.
+	// FailureMessage says why a bounced or failed delivery did not arrive
+	// (Customer.io's failure_message), e.g. the Liquid error of a variable
+	// message_data lacked.
 	FailureMessage string `json:"failure_message,omitempty"`
 	// TemplateID is the id of the transactional message the send named
 	// (0 when it named none the sandbox knows).

@@ -45,6 +45,7 @@ type Server struct {
 
 	rec    recorder
 	faults faults
+	hooks  webhooks
 
 	limMu     sync.Mutex
 	appLim    map[string]*limiter
@@ -82,6 +83,7 @@ func New(cfg Config) *Server {
 	s.root.Handle(AppPrefix+"/", mount(AppPrefix, s.app))
 	s.root.Handle(CDPPrefix+"/", mount(CDPPrefix, s.cdp))
 	s.controlRoutes(s.root)
+	s.SetWebhooks(cfg.Webhooks)
 	return s
 }
 

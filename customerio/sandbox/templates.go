@@ -36,22 +36,6 @@ type TransactionalContent struct {
 	Updated int64 `json:"updated,omitempty"`
 }
 
-// Delivery states (Delivery.Status).
-const (
-	// DeliverySent: accepted and rendered; the sandbox sends nothing
-	// further (reporting would say sent, then delivered, opened, ...).
-	DeliverySent = "sent"
-	// DeliveryFailed: accepted (200 with a delivery_id, as Customer.io
-	// answers) but its template did not render, e.g. message_data lacked
-	// a variable the template uses; FailureMessage says why. Customer.io
-	// shows such a message as Failed and never sends it.
-	DeliveryFailed = "failed"
-	// DeliveryScheduled: accepted with a send_at in the future.
-	DeliveryScheduled = "scheduled"
-	// DeliveryDrafted: accepted with queue_draft: held as a draft.
-	DeliveryDrafted = "drafted"
-)
-
 // defaultContents are the contents of DefaultTransactionalMessages: the
 // demo's password reset (a default filter and an optional variable) and
 // order confirmation (a loop over items and a conditional coupon).

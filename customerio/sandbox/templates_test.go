@@ -31,10 +31,10 @@ func TestTemplatesRender(t *testing.T) {
 	}
 	wantStates := []struct{ status, failureHas string }{
 		{DeliveryFailed, "undefined variable in {{ trigger.reset_link }}"},
-		{DeliverySent, ""},
+		{DeliveryDelivered, ""},
 		{DeliveryFailed, "undefined variable in {{ item.price }}"},
-		{DeliverySent, ""},
-		{DeliverySent, ""}, // an id the sandbox does not know: not rendered (Config.CheckTemplates is off)
+		{DeliveryDelivered, ""},
+		{DeliveryDelivered, ""}, // an id the sandbox does not know: not rendered (Config.CheckTemplates is off)
 	}
 	if len(got) != len(wantStates) {
 		t.Fatalf("deliveries %+v", got)

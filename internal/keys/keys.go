@@ -281,6 +281,66 @@ func IngestSeen(source, digest string) string {
 	return "cioq:ingest:seen:" + source + ":" + digest
 }
 
+// StatusTask is a task's delivery timeline: cioq:status:t:<task id>. A
+// hash: enq = the enqueue time (unix ms) of the task it describes, m = the
+// task's facts (JSON: workspace, type, template, queue, trace), d = the
+// delivery reference once Customer.io accepted the task ("delivery:<id>",
+// "trigger:<id>"), acc = when (unix ms), n = entries recorded, e<i mod cap>
+// = entry i (JSON: a failed attempt, the acceptance, the dead letter).
+// Written by the worker for App API tasks (transactional sends, broadcast
+// triggers) with a one-key script that replaces a record of another
+// enqueue time (an idempotency key used again); read by `cioq status`,
+// GET /v1/status and producer.Status. Each write sets its expiry to the
+// status TTL (30 days by default). No tag.
+func StatusTask(taskID string) string { return "cioq:status:t:" + taskID }
+
+// StatusDelivery is what Customer.io reported about one delivery (or
+// broadcast trigger) of a workspace: cioq:status:d:<workspace>:<ref>, ref
+// being the task's delivery reference ("delivery:<id>", "trigger:<id>"). A
+// hash: task, type, tmpl, acc = the task it belongs to, its type, template
+// and acceptance time (unix ms), written by the worker at acceptance;
+// ev:<event id> = one event (a short JSON array), set only if absent, so
+// a repeated event_id changes nothing; n = events kept, x = events past the
+// cap and c:<metric> their count per metric (a trigger's record counts all
+// its deliveries' events there), s, sid, sr, sa = the event deciding the
+// state (the highest ranked), its field, rank and time; to, cid = the
+// first recipient and customer id reported. Written by `cioq serve`'s reporting webhook receiver and the
+// worker's fallback poll (one-key script), whichever comes first: events
+// that arrive before the acceptance are kept. Each write sets its expiry
+// to the status TTL. No tag.
+func StatusDelivery(workspace, ref string) string {
+	return "cioq:status:d:" + Workspace(workspace) + ":" + ref
+}
+
+// StatusPending is the fallback poll's queue of one workspace's accepted
+// deliveries without a final state: cioq:status:pending:<workspace>. A
+// sorted set of delivery references scored by when (unix ms) the poll
+// should next read them. The worker adds a send at acceptance when the
+// poll is on; the poll claims due entries (a one-key script moving their
+// score forward) and removes them at a final state or past the poll's
+// horizon, as the webhook receiver does at a final state. No expiry:
+// entries leave one by one. No tag.
+func StatusPending(workspace string) string {
+	return "cioq:status:pending:" + Workspace(workspace)
+}
+
+// StatusEventSeen remembers a reporting webhook event that names no
+// delivery: cioq:status:e:<workspace>:<digest>, digest being 32 hex
+// characters of SHA-256 of the event id. A string ("1"), set NX by the
+// receiver: a repeat is dropped. Expires after the status TTL. No tag.
+func StatusEventSeen(workspace, digest string) string {
+	return "cioq:status:e:" + Workspace(workspace) + ":" + digest
+}
+
+// StatusOther keeps the newest reporting webhook events of a workspace that
+// name no delivery cioq can link (a customer subscribing, a body that is
+// not an event): cioq:status:other:<workspace>. A list of JSON entries,
+// newest first, trimmed to 1,000 by the receiver (LPUSH, LTRIM), which sets
+// its expiry to the status TTL. No tag.
+func StatusOther(workspace string) string {
+	return "cioq:status:other:" + Workspace(workspace)
+}
+
 // TestRedisNextDB is the test support's database counter:
 // cioq:testredis:next-db, in database 0 of the test Redis only. A string
 // (integer), INCRed by every test that reserves a database. No expiry. No

@@ -81,6 +81,14 @@ var schema = []struct {
 
 	{"IngestSeen", keys.IngestSeen("shop", "0123456789abcdef0123456789abcdef"), "cioq:ingest:seen:shop:0123456789abcdef0123456789abcdef"},
 
+	{"StatusTask", keys.StatusTask(id), "cioq:status:t:" + id},
+	{"StatusDelivery", keys.StatusDelivery("", "delivery:dlv_1"), "cioq:status:d:default:delivery:dlv_1"},
+	{"StatusDelivery", keys.StatusDelivery("eu-shop", "trigger:7"), "cioq:status:d:eu-shop:trigger:7"},
+	{"StatusPending", keys.StatusPending(""), "cioq:status:pending:default"},
+	{"StatusPending", keys.StatusPending("eu-shop"), "cioq:status:pending:eu-shop"},
+	{"StatusEventSeen", keys.StatusEventSeen("", "0123456789abcdef0123456789abcdef"), "cioq:status:e:default:0123456789abcdef0123456789abcdef"},
+	{"StatusOther", keys.StatusOther("eu-shop"), "cioq:status:other:eu-shop"},
+
 	{"TestRedisNextDB", keys.TestRedisNextDB, "cioq:testredis:next-db"},
 
 	// asynq v0.26's layout (its internal/base).
@@ -183,7 +191,8 @@ func TestHashTags(t *testing.T) {
 	}
 	// Keys used alone carry no tag and spread over the cluster.
 	for _, k := range []string{keys.Sent(id, enq), keys.Attempts(id, enq), keys.Seq("", ok), keys.Done("", ok),
-		keys.KeySecret, keys.StuckLock, keys.TestRedisNextDB, keys.AsynqQueues, keys.IngestSeen("shop", ok)} {
+		keys.KeySecret, keys.StuckLock, keys.TestRedisNextDB, keys.AsynqQueues, keys.IngestSeen("shop", ok),
+		keys.StatusTask(id), keys.StatusDelivery("", "delivery:x"), keys.StatusPending(""), keys.StatusEventSeen("", ok), keys.StatusOther("")} {
 		if got := hashTag(k); got != k {
 			t.Errorf("%q hashes %q, want the whole key (no tag)", k, got)
 		}
@@ -297,7 +306,8 @@ func TestWorkspaceNames(t *testing.T) {
 	// Every key naming a workspace spells the default one "default".
 	for _, ws := range []string{"", "default"} {
 		for _, k := range []string{keys.Seq(ws, ok), keys.SeqState(ws, ok), keys.Done(ws, ok), keys.RecoveryRun(ws, "track"),
-			keys.RecoveryPulled(ws, "track"), keys.Retrying("default", ws, "track")} {
+			keys.RecoveryPulled(ws, "track"), keys.Retrying("default", ws, "track"), keys.StatusDelivery(ws, "delivery:x"),
+			keys.StatusEventSeen(ws, ok), keys.StatusPending(ws) + ":", keys.StatusOther(ws) + ":"} {
 			if !strings.Contains(k, "default:") || strings.Contains(k, "::") {
 				t.Errorf("workspace %q: %q does not name the default workspace as \"default\"", ws, k)
 			}

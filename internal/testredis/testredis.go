@@ -4,12 +4,13 @@
 // The server address comes from CIOQ_TEST_REDIS (host:port, default
 // 127.0.0.1:6399; `make test` starts a server there with 256 databases). When
 // nothing answers and redis-server is installed, the first test starts one.
-// Every call to New takes the next database index (1..251) from a counter in
-// database 0 and flushes it before and after the test. Databases 252, 253 and
-// 255 are left to the runnable examples of one package each (ExampleDB,
-// WorkerExampleDB, RateLimitExampleDB), which cannot take a testing.TB and
-// run in parallel with each other, and 254 to benchmarks (BenchDB: `make
-// bench` flushes it), so none of them can wipe a running test's data.
+// Every call to New takes the next database index (1..250) from a counter in
+// database 0 and flushes it before and after the test. Databases 251, 252,
+// 253 and 255 are left to the runnable examples of one package each
+// (StatusExampleDB, RateLimitExampleDB, WorkerExampleDB, ExampleDB), which
+// cannot take a testing.TB and run in parallel with each other, and 254 to
+// benchmarks (BenchDB: `make bench` flushes it), so none of them can wipe a
+// running test's data.
 package testredis
 
 import (
@@ -48,8 +49,12 @@ const WorkerExampleDB = databases - 3
 // runnable examples.
 const RateLimitExampleDB = databases - 4
 
+// StatusExampleDB is the database reserved for the status package's
+// runnable examples.
+const StatusExampleDB = databases - 5
+
 // testDBs is how many databases (1..testDBs) tests take in turn.
-const testDBs = RateLimitExampleDB - 1
+const testDBs = StatusExampleDB - 1
 
 // BenchDB is the database reserved for `make bench` / `cioq bench`; tests
 // never get it.

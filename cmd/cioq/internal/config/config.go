@@ -76,6 +76,8 @@ type Config struct {
 	ProbeInterval time.Duration
 	// Acks is CIOQ_REDIS_ACK_REPLICAS and CIOQ_REDIS_ACK_TIMEOUT.
 	Acks Acks
+	// Status holds CIOQ_STATUS_TTL and CIOQ_STATUS_POLL_AFTER.
+	Status Status
 	// Contracts is the contracts file CIOQ_CONTRACTS_FILE names, compiled;
 	// nil when unset.
 	Contracts *contracts.Set
@@ -181,6 +183,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	if cfg.Acks, err = LoadAcks(getenv); err != nil {
+		return nil, err
+	}
+	if cfg.Status, err = LoadStatus(getenv); err != nil {
 		return nil, err
 	}
 	if w, ok := cfg.Workspaces[DefaultWorkspace]; ok && cfg.Throughput.OrderedDefaultWorkspace {
@@ -405,6 +410,10 @@ type fileWorkspace struct {
 	TrackURL             string `json:"track_url"`
 	AppURL               string `json:"app_url"`
 	PipelinesURL         string `json:"pipelines_url"`
+	// WebhookSigningKey(Env) is the signing key of the workspace's
+	// reporting webhook (read by `cioq serve` only; see WebhookSigningKeys).
+	WebhookSigningKey    string `json:"webhook_signing_key"`
+	WebhookSigningKeyEnv string `json:"webhook_signing_key_env"`
 }
 
 // workspacesFile is the JSON document named by CIOQ_WORKSPACES_FILE:

@@ -33,6 +33,7 @@ func (c *Config) WorkerConfig() worker.Config {
 	}
 	wc.Batching = worker.Batching{Off: t.BatchOff, Types: t.BatchTypes, Linger: t.BatchLinger, MaxOps: t.BatchMaxOps}
 	wc.Ordering.MaxWait = t.OrderingMaxWait
+	wc.Status = worker.StatusConfig{Off: c.Status.Off, TTL: c.Status.TTL, PollAfter: c.Status.PollAfter}
 	for name, w := range c.Workspaces {
 		if w.Ordered {
 			if wc.Ordering.Workspaces == nil {

@@ -3,8 +3,8 @@
 // against the sandbox, prints what Customer.io would have received.
 //
 // The scenarios: a password reset email that expires after an hour, an order
-// confirmation enqueued twice under one idempotency key (sent once),
-// segment-driving attributes for three people (high value, at risk, power
+// confirmation enqueued twice under one idempotency key (sent once), a
+// welcome email to an address that bounces, segment-driving attributes for three people (high value, at risk, power
 // user), anonymous page views merged into the person on signup, a company
 // object with a member, a manual segment add, a broadcast trigger, and a
 // Pipelines identify and track; with contracts, a password reset missing
@@ -14,7 +14,9 @@
 // within five) delivered as the person's. Scenarios of phase 2 need the
 // state phase 1 creates in Customer.io (a person, an object, anonymous
 // events), so they are enqueued once phase 1 has arrived; phase 3 once
-// phase 2 has.
+// phase 2 has. With a status store, Run then prints what became of each
+// message (its timeline's state, filled in by the sandbox's reporting
+// webhooks) and one message's whole timeline.
 package demo
 
 import (
@@ -23,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -31,6 +34,7 @@ import (
 	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -57,6 +61,12 @@ type Options struct {
 	// anonymous event needs the merge window to pass); nil: that scenario
 	// is skipped.
 	AdvanceSandboxClock func(time.Duration)
+	// Status, when set, reads each message's timeline once the scenarios
+	// arrived: Run prints every send's and trigger's final state, waiting
+	// (at most Timeout) for the reports that make a send's state final, and
+	// PrintTimeline (when set) prints the first send's timeline.
+	Status        *status.Store
+	PrintTimeline func(io.Writer, *status.Timeline)
 }
 
 // Run enqueues the scenarios phase by phase, waits for each (a scenario
@@ -71,6 +81,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.Sandbox != nil {
 		PrintSandboxSummary(o.Out, o.Sandbox)
 	}
+	if o.Status != nil {
+		return d.printFates(ctx)
+	}
 	return nil
 }
 
@@ -78,6 +91,13 @@ func Run(ctx context.Context, o Options) error {
 type demo struct {
 	Options
 	run string // distinguishes this run's idempotency keys
+	// enqueued are the scenarios' receipts, in order.
+	enqueued []enqueued
+}
+
+type enqueued struct {
+	title    string
+	receipts []producer.Receipt
 }
 
 func (d *demo) runScenarios(ctx context.Context) error {
@@ -148,6 +168,7 @@ func (d *demo) enqueuePhase(ctx context.Context, phase int, batch []scenario) ([
 		}
 		fmt.Fprintf(d.Out, "  [%d] enqueued  %s\n              %s\n", phase, s.title, strings.Join(parts, ", "))
 		receipts = append(receipts, rs)
+		d.enqueued = append(d.enqueued, enqueued{s.title, rs})
 	}
 	return receipts, nil
 }
@@ -217,4 +238,69 @@ func (d *demo) awaitTasks(ctx context.Context, rs []producer.Receipt) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// printFates prints the state of every message the scenarios sent (sends
+// and broadcast triggers), once each send's state is final or Timeout
+// passed, then the timeline of the first that failed (or of the first).
+func (d *demo) printFates(ctx context.Context) error {
+	type fate struct {
+		title string
+		tl    *status.Timeline
+	}
+	var fates []fate
+	deadline := time.Now().Add(d.Timeout)
+	for _, e := range d.enqueued {
+		for _, r := range e.receipts {
+			if r.Duplicate || !strings.HasPrefix(r.Type, "cio:send_") && r.Type != "cio:broadcast_trigger" {
+				continue
+			}
+			var tl *status.Timeline
+			for {
+				var err error
+				tl, err = d.Status.Lookup(ctx, r.TaskID, status.LookupOptions{ShowIdentifiers: true})
+				if err == nil && (tl.Final || r.Type == "cio:broadcast_trigger") || time.Now().After(deadline) {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			fates = append(fates, fate{e.title, tl})
+		}
+	}
+	if len(fates) == 0 {
+		return nil
+	}
+	fmt.Fprintf(d.Out, "\nWhat became of each message (Customer.io's reporting webhooks, here the sandbox's, received by serve):\n")
+	tw := tabwriter.NewWriter(d.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  STATE\tTYPE\tTEMPLATE\tTASK\tSCENARIO\n")
+	for _, f := range fates {
+		if f.tl == nil {
+			fmt.Fprintf(tw, "  (none)\t\t\t\t%s\n", f.title)
+			continue
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", f.tl.State, f.tl.Type, f.tl.Template, f.tl.TaskID, f.title)
+	}
+	tw.Flush()
+	for _, f := range fates {
+		if f.tl != nil && f.tl.Reason != "" {
+			fmt.Fprintf(d.Out, "  %s %s: %s\n", f.tl.Template, f.tl.State, f.tl.Reason)
+		}
+	}
+	// The timeline of a message that did not arrive says most.
+	show := fates[0].tl
+	for _, f := range fates {
+		if f.tl != nil && f.tl.Reason != "" {
+			show = f.tl
+			break
+		}
+	}
+	if d.PrintTimeline != nil && show != nil {
+		fmt.Fprintf(d.Out, "\n$ cioq status %s --payload\n", show.TaskID)
+		d.PrintTimeline(d.Out, show)
+	}
+	return nil
 }

@@ -45,6 +45,7 @@ func (d *demo) scenarios() []scenario {
 	return []scenario{
 		passwordReset(),
 		orderConfirmation("order-ORD-12345:confirmation:" + d.run),
+		bouncingWelcome(),
 		segmentAttributes(),
 		anonymousPageViews(),
 		companyObject(),
@@ -182,6 +183,26 @@ func orderConfirmation(key string) scenario {
 			return many(send, send)
 		},
 		landed: hasDelivery("order_confirmation"),
+	}
+}
+
+// bouncingWelcome sends to an address that bounces: Customer.io accepts
+// the send, and its reporting webhook says later that it bounced.
+func bouncingWelcome() scenario {
+	return scenario{
+		title: "welcome email to bounce@example.com (accepted, then reported bounced)",
+		phase: 1,
+		enqueue: func(ctx context.Context, p *producer.Client) ([]producer.Receipt, error) {
+			return one(p.SendEmail(ctx, tasks.SendEmail{
+				SendOptions: customerio.SendOptions{
+					TransactionalMessageID: "welcome",
+					Identifiers:            &customerio.Identifiers{ID: "user-1007"},
+					MessageData:            map[string]any{"first_name": "Bo"},
+				},
+				To: "bounce@example.com",
+			}))
+		},
+		landed: hasDelivery("welcome"),
 	}
 }
 

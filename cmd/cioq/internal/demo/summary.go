@@ -99,7 +99,7 @@ func printEvents(w io.Writer, snap sandbox.Snapshot, byCio map[string]string) {
 func printDeliveries(w io.Writer, snap sandbox.Snapshot) {
 	fmt.Fprintf(w, "\n  Transactional deliveries (%d):\n", len(snap.Deliveries))
 	for _, dl := range snap.Deliveries {
-		fmt.Fprintf(w, "    %-6s %-20s %-6s to %-22s %s\n", dl.Channel, dl.TransactionalMessageID, dl.Status, dl.To, attrString(dl.MessageData))
+		fmt.Fprintf(w, "    %-6s %-20s %-9s to %-22s %s\n", dl.Channel, dl.TransactionalMessageID, dl.Status, dl.To, attrString(dl.MessageData))
 		if dl.FailureMessage != "" {
 			fmt.Fprintf(w, "           failure: %s\n", dl.FailureMessage)
 		}
