@@ -66,10 +66,14 @@ func TestAnonymousMergeRescue(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			obs := &rescueCounter{}
 			h, ck := newClockedHarness(t, func(c *Config) { c.AnonymousMergeTTL, c.Observer = tc.ttl, obs })
-			if _, err := h.prod.MergeAnonymous(tctx, tasks.MergeAnonymous{Identifiers: customerio.Identifiers{ID: "user-9"}, AnonymousID: anon}); err != nil {
+			mrc, err := h.prod.MergeAnonymous(tctx, tasks.MergeAnonymous{Identifiers: customerio.Identifiers{ID: "user-9"}, AnonymousID: anon})
+			if err != nil {
 				t.Fatal(err)
 			}
 			waitSandbox(t, h.sb, 10*time.Second, "the merge", func(s *sandbox.Server) bool { _, ok := s.Person("user-9"); return ok })
+			// Its record is written when the delivery returns, before asynq
+			// marks the task done.
+			eventually(t, 10*time.Second, "the merge done", func() bool { return h.done(mrc.TaskID) })
 			// In the window an anonymous event still merges, with or without.
 			if _, err := h.prod.TrackAnonymous(tctx, tasks.TrackAnonymous{AnonymousID: anon, Name: "on_time", ID: "01JGZ8V4Q6W5M3K2J1N0P9R8S6"}); err != nil {
 				t.Fatal(err)
@@ -106,10 +110,14 @@ func TestAnonymousMergeRescue(t *testing.T) {
 func TestAnonymousMergeRescuePipelines(t *testing.T) {
 	t.Parallel()
 	h, _ := newClockedHarness(t, nil)
-	if _, err := h.prod.Enqueue(tctx, tasks.CDPIdentify{UserID: "user-7", AnonymousID: "anon-cdp"}); err != nil {
+	rc, err := h.prod.Enqueue(tctx, tasks.CDPIdentify{UserID: "user-7", AnonymousID: "anon-cdp"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitSandbox(t, h.sb, 10*time.Second, "the identify", func(s *sandbox.Server) bool { _, ok := s.Person("user-7"); return ok })
+	// The merge is recorded once the identify's delivery returned, before
+	// asynq marks it done: wait for that, not only for the sandbox.
+	eventually(t, 10*time.Second, "the identify done", func() bool { return h.done(rc.TaskID) })
 	if _, err := h.prod.Enqueue(tctx, tasks.CDPTrack{AnonymousID: "anon-cdp", Event: "Viewed"}); err != nil {
 		t.Fatal(err)
 	}
