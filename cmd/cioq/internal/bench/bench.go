@@ -53,7 +53,7 @@ type Options struct {
 	// environment. Empty skips that measurement.
 	WorkerCommand []string
 	// Only, when set, runs only the named sections (enqueue, e2e, batch,
-	// latency, limit, app, rss).
+	// latency, limit, app, process).
 	Only map[string]bool
 	// Log receives progress lines (nil: none).
 	Log io.Writer
@@ -183,7 +183,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{"latency", benchLatency},
 		{"limit", benchLimit},
 		{"app", benchApp},
-		{"rss", benchRSS},
+		{"process", benchProcess},
 	}
 	for _, s := range sections {
 		if opts.Only != nil && !opts.Only[s.name] {

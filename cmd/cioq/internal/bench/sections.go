@@ -243,22 +243,17 @@ func waitCount(ctx context.Context, n *atomic.Int64, want int64, limit time.Dura
 	return nil
 }
 
-// runResult is one end-to-end run of cioq.
-type runResult struct {
-	rate     float64 // tasks/s
-	requests uint64  // HTTP requests the sandbox answered
-	tooMany  uint64
-	batch    float64 // mean ops per batch request
-}
+// newProducer is the producer every section enqueues with.
+func newProducer(e *env) *producer.Client { return producer.NewFromRedis(e.rdb) }
 
 // runCioq enqueues n tasks, then starts a worker and times until every
 // task was delivered.
-func runCioq(ctx context.Context, e *env, n, conc int, mk func(i int) tasks.Payload, mod func(*worker.Config)) (runResult, error) {
+func runCioq(ctx context.Context, e *env, n, conc int, mk func(i int) tasks.Payload, mod func(*worker.Config)) (e2eRun, error) {
 	if err := e.flush(ctx); err != nil {
-		return runResult{}, err
+		return e2eRun{}, err
 	}
-	if err := fill(ctx, producer.NewFromRedis(e.rdb), n, mk); err != nil {
-		return runResult{}, err
+	if err := fill(ctx, newProducer(e), n, mk); err != nil {
+		return e2eRun{}, err
 	}
 	obs := &counter{}
 	cfg := worker.Config{
@@ -271,91 +266,24 @@ func runCioq(ctx context.Context, e *env, n, conc int, mk func(i int) tasks.Payl
 	}
 	w, err := worker.New(cfg)
 	if err != nil {
-		return runResult{}, err
+		return e2eRun{}, err
 	}
-	start := time.Now()
-	if err := w.Start(); err != nil {
-		return runResult{}, err
-	}
-	err = waitCount(ctx, &obs.n, int64(n), 5*time.Minute)
-	el := time.Since(start)
-	w.Shutdown()
-	if err != nil {
-		return runResult{}, err
-	}
-	st := e.sb.Stats()
-	return runResult{rate: float64(n) / el.Seconds(), requests: st.Total, tooMany: st.TooManyRequests, batch: w.BatchStats().OpsPerBatch()}, nil
-}
-
-// runAsynq is the baseline: the same tasks through an asynq server whose
-// handler does nothing, with cioq's queues and poll interval.
-func runAsynq(ctx context.Context, e *env, n, conc int, mk func(i int) tasks.Payload) (float64, error) {
-	if err := e.flush(ctx); err != nil {
-		return 0, err
-	}
-	if err := fill(ctx, producer.NewFromRedis(e.rdb), n, mk); err != nil {
-		return 0, err
-	}
-	var done atomic.Int64
-	srv := asynq.NewServer(e.conn, asynq.Config{
-		Concurrency: conc, Queues: worker.DefaultQueues(), TaskCheckInterval: worker.DefaultPollInterval,
-		LogLevel: asynq.ErrorLevel, ShutdownTimeout: 5 * time.Second,
+	res, err := timed(ctx, e, n, &obs.n, func() (func(), error) {
+		if err := w.Start(); err != nil {
+			return nil, err
+		}
+		return w.Shutdown, nil
 	})
-	start := time.Now()
-	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { done.Add(1); return nil })); err != nil {
-		return 0, err
-	}
-	err := waitCount(ctx, &done, int64(n), 5*time.Minute)
-	el := time.Since(start)
-	srv.Shutdown()
-	if err != nil {
-		return 0, err
-	}
-	return float64(n) / el.Seconds(), nil
+	res.batch = w.BatchStats().OpsPerBatch()
+	return res, err
 }
 
 func mkIdentify(i int) tasks.Payload { p := identifyPayload("p" + strconv.Itoa(i)); return &p }
 func mkTrack(i int) tasks.Payload    { p := trackPayload("p" + strconv.Itoa(i%500)); return &p }
 
-// e2eRounds is how many interleaved rounds (baseline, then cioq, or the
-// other way round) each end-to-end measurement runs; the report gives the
-// median.
+// e2eRounds is how many interleaved rounds each end-to-end measurement
+// runs (rotating which contender goes first); the report gives the median.
 const e2eRounds = 3
-
-func benchE2E(ctx context.Context, e *env, rep *Report) error {
-	for _, conc := range []int{10, 50} {
-		var base, cioq []float64
-		for r := 0; r < e2eRounds; r++ {
-			runBase := func() error {
-				v, err := runAsynq(ctx, e, e.opts.Tasks, conc, mkIdentify)
-				base = append(base, v)
-				return err
-			}
-			runCio := func() error {
-				v, err := runCioq(ctx, e, e.opts.Tasks, conc, mkIdentify, nil)
-				cioq = append(cioq, v.rate)
-				return err
-			}
-			first, second := runBase, runCio
-			if r%2 == 1 {
-				first, second = runCio, runBase
-			}
-			if err := first(); err != nil {
-				return err
-			}
-			if err := second(); err != nil {
-				return err
-			}
-			e.logf("bench: e2e c%d round %d: cioq %.0f/s, asynq %.0f/s", conc, r+1, cioq[r], base[r])
-		}
-		rs := ratios(cioq, base)
-		rep.add(Row{Section: "e2e", Name: fmt.Sprintf("identify delivered unbatched, concurrency %d", conc), Value: median(cioq), Unit: "tasks/s",
-			Baseline: median(base), BaseName: "asynq no-op handler", Ratio: pairedRatio(cioq, base), Target: "ratio ≥ 0.85",
-			Note: fmt.Sprintf("%d tasks, one HTTP request each to the in-process sandbox, rate limits off; median of %d interleaved rounds, ratio = median of per-round ratios (%.2f–%.2f)",
-				e.opts.Tasks, e2eRounds, slices.Min(rs), slices.Max(rs))})
-	}
-	return nil
-}
 
 func benchBatch(ctx context.Context, e *env, rep *Report) error {
 	n := e.opts.Tasks
@@ -569,57 +497,6 @@ func benchApp(ctx context.Context, e *env, rep *Report) error {
 			Baseline: ms(percentile(dl, q.p)), BaseName: "customerio.Client.Track, sandbox +100 ms",
 			Note: fmt.Sprintf("%d calls each from 10 goroutines", e.opts.AppCalls)})
 	}
-	return nil
-}
-
-func benchRSS(ctx context.Context, e *env, rep *Report) error {
-	if len(e.opts.WorkerCommand) == 0 {
-		rep.add(Row{Section: "rss", Name: "worker peak RSS, concurrency 50", Unit: "MiB", Note: "skipped: no worker command"})
-		return nil
-	}
-	n := e.opts.Tasks
-	if err := fill(ctx, producer.NewFromRedis(e.rdb), n, mkTrack); err != nil {
-		return err
-	}
-	cc := e.cioConfig()
-	cmd := exec.CommandContext(ctx, e.opts.WorkerCommand[0], append(slices.Clone(e.opts.WorkerCommand[1:]), "--concurrency=50", "--admin-addr=")...)
-	cmd.Env = append(os.Environ(), "REDIS_URL="+e.opts.RedisURL,
-		"CUSTOMERIO_SITE_ID="+cc.SiteID, "CUSTOMERIO_TRACK_API_KEY="+cc.TrackAPIKey, "CUSTOMERIO_APP_API_KEY="+cc.AppAPIKey,
-		"CUSTOMERIO_TRACK_URL="+cc.TrackURL, "CUSTOMERIO_APP_URL="+cc.AppURL, "CIOQ_LOG_LEVEL=warn", "CIOQ_RATE_LIMITS=off")
-	cmd.Stdout, cmd.Stderr = e.opts.Log, e.opts.Log
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}()
-	insp := asynq.NewInspectorFromRedisClient(e.rdb)
-	var peak int64
-	for {
-		if v := vmHWM(cmd.Process.Pid); v > peak {
-			peak = v
-		}
-		qi, err := insp.GetQueueInfo(tasks.QueueDefault)
-		if err == nil && qi.Pending == 0 && qi.Active == 0 && qi.Retry == 0 {
-			break
-		}
-		if time.Since(start) > 5*time.Minute {
-			return fmt.Errorf("worker process did not drain %d tasks", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	el := time.Since(start)
-	if v := vmHWM(cmd.Process.Pid); v > peak {
-		peak = v
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
-	rep.add(Row{Section: "rss", Name: "worker process peak RSS (VmHWM), concurrency 50", Value: float64(peak) / 1024, Unit: "MiB",
-		Note: fmt.Sprintf("`cioq worker` child delivering %d batched events in %s (incl. start-up)", n, el.Round(time.Millisecond))})
 	return nil
 }
 

@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cioq/cioq/tasks"
+)
+
+// childRun is what one `cioq worker` process measured.
+type childRun struct {
+	elapsed   time.Duration
+	peakKiB   int64         // VmHWM
+	workerCPU time.Duration // the process's user+system CPU per operation
+	redisCPU  time.Duration // Redis's CPU per operation
+	ops       int
+}
+
+// runChild starts a `cioq worker` process at concurrency conc with the
+// extra environment env, against the tasks already in Redis (ops
+// operations), and measures it until the queues are drained.
+func runChild(ctx context.Context, e *env, ops, conc int, env ...string) (childRun, error) {
+	cc := e.cioConfig()
+	cmd := exec.CommandContext(ctx, e.opts.WorkerCommand[0], append(slices.Clone(e.opts.WorkerCommand[1:]), "--concurrency="+strconv.Itoa(conc), "--admin-addr=")...)
+	cmd.Env = append(os.Environ(), "REDIS_URL="+e.opts.RedisURL,
+		"CUSTOMERIO_SITE_ID="+cc.SiteID, "CUSTOMERIO_TRACK_API_KEY="+cc.TrackAPIKey, "CUSTOMERIO_APP_API_KEY="+cc.AppAPIKey,
+		"CUSTOMERIO_TRACK_URL="+cc.TrackURL, "CUSTOMERIO_APP_URL="+cc.AppURL, "CIOQ_LOG_LEVEL=warn", "CIOQ_RATE_LIMITS=off",
+		"CIOQ_PROBE_INTERVAL=off")
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout, cmd.Stderr = e.opts.Log, e.opts.Log
+	cpu0, err := redisCPU(ctx, e.rdb)
+	if err != nil {
+		return childRun{}, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return childRun{}, err
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	var peak int64
+	var cpu time.Duration
+	pid := cmd.Process.Pid
+	for {
+		if v := vmHWM(pid); v > peak {
+			peak = v
+		}
+		if c, ok := procCPU(pid); ok {
+			cpu = c
+		}
+		qi, err := insp.GetQueueInfo(tasks.QueueDefault)
+		if err == nil && qi.Pending == 0 && qi.Active == 0 && qi.Retry == 0 && qi.Scheduled == 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			return childRun{}, fmt.Errorf("worker process did not drain %d operations", ops)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	el := time.Since(start)
+	cpu1, err := redisCPU(ctx, e.rdb)
+	if err != nil {
+		return childRun{}, err
+	}
+	if v := vmHWM(pid); v > peak {
+		peak = v
+	}
+	if c, ok := procCPU(pid); ok {
+		cpu = c
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	return childRun{elapsed: el, peakKiB: peak, workerCPU: cpu / time.Duration(ops), redisCPU: (cpu1 - cpu0) / time.Duration(ops), ops: ops}, nil
+}
+
+// procCPU reads a process's user+system CPU time from /proc/<pid>/stat
+// (in clock ticks of 10 ms).
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces: fields count from after it.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(ut+st) * tick, true
+}
+
+// benchProcess runs `cioq worker` processes (the binary users run, with
+// its metrics) at concurrency 50 over cio:track events, unbatched and
+// batched, and reports each one's CPU per operation, Redis's CPU per
+// operation and the batched worker's peak RSS.
+func benchProcess(ctx context.Context, e *env, rep *Report) error {
+	if len(e.opts.WorkerCommand) == 0 {
+		rep.add(Row{Section: "process", Name: "worker process CPU and peak RSS, concurrency 50", Unit: "µs/op", Note: "skipped: no worker command"})
+		return nil
+	}
+	n := e.opts.Tasks
+	for _, m := range []struct {
+		name string
+		env  []string
+	}{
+		{"unbatched", []string{"CIOQ_BATCH=off"}},
+		{"batched", nil},
+	} {
+		if err := e.flush(ctx); err != nil {
+			return err
+		}
+		if err := fill(ctx, newProducer(e), n, mkTrack); err != nil {
+			return err
+		}
+		r, err := runChild(ctx, e, n, 50, m.env...)
+		if err != nil {
+			return err
+		}
+		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+		note := fmt.Sprintf("`cioq worker` child, %d cio:track tasks in %s (%.0f ops/s, incl. start-up), rate limits off", n, r.elapsed.Round(time.Millisecond), float64(n)/r.elapsed.Seconds())
+		rep.add(Row{Section: "process", Name: "worker process CPU per operation, c50, " + m.name, Value: us(r.workerCPU), Unit: "µs/op", Note: note})
+		rep.add(Row{Section: "process", Name: "Redis CPU per operation, c50, " + m.name, Value: us(r.redisCPU), Unit: "µs/op", Note: note})
+		rep.add(Row{Section: "process", Name: "worker process peak RSS (VmHWM), c50, " + m.name, Value: float64(r.peakKiB) / 1024, Unit: "MiB", Target: "≤ 32 MiB", Note: note})
+	}
+	return nil
+}
