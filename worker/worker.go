@@ -201,6 +201,9 @@ type Worker struct {
 
 	limiter    *ratelimit.Limiter
 	batchTypes map[string]bool
+	// dequeue, when set, serves asynq's dequeues of all queues in one
+	// round trip (dequeue.go).
+	dequeue *dequeueHook
 	// batchHook, when set (tests), runs in every batch request before it is sent.
 	batchHook func([]customerio.Operation)
 	// returned, when set (tests), runs as each attempt's handler returns.
@@ -276,7 +279,9 @@ func New(cfg Config) (*Worker, error) {
 	if !ok {
 		return nil, errors.New("worker: Config.Redis does not make a go-redis client")
 	}
+	dq := installDequeueHook(rc, cfg.Queues)
 	w := &Worker{
+		dequeue:   dq,
 		cfg:       cfg,
 		log:       cfg.Logger,
 		obs:       cfg.Observer,

@@ -288,6 +288,16 @@ func AsynqArchived(queue string) string { return asynqQueue(queue) + "archived" 
 // asynq:{<queue>}:pending (asynq's; cioq's tests use it).
 func AsynqPending(queue string) string { return asynqQueue(queue) + "pending" }
 
+// AsynqPaused is asynq's marker of a paused queue: asynq:{<queue>}:paused
+// (a string; present = paused). The worker's dequeue script checks it, as
+// asynq's own does (asynq's).
+func AsynqPaused(queue string) string { return asynqQueue(queue) + "paused" }
+
+// AsynqTaskPrefix is the prefix of asynq's task hashes of a queue,
+// asynq:{<queue>}:t: (AsynqTask without the id), which asynq's dequeue
+// script takes as an argument (asynq's).
+func AsynqTaskPrefix(queue string) string { return asynqQueue(queue) + "t:" }
+
 // AsynqTask is asynq's hash of one task: asynq:{<queue>}:t:<task id> (msg =
 // the encoded task message, state = pending, active, scheduled, retry,
 // aggregating, completed or archived, ...). The stuck-task check reads its

@@ -84,6 +84,8 @@ var schema = []struct {
 	{"AsynqArchived", keys.AsynqArchived("bulk"), "asynq:{bulk}:archived"},
 	{"AsynqPending", keys.AsynqPending("bulk"), "asynq:{bulk}:pending"},
 	{"AsynqTask", keys.AsynqTask("default", id), "asynq:{default}:t:" + id},
+	{"AsynqPaused", keys.AsynqPaused("critical"), "asynq:{critical}:paused"},
+	{"AsynqTaskPrefix", keys.AsynqTaskPrefix("default"), "asynq:{default}:t:"},
 }
 
 func TestSchema(t *testing.T) {
