@@ -28,6 +28,7 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	limitDur := fs.Duration("limit-duration", 0, "duration of the rate-limited 3-worker measurement (default 10s, quick 3s)")
 	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,latency,limit,app,process")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	workerBin := fs.String("worker-bin", "", "path of the cioq binary whose worker command the process and limit sections run (default: this one; e.g. an older build, for a before/after comparison)")
 	noRSS := fs.Bool("no-rss", false, "skip the worker-process measurements (CPU per operation, peak RSS)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -45,7 +46,9 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	if !*noRSS {
-		if exe, err := os.Executable(); err == nil {
+		if *workerBin != "" {
+			opts.WorkerCommand = []string{*workerBin, "worker"}
+		} else if exe, err := os.Executable(); err == nil {
 			opts.WorkerCommand = []string{exe, "worker"}
 		}
 	}
