@@ -100,6 +100,20 @@ func Attempts(taskID string, enqueuedAt int64) string {
 	return withEnqueued("cioq:attempts:"+taskID, enqueuedAt)
 }
 
+// BatchProgress is what a cio:batch task's earlier attempts settled:
+// cioq:batch:<task id>:<enqueued_at ms> (without ":<enqueued_at>" when it
+// is unknown, 0). A hash: s = a bitmap of the operations delivered or
+// dead-lettered (bit i, from the high bit of byte 0, for operation i),
+// a = a bitmap of those to send alone (a batch they were in failed without
+// naming the operation at fault). The worker reads it at the start of each
+// attempt, skipping what is settled, and writes it when the task is
+// retried with some of its operations settled; it deletes it when the
+// task is done. Each write sets its expiry to worker.BatchProgressTTL (7
+// days). No tag.
+func BatchProgress(taskID string, enqueuedAt int64) string {
+	return withEnqueued("cioq:batch:"+taskID, enqueuedAt)
+}
+
 // DeadLetterIndex is the dead-letter store's index: cioq:{dlq}:index. A
 // sorted set of dead letter ids scored by the last failure's unix ms.
 // Written by the worker (worker.DeadLetters.Add) with the record; read and

@@ -38,6 +38,8 @@ var schema = []struct {
 	{"Sent", keys.Sent(id, -1), "cioq:sent:" + id},
 	{"Attempts", keys.Attempts(id, enq), "cioq:attempts:" + id + ":1700000000123"},
 	{"Attempts", keys.Attempts(id, 0), "cioq:attempts:" + id},
+	{"BatchProgress", keys.BatchProgress(id, enq), "cioq:batch:" + id + ":1700000000123"},
+	{"BatchProgress", keys.BatchProgress(id, 0), "cioq:batch:" + id},
 
 	{"DeadLetterIndex", keys.DeadLetterIndex, "cioq:{dlq}:index"},
 	{"DeadLetter", keys.DeadLetter(id), "cioq:{dlq}:t:" + id},
@@ -177,7 +179,7 @@ func TestHashTags(t *testing.T) {
 		}
 	}
 	// Keys used alone carry no tag and spread over the cluster.
-	for _, k := range []string{keys.Sent(id, enq), keys.Attempts(id, enq), keys.Seq("", ok), keys.Done("", ok),
+	for _, k := range []string{keys.Sent(id, enq), keys.Attempts(id, enq), keys.BatchProgress(id, enq), keys.Seq("", ok), keys.Done("", ok),
 		keys.KeySecret, keys.StuckLock, keys.TestRedisNextDB, keys.AsynqQueues, keys.IngestSeen("shop", ok)} {
 		if got := hashTag(k); got != k {
 			t.Errorf("%q hashes %q, want the whole key (no tag)", k, got)
