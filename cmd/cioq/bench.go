@@ -26,7 +26,7 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	enqDur := fs.Duration("enqueue-duration", 0, "duration of each enqueue measurement (default 3s, quick 1s)")
 	lightDur := fs.Duration("light-duration", 0, "duration of the 100 tasks/s latency measurement (default 5s, quick 2s)")
 	limitDur := fs.Duration("limit-duration", 0, "duration of the rate-limited 3-worker measurement (default 10s, quick 3s)")
-	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,latency,limit,app,process")
+	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,multi,latency,limit,app,process")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	workerBin := fs.String("worker-bin", "", "path of the cioq binary whose worker command the process and limit sections run (default: this one; e.g. an older build, for a before/after comparison)")
 	noRSS := fs.Bool("no-rss", false, "skip the worker-process measurements (CPU per operation, peak RSS)")

@@ -53,7 +53,7 @@ type Options struct {
 	// environment. Empty skips that measurement.
 	WorkerCommand []string
 	// Only, when set, runs only the named sections (enqueue, e2e, batch,
-	// latency, limit, app, process).
+	// multi, latency, limit, app, process).
 	Only map[string]bool
 	// Log receives progress lines (nil: none).
 	Log io.Writer
@@ -180,6 +180,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{"enqueue", benchEnqueue},
 		{"e2e", benchE2E},
 		{"batch", benchBatch},
+		{"multi", benchMulti},
 		{"latency", benchLatency},
 		{"limit", benchLimit},
 		{"app", benchApp},

@@ -37,7 +37,7 @@ func TestQuickRunProducesNumbers(t *testing.T) {
 			t.Errorf("%s / %s: no value", r.Section, r.Name)
 		}
 	}
-	for _, s := range []string{"enqueue", "e2e", "batch", "latency", "limit", "app", "process"} {
+	for _, s := range []string{"enqueue", "e2e", "batch", "multi", "latency", "limit", "app", "process"} {
 		if seen[s] == 0 {
 			t.Errorf("section %s produced no row", s)
 		}
