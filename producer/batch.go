@@ -51,7 +51,8 @@ type BatchReceipt struct {
 
 // Placement is where EnqueueBatch put one operation: Tasks[Task] of its
 // BatchReceipt, at Index among that cio:batch task's operations (-1 for a
-// task of its own). An operation of a cio:batch task that Customer.io
+// task of its own); Task is -1 for an operation not enqueued (the call
+// failed before it). An operation of a cio:batch task that Customer.io
 // refuses becomes a dead letter of its own, whose id is the task's id, a
 // dot and Index (worker.ItemID).
 type Placement struct {
@@ -146,6 +147,9 @@ func (c *Client) EnqueueBatch(ctx context.Context, ops []tasks.Payload, opts ...
 	}
 
 	rec := BatchReceipt{Placed: make([]Placement, len(ops))}
+	for i := range rec.Placed {
+		rec.Placed[i] = Placement{Task: -1, Index: -1} // not enqueued (yet)
+	}
 	n := 0 // tasks enqueued: the suffix of the next derived key
 	keyed := func() []EnqueueOption {
 		if cfg.key == "" {
