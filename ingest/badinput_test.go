@@ -16,8 +16,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cioq/cioq/internal/testredis"
 	"github.com/cioq/cioq/internal/keys"
+	"github.com/cioq/cioq/internal/testredis"
 	"github.com/cioq/cioq/tasks"
 )
 
