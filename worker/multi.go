@@ -51,8 +51,10 @@ import (
 //
 // Operations on the same person (or object) are delivered in their order
 // in the task: the first of each goes in the first requests, the second
-// only once the first was settled, and so on; one that is retried holds
-// the later ones of the same person back to the retry. Track events carry
+// only once the first was settled, and so on (except that a person's
+// events that follow one another go together: an event's place in the
+// person's timeline is its timestamp); one that is retried holds the
+// later ones of the same person back to the retry. Track events carry
 // their ULID id (the producer's, or one the worker derives from the task
 // id and the operation's place: EventID(ItemID(...))), so a retry or a
 // crash that re-sends an accepted event is dropped by Customer.io, and an
@@ -83,8 +85,10 @@ type multiItem struct {
 	item  tasks.BatchItem
 	// task is the operation as a task of its own type (id ItemID).
 	task *Task
-	// key names the person or object the operation acts on ("" none).
+	// key names the person or object the operation acts on ("" none);
+	// round is when it goes, after the earlier operations on its key.
 	key   string
+	round int
 	alone bool
 	// invalid is why the operation does not decode or validate.
 	invalid error
@@ -133,21 +137,39 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 		live = append(live, mi)
 	}
 
-	// Rounds: the first operation of each person, then the second, ...
+	// Rounds: a person's operations in their order, each in a later round
+	// than the one before it, except that events following one another go
+	// in the same round (an event's place in the person's timeline is its
+	// timestamp; an identify, a merge or a delete changes what follows).
+	type keyState struct {
+		round int
+		event bool
+	}
+	last := map[string]keyState{}
+	rounds := 0
+	for _, mi := range live {
+		if mi.key == "" {
+			continue
+		}
+		_, isEvent := mi.task.Payload.(*tasks.Track)
+		if st, ok := last[mi.key]; ok {
+			mi.round = st.round + 1
+			if isEvent && st.event {
+				mi.round = st.round
+			}
+		}
+		last[mi.key] = keyState{mi.round, isEvent}
+		rounds = max(rounds, mi.round+1)
+	}
 	blocked := map[string]bool{}
-	for todo := live; len(todo) > 0; {
-		used := map[string]bool{}
-		var now, later []*multiItem
-		for _, mi := range todo {
+	for r := 0; r < max(rounds, 1); r++ {
+		var now []*multiItem
+		for _, mi := range live {
 			switch {
+			case mi.round != r:
 			case mi.key != "" && blocked[mi.key]:
 				mi.deferred, mi.err = true, errDeferred
-			case mi.key != "" && used[mi.key]:
-				later = append(later, mi)
 			default:
-				if mi.key != "" {
-					used[mi.key] = true
-				}
 				now = append(now, mi)
 			}
 		}
@@ -157,7 +179,6 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 				blocked[mi.key] = true
 			}
 		}
-		todo = later
 	}
 
 	// Each operation's fate.

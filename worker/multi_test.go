@@ -313,9 +313,10 @@ func TestBatchTaskOversizeOperationGoesAlone(t *testing.T) {
 	}
 }
 
-// TestBatchTaskOperationsOfOnePersonInOrder: a person's three operations
-// in one cio:batch task go out in three successive requests (each once the
-// one before was answered), while the other people's go in the first.
+// TestBatchTaskOperationsOfOnePersonInOrder: a person's operations in one
+// cio:batch task go out in successive requests (each once the one before
+// was answered), the events that follow one another together, while the
+// other people's go in the first.
 func TestBatchTaskOperationsOfOnePersonInOrder(t *testing.T) {
 	h := newHarness(t, nil, true)
 	ops := []tasks.Payload{
@@ -323,6 +324,7 @@ func TestBatchTaskOperationsOfOnePersonInOrder(t *testing.T) {
 		ev("other-1", 1),
 		ev("ord", 2),
 		ev("other-2", 1),
+		ev("ord", 3),
 		&tasks.Identify{Identifiers: customerio.Identifiers{ID: "ord"}, Attributes: map[string]any{"step": 3}},
 	}
 	enqueueBatch(t, h, ops)
@@ -340,7 +342,7 @@ func TestBatchTaskOperationsOfOnePersonInOrder(t *testing.T) {
 		}
 		got = append(got, in)
 	}
-	want := fmt.Sprint([][]string{{"ord/identify", "other-1/event", "other-2/event"}, {"ord/event"}, {"ord/identify"}})
+	want := fmt.Sprint([][]string{{"ord/identify", "other-1/event", "other-2/event"}, {"ord/event", "ord/event"}, {"ord/identify"}})
 	if fmt.Sprint(got) != want {
 		t.Errorf("requests %v, want %v", got, want)
 	}

@@ -49,6 +49,7 @@ func commands() []command {
 		{"serve", "HTTP server: ingest front door, /dashboard, /metrics, /healthz, /readyz", runServe},
 		{"sandbox", "serve the in-process Customer.io stand-in and print its URLs and keys", runSandbox},
 		{"enqueue", "enqueue one task (JSON on stdin) or a file of JSON lines", runEnqueue},
+		{"import", "import a CSV or JSON lines file (a backfill) in multi-operation tasks, resumable", runImport},
 		{"dlq", "inspect, retry, delete, purge and export the dead letter store", runDLQ},
 		{"demo", "sandbox + worker + dashboard + the demo scenarios (what `make run` runs)", runDemo},
 		{"bench", "measure cioq against raw asynq with the sandbox (flushes REDIS_URL's database)", runBench},
