@@ -207,8 +207,8 @@ type row struct {
 // source reads rows.
 type source interface {
 	next() (row, bool, error) // false at the end
-	offset() int64           // bytes consumed so far
-	lines() int64            // lines consumed so far
+	offset() int64            // bytes consumed so far
+	lines() int64             // lines consumed so far
 }
 
 // Run imports the file.
