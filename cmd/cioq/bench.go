@@ -25,8 +25,9 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	tasksN := fs.Int("tasks", 0, "tasks per end-to-end and batching measurement (default 20000, quick 3000)")
 	enqDur := fs.Duration("enqueue-duration", 0, "duration of each enqueue measurement (default 3s, quick 1s)")
 	lightDur := fs.Duration("light-duration", 0, "duration of the 100 tasks/s latency measurement (default 5s, quick 2s)")
+	importRows := fs.Int("import-rows", 0, "rows of the import measurement (default 1000000, quick 50000)")
 	limitDur := fs.Duration("limit-duration", 0, "duration of the rate-limited 3-worker measurement (default 10s, quick 3s)")
-	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,multi,latency,limit,app,process")
+	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,multi,latency,limit,app,import,process")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	workerBin := fs.String("worker-bin", "", "path of the cioq binary whose worker command the process and limit sections run (default: this one; e.g. an older build, for a before/after comparison)")
 	noRSS := fs.Bool("no-rss", false, "skip the worker-process measurements (CPU per operation, peak RSS)")
@@ -38,7 +39,7 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		return usageErrorf("REDIS_URL is not set (bench flushes that database: use a spare one)")
 	}
 	opts := bench.Options{RedisURL: url, Quick: *quick, Tasks: *tasksN, EnqueueDuration: *enqDur,
-		LightDuration: *lightDur, LimitDuration: *limitDur, Log: a.stderr}
+		LightDuration: *lightDur, ImportRows: *importRows, LimitDuration: *limitDur, Log: a.stderr}
 	if *only != "" {
 		opts.Only = map[string]bool{}
 		for _, s := range strings.Split(*only, ",") {

@@ -45,6 +45,9 @@ type Options struct {
 	// LimitDuration is how long the three rate-limited workers run (10 s;
 	// quick 3 s).
 	LimitDuration time.Duration
+	// ImportRows is the rows of the import measurement (1,000,000; quick
+	// 50,000).
+	ImportRows int
 	// AppCalls is the number of calls of the app-side cost measurement
 	// (300; quick 60).
 	AppCalls int
@@ -53,7 +56,7 @@ type Options struct {
 	// environment. Empty skips that measurement.
 	WorkerCommand []string
 	// Only, when set, runs only the named sections (enqueue, e2e, batch,
-	// multi, latency, limit, app, process).
+	// multi, latency, limit, app, import, process).
 	Only map[string]bool
 	// Log receives progress lines (nil: none).
 	Log io.Writer
@@ -75,6 +78,12 @@ func (o Options) withDefaults() Options {
 		o.Tasks = 20000
 		if o.Quick {
 			o.Tasks = 3000
+		}
+	}
+	if o.ImportRows <= 0 {
+		o.ImportRows = 1_000_000
+		if o.Quick {
+			o.ImportRows = 50_000
 		}
 	}
 	if o.AppCalls <= 0 {
@@ -184,6 +193,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{"latency", benchLatency},
 		{"limit", benchLimit},
 		{"app", benchApp},
+		{"import", benchImport},
 		{"process", benchProcess},
 	}
 	for _, s := range sections {
