@@ -125,7 +125,9 @@ func (w *Worker) waitGates(ctx context.Context, ws string, gates []gate) error {
 			w.obs.RateLimitWait(g.api, ws, time.Since(start), false)
 		case errors.As(err, &tl):
 			w.obs.RateLimitWait(g.api, ws, tl.RetryAfter, true)
-			return RetryLater(max(tl.RetryAfter, 10*time.Millisecond), err)
+			// Back at its turn among the tasks turned away (spread at the
+			// limit's pace), not all at once when the next slot is free.
+			return RetryLater(max(tl.ComeBack, 10*time.Millisecond), err)
 		case ctx.Err() != nil:
 			return RetryLater(time.Second, err)
 		default:

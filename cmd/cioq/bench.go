@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	importRows := fs.Int("import-rows", 0, "rows of the import measurement (default 1000000, quick 50000)")
 	limitDur := fs.Duration("limit-duration", 0, "duration of the rate-limited 3-worker measurement (default 10s, quick 3s)")
 	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,multi,latency,limit,app,import,process")
+	limitRates := fs.String("limit-rates", "", "comma-separated sandbox limits the limit section runs (of 1,5,100,3000; default all)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	workerBin := fs.String("worker-bin", "", "path of the cioq binary whose worker command the process and limit sections run (default: this one; e.g. an older build, for a before/after comparison)")
 	noRSS := fs.Bool("no-rss", false, "skip the worker-process measurements (CPU per operation, peak RSS)")
@@ -44,6 +46,16 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		opts.Only = map[string]bool{}
 		for _, s := range strings.Split(*only, ",") {
 			opts.Only[strings.TrimSpace(s)] = true
+		}
+	}
+	if *limitRates != "" {
+		opts.LimitRates = map[int]bool{}
+		for _, s := range strings.Split(*limitRates, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return usageErrorf("--limit-rates: %q is not a number", s)
+			}
+			opts.LimitRates[n] = true
 		}
 	}
 	if !*noRSS {

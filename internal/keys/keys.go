@@ -237,6 +237,13 @@ func RateLimitTAT(prefix, limiterKey string) string { return prefix + tag(limite
 // Tag {<limiter key>}.
 func RateLimitThrottle(prefix, limiterKey string) string { return prefix + tag(limiterKey) + ":429" }
 
+// RateLimitWake is the come-back queue of a rate limit: the slot (seconds
+// since 2017-01-01, a string) given to the last caller the limiter turned
+// away, so that the next is told to come back one slot later. Written and
+// read with RateLimitTAT by the reserve script; deleted when a slot went
+// unused; expires at that slot. Same tag as RateLimitTAT.
+func RateLimitWake(prefix, limiterKey string) string { return prefix + tag(limiterKey) + ":wake" }
+
 // RateLimitAPI is the limiter key of one API in one workspace,
 // <workspace>:<api> (e.g. "eu:track"), the part of RateLimitTAT and
 // RateLimitThrottle between the braces. The workspace is as given, not

@@ -73,6 +73,7 @@ var schema = []struct {
 	{"RateLimitTAT", keys.RateLimitTAT(keys.RateLimitPrefix, keys.RateLimitAPI("", "track")), "cioq:ratelimit:{:track}:tat"},
 	{"RateLimitTAT", keys.RateLimitTAT("other:", "eu-shop:app"), "other:{eu-shop:app}:tat"},
 	{"RateLimitThrottle", keys.RateLimitThrottle(keys.RateLimitPrefix, keys.RateLimitBroadcast("eu-shop", 7)), "cioq:ratelimit:{eu-shop:broadcast:7}:429"},
+	{"RateLimitWake", keys.RateLimitWake(keys.RateLimitPrefix, keys.RateLimitAPI("", "track")), "cioq:ratelimit:{:track}:wake"},
 
 	{"IngestSeen", keys.IngestSeen("shop", "0123456789abcdef0123456789abcdef"), "cioq:ingest:seen:shop:0123456789abcdef0123456789abcdef"},
 
@@ -168,8 +169,9 @@ func TestHashTags(t *testing.T) {
 			[]string{keys.RecoveryRun("", "track"), keys.RecoveryPulled("", "track")}},
 		{"the stamp script takes a person's number and records its task", keys.Seq("eu-shop", ok),
 			[]string{keys.Seq("eu-shop", ok), keys.SeqState("eu-shop", ok)}},
-		{"the reserve script reads the GCRA position and the 429 state", "eu-shop:app",
-			[]string{keys.RateLimitTAT(keys.RateLimitPrefix, "eu-shop:app"), keys.RateLimitThrottle(keys.RateLimitPrefix, "eu-shop:app")}},
+		{"the reserve script reads the GCRA position, the 429 state and the come-back queue", "eu-shop:app",
+			[]string{keys.RateLimitTAT(keys.RateLimitPrefix, "eu-shop:app"), keys.RateLimitThrottle(keys.RateLimitPrefix, "eu-shop:app"),
+				keys.RateLimitWake(keys.RateLimitPrefix, "eu-shop:app")}},
 	}
 	for _, g := range groups {
 		for _, k := range g.keys {

@@ -51,6 +51,9 @@ type Options struct {
 	// AppCalls is the number of calls of the app-side cost measurement
 	// (300; quick 60).
 	AppCalls int
+	// LimitRates, when set, runs only the limit measurements of these
+	// sandbox limits (requests per window: 1, 5, 100, 3000).
+	LimitRates map[int]bool
 	// WorkerCommand, when set, starts a worker process (`cioq worker`) for
 	// the peak-RSS measurement; REDIS_URL and CUSTOMERIO_* are added to its
 	// environment. Empty skips that measurement.

@@ -388,40 +388,63 @@ func benchLatency(ctx context.Context, e *env, rep *Report) error {
 	return nil
 }
 
+// limitCase is one rate-limit measurement: the sandbox refuses the
+// request past n in any window; cioq enforces lim.
+type limitCase struct {
+	n      int
+	window time.Duration
+	lim    ratelimit.Limit
+	target string
+}
+
 func benchLimit(ctx context.Context, e *env, rep *Report) error {
 	// cioq's default Track limit (100 per 1.03 s, burst 1), then exactly
 	// 100/s: at exactly the sandbox's limit, network and scheduling jitter
 	// can put a 101st request into some one-second window, which is why the
-	// default keeps a 3 % margin.
-	for _, lim := range []ratelimit.Limit{
-		ratelimit.DefaultTrack,
-		{Rate: 100, Period: time.Second, Burst: 1},
-	} {
+	// default keeps a 3 % margin. Then the same margin at other limits,
+	// from 1 req/s to Customer.io's documented 3,000 per 3 s.
+	hit := "≥ 95 % of the limit, zero 429s"
+	cases := []limitCase{
+		{100, time.Second, ratelimit.DefaultTrack, hit},
+		{100, time.Second, ratelimit.Limit{Rate: 100, Period: time.Second, Burst: 1}, ""},
+		{1, time.Second, ratelimit.Limit{Rate: 1, Period: 1030 * time.Millisecond, Burst: 1}, hit},
+		{5, time.Second, ratelimit.Limit{Rate: 5, Period: 1030 * time.Millisecond, Burst: 1}, hit},
+		{3000, 3 * time.Second, ratelimit.Limit{Rate: 3000, Period: 3090 * time.Millisecond, Burst: 1}, hit},
+	}
+	for _, c := range cases {
+		if e.opts.LimitRates != nil && !e.opts.LimitRates[c.n] {
+			continue
+		}
 		if err := e.flush(ctx); err != nil {
 			return err
 		}
-		if err := limitRun(ctx, e, rep, lim); err != nil {
+		if err := limitRun(ctx, e, rep, c); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func limitRun(ctx context.Context, e *env, rep *Report, lim ratelimit.Limit) error {
-	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1, TrackRateLimit: 100, MaxRecorded: 200_000, MaxRecordedBody: -1})
+func limitRun(ctx context.Context, e *env, rep *Report, c limitCase) error {
+	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1, TrackRateLimit: c.n, TrackRateWindow: c.window, MaxRecorded: 200_000, MaxRecordedBody: -1})
 	hs := httptest.NewServer(sb)
 	defer func() { hs.Close(); sb.Close() }()
 	cc := e.cioConfig()
 	cc.TrackURL = hs.URL + "/track"
-	n := int(100 * e.opts.LimitDuration.Seconds() * 1.5)
-	if err := fill(ctx, producer.NewFromRedis(e.rdb), n, mkIdentify); err != nil {
+	perSec := float64(c.n) / c.window.Seconds()
+	dur := e.opts.LimitDuration
+	if perSec < 10 {
+		dur = max(dur, 20*time.Second) // enough requests to count
+	}
+	n := int(perSec*dur.Seconds()*1.5) + 30
+	if err := fill(ctx, newProducer(e), n, mkIdentify); err != nil {
 		return err
 	}
-	stop, how, err := startLimitWorkers(ctx, e, cc, lim)
+	stop, how, err := startLimitWorkers(ctx, e, cc, c.lim)
 	if err != nil {
 		return err
 	}
-	time.Sleep(e.opts.LimitDuration) // the measurement window itself
+	time.Sleep(dur) // the measurement window itself
 	stop()
 	reqs := sb.Requests(sandbox.RequestFilter{Group: sandbox.GroupTrack})
 	st := sb.Stats()
@@ -439,9 +462,10 @@ func limitRun(ctx context.Context, e *env, rep *Report, lim ratelimit.Limit) err
 			achieved = float64(k-1) / span
 		}
 	}
-	rep.add(Row{Section: "limit", Name: fmt.Sprintf("req/s at the sandbox's 100 req/s Track limit, 3 workers, cioq limit %s", limitName(lim)), Value: achieved, Unit: "req/s",
-		Target: "≥ 95 req/s, zero 429s",
-		Note:   fmt.Sprintf("%d requests, %d answered 429 (a 429 halves the shared rate, recovering over 30 s); %s, unbatched, concurrency 10 each", len(reqs), st.TooManyRequests, how)})
+	limName := fmt.Sprintf("%d per %s", c.n, c.window)
+	rep.add(Row{Section: "limit", Name: fmt.Sprintf("req/s at the sandbox's %s Track limit, 3 workers, cioq limit %s", limName, limitName(c.lim)), Value: achieved, Unit: "req/s",
+		Baseline: perSec, BaseName: "the sandbox's limit", Target: c.target,
+		Note: fmt.Sprintf("%d requests in %s, %d answered 429 (a 429 halves the shared rate, recovering over 30 s); %s, unbatched, concurrency 10 each", len(reqs), dur, st.TooManyRequests, how)})
 	return nil
 }
 
