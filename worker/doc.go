@@ -164,7 +164,11 @@
 // credentials, scheduled for later, or active on a worker that crashed
 // (until asynq's recoverer retries it, 60 to 120 s later) is waited for
 // however long that takes, and one that is gone is skipped at once
-// (logged, OrderingWait with gaveUp). The task that recorded the highest
+// (logged, OrderingWait with gaveUp). A task whose predecessor is running
+// waits in the worker (up to Ordering.ActiveWait) and goes as soon as it
+// is done (a predecessor finishing in the same process wakes it; others
+// are looked at every 20 ms); one rescheduled to wait is run at once by
+// its predecessor's finish, not after its delay. The task that recorded the highest
 // finished number is looked up too: it records that before asynq
 // acknowledges it, and a crash in between delivers it again, before its
 // successor.

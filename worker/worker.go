@@ -178,6 +178,9 @@ func (c Config) withDefaults() Config {
 	if c.Ordering.Poll <= 0 {
 		c.Ordering.Poll = DefaultOrderingPoll
 	}
+	if c.Ordering.ActiveWait <= 0 {
+		c.Ordering.ActiveWait = DefaultOrderingActive
+	}
 	if c.Recovery.MinInterval <= 0 {
 		c.Recovery.MinInterval = DefaultRecoveryMinInterval
 	}
@@ -221,6 +224,10 @@ type Worker struct {
 	// locks serialize a task's dead-letter decisions with asynq's error
 	// handler (deadline.go).
 	locks taskLocks
+	// orderWakes wake a person's tasks waiting in this process when one
+	// of the person's tasks finishes here (ordering.go).
+	orderMu    sync.Mutex
+	orderWakes map[string]*orderWake
 
 	stopOnce  sync.Once
 	stop      chan struct{}
