@@ -1,7 +1,7 @@
 // Package worker delivers cioq tasks from Redis (asynq) to Customer.io.
 //
 // [New] builds an asynq server on the queues (critical=6, default=3, bulk=1
-// unless configured), polling idle queues every 50 ms and moving due
+// unless configured), polling idle queues every 20 ms and moving due
 // retries every second. A worker on one Redis server (or Sentinel) fetches
 // each task in one round trip whichever queue holds it: asynq alone tries
 // the queues one round trip each, in a weighted random order (see

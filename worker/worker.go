@@ -23,7 +23,7 @@ import (
 // Defaults of Config's zero fields.
 const (
 	DefaultConcurrency        = 10
-	DefaultPollInterval       = 50 * time.Millisecond
+	DefaultPollInterval       = 20 * time.Millisecond
 	DefaultDelayedPoll        = time.Second
 	DefaultShutdownTimeout    = 10 * time.Second
 	DefaultAuthRetryDelay     = 30 * time.Second
@@ -56,7 +56,7 @@ type Config struct {
 	// Queues maps queue names to weights (default critical=6, default=3, bulk=1).
 	Queues map[string]int
 	// PollInterval is how often an idle worker looks for new tasks
-	// (asynq's TaskCheckInterval; asynq's default is 1 s, cioq's 50 ms).
+	// (asynq's TaskCheckInterval; asynq's default is 1 s, cioq's 20 ms).
 	PollInterval time.Duration
 	// DelayedPollInterval is how often scheduled and retry tasks are
 	// moved to their queue (asynq's DelayedTaskCheckInterval; default 1 s).
