@@ -52,6 +52,17 @@
 // marked in its attempt log to go alone from then on (as without
 // batching), so that a task Customer.io refuses is dead-lettered by itself.
 //
+// A multi-operation task (cio:batch, tasks.Batch) carries up to 1,000
+// batchable operations of one workspace; each has its own fate, as if it
+// were a task of its own (see multi.go): an operation refused for good
+// becomes a dead letter of its own type with its own payload (id
+// ItemID(task, index)), the others are delivered; a transient failure
+// retries the task, which then sends only the operations not yet settled
+// (its progress record, keys.BatchProgress); an operation in a batch whose
+// failure names none is sent alone from then on; one too large for a batch
+// item goes alone at once; once the task's budget and window are used up,
+// the operations left are dead-lettered one by one as exhausted.
+//
 // Retried (the task stays in Redis):
 //   - 408, 5xx, network errors and timeouts: exponential backoff with full
 //     jitter (1 s doubling to 10 min by default); a Retry-After wins. Each
