@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -13,6 +14,9 @@ import (
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 )
+
+// importMemoryLimit is cioq import's soft memory limit (the Go runtime's).
+const importMemoryLimit = 40 << 20
 
 func runImport(ctx context.Context, a *app, args []string) error {
 	fs := newFlagSet(a, "import", "FILE [flags]",
@@ -53,6 +57,10 @@ func runImport(ctx context.Context, a *app, args []string) error {
 		return usageErrorf("want exactly one FILE (\"-\" = stdin)")
 	}
 	path := fs.Arg(0)
+	// Memory stays bounded whatever the file's size: a batch at a time is
+	// held; a soft limit keeps the garbage collector from letting the
+	// heap grow past it meanwhile.
+	debug.SetMemoryLimit(importMemoryLimit)
 	if *mapSpec != "" && *mapFile != "" {
 		return usageErrorf("give --map or --map-file, not both")
 	}

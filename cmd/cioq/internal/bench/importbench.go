@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/cioq/cioq/customerio"
@@ -55,13 +54,29 @@ func benchImport(ctx context.Context, e *env, rep *Report) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, e.opts.Log
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("cioq import: %w: %s", err, out.String())
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// The peak RSS from /proc (VmHWM, the process's own high-water mark
+	// since its exec), read until it exits. (The kernel's rusage maxrss
+	// would count the bench's own memory, inherited across the fork.)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var peak int64
+	var werr error
+	for running := true; running; {
+		if v := vmHWM(cmd.Process.Pid); v > peak {
+			peak = v
+		}
+		select {
+		case werr = <-exited:
+			running = false
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	el := time.Since(start)
-	var peak int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		peak = ru.Maxrss // KiB on Linux
+	if werr != nil {
+		return fmt.Errorf("cioq import: %w: %s", werr, out.String())
 	}
 	var sum struct {
 		Rows, Enqueued, Rejected, Tasks int64
@@ -73,7 +88,7 @@ func benchImport(ctx context.Context, e *env, rep *Report) error {
 	rep.add(Row{Section: "import", Name: fmt.Sprintf("cioq import of %d CSV rows: wall time", n), Value: el.Seconds(), Unit: "s",
 		Note: fmt.Sprintf("%.0f rows/s; %.0f MiB file, %d cio:batch tasks; `cioq import` child process", float64(n)/el.Seconds(), float64(st.Size())/(1<<20), sum.Tasks)})
 	rep.add(Row{Section: "import", Name: fmt.Sprintf("cioq import of %d CSV rows: peak RSS", n), Value: float64(peak) / 1024, Unit: "MiB",
-		Target: "≤ 64 MiB", Note: "the kernel's maxrss of the child process"})
+		Target: "≤ 64 MiB", Note: "VmHWM of the `cioq import` process, read every 10 ms until it exits"})
 
 	// Delivery at Customer.io's limit.
 	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, BroadcastInterval: -1, TrackRateLimit: 100, MaxRecorded: -1, MaxRecordedBody: -1})

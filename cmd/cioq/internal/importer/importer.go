@@ -602,7 +602,8 @@ func writeCheckpoint(path string, cp checkpoint) error {
 type recorder struct {
 	r    io.Reader
 	buf  []byte
-	base int64 // file offset of buf[0]
+	out  []byte // what take returned last (reused)
+	base int64  // file offset of buf[0]
 }
 
 func (rc *recorder) Read(p []byte) (int, error) {
@@ -611,15 +612,18 @@ func (rc *recorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// take returns the bytes up to file offset end and forgets them.
+// take returns the bytes up to file offset end and forgets them. The bytes
+// are valid until the next take.
 func (rc *recorder) take(end int64) []byte {
 	n := int(end - rc.base)
 	n = max(0, min(n, len(rc.buf)))
-	out := rc.buf[:n:n]
-	rest := rc.buf[n:]
-	rc.buf = append(make([]byte, 0, max(len(rest), 64<<10)), rest...)
+	rc.out = append(rc.out[:0], rc.buf[:n]...)
+	rc.buf = rc.buf[:copy(rc.buf, rc.buf[n:])]
 	rc.base = end
-	return out
+	if cap(rc.out) > 1<<20 {
+		rc.out = nil // a long row: do not keep its buffer
+	}
+	return rc.out
 }
 
 // csvSource reads CSV rows.
