@@ -83,6 +83,10 @@ const emptyAnswerWindow = 5 * time.Millisecond
 type dequeueHook struct {
 	queues  []string
 	weights map[string]int
+	// keys holds each queue's four keys and task key prefix, built once.
+	keys map[string]*queueKeys
+	// args recycles the combined script's argument lists.
+	args sync.Pool
 
 	mu sync.Mutex
 	// empty holds the queues found empty by the last combined run that
@@ -94,11 +98,19 @@ type dequeueHook struct {
 	runs, answered int
 }
 
+// queueKeys are the keys of one queue the dequeue script takes.
+type queueKeys struct {
+	pending, paused, active, lease, prefix string
+}
+
 func newDequeueHook(weights map[string]int) *dequeueHook {
-	h := &dequeueHook{weights: weights, empty: map[string]bool{}}
+	h := &dequeueHook{weights: weights, empty: map[string]bool{}, keys: map[string]*queueKeys{}}
 	for q := range weights {
 		h.queues = append(h.queues, q)
+		h.keys[q] = &queueKeys{keys.AsynqPending(q), keys.AsynqPaused(q), keys.AsynqActive(q), keys.AsynqLease(q), keys.AsynqTaskPrefix(q)}
 	}
+	n := len(h.queues)
+	h.args.New = func() any { s := make([]any, 0, 3+5*n+1); return &s }
 	return h
 }
 
@@ -140,21 +152,28 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		order := h.order(q)
 		h.mu.Unlock()
 
-		ks := make([]string, 0, 4*len(order))
-		args := make([]any, 0, 1+len(order))
+		// EVALSHA sha numkeys keys... lease prefixes..., and EVAL with the
+		// source when Redis does not know the script yet (which loads
+		// it), through the rest of the hook chain.
+		ap := h.args.Get().(*[]any)
+		args := append((*ap)[:0], "evalsha", dequeueAllScript.Hash(), 4*len(order))
+		for _, name := range order {
+			k := h.keys[name]
+			args = append(args, k.pending, k.paused, k.active, k.lease)
+		}
 		args = append(args, lease)
 		for _, name := range order {
-			ks = append(ks, keys.AsynqPending(name), keys.AsynqPaused(name), keys.AsynqActive(name), keys.AsynqLease(name))
-			args = append(args, keys.AsynqTaskPrefix(name))
+			args = append(args, h.keys[name].prefix)
 		}
-		// EVALSHA, and EVAL when Redis does not know the script yet
-		// (which loads it), through the rest of the hook chain.
-		res := redis.NewCmd(ctx, evalArgs("evalsha", dequeueAllScript.Hash(), ks, args)...)
+		res := redis.NewCmd(ctx, args...)
 		err := next(ctx, res)
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			res = redis.NewCmd(ctx, evalArgs("eval", dequeueAllSrc, ks, args)...)
+			args[0], args[1] = "eval", dequeueAllSrc
+			res = redis.NewCmd(ctx, args...)
 			err = next(ctx, res)
 		}
+		*ap = args
+		h.args.Put(ap)
 		v := res.Val()
 		if err == redis.Nil {
 			h.mu.Lock()
@@ -189,7 +208,7 @@ func (h *dequeueHook) match(cmd redis.Cmder) (queue string, lease any, ok bool) 
 	}
 	pending, _ := a[3].(string)
 	for _, q := range h.queues {
-		if pending == keys.AsynqPending(q) {
+		if pending == h.keys[q].pending {
 			return q, a[7], true
 		}
 	}
@@ -202,7 +221,8 @@ func (h *dequeueHook) match(cmd redis.Cmder) (queue string, lease any, ok bool) 
 func (h *dequeueHook) order(first string) []string {
 	out := make([]string, 1, len(h.queues))
 	out[0] = first
-	rest := make([]string, 0, len(h.queues)-1)
+	var buf [8]string
+	rest := buf[:0]
 	total := 0
 	for _, q := range h.queues {
 		if q != first {
@@ -224,13 +244,4 @@ func (h *dequeueHook) order(first string) []string {
 		rest = append(rest[:i], rest[i+1:]...)
 	}
 	return out
-}
-
-func evalArgs(name, script string, ks []string, args []any) []any {
-	out := make([]any, 0, 3+len(ks)+len(args))
-	out = append(out, name, script, len(ks))
-	for _, k := range ks {
-		out = append(out, k)
-	}
-	return append(out, args...)
 }
