@@ -617,7 +617,7 @@ func startLimitWorkers(ctx context.Context, e *env, cc customerio.Config, lim ra
 			cmd.Env = append(os.Environ(), "REDIS_URL="+e.opts.RedisURL,
 				"CUSTOMERIO_SITE_ID="+cc.SiteID, "CUSTOMERIO_TRACK_API_KEY="+cc.TrackAPIKey, "CUSTOMERIO_TRACK_URL="+cc.TrackURL,
 				"CIOQ_LOG_LEVEL=warn", "CIOQ_BATCH=off",
-				fmt.Sprintf("CIOQ_RATE_TRACK=%d/%s:%d", lim.Rate, lim.Period, max(lim.Burst, 1)))
+				fmt.Sprintf("CIOQ_RATE_TRACK=%d/%s:%d", lim.Rate, lim.Period, max(lim.Burst, 1)), "CIOQ_PROBE_INTERVAL=off")
 			cmd.Stdout, cmd.Stderr = e.opts.Log, e.opts.Log
 			if err := cmd.Start(); err != nil {
 				stop()
