@@ -68,6 +68,18 @@ const BatchProgressTTL = 7 * 24 * time.Hour
 // alone at once.
 const aloneConcurrency = 8
 
+// multiTasksAtOnce is how many cio:batch tasks a worker delivers at once,
+// for a batcher sending maxInFlight requests at a time: one per request
+// keeps them full (a task fills one), and the decoded operations waiting
+// for them stay a bounded amount of memory (the other tasks wait,
+// undecoded).
+func multiTasksAtOnce(maxInFlight int) int {
+	if maxInFlight <= 0 {
+		maxInFlight = 4 // batch.Config's default
+	}
+	return maxInFlight
+}
+
 // ItemID returns the id of operation i (from 0) of the cio:batch task
 // taskID: the id of its dead letter, and the task id its event id is
 // derived from when it has none.
@@ -108,6 +120,14 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 	bp, ok := t.Payload.(*tasks.Batch)
 	if !ok || bp == nil {
 		return errNoRoute(t)
+	}
+	// A few tasks at a time fill the workspace's batch requests; more would
+	// only hold their decoded operations in memory meanwhile.
+	select {
+	case w.multiSem <- struct{}{}:
+		defer func() { <-w.multiSem }()
+	case <-ctx.Done():
+		return RetryLater(time.Second, ctx.Err())
 	}
 	n := len(bp.Operations)
 	prog, err := w.readProgress(ctx, t, n)

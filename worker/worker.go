@@ -207,6 +207,8 @@ type Worker struct {
 	// dequeue, when set, serves asynq's dequeues of all queues in one
 	// round trip (dequeue.go).
 	dequeue *dequeueHook
+	// multiSem bounds the cio:batch tasks delivered at once (multi.go).
+	multiSem chan struct{}
 	// batchHook, when set (tests), runs in every batch request before it is sent.
 	batchHook func([]customerio.Operation)
 	// returned, when set (tests), runs as each attempt's handler returns.
@@ -289,6 +291,7 @@ func New(cfg Config) (*Worker, error) {
 	dq := installDequeueHook(rc, cfg.Queues)
 	w := &Worker{
 		dequeue:   dq,
+		multiSem:  make(chan struct{}, multiTasksAtOnce(cfg.Batching.MaxInFlight)),
 		cfg:       cfg,
 		log:       cfg.Logger,
 		obs:       cfg.Observer,

@@ -115,8 +115,8 @@ func procCPU(pid int) (time.Duration, bool) {
 
 // benchProcess runs `cioq worker` processes (the binary users run, with
 // its metrics) at concurrency 50 over cio:track events, unbatched and
-// batched, and reports each one's CPU per operation, Redis's CPU per
-// operation and the batched worker's peak RSS.
+// batched (one task per operation, and multi-operation tasks), and reports
+// each one's CPU per operation, Redis's CPU per operation and its peak RSS.
 func benchProcess(ctx context.Context, e *env, rep *Report) error {
 	if len(e.opts.WorkerCommand) == 0 {
 		rep.add(Row{Section: "process", Name: "worker process CPU and peak RSS, concurrency 50", Unit: "µs/op", Note: "skipped: no worker command"})
@@ -124,27 +124,45 @@ func benchProcess(ctx context.Context, e *env, rep *Report) error {
 	}
 	n := e.opts.Tasks
 	for _, m := range []struct {
-		name string
-		env  []string
+		name  string
+		env   []string
+		multi bool
+		conc  int
 	}{
-		{"unbatched", []string{"CIOQ_BATCH=off"}},
-		{"batched", nil},
+		{"unbatched", []string{"CIOQ_BATCH=off"}, false, 50},
+		{"batched", nil, false, 50},
+		{"multi-operation tasks", nil, true, 50},
+		{"multi-operation tasks", nil, true, 10},
 	} {
 		if err := e.flush(ctx); err != nil {
 			return err
 		}
-		if err := fill(ctx, newProducer(e), n, mkTrack); err != nil {
+		if m.multi {
+			n = e.opts.Tasks * 10
+			if _, err := fillBatch(ctx, newProducer(e), n, multiBatch, mkTrack); err != nil {
+				return err
+			}
+		} else if err := fill(ctx, newProducer(e), n, mkTrack); err != nil {
 			return err
 		}
-		r, err := runChild(ctx, e, n, 50, m.env...)
+		r, err := runChild(ctx, e, n, m.conc, m.env...)
 		if err != nil {
 			return err
 		}
 		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-		note := fmt.Sprintf("`cioq worker` child, %d cio:track tasks in %s (%.0f ops/s, incl. start-up), rate limits off", n, r.elapsed.Round(time.Millisecond), float64(n)/r.elapsed.Seconds())
-		rep.add(Row{Section: "process", Name: "worker process CPU per operation, c50, " + m.name, Value: us(r.workerCPU), Unit: "µs/op", Note: note})
-		rep.add(Row{Section: "process", Name: "Redis CPU per operation, c50, " + m.name, Value: us(r.redisCPU), Unit: "µs/op", Note: note})
-		rep.add(Row{Section: "process", Name: "worker process peak RSS (VmHWM), c50, " + m.name, Value: float64(r.peakKiB) / 1024, Unit: "MiB", Target: "≤ 32 MiB", Note: note})
+		what := fmt.Sprintf("%d cio:track tasks", n)
+		if m.multi {
+			what = fmt.Sprintf("%d cio:track events in cio:batch tasks of %d", n, multiBatch)
+		}
+		note := fmt.Sprintf("`cioq worker` child, %s in %s (%.0f ops/s, incl. start-up), rate limits off", what, r.elapsed.Round(time.Millisecond), float64(n)/r.elapsed.Seconds())
+		c := fmt.Sprintf("c%d, ", m.conc)
+		rep.add(Row{Section: "process", Name: "worker process CPU per operation, " + c + m.name, Value: us(r.workerCPU), Unit: "µs/op", Note: note})
+		rep.add(Row{Section: "process", Name: "Redis CPU per operation, " + c + m.name, Value: us(r.redisCPU), Unit: "µs/op", Note: note})
+		target := ""
+		if m.conc == 50 {
+			target = "≤ 32 MiB"
+		}
+		rep.add(Row{Section: "process", Name: "worker process peak RSS (VmHWM), " + c + m.name, Value: float64(r.peakKiB) / 1024, Unit: "MiB", Target: target, Note: note})
 	}
 	return nil
 }
