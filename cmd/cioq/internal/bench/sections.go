@@ -480,8 +480,12 @@ func limitRun(ctx context.Context, e *env, rep *Report, c limitCase) error {
 	cc.TrackURL = hs.URL + "/track"
 	perSec := float64(c.n) / c.window.Seconds()
 	dur := e.opts.LimitDuration
-	if perSec < 10 {
-		dur = max(dur, 20*time.Second) // enough requests to count
+	if perSec < 10 { // enough requests to count
+		if e.opts.Quick {
+			dur = max(dur, 4*time.Second)
+		} else {
+			dur = max(dur, 20*time.Second)
+		}
 	}
 	n := int(perSec*dur.Seconds()*1.5) + 30
 	if err := fill(ctx, newProducer(e), n, mkIdentify); err != nil {
