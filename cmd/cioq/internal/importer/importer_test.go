@@ -175,11 +175,10 @@ func mustMap(t *testing.T, spec string) importer.Mapping {
 // configured: before enqueueing (Redis gone), or after (the process died
 // between the enqueue and the checkpoint).
 type failingEnqueuer struct {
-	p      *producer.Client
-	n      int32
-	after  bool
-	calls  atomic.Int32
-	cancel context.CancelFunc
+	p     *producer.Client
+	n     int32
+	after bool
+	calls atomic.Int32
 }
 
 var errInjected = errors.New("injected: connection reset")
