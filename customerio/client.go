@@ -300,6 +300,8 @@ type request struct {
 	path  []string
 	query url.Values
 	body  any // nil: no body and no Content-Type
+	// raw, when set, is the body already encoded (body is then nil).
+	raw []byte
 	// pathValues are identifiers taken from the path, scrubbed from errors.
 	pathValues []string
 }
@@ -332,7 +334,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 			Err: fmt.Errorf("%w: the %s API needs %s", ErrMissingCredentials, rq.api, ep.need),
 		}
 	}
-	var body []byte
+	body := rq.raw
 	if rq.body != nil {
 		var err error
 		if body, err = encodeJSON(rq.body); err != nil {

@@ -124,6 +124,39 @@ func (c *Client) Batch(ctx context.Context, ops []Operation) (BatchResult, error
 		return BatchResult{}, err
 	}
 	rq := &request{api: APITrack, op: "batch", method: http.MethodPost, path: []string{"api", "v2", "batch"}, body: batchBody{ops}}
+	return c.batch(ctx, rq, len(ops))
+}
+
+// BatchEncoded is Batch for operations the caller has encoded already
+// (each exactly as Batch would encode it: JSON without HTML escaping) and
+// validated (Operation.ValidateFields, and its encoding below
+// MaxEntityBytes: Operation.Validate's rules), as a batcher does to
+// measure them: it sends {"batch":[...]} of those bytes as they are,
+// without validating or encoding them again. The answer means what
+// Batch's does.
+func (c *Client) BatchEncoded(ctx context.Context, encoded []json.RawMessage) (BatchResult, error) {
+	if len(encoded) == 0 {
+		return BatchResult{}, invalid("batch", "must contain at least one operation")
+	}
+	n := len(`{"batch":[]}`) + len(encoded)
+	for _, e := range encoded {
+		n += len(e)
+	}
+	body := make([]byte, 0, n)
+	body = append(body, `{"batch":[`...)
+	for i, e := range encoded {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, e...)
+	}
+	body = append(body, "]}"...)
+	rq := &request{api: APITrack, op: "batch", method: http.MethodPost, path: []string{"api", "v2", "batch"}, raw: body}
+	return c.batch(ctx, rq, len(encoded))
+}
+
+// batch sends the batch request rq of n operations and reads its answer.
+func (c *Client) batch(ctx context.Context, rq *request, n int) (BatchResult, error) {
 	resp, err := c.do(ctx, rq)
 	if err != nil {
 		return BatchResult{}, err
@@ -149,7 +182,7 @@ func (c *Client) Batch(ctx context.Context, ops []Operation) (BatchResult, error
 	}
 	res := BatchResult{Errors: make([]BatchItemError, 0, len(raw.Errors))}
 	for _, re := range raw.Errors {
-		if re.BatchIndex == nil || *re.BatchIndex < 0 || *re.BatchIndex >= len(ops) {
+		if re.BatchIndex == nil || *re.BatchIndex < 0 || *re.BatchIndex >= n {
 			return BatchResult{}, &APIError{API: APITrack, Operation: rq.op, StatusCode: resp.status, Class: ClassPermanent,
 				Message: "an item error names no item of the batch (batch_index missing or out of range)"}
 		}
@@ -208,6 +241,11 @@ var actionMatrix = map[EntityType]map[Action]bool{
 // action needs, the attribute and event limits, and an encoded size below
 // 32,000 bytes.
 func (o Operation) Validate() error { return o.validate("") }
+
+// ValidateFields is Validate without the encoded size limit, for a caller
+// that encodes the operation itself and checks its length (see
+// BatchEncoded).
+func (o Operation) ValidateFields() error { return o.validateFields("") }
 
 func (o Operation) validate(p string) error {
 	if err := o.validateFields(p); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/internal/testredis"
 	"github.com/cioq/cioq/tasks"
 )
@@ -205,53 +206,62 @@ func (h *failHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
-// TestBatchNthItemFails: Redis fails on the 38th message of a batch, a
-// group that makes two tasks, between them: its object upsert is in Redis,
-// its relate is not. The 503 lists exactly the 37 messages Redis holds as
-// accepted and message 37 as partial, naming the task it holds and the one
-// it lacks; a retry of the whole batch enqueues only the rest.
+// TestBatchNthItemFails: a batch of an identify and 300 group messages
+// (601 tasks' worth: an object upsert and a relate each) goes into two
+// cio:batch tasks, 500 operations and 101; Redis fails on the second.
+// The 503 lists exactly the messages whose every operation is in the
+// first task as accepted, and the message split between the two (its
+// upsert in the first, its relate in the second) as partial. A retry of
+// the whole batch enqueues only the messages not accepted (each accepted
+// one has its dedupe record); the partial message is enqueued whole
+// again (its upsert twice: idempotent).
 func TestBatchNthItemFails(t *testing.T) {
 	hook := &failHook{marker: "FAIL-HERE"}
 	e := newEnv(t, nil, hooked(t, hook))
 
-	var batch []map[string]any
-	for i := 0; i < 50; i++ {
+	batch := []map[string]any{{"type": "identify", "userId": "u-first", "messageId": "m-first", "traits": map[string]any{"plan": "pro"}}}
+	for i := 0; i < 300; i++ {
 		batch = append(batch, map[string]any{"type": "group", "userId": fmt.Sprintf("u%d", i), "groupId": "g",
 			"messageId": fmt.Sprintf("m-%d", i), "traits": map[string]any{"n": i}})
 	}
-	// Message 37's relate task carries the marker; its object upsert does not.
-	batch[37]["traits"] = map[string]any{"n": 37, "relationshipAttributes": map[string]any{"tag": "FAIL-HERE"}}
+	// A relate of the second task carries the marker.
+	batch[261]["traits"] = map[string]any{"n": 260, "relationshipAttributes": map[string]any{"tag": "FAIL-HERE"}}
 	hook.on.Store(true)
 	r := e.do(req{path: "/v1/batch", key: keyTrack, body: map[string]any{"batch": batch}})
 	if r.status != http.StatusServiceUnavailable || r.errCode() != "unavailable" {
 		t.Fatalf("status %d: %s", r.status, r.raw)
 	}
 	acc, _ := r.body["accepted"].([]any)
-	if len(acc) != 37 {
-		t.Fatalf("accepted %d items, want 37: %s", len(acc), r.raw)
+	if len(acc) != 250 {
+		t.Fatalf("accepted %d items, want 250: %s", len(acc), r.raw)
 	}
 	for i, a := range acc {
 		if int(a.(float64)) != i {
 			t.Fatalf("accepted = %v", acc)
 		}
 	}
-	wantPartial := []any{map[string]any{"index": 37.0,
+	wantPartial := []any{map[string]any{"index": 250.0,
 		"queued": []any{tasks.TypeObjectUpsert}, "missing": []any{tasks.TypeRelate}}}
 	if !reflect.DeepEqual(r.body["partial"], wantPartial) {
 		t.Errorf("partial = %v, want %v", r.body["partial"], wantPartial)
 	}
-	eqCounts(t, "after the failure", e.taskCounts(), map[string]int{tasks.TypeObjectUpsert: 38, tasks.TypeRelate: 37})
+	eqCounts(t, "after the failure", e.taskCounts(), map[string]int{tasks.TypeIdentify: 1, tasks.TypeObjectUpsert: 250, tasks.TypeRelate: 249})
 
 	hook.on.Store(false)
 	r = e.do(req{path: "/v1/batch", key: keyTrack, body: map[string]any{"batch": batch}})
-	if r.status != http.StatusOK || r.num("enqueued") != 25 || r.num("duplicates") != 75 {
+	if r.status != http.StatusOK || r.num("enqueued") != 102 || r.num("duplicates") != 499 {
 		t.Fatalf("retry: %d %s", r.status, r.raw)
 	}
-	eqCounts(t, "after the retry", e.taskCounts(), map[string]int{tasks.TypeObjectUpsert: 50, tasks.TypeRelate: 50})
+	eqCounts(t, "after the retry", e.taskCounts(), map[string]int{tasks.TypeIdentify: 1, tasks.TypeObjectUpsert: 301, tasks.TypeRelate: 300})
+	r = e.do(req{path: "/v1/batch", key: keyTrack, body: map[string]any{"batch": batch}})
+	if r.status != http.StatusOK || r.num("enqueued") != 0 || r.num("duplicates") != 601 {
+		t.Fatalf("again: %d %s", r.status, r.raw)
+	}
 }
 
-// TestBatchFailsOnFirstTask: when Redis fails on the first task of an
-// item, that item holds nothing and is not listed as partial.
+// TestBatchFailsOnFirstTask: the messages of a batch share a cio:batch
+// task; when Redis fails on it, none of them holds anything: none is
+// accepted or partial.
 func TestBatchFailsOnFirstTask(t *testing.T) {
 	hook := &failHook{marker: "FAIL-HERE"}
 	hook.on.Store(true)
@@ -265,10 +275,43 @@ func TestBatchFailsOnFirstTask(t *testing.T) {
 	if r.status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d: %s", r.status, r.raw)
 	}
-	if !reflect.DeepEqual(r.body["accepted"], []any{0.0}) || !reflect.DeepEqual(r.body["partial"], []any{}) {
-		t.Errorf("accepted = %v, partial = %v; want [0] and []", r.body["accepted"], r.body["partial"])
+	if !reflect.DeepEqual(r.body["accepted"], []any{}) || !reflect.DeepEqual(r.body["partial"], []any{}) {
+		t.Errorf("accepted = %v, partial = %v; want none of either", r.body["accepted"], r.body["partial"])
 	}
-	eqCounts(t, "after the failure", e.taskCounts(), map[string]int{tasks.TypeObjectUpsert: 1, tasks.TypeRelate: 1})
+	eqCounts(t, "after the failure", e.taskCounts(), map[string]int{})
+}
+
+// TestBatchOfMessagesIsFewTasks: a Segment batch of 200 track messages is
+// queued as one cio:batch task, not 200. Sent again as if concurrently
+// with itself (the first request's dedupe records not written yet), it
+// finds the first one's task by the task's key (a digest of the messages'
+// keys) and enqueues nothing.
+func TestBatchOfMessagesIsFewTasks(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	var batch []map[string]any
+	for i := 0; i < 200; i++ {
+		batch = append(batch, map[string]any{"type": "track", "userId": fmt.Sprintf("u%d", i), "event": "e", "messageId": fmt.Sprintf("t-%d", i)})
+	}
+	r := e.do(req{path: "/v1/batch", key: keyTrack, body: map[string]any{"batch": batch}})
+	if r.status != http.StatusOK || r.num("enqueued") != 200 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	if n := e.rawTaskCount(); n != 1 {
+		t.Errorf("%d tasks in Redis, want 1 cio:batch task", n)
+	}
+	eqCounts(t, "operations", e.taskCounts(), map[string]int{tasks.TypeTrack: 200})
+	recs, err := e.db.Client.Keys(context.Background(), keys.IngestSeen("*", "*")).Result()
+	if err != nil || len(recs) != 200 {
+		t.Fatalf("%d dedupe records (%v)", len(recs), err)
+	}
+	e.db.Client.Del(context.Background(), recs...)
+	r = e.do(req{path: "/v1/batch", key: keyTrack, body: map[string]any{"batch": batch}})
+	if r.status != http.StatusOK || r.num("enqueued") != 0 || r.num("duplicates") != 200 {
+		t.Fatalf("repeat: %d %s", r.status, r.raw)
+	}
+	if n := e.rawTaskCount(); n != 1 {
+		t.Errorf("%d tasks in Redis after the repeat, want 1", n)
+	}
 }
 
 // TestTasksNthFails: the generic endpoint lists the receipts of the tasks

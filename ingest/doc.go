@@ -119,23 +119,41 @@
 // also enqueued with producer.IdempotencyKey("ingest:<source>:<digest of
 // messageId>:<kind>"), which the producer hashes into the task id: that
 // catches a repeat arriving while the first is being enqueued, and the
-// queued tasks of a partially enqueued message.
+// queued tasks of a partially enqueued message. Messages whose tasks go
+// together in cio:batch tasks (below) share the key of the run instead,
+// "ingest:run:<digest of their keys>" (key#0, key#1, ... per task): the
+// same messages again, while the first tasks are in Redis, enqueue
+// nothing.
+//
+// # Many messages, few tasks
+//
+// The Track-mode tasks of a request's consecutive messages that are all
+// batchable (identify, track, page, screen, merges, objects,
+// relationships: not anonymous events, Pipelines messages or /v1/tasks
+// items) are enqueued together with producer.EnqueueBatch: cio:batch
+// tasks of up to 500 operations, delivered as about one Track v2 batch
+// request each, every operation with its own fate (see package worker).
+// A request of many messages so costs a few Redis round trips. The
+// response's enqueued and duplicates count operations (tasks a message
+// makes), not asynq tasks.
 //
 // # Failures: what was accepted
 //
 // Every item of a request is checked before any is enqueued: one bad item
 // refuses the whole request with a 4xx and nothing is enqueued. Tasks are
 // then enqueued in order, and an item's tasks in order (a Track-mode group:
-// cio:object_upsert, then cio:relate). When Redis fails in the middle, the
-// answer is 503 with
+// cio:object_upsert, then cio:relate); a cio:batch task holds all its
+// operations or none. When Redis fails in the middle, the answer is 503
+// with
 //
 //	"accepted": [0, 1, ...]   the indices of the items whose every task Redis
 //	                          holds (for a batch, positions in "batch"; for
 //	                          an mParticle request, positions among the
 //	                          tasks it produced, skipped users not counted)
 //	"partial": [{"index": 37, "queued": ["cio:object_upsert"], "missing": ["cio:relate"]}]
-//	                          the item (at most one) of which Redis holds the
-//	                          first tasks but not the rest: task types in the
+//	                          the items of which Redis holds the first tasks
+//	                          but not the rest (one split between two
+//	                          cio:batch tasks, the second not enqueued): task types in the
 //	                          item's order, queued ones newly enqueued or
 //	                          duplicates; [] when the failure hit an item's
 //	                          first task

@@ -2,9 +2,12 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/cioq/cioq/producer"
@@ -22,6 +25,13 @@ type job struct {
 	// (/v1/tasks: producer.Check).
 	prefix  string
 	checked bool
+	// batch: a typed payload of a batchable type made of a message
+	// (payloadJob), which may share a cio:batch task with the request's
+	// other such jobs; ws is its workspace.
+	batch bool
+	ws    string
+	// key is the job's idempotency key ("" = none).
+	key string
 }
 
 // item is what one received message (event, batch item, custom object,
@@ -84,6 +94,65 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 	}
 	var recs []string
 	defer func() { s.remember(ctx, source, recs) }()
+	// Runs of consecutive items whose every task is batchable go in
+	// cio:batch tasks together (producer.EnqueueBatch): a request of many
+	// messages costs a few Redis round trips instead of one per task.
+	var run []int
+	flush := func() bool {
+		defer func() { run = run[:0] }()
+		if len(run) == 0 {
+			return true
+		}
+		var ops []tasks.Payload
+		var owner []int
+		for _, i := range run {
+			for _, j := range items[i].jobs {
+				ops = append(ops, j.payload)
+				owner = append(owner, i)
+			}
+		}
+		var opts []producer.EnqueueOption
+		if ws := items[run[0]].jobs[0].ws; ws != "" {
+			opts = append(opts, producer.Workspace(ws))
+		}
+		if k := runKey(items, run); k != "" {
+			opts = append(opts, producer.IdempotencyKey(k))
+		}
+		rec, err := s.cfg.Producer.EnqueueBatch(ctx, ops, opts...)
+		for _, rc := range rec.Tasks {
+			res.receipts = append(res.receipts, rc)
+			if rc.Duplicate {
+				res.duplicates += rc.Operations
+			} else {
+				res.enqueued += rc.Operations
+			}
+		}
+		queued := map[int]int{} // item -> its tasks in Redis
+		for k, pl := range rec.Placed {
+			if err == nil || pl.Task >= 0 {
+				queued[owner[k]]++
+			}
+		}
+		for _, i := range run {
+			switch q := queued[i]; {
+			case q == len(items[i].jobs):
+				res.accepted = append(res.accepted, i)
+				if k := seenKey(source, items[i].mid); k != "" {
+					recs = append(recs, k)
+				}
+			case q > 0:
+				// Placed follows the item's order only within a task; name
+				// the item's types as queued and missing by count.
+				res.partial = append(res.partial, partialItem{Index: i,
+					Queued: jobTypes(items[i].jobs[:q]), Missing: jobTypes(items[i].jobs[q:])})
+			}
+		}
+		if err != nil {
+			res.err = s.enqueueError(source, tasks.TypeBatch, err)
+			return false
+		}
+		return true
+	}
 	for i, it := range items {
 		if len(it.jobs) == 0 {
 			res.skipped++
@@ -93,6 +162,17 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 		if seen[i] {
 			res.duplicates += len(it.jobs)
 			res.accepted = append(res.accepted, i)
+			continue
+		}
+		if len(items) > 1 && batchable(it) && (len(run) == 0 || it.jobs[0].ws == items[run[0]].jobs[0].ws) {
+			run = append(run, i)
+			continue
+		}
+		if !flush() {
+			return res
+		}
+		if len(items) > 1 && batchable(it) {
+			run = append(run, i)
 			continue
 		}
 		for n, j := range it.jobs {
@@ -121,6 +201,10 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 			recs = append(recs, k)
 		}
 	}
+	if !flush() {
+		return res
+	}
+	slices.Sort(res.accepted)
 	return res
 }
 
@@ -148,6 +232,34 @@ func (s *Server) checkContracts(items []item) *reqError {
 		}
 	}
 	return nil
+}
+
+// runKey is the idempotency key of a run of items enqueued together: a
+// digest of its jobs' keys (each message's), so the same messages sent
+// again while the first tasks are in Redis (a concurrent repeat) enqueue
+// nothing; "" when a job has no key.
+func runKey(items []item, run []int) string {
+	h := sha256.New()
+	for _, i := range run {
+		for _, j := range items[i].jobs {
+			if j.key == "" {
+				return ""
+			}
+			h.Write([]byte(j.key))
+			h.Write([]byte{0})
+		}
+	}
+	return "ingest:run:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// batchable reports whether every task of it may go in a cio:batch task.
+func batchable(it item) bool {
+	for _, j := range it.jobs {
+		if !j.batch || j.ws != it.jobs[0].ws {
+			return false
+		}
+	}
+	return true
 }
 
 func jobTypes(jobs []job) []string {

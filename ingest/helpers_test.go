@@ -27,6 +27,7 @@ import (
 	"github.com/cioq/cioq/internal/testredis"
 	"github.com/cioq/cioq/internal/testsupport"
 	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -195,7 +196,7 @@ func (e *env) waitDrained() {
 }
 
 // taskCounts counts the tasks waiting in Redis by type.
-func (e *env) taskCounts() map[string]int {
+func (e *env) taskCounts() map[string]int { // operations by type (see countOps)
 	e.t.Helper()
 	out := map[string]int{}
 	for _, q := range []string{"critical", "default", "bulk"} {
@@ -205,7 +206,7 @@ func (e *env) taskCounts() map[string]int {
 				break
 			}
 			for _, ti := range infos {
-				out[ti.Type]++
+				countOps(out, ti)
 			}
 		}
 		for page := 1; ; page++ {
@@ -214,11 +215,40 @@ func (e *env) taskCounts() map[string]int {
 				break
 			}
 			for _, ti := range infos {
-				out[ti.Type]++
+				countOps(out, ti)
 			}
 		}
 	}
 	return out
+}
+
+// rawTaskCount is the number of asynq tasks pending in the queues.
+func (e *env) rawTaskCount() int {
+	e.t.Helper()
+	n := 0
+	for _, q := range []string{"critical", "default", "bulk"} {
+		if qi, err := e.insp.GetQueueInfo(q); err == nil {
+			n += qi.Pending + qi.Scheduled
+		}
+	}
+	return n
+}
+
+// countOps counts the operations of a task by type: a cio:batch task's
+// by its operations' types.
+func countOps(out map[string]int, ti *asynq.TaskInfo) {
+	if ti.Type != tasks.TypeBatch {
+		out[ti.Type]++
+		return
+	}
+	_, p, err := tasks.Decode(ti.Type, ti.Payload)
+	if err != nil {
+		out[ti.Type]++
+		return
+	}
+	for _, it := range p.(*tasks.Batch).Operations {
+		out[it.Type]++
+	}
 }
 
 func (e *env) totalTasks() int {

@@ -277,7 +277,8 @@ func payloadJob(src *source, prefix, messageID, suffix string, p tasks.Payload) 
 	if err := p.Validate(); err != nil {
 		return job{}, validation(prefix, p.TaskType(), err)
 	}
-	return job{typ: p.TaskType(), payload: p, opts: baseOpts(src, messageID, suffix), prefix: prefix}, nil
+	return job{typ: p.TaskType(), payload: p, opts: baseOpts(src, messageID, suffix), prefix: prefix,
+		batch: tasks.Batchable(p.TaskType()), ws: src.Workspace, key: idempotencyKey(src.Name, messageID, suffix)}, nil
 }
 
 // planPipelines forwards the message as a cdp:<call> task, as received

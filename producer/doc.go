@@ -55,6 +55,11 @@
 //     ("1000" → 1000), before anything reaches Redis.
 //
 // EnqueueRaw takes a task type and a JSON payload (for the HTTP ingest and
-// the CLI); it validates exactly like the typed methods and keeps fields it
-// does not know.
+// the CLI); it validates exactly like the typed methods (a cio:batch
+// payload operation by operation) and keeps fields it does not know.
+//
+// EnqueueBatch puts many batchable operations in a few cio:batch tasks (up
+// to BatchSize operations each), so a burst costs a few Redis round trips
+// and the worker sends each task as about one Track v2 batch request; see
+// there for how idempotency keys and WithOrdering apply.
 package producer

@@ -239,6 +239,11 @@ func (c *Client) checkRaw(typ string, payload json.RawMessage, opts []EnqueueOpt
 		return rawTask{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
 	raw := env.Payload
+	if b, ok := p.(*tasks.Batch); ok {
+		if raw, err = checkBatchItems(typ, b, raw); err != nil {
+			return rawTask{}, err
+		}
+	}
 	if field, id := missingID(p); field != "" {
 		if raw, err = setField(raw, field, id); err != nil {
 			return rawTask{}, fmt.Errorf("producer: %s: %w", typ, invalid("payload", "must be a JSON object"))

@@ -17,6 +17,7 @@ type enqueueConfig struct {
 	expiresIn time.Duration
 	maxRetry  int // -1 = type default
 	timeout   time.Duration
+	batchSize int // EnqueueBatch's operations per task; 0 = default
 }
 
 // IdempotencyKey makes the task's id a keyed hash of key (Client.TaskIDForKey):

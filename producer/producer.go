@@ -262,4 +262,8 @@ type Receipt struct {
 	// Duplicate is true when the idempotency key was already taken: nothing
 	// was enqueued and the receipt describes the first task.
 	Duplicate bool
+	// Operations is how many operations the task carries, in receipts of
+	// EnqueueBatch (a cio:batch task holds several; a task of its own,
+	// 1); 0 elsewhere.
+	Operations int
 }

@@ -291,6 +291,20 @@
 //
 //	{"delivery_id": "RPILAgABAWnlyCDs4_Cuqzu8Ti4S", "metric": "opened", "timestamp": 1767222000}
 //
+// # cio:batch
+//
+// Many batchable operations of one workspace in one task ([Batch]): each
+// an operation type (identify, track, merges, delete, suppress, devices,
+// objects, relationships) and its payload, as its own task would carry
+// it. The worker delivers them in Track v2 batch requests, each
+// operation with its own fate (an operation Customer.io refuses becomes a
+// dead letter of its own type). producer.EnqueueBatch fills these.
+//
+//	{"operations": [
+//	  {"type": "cio:identify", "payload": {"identifiers": {"id": "user-123"}, "attributes": {"plan": "pro"}}},
+//	  {"type": "cio:track", "payload": {"identifiers": {"id": "user-123"}, "name": "upgraded",
+//	   "id": "01HZY8V4Q6W5M3K2J1N0P9R8S7"}}]}
+//
 // # cdp:identify
 //
 // Pipelines identify ([CDPIdentify]): a Segment-spec message (camelCase),

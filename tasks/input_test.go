@@ -215,6 +215,7 @@ func TestDecodeTypeErrors(t *testing.T) {
 		{tasks.TypeSegmentRemove, `{"segment_id":1,"ids":"` + secret + `"}`, "ids", "must be an array, got a string"},
 		{tasks.TypeFormSubmit, `{"form_id":"f","data":{"email":"` + secret + `","age":42}}`, "data.age", "must be a string, got a number"},
 		{tasks.TypeMetric, `{"delivery_id":"d","metric":"opened","timestamp":"` + secret + `"}`, "timestamp", "must be an integer, got a string"},
+		{tasks.TypeBatch, `{"operations":[{"type":"cio:track","payload":{}},{"type":7}]}`, "operations[1].type", "must be a string, got a number"},
 		// Pipelines (decoded by PipelinesMessage.UnmarshalJSON)
 		{tasks.TypeCDPIdentify, `{"userId":5}`, "userId", "must be a string, got a number"},
 		{tasks.TypeCDPIdentify, `{"userId":"u","traits":[]}`, "traits", "must be an object, got an array"},
@@ -260,7 +261,7 @@ func TestDecodeTypeErrors(t *testing.T) {
 	for _, typ := range []string{tasks.TypeSendEmail, tasks.TypeSendPush, tasks.TypeSendSMS, tasks.TypeSendInApp, tasks.TypeSendInbox, tasks.TypeSendWhatsApp,
 		tasks.TypeIdentify, tasks.TypeTrack, tasks.TypeTrackAnonymous, tasks.TypeMergeAnonymous, tasks.TypeMergePeople, tasks.TypeDelete, tasks.TypeSuppress,
 		tasks.TypeUnsuppress, tasks.TypeDeviceAdd, tasks.TypeDeviceDelete, tasks.TypeObjectUpsert, tasks.TypeObjectDelete, tasks.TypeRelate, tasks.TypeUnrelate,
-		tasks.TypeBroadcastTrigger, tasks.TypeSegmentAdd, tasks.TypeSegmentRemove, tasks.TypeFormSubmit, tasks.TypeMetric,
+		tasks.TypeBroadcastTrigger, tasks.TypeSegmentAdd, tasks.TypeSegmentRemove, tasks.TypeFormSubmit, tasks.TypeMetric, tasks.TypeBatch,
 		tasks.TypeCDPIdentify, tasks.TypeCDPTrack, tasks.TypeCDPPage, tasks.TypeCDPScreen, tasks.TypeCDPGroup, tasks.TypeCDPAlias} {
 		covered[typ] = true
 	}

@@ -38,6 +38,7 @@ const (
 	TypeSegmentRemove    = "cio:segment_remove"    // remove people from a manual segment
 	TypeFormSubmit       = "cio:form_submit"       // submit a form
 	TypeMetric           = "cio:metric"            // report a delivery metric (opened, delivered, bounced, ...)
+	TypeBatch            = "cio:batch"             // many batchable operations of one workspace in one task
 
 	TypeCDPIdentify = "cdp:identify" // Pipelines identify
 	TypeCDPTrack    = "cdp:track"    // Pipelines track
@@ -166,8 +167,12 @@ type Spec struct {
 	API customerio.API
 	// Batchable reports whether the type has a Track v2 operation, so the
 	// worker can coalesce it with other tasks' operations into one
-	// POST /api/v2/batch (worker.Batching).
+	// POST /api/v2/batch (worker.Batching), and its operations can go in a
+	// cio:batch task.
 	Batchable bool
+	// Multi reports whether a task of the type carries several operations
+	// of other (batchable) types, each with its own fate: cio:batch.
+	Multi bool
 	// New returns a fresh zero payload (a pointer) to decode into.
 	New func() Payload
 	// Defaults are the type's enqueue options: queue, retry budget
@@ -233,6 +238,8 @@ var specs = []Spec{
 	// opened, converted and delivered).
 	{Type: TypeFormSubmit, API: apiTrack, New: newPayload[FormSubmit], Defaults: defaults(QueueDefault)},
 	{Type: TypeMetric, API: apiTrack, New: newPayload[Metric], Defaults: defaults(QueueDefault)},
+	// Many batchable operations in one task (multi.go).
+	{Type: TypeBatch, API: apiTrack, Multi: true, New: newPayload[Batch], Defaults: defaults(QueueDefault)},
 
 	{Type: TypeCDPIdentify, API: apiPipelines, New: newPayload[CDPIdentify], Defaults: defaults(QueueDefault)},
 	{Type: TypeCDPTrack, API: apiPipelines, New: newPayload[CDPTrack], Defaults: defaults(QueueDefault)},

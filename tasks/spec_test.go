@@ -49,6 +49,7 @@ var specWant = map[string]struct {
 	tasks.TypeSegmentRemove:    {api: customerio.APITrack, queue: tasks.QueueBulk},
 	tasks.TypeFormSubmit:       {api: customerio.APITrack, queue: tasks.QueueDefault},
 	tasks.TypeMetric:           {api: customerio.APITrack, queue: tasks.QueueDefault},
+	tasks.TypeBatch:            {api: customerio.APITrack, queue: tasks.QueueDefault},
 
 	tasks.TypeCDPIdentify: {api: customerio.APIPipelines, queue: tasks.QueueDefault, eventID: "messageId"},
 	tasks.TypeCDPTrack:    {api: customerio.APIPipelines, queue: tasks.QueueDefault, eventID: "messageId"},

@@ -33,6 +33,7 @@ func TestRegistry(t *testing.T) {
 		tasks.TypeSegmentRemove: tasks.QueueBulk,
 		tasks.TypeFormSubmit:    tasks.QueueDefault,
 		tasks.TypeMetric:        tasks.QueueDefault,
+		tasks.TypeBatch:         tasks.QueueDefault,
 		tasks.TypeCDPIdentify:   tasks.QueueDefault, tasks.TypeCDPTrack: tasks.QueueDefault,
 		tasks.TypeCDPPage: tasks.QueueDefault, tasks.TypeCDPScreen: tasks.QueueDefault,
 		tasks.TypeCDPGroup: tasks.QueueDefault, tasks.TypeCDPAlias: tasks.QueueDefault,

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -115,16 +116,17 @@ func (w *Worker) batcher(ws string) *batch.Batcher {
 		return b
 	}
 	bc := w.cfg.Batching
-	b := batch.New(func(ctx context.Context, ops []customerio.Operation) (customerio.BatchResult, error) {
-		return w.sendBatch(ctx, ws, ops)
+	b := batch.NewEncoded(func(ctx context.Context, ops []customerio.Operation, encoded []json.RawMessage) (customerio.BatchResult, error) {
+		return w.sendBatch(ctx, ws, ops, encoded)
 	}, batch.Config{Linger: bc.Linger, MaxOps: bc.MaxOps, MaxInFlight: bc.MaxInFlight, Logger: w.log})
 	w.batchers[ws] = b
 	return b
 }
 
-// sendBatch is the Batchers' SendFunc: one rate-limit slot of the
-// workspace's Track API per request, then POST /api/v2/batch.
-func (w *Worker) sendBatch(ctx context.Context, ws string, ops []customerio.Operation) (customerio.BatchResult, error) {
+// sendBatch is the Batchers' send: one rate-limit slot of the workspace's
+// Track API per request, then POST /api/v2/batch of the operations as the
+// Batcher encoded (and validated) them.
+func (w *Worker) sendBatch(ctx context.Context, ws string, ops []customerio.Operation, encoded []json.RawMessage) (customerio.BatchResult, error) {
 	if h := w.batchHook; h != nil {
 		h(ops)
 	}
@@ -138,7 +140,7 @@ func (w *Worker) sendBatch(ctx context.Context, ws string, ops []customerio.Oper
 		return customerio.BatchResult{}, err
 	}
 	start := time.Now()
-	res, err := c.Batch(ctx, ops)
+	res, err := c.BatchEncoded(ctx, encoded)
 	w.obs.Response(string(customerio.APITrack), statusClass(err), time.Since(start))
 	if err != nil {
 		w.throttled(ws, gates, err)

@@ -31,7 +31,8 @@ var errUnknownWorkspace = errors.New("the workspace is unknown to this worker")
 // deliver is the innermost handler: it calls Customer.io through the task
 // type's route (routes.go): in a Track v2 batch when the type is batched,
 // else its one request (App API sends keep a send record), or for an
-// object upsert or relationship one entity request per operation.
+// object upsert or relationship one entity request per operation; a
+// cio:batch task's operations go through deliverMulti (multi.go).
 func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 	t, ok := Decoded(ctx)
 	if !ok {
@@ -43,6 +44,9 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 		return &customerio.APIError{API: api, Operation: t.Type, Class: customerio.ClassAuth,
 			Message: fmt.Sprintf("workspace %q is not configured", displayWS(t.Envelope.Workspace)),
 			Err:     fmt.Errorf("%w (%w)", customerio.ErrMissingCredentials, errUnknownWorkspace)}
+	}
+	if isMulti(t.Type) {
+		return w.deliverMulti(ctx, c, t, at)
 	}
 	if w.batchTypes[t.Type] && w.deliversAlone(ctx, t) {
 		w.log.Debug("delivering on its own: an earlier batch failed without naming its operation", "type", t.Type, "task_id", t.ID, "queue", t.Queue)

@@ -1,8 +1,11 @@
 // Package worker delivers cioq tasks from Redis (asynq) to Customer.io.
 //
 // [New] builds an asynq server on the queues (critical=6, default=3, bulk=1
-// unless configured), polling idle queues every 50 ms and moving due
-// retries every second. Each task is decoded and validated, checked for
+// unless configured), polling idle queues every 20 ms and moving due
+// retries every second. A worker on one Redis server (or Sentinel) fetches
+// each task in one round trip whichever queue holds it: asynq alone tries
+// the queues one round trip each, in a weighted random order (see
+// dequeue.go). Each task is decoded and validated, checked for
 // expiry, passed through the configured [Config.Middleware] and delivered
 // through its type's route in one delivery table (routes.go: the Customer.io
 // call, and the Track v2 operation of a batchable type) with the
@@ -48,6 +51,17 @@
 // none: every task of the batch is retried as after a transient failure,
 // marked in its attempt log to go alone from then on (as without
 // batching), so that a task Customer.io refuses is dead-lettered by itself.
+//
+// A multi-operation task (cio:batch, tasks.Batch) carries up to 1,000
+// batchable operations of one workspace; each has its own fate, as if it
+// were a task of its own (see multi.go): an operation refused for good
+// becomes a dead letter of its own type with its own payload (id
+// ItemID(task, index)), the others are delivered; a transient failure
+// retries the task, which then sends only the operations not yet settled
+// (its progress record, keys.BatchProgress); an operation in a batch whose
+// failure names none is sent alone from then on; one too large for a batch
+// item goes alone at once; once the task's budget and window are used up,
+// the operations left are dead-lettered one by one as exhausted.
 //
 // Retried (the task stays in Redis):
 //   - 408, 5xx, network errors and timeouts: exponential backoff with full
@@ -173,7 +187,11 @@
 // credentials, scheduled for later, or active on a worker that crashed
 // (until asynq's recoverer retries it, 60 to 120 s later) is waited for
 // however long that takes, and one that is gone is skipped at once
-// (logged, OrderingWait with gaveUp). The task that recorded the highest
+// (logged, OrderingWait with gaveUp). A task whose predecessor is running
+// waits in the worker (up to Ordering.ActiveWait) and goes as soon as it
+// is done (a predecessor finishing in the same process wakes it; others
+// are looked at every 20 ms); one rescheduled to wait is run at once by
+// its predecessor's finish, not after its delay. The task that recorded the highest
 // finished number is looked up too: it records that before asynq
 // acknowledges it, and a crash in between delivers it again, before its
 // successor.

@@ -205,7 +205,10 @@ func (w *Worker) apply(ctx context.Context, t *Task, at *asynq.Task, d decision)
 			w.authOK(ws, d.api)
 			w.noteSuccess(ws, d.api)
 		}
-		w.obs.Delivered(t.Type, t.Queue, ws, d.latency)
+		if !isMulti(t.Type) {
+			// A cio:batch task's operations were reported one by one.
+			w.obs.Delivered(t.Type, t.Queue, ws, d.latency)
+		}
 		return nil
 	case decideDeadLetter:
 		if d.class == DeadLetterExpired {

@@ -12,7 +12,7 @@ import (
 
 // DefaultRateLimitMaxWait is how long a task may wait in the worker for a
 // rate-limit slot before it is rescheduled instead (RateLimits.MaxWait).
-const DefaultRateLimitMaxWait = time.Second
+const DefaultRateLimitMaxWait = 2 * time.Second
 
 // Limits are the rate limits of one workspace. A zero field takes the
 // ratelimit package's default (DefaultTrack, DefaultApp,
@@ -64,9 +64,12 @@ type RateLimits struct {
 	// back to Default).
 	Workspaces map[string]Limits
 	// MaxWait is the longest a task waits in the worker for a slot (default
-	// 1 s). A task facing a longer wait is rescheduled for when the slot is
-	// expected to be free, without spending its retry budget and without
-	// holding a worker slot.
+	// 2 s: a task rescheduled comes back up to about two seconds late, asynq
+	// keeping retry times in whole seconds and moving due ones every
+	// second, and must still find its slot ahead). A task facing a longer
+	// wait is rescheduled for its turn among the tasks turned away (see
+	// ratelimit.Result.ComeBack), without spending its retry budget and
+	// without holding a worker slot.
 	MaxWait time.Duration
 	// Limiter tunes the shared limiter (key prefix, slow-down after 429).
 	Limiter ratelimit.Config
@@ -125,7 +128,9 @@ func (w *Worker) waitGates(ctx context.Context, ws string, gates []gate) error {
 			w.obs.RateLimitWait(g.api, ws, time.Since(start), false)
 		case errors.As(err, &tl):
 			w.obs.RateLimitWait(g.api, ws, tl.RetryAfter, true)
-			return RetryLater(max(tl.RetryAfter, 10*time.Millisecond), err)
+			// Back at its turn among the tasks turned away (spread at the
+			// limit's pace), not all at once when the next slot is free.
+			return RetryLater(max(tl.ComeBack, 10*time.Millisecond), err)
 		case ctx.Err() != nil:
 			return RetryLater(time.Second, err)
 		default:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,6 +21,7 @@ import (
 const (
 	DefaultOrderingMaxWait = 30 * time.Second
 	DefaultOrderingPoll    = 200 * time.Millisecond
+	DefaultOrderingActive  = 2 * time.Second
 	orderingTTL            = sequence.TTL
 	// orderingChunk is how many earlier numbers the gate reads per round
 	// trip (it reads more only when those are all gone).
@@ -69,9 +71,14 @@ type Ordering struct {
 	// task (yet), or one of which no record exists (default 30 s). A
 	// predecessor that is still queued is waited for regardless.
 	MaxWait time.Duration
-	// Poll is how long a task waits in the worker for its predecessor
-	// before it is rescheduled (default 200 ms).
+	// Poll is how long a task waits in the worker for a predecessor that
+	// is queued but not running before it is rescheduled (default 200 ms).
 	Poll time.Duration
+	// ActiveWait is how long a task waits in the worker for a predecessor
+	// that is running (being delivered, or itself waiting in a worker for
+	// the one before it) before it is rescheduled (default 2 s): such a
+	// predecessor is done in moments, and the task goes as soon as it is.
+	ActiveWait time.Duration
 }
 
 // DoneKey is the Redis key of the copy of the highest finished seq of a
@@ -215,14 +222,21 @@ type orderVerdict struct {
 	// retrying, is when asynq runs that one next: no use looking again
 	// before.
 	until time.Time
+	// active: the predecessor waited for is running.
+	active bool
 }
 
 // orderGate returns nil when t may be delivered now, or a RetryLater error.
+// While it waits it looks again every orderingRecheck, and at once (then
+// at short intervals, for asynq's acknowledgement) when a task of the same
+// person finishes in this process.
 func (w *Worker) orderGate(ctx context.Context, t *Task) error {
 	env := t.Envelope
 	start := time.Now()
-	deadline := start.Add(w.cfg.Ordering.Poll)
 	seen := map[string]bool{} // predecessors found to hold their number
+	wake := w.orderWaiter(env.Workspace, env.OrderKey)
+	defer w.orderUnwait(env.Workspace, env.OrderKey, wake)
+	var soon []time.Duration // quick re-checks after a wake
 	for {
 		v, err := w.orderCheck(ctx, t, seen)
 		if err != nil {
@@ -246,14 +260,92 @@ func (w *Worker) orderGate(ctx context.Context, t *Task) error {
 			}
 			return nil
 		}
+		limit := w.cfg.Ordering.Poll
+		if v.active {
+			limit = max(limit, w.cfg.Ordering.ActiveWait)
+		}
+		deadline := start.Add(limit)
 		if time.Now().After(deadline) || v.until.After(deadline) {
+			// Rescheduled (back in a second or two, to notice a
+			// predecessor that left the queue); the predecessor's finish
+			// runs it at once (wakeSuccessor).
 			return RetryLater(time.Second, errWaitingForPredecessor)
 		}
+		next := orderingRecheck
+		if len(soon) > 0 {
+			next, soon = soon[0], soon[1:]
+		}
+		timer := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return RetryLater(time.Second, errWaitingForPredecessor)
-		case <-time.After(20 * time.Millisecond):
+		case <-wake.ch:
+			timer.Stop()
+			wake = w.orderRewait(env.Workspace, env.OrderKey, wake)
+			// The task that finished is acknowledged by asynq a moment
+			// after it recorded its finish: look now, then shortly after.
+			soon = []time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond}
+		case <-timer.C:
 		}
+	}
+}
+
+// orderingRecheck is how often a waiting task looks at its predecessors
+// when nothing in this process tells it one finished.
+const orderingRecheck = 20 * time.Millisecond
+
+// orderWake is a person's wake-up in this process: ch is closed when a
+// task of the person finishes here.
+type orderWake struct {
+	ch      chan struct{}
+	waiters int
+}
+
+func orderWakeKey(ws, key string) string { return ws + "\x00" + key }
+
+// orderWaiter registers a waiter for the person's wake-up.
+func (w *Worker) orderWaiter(ws, key string) *orderWake {
+	w.orderMu.Lock()
+	defer w.orderMu.Unlock()
+	if w.orderWakes == nil {
+		w.orderWakes = map[string]*orderWake{}
+	}
+	k := orderWakeKey(ws, key)
+	ow := w.orderWakes[k]
+	if ow == nil {
+		ow = &orderWake{ch: make(chan struct{})}
+		w.orderWakes[k] = ow
+	}
+	ow.waiters++
+	return ow
+}
+
+// orderUnwait unregisters a waiter.
+func (w *Worker) orderUnwait(ws, key string, ow *orderWake) {
+	w.orderMu.Lock()
+	defer w.orderMu.Unlock()
+	ow.waiters--
+	k := orderWakeKey(ws, key)
+	if ow.waiters <= 0 && w.orderWakes[k] == ow {
+		delete(w.orderWakes, k)
+	}
+}
+
+// orderRewait trades a fired wake-up for the person's current one.
+func (w *Worker) orderRewait(ws, key string, ow *orderWake) *orderWake {
+	w.orderUnwait(ws, key, ow)
+	return w.orderWaiter(ws, key)
+}
+
+// orderWakeUp wakes the tasks of the person waiting in this process.
+func (w *Worker) orderWakeUp(ws, key string) {
+	w.orderMu.Lock()
+	defer w.orderMu.Unlock()
+	k := orderWakeKey(ws, key)
+	if ow := w.orderWakes[k]; ow != nil {
+		close(ow.ch)
+		delete(w.orderWakes, k)
 	}
 }
 
@@ -318,9 +410,9 @@ func (w *Worker) orderCheck(ctx context.Context, t *Task, seen map[string]bool) 
 				holders = append(holders, holderAt{seq: s, Holder: h})
 			}
 		}
-		wait, until, gone, err := w.lookUp(ctx, holders, env.OrderKey, done, now, seen)
+		wait, until, active, gone, err := w.lookUp(ctx, holders, env.OrderKey, done, now, seen)
 		if err != nil || wait {
-			v.until = until
+			v.until, v.active = until, active
 			return v, err
 		}
 		skipped = append(skipped, gone...)
@@ -381,9 +473,9 @@ type holderAt struct {
 // next, if it is scheduled or retrying), or may still be on its way (taken
 // less than MaxWait ago, not in Redis). gone lists the numbers above done
 // whose tasks left the queue.
-func (w *Worker) lookUp(ctx context.Context, hs []holderAt, orderKey string, done int64, now time.Time, seen map[string]bool) (wait bool, until time.Time, gone []int64, err error) {
+func (w *Worker) lookUp(ctx context.Context, hs []holderAt, orderKey string, done int64, now time.Time, seen map[string]bool) (wait bool, until time.Time, active bool, gone []int64, err error) {
 	if len(hs) == 0 {
-		return false, time.Time{}, nil, nil
+		return false, time.Time{}, false, nil, nil
 	}
 	cmds := make([]*redis.StringCmd, len(hs))
 	if _, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -392,29 +484,29 @@ func (w *Worker) lookUp(ctx context.Context, hs []holderAt, orderKey string, don
 		}
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
-		return false, time.Time{}, nil, err
+		return false, time.Time{}, false, nil, err
 	}
 	for i, h := range hs {
 		state, err := cmds[i].Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return false, time.Time{}, nil, err
+			return false, time.Time{}, false, nil, err
 		}
 		switch {
 		case asynqQueued(state):
 			if held, next := w.holds(h, state, orderKey, seen); held {
-				return true, next, nil, nil
+				return true, next, state == "active", nil, nil
 			}
 			// The id now names another task (an idempotency key used
 			// again after the first task left Redis): this one is gone.
 		case state == "" && h.seq != done && now.Sub(h.Stamped) < w.cfg.Ordering.MaxWait:
 			// Not in Redis: its enqueue may be under way.
-			return true, time.Time{}, nil, nil
+			return true, time.Time{}, false, nil, nil
 		}
 		if h.seq > done {
 			gone = append(gone, h.seq)
 		}
 	}
-	return false, time.Time{}, gone, nil
+	return false, time.Time{}, false, gone, nil
 }
 
 // holds reports whether the queued task h names (in state) is the one
@@ -473,6 +565,36 @@ func (w *Worker) orderDone(ctx context.Context, t *Task) {
 		scriptCall{advanceScript, []string{DoneKey(ws, key)}, []any{env.Seq, ttl}}); err != nil {
 		w.log.Warn("ordering: could not record a finished task; the person's next task goes ahead once this one has left the queue",
 			"type", t.Type, "task_id", t.ID, "seq", env.Seq, "error", err.Error())
+	}
+	w.orderWakeUp(ws, key)
+	w.wakeSuccessor(wctx, ws, key, env.Seq+1)
+}
+
+// wakeSuccessor runs the task holding number seq of the person now when it
+// was rescheduled to wait for its predecessor (it is in asynq's retry set,
+// its last error that wait), instead of letting it wait out its delay: its
+// predecessor just finished. A task of any other state is left alone: one
+// pending or running looks again by itself (in this process it was just
+// woken), one retrying for its own failure keeps its backoff, one
+// scheduled for later (ProcessIn) keeps its time. Best effort.
+func (w *Worker) wakeSuccessor(ctx context.Context, ws, key string, seq int64) {
+	raw, err := w.rdb.HGet(ctx, keys.SeqState(ws, key), strconv.FormatInt(seq, 10)).Result()
+	if err != nil {
+		return
+	}
+	h, ok := sequence.ParseHolder(raw)
+	if !ok || h.Void || h.TaskID == "" {
+		return
+	}
+	ti, err := w.inspector.GetTaskInfo(h.Queue, h.TaskID)
+	if err != nil || ti.State != asynq.TaskStateRetry {
+		return
+	}
+	if ti.LastErr != "" && !strings.Contains(ti.LastErr, errWaitingForPredecessor.Error()) {
+		return // retrying for a failure of its own
+	}
+	if err := w.inspector.RunTask(h.Queue, h.TaskID); err == nil {
+		w.log.Debug("ordering: woke the person's next task, its predecessor finished", "task_id", h.TaskID, "seq", seq)
 	}
 }
 

@@ -430,3 +430,74 @@ func describeSeq(env *tasks.Envelope, err error) string {
 	}
 	return fmt.Sprintf("number %d", env.Seq)
 }
+
+// TestOrderingChainDoesNotStall: 20 queued events of one person, with
+// 10 ms of latency each, are delivered in order, each as soon as the one
+// before it is done: no task is rescheduled to wait (each waits in the
+// worker while its predecessor runs, and is woken when it finishes). On
+// main every task the gate held longer than Poll was rescheduled for a
+// second or more.
+func TestOrderingChainDoesNotStall(t *testing.T) {
+	h, obs, prod := orderedHarness(t, time.Hour)
+	h.cfg.Ordering.ActiveWait = 20 * time.Second
+	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Latency: 10 * time.Millisecond})
+	var want []int
+	for i := 0; i < 20; i++ {
+		if _, err := prod.Track(context.Background(), ordEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, i)
+	}
+	start := time.Now()
+	h.start(t)
+	waitDelivered(t, h, want...)
+	t.Logf("20 events delivered in order in %s", time.Since(start).Round(time.Millisecond))
+	if n := obs.snoozedSince(tasks.TypeTrack, start); n != 0 {
+		t.Errorf("%d waits rescheduled, want none", n)
+	}
+}
+
+// TestOrderingWakesTheRescheduledSuccessor: event 1 waits for event 0,
+// which is retrying after a 503 with Retry-After 60, so event 1 is
+// rescheduled. Event 0's finish runs event 1 at once (wakeSuccessor moves
+// it from asynq's retry set to pending) rather than after its delay; a
+// task retrying for a failure of its own is not woken.
+func TestOrderingWakesTheRescheduledSuccessor(t *testing.T) {
+	h, obs, prod := orderedHarness(t, time.Hour)
+	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, RetryAfter: "60", Times: 1})
+	r0, err := prod.Track(context.Background(), ordEvent(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := prod.Track(context.Background(), ordEvent(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	h.start(t)
+	awaitSnoozes(t, obs, tasks.TypeTrack, start, 1)
+	state := func(id string) asynq.TaskState {
+		if ti := h.taskInfo(id); ti != nil {
+			return ti.State
+		}
+		return 0
+	}
+	eventually(t, 10*time.Second, "both retrying", func() bool {
+		return state(r0.TaskID) == asynq.TaskStateRetry && state(r1.TaskID) == asynq.TaskStateRetry
+	})
+	h.w.Shutdown()
+	w, err := New(h.cfg) // not started: nothing runs the tasks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Shutdown()
+	key := ordKey(t)
+	w.wakeSuccessor(context.Background(), "", key, 1) // event 0: retrying for its own 503
+	if s := state(r0.TaskID); s != asynq.TaskStateRetry {
+		t.Errorf("event 0 (its own failure) is %v, want still retrying", s)
+	}
+	w.wakeSuccessor(context.Background(), "", key, 2) // event 1: waiting for event 0
+	if s := state(r1.TaskID); s != asynq.TaskStatePending {
+		t.Errorf("event 1 is %v after its predecessor finished, want pending", s)
+	}
+}

@@ -27,6 +27,10 @@ type route struct {
 	// payload not of the type's Go type; nil for a type that has none. A
 	// type's Spec is Batchable exactly when op is set.
 	op func(t *Task) (customerio.Operation, bool)
+	// multi: the task carries operations of other types, each delivered
+	// through its own type's route (deliverMulti, multi.go); the type's
+	// Spec says Multi exactly when it is set.
+	multi bool
 }
 
 type sendFunc func(ctx context.Context, c *customerio.Client, t *Task) (ref string, err error)
@@ -189,6 +193,7 @@ var routeTable = []struct {
 	{tasks.TypeMetric, route{send: v1(func(ctx context.Context, c *customerio.Client, _ *Task, p *tasks.Metric) error {
 		return c.ReportMetric(ctx, customerio.Metric(*p))
 	})}},
+	{tasks.TypeBatch, route{multi: true}},
 
 	{tasks.TypeCDPIdentify, route{send: v1(func(ctx context.Context, c *customerio.Client, t *Task, p *tasks.CDPIdentify) error {
 		return pipelines(ctx, c, t, customerio.CallIdentify, customerio.PipelinesMessage(*p))

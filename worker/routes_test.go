@@ -51,6 +51,15 @@ func TestRoutesCoverEveryType(t *testing.T) {
 		} else if r.op != nil {
 			t.Errorf("%s: route has a v2 operation but Spec says not batchable", s.Type)
 		}
+		if r.multi != s.Multi {
+			t.Errorf("%s: route multi = %v, Spec says Multi = %v", s.Type, r.multi, s.Multi)
+		}
+		if r.multi {
+			if r.send != nil || r.op != nil {
+				t.Errorf("%s: a multi-operation route has a send or a v2 operation of its own", s.Type)
+			}
+			continue
+		}
 		_, split := task.Payload.(splitPayload)
 		switch {
 		case r.send == nil && !split:

@@ -26,7 +26,7 @@ import (
 // Defaults of Config's zero fields.
 const (
 	DefaultConcurrency        = 10
-	DefaultPollInterval       = 50 * time.Millisecond
+	DefaultPollInterval       = 20 * time.Millisecond
 	DefaultDelayedPoll        = time.Second
 	DefaultShutdownTimeout    = 10 * time.Second
 	DefaultAuthRetryDelay     = 30 * time.Second
@@ -59,7 +59,7 @@ type Config struct {
 	// Queues maps queue names to weights (default critical=6, default=3, bulk=1).
 	Queues map[string]int
 	// PollInterval is how often an idle worker looks for new tasks
-	// (asynq's TaskCheckInterval; asynq's default is 1 s, cioq's 50 ms).
+	// (asynq's TaskCheckInterval; asynq's default is 1 s, cioq's 20 ms).
 	PollInterval time.Duration
 	// DelayedPollInterval is how often scheduled and retry tasks are
 	// moved to their queue (asynq's DelayedTaskCheckInterval; default 1 s).
@@ -219,6 +219,9 @@ func (c Config) withDefaults() Config {
 	if c.Ordering.Poll <= 0 {
 		c.Ordering.Poll = DefaultOrderingPoll
 	}
+	if c.Ordering.ActiveWait <= 0 {
+		c.Ordering.ActiveWait = DefaultOrderingActive
+	}
 	if c.Recovery.MinInterval <= 0 {
 		c.Recovery.MinInterval = DefaultRecoveryMinInterval
 	}
@@ -243,6 +246,11 @@ type Worker struct {
 
 	limiter    *ratelimit.Limiter
 	batchTypes map[string]bool
+	// dequeue, when set, serves asynq's dequeues of all queues in one
+	// round trip (dequeue.go).
+	dequeue *dequeueHook
+	// multiSem bounds the cio:batch tasks delivered at once (multi.go).
+	multiSem chan struct{}
 	// batchHook, when set (tests), runs in every batch request before it is sent.
 	batchHook func([]customerio.Operation)
 	// returned, when set (tests), runs as each attempt's handler returns.
@@ -262,6 +270,10 @@ type Worker struct {
 	// locks serialize a task's dead-letter decisions with asynq's error
 	// handler (deadline.go).
 	locks taskLocks
+	// orderWakes wake a person's tasks waiting in this process when one
+	// of the person's tasks finishes here (ordering.go).
+	orderMu    sync.Mutex
+	orderWakes map[string]*orderWake
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -332,7 +344,10 @@ func New(cfg Config) (*Worker, error) {
 		rc.Close()
 		return nil, err
 	}
+	dq := installDequeueHook(rc, cfg.Queues)
 	*w = Worker{
+		dequeue:   dq,
+		multiSem:  make(chan struct{}, multiTasksAtOnce(cfg.Batching.MaxInFlight)),
 		cfg:       cfg,
 		tracer:    w.tracer,
 		log:       cfg.Logger,

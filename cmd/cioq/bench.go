@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,10 +29,13 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	tasksN := fs.Int("tasks", 0, "tasks per end-to-end and batching measurement (default 20000, quick 3000)")
 	enqDur := fs.Duration("enqueue-duration", 0, "duration of each enqueue measurement (default 3s, quick 1s)")
 	lightDur := fs.Duration("light-duration", 0, "duration of the 100 tasks/s latency measurement (default 5s, quick 2s)")
+	importRows := fs.Int("import-rows", 0, "rows of the import measurement (default 1000000, quick 50000)")
 	limitDur := fs.Duration("limit-duration", 0, "duration of the rate-limited 3-worker measurement (default 10s, quick 3s)")
-	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,latency,limit,app,rss,outbox")
+	only := fs.String("only", "", "comma-separated sections to run: enqueue,e2e,batch,multi,latency,limit,app,import,process,outbox")
+	limitRates := fs.String("limit-rates", "", "comma-separated sandbox limits the limit section runs (of 1,5,100,3000; default all)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	noRSS := fs.Bool("no-rss", false, "skip the worker-process RSS measurement")
+	workerBin := fs.String("worker-bin", "", "path of the cioq binary whose worker command the process and limit sections run (default: this one; e.g. an older build, for a before/after comparison)")
+	noRSS := fs.Bool("no-rss", false, "skip the worker-process measurements (CPU per operation, peak RSS)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,15 +44,27 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		return usageErrorf("REDIS_URL is not set (bench flushes that database: use a spare one)")
 	}
 	opts := bench.Options{RedisURL: url, Quick: *quick, Tasks: *tasksN, EnqueueDuration: *enqDur,
-		LightDuration: *lightDur, LimitDuration: *limitDur, Log: a.stderr, Postgres: strings.TrimSpace(a.getenv(envOutboxURL))}
+		LightDuration: *lightDur, ImportRows: *importRows, LimitDuration: *limitDur, Log: a.stderr, Postgres: strings.TrimSpace(a.getenv(envOutboxURL))}
 	if *only != "" {
 		opts.Only = map[string]bool{}
 		for _, s := range strings.Split(*only, ",") {
 			opts.Only[strings.TrimSpace(s)] = true
 		}
 	}
+	if *limitRates != "" {
+		opts.LimitRates = map[int]bool{}
+		for _, s := range strings.Split(*limitRates, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return usageErrorf("--limit-rates: %q is not a number", s)
+			}
+			opts.LimitRates[n] = true
+		}
+	}
 	if !*noRSS {
-		if exe, err := os.Executable(); err == nil {
+		if *workerBin != "" {
+			opts.WorkerCommand = []string{*workerBin, "worker"}
+		} else if exe, err := os.Executable(); err == nil {
 			opts.WorkerCommand = []string{exe, "worker"}
 		}
 	}

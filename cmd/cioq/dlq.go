@@ -122,6 +122,7 @@ func dlqSubs() []dlqSub {
 				fs.StringVar(&d.rate, "rate", "50/s", "at most this many retries per second with --all (N/s or N/m)")
 				fs.DurationVar(&d.expiresIn, "expires-in", 0, "give each retried task a new expiry this long from now (e.g. 1h), replacing any it had; retries expired dead letters")
 				fs.BoolVar(&d.noExpiry, "no-expiry", false, "remove each retried task's expiry (it is sent however late); retries expired dead letters")
+				d.progress = addProgressFlags(fs)
 				return d.retry
 			}},
 		{name: "delete", args: "ID|KEY...",
@@ -152,6 +153,7 @@ func dlqSubs() []dlqSub {
 				dlqFiltersHelp + "\n\n" + dlqAttemptsHelp,
 			define: func(d *dlqCmd, fs *flag.FlagSet) func(context.Context) error {
 				fs.BoolVar(&d.payload, "payload", false, "include payloads unredacted")
+				d.progress = addProgressFlags(fs)
 				return d.export
 			}},
 	}
@@ -258,6 +260,7 @@ type dlqCmd struct {
 	rate                    string
 	expiresIn               time.Duration
 	noExpiry                bool
+	progress                *progressFlags
 }
 
 func (d *dlqCmd) addFilters(fs *flag.FlagSet) {
@@ -622,7 +625,12 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 	enc := json.NewEncoder(d.a.stdout)
 	count := map[retryOutcome]int{}
 	var next time.Time
-	for _, id := range ids {
+	var prog *progress
+	if d.all {
+		prog = newProgress(d.a, d.progress, "dlq retry", int64(len(ids)), "dead letters")
+		defer prog.finish()
+	}
+	for k, id := range ids {
 		if d.all && !next.IsZero() {
 			if wait := time.Until(next); wait > 0 {
 				select {
@@ -635,6 +643,9 @@ func (d *dlqCmd) retry(ctx context.Context) error {
 		}
 		o := d.retryOne(ctx, client, enc, id, opts)
 		count[o]++
+		if prog != nil {
+			prog.update(int64(k+1), fmt.Sprintf("%d of %d retried, %d failed", count[retryDone]+count[retryAlready], len(ids), count[retryFailed]+count[retrySkipped]))
+		}
 		if o == retryDone {
 			// --rate paces the enqueues: a skipped dead letter costs no wait.
 			next = time.Now().Add(interval)
@@ -883,11 +894,18 @@ func (d *dlqCmd) export(ctx context.Context) error {
 	defer out.Flush()
 	enc := json.NewEncoder(out)
 	n := 0
+	var total int64
+	if !d.filtered() {
+		total, _ = d.store.Count(ctx)
+	}
+	prog := newProgress(d.a, d.progress, "dlq export", total, "dead letters")
 	err := d.each(ctx, func(dl *worker.DeadLetter) bool {
 		n++
 		enc.Encode(d.item(dl, true, true))
+		prog.update(int64(n), fmt.Sprintf("%d exported", n))
 		return true
 	})
+	prog.finish()
 	out.Flush()
 	fmt.Fprintf(d.a.stderr, "exported %d dead letter(s)%s\n", n, map[bool]string{true: "", false: " (payloads redacted; --payload includes them)"}[d.payload])
 	return err

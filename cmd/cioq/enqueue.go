@@ -41,6 +41,7 @@ type fileLine struct {
 type enqueueFlags struct {
 	typ, key, queue, workspace, in, expiresIn, file string
 	workspaceGiven, expiresInGiven, listTypes       bool
+	progress                                        *progressFlags
 }
 
 func parseEnqueueFlags(a *app, args []string) (enqueueFlags, error) {
@@ -48,7 +49,8 @@ func parseEnqueueFlags(a *app, args []string) (enqueueFlags, error) {
 		"Enqueues one task: TYPE (e.g. cio:send_email, see `cioq enqueue -types`) and its\n"+
 			"JSON payload on stdin. With --file, enqueues every line of a JSON lines file\n"+
 			"({\"type\":...,\"payload\":{...},\"key\":\"...\"}; key optional; \"-\" = stdin);\n"+
-			"all lines are validated first and nothing is enqueued if one is invalid.\n"+
+			"all lines are validated first and nothing is enqueued if one is invalid\n"+
+			"(the file is streamed: any size; progress on stderr, a bar on a terminal).\n"+
 			"Prints one JSON receipt per task: task_id, queue, type, duplicate (with a\n"+
 			"key, task_id is a keyed hash of it, never the key).\n"+
 			"Invalid input exits 1 with a message naming the field (and the line).\n"+
@@ -69,6 +71,7 @@ func parseEnqueueFlags(a *app, args []string) (enqueueFlags, error) {
 	fs.StringVar(&f.expiresIn, "expires-in", "", "stale after this `duration` from now: dead-lettered as expired instead of sent late (e.g. 1h)")
 	fs.StringVar(&f.file, "file", "", "JSON lines file of tasks (\"-\" = stdin)")
 	fs.BoolVar(&f.listTypes, "types", false, "list the task types and exit")
+	f.progress = addProgressFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
@@ -138,14 +141,31 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return configError(err)
 	}
-	// Read and validate all input before connecting.
-	lines, lineNos, err := readEnqueueInput(a, f)
-	if err != nil {
-		return err
-	}
-	for i, l := range lines {
-		if err := precheck(l, f.queue, f.workspace, f.workspaceGiven, known, set); err != nil {
-			return lineError(lineNos[i], err)
+	// Read and validate all input before connecting: the payload on stdin,
+	// or every line of --file, streamed (a file of any size; stdin is
+	// spooled to a temporary file for the second pass).
+	var lines []fileLine
+	var lineNos []int
+	var tf *taskFile
+	if f.file != "" {
+		if tf, err = openTaskFile(a, f.file); err != nil {
+			return err
+		}
+		defer tf.close()
+		if err := tf.each(func(n int, l fileLine) error {
+			if err := precheck(l, f.queue, f.workspace, f.workspaceGiven, known, set); err != nil {
+				return lineError(n, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	} else {
+		if lines, lineNos, err = readEnqueueInput(a, f); err != nil {
+			return err
+		}
+		if err := precheck(lines[0], f.queue, f.workspace, f.workspaceGiven, known, set); err != nil {
+			return lineError(lineNos[0], err)
 		}
 	}
 
@@ -164,15 +184,50 @@ func runEnqueue(ctx context.Context, a *app, args []string) error {
 		return configError(err)
 	}
 	defer c.Close()
+	if tf != nil {
+		return enqueueFile(ctx, a, c, tf, opts, f.progress)
+	}
 	return enqueueLines(ctx, a, c, lines, lineNos, opts)
+}
+
+// enqueueFile enqueues the checked lines of tf in order, printing a
+// receipt for each, with progress on stderr; the first failure stops it,
+// saying how many were enqueued before.
+func enqueueFile(ctx context.Context, a *app, c *producer.Client, tf *taskFile, opts []producer.EnqueueOption, pf *progressFlags) error {
+	out := bufio.NewWriter(a.stdout)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	prog := newProgress(a, pf, "enqueue", tf.size, "bytes")
+	done := 0
+	err := tf.each(func(n int, l fileLine) error {
+		o := opts
+		if l.Key != "" {
+			o = append(o[:len(o):len(o)], producer.IdempotencyKey(l.Key))
+		}
+		r, err := c.EnqueueRaw(ctx, l.Type, l.Payload, o...)
+		if err != nil {
+			out.Flush()
+			prog.finish()
+			if done > 0 {
+				fmt.Fprintf(a.stderr, "cioq enqueue: %d task(s) before this one were enqueued (receipts above)\n", done)
+			}
+			return lineError(n, err)
+		}
+		done++
+		enc.Encode(receipt{TaskID: r.TaskID, Queue: r.Queue, Type: r.Type, Duplicate: r.Duplicate})
+		prog.update(tf.offset(), fmt.Sprintf("%d tasks enqueued", done))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	prog.finish()
+	return nil
 }
 
 // readEnqueueInput reads the tasks: the one payload on stdin, or the lines
 // of --file. lineNos are the lines' 1-based numbers (0 for stdin).
 func readEnqueueInput(a *app, f enqueueFlags) ([]fileLine, []int, error) {
-	if f.file != "" {
-		return readTaskFile(a, f.file)
-	}
 	b, err := io.ReadAll(io.LimitReader(a.stdin, maxLineBytes+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read stdin: %w", err)
@@ -213,70 +268,144 @@ func enqueueLines(ctx context.Context, a *app, c *producer.Client, lines []fileL
 	return nil
 }
 
-// readTaskFile reads the JSON lines of --file; blank lines and lines
-// starting with # are skipped. lineNos are 1-based line numbers.
-func readTaskFile(a *app, path string) ([]fileLine, []int, error) {
-	var r io.Reader = a.stdin
-	if path != "-" {
-		f, err := os.Open(path)
+// taskFile is the JSON lines of --file, read line by line (each pass
+// holds one line in memory). Blank lines and lines starting with # are
+// skipped; line numbers are 1-based.
+type taskFile struct {
+	f     *os.File
+	spool bool // f is a temporary copy of stdin
+	size  int64
+	read  int64 // bytes consumed by the current pass
+	first io.Reader
+}
+
+// openTaskFile opens --file; "-" is stdin, copied to a temporary file as
+// the first pass reads it, so the second can read it again.
+func openTaskFile(a *app, path string) (*taskFile, error) {
+	if path == "-" {
+		tmp, err := os.CreateTemp("", "cioq-enqueue-*.jsonl")
 		if err != nil {
-			return nil, nil, usageErrorf("--file: %v", err)
+			return nil, fmt.Errorf("spool stdin: %w", err)
 		}
-		defer f.Close()
-		r = f
+		os.Remove(tmp.Name()) // gone once closed
+		return &taskFile{f: tmp, spool: true, first: io.TeeReader(a.stdin, tmp)}, nil
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
-	var lines []fileLine
-	var nos []int
-	n := 0
-	for sc.Scan() {
-		n++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 || b[0] == '#' {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageErrorf("--file: %v", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, usageErrorf("--file: %v", err)
+	}
+	return &taskFile{f: f, size: st.Size()}, nil
+}
+
+func (tf *taskFile) close() { tf.f.Close() }
+
+func (tf *taskFile) offset() int64 { return tf.read }
+
+// each reads the file from its start and calls fn with every task line.
+// The first pass over stdin reads stdin (and spools it); later passes read
+// the spooled copy.
+func (tf *taskFile) each(fn func(n int, l fileLine) error) error {
+	var r io.Reader
+	if tf.first != nil {
+		r, tf.first = tf.first, nil
+	} else {
+		if _, err := tf.f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("read --file: %w", err)
+		}
+		r = tf.f
+	}
+	tf.read = 0
+	br := bufio.NewReaderSize(r, 64<<10)
+	n, tasksSeen := 0, 0
+	var long []byte
+	for {
+		b, err := br.ReadSlice('\n')
+		tf.read += int64(len(b))
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(long)+len(b) > maxLineBytes {
+				return lineError(n+1, invalidInput("", "line", "is longer than 4 MiB"))
+			}
+			long = append(long, b...)
 			continue
 		}
-		// The payload's strings are checked with the payload (precheck,
-		// naming fields as in the payload); the line's own here, before
-		// encoding/json replaces what is not UTF-8.
-		var ve *customerio.ValidationError
-		if err := tasks.CheckUTF8(b); errors.As(err, &ve) && ve.Field != "payload" && !strings.HasPrefix(ve.Field, "payload.") {
-			field := ve.Field
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read --file: %w", err)
+		}
+		if long != nil {
+			b = append(long, b...)
+			long = nil
+		}
+		if len(b) == 0 && err != nil {
+			break
+		}
+		n++
+		if len(b) > maxLineBytes {
+			return lineError(n, invalidInput("", "line", "is longer than 4 MiB"))
+		}
+		if l, ok, lerr := parseTaskLine(n, b); lerr != nil {
+			return lerr
+		} else if ok {
+			tasksSeen++
+			if ferr := fn(n, l); ferr != nil {
+				return ferr
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if tf.spool && tf.size == 0 {
+		tf.size = tf.read
+	}
+	if tasksSeen == 0 {
+		return lineError(0, invalidInput("", "file", "has no tasks"))
+	}
+	return nil
+}
+
+// parseTaskLine reads line n of --file; ok false for a blank or comment
+// line.
+func parseTaskLine(n int, line []byte) (fileLine, bool, error) {
+	b := bytes.TrimSpace(line)
+	if len(b) == 0 || b[0] == '#' {
+		return fileLine{}, false, nil
+	}
+	// The payload's strings are checked with the payload (precheck,
+	// naming fields as in the payload); the line's own here, before
+	// encoding/json replaces what is not UTF-8.
+	var ve *customerio.ValidationError
+	if err := tasks.CheckUTF8(b); errors.As(err, &ve) && ve.Field != "payload" && !strings.HasPrefix(ve.Field, "payload.") {
+		field := ve.Field
+		if field == "" {
+			field = "line"
+		}
+		return fileLine{}, false, lineError(n, invalidInput("", field, ve.Reason))
+	}
+	var l fileLine
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			field, reason := tasks.DescribeJSONError(b, err, &l)
 			if field == "" {
 				field = "line"
 			}
-			return nil, nil, lineError(n, invalidInput("", field, ve.Reason))
+			return fileLine{}, false, lineError(n, invalidInput("", field, reason))
 		}
-		var l fileLine
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&l); err != nil {
-			var ute *json.UnmarshalTypeError
-			if errors.As(err, &ute) {
-				field, reason := tasks.DescribeJSONError(b, err, &l)
-				if field == "" {
-					field = "line"
-				}
-				return nil, nil, lineError(n, invalidInput("", field, reason))
-			}
-			if strings.HasPrefix(err.Error(), "json: unknown field ") {
-				return nil, nil, lineError(n, invalidInput("", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "is not a known field (want type, payload, key)"))
-			}
-			return nil, nil, lineError(n, invalidInput("", "line", "is not a JSON object"))
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return fileLine{}, false, lineError(n, invalidInput("", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "is not a known field (want type, payload, key)"))
 		}
-		lines = append(lines, l)
-		nos = append(nos, n)
+		return fileLine{}, false, lineError(n, invalidInput("", "line", "is not a JSON object"))
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, nil, lineError(n+1, invalidInput("", "line", "is longer than 4 MiB"))
-		}
-		return nil, nil, fmt.Errorf("read --file: %w", err)
-	}
-	if len(lines) == 0 {
-		return nil, nil, lineError(0, invalidInput("", "file", "has no tasks"))
-	}
-	return lines, nos, nil
+	// The line's bytes are the reader's until the next read.
+	l.Payload = bytes.Clone(l.Payload)
+	return l, true, nil
 }
 
 // workspaceList is the workspaces of CIOQ_WORKSPACES_FILE.

@@ -51,6 +51,7 @@ func commands() []command {
 		{"relay", "relay the transactional outbox table (CIOQ_OUTBOX_URL) into Redis", runRelay},
 		{"outbox", "create the outbox table in the application's database: cioq outbox migrate", runOutbox},
 		{"enqueue", "enqueue one task (JSON on stdin) or a file of JSON lines", runEnqueue},
+		{"import", "import a CSV or JSON lines file (a backfill) in multi-operation tasks, resumable", runImport},
 		{"dlq", "inspect, retry, delete, purge and export the dead letter store", runDLQ},
 		{"status", "a task's timeline: attempts, acceptance, what Customer.io reported (delivered, bounced, ...)", runStatus},
 		{"contracts", "pull, check and show the contracts tasks are checked against before Customer.io sees them", runContracts},

@@ -171,6 +171,21 @@ func TestTrackRateLimit(t *testing.T) {
 	want(t, e.track("PUT", "/api/v1/customers/a", `{}`), 200, "")
 }
 
+// TestTrackRateWindow: TrackRateLimit counts in TrackRateWindow (3 per
+// 3 s here): a fourth request within 3 s of the first is refused, one 3 s
+// after the first is not.
+func TestTrackRateWindow(t *testing.T) {
+	e := newEnv(t, Config{TrackRateLimit: 3, TrackRateWindow: 3 * time.Second})
+	for i := 0; i < 3; i++ {
+		want(t, e.track("PUT", "/api/v1/customers/a", `{}`), 200, "")
+		e.clock.Add(time.Second)
+	}
+	e.clock.Add(-10 * time.Millisecond) // 2.99 s after the first
+	want(t, e.track("PUT", "/api/v1/customers/a", `{}`), 429, "")
+	e.clock.Add(10 * time.Millisecond)
+	want(t, e.track("PUT", "/api/v1/customers/a", `{}`), 200, "")
+}
+
 func TestTransactionalList(t *testing.T) {
 	e := newEnv(t)
 	r := e.app("GET", "/v1/transactional", "")

@@ -111,6 +111,9 @@ type Config struct {
 	// whole Track group (0 or negative = no limit). Over it the sandbox
 	// answers 429 {"meta":{"error":"rate limited"}} with Retry-After: 1.
 	TrackRateLimit int
+	// TrackRateWindow is the sliding window TrackRateLimit counts in
+	// (0 = one second): e.g. 3000 per 3 s.
+	TrackRateWindow time.Duration
 	// BroadcastInterval is the minimum time between two triggers of one
 	// broadcast (0 = DefaultBroadcastInterval, negative = no limit).
 	BroadcastInterval time.Duration

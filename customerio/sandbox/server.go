@@ -73,7 +73,7 @@ func New(cfg Config) *Server {
 	s.instance = base64.RawURLEncoding.EncodeToString(rnd[:])
 	s.rec.init(cfg.MaxRecorded, cfg.MaxRecordedBody)
 	if cfg.TrackRateLimit > 0 {
-		s.trackLim = newLimiter(cfg.TrackRateLimit)
+		s.trackLim = newWindowLimiter(cfg.TrackRateLimit, cfg.TrackRateWindow)
 	}
 	s.track = s.group(GroupTrack, s.trackRoutes())
 	s.app = s.group(GroupApp, s.appRoutes())
@@ -122,7 +122,7 @@ func (s *Server) Reset() {
 	s.limMu.Lock()
 	s.appLim = map[string]*limiter{}
 	if s.cfg.TrackRateLimit > 0 {
-		s.trackLim = newLimiter(s.cfg.TrackRateLimit)
+		s.trackLim = newWindowLimiter(s.cfg.TrackRateLimit, s.cfg.TrackRateWindow)
 	}
 	s.limMu.Unlock()
 }
@@ -352,24 +352,33 @@ func (s *Server) cdpAuth(h http.HandlerFunc) http.HandlerFunc {
 
 // ---- rate limiting ----
 
-// limiter is a sliding one-second window: at most n requests in any second.
+// limiter is a sliding window (one second unless told): at most n
+// requests in any window.
 type limiter struct {
-	mu    sync.Mutex
-	times []time.Time // ring of the last n accepted request times
-	next  int
-	full  bool
+	mu     sync.Mutex
+	times  []time.Time // ring of the last n accepted request times
+	next   int
+	full   bool
+	window time.Duration
 }
 
-func newLimiter(n int) *limiter { return &limiter{times: make([]time.Time, n)} }
+func newLimiter(n int) *limiter { return newWindowLimiter(n, time.Second) }
+
+func newWindowLimiter(n int, window time.Duration) *limiter {
+	if window <= 0 {
+		window = time.Second
+	}
+	return &limiter{times: make([]time.Time, n), window: window}
+}
 
 // allow records a request at now unless n were accepted within the last
-// second; then it answers how long until one more fits.
+// window; then it answers how long until one more fits.
 func (l *limiter) allow(now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.full {
 		oldest := l.times[l.next]
-		if d := oldest.Add(time.Second).Sub(now); d > 0 {
+		if d := oldest.Add(l.window).Sub(now); d > 0 {
 			return d, true
 		}
 	}

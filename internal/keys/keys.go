@@ -105,6 +105,20 @@ func Attempts(taskID string, enqueuedAt int64) string {
 	return withEnqueued("cioq:attempts:"+taskID, enqueuedAt)
 }
 
+// BatchProgress is what a cio:batch task's earlier attempts settled:
+// cioq:batch:<task id>:<enqueued_at ms> (without ":<enqueued_at>" when it
+// is unknown, 0). A hash: s = a bitmap of the operations delivered or
+// dead-lettered (bit i, from the high bit of byte 0, for operation i),
+// a = a bitmap of those to send alone (a batch they were in failed without
+// naming the operation at fault). The worker reads it at the start of each
+// attempt, skipping what is settled, and writes it when the task is
+// retried with some of its operations settled; it deletes it when the
+// task is done. Each write sets its expiry to worker.BatchProgressTTL (7
+// days). No tag.
+func BatchProgress(taskID string, enqueuedAt int64) string {
+	return withEnqueued("cioq:batch:"+taskID, enqueuedAt)
+}
+
 // DeadLetterIndex is the dead-letter store's index: cioq:{dlq}:index. A
 // sorted set of dead letter ids scored by the last failure's unix ms.
 // Written by the worker (worker.DeadLetters.Add) with the record; read and
@@ -256,6 +270,13 @@ func RateLimitTAT(prefix, limiterKey string) string { return prefix + tag(limite
 // Tag {<limiter key>}.
 func RateLimitThrottle(prefix, limiterKey string) string { return prefix + tag(limiterKey) + ":429" }
 
+// RateLimitWake is the come-back queue of a rate limit: the slot (seconds
+// since 2017-01-01, a string) given to the last caller the limiter turned
+// away, so that the next is told to come back one slot later. Written and
+// read with RateLimitTAT by the reserve script; deleted when a slot went
+// unused; expires at that slot. Same tag as RateLimitTAT.
+func RateLimitWake(prefix, limiterKey string) string { return prefix + tag(limiterKey) + ":wake" }
+
 // RateLimitAPI is the limiter key of one API in one workspace,
 // <workspace>:<api> (e.g. "eu:track"), the part of RateLimitTAT and
 // RateLimitThrottle between the braces. The workspace is as given, not
@@ -380,6 +401,16 @@ func AsynqArchived(queue string) string { return asynqQueue(queue) + "archived" 
 // AsynqPending is asynq's list of a queue's task ids ready to run:
 // asynq:{<queue>}:pending (asynq's; cioq's tests use it).
 func AsynqPending(queue string) string { return asynqQueue(queue) + "pending" }
+
+// AsynqPaused is asynq's marker of a paused queue: asynq:{<queue>}:paused
+// (a string; present = paused). The worker's dequeue script checks it, as
+// asynq's own does (asynq's).
+func AsynqPaused(queue string) string { return asynqQueue(queue) + "paused" }
+
+// AsynqTaskPrefix is the prefix of asynq's task hashes of a queue,
+// asynq:{<queue>}:t: (AsynqTask without the id), which asynq's dequeue
+// script takes as an argument (asynq's).
+func AsynqTaskPrefix(queue string) string { return asynqQueue(queue) + "t:" }
 
 // AsynqTask is asynq's hash of one task: asynq:{<queue>}:t:<task id> (msg =
 // the encoded task message, state = pending, active, scheduled, retry,

@@ -40,6 +40,8 @@ var schema = []struct {
 	{"Sent", keys.Sent(id, -1), "cioq:sent:" + id},
 	{"Attempts", keys.Attempts(id, enq), "cioq:attempts:" + id + ":1700000000123"},
 	{"Attempts", keys.Attempts(id, 0), "cioq:attempts:" + id},
+	{"BatchProgress", keys.BatchProgress(id, enq), "cioq:batch:" + id + ":1700000000123"},
+	{"BatchProgress", keys.BatchProgress(id, 0), "cioq:batch:" + id},
 
 	{"DeadLetterIndex", keys.DeadLetterIndex, "cioq:{dlq}:index"},
 	{"DeadLetter", keys.DeadLetter(id), "cioq:{dlq}:t:" + id},
@@ -78,6 +80,7 @@ var schema = []struct {
 	{"RateLimitTAT", keys.RateLimitTAT(keys.RateLimitPrefix, keys.RateLimitAPI("", "track")), "cioq:ratelimit:{:track}:tat"},
 	{"RateLimitTAT", keys.RateLimitTAT("other:", "eu-shop:app"), "other:{eu-shop:app}:tat"},
 	{"RateLimitThrottle", keys.RateLimitThrottle(keys.RateLimitPrefix, keys.RateLimitBroadcast("eu-shop", 7)), "cioq:ratelimit:{eu-shop:broadcast:7}:429"},
+	{"RateLimitWake", keys.RateLimitWake(keys.RateLimitPrefix, keys.RateLimitAPI("", "track")), "cioq:ratelimit:{:track}:wake"},
 
 	{"IngestSeen", keys.IngestSeen("shop", "0123456789abcdef0123456789abcdef"), "cioq:ingest:seen:shop:0123456789abcdef0123456789abcdef"},
 
@@ -99,6 +102,8 @@ var schema = []struct {
 	{"AsynqArchived", keys.AsynqArchived("bulk"), "asynq:{bulk}:archived"},
 	{"AsynqPending", keys.AsynqPending("bulk"), "asynq:{bulk}:pending"},
 	{"AsynqTask", keys.AsynqTask("default", id), "asynq:{default}:t:" + id},
+	{"AsynqPaused", keys.AsynqPaused("critical"), "asynq:{critical}:paused"},
+	{"AsynqTaskPrefix", keys.AsynqTaskPrefix("default"), "asynq:{default}:t:"},
 }
 
 func TestSchema(t *testing.T) {
@@ -179,8 +184,9 @@ func TestHashTags(t *testing.T) {
 			[]string{keys.RecoveryRun("", "track"), keys.RecoveryPulled("", "track")}},
 		{"the stamp script takes a person's number and records its task", keys.Seq("eu-shop", ok),
 			[]string{keys.Seq("eu-shop", ok), keys.SeqState("eu-shop", ok)}},
-		{"the reserve script reads the GCRA position and the 429 state", "eu-shop:app",
-			[]string{keys.RateLimitTAT(keys.RateLimitPrefix, "eu-shop:app"), keys.RateLimitThrottle(keys.RateLimitPrefix, "eu-shop:app")}},
+		{"the reserve script reads the GCRA position, the 429 state and the come-back queue", "eu-shop:app",
+			[]string{keys.RateLimitTAT(keys.RateLimitPrefix, "eu-shop:app"), keys.RateLimitThrottle(keys.RateLimitPrefix, "eu-shop:app"),
+				keys.RateLimitWake(keys.RateLimitPrefix, "eu-shop:app")}},
 	}
 	for _, g := range groups {
 		for _, k := range g.keys {
@@ -190,7 +196,7 @@ func TestHashTags(t *testing.T) {
 		}
 	}
 	// Keys used alone carry no tag and spread over the cluster.
-	for _, k := range []string{keys.Sent(id, enq), keys.Attempts(id, enq), keys.Seq("", ok), keys.Done("", ok),
+	for _, k := range []string{keys.Sent(id, enq), keys.Attempts(id, enq), keys.BatchProgress(id, enq), keys.Seq("", ok), keys.Done("", ok),
 		keys.KeySecret, keys.StuckLock, keys.TestRedisNextDB, keys.AsynqQueues, keys.IngestSeen("shop", ok),
 		keys.StatusTask(id), keys.StatusDelivery("", "delivery:x"), keys.StatusPending(""), keys.StatusEventSeen("", ok), keys.StatusOther("")} {
 		if got := hashTag(k); got != k {

@@ -22,6 +22,12 @@ import (
 // batch_index.
 type SendFunc func(ctx context.Context, ops []customerio.Operation) (customerio.BatchResult, error)
 
+// EncodedSendFunc is SendFunc that also gets each operation's JSON, as the
+// Batcher encoded it to measure it (encoded[i] is ops[i]): the worker
+// passes (*customerio.Client).BatchEncoded, so an operation is encoded
+// once.
+type EncodedSendFunc func(ctx context.Context, ops []customerio.Operation, encoded []json.RawMessage) (customerio.BatchResult, error)
+
 // Config tunes a Batcher. The zero value of every field is its default.
 type Config struct {
 	// MaxOps is the most operations per request. Default 500.
@@ -41,9 +47,12 @@ type Config struct {
 	// Timeout bounds one batch request. Default 30s.
 	Timeout time.Duration
 	// Validate checks each operation in Do before it joins a batch; an
-	// error fails only that operation. Default customerio.Operation.Validate,
-	// which is what (*customerio.Client).Batch checks for every item: a
-	// weaker check lets one bad operation fail its whole request.
+	// error fails only that operation. Default
+	// customerio.Operation.ValidateFields: with the encoded size the
+	// Batcher checks itself (below MaxItemBytes), that is what
+	// customerio.Operation.Validate, and (*customerio.Client).Batch for
+	// every item, checks, without encoding the operation again. A weaker
+	// check lets one bad operation fail its whole request.
 	Validate func(customerio.Operation) error
 	// Logger receives recovered SendFunc panics. Default slog.Default().
 	Logger *slog.Logger
@@ -69,7 +78,7 @@ func (c Config) withDefaults() Config {
 		c.Timeout = 30 * time.Second
 	}
 	if c.Validate == nil {
-		c.Validate = customerio.Operation.Validate
+		c.Validate = customerio.Operation.ValidateFields
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -115,10 +124,10 @@ const envelope = len(`{"batch":[]}`)
 // Batcher coalesces operations from concurrent Do calls into batch
 // requests. It is safe for concurrent use. Close it to stop its goroutines.
 type Batcher struct {
-	send SendFunc
+	send EncodedSendFunc
 	cfg  Config
 
-	in        chan *item
+	in        chan []*item
 	sendq     chan *pending
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -136,7 +145,8 @@ const (
 
 type item struct {
 	op    customerio.Operation
-	size  int // encoded bytes
+	enc   json.RawMessage // op's encoding
+	size  int             // len(enc)
 	state atomic.Int32
 	err   error
 	done  chan struct{}
@@ -153,10 +163,17 @@ type pending struct {
 
 // New starts a Batcher that sends with send. Call Close when done.
 func New(send SendFunc, cfg Config) *Batcher {
+	return NewEncoded(func(ctx context.Context, ops []customerio.Operation, _ []json.RawMessage) (customerio.BatchResult, error) {
+		return send(ctx, ops)
+	}, cfg)
+}
+
+// NewEncoded is New with a send that also gets the operations' JSON.
+func NewEncoded(send EncodedSendFunc, cfg Config) *Batcher {
 	b := &Batcher{
 		send:    send,
 		cfg:     cfg.withDefaults(),
-		in:      make(chan *item),
+		in:      make(chan []*item),
 		sendq:   make(chan *pending),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -181,18 +198,18 @@ func New(send SendFunc, cfg Config) *Batcher {
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// encodedSize is the size of op as the client encodes it: JSON without HTML
-// escaping and without a trailing newline.
-func encodedSize(op *customerio.Operation) (int, error) {
+// encode returns op as the client encodes it: JSON without HTML escaping
+// and without a trailing newline.
+func encode(op *customerio.Operation) (json.RawMessage, error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(op); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return buf.Len() - 1, nil
+	return bytes.Clone(buf.Bytes()[:buf.Len()-1]), nil
 }
 
 // Do submits op and waits for the answer to the request that carries it.
@@ -201,34 +218,94 @@ func (b *Batcher) Do(ctx context.Context, op customerio.Operation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	size, err := encodedSize(&op)
+	it, err := b.prepare(op)
+	if err != nil {
+		return err
+	}
+	if err := b.submit(ctx, []*item{it}); err != nil {
+		return err
+	}
+	return b.await(ctx, it)
+}
+
+// DoAll submits ops together (they join the open batch, and the batches
+// after it, in their order, in one step) and waits for the answers to the
+// requests that carry them. errs[i] is the fate of ops[i], as Do would
+// return it: an operation refused before sending fails alone.
+func (b *Batcher) DoAll(ctx context.Context, ops []customerio.Operation) []error {
+	errs := make([]error, len(ops))
+	if err := ctx.Err(); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	items := make([]*item, 0, len(ops))
+	index := make([]int, 0, len(ops))
+	for i := range ops {
+		it, err := b.prepare(ops[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		items = append(items, it)
+		index = append(index, i)
+	}
+	if len(items) == 0 {
+		return errs
+	}
+	if err := b.submit(ctx, items); err != nil {
+		for _, i := range index {
+			errs[i] = err
+		}
+		return errs
+	}
+	for k, it := range items {
+		errs[index[k]] = b.await(ctx, it)
+	}
+	return errs
+}
+
+// prepare checks op (encoding, size, Validate) and makes its item.
+func (b *Batcher) prepare(op customerio.Operation) (*item, error) {
+	enc, err := encode(&op)
+	size := len(enc)
 	if err != nil {
 		b.rejected.Add(1)
-		return &customerio.ValidationError{Field: "operation", Reason: "cannot be encoded as JSON"}
+		return nil, &customerio.ValidationError{Field: "operation", Reason: "cannot be encoded as JSON"}
 	}
 	if size >= b.cfg.MaxItemBytes {
 		b.rejected.Add(1)
-		return &tooLargeError{&customerio.ValidationError{Field: "operation",
+		return nil, &tooLargeError{&customerio.ValidationError{Field: "operation",
 			Reason: "must be less than " + strconv.Itoa(b.cfg.MaxItemBytes) + " bytes encoded"}}
 	}
 	if envelope+size > b.cfg.MaxBytes {
 		b.rejected.Add(1)
-		return &tooLargeError{&customerio.ValidationError{Field: "operation",
+		return nil, &tooLargeError{&customerio.ValidationError{Field: "operation",
 			Reason: "does not fit a batch of " + strconv.Itoa(b.cfg.MaxBytes) + " bytes"}}
 	}
 	if err := b.cfg.Validate(op); err != nil {
 		b.rejected.Add(1)
-		return err
+		return nil, err
 	}
-	it := &item{op: op, size: size, done: make(chan struct{})}
+	return &item{op: op, enc: enc, size: size, done: make(chan struct{})}, nil
+}
+
+// submit hands items to the collector.
+func (b *Batcher) submit(ctx context.Context, items []*item) error {
 	select {
-	case b.in <- it:
-		b.accepted.Add(1)
+	case b.in <- items:
+		b.accepted.Add(int64(len(items)))
+		return nil
 	case <-b.closing:
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// await waits for it's answer.
+func (b *Batcher) await(ctx context.Context, it *item) error {
 	select {
 	case <-it.done:
 		return it.err
@@ -258,27 +335,29 @@ func (b *Batcher) collect() {
 			out, head = b.sendq, queue[0]
 		}
 		select {
-		case it := <-in:
-			var last *pending
-			if n := len(queue); n > 0 {
-				last = queue[n-1]
-			}
-			if last == nil || !b.fits(last, it) {
-				if last != nil {
+		case items := <-in:
+			for _, it := range items {
+				var last *pending
+				if n := len(queue); n > 0 {
+					last = queue[n-1]
+				}
+				if last == nil || !b.fits(last, it) {
+					if last != nil {
+						last.full, last.ready = true, true
+					}
+					last = &pending{items: make([]*item, 0, min(b.cfg.MaxOps, max(64, len(items)))), bytes: envelope - 1}
+					queue = append(queue, last)
+					if b.cfg.Linger < 0 {
+						last.ready = true
+					} else {
+						timer.Reset(b.cfg.Linger)
+					}
+				}
+				last.items = append(last.items, it)
+				last.bytes += it.size + 1 // the comma before it (or, for the first, the -1 above)
+				if len(last.items) >= b.cfg.MaxOps || last.bytes >= b.cfg.MaxBytes {
 					last.full, last.ready = true, true
 				}
-				last = &pending{items: make([]*item, 0, min(b.cfg.MaxOps, 64)), bytes: envelope - 1}
-				queue = append(queue, last)
-				if b.cfg.Linger < 0 {
-					last.ready = true
-				} else {
-					timer.Reset(b.cfg.Linger)
-				}
-			}
-			last.items = append(last.items, it)
-			last.bytes += it.size + 1 // the comma before it (or, for the first, the -1 above)
-			if len(last.items) >= b.cfg.MaxOps || last.bytes >= b.cfg.MaxBytes {
-				last.full, last.ready = true, true
 			}
 		case out <- head:
 			queue[0] = nil
@@ -304,10 +383,12 @@ func (b *Batcher) fits(p *pending, it *item) bool {
 func (b *Batcher) flush(p *pending) {
 	live := p.items[:0]
 	ops := make([]customerio.Operation, 0, len(p.items))
+	encs := make([]json.RawMessage, 0, len(p.items))
 	for _, it := range p.items {
 		if it.state.CompareAndSwap(queued, sent) {
 			live = append(live, it)
 			ops = append(ops, it.op)
+			encs = append(encs, it.enc)
 		}
 	}
 	if len(ops) == 0 {
@@ -316,7 +397,7 @@ func (b *Batcher) flush(p *pending) {
 	b.batches.Add(1)
 	b.ops.Add(int64(len(ops)))
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
-	res, err := b.call(ctx, ops)
+	res, err := b.call(ctx, ops, encs)
 	cancel()
 	if err != nil {
 		b.requestErrors.Add(1)
@@ -394,7 +475,7 @@ func itemError(e *customerio.BatchItemError) error {
 }
 
 // call runs send, turning a panic into a transient error.
-func (b *Batcher) call(ctx context.Context, ops []customerio.Operation) (res customerio.BatchResult, err error) {
+func (b *Batcher) call(ctx context.Context, ops []customerio.Operation, encs []json.RawMessage) (res customerio.BatchResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			b.panics.Add(1)
@@ -405,7 +486,7 @@ func (b *Batcher) call(ctx context.Context, ops []customerio.Operation) (res cus
 				Class: customerio.ClassTransient, Err: ErrSendPanicked}
 		}
 	}()
-	return b.send(ctx, ops)
+	return b.send(ctx, ops, encs)
 }
 
 func (it *item) finish(err error) {

@@ -17,10 +17,17 @@
 // Allow takes a slot only when one is free now. Reserve also takes a slot
 // that frees up within maxWait and says how long to sleep before using it.
 // Wait is Reserve plus the sleep: it returns nil when the caller may go, or
-// a *WaitTooLongError (carrying RetryAfter) without consuming a slot when the
-// next slot is further away than maxWait or than ctx's deadline. A worker
-// uses that to reschedule the task for later rather than spend a retry or
-// hold a worker slot while sleeping. A slot reserved by Wait is consumed even
+// a *WaitTooLongError (carrying RetryAfter and ComeBack) without consuming a
+// slot when the next slot is further away than maxWait or than ctx's
+// deadline. A worker uses that to reschedule the task for later rather than
+// spend a retry or hold a worker slot while sleeping. The callers turned away
+// queue up: each is given the slot after the previous one's and told to come
+// back (ComeBack) when that slot enters its maxWait horizon, so they return
+// one per slot, in turn, rather than all when the next slot frees (when all
+// but one would be turned away again and the slots after theirs go unused:
+// at 5 req/s that used half the limit). The queue is a hint, not a
+// reservation: a slot nobody claims in time goes to whoever asks, and an
+// unused slot resets the queue. A slot reserved by Wait is consumed even
 // when ctx ends during the sleep.
 //
 // # Adaptive slow-down
@@ -37,6 +44,7 @@
 //
 // # Keys in Redis
 //
-// For key k the limiter uses <Prefix>{k}:tat and <Prefix>{k}:429 (the braces
-// keep both in one Redis Cluster slot). Both expire on their own once idle.
+// For key k the limiter uses <Prefix>{k}:tat, <Prefix>{k}:429 and
+// <Prefix>{k}:wake (the come-back queue; the braces keep them in one Redis
+// Cluster slot). They expire on their own once idle.
 package ratelimit

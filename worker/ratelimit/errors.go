@@ -8,10 +8,12 @@ import (
 // WaitTooLongError is returned by Wait when the next free slot is further
 // away than the caller was willing to wait (maxWait, or the time left before
 // ctx's deadline). No slot was consumed: the caller should try again after
-// RetryAfter, for example by rescheduling its task.
+// ComeBack (its turn among the callers turned away; see Result), for
+// example by rescheduling its task.
 type WaitTooLongError struct {
 	Key        string        // the limiter key
-	RetryAfter time.Duration // when a slot is expected to be free
+	RetryAfter time.Duration // when the next slot is expected to be free
+	ComeBack   time.Duration // when to try again
 }
 
 // Error returns "ratelimit: <key>: next slot in <RetryAfter>".

@@ -79,10 +79,22 @@ type Result struct {
 	// Delay, when Allowed by Reserve, is how long the caller must wait
 	// before using its slot; 0 means now.
 	Delay time.Duration
+	// ComeBack, when not Allowed, is when the caller should try again:
+	// the callers turned away are given one slot each after the next free
+	// one, in turn, and ComeBack is when that slot enters the maxWait
+	// horizon (at most ComeBackCap), so they return spread at the limit's
+	// pace.
+	ComeBack time.Duration
 }
+
+// ComeBackCap bounds Result.ComeBack: a caller turned away behind a long
+// queue tries again after at most this long (the queue's slots are hints:
+// its callers may be gone).
+const ComeBackCap = 5 * time.Minute
 
 func (l *Limiter) tatKey(key string) string      { return keys.RateLimitTAT(l.cfg.Prefix, key) }
 func (l *Limiter) throttleKey(key string) string { return keys.RateLimitThrottle(l.cfg.Prefix, key) }
+func (l *Limiter) wakeKey(key string) string     { return keys.RateLimitWake(l.cfg.Prefix, key) }
 
 // tnow is the injected clock as script seconds, or "" for Redis time.
 func (l *Limiter) tnow() string {
@@ -115,13 +127,13 @@ func (l *Limiter) Reserve(ctx context.Context, key string, limit Limit, maxWait 
 	if maxWait < 0 {
 		maxWait = 0
 	}
-	v, err := reserveScript.Run(ctx, l.rdb, []string{l.tatKey(key), l.throttleKey(key)},
-		limit.Rate, seconds(limit.Period), limit.burst(), seconds(maxWait), l.tnow(), seconds(l.cfg.Recovery),
+	v, err := reserveScript.Run(ctx, l.rdb, []string{l.tatKey(key), l.throttleKey(key), l.wakeKey(key)},
+		limit.Rate, seconds(limit.Period), limit.burst(), seconds(maxWait), l.tnow(), seconds(l.cfg.Recovery), seconds(ComeBackCap),
 	).Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("ratelimit: %s: %w", key, err)
 	}
-	if len(v) != 3 {
+	if len(v) != 4 {
 		return Result{}, fmt.Errorf("ratelimit: %s: unexpected script reply %v", key, v)
 	}
 	allowed, _ := v[0].(int64)
@@ -134,7 +146,12 @@ func (l *Limiter) Reserve(ctx context.Context, key string, limit Limit, maxWait 
 	if allowed == 1 {
 		return Result{Allowed: true, Delay: d}, nil
 	}
-	return Result{RetryAfter: d}, nil
+	cs, _ := v[3].(string)
+	cb, err := strconv.ParseFloat(cs, 64)
+	if err != nil {
+		return Result{}, fmt.Errorf("ratelimit: %s: unexpected script reply %v", key, v)
+	}
+	return Result{RetryAfter: d, ComeBack: time.Duration(cb * float64(time.Second))}, nil
 }
 
 // Wait blocks until the caller may make one request under key, when that is
@@ -156,7 +173,7 @@ func (l *Limiter) Wait(ctx context.Context, key string, limit Limit, maxWait tim
 		return err
 	}
 	if !r.Allowed {
-		return &WaitTooLongError{Key: key, RetryAfter: r.RetryAfter}
+		return &WaitTooLongError{Key: key, RetryAfter: r.RetryAfter, ComeBack: r.ComeBack}
 	}
 	if r.Delay <= 0 {
 		return nil
@@ -219,7 +236,7 @@ func (l *Limiter) EffectiveRate(ctx context.Context, key string) (float64, error
 
 // Reset forgets key's state: its GCRA position and any slow-down.
 func (l *Limiter) Reset(ctx context.Context, key string) error {
-	if err := l.rdb.Del(ctx, l.tatKey(key), l.throttleKey(key)).Err(); err != nil {
+	if err := l.rdb.Del(ctx, l.tatKey(key), l.throttleKey(key), l.wakeKey(key)).Err(); err != nil {
 		return fmt.Errorf("ratelimit: %s: %w", key, err)
 	}
 	return nil

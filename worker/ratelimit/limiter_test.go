@@ -374,3 +374,48 @@ func TestPause(t *testing.T) {
 		t.Fatalf("Allow during a 3s pause = %+v, %v", r, err)
 	}
 }
+
+// TestTurnedAwayCallersComeBackInTurn: callers turned away are told to come
+// back one slot apart, in turn (from three processes), each when its slot
+// enters its max-wait horizon: not all at the moment the next slot frees,
+// which let all but one be turned away again and the slots after go
+// unused (61 % of 5 req/s used on main, 51 % in cioq bench).
+func TestTurnedAwayCallersComeBackInTurn(t *testing.T) {
+	db := testredis.New(t)
+	ls := processes(t, db, 3, ratelimit.Config{})
+	limit := ratelimit.Limit{Rate: 1, Period: 10 * time.Second, Burst: 1} // a slot every 10 s
+	key := ratelimit.Key("default", "track")
+	ctx := context.Background()
+	if r, err := ls[0].Reserve(ctx, key, limit, time.Second); err != nil || !r.Allowed {
+		t.Fatalf("first: %+v %v", r, err)
+	}
+	// The next free slot is 10 s away: every caller with a 1 s horizon is
+	// turned away; the k-th is given the k-th slot from now, and told to
+	// come back 1 s before it.
+	var prev time.Duration
+	for k := 1; k <= 6; k++ {
+		r, err := ls[k%3].Reserve(ctx, key, limit, time.Second)
+		if err != nil || r.Allowed {
+			t.Fatalf("caller %d: %+v %v", k, r, err)
+		}
+		want := time.Duration(k)*10*time.Second - time.Second
+		if d := r.ComeBack - want; d < -500*time.Millisecond || d > 500*time.Millisecond {
+			t.Errorf("caller %d: come back after %s, want about %s (its slot, %d × 10 s, minus the 1 s horizon)", k, r.ComeBack, want, k)
+		}
+		if k > 1 && r.ComeBack-prev < 9*time.Second {
+			t.Errorf("caller %d comes back %s after caller %d, want one slot (10 s) later", k, r.ComeBack-prev, k-1)
+		}
+		prev = r.ComeBack
+		if r.RetryAfter < 9*time.Second || r.RetryAfter > 10*time.Second {
+			t.Errorf("caller %d: RetryAfter %s, want the next free slot's, about 10 s", k, r.RetryAfter)
+		}
+	}
+	// A queue longer than ComeBackCap is not extended: come back at the cap.
+	long := ratelimit.Limit{Rate: 1, Period: time.Hour, Burst: 1}
+	lk := ratelimit.Key("default", "app")
+	ls[0].Reserve(ctx, lk, long, 0)
+	r, _ := ls[1].Reserve(ctx, lk, long, 0)
+	if r.ComeBack != ratelimit.ComeBackCap {
+		t.Errorf("behind an hour-long queue: come back after %s, want the cap %s", r.ComeBack, ratelimit.ComeBackCap)
+	}
+}

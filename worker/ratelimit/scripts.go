@@ -27,12 +27,22 @@ local function redis_now()
 end
 `
 
-// reserveScript is GCRA with a reservation horizon.
+// reserveScript is GCRA with a reservation horizon, and a queue of come-back
+// times for the callers it turns away.
 //
-// KEYS: tat, throttle. ARGV: rate, period (s), burst, max_wait (s),
-// tnow ("" = Redis time; only for the throttle factor), recovery (s).
-// Returns {allowed 0|1, wait (s) as string, factor as string}: when allowed,
-// wait is how long until the slot begins; otherwise when one would be free.
+// KEYS: tat, throttle, wake. ARGV: rate, period (s), burst, max_wait (s),
+// tnow ("" = Redis time; only for the throttle factor), recovery (s),
+// come-back cap (s). Returns {allowed 0|1, wait (s) as string, factor as
+// string, come_back (s) as string}: when allowed, wait is how long until
+// the slot begins; otherwise when one would be free, and come_back when
+// this caller should try again. The wake key is the slot of the last
+// caller turned away: each one turned away gets the slot after it (at
+// least the next free one), and come_back is when that slot enters the
+// max_wait horizon, so the callers turned away return one per slot
+// instead of all at once when the next slot is free (and all but a few
+// are turned away again, while the slots after theirs go unused). A slot
+// that goes unused (the queue's callers did not come back, e.g. deleted)
+// resets the queue to the GCRA position.
 var reserveScript = redis.NewScript(factorLua + `
 local now = redis_now()
 local rate = tonumber(ARGV[1])
@@ -42,21 +52,38 @@ local max_wait = tonumber(ARGV[4])
 local tnow = now
 if ARGV[5] ~= "" then tnow = tonumber(ARGV[5]) end
 local factor = factor_at(KEYS[2], tnow, tonumber(ARGV[6]))
+local cap = tonumber(ARGV[7])
 
 local interval = period / (rate * factor)
 local b = burst * factor
 if b < 1 then b = 1 end
 
 local tat = tonumber(redis.call("GET", KEYS[1]) or now)
+local idle = tat < now - interval
 if tat < now then tat = now end
 local new_tat = tat + interval
 local wait = new_tat - b * interval - now
 if wait > max_wait then
-  return {0, tostring(wait), tostring(factor)}
+  -- This caller's slot: the one after the last caller's turned away, or
+  -- the next free one.
+  local slot = tat
+  local w = tonumber(redis.call("GET", KEYS[3]) or "")
+  if w and w + interval > slot then slot = w + interval end
+  local come_back = slot - b * interval + interval - now - max_wait
+  if come_back > cap then
+    come_back = cap
+  else
+    redis.call("SET", KEYS[3], string.format("%.6f", slot), "PX", math.ceil((slot - now) * 1000) + 1000)
+  end
+  if come_back < 0 then come_back = 0 end
+  return {0, tostring(wait), tostring(factor), tostring(come_back)}
 end
 if wait < 0 then wait = 0 end
 redis.call("SET", KEYS[1], string.format("%.6f", new_tat), "PX", math.ceil((new_tat - now) * 1000) + 1000)
-return {1, tostring(wait), tostring(factor)}
+if idle then
+  redis.call("DEL", KEYS[3])
+end
+return {1, tostring(wait), tostring(factor), "0"}
 `)
 
 // throttleScript records a 429.

@@ -45,9 +45,15 @@ type Options struct {
 	// LimitDuration is how long the three rate-limited workers run (10 s;
 	// quick 3 s).
 	LimitDuration time.Duration
+	// ImportRows is the rows of the import measurement (1,000,000; quick
+	// 50,000).
+	ImportRows int
 	// AppCalls is the number of calls of the app-side cost measurement
 	// (300; quick 60).
 	AppCalls int
+	// LimitRates, when set, runs only the limit measurements of these
+	// sandbox limits (requests per window: 1, 5, 100, 3000).
+	LimitRates map[int]bool
 	// WorkerCommand, when set, starts a worker process (`cioq worker`) for
 	// the peak-RSS measurement; REDIS_URL and CUSTOMERIO_* are added to its
 	// environment. Empty skips that measurement.
@@ -57,7 +63,7 @@ type Options struct {
 	// there; empty skips it.
 	Postgres string
 	// Only, when set, runs only the named sections (enqueue, e2e, batch,
-	// latency, limit, app, rss, outbox).
+	// multi, latency, limit, app, import, process, outbox).
 	Only map[string]bool
 	// Log receives progress lines (nil: none).
 	Log io.Writer
@@ -79,6 +85,12 @@ func (o Options) withDefaults() Options {
 		o.Tasks = 20000
 		if o.Quick {
 			o.Tasks = 3000
+		}
+	}
+	if o.ImportRows <= 0 {
+		o.ImportRows = 1_000_000
+		if o.Quick {
+			o.ImportRows = 50_000
 		}
 	}
 	if o.AppCalls <= 0 {
@@ -184,10 +196,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{"enqueue", benchEnqueue},
 		{"e2e", benchE2E},
 		{"batch", benchBatch},
+		{"multi", benchMulti},
 		{"latency", benchLatency},
 		{"limit", benchLimit},
 		{"app", benchApp},
-		{"rss", benchRSS},
+		{"import", benchImport},
+		{"process", benchProcess},
 		{"outbox", benchOutbox},
 	}
 	for _, s := range sections {

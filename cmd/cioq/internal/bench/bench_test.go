@@ -34,11 +34,11 @@ func TestQuickRunProducesNumbers(t *testing.T) {
 	seen := map[string]int{}
 	for _, r := range rep.Rows {
 		seen[r.Section]++
-		if r.Section != "rss" && r.Value <= 0 && !strings.Contains(r.Name, "429") {
+		if r.Section != "process" && r.Section != "import" && r.Value <= 0 && !strings.Contains(r.Name, "429") {
 			t.Errorf("%s / %s: no value", r.Section, r.Name)
 		}
 	}
-	for _, s := range []string{"enqueue", "e2e", "batch", "latency", "limit", "app", "rss", "outbox"} {
+	for _, s := range []string{"enqueue", "e2e", "batch", "multi", "latency", "limit", "app", "import", "process", "outbox"} {
 		if seen[s] == 0 {
 			t.Errorf("section %s produced no row", s)
 		}

@@ -1,0 +1,570 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/internal/keys"
+	"github.com/cioq/cioq/tasks"
+	"github.com/cioq/cioq/worker/batch"
+)
+
+// Multi-operation tasks (cio:batch, tasks.Batch).
+//
+// A cio:batch task carries up to 1000 batchable operations of one
+// workspace. The worker delivers them in Track v2 batch requests (the
+// workspace's Batcher, shared with every other task, so one task's
+// operations fill a request), each operation with its own fate, as if it
+// were a task of its own:
+//
+//   - accepted: done (the Observer hears of it as a delivery of its type);
+//   - refused for good (an item error of a 207, a permanent refusal of a
+//     request of its own, an operation that does not decode or validate):
+//     dead-lettered alone, as a task of its own type with its own payload
+//     (ItemID names it; `cioq dlq retry` enqueues it alone), the others go
+//     on;
+//   - failed for a while (the request failed as a whole: a 5xx, a
+//     timeout, a 429, a 401, a rate-limit wait): the task is retried, and
+//     the retry sends only the operations not settled yet. The progress
+//     record (keys.BatchProgress) lists the settled ones; it is written
+//     before the task is retried, and read at the start of every attempt;
+//   - in a batch that failed without naming the operation at fault
+//     (batch.ErrUnattributed): retried, and sent alone from then on
+//     (marked in the progress record), so that a refused one is refused
+//     alone;
+//   - too large for a batch item: sent alone at once, through Track v1 (or
+//     split into several v2 operations, for objects and relationships), as
+//     a task of its type would be.
+//
+// Once the task's retry budget and window are used up, the operations
+// still to be sent are dead-lettered, each alone, as exhausted.
+//
+// Operations on the same person (or object) are delivered in their order
+// in the task: the first of each goes in the first requests, the second
+// only once the first was settled, and so on (except that a person's
+// events that follow one another go together: an event's place in the
+// person's timeline is its timestamp); one that is retried holds the
+// later ones of the same person back to the retry. Track events carry
+// their ULID id (the producer's, or one the worker derives from the task
+// id and the operation's place: EventID(ItemID(...))), so a retry or a
+// crash that re-sends an accepted event is dropped by Customer.io, and an
+// operation's dead letter carries the same id.
+
+// BatchProgressTTL is how long a cio:batch task's progress record
+// outlives its last write.
+const BatchProgressTTL = 7 * 24 * time.Hour
+
+// aloneConcurrency is how many operations of one cio:batch task are sent
+// alone at once.
+const aloneConcurrency = 8
+
+// multiTasksAtOnce is how many cio:batch tasks a worker delivers at once,
+// for a batcher sending maxInFlight requests at a time: one per request
+// keeps them full (a task fills one), and the decoded operations waiting
+// for them stay a bounded amount of memory (the other tasks wait,
+// undecoded).
+func multiTasksAtOnce(maxInFlight int) int {
+	if maxInFlight <= 0 {
+		maxInFlight = 4 // batch.Config's default
+	}
+	return maxInFlight
+}
+
+// ItemID returns the id of operation i (from 0) of the cio:batch task
+// taskID: the id of its dead letter, and the task id its event id is
+// derived from when it has none.
+func ItemID(taskID string, i int) string { return taskID + "." + strconv.Itoa(i) }
+
+// isMulti reports whether typ's tasks carry several operations.
+func isMulti(typ string) bool {
+	spec, _ := tasks.Lookup(typ)
+	return spec.Multi
+}
+
+// multiItem is one operation of a cio:batch task in an attempt.
+type multiItem struct {
+	index int
+	item  tasks.BatchItem
+	// task is the operation as a task of its own type (id ItemID).
+	task *Task
+	// key names the person or object the operation acts on ("" none);
+	// round is when it goes, after the earlier operations on its key.
+	key   string
+	round int
+	alone bool
+	// invalid is why the operation does not decode or validate.
+	invalid error
+	// deferred: not sent, an earlier operation on its person is retried.
+	deferred bool
+	// sent: the attempt sent it (err is its fate).
+	sent bool
+	err  error
+}
+
+// errDeferred is the fate of an operation held back behind an earlier
+// operation on the same person that is retried.
+var errDeferred = errors.New("held back behind an earlier operation on the same person")
+
+// deliverMulti delivers a cio:batch task: see above.
+func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task, at *asynq.Task) error {
+	bp, ok := t.Payload.(*tasks.Batch)
+	if !ok || bp == nil {
+		return errNoRoute(t)
+	}
+	// A few tasks at a time fill the workspace's batch requests; more would
+	// only hold their decoded operations in memory meanwhile.
+	select {
+	case w.multiSem <- struct{}{}:
+		defer func() { <-w.multiSem }()
+	case <-ctx.Done():
+		return RetryLater(time.Second, ctx.Err())
+	}
+	n := len(bp.Operations)
+	prog, err := w.readProgress(ctx, t, n)
+	if err != nil {
+		return &retryError{err: err, class: RetryTransient, delay: time.Second, reason: "batch progress unavailable"}
+	}
+	var all, live []*multiItem
+	for i, it := range bp.Operations {
+		if prog.settled.has(i) {
+			continue
+		}
+		mi := &multiItem{index: i, item: it, alone: prog.alone.has(i)}
+		all = append(all, mi)
+		p, derr := tasks.DecodeItem(it)
+		if derr == nil {
+			if verr := p.Validate(); verr != nil {
+				derr = fmt.Errorf("invalid payload: %w", verr)
+			}
+		}
+		if derr != nil {
+			mi.invalid = derr
+			continue
+		}
+		mi.task = &Task{ID: ItemID(t.ID, i), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
+			Type: it.Type, Envelope: t.Envelope, Payload: p, budgeted: t.budgeted, asynqMaxRetry: t.asynqMaxRetry}
+		mi.key = itemKey(p)
+		live = append(live, mi)
+	}
+
+	// Rounds: a person's operations in their order, each in a later round
+	// than the one before it, except that events following one another go
+	// in the same round (an event's place in the person's timeline is its
+	// timestamp; an identify, a merge or a delete changes what follows).
+	type keyState struct {
+		round int
+		event bool
+	}
+	last := map[string]keyState{}
+	rounds := 0
+	for _, mi := range live {
+		if mi.key == "" {
+			continue
+		}
+		_, isEvent := mi.task.Payload.(*tasks.Track)
+		if st, ok := last[mi.key]; ok {
+			mi.round = st.round + 1
+			if isEvent && st.event {
+				mi.round = st.round
+			}
+		}
+		last[mi.key] = keyState{mi.round, isEvent}
+		rounds = max(rounds, mi.round+1)
+	}
+	blocked := map[string]bool{}
+	for r := 0; r < max(rounds, 1); r++ {
+		var now []*multiItem
+		for _, mi := range live {
+			switch {
+			case mi.round != r:
+			case mi.key != "" && blocked[mi.key]:
+				mi.deferred, mi.err = true, errDeferred
+			default:
+				now = append(now, mi)
+			}
+		}
+		w.sendItems(ctx, c, t, now)
+		for _, mi := range now {
+			if mi.key != "" && mi.err != nil && !itemRefused(mi.err) {
+				blocked[mi.key] = true
+			}
+		}
+	}
+
+	// Each operation's fate.
+	now := w.cfg.Now()
+	ws := workspaceOf(t)
+	var pending []*multiItem
+	var refused []itemDeadLetter
+	for _, mi := range all {
+		switch {
+		case mi.invalid != nil:
+			refused = append(refused, itemDeadLetter{mi, DeadLetterInvalid, 0, "", mi.invalid.Error()})
+		case mi.err == nil && mi.sent:
+			prog.settled.set(mi.index)
+			var lat time.Duration
+			if enq, ok := t.Envelope.Enqueued(); ok {
+				lat = now.Sub(enq)
+			}
+			w.obs.Delivered(mi.item.Type, t.Queue, ws, lat)
+		case itemRefused(mi.err):
+			var status int
+			var msg string
+			var ae *customerio.APIError
+			if errors.As(mi.err, &ae) {
+				status, msg = ae.StatusCode, ae.Message
+			}
+			refused = append(refused, itemDeadLetter{mi, DeadLetterPermanent, status, msg, mi.err.Error()})
+		default:
+			if errors.Is(mi.err, batch.ErrUnattributed) {
+				prog.alone.set(mi.index)
+			}
+			pending = append(pending, mi)
+		}
+	}
+	var terr error
+	if len(pending) > 0 {
+		terr = pendingError(pending)
+		d := policy{authRetryDelay: w.cfg.AuthRetryDelay}.classify(t,
+			outcome{kind: outcomeRan, err: terr, api: customerio.APITrack, windowStart: retryWindowStart(at)}, now)
+		if d.kind == decideDeadLetter {
+			// The task's retries are used up: what is left is
+			// dead-lettered, each operation alone.
+			for _, mi := range pending {
+				refused = append(refused, itemDeadLetter{mi, d.class, d.status, d.message, d.text})
+			}
+			pending, terr = nil, nil
+		}
+	}
+	if err := w.deadLetterItems(ctx, t, refused); err != nil {
+		// Not recorded: retried (an operation refused for good is refused
+		// again, and recorded then).
+		w.log.Error("could not record the dead letters of a batch task's operations; the task will be retried",
+			"type", t.Type, "task_id", t.ID, "queue", t.Queue, "operations", len(refused), "error", err.Error())
+		return &retryError{err: err, class: RetryTransient, delay: time.Second, reason: "dead-letter store unavailable"}
+	}
+	for _, r := range refused {
+		prog.settled.set(r.mi.index)
+	}
+	if len(pending) == 0 {
+		if prog.found {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			w.rdb.Del(wctx, keys.BatchProgress(t.ID, enqueuedAt(t)))
+			cancel()
+		}
+		return nil
+	}
+	if err := w.writeProgress(ctx, t, prog); err != nil {
+		// The retry then sends the operations accepted now again:
+		// harmless (events carry their ids, the rest is idempotent).
+		w.log.Warn("could not record a batch task's progress; its retry sends again what was accepted", "type", t.Type, "task_id", t.ID, "error", err.Error())
+	}
+	return terr
+}
+
+// itemRefused reports whether an operation's fate is a refusal for good.
+func itemRefused(err error) bool {
+	if err == nil || errors.Is(err, errDeferred) {
+		return false
+	}
+	var re *retryError
+	if errors.As(err, &re) {
+		return false
+	}
+	return errors.Is(err, asynq.SkipRetry) || customerio.ClassOf(err) == customerio.ClassPermanent
+}
+
+// pendingError is the error a cio:batch task is retried with: the failure
+// of one of the operations it retries, the one that weighs most for the
+// retry policy (a transient failure, which spends a retry, then a
+// credentials problem, a 429, a wait). It never matches
+// batch.ErrUnattributed: those operations are marked alone in the
+// progress record, not the task.
+func pendingError(pending []*multiItem) error {
+	rank := func(err error) int {
+		var re *retryError
+		switch {
+		case errors.Is(err, errDeferred):
+			return 0
+		case errors.As(err, &re) && re.class == RetrySnoozed:
+			return 1
+		case customerio.ClassOf(err) == customerio.ClassAuth:
+			return 3
+		}
+		var ae *customerio.APIError
+		if errors.As(err, &ae) && ae.StatusCode == 429 {
+			return 2
+		}
+		return 4
+	}
+	var worst error
+	best := -1
+	for _, mi := range pending {
+		if r := rank(mi.err); r > best {
+			worst, best = mi.err, r
+		}
+	}
+	if errors.Is(worst, batch.ErrUnattributed) {
+		var ae *customerio.APIError
+		errors.As(worst, &ae)
+		worst = &customerio.APIError{API: ae.API, Operation: ae.Operation, StatusCode: ae.StatusCode, Class: ae.Class,
+			Message: "a batch failed without naming the operation at fault; its operations are sent alone"}
+	}
+	return fmt.Errorf("%d of the task's operations not delivered yet: %w", len(pending), worst)
+}
+
+// sendItems sends one round of a cio:batch task's operations: those to
+// batch through the workspace's Batcher, all at once, the others alone.
+func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, items []*multiItem) {
+	var ops []customerio.Operation
+	type span struct {
+		mi     *multiItem
+		lo, hi int
+	}
+	var spans []span
+	var alone []*multiItem
+	for _, mi := range items {
+		mi.sent = true
+		if mi.alone || !w.batchTypes[mi.item.Type] {
+			alone = append(alone, mi)
+			continue
+		}
+		its, ok, err := batchOperations(mi.task)
+		switch {
+		case err != nil:
+			mi.err = err
+		case !ok:
+			alone = append(alone, mi)
+		default:
+			spans = append(spans, span{mi, len(ops), len(ops) + len(its)})
+			ops = append(ops, its...)
+		}
+	}
+	if len(ops) > 0 {
+		var errs []error
+		if b := w.batcher(t.Envelope.Workspace); b == nil {
+			errs = make([]error, len(ops))
+			for i := range errs {
+				errs[i] = RetryLater(time.Second, batch.ErrClosed)
+			}
+		} else {
+			errs = b.DoAll(ctx, ops)
+			for i, err := range errs {
+				if errors.Is(err, batch.ErrClosed) {
+					errs[i] = RetryLater(time.Second, err)
+				}
+			}
+		}
+		for _, s := range spans {
+			var err error
+			if s.hi-s.lo == 1 {
+				err = errs[s.lo]
+			} else {
+				err = partsFate(errs[s.lo:s.hi])
+			}
+			if errors.Is(err, batch.ErrTooLarge) {
+				// Too large for a batch item: alone, through Track v1.
+				alone = append(alone, s.mi)
+				continue
+			}
+			s.mi.err = err
+		}
+	}
+	if len(alone) == 0 {
+		return
+	}
+	sem := make(chan struct{}, aloneConcurrency)
+	var wg sync.WaitGroup
+	for _, mi := range alone {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			mi.err = w.sendAlone(ctx, c, mi.task)
+		})
+	}
+	wg.Wait()
+}
+
+// sendAlone delivers one operation of a cio:batch task on its own, as a
+// task of its type is delivered without batching.
+func (w *Worker) sendAlone(ctx context.Context, c *customerio.Client, t *Task) error {
+	r, ok := routes[t.Type]
+	if !ok {
+		return errNoRoute(t)
+	}
+	if r.send == nil {
+		sp, ok := t.Payload.(splitPayload)
+		if !ok {
+			return errNoRoute(t)
+		}
+		return w.deliverEntities(ctx, c, t, sp)
+	}
+	return w.call(ctx, t, customerio.APITrack, func() error { _, err := r.send(ctx, c, t); return err })
+}
+
+// itemKey names the person (or object) an operation acts on, "" for none:
+// operations with the same key are delivered in their order.
+func itemKey(p tasks.Payload) string {
+	if ps, ok := p.(tasks.PersonScoped); ok {
+		ids := ps.Person()
+		switch {
+		case ids.ID != "":
+			return "id:" + ids.ID
+		case ids.Email != "":
+			return "email:" + strings.ToLower(ids.Email)
+		case ids.CioID != "":
+			return "cio_id:" + ids.CioID
+		}
+		return ""
+	}
+	switch o := p.(type) {
+	case *tasks.ObjectUpsert:
+		return "object:" + o.ObjectTypeID + ":" + o.ObjectID
+	case *tasks.ObjectDelete:
+		return "object:" + o.ObjectTypeID + ":" + o.ObjectID
+	}
+	return ""
+}
+
+// itemDeadLetter is an operation of a cio:batch task to dead-letter.
+type itemDeadLetter struct {
+	mi      *multiItem
+	class   DeadLetterClass
+	status  int
+	message string
+	reason  string
+}
+
+// deadLetterItems records the dead letters of operations of t, each as a
+// task of its own type (id ItemID, its own payload in an envelope like
+// t's), with t's attempt history.
+func (w *Worker) deadLetterItems(ctx context.Context, t *Task, items []itemDeadLetter) error {
+	if len(items) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var hist []Failure
+	omitted := 0
+	if t.Retried > 0 {
+		h, o, err := w.dlq.attempts(wctx, attemptsKey(t.ID, enqueuedAt(t)))
+		if err == nil {
+			hist, omitted = h, o
+		}
+	}
+	env := t.Envelope
+	for _, it := range items {
+		mi := it.mi
+		payload, err := itemPayload(t, mi)
+		if err != nil {
+			return err
+		}
+		meta := tasks.Meta{Workspace: env.Workspace, OrderKey: env.OrderKey, Seq: env.Seq}
+		if enq, ok := env.Enqueued(); ok {
+			meta.EnqueuedAt = enq
+		}
+		b, err := tasks.EncodeRaw(payload, meta)
+		if err != nil {
+			// The operation's bytes are not valid UTF-8 (an invalid one):
+			// keep them as they are, in a bare payload.
+			b = payload
+		}
+		id := ItemID(t.ID, mi.index)
+		d := &DeadLetter{
+			ID: id, Type: mi.item.Type, Queue: t.Queue, Workspace: env.Workspace, Payload: b,
+			Attempts: min(t.Retried+1, t.attemptsAllowed()), MaxRetry: t.MaxRetry, allowed: t.attemptsAllowed(),
+			Class: it.class, Status: it.status, Message: it.message,
+			Error:   fmt.Sprintf("operation %d of %s task %s: %s", mi.index, t.Type, t.ID, it.reason),
+			History: append([]Failure(nil), hist...), HistoryOmitted: omitted,
+		}
+		if !t.budgeted {
+			d.Attempts = t.Retried + 1
+		}
+		if err := w.dlq.Add(wctx, d); err != nil {
+			return err
+		}
+		w.obs.DeadLettered(mi.item.Type, it.class)
+		w.log.Warn("operation of a batch task dead-lettered", "type", mi.item.Type, "task_id", id, "batch_task_id", t.ID,
+			"queue", t.Queue, "class", string(it.class), "status", it.status, "attempt", t.Retried+1, "reason", d.Error)
+	}
+	return nil
+}
+
+// itemPayload is the payload an operation's dead letter keeps: the
+// operation's own bytes, with the event id the worker sent it with when
+// it had none (so a retry from the store sends the same id).
+func itemPayload(t *Task, mi *multiItem) (json.RawMessage, error) {
+	raw := mi.item.Payload
+	if mi.task == nil {
+		return raw, nil
+	}
+	d, ok := mi.task.Payload.(tasks.Deduplicated)
+	if !ok || d.EventID() != "" {
+		return raw, nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil || m == nil {
+		return raw, nil
+	}
+	id, _ := json.Marshal(EventID(mi.task.ID, t.Envelope))
+	m[d.EventIDField()] = id
+	return json.Marshal(m)
+}
+
+// progress is what earlier attempts of a cio:batch task settled.
+type progress struct {
+	settled, alone bitmap
+	found          bool
+}
+
+// bitmap is one bit per operation, from the high bit of byte 0.
+type bitmap []byte
+
+func newBitmap(n int) bitmap { return make(bitmap, (n+7)/8) }
+
+func (b bitmap) has(i int) bool { return i/8 < len(b) && b[i/8]&(0x80>>(i%8)) != 0 }
+
+func (b bitmap) set(i int) {
+	if i/8 < len(b) {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+}
+
+// readProgress reads t's progress record (n operations).
+func (w *Worker) readProgress(ctx context.Context, t *Task, n int) (progress, error) {
+	p := progress{settled: newBitmap(n), alone: newBitmap(n)}
+	vals, err := w.rdb.HMGet(ctx, keys.BatchProgress(t.ID, enqueuedAt(t)), "s", "a").Result()
+	if err != nil {
+		return p, err
+	}
+	for i, dst := range []bitmap{p.settled, p.alone} {
+		if s, ok := vals[i].(string); ok {
+			p.found = true
+			copy(dst, s)
+		}
+	}
+	return p, nil
+}
+
+// writeProgress writes t's progress record.
+func (w *Worker) writeProgress(ctx context.Context, t *Task, p progress) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	key := keys.BatchProgress(t.ID, enqueuedAt(t))
+	_, err := w.rdb.TxPipelined(wctx, func(pl redis.Pipeliner) error {
+		pl.HSet(wctx, key, "s", []byte(p.settled), "a", []byte(p.alone))
+		pl.PExpire(wctx, key, BatchProgressTTL)
+		return nil
+	})
+	return err
+}
