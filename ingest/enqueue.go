@@ -127,10 +127,22 @@ func (s *Server) enqueueAll(r *http.Request, source string, items []item) result
 				res.enqueued += rc.Operations
 			}
 		}
+		unrepl := errors.Is(err, producer.ErrNotReplicated)
 		queued := map[int]int{} // item -> its tasks in Redis
 		for k, pl := range rec.Placed {
-			if err == nil || pl.Task >= 0 {
+			if err == nil || (pl.Task >= 0 && !unrepl) {
 				queued[owner[k]]++
+			}
+		}
+		if unrepl {
+			// The tasks not confirmed may exist: the items that are not
+			// wholly accepted are named unreplicated (a retry under the same
+			// message ids is safe), not partial.
+			for _, i := range run {
+				if queued[i] != len(items[i].jobs) {
+					res.unreplicated = append(res.unreplicated, i)
+					queued[i] = 0
+				}
 			}
 		}
 		for _, i := range run {

@@ -88,6 +88,7 @@ type Placement struct {
 //   - Track events keep their ULID ids (one is given here to each event
 //     without one): a retried or re-sent event is dropped by Customer.io.
 func (c *Client) EnqueueBatch(ctx context.Context, ops []tasks.Payload, opts ...EnqueueOption) (BatchReceipt, error) {
+	ctx = c.acked(ctx) // WithReplicas: every task's write waits for its replicas
 	cfg := enqueueConfig{maxRetry: -1}
 	for _, o := range opts {
 		if o != nil {

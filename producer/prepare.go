@@ -178,16 +178,23 @@ func (c *Client) EnqueuePrepared(ctx context.Context, p Prepared) (Receipt, erro
 	if id != "" {
 		opts = append(opts, asynq.TaskID(id))
 	}
+	ctx = c.acked(ctx) // WithReplicas: the relay's writes wait for their replicas too
 	info, err := c.ac.EnqueueContext(ctx, asynq.NewTaskWithHeaders(p.Type, p.Envelope, budgetHeaders(p.MaxRetry)), opts...)
 	if err == nil {
 		return Receipt{TaskID: info.ID, Key: p.Key, Queue: info.Queue, Type: p.Type}, nil
 	}
 	if id != "" && errors.Is(err, asynq.ErrTaskIDConflict) {
+		if err := c.confirmDuplicate(ctx, p.Type, p.Queue); err != nil {
+			return Receipt{}, err
+		}
 		r := Receipt{TaskID: id, Key: p.Key, Queue: p.Queue, Type: p.Type, Duplicate: true}
 		if first, ierr := c.insp.GetTaskInfo(p.Queue, id); ierr == nil {
 			r.Queue, r.Type = first.Queue, first.Type
 		}
 		return r, nil
+	}
+	if nr := notReplicated(ctx, p.Type); nr != nil {
+		return Receipt{}, nr
 	}
 	return Receipt{}, fmt.Errorf("producer: enqueue %s: %w", p.Type, err)
 }
