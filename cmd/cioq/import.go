@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/cmd/cioq/internal/importer"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
@@ -37,7 +38,7 @@ func runImport(ctx context.Context, a *app, args []string) error {
 			"batch is enqueued under an idempotency key; events get ids derived from the\n"+
 			"file and line). Progress: a bar on a terminal, else a line on stderr every\n"+
 			"--progress-every; then a summary on stdout.\n\n"+
-			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE.")
+			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE.")
 	typ := fs.String("type", "", "operation type: identify (CSV default), track, object_upsert, or any batchable cio:* type for JSON lines (default there: each line names its own)")
 	format := fs.String("format", "", "csv or jsonl (default: csv for a .csv file, else jsonl)")
 	mapSpec := fs.String("map", "", "CSV column mapping, e.g. id=user_id,attr.plan=plan,attr.seats=seats:int")
@@ -103,6 +104,15 @@ func runImport(ctx context.Context, a *app, args []string) error {
 	if known != nil {
 		popts = append(popts, producer.Workspaces(known.names...))
 	}
+	// With a contracts file, a row a contract refuses is a reject (named in
+	// the rejects file), and coerced values are imported coerced.
+	set, err := config.LoadContracts(a.getenv)
+	if err != nil {
+		return configError(err)
+	}
+	if set != nil {
+		popts = append(popts, producer.WithContracts(set))
+	}
 	c, err := producer.New(rurl, popts...)
 	if err != nil {
 		return configError(err)
@@ -131,6 +141,9 @@ func runImport(ctx context.Context, a *app, args []string) error {
 	}
 	if *workspace != "" {
 		opts.EnqueueOptions = []producer.EnqueueOption{producer.Workspace(*workspace)}
+	}
+	if set != nil {
+		opts.Check = func(p tasks.Payload) error { return c.CheckPayload(p, opts.EnqueueOptions...) }
 	}
 	sum, err := importer.Run(ctx, c, opts)
 	prog.finish()
