@@ -265,6 +265,22 @@ func redisClient(conn asynq.RedisConnOpt, acks config.Acks) (redis.UniversalClie
 	return rdb, nil
 }
 
+// ackedRedis parses rurl and reads the acknowledgement settings
+// (ackSettings), and returns the connection options, a client for them
+// (redisClient) and the settings.
+func ackedRedis(getenv func(string) string, rurl string) (asynq.RedisConnOpt, redis.UniversalClient, config.Acks, error) {
+	acks, err := ackSettings(getenv)
+	if err != nil {
+		return nil, nil, acks, err
+	}
+	conn, err := redisconf.Parse(rurl)
+	if err != nil {
+		return nil, nil, acks, configError(err)
+	}
+	rdb, err := redisClient(conn, acks)
+	return conn, rdb, acks, err
+}
+
 // redisURL returns REDIS_URL, checked (errors name it, never the password).
 func redisURL(getenv func(string) string) (string, error) {
 	u := strings.TrimSpace(getenv(redisconf.EnvVar))

@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/internal/ops"
-	"github.com/cioq/cioq/internal/redisconf"
 	"github.com/cioq/cioq/outbox"
 	"github.com/cioq/cioq/producer"
 )
@@ -168,15 +167,7 @@ func runRelay(ctx context.Context, a *app, args []string) error {
 	if u == "" {
 		return usageErrorf("%s is not set (the application's database, e.g. postgres://app@db:5432/app)", envOutboxURL)
 	}
-	acks, err := ackSettings(a.getenv)
-	if err != nil {
-		return err
-	}
-	conn, err := redisconf.Parse(rurl)
-	if err != nil {
-		return configError(err)
-	}
-	rdb, err := redisClient(conn, acks)
+	_, rdb, _, err := ackedRedis(a.getenv, rurl)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/internal/ops"
-	"github.com/cioq/cioq/internal/redisconf"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/worker"
 )
@@ -70,15 +69,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := redisconf.Parse(rurl)
-	if err != nil {
-		return configError(err)
-	}
-	acks, err := ackSettings(a.getenv)
-	if err != nil {
-		return err
-	}
-	rdb, err := redisClient(conn, acks)
+	conn, rdb, acks, err := ackedRedis(a.getenv, rurl)
 	if err != nil {
 		return err
 	}
