@@ -71,11 +71,15 @@ func TestLargeEventDeliveredThroughV1(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A small event of the same person still goes in a batch.
-			if _, err := h.prod.Track(ctx, tasks.Track{Identifiers: customerio.Identifiers{ID: "q-big"}, Event: customerio.Event{Name: "small"}}); err != nil {
+			small, err := h.prod.Track(ctx, tasks.Track{Identifiers: customerio.Identifiers{ID: "q-big"}, Event: customerio.Event{Name: "small"}})
+			if err != nil {
 				t.Fatal(err)
 			}
 			waitSandbox(t, h.sb, 30*time.Second, "both events", func(s *sandbox.Server) bool { return len(s.Events("q-big")) == 2 })
-			waitDone(t, h, rc.TaskID)
+			// Both tasks done: the sandbox records a request after its
+			// handler stored the event, so only an answered request is
+			// surely in the request log.
+			waitDone(t, h, rc.TaskID, small.TaskID)
 			var big *sandbox.Event
 			for _, e := range h.sb.Events("q-big") {
 				if e.Name == "big_event" {
