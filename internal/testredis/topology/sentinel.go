@@ -57,6 +57,12 @@ func NewSentinel() (*Sentinel, error) {
 			return fail(fmt.Errorf("replica %s: %w\n%s", rep.Addr, err, s.logs()))
 		}
 	}
+	mc := master.Client()
+	err = poll(startTimeout, func(ctx context.Context) (bool, error) { return replicasOnline(ctx, mc, len(s.Data)-1) })
+	mc.Close()
+	if err != nil {
+		return fail(fmt.Errorf("master %s: replicas not online: %w\n%s", master.Addr, err, s.logs()))
+	}
 	conf := []string{
 		fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2", MasterName, master.Port),
 		"sentinel down-after-milliseconds " + MasterName + " 2000",
@@ -233,6 +239,11 @@ func (s *Sentinel) WaitReplicas(addr string) error {
 		if err != nil {
 			return fmt.Errorf("%s is not a replica of %s in sync: %w\n%s", n.Addr, addr, err, s.logs())
 		}
+	}
+	mc := redis.NewClient(&redis.Options{Addr: addr})
+	defer mc.Close()
+	if err := poll(startTimeout, func(ctx context.Context) (bool, error) { return replicasOnline(ctx, mc, len(s.Data)-1) }); err != nil {
+		return fmt.Errorf("master %s: replicas not online: %w\n%s", addr, err, s.logs())
 	}
 	return nil
 }

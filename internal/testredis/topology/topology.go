@@ -391,7 +391,33 @@ func NewReplicated(n int) (*Replicated, error) {
 			return fail(fmt.Errorf("replica %s: %w\n%s", rep.Addr, err, r.logs()))
 		}
 	}
+	// The replica reports itself in sync a moment before the master moves
+	// it from wait_bgsave to online: wait for the master's view too.
+	mc := r.Master.Client()
+	err = poll(startTimeout, func(ctx context.Context) (bool, error) { return replicasOnline(ctx, mc, n) })
+	mc.Close()
+	if err != nil {
+		return fail(fmt.Errorf("master %s: replicas not online: %w\n%s", r.Master.Addr, err, r.logs()))
+	}
 	return r, nil
+}
+
+// replicasOnline reports whether the master sees n replicas, each in state
+// online.
+func replicasOnline(ctx context.Context, c *redis.Client, n int) (bool, error) {
+	m, err := Info(ctx, c, "replication")
+	if err != nil {
+		return false, nil
+	}
+	if m["connected_slaves"] != strconv.Itoa(n) {
+		return false, nil
+	}
+	for i := 0; i < n; i++ {
+		if !strings.Contains(m["slave"+strconv.Itoa(i)], "state=online") {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // StartReplicated is NewReplicated for a test (see the package doc).
