@@ -62,7 +62,7 @@ func TestRelayKilledMidBatchDeliversEveryRowOnce(t *testing.T) {
 		}
 		// Kill it once it has enqueued a few hundred tasks: in the middle
 		// of a batch of 100, as it spends most of its time enqueueing.
-		eventually(t, 60*time.Second, "the relay enqueueing", func() bool { return criticalTasks(t, e.insp) >= before+250+37*k })
+		eventually(t, 3*time.Minute, "the relay enqueueing", func() bool { return criticalTasks(t, e.insp) >= before+250+37*k })
 		if err := relay.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestRelayKilledMidBatchDeliversEveryRowOnce(t *testing.T) {
 		t.Error("no kill landed in a batch: the test proved nothing about replays")
 	}
 	r := e.startRelay(t, outbox.RelayConfig{})
-	eventually(t, 60*time.Second, "the rows relayed", func() bool { return e.rows(t) == 0 })
+	eventually(t, 3*time.Minute, "the rows relayed", func() bool { return e.rows(t) == 0 })
 	ids := pendingIDs(t, e.insp)
 	if len(ids) != rows {
 		t.Errorf("%d tasks in Redis for %d rows", len(ids), rows)
@@ -111,7 +111,7 @@ func TestTwoRelaysRelayNoRowTwice(t *testing.T) {
 	r1 := e.startRelay(t, outbox.RelayConfig{BatchSize: 50})
 	r2 := e.startRelay(t, outbox.RelayConfig{BatchSize: 50, Producer: producer.NewFromRedis(e.rdb.Client)})
 	want := e.fill(t, rows, 25)
-	eventually(t, 60*time.Second, "the rows relayed", func() bool { return r1.Stats().Relayed+r2.Stats().Relayed == rows })
+	eventually(t, 3*time.Minute, "the rows relayed", func() bool { return r1.Stats().Relayed+r2.Stats().Relayed == rows })
 	s1, s2 := r1.Stats(), r2.Stats()
 	t.Logf("relay 1: %+v; relay 2: %+v", s1, s2)
 	if s1.Duplicates+s2.Duplicates != 0 {

@@ -326,7 +326,7 @@ func startWorker(t *testing.T, rdb *testredis.DB) *sandbox.Server {
 // by order id.
 func deliveries(t *testing.T, sb *sandbox.Server, want int) map[string]int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := sb.WaitFor(ctx, func(s *sandbox.Server) bool { return len(s.Deliveries()) >= want }); err != nil {
 		t.Fatalf("%d of %d deliveries: %v", len(sb.Deliveries()), want, err)
