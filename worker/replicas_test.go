@@ -174,7 +174,7 @@ func TestReplicasDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	var state asynq.TaskState
-	eventually(t, 20*time.Second, "the first attempt's outcome", func() bool {
+	eventually(t, 60*time.Second, "the first attempt's outcome", func() bool {
 		ti, err := insp.GetTaskInfo(rc.Queue, rc.TaskID)
 		if err != nil {
 			return false
@@ -191,7 +191,7 @@ func TestReplicasDeadLetter(t *testing.T) {
 	if err := r.Replicas[0].Resume(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the dead letter", func() bool {
+	eventually(t, 60*time.Second, "the dead letter", func() bool {
 		ti, err := insp.GetTaskInfo(rc.Queue, rc.TaskID)
 		return err == nil && ti.State == asynq.TaskStateArchived
 	})
