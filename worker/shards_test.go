@@ -109,7 +109,7 @@ func TestShardsChangeLosesNothing(t *testing.T) {
 			h := shardedHarness(t, c.to)
 			h.dumpOnFailure(t)
 			old := producer.NewFromRedis(h.db.Client, producer.WithShards(c.from))
-			enqueueMix(t, old, 0, 20)   // before the change
+			enqueueMix(t, old, 0, 20)     // before the change
 			enqueueMix(t, h.prod, 20, 30) // after it
 			h.start(t)
 			waitPeople(t, h.sb, 30, 30)
