@@ -191,3 +191,15 @@ func (f Filter) queueMatches(q string) bool {
 // LogicalQueue is the logical queue of an asynq queue name: the queue a
 // shard belongs to (CIOQ_QUEUE_SHARDS), or the name itself.
 func LogicalQueue(name string) string { return shard.Logical(name) }
+
+// StrayQueues returns the asynq queues of the logical queues (a shard of
+// another count than shards, or the plain name when shards > 1) that hold
+// tasks, with how many: the queues of an earlier CIOQ_QUEUE_SHARDS that a
+// worker started now serves until they are empty (see Config.Shards).
+func StrayQueues(ctx context.Context, rdb redis.UniversalClient, logical []string, shards int) (map[string]int64, error) {
+	weights := make(map[string]int, len(logical))
+	for _, q := range logical {
+		weights[q] = 1
+	}
+	return strayShards(ctx, rdb, weights, planShards(weights, shards))
+}

@@ -18,8 +18,10 @@ type metricsObserver struct {
 
 var _ worker.Observer = metricsObserver{}
 
+// Delivered counts under the logical queue: a shard (CIOQ_QUEUE_SHARDS)
+// counts as the queue it belongs to.
 func (o metricsObserver) Delivered(taskType, queue, _ string, latency time.Duration) {
-	o.m.Delivered(taskType, queue, latency)
+	o.m.Delivered(taskType, worker.LogicalQueue(queue), latency)
 }
 
 // Retried maps the worker's retry class (transient, throttled, auth) and
