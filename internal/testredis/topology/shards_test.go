@@ -240,12 +240,20 @@ func cpuMillis(tb testing.TB, c *topology.Cluster) map[string]float64 {
 // limits off, delivering to the in-process sandbox over HTTP) and each
 // master's Redis CPU for the whole run, with 1 shard and with 3. Run it
 // once per count (-benchtime=1x): each iteration enqueues and delivers
-// 20,000 track events.
+// 20,000 track events (queue default). queues=all: the worker listens on
+// critical, default and bulk (the default weights), as deployed, so each
+// dequeue also tries empty queues (asynq tries them in a weighted random
+// order, one round trip each on a Cluster); queues=default: only default,
+// which isolates what the shards spread.
 //
 //	CIOQ_TEST_TOPOLOGY_PORTS=6720-6759 go test ./internal/testredis/topology/ -run '^$' -bench ClusterShards -benchtime=1x
 func BenchmarkClusterShards(b *testing.B) {
-	for _, n := range []int{1, 3} {
-		b.Run("shards="+strconv.Itoa(n), func(b *testing.B) {
+	for _, bc := range []struct {
+		n      int
+		queues string
+	}{{1, "all"}, {3, "all"}, {1, "default"}, {3, "default"}} {
+		n := bc.n
+		b.Run(fmt.Sprintf("shards=%d/queues=%s", n, bc.queues), func(b *testing.B) {
 			c := benchCluster(b)
 			sb := sandbox.NewTestServer(b)
 			const total = 20000
@@ -274,6 +282,9 @@ func BenchmarkClusterShards(b *testing.B) {
 					Observer:      obs,
 				}
 				cfg.RateLimits.Off = true
+				if bc.queues == "default" {
+					cfg.Queues = map[string]int{tasks.QueueDefault: 1}
+				}
 				w, err := worker.New(cfg)
 				if err != nil {
 					b.Fatal(err)
