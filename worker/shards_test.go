@@ -91,6 +91,16 @@ func TestShardsDeliver(t *testing.T) {
 	}
 	h.start(t)
 	waitPeople(t, h.sb, 30, 30)
+	// The one-round-trip dequeue (dequeue.go) served the shards.
+	if h.w.dequeue == nil || len(h.w.dequeue.queues) != 9 {
+		t.Fatalf("dequeue hook %+v, want one over the 9 shards", h.w.dequeue)
+	}
+	h.w.dequeue.mu.Lock()
+	runs := h.w.dequeue.runs
+	h.w.dequeue.mu.Unlock()
+	if runs == 0 {
+		t.Error("the combined dequeue script never ran")
+	}
 	for q := range h.w.cfg.Queues {
 		if _, _, ok := shard.Parse(q); !ok {
 			t.Errorf("the worker serves %q, not a shard", q)
