@@ -80,6 +80,10 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	logRedisFindings(ctx, log, conn, rdb, acks, nil, shards)
+	if shards > 1 {
+		log.Info("queue shards: the dashboard (asynqmon) lists each shard as a queue of its own and cannot sum them; /metrics, cioq dlq and cioq doctor report logical queues",
+			"shards", shards)
+	}
 
 	popts, err := keySecretOptions(a.getenv)
 	if err != nil {
