@@ -90,9 +90,10 @@ func TestIndex(t *testing.T) {
 	counts := make([]int, 3)
 	for i := 0; i < 3000; i++ {
 		k := "person-" + string(rune('a'+i%26)) + strings.Repeat("x", i%7) + string(rune('0'+i%10)) + string(rune('A'+i/260))
-		counts[Index(k, 3)]++
-		if Index(k, 3) != Index(k, 3) {
-			t.Fatal("Index is not deterministic")
+		i3 := Index(k, 3)
+		counts[i3]++
+		if again := Index(strings.Clone(k), 3); again != i3 {
+			t.Fatalf("Index(%q) = %d, then %d", k, i3, again)
 		}
 	}
 	for i, c := range counts {
