@@ -1,6 +1,7 @@
 // Package internal holds no code of its own. Its subpackages are the leaves
 // that several of cioq's packages share and no user should import: Redis
-// connection options (redisconf), the Redis key schema (keys), the
+// connection options (redisconf), the Redis key schema (keys), the names
+// of a logical queue's shards and their Cluster hash slots (shard), the
 // producer's half of per-person ordering that the worker's dead-letter
 // retry shares (sequence), replicated acknowledgements (redisack: WAIT
 // after the writes cioq acknowledges), the operator's HTTP surface (ops:

@@ -249,9 +249,13 @@ func (c *Client) enqueueBatchTask(ctx context.Context, items []tasks.BatchItem, 
 		return Receipt{}, fmt.Errorf("producer: %s: %w", tasks.TypeBatch, err)
 	}
 	if ordered {
+		c.route(first, &plan) // the person's shard, before the stamp records it
 		if err := c.stamp(ctx, first, &plan); err != nil {
 			return Receipt{}, err
 		}
+	}
+	if !ordered {
+		c.route(nil, &plan) // several people's: by key, else in turn
 	}
 	b, err := tasks.EncodeBatch(items, plan.meta)
 	if err != nil {

@@ -45,6 +45,10 @@
 //     Sentinel or Cluster failover cannot lose an acknowledged task; an
 //     enqueue fewer replicas confirmed fails with ErrNotReplicated (the
 //     task may exist: retry it under its IdempotencyKey).
+//   - WithShards(n) splits each queue into n asynq queues whose hash slots
+//     fall on different Redis Cluster masters; a person's tasks share one
+//     shard, a keyed task goes to its key's, others take turns. Workers
+//     take the same n (worker.Config.Shards).
 //   - Workspace names the Customer.io workspace whose credentials deliver
 //     the task. A client created with Workspaces (the workers' workspace
 //     names) refuses another name with an *UnknownWorkspaceError.

@@ -55,6 +55,7 @@ func (c *Client) Enqueue(ctx context.Context, p tasks.Payload, opts ...EnqueueOp
 	if p, _, err = c.contract(plan.meta.Workspace, p, true); err != nil {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
+	c.route(p, &plan) // WithShards: before the stamp, which records the queue
 	var b []byte
 	if c.ordering {
 		// The stamp takes a sequence number from Redis: encode (and check)
@@ -129,6 +130,7 @@ func (c *Client) EnqueueRaw(ctx context.Context, typ string, payload json.RawMes
 		return Receipt{}, err
 	}
 	ctx = c.acked(ctx)
+	c.route(rt.p, &rt.plan) // WithShards: before the stamp, which records the queue
 	if err := c.stamp(ctx, rt.p, &rt.plan); err != nil {
 		return Receipt{}, err
 	}

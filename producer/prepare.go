@@ -153,6 +153,7 @@ func (c *Client) EnqueuePrepared(ctx context.Context, p Prepared) (Receipt, erro
 	if p.Timeout < time.Second {
 		return Receipt{}, fmt.Errorf("producer: %s: %w", p.Type, invalid("timeout", "must be at least 1s"))
 	}
+	p.Queue = c.prepareShard(p) // WithShards
 	opts := make([]asynq.Option, 0, 6)
 	opts = append(opts, baseOptions(p.Queue, p.Timeout)...) // asynq never archives: the budget travels in a header
 	if !p.ProcessAt.IsZero() {

@@ -40,6 +40,8 @@ type Client struct {
 	workspace string
 	ordering  bool              // WithOrdering
 	acks      redisack.Settings // WithReplicas
+	shards    int               // WithShards; 0 or 1: none
+	rr        shardState        // WithShards' round robin
 
 	keySecret *string               // WithKeySecret; nil: the deployment's, in Redis
 	keys      atomic.Pointer[keyer] // set once the secret is known
@@ -222,6 +224,11 @@ func (c *Client) init(rdb redis.UniversalClient, used bool) {
 	if err := validWorkspace(c.workspace); err != nil {
 		panic(fmt.Sprintf("producer: WithDefaultWorkspace: %v", err))
 	}
+	if c.shards != 0 {
+		if err := CheckShards(c.shards); err != nil {
+			panic(fmt.Sprintf("producer: WithShards: %v", err))
+		}
+	}
 	if c.keySecret != nil {
 		if err := CheckKeySecret(*c.keySecret); err != nil {
 			panic(fmt.Sprintf("producer: WithKeySecret: the secret %v", err))
@@ -255,7 +262,8 @@ type Receipt struct {
 	// Key is the idempotency key as the caller gave it ("" without one).
 	// It may name a person: keep it out of logs (log TaskID instead).
 	Key string
-	// Queue is the asynq queue.
+	// Queue is the asynq queue: with WithShards, the logical queue's
+	// shard (internal/shard names it; its Logical gives the logical queue).
 	Queue string
 	// Type is the task type, e.g. tasks.TypeSendEmail.
 	Type string

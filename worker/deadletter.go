@@ -148,6 +148,8 @@ func (d *DeadLetter) AttemptsAllowed() int {
 // Filter selects dead letters for List and Purge. Zero fields match
 // everything.
 type Filter struct {
+	// Queue matches an asynq queue by its name, or a logical queue
+	// (critical, default, bulk) by every shard of it (CIOQ_QUEUE_SHARDS).
 	Queue string
 	Type  string
 	Class DeadLetterClass
@@ -221,6 +223,7 @@ type DeadLetters struct {
 	inspector *asynq.Inspector
 	now       func() time.Time
 	acks      redisack.Settings // SetReplicas
+	shards    int               // SetShards; 0 or 1: none
 	// reconcileHook, when set (tests), runs after each chunk of a queue's
 	// archive Reconcile went through, with how many ids it went through.
 	reconcileHook func(queue string, done int)
@@ -473,7 +476,7 @@ func (s *DeadLetters) List(ctx context.Context, f Filter) (*Page, error) {
 			if len(m) == 0 {
 				continue // deleted meanwhile
 			}
-			if (f.Queue != "" && m["queue"] != f.Queue) || (f.Type != "" && m["type"] != f.Type) || (f.Class != "" && m["class"] != string(f.Class)) {
+			if !f.queueMatches(m["queue"]) || (f.Type != "" && m["type"] != f.Type) || (f.Class != "" && m["class"] != string(f.Class)) {
 				continue
 			}
 			page.Items = append(page.Items, decodeDeadLetter(m, ls[i].Val()))
@@ -609,7 +612,7 @@ func (s *DeadLetters) Purge(ctx context.Context, f Filter) (int, error) {
 			}
 			v := fields[i].Val()
 			str := func(j int) string { x, _ := v[j].(string); return x }
-			if (f.Queue != "" && str(0) != f.Queue) || (f.Type != "" && str(1) != f.Type) || (f.Class != "" && str(2) != string(f.Class)) {
+			if !f.queueMatches(str(0)) || (f.Type != "" && str(1) != f.Type) || (f.Class != "" && str(2) != string(f.Class)) {
 				kept++
 				continue
 			}
@@ -783,11 +786,13 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 	taskID := RetryTaskID(d)
 	headers[tasks.HeaderRetryBudget] = strconv.Itoa(maxRetry)
 	aopts := []asynq.Option{asynq.TaskID(taskID), asynq.MaxRetry(tasks.AsynqMaxRetry), asynq.Timeout(timeout)}
-	if d.Queue != "" {
-		aopts = append(aopts, asynq.Queue(d.Queue))
+	rd := *d // d, in the queue the retried task goes to (SetShards)
+	rd.Queue = s.retryQueue(d, taskID)
+	if rd.Queue != "" {
+		aopts = append(aopts, asynq.Queue(rd.Queue))
 	}
 	ctx = redisack.With(ctx, s.acks)
-	payload, void, err := s.restamp(ctx, d, payload, taskID) // a person's task: a new place in the person's order
+	payload, void, err := s.restamp(ctx, &rd, payload, taskID) // a person's task: a new place in the person's order
 	if err != nil {
 		return nil, err
 	}
@@ -801,7 +806,7 @@ func (s *DeadLetters) Retry(ctx context.Context, id string, enq Enqueuer, opts .
 		void() // the earlier retry's task holds the person's place
 		// An earlier retry of this record enqueued its task and did not
 		// get to remove the record: finish that retry's work.
-		q := d.Queue
+		q := rd.Queue
 		if q == "" {
 			q = "default" // asynq's
 		}

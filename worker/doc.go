@@ -256,4 +256,18 @@
 // done, archived, retried) does not wait: if a failover loses it, the task
 // runs again, which the event ids and the send record make harmless.
 // Producers have the same option (producer.WithReplicas).
+//
+// # Queue shards
+//
+// On a Redis Cluster each asynq queue lives in one hash slot, on one
+// master. Config.Shards = n (CIOQ_QUEUE_SHARDS) serves each logical queue
+// as the n asynq queues package internal/shard names, whose slots fall
+// on different masters, each with the logical queue's weight; producers
+// give the same n (producer.WithShards). The worker also serves the
+// queues of another n that still hold tasks when it starts, so changing
+// n loses nothing; [Worker.Unserved] names those that reached an old name
+// later, and the reconciler logs them (see shards.go). Dead letters keep
+// the asynq queue; [Filter].Queue takes a logical queue for all its
+// shards, and [DeadLetters.SetShards] makes a retry go to the logical
+// queue's shard under the current n.
 package worker

@@ -30,6 +30,9 @@ func (w *Worker) reconcileLoop() {
 			}
 		}()
 		n, err := w.dlq.Reconcile(ctx, w.queues)
+		if err == nil {
+			w.warnUnserved(ctx) // shards of another CIOQ_QUEUE_SHARDS (shards.go)
+		}
 		cancel()
 		if err != nil && !errors.Is(err, context.Canceled) {
 			w.log.Warn("dead-letter reconcile failed", "error", err.Error())

@@ -58,6 +58,11 @@ type Config struct {
 	Concurrency int
 	// Queues maps queue names to weights (default critical=6, default=3, bulk=1).
 	Queues map[string]int
+	// Shards splits each queue of Queues into that many asynq queues
+	// (1 to 16; default 1: the plain names), as producer.WithShards does,
+	// each with the queue's weight; the worker also serves the queues of
+	// an earlier count that still hold tasks (see shards.go).
+	Shards int
 	// PollInterval is how often an idle worker looks for new tasks
 	// (asynq's TaskCheckInterval; asynq's default is 1 s, cioq's 20 ms).
 	PollInterval time.Duration
@@ -243,6 +248,9 @@ type Worker struct {
 	dlq       *DeadLetters
 	handler   asynq.Handler
 	queues    []string
+	// logical is Config.Queues as given: the logical queues, before the
+	// shards (shards.go).
+	logical map[string]int
 
 	limiter    *ratelimit.Limiter
 	batchTypes map[string]bool
@@ -344,11 +352,18 @@ func New(cfg Config) (*Worker, error) {
 		rc.Close()
 		return nil, err
 	}
+	if err := checkShards(cfg.Shards); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	logical := cfg.Queues
+	cfg.Queues = shardQueues(rc, logical, cfg.Shards, cfg.Logger)
 	dq := installDequeueHook(rc, cfg.Queues)
 	*w = Worker{
 		dequeue:   dq,
 		multiSem:  make(chan struct{}, multiTasksAtOnce(cfg.Batching.MaxInFlight)),
 		cfg:       cfg,
+		logical:   logical,
 		tracer:    w.tracer,
 		log:       cfg.Logger,
 		obs:       cfg.Observer,
@@ -391,6 +406,7 @@ func New(cfg Config) (*Worker, error) {
 	w.dlq = NewDeadLetters(rc, w.inspector)
 	w.dlq.now = cfg.Now
 	w.dlq.acks = acks
+	w.dlq.shards = cfg.Shards
 	if !cfg.Status.Off {
 		w.status = status.NewStore(rc, status.Options{TTL: cfg.Status.TTL, Metrics: cfg.Status.Metrics, Now: cfg.Now})
 	}

@@ -116,6 +116,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		popts = append(popts, producer.WithContracts(cfg.Contracts))
 	}
 	popts = append(popts, cfg.Acks.ProducerOptions()...)
+	popts = append(popts, config.ShardOptions(cfg.Shards)...)
 	rdb, err := redisClient(cfg.Redis, cfg.Acks)
 	if err != nil {
 		return err

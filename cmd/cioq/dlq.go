@@ -42,7 +42,9 @@ Payloads (person identifiers, emails, message data, idempotency keys) are
 redacted unless --payload is given.
 
 Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_REDIS_ACK_REPLICAS,
-CIOQ_REDIS_ACK_TIMEOUT (retry, delete and purge wait for that many replicas).`
+CIOQ_REDIS_ACK_TIMEOUT (retry, delete and purge wait for that many replicas),
+CIOQ_QUEUE_SHARDS (retry puts a task in its logical queue's shard; lists,
+--queue and stats name logical queues).`
 
 const dlqFiltersHelp = `Filters, for list, stats, export, purge and retry --all (show, retry ID... and
 delete take IDs only):
@@ -225,6 +227,11 @@ func runDLQ(ctx context.Context, a *app, args []string) error {
 	if err := d.store.SetReplicas(ctx, acks.Replicas, acks.Timeout); err != nil {
 		return configError(err)
 	}
+	shards, err := shardSettings(a.getenv)
+	if err != nil {
+		return err
+	}
+	d.store.SetShards(shards) // a retry goes to its logical queue's shard under CIOQ_QUEUE_SHARDS
 	// popts also holds the acknowledgement options: the secret is set when
 	// CIOQ_KEY_SECRET is.
 	d.keys, d.keySecretSet = producer.NewFromRedis(rdb, popts...), strings.TrimSpace(a.getenv(envKeySecret)) != ""
@@ -255,7 +262,7 @@ type dlqCmd struct {
 }
 
 func (d *dlqCmd) addFilters(fs *flag.FlagSet) {
-	fs.StringVar(&d.queue, "queue", "", "only this queue")
+	fs.StringVar(&d.queue, "queue", "", "only this queue (a logical queue, e.g. default, takes in all its shards)")
 	fs.StringVar(&d.typ, "type", "", "only this task type, e.g. cio:send_email")
 	fs.StringVar(&d.class, "class", "", "only this class: permanent, expired, invalid, exhausted or config")
 	fs.StringVar(&d.since, "since", "", "last failure at or after (RFC 3339, or a duration before now: 24h)")
@@ -313,7 +320,8 @@ func (d *dlqCmd) each(ctx context.Context, fn func(*worker.DeadLetter) bool) err
 type dlqItem struct {
 	ID        string                 `json:"id"`
 	Type      string                 `json:"type"`
-	Queue     string                 `json:"queue"`
+	Queue     string                 `json:"queue"`           // the logical queue
+	Shard     string                 `json:"shard,omitempty"` // the asynq queue, when a shard (CIOQ_QUEUE_SHARDS)
 	Workspace string                 `json:"workspace,omitempty"`
 	Class     worker.DeadLetterClass `json:"class"`
 	Status    int                    `json:"status,omitempty"`
@@ -341,11 +349,14 @@ type dlqItem struct {
 
 func (d *dlqCmd) item(dl *worker.DeadLetter, history, payload bool) dlqItem {
 	it := dlqItem{
-		ID: dl.ID, Type: dl.Type, Queue: dl.Queue, Workspace: dl.Workspace, Class: dl.Class,
+		ID: dl.ID, Type: dl.Type, Queue: worker.LogicalQueue(dl.Queue), Workspace: dl.Workspace, Class: dl.Class,
 		Status: dl.Status, Message: ops.ScrubText(dl.Message), Error: ops.ScrubText(dl.Error),
 		Attempts: dl.Attempts, AttemptsAllowed: dl.AttemptsAllowed(),
 		FirstFailedAt: dl.FirstFailedAt.UTC(), LastFailedAt: dl.LastFailedAt.UTC(),
 		RetriedFrom: dl.RetriedFrom,
+	}
+	if it.Queue != dl.Queue {
+		it.Shard = dl.Queue
 	}
 	if history {
 		it.HistoryOmitted = dl.HistoryOmitted
@@ -491,7 +502,7 @@ func (d *dlqCmd) list(ctx context.Context) error {
 		if msg == "" {
 			msg = dl.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", dl.ID, dl.Type, dl.Queue, dl.Class, status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", dl.ID, dl.Type, worker.LogicalQueue(dl.Queue), dl.Class, status,
 			dl.Attempts, dl.AttemptsAllowed(), dl.LastFailedAt.UTC().Format(time.RFC3339), oneLine(ops.ScrubText(msg), 80))
 		return true
 	})
@@ -540,6 +551,9 @@ func (d *dlqCmd) show(ctx context.Context) error {
 	}
 	row("Type", it.Type)
 	row("Queue", it.Queue)
+	if it.Shard != "" {
+		row("Shard", it.Shard)
+	}
 	row("Workspace", workspaceLabel(it.Workspace))
 	row("Class", string(it.Class))
 	if it.Status != 0 {
@@ -709,7 +723,7 @@ func (d *dlqCmd) retryOne(ctx context.Context, client *asynq.Client, enc *json.E
 			return retryFailed
 		}
 		fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: already retried as %s (not enqueued again); dead letter removed\n", id, already.TaskID)
-		enc.Encode(retryLine{DeadLetter: id, TaskID: already.TaskID, Queue: already.Queue, Type: already.Type, AlreadyRetried: true})
+		enc.Encode(retryLine{DeadLetter: id, TaskID: already.TaskID, Queue: worker.LogicalQueue(already.Queue), Shard: shardOf(already.Queue), Type: already.Type, AlreadyRetried: true})
 		return retryAlready
 	case errors.As(err, &expired):
 		at := ""
@@ -729,7 +743,7 @@ func (d *dlqCmd) retryOne(ctx context.Context, client *asynq.Client, enc *json.E
 		// Enqueued, but the dead letter could not be removed.
 		fmt.Fprintf(d.a.stderr, "cioq dlq retry: %s: re-enqueued as %s but the dead letter was not removed: %v\n", id, info.ID, err)
 	}
-	enc.Encode(retryLine{DeadLetter: id, TaskID: info.ID, Queue: info.Queue, Type: info.Type})
+	enc.Encode(retryLine{DeadLetter: id, TaskID: info.ID, Queue: worker.LogicalQueue(info.Queue), Shard: shardOf(info.Queue), Type: info.Type})
 	return retryDone
 }
 
@@ -737,7 +751,8 @@ func (d *dlqCmd) retryOne(ctx context.Context, client *asynq.Client, enc *json.E
 type retryLine struct {
 	DeadLetter string `json:"dead_letter"`
 	TaskID     string `json:"task_id"`
-	Queue      string `json:"queue"`
+	Queue      string `json:"queue"`           // the logical queue
+	Shard      string `json:"shard,omitempty"` // the asynq queue, when a shard
 	Type       string `json:"type"`
 	// AlreadyRetried: an earlier retry had enqueued the task; nothing was
 	// enqueued now.
@@ -826,7 +841,7 @@ func (d *dlqCmd) stats(ctx context.Context) error {
 	s := dlqStats{Queue: map[string]int{}, Type: map[string]int{}, Class: map[string]int{}, Status: map[string]int{}}
 	err := d.each(ctx, func(dl *worker.DeadLetter) bool {
 		s.Total++
-		s.Queue[dl.Queue]++
+		s.Queue[worker.LogicalQueue(dl.Queue)]++
 		s.Type[dl.Type]++
 		s.Class[string(dl.Class)]++
 		status := "none"
@@ -900,4 +915,13 @@ func (d *dlqCmd) export(ctx context.Context) error {
 	out.Flush()
 	fmt.Fprintf(d.a.stderr, "exported %d dead letter(s)%s\n", n, map[bool]string{true: "", false: " (payloads redacted; --payload includes them)"}[d.payload])
 	return err
+}
+
+// shardOf is the asynq queue q when it is a shard of a logical queue
+// (CIOQ_QUEUE_SHARDS), else "".
+func shardOf(q string) string {
+	if worker.LogicalQueue(q) == q {
+		return ""
+	}
+	return q
 }

@@ -34,7 +34,7 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 			"configuration error. `cioq worker` and `cioq serve` log the Redis findings\n"+
 			"that are not ok once at start.\n\n"+
 			"Environment: REDIS_URL, CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT,\n"+
-			"CIOQ_QUEUES, CUSTOMERIO_*, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+			"CIOQ_QUEUES, CIOQ_QUEUE_SHARDS, CUSTOMERIO_*, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
 	jsonOut := fs.Bool("json", false, "print one JSON object per finding ({\"check\",\"verdict\",\"detail\",\"fix\"})")
 	noProbes := fs.Bool("no-probes", false, "do not probe the Customer.io credentials (check Redis only)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long the checks may take in all")
@@ -53,6 +53,10 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	acks, err := ackSettings(a.getenv)
+	if err != nil {
+		return err
+	}
+	shards, err := shardSettings(a.getenv)
 	if err != nil {
 		return err
 	}
@@ -78,7 +82,7 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	findings := doctor.Redis(ctx, doctor.Options{Conn: conn, Client: rdb, AckReplicas: acks.Replicas, Queues: queues})
+	findings := doctor.Redis(ctx, doctor.Options{Conn: conn, Client: rdb, AckReplicas: acks.Replicas, Queues: queues, Shards: shards})
 	if !*noProbes {
 		findings = append(findings, credentialFindings(ctx, a, log)...)
 	}
@@ -144,14 +148,14 @@ func printFindings(w io.Writer, fs []doctor.Finding) {
 // logRedisFindings runs doctor's Redis checks once (at most 5 s) and logs
 // the findings that are not ok: warnings as WARN, the others as ERROR. The
 // worker and serve call it at start.
-func logRedisFindings(ctx context.Context, log *slog.Logger, conn asynq.RedisConnOpt, rdb redis.UniversalClient, acks config.Acks, queues map[string]int) {
+func logRedisFindings(ctx context.Context, log *slog.Logger, conn asynq.RedisConnOpt, rdb redis.UniversalClient, acks config.Acks, queues map[string]int, shards int) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var qs []string
 	for q := range queues {
 		qs = append(qs, q)
 	}
-	for _, f := range doctor.Redis(ctx, doctor.Options{Conn: conn, Client: rdb, AckReplicas: acks.Replicas, Queues: qs}) {
+	for _, f := range doctor.Redis(ctx, doctor.Options{Conn: conn, Client: rdb, AckReplicas: acks.Replicas, Queues: qs, Shards: shards}) {
 		if f.Verdict == doctor.OK {
 			continue
 		}

@@ -62,7 +62,7 @@ func parseEnqueueFlags(a *app, args []string) (enqueueFlags, error) {
 			"it; one fewer confirmed in time exits 1 saying the task may exist (retrying\n"+
 			"with --key is safe).\n\n"+
 			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE,\n"+
-			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT.")
+			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT, CIOQ_QUEUE_SHARDS.")
 	var f enqueueFlags
 	fs.StringVar(&f.key, "key", "", "idempotency key: enqueueing it again enqueues nothing (duplicate: true)")
 	fs.StringVar(&f.queue, "queue", "", "queue instead of the type's default (critical, default or bulk)")

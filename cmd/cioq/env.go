@@ -224,7 +224,8 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 
 // redisEnv reads what the commands that enqueue or read tasks with a
 // client of their own (enqueue, dlq) need of the environment, checked in
-// this order: the log settings, REDIS_URL and CIOQ_KEY_SECRET.
+// this order: the log settings, REDIS_URL, CIOQ_KEY_SECRET, the
+// acknowledgement settings and CIOQ_QUEUE_SHARDS.
 func redisEnv(a *app) (log *slog.Logger, rurl string, popts []producer.Option, err error) {
 	if log, err = newLogger(a.getenv, a.stderr); err != nil {
 		return nil, "", nil, err
@@ -239,7 +240,22 @@ func redisEnv(a *app) (log *slog.Logger, rurl string, popts []producer.Option, e
 	if err != nil {
 		return nil, "", nil, err
 	}
-	return log, rurl, append(popts, acks.ProducerOptions()...), nil
+	shards, err := shardSettings(a.getenv)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	popts = append(popts, acks.ProducerOptions()...)
+	return log, rurl, append(popts, config.ShardOptions(shards)...), nil
+}
+
+// shardSettings reads CIOQ_QUEUE_SHARDS (a bad value is a configuration
+// error naming the variable).
+func shardSettings(getenv func(string) string) (int, error) {
+	n, err := config.LoadShards(getenv)
+	if err != nil {
+		return n, configError(err)
+	}
+	return n, nil
 }
 
 // ackSettings reads CIOQ_REDIS_ACK_REPLICAS and CIOQ_REDIS_ACK_TIMEOUT

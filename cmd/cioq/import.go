@@ -38,7 +38,8 @@ func runImport(ctx context.Context, a *app, args []string) error {
 			"batch is enqueued under an idempotency key; events get ids derived from the\n"+
 			"file and line). Progress: a bar on a terminal, else a line on stderr every\n"+
 			"--progress-every; then a summary on stdout.\n\n"+
-			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE.")
+			"Environment: REDIS_URL, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE,\n"+
+			"CIOQ_QUEUE_SHARDS.")
 	typ := fs.String("type", "", "operation type: identify (CSV default), track, object_upsert, or any batchable cio:* type for JSON lines (default there: each line names its own)")
 	format := fs.String("format", "", "csv or jsonl (default: csv for a .csv file, else jsonl)")
 	mapSpec := fs.String("map", "", "CSV column mapping, e.g. id=user_id,attr.plan=plan,attr.seats=seats:int")

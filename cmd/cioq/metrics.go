@@ -18,8 +18,10 @@ type metricsObserver struct {
 
 var _ worker.Observer = metricsObserver{}
 
+// Delivered hands ops the logical queue: a shard (CIOQ_QUEUE_SHARDS)
+// counts as the queue it belongs to.
 func (o metricsObserver) Delivered(taskType, queue, _ string, latency time.Duration) {
-	o.m.Delivered(taskType, queue, latency)
+	o.m.Delivered(taskType, worker.LogicalQueue(queue), latency)
 }
 
 // Retried maps the worker's retry class (transient, throttled, auth) and
@@ -90,7 +92,9 @@ func (o metricsObserver) AuthFailure(api, workspace string) {
 func (o metricsObserver) RecoveryPulled(api, _ string, n int) { o.m.RecoveryPulled(api, n) }
 
 // StuckTask counts a task moved out of asynq's active state.
-func (o metricsObserver) StuckTask(queue, reason string) { o.m.StuckTask(queue, reason) }
+func (o metricsObserver) StuckTask(queue, reason string) {
+	o.m.StuckTask(worker.LogicalQueue(queue), reason) // a shard counts as its logical queue
+}
 
 func workspaceLabel(ws string) string {
 	if ws == "" {

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cioq/cioq/internal/ops"
+	"github.com/cioq/cioq/internal/shard"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -28,6 +29,7 @@ func TestMetricsObserver(t *testing.T) {
 	o.Response("app", "error", time.Millisecond)
 	o.AuthFailure("app", "")
 	o.AuthFailure("app", "eu")
+	o.StuckTask(shard.Name("default", 2, 3), "no_data") // a shard: its logical queue
 
 	got := map[string]float64{}
 	mfs, err := reg.Gather()
@@ -69,6 +71,7 @@ func TestMetricsObserver(t *testing.T) {
 		"cioq_customerio_request_duration_seconds{api=app}":             2,
 		"cioq_auth_failures_total{api=app,workspace=default}":           1,
 		"cioq_auth_failures_total{api=app,workspace=eu}":                1,
+		"cioq_stuck_tasks_total{queue=default,reason=no_data}":          1,
 	} {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)

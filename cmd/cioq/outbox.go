@@ -150,7 +150,7 @@ func runRelay(ctx context.Context, a *app, args []string) error {
 			"its task (a task fewer confirmed in time stays in the table and is relayed\n"+
 			"again: a duplicate if it survived).\n\n"+
 			"Environment: CIOQ_OUTBOX_URL, CIOQ_OUTBOX_SCHEMA, REDIS_URL, CIOQ_KEY_SECRET,\n"+
-			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
+			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT, CIOQ_QUEUE_SHARDS, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT.")
 	rf := addRelayFlags(fs)
 	adminAddr := fs.String("admin-addr", ":9091", "listen address of the admin port (/metrics, /healthz, /readyz); empty disables it")
 	if err := parseNoArgs(fs, args); err != nil {

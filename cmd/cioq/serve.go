@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/worker"
@@ -43,7 +44,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"CIOQ_DASHBOARD_TRUSTED_ORIGINS, CIOQ_DASHBOARD_ALLOWED_HOSTS,\n"+
 			"CIOQ_INGEST_CONFIG, CIOQ_KEY_SECRET, CIOQ_WORKSPACES_FILE, CIOQ_CONTRACTS_FILE, CIOQ_QUEUES,\n"+
 			"CIOQ_WEBHOOK_SIGNING_KEY, CIOQ_STATUS_TTL, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT,\n"+
-			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT.")
+			"CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT, CIOQ_QUEUE_SHARDS.")
 	addr := fs.String("addr", ":8080", "listen address")
 	readOnly := fs.Bool("read-only", false, "dashboard refuses every change (no retry, delete, pause buttons)")
 	noAuth := fs.Bool("no-auth", false, "serve the dashboard without authentication when no credentials are set (logs a warning)")
@@ -74,13 +75,22 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	logRedisFindings(ctx, log, conn, rdb, acks, nil)
+	shards, err := shardSettings(a.getenv)
+	if err != nil {
+		return err
+	}
+	logRedisFindings(ctx, log, conn, rdb, acks, nil, shards)
+	if shards > 1 {
+		log.Info("queue shards: the dashboard (asynqmon) lists each shard as a queue of its own and cannot sum them; /metrics, cioq dlq and cioq doctor report logical queues",
+			"shards", shards)
+	}
 
 	popts, err := keySecretOptions(a.getenv)
 	if err != nil {
 		return err
 	}
 	popts = append(popts, acks.ProducerOptions()...)
+	popts = append(popts, config.ShardOptions(shards)...)
 
 	reg := newRegistry()
 	dash := ops.DashboardOptions{

@@ -42,7 +42,7 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL, CIOQ_STATUS_TTL, CIOQ_STATUS_POLL_AFTER,\n"+
 			"CIOQ_CONTRACTS_FILE, CIOQ_OUTBOX_URL (also relay that database's outbox table\n"+
 			"into Redis, as `cioq relay` does, with its defaults), CIOQ_OUTBOX_SCHEMA,\n"+
-			"CIOQ_KEY_SECRET, CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT;\n"+
+			"CIOQ_KEY_SECRET, CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT, CIOQ_QUEUE_SHARDS;\n"+
 			"OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and the\n"+
 			"other standard OTEL_* variables export a span per task and per Customer.io\n"+
 			"request, continuing the trace each task was enqueued in (nothing is traced\n"+
@@ -84,7 +84,7 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	logRedisFindings(ctx, log, cfg.Redis, rdb, cfg.Acks, wc.Queues)
+	logRedisFindings(ctx, log, cfg.Redis, rdb, cfg.Acks, wc.Queues, cfg.Shards)
 
 	checks := append([]ops.Check{ops.RedisCheck(rdb)}, workerChecks(w)...)
 	var rel *outbox.Relay
@@ -96,6 +96,7 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		popts = append(popts, cfg.Acks.ProducerOptions()...)
+		popts = append(popts, config.ShardOptions(cfg.Shards)...)
 		rfs := flag.NewFlagSet("relay", flag.ContinueOnError)
 		if rel, err = newRelay(rfs, addRelayFlags(rfs), a.getenv, u, rdb, popts, log, reg); err != nil {
 			return err

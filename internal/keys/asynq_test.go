@@ -42,6 +42,14 @@ func TestAsynqLayout(t *testing.T) {
 		t.Fatalf("%s has no msg field (%v)", keys.AsynqTask(q, id), err)
 	}
 
+	later, err := c.Enqueue(asynq.NewTask("keys:layout", []byte(`{}`)), asynq.Queue(q), asynq.ProcessIn(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rdb.ZScore(ctx, keys.AsynqScheduled(q), later.ID).Result(); err != nil {
+		t.Fatalf("%s does not hold the scheduled task: %v", keys.AsynqScheduled(q), err)
+	}
+
 	started, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	srv := asynq.NewServer(db.ConnOpt(), asynq.Config{

@@ -33,6 +33,10 @@
 //     counter (Seq, which has no tag: it predates the state), so both hash
 //     to the counter's slot and the stamp script sees them together.
 //
+// A logical queue split into shards (CIOQ_QUEUE_SHARDS) is several asynq
+// queues, each its own {<queue>} tag: internal/shard names them so that
+// their slots fall on different masters.
+//
 // Every other key is used alone (one command or a one-key script) and has
 // no tag, so such keys spread over the cluster. Every Lua script of cioq's
 // takes its keys from KEYS[], built here; none makes a key name in Lua.
@@ -397,6 +401,11 @@ func AsynqRetry(queue string) string { return asynqQueue(queue) + "retry" }
 // archive time (unix s): asynq:{<queue>}:archived. The reconciler reads it;
 // the dead-letter store removes an archived task from it (asynq's).
 func AsynqArchived(queue string) string { return asynqQueue(queue) + "archived" }
+
+// AsynqScheduled is asynq's sorted set of a queue's task ids scheduled
+// for later, by process time (unix s): asynq:{<queue>}:scheduled. The
+// worker counts it to find queue shards that still hold tasks (asynq's).
+func AsynqScheduled(queue string) string { return asynqQueue(queue) + "scheduled" }
 
 // AsynqPending is asynq's list of a queue's task ids ready to run:
 // asynq:{<queue>}:pending (asynq's; cioq's tests use it).

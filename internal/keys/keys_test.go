@@ -101,6 +101,7 @@ var schema = []struct {
 	{"AsynqRetry", keys.AsynqRetry("critical"), "asynq:{critical}:retry"},
 	{"AsynqArchived", keys.AsynqArchived("bulk"), "asynq:{bulk}:archived"},
 	{"AsynqPending", keys.AsynqPending("bulk"), "asynq:{bulk}:pending"},
+	{"AsynqScheduled", keys.AsynqScheduled("bulk"), "asynq:{bulk}:scheduled"},
 	{"AsynqTask", keys.AsynqTask("default", id), "asynq:{default}:t:" + id},
 	{"AsynqPaused", keys.AsynqPaused("critical"), "asynq:{critical}:paused"},
 	{"AsynqTaskPrefix", keys.AsynqTaskPrefix("default"), "asynq:{default}:t:"},

@@ -2,10 +2,13 @@ package ops
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cioq/cioq/internal/shard"
 )
 
 // QueueStates are the values of cioq_queue_tasks' state label.
@@ -33,12 +36,17 @@ var (
 		"Approximate Redis memory used by the queue and its tasks (sampled).", []string{"queue"}, nil)
 	descDeadLetters = prometheus.NewDesc("cioq_dead_letters",
 		"Entries in cioq's dead letter store.", nil, nil)
+	descQueueShards = prometheus.NewDesc("cioq_queue_shards",
+		"asynq queues the logical queue is made of (CIOQ_QUEUE_SHARDS, and those of an earlier count still listed).", []string{"queue"}, nil)
 	descCollectorUp = prometheus.NewDesc("cioq_queue_collector_up",
 		"1 when the last scrape read the source (queues or dead_letters) from Redis, 0 when it failed.", []string{"source"}, nil)
 )
 
 // QueueCollector is a prometheus.Collector reporting the state of every
-// asynq queue, read from Redis on each scrape:
+// logical queue, read from Redis on each scrape. A logical queue split
+// into shards (CIOQ_QUEUE_SHARDS, internal/shard) is reported once, its
+// shards summed (latency: the oldest of them; paused: 1 when any is),
+// under the logical name:
 //
 //	cioq_queue_tasks{queue,state}          pending|active|scheduled|retry|archived|completed|aggregating
 //	cioq_queue_latency_seconds{queue}      age of the oldest pending task
@@ -48,6 +56,7 @@ var (
 //	cioq_queue_failed_total{queue}         cumulative failed (counter)
 //	cioq_queue_paused{queue}               1 when paused
 //	cioq_queue_memory_bytes{queue}         sampled Redis memory usage
+//	cioq_queue_shards{queue}               asynq queues the logical queue is
 //	cioq_dead_letters                      size of cioq's dead letter store
 //	cioq_queue_collector_up{source}        queues|dead_letters: 1 read, 0 failed
 //
@@ -74,7 +83,7 @@ func NewQueueCollector(inspector *asynq.Inspector, deadLetterCount func(ctx cont
 func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueueTasks, descQueueLatency, descQueueProcessedToday,
 		descQueueFailedToday, descQueueProcessed, descQueueFailed, descQueuePaused, descQueueMemory,
-		descDeadLetters, descCollectorUp} {
+		descDeadLetters, descQueueShards, descCollectorUp} {
 		ch <- d
 	}
 }
@@ -92,7 +101,7 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		up = 0
 	}
-	for _, q := range infos {
+	for _, q := range LogicalQueues(infos) {
 		counts := []int{q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, q.Completed, q.Aggregating}
 		for i, state := range QueueStates {
 			gauge(descQueueTasks, float64(counts[i]), q.Queue, state)
@@ -104,6 +113,7 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descQueueFailed, prometheus.CounterValue, float64(q.FailedTotal), q.Queue)
 		gauge(descQueuePaused, boolFloat(q.Paused), q.Queue)
 		gauge(descQueueMemory, float64(q.MemoryUsage), q.Queue)
+		gauge(descQueueShards, float64(q.Shards), q.Queue)
 	}
 	gauge(descCollectorUp, up, "queues")
 
@@ -136,6 +146,57 @@ func (c *QueueCollector) queueInfos() ([]*asynq.QueueInfo, error) {
 		infos = append(infos, info)
 	}
 	return infos, nil
+}
+
+// LogicalQueue is the state of one logical queue: the asynq queues it is
+// made of summed (Queue is the logical name), Latency the oldest pending
+// task's age among them, Paused set when any is paused; Shards counts
+// them.
+type LogicalQueue struct {
+	asynq.QueueInfo
+	Shards int
+}
+
+// LogicalQueues sums the asynq queues of each logical queue
+// (shard.Logical), sorted by logical name.
+func LogicalQueues(infos []*asynq.QueueInfo) []*LogicalQueue {
+	by := map[string]*LogicalQueue{}
+	var names []string
+	for _, q := range infos {
+		name := shard.Logical(q.Queue)
+		l := by[name]
+		if l == nil {
+			l = &LogicalQueue{QueueInfo: asynq.QueueInfo{Queue: name}}
+			by[name] = l
+			names = append(names, name)
+		}
+		l.Shards++
+		l.MemoryUsage += q.MemoryUsage
+		l.Latency = max(l.Latency, q.Latency)
+		l.Size += q.Size
+		l.Groups += q.Groups
+		l.Pending += q.Pending
+		l.Active += q.Active
+		l.Scheduled += q.Scheduled
+		l.Retry += q.Retry
+		l.Archived += q.Archived
+		l.Completed += q.Completed
+		l.Aggregating += q.Aggregating
+		l.Processed += q.Processed
+		l.Failed += q.Failed
+		l.ProcessedTotal += q.ProcessedTotal
+		l.FailedTotal += q.FailedTotal
+		l.Paused = l.Paused || q.Paused
+		if q.Timestamp.After(l.Timestamp) {
+			l.Timestamp = q.Timestamp
+		}
+	}
+	sort.Strings(names)
+	out := make([]*LogicalQueue, len(names))
+	for i, n := range names {
+		out[i] = by[n]
+	}
+	return out
 }
 
 func boolFloat(b bool) float64 {

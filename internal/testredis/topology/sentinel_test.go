@@ -42,7 +42,7 @@ func sandboxWorkspace(sb *sandbox.Running) customerio.Config {
 }
 
 // redisOpt parses url.
-func redisOpt(t *testing.T, url string) asynq.RedisConnOpt {
+func redisOpt(t testing.TB, url string) asynq.RedisConnOpt {
 	t.Helper()
 	conn, err := redisconf.Parse(url)
 	if err != nil {

@@ -76,6 +76,8 @@ type Config struct {
 	ProbeInterval time.Duration
 	// Acks is CIOQ_REDIS_ACK_REPLICAS and CIOQ_REDIS_ACK_TIMEOUT.
 	Acks Acks
+	// Shards is CIOQ_QUEUE_SHARDS (1 when unset).
+	Shards int
 	// Status holds CIOQ_STATUS_TTL and CIOQ_STATUS_POLL_AFTER.
 	Status Status
 	// Contracts is the contracts file CIOQ_CONTRACTS_FILE names, compiled;
@@ -183,6 +185,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	if cfg.Acks, err = LoadAcks(getenv); err != nil {
+		return nil, err
+	}
+	if cfg.Shards, err = LoadShards(getenv); err != nil {
 		return nil, err
 	}
 	if cfg.Status, err = LoadStatus(getenv); err != nil {

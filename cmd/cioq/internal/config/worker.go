@@ -23,7 +23,7 @@ func (c *Config) WorkerConfig() worker.Config {
 		ws[name] = w.ClientConfig()
 	}
 	wc := worker.Config{Redis: c.Redis, Workspaces: ws, Concurrency: c.Concurrency, Queues: c.Queues, ProbeInterval: c.ProbeInterval,
-		Replicas: c.Acks.Replicas, ReplicaTimeout: c.Acks.Timeout, Contracts: c.Contracts}
+		Replicas: c.Acks.Replicas, ReplicaTimeout: c.Acks.Timeout, Contracts: c.Contracts, Shards: c.Shards}
 	t := c.Throughput
 	wc.RateLimits.Off = t.RateLimitsOff
 	wc.RateLimits.Default = worker.Limits{

@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/internal/keys"
+	qshard "github.com/cioq/cioq/internal/shard"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker"
 )
@@ -85,6 +86,10 @@ type Options struct {
 	AckReplicas int
 	// Queues are queues to check besides asynq's list and cioq's three.
 	Queues []string
+	// Shards is CIOQ_QUEUE_SHARDS (0 or 1: none): the logical queues'
+	// shards are checked too, and on a Cluster whether they cover every
+	// master ("queue-shards").
+	Shards int
 }
 
 // ArchiveCap is how many archived tasks asynq keeps per queue.
@@ -109,6 +114,7 @@ func Redis(ctx context.Context, o Options) []Finding {
 	}
 	if cc, ok := rdb.(*redis.ClusterClient); ok {
 		out = append(out, clusterFindings(ctx, cc, o)...)
+		out = append(out, shardFindings(ctx, cc, o))
 		var mu sync.Mutex
 		var nodes []nodeFindings
 		_ = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
@@ -127,6 +133,11 @@ func Redis(ctx context.Context, o Options) []Finding {
 		}
 	} else if c, ok := rdb.(*redis.Client); ok {
 		out = append(out, nodeChecks(ctx, c, o, automatic)...)
+		if o.Shards > 1 {
+			out = append(out, Finding{Check: "queue-shards", Verdict: Warn,
+				Detail: fmt.Sprintf("CIOQ_QUEUE_SHARDS=%d on a single Redis server: one Redis thread serves every shard, so shards add dequeue work, not throughput", o.Shards),
+				Fix:    "set CIOQ_QUEUE_SHARDS=1 (on producers and workers together) unless this Redis becomes a Cluster"})
+		}
 	}
 	out = append(out, archiveFindings(ctx, rdb, o)...)
 	return out
@@ -417,7 +428,11 @@ func clusterFindings(ctx context.Context, cc *redis.ClusterClient, o Options) []
 		}
 	}
 	for _, q := range queues {
-		check("queue "+q, keys.AsynqPending(q))
+		label := "queue " + q
+		if l, i, ok := qshard.Parse(q); ok {
+			label = fmt.Sprintf("queue %s shard %d", l, i)
+		}
+		check(label, keys.AsynqPending(q))
 	}
 	check("dead letters", keys.DeadLetterIndex)
 	nodes := make([]string, 0, len(byNode))
@@ -508,10 +523,31 @@ func clusterShards(ctx context.Context, cc *redis.ClusterClient) ([]shard, error
 	return out, nil
 }
 
-// queueNames are the queues to check: cioq's three, asynq's list of the
-// queues that ever had a task, and Options.Queues, sorted.
-func queueNames(ctx context.Context, rdb redis.UniversalClient, o Options) []string {
+// logicalQueues are cioq's three queues and Options.Queues' logical
+// queues, sorted.
+func logicalQueues(o Options) []string {
 	set := map[string]bool{tasks.QueueCritical: true, tasks.QueueDefault: true, tasks.QueueBulk: true}
+	for _, q := range o.Queues {
+		set[qshard.Logical(q)] = true
+	}
+	out := make([]string, 0, len(set))
+	for q := range set {
+		out = append(out, q)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// queueNames are the queues to check: cioq's three and Options.Queues
+// (their shards, with Options.Shards), and asynq's list of the queues
+// that ever had a task, sorted.
+func queueNames(ctx context.Context, rdb redis.UniversalClient, o Options) []string {
+	set := map[string]bool{}
+	for _, q := range logicalQueues(o) {
+		for _, name := range qshard.Names(q, o.Shards) {
+			set[name] = true
+		}
+	}
 	if qs, err := rdb.SMembers(ctx, keys.AsynqQueues).Result(); err == nil {
 		for _, q := range qs {
 			set[q] = true
@@ -532,21 +568,30 @@ func queueNames(ctx context.Context, rdb redis.UniversalClient, o Options) []str
 func archiveFindings(ctx context.Context, rdb redis.UniversalClient, o Options) []Finding {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	f := Finding{Check: "archive", Verdict: OK}
-	var parts, full []string
+	var parts, full, order []string
+	byLogical := map[string]int{}
 	for _, q := range queueNames(ctx, rdb, o) {
 		qi, err := insp.GetQueueInfo(q)
 		if err != nil {
 			continue // a queue that never had a task
 		}
-		parts = append(parts, fmt.Sprintf("%s %d", q, qi.Archived))
+		l := qshard.Logical(q) // a logical queue's shards are summed
+		if _, seen := byLogical[l]; !seen {
+			order = append(order, l)
+		}
+		byLogical[l] += qi.Archived
 		if qi.Archived >= ArchiveCap*9/10 {
 			full = append(full, q)
 		}
 	}
+	sort.Strings(order)
+	for _, l := range order {
+		parts = append(parts, fmt.Sprintf("%s %d", l, byLogical[l]))
+	}
 	if len(parts) == 0 {
 		parts = append(parts, "no queue has tasks yet")
 	}
-	f.Detail = fmt.Sprintf("archived tasks per queue: %s (asynq keeps about %s per queue, for 90 days at most; cioq's dead-letter store keeps every dead letter)", strings.Join(parts, ", "), "10,000")
+	f.Detail = fmt.Sprintf("archived tasks per queue: %s (asynq keeps about %s per asynq queue, each shard's own, for 90 days at most; cioq's dead-letter store keeps every dead letter)", strings.Join(parts, ", "), "10,000")
 	if len(full) > 0 {
 		f.Verdict = Warn
 		f.Detail += "; near the cap: " + strings.Join(full, ", ") + ": the dashboard's archive drops the oldest, `cioq dlq list` still has them all"
@@ -586,4 +631,69 @@ func Credentials(checks []worker.Check) []Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// shardFindings checks, on a Cluster, where each logical queue's shards
+// (Options.Shards) land: whether they cover every master (each master's
+// Redis thread then serves a part of every queue), and which queues of
+// another shard count still hold tasks.
+func shardFindings(ctx context.Context, cc *redis.ClusterClient, o Options) Finding {
+	f := Finding{Check: "queue-shards"}
+	masters, err := clusterShards(ctx, cc)
+	if err != nil {
+		f.Verdict, f.Detail, f.Fix = Warn, "CLUSTER NODES: "+redactErr(err), "allow CLUSTER NODES for cioq's Redis user"
+		return f
+	}
+	serving := 0
+	for _, m := range masters {
+		if len(m.slots) > 0 {
+			serving++
+		}
+	}
+	masterOf := func(slot int) string {
+		for _, m := range masters {
+			for _, r := range m.slots {
+				if r[0] <= int64(slot) && int64(slot) <= r[1] {
+					return m.addr
+				}
+			}
+		}
+		return "no master"
+	}
+	n := max(o.Shards, 1)
+	want := min(n, serving)
+	var lines, short []string
+	for _, q := range logicalQueues(o) {
+		on := map[string]bool{}
+		var where []string
+		for _, name := range qshard.Names(q, n) {
+			m := masterOf(qshard.QueueSlot(name))
+			on[m] = true
+			where = append(where, fmt.Sprintf("%s slot %d on %s", name, qshard.QueueSlot(name), m))
+		}
+		lines = append(lines, fmt.Sprintf("%s: %d of %d masters (%s)", q, len(on), serving, strings.Join(where, ", ")))
+		if len(on) < want {
+			short = append(short, q)
+		}
+	}
+	f.Detail = fmt.Sprintf("CIOQ_QUEUE_SHARDS=%d: ", n) + strings.Join(lines, "; ")
+	if strays, err := worker.StrayQueues(ctx, cc, logicalQueues(o), n); err == nil && len(strays) > 0 {
+		var s []string
+		for q, held := range strays {
+			s = append(s, fmt.Sprintf("%s %d", q, held))
+		}
+		sort.Strings(s)
+		f.Detail += "; queues of another shard count still holding tasks (workers started now serve them until empty): " + strings.Join(s, ", ")
+	}
+	switch {
+	case len(short) > 0:
+		f.Verdict = Warn
+		f.Fix = "the masters' slot ranges are not the even split the shard names are chosen for: rebalance the slots (redis-cli --cluster rebalance), or use a shard count that is a multiple of the masters"
+	case n < serving:
+		f.Verdict = Warn
+		f.Fix = fmt.Sprintf("set CIOQ_QUEUE_SHARDS=%d on every producer and worker, so each master's Redis thread serves a part of every queue (see the README's Running on Sentinel or Cluster)", serving)
+	default:
+		f.Verdict = OK
+	}
+	return f
 }

@@ -16,6 +16,12 @@ import (
 // run parses url, connects and runs the Redis checks.
 func run(t *testing.T, url string, ack int) map[string]Finding {
 	t.Helper()
+	return runWith(t, url, Options{AckReplicas: ack})
+}
+
+// runWith is run with more options (Conn and Client are filled in).
+func runWith(t *testing.T, url string, o Options) map[string]Finding {
+	t.Helper()
 	conn, err := redisconf.Parse(url)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +34,8 @@ func run(t *testing.T, url string, ack int) map[string]Finding {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out := map[string]Finding{}
-	for _, f := range Redis(ctx, Options{Conn: conn, Client: rdb, AckReplicas: ack}) {
+	o.Conn, o.Client = conn, rdb
+	for _, f := range Redis(ctx, o) {
 		out[f.Check] = f
 	}
 	return out
@@ -138,6 +145,26 @@ func TestCluster(t *testing.T) {
 		want(t, fs, "persistence "+m.Addr, LosesData)
 	}
 	want(t, run(t, c.URL(), 0), "replication "+c.Masters[0].Addr, LosesData, "Cluster failover")
+
+	// Queue shards: one is a warning (a queue on one master); three put
+	// each logical queue on every master, each shard's slot is checked,
+	// and the plain queue still holding a task is named.
+	want(t, fs, "queue-shards", Warn, "CIOQ_QUEUE_SHARDS=1", "default: 1 of 3 masters")
+	ac = asynq.NewClient(asynq.RedisClusterClientOpt{Addrs: c.Addrs()})
+	if _, err := ac.Enqueue(asynq.NewTask("t", nil), asynq.Queue("default")); err != nil {
+		t.Fatal(err)
+	}
+	ac.Close()
+	sh := runWith(t, c.URL(), Options{AckReplicas: 1, Shards: 3})
+	want(t, sh, "queue-shards", OK, "CIOQ_QUEUE_SHARDS=3", "critical: 3 of 3 masters", "default: 3 of 3 masters", "bulk: 3 of 3 masters",
+		"another shard count still holding tasks", "default 1")
+	for _, label := range []string{"queue default shard 0", "queue default shard 2", "queue bulk shard 1"} {
+		if d := sh["queue-slots"].Detail; !strings.Contains(d, label) {
+			t.Errorf("queue-slots %q does not name %q", d, label)
+		}
+	}
+	single := runWith(t, topology.StartReplicated(t, 0).URL(), Options{Shards: 3})
+	want(t, single, "queue-shards", Warn, "single Redis server")
 
 	// Stop the replica of the master that holds queue default.
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
