@@ -356,3 +356,73 @@ func traceIDOf(tp string) string {
 	}
 	return parts[1]
 }
+
+// Detail is the entry's DETAIL column as `cioq status` and the dashboard's
+// timeline page show it: the attempt and delivery of an acceptance; the
+// class, HTTP status and object type of the others; then the message and
+// the person data the lookup kept.
+func (e Entry) Detail() string {
+	var parts []string
+	add := func(s string) {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	switch e.Kind {
+	case KindEnqueued:
+	case KindAccepted:
+		add("attempt " + strconv.Itoa(e.Attempt))
+		add(e.Delivery)
+	default:
+		add(e.Class)
+		if e.Status != 0 {
+			add(strconv.Itoa(e.Status))
+		}
+		add(e.ObjectType)
+	}
+	add(e.Message)
+	add(e.Recipient)
+	if e.CustomerID != "" {
+		add("customer " + e.CustomerID)
+	}
+	add(e.Href)
+	return strings.Join(parts, " ")
+}
+
+// Label is the entry's EVENT column: its kind, with the attempt number of
+// a failed attempt ("attempt 2").
+func (e Entry) Label() string {
+	if e.Kind == KindAttempt {
+		return "attempt " + strconv.Itoa(e.Attempt)
+	}
+	return e.Kind
+}
+
+// countOrder is the order CountsText lists the documented metrics in.
+var countOrder = []string{MetricSent, MetricDelivered, MetricOpened, MetricClicked, MetricConverted, MetricUnsubscribed,
+	MetricSpammed, MetricBounced, MetricDropped, MetricFailed, MetricUndeliverable}
+
+// CountsText is the timeline's Counts as one line ("sent 2, delivered
+// 1"): the documented metrics in the order of a message's life, then the
+// others by name.
+func (tl *Timeline) CountsText() string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, m := range countOrder {
+		if n := tl.Counts[m]; n > 0 {
+			parts = append(parts, m+" "+strconv.Itoa(n))
+		}
+		seen[m] = true
+	}
+	var rest []string
+	for m, n := range tl.Counts {
+		if !seen[m] && n > 0 {
+			rest = append(rest, m)
+		}
+	}
+	sort.Strings(rest)
+	for _, m := range rest {
+		parts = append(parts, m+" "+strconv.Itoa(tl.Counts[m]))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -154,6 +155,10 @@ type site struct {
 }
 
 func newSite(o siteOptions) (*site, error) {
+	if o.dashboard.Timelines == nil && o.rdb != nil {
+		o.dashboard.Timelines = status.NewStore(o.rdb, status.Options{})
+		o.dashboard.TaskIDForKey = keyResolver(o.rdb, o.producer, o.getenv != nil && o.getenv(envKeySecret) != "")
+	}
 	dash, err := ops.NewDashboard(o.dashboard)
 	if err != nil {
 		if errors.Is(err, ops.ErrDashboardNoAuth) {
@@ -203,6 +208,26 @@ func newSite(o siteOptions) (*site, error) {
 	}
 	s.Handler = mux
 	return s, nil
+}
+
+// keyResolver resolves the idempotency keys the dashboard's timeline page
+// is given, as `cioq status --key` does: without a key secret in Redis (and
+// none configured) no task was ever enqueued with a key, and none is
+// created by looking.
+func keyResolver(rdb redis.UniversalClient, popts []producer.Option, configured bool) func(context.Context, string) (string, error) {
+	p := producer.NewFromRedis(rdb, popts...)
+	return func(ctx context.Context, key string) (string, error) {
+		if !configured {
+			n, err := rdb.Exists(ctx, producer.KeySecretRedisKey).Result()
+			if err != nil {
+				return "", err
+			}
+			if n == 0 {
+				return "", ops.ErrNoSuchKey
+			}
+		}
+		return p.TaskIDForKey(ctx, key)
+	}
 }
 
 // Close releases the dashboard's Redis connections.
