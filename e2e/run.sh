@@ -230,7 +230,7 @@ reset_key="reset:$user_id"
 enqueued=1
 enqueue cio:identify "{\"identifiers\":{\"id\":\"$user_id\"},\"attributes\":{\"email\":\"$secret_email\",\"plan\":\"pro\"}}" || enqueued=0
 enqueue cio:track "{\"identifiers\":{\"id\":\"$user_id\"},\"name\":\"password_reset_requested\",\"data\":{\"email\":\"$secret_email\"}}" || enqueued=0
-enqueue cio:send_email "{\"transactional_message_id\":\"password_reset\",\"to\":\"$secret_email\",\"identifiers\":{\"id\":\"$user_id\"},\"message_data\":{\"reset_url\":\"https://example.com/reset?token=e2e\"}}" --key "$reset_key" || enqueued=0
+enqueue cio:send_email "{\"transactional_message_id\":\"password_reset\",\"to\":\"$secret_email\",\"identifiers\":{\"id\":\"$user_id\"},\"message_data\":{\"reset_link\":\"https://example.com/reset?token=e2e\"}}" --key "$reset_key" || enqueued=0
 enqueue "$dead_type" "{\"broadcast_id\":$unknown_broadcast,\"emails\":[\"$secret_email\"]}" || enqueued=0
 # A task the browser deletes from the default queue's scheduled tab.
 enqueue cio:identify "{\"identifiers\":{\"id\":\"$user_id-later\"},\"attributes\":{\"email\":\"$secret_email\"}}" --in 1h || enqueued=0
