@@ -36,6 +36,10 @@ const (
 	KindAccepted     = "accepted"
 	KindDeadLettered = "dead_lettered"
 	KindCompleted    = "completed" // a task of another API that Customer.io accepted (asynq's record)
+	// KindProcessed is a broadcast trigger Customer.io processed (the
+	// fallback poll's reading of its processed_at): its audience resolved,
+	// its messages on their way.
+	KindProcessed = "processed"
 )
 
 // rank orders what a task's state becomes: the highest ranked entry wins,
@@ -51,7 +55,7 @@ func rank(kind string) int {
 		return 2
 	case KindAccepted:
 		return 3
-	case MetricDrafted, MetricAttempted:
+	case MetricDrafted, MetricAttempted, KindProcessed:
 		return 4
 	case MetricSent:
 		return 5

@@ -47,7 +47,9 @@ type Timeline struct {
 	// metric (sent, delivered, opened, clicked, converted, unsubscribed,
 	// spammed, bounced, dropped, failed, undeliverable, ...),
 	// dead_lettered, or completed (a task of an API that reports nothing
-	// further, accepted by Customer.io).
+	// further, accepted by Customer.io). A broadcast trigger's is the
+	// most serious outcome among the messages it sent (see Counts), or
+	// processed (the fallback poll) before any is reported.
 	State string `json:"state"`
 	// Final is true once the state is delivered (or further), a failure, a
 	// dead letter or completed.
