@@ -36,6 +36,11 @@ const (
 	KindAccepted     = "accepted"
 	KindDeadLettered = "dead_lettered"
 	KindCompleted    = "completed" // a task of another API that Customer.io accepted (asynq's record)
+	// KindDeadLetterRemoved retracts an earlier dead_lettered entry: the
+	// dead letter was removed again because asynq retried the task on its
+	// own (its decision reached asynq after the task's deadline), or it
+	// was delivered after all.
+	KindDeadLetterRemoved = "dead_letter_removed"
 	// KindProcessed is a broadcast trigger Customer.io processed (the
 	// fallback poll's reading of its processed_at): its audience resolved,
 	// its messages on their way.
@@ -51,7 +56,7 @@ func rank(kind string) int {
 	switch kind {
 	case KindEnqueued:
 		return 1
-	case KindAttempt:
+	case KindAttempt, KindDeadLetterRemoved:
 		return 2
 	case KindAccepted:
 		return 3
@@ -98,7 +103,7 @@ func Outcome(metric string) string {
 	switch metric {
 	case MetricDrafted, MetricAttempted, MetricSent, MetricDelivered, MetricOpened, MetricClicked,
 		MetricConverted, MetricUnsubscribed, MetricSpammed, MetricBounced, MetricDropped,
-		MetricFailed, MetricUndeliverable, KindAccepted, KindDeadLettered:
+		MetricFailed, MetricUndeliverable, KindAccepted, KindDeadLettered, KindDeadLetterRemoved:
 		return metric
 	}
 	return OutcomeOther

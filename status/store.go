@@ -205,6 +205,26 @@ func (s *Store) DeadLettered(ctx context.Context, t Task, e Entry) error {
 	return err
 }
 
+// DeadLetterRemoved records that t's dead letter was removed again (Kind
+// KindDeadLetterRemoved; Message says why): asynq retried the task on its
+// own after the worker's late decision had dead-lettered it, or it was
+// delivered after all. The dead_lettered entries before it stay in the
+// timeline but no longer decide its state, and the outcome
+// "dead_letter_removed" is counted (cioq_message_outcomes_total only
+// grows: subtract it from dead_lettered).
+func (s *Store) DeadLetterRemoved(ctx context.Context, t Task, e Entry) error {
+	e.Kind, e.Source = KindDeadLetterRemoved, "cioq"
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	e.Message = clip(e.Message)
+	err := s.writeTask(ctx, t, e)
+	if err == nil && s.metrics != nil {
+		s.metrics.MessageOutcome(keys.Workspace(t.Workspace), t.Type, t.Template, KindDeadLetterRemoved)
+	}
+	return err
+}
+
 // Accepted records that Customer.io accepted t on attempt (from 1) with
 // the delivery reference ref ("delivery:<id>", "trigger:<id>"): the task's
 // entry, and the link from the delivery to the task that reporting

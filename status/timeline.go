@@ -159,11 +159,23 @@ func (s *Store) Lookup(ctx context.Context, taskID string, o LookupOptions) (*Ti
 }
 
 // decide sets the timeline's state: the highest ranked entry (the later of
-// equals), or asynq's live state while nothing beyond a failed attempt
-// happened.
+// equals; a dead_lettered entry retracted by a later dead_letter_removed
+// does not count), or asynq's live state while nothing beyond a failed
+// attempt happened.
 func decide(tl *Timeline, live string) {
+	// A dead letter removed again (asynq retried the task) is retracted:
+	// it stays in the entries, and no longer decides the state.
+	var removed time.Time
+	for _, e := range tl.Entries {
+		if e.Kind == KindDeadLetterRemoved && e.At.After(removed) {
+			removed = e.At
+		}
+	}
 	best := -1
 	for i, e := range tl.Entries {
+		if e.Kind == KindDeadLettered && !e.At.After(removed) {
+			continue
+		}
 		if best < 0 || rank(e.Kind) > rank(tl.Entries[best].Kind) ||
 			rank(e.Kind) == rank(tl.Entries[best].Kind) && !e.At.Before(tl.Entries[best].At) {
 			best = i

@@ -151,3 +151,18 @@ func (w *Worker) statusDeadLettered(ctx context.Context, t *Task, d *DeadLetter)
 		w.log.Debug("could not record the dead letter in the task's timeline", "type", t.Type, "task_id", t.ID, "error", err.Error())
 	}
 }
+
+// statusDeadLetterRemoved records that t's dead letter was removed again
+// (why says why), retracting its dead_lettered entry.
+func (w *Worker) statusDeadLetterRemoved(ctx context.Context, t *Task, why string) {
+	st, ok := w.statusTask(t)
+	if !ok {
+		return
+	}
+	sctx, cancel := statusContext(ctx)
+	defer cancel()
+	e := status.Entry{At: w.cfg.Now(), Attempt: t.Retried + 1, Message: why}
+	if err := w.status.DeadLetterRemoved(sctx, st, e); err != nil {
+		w.log.Debug("could not record the dead letter's removal in the task's timeline", "type", t.Type, "task_id", t.ID, "error", err.Error())
+	}
+}

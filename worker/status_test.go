@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
 	"github.com/cioq/cioq/internal/keys"
+	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/tasks"
 )
@@ -334,5 +336,80 @@ func TestStatusFallbackPollTrigger(t *testing.T) {
 		if reqs := h.sb.Requests(sandbox.RequestFilter{Method: "GET", PathContains: p}); len(reqs) == 0 {
 			t.Errorf("no GET %s", p)
 		}
+	}
+}
+
+// TestStatusDeadLetterRemovedWhenAsynqRetried: a send refused for good
+// (a 400) is dead-lettered by the handler, whose decision then reaches
+// asynq only after the task's deadline (the attempt is held past it), so
+// asynq retries the task on its own and its error handler removes the dead
+// letter; the retry is accepted. The timeline keeps the dead_lettered
+// entry, retracts it with dead_letter_removed, and ends accepted, not
+// dead-lettered.
+func TestStatusDeadLetterRemovedWhenAsynqRetried(t *testing.T) {
+	h := newHarness(t, nil, true)
+	h.dumpOnFailure(t)
+	ctx := context.Background()
+	store := status.NewStore(h.db.Client, status.Options{})
+	w, err := New(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var first sync.Once
+	w.returned = func(tk *Task, err error) {
+		if isDeadLettered(err) {
+			first.Do(func() { <-release }) // past asynq's deadline for the attempt
+		}
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.w = w
+	t.Cleanup(w.Shutdown)
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+
+	h.sb.AddFault(sandbox.GroupApp, sandbox.Fault{Status: 400, Body: `{"meta":{"error":"template not found"}}`, Times: 1, PathPrefix: "/v1/send/email"})
+	r, err := h.prod.SendEmail(ctx, tasks.SendEmail{SendOptions: customerio.SendOptions{TransactionalMessageID: "welcome",
+		Identifiers: &customerio.Identifiers{ID: "u-dl"}}, To: "u-dl@example.com"}, producer.Timeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tl *status.Timeline
+	eventually(t, 20*time.Second, "the dead letter's removal in the timeline", func() bool {
+		tl, err = store.Lookup(ctx, r.TaskID, status.LookupOptions{})
+		if err != nil {
+			return false
+		}
+		for _, e := range tl.Entries {
+			if e.Kind == status.KindDeadLetterRemoved {
+				return true
+			}
+		}
+		return false
+	})
+	if tl.State == status.KindDeadLettered || tl.Final {
+		t.Errorf("after the removal the state is %q (final %v)", tl.State, tl.Final)
+	}
+	close(release)
+	eventually(t, 20*time.Second, "the retry accepted", func() bool {
+		tl, err = store.Lookup(ctx, r.TaskID, status.LookupOptions{})
+		return err == nil && tl.State == status.KindAccepted
+	})
+	var kinds []string
+	for _, e := range tl.Entries {
+		kinds = append(kinds, e.Kind)
+	}
+	if got := strings.Join(kinds, " "); got != "enqueued dead_lettered dead_letter_removed accepted" {
+		t.Errorf("entries %s", got)
+	}
+	if n, _ := h.w.DLQ().Count(ctx); n != 0 {
+		t.Errorf("%d dead letters of a task asynq retried and delivered", n)
 	}
 }
