@@ -35,7 +35,8 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"With CIOQ_WEBHOOK_SIGNING_KEY (or webhook_signing_key in the workspaces\n"+
 			"file) it receives Customer.io's reporting webhooks at POST\n"+
 			"/v1/customerio/webhooks[/WORKSPACE] and records each message's fate\n"+
-			"(cioq status TASK_ID shows it).\n\n"+
+			"(cioq status TASK_ID shows it, and the dashboard's page\n"+
+			"/dashboard/timeline?task=TASK_ID, which also finds a task by its key).\n\n"+
 			"The dashboard refuses cross-origin requests that change state (403) and\n"+
 			"API bodies that are not JSON (415). On a loopback address, and with\n"+
 			"--no-auth, it also refuses Host headers other than IP addresses, localhost\n"+
