@@ -127,6 +127,10 @@ type Event struct {
 	Recipient, CustomerID, Href string
 	// Source is "webhook" or "poll".
 	Source string
+	// Delivery is the delivery id of the message an event of a broadcast
+	// trigger's record is about ("delivery:<id>"; "" for a send's own
+	// events): one trigger sends many messages.
+	Delivery string
 
 	// typeHint and tmplHint label the outcome metric of an event whose
 	// delivery the worker has not linked to its task (yet).
@@ -256,6 +260,9 @@ func (w *Webhook) Event(now time.Time) Event {
 		}
 	}
 	ev.Href = clip(w.str("href"))
+	if w.TriggerRef() != "" {
+		ev.Delivery = w.DeliveryRef()
+	}
 	return ev
 }
 

@@ -122,7 +122,8 @@ type Entry struct {
 	// redacted unless identifiers are shown).
 	Message string `json:"message,omitempty"`
 	// Delivery is the delivery reference of the acceptance
-	// ("delivery:<id>", "trigger:<id>").
+	// ("delivery:<id>", "trigger:<id>"), or, on a broadcast trigger's
+	// timeline, the delivery of the message a reported event is about.
 	Delivery string `json:"delivery,omitempty"`
 	// ObjectType is what a reported event happened to (email, push, ...).
 	ObjectType string `json:"object_type,omitempty"`
@@ -290,7 +291,8 @@ return {1, link}
 `)
 
 // encodeEvent is an event as a delivery's record keeps it (under
-// ev:<id>): a JSON array [metric, at, object type, source, reason, href]
+// ev:<id>): a JSON array [metric, at, object type, source, reason, href,
+// delivery (a broadcast message's, on its trigger's record)]
 // without its empty tail, short enough for Redis's compact hash encoding
 // (values of at most 64 bytes) when there is no reason or link. The
 // recipient and customer id are kept once per delivery.
@@ -299,7 +301,7 @@ func encodeEvent(ev Event) []byte {
 	if ev.Source == "poll" {
 		src = "p"
 	}
-	a := []any{ev.Metric, ev.At, ev.ObjectType, src, ev.Reason, ev.Href}
+	a := []any{ev.Metric, ev.At, ev.ObjectType, src, ev.Reason, ev.Href, ev.Delivery}
 	for len(a) > 2 {
 		if s, _ := a[len(a)-1].(string); s != "" {
 			break
@@ -324,7 +326,7 @@ func decodeEvent(id string, b []byte) (Event, bool) {
 		}
 		return s
 	}
-	ev.Metric, ev.ObjectType, ev.Reason, ev.Href = str(0), str(2), str(4), str(5)
+	ev.Metric, ev.ObjectType, ev.Reason, ev.Href, ev.Delivery = str(0), str(2), str(4), str(5), str(6)
 	_ = json.Unmarshal(a[1], &ev.At)
 	ev.Source = "webhook"
 	if str(3) == "p" {

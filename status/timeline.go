@@ -319,7 +319,7 @@ func (s *Store) addEvents(ctx context.Context, tl *Timeline) error {
 		if ev.ID != stateOnly {
 			tl.Counts[ev.Metric]++
 		}
-		e := Entry{At: time.Unix(ev.At, 0), Kind: ev.Metric, Source: ev.Source, Message: ev.Reason, ObjectType: ev.ObjectType, Href: ev.Href}
+		e := Entry{At: time.Unix(ev.At, 0), Kind: ev.Metric, Source: ev.Source, Message: ev.Reason, ObjectType: ev.ObjectType, Href: ev.Href, Delivery: ev.Delivery}
 		if first {
 			e.Recipient, e.CustomerID = d["to"], d["cid"]
 			first = false
@@ -393,6 +393,7 @@ func (e Entry) Detail() string {
 			add(strconv.Itoa(e.Status))
 		}
 		add(e.ObjectType)
+		add(e.Delivery) // a broadcast message's, on its trigger's timeline
 	}
 	add(e.Message)
 	add(e.Recipient)

@@ -278,6 +278,15 @@ func TestStatusBroadcastTrigger(t *testing.T) {
 	if strings.Join(kinds[:2], " ") != "enqueued accepted" {
 		t.Errorf("entries %v", kinds)
 	}
+	perMessage := map[string]int{}
+	for _, e := range tl.Entries[2:] {
+		perMessage[e.Delivery]++
+	}
+	for _, m := range trs[0].Messages {
+		if perMessage["delivery:"+m.DeliveryID] != 2 {
+			t.Errorf("message %s has %d entries, want 2 (sent and its outcome): %v", m.DeliveryID, perMessage["delivery:"+m.DeliveryID], perMessage)
+		}
+	}
 	if tl.Delivery != fmt.Sprintf("trigger:%d", trs[0].ID) || tl.Template != "broadcast:3" || tl.State != status.MetricBounced ||
 		tl.Reason != sandbox.BounceReason || !tl.Final {
 		t.Errorf("timeline %+v", tl)
