@@ -139,6 +139,14 @@ type Dashboard struct {
 // them that allows the embedded UI's own scripts (by hash) and nothing
 // else's.
 //
+// With Timelines set, RootPath/timeline (TimelinePath) is cioq's own page
+// of a task's timeline, after the Host, cross-origin and basic-auth checks
+// and before the others (its form's POST, a look-up, is served read-only
+// too): GET ?task=ID (404 for a task Redis holds nothing of), POST
+// key=IDEMPOTENCY_KEY answered 303 to the key's task's page. asynqmon's
+// HTML pages get a link to it (plain HTML, no script: the policy's hashes
+// stay those of asynqmon's own inline scripts).
+//
 // Archived tasks are cioq's dead letters, whose records live in the
 // worker's dead letter store: running or deleting them from the dashboard
 // would bypass that store, so every request but GET and HEAD under a
