@@ -206,7 +206,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 header{background:#263238;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:center}
 header a{color:#b3e5fc}
 main{padding:20px;max-width:1100px}
-form{margin:0 0 20px;display:flex;gap:8px;flex-wrap:wrap}
+form{margin:0 0 20px;display:flex;gap:8px;flex-wrap:wrap;align-items:center}
 input[type=text]{padding:6px 8px;min-width:320px;font:inherit}
 button{padding:6px 14px;font:inherit}
 table{border-collapse:collapse;background:#fff;margin:0 0 20px}
@@ -235,10 +235,10 @@ td.mono,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
 </main></body></html>
 `))
 
-// timelineLink is the link the dashboard adds to asynqmon's pages, right
+// timelineLinkHTML is the link the dashboard adds to asynqmon's pages, right
 // after <body>: plain HTML with a style attribute (the policy allows inline
 // styles), no script, outside the element asynqmon's UI renders into.
-const timelineLinkHTML = `<a id="cioq-timeline-link" href="%s" style="position:fixed;right:16px;bottom:16px;z-index:2000;` +
+const timelineLinkHTML = `<a id="cioq-timeline-link" href="%s" style="position:fixed;right:20px;top:14px;z-index:2000;` +
 	`background:#263238;color:#fff;padding:8px 14px;border-radius:4px;font:500 14px Roboto,sans-serif;text-decoration:none;` +
 	`box-shadow:0 2px 6px rgba(0,0,0,.3)">Message timelines</a>`
 
