@@ -8,6 +8,7 @@
 //   E2E_USER          dashboard user            (default e2e)
 //   E2E_PASSWORD      dashboard password        (default e2e-secret)
 //   E2E_SECRET_EMAIL  an email enqueued in a payload, which must never appear
+//   E2E_RESET_KEY     the idempotency key of the delivered password reset
 //   E2E_DEAD_TYPE     the dead-lettered task's type (default cio:broadcast_trigger)
 //   E2E_DEAD_QUEUE    its queue                 (default bulk)
 //   E2E_SCREENSHOTS   where to save PNGs        (default e2e/screenshots)
@@ -26,6 +27,7 @@ const base = (process.env.E2E_BASE_URL || "").replace(/\/+$/, "");
 const user = process.env.E2E_USER || "e2e";
 const password = process.env.E2E_PASSWORD || "e2e-secret";
 const secretEmail = process.env.E2E_SECRET_EMAIL || "";
+const resetKey = process.env.E2E_RESET_KEY || "";
 const deadType = process.env.E2E_DEAD_TYPE || "cio:broadcast_trigger";
 const deadQueue = process.env.E2E_DEAD_QUEUE || "bulk";
 const shots = process.env.E2E_SCREENSHOTS || join(here, "screenshots");
@@ -198,6 +200,32 @@ try {
     await page.screenshot({ path: join(shots, "task.png"), fullPage: true });
   });
 
+  await check("the link on asynqmon's pages opens the timeline page; the key form finds the delivered password reset", async () => {
+    assert(resetKey !== "", "E2E_RESET_KEY is not set");
+    await page.goto(`${base}/dashboard`, { waitUntil: "domcontentloaded" });
+    const link = page.locator("#cioq-timeline-link");
+    await link.waitFor({ state: "visible" });
+    await link.click();
+    await page.waitForURL(/\/dashboard\/timeline$/);
+    // The key is posted (same origin: the dashboard's checks let it
+    // through) and answered 303 to the task's page, whose URL holds only
+    // the task id.
+    await page.fill("#key", resetKey);
+    await Promise.all([page.waitForURL(/\/dashboard\/timeline\?task=[^&]+$/), page.click("#key-submit")]);
+    assert(!page.url().includes(encodeURIComponent(resetKey)) && !page.url().includes(resetKey), `the key is in the URL ${page.url()}`);
+    const facts = await page.locator("#facts").innerText();
+    assert(/State\s+delivered \(final\)/.test(facts), `state: ${JSON.stringify(facts)}`);
+    assert(/password_reset/.test(facts) && /cio:send_email/.test(facts), `facts: ${JSON.stringify(facts)}`);
+    const entries = await page.locator("#entries").innerText();
+    for (const kind of ["enqueued", "accepted", "sent", "delivered"]) {
+      assert(new RegExp(`\\b${kind}\\b`).test(entries), `no ${kind} entry: ${JSON.stringify(entries)}`);
+    }
+    assert(/webhook/.test(entries), `no entry from a reporting webhook: ${JSON.stringify(entries)}`);
+    const text = await pageText(page);
+    assert(!text.toLowerCase().includes(secretEmail.toLowerCase()), "the timeline page shows the recipient's email");
+    await page.screenshot({ path: join(shots, "timeline.png"), fullPage: true });
+  });
+
   await check("redaction: no enqueued email on any page or in any API response", async () => {
     assert(secretEmail !== "", "E2E_SECRET_EMAIL is not set");
     const seen = [];
@@ -218,7 +246,7 @@ try {
   });
 
   await check("the dashboard's responses carry a Content-Security-Policy allowing only its own scripts", async () => {
-    for (const path of ["/dashboard/", "/dashboard/api/queues"]) {
+    for (const path of ["/dashboard/", "/dashboard/api/queues", "/dashboard/timeline"]) {
       const res = await ctx.request.get(`${base}${path}`);
       const csp = res.headers()["content-security-policy"] || "";
       assert(/(^|; )script-src 'self'( 'sha256-[A-Za-z0-9+/=]+')+;/.test(csp), `${path}: script-src of ${JSON.stringify(csp)}`);

@@ -8,7 +8,10 @@
 # know (404 → permanent → dead letter); then opens /dashboard in Debian's
 # headless chromium with playwright-core (e2e/dashboard.test.mjs): 401 without
 # credentials, the queues, the dead letter in the bulk queue's archived tab,
-# its task page, and no email anywhere on the pages or in their API responses;
+# its task page, the password reset's timeline page (found by its
+# idempotency key through the page's form, delivered as the sandbox's
+# reporting webhooks to serve said), and no email anywhere on the pages or in
+# their API responses;
 # its Content-Security-Policy, pausing and resuming a queue and deleting a
 # scheduled task from the page (the UI's own requests pass the dashboard's
 # checks), and a cross-site form that cannot pause a queue.
@@ -33,7 +36,7 @@ update=${E2E_UPDATE_SCREENSHOTS:-0}
 for arg in "$@"; do
   case "$arg" in
     --update-screenshots) update=1 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "e2e: unknown argument $arg (see e2e/run.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -182,7 +185,13 @@ ok "cioq built"
 
 sandbox_port=$(free_port)
 sandbox="http://127.0.0.1:$sandbox_port"
-"$cioq" sandbox --addr "127.0.0.1:$sandbox_port" >"$tmp/sandbox.log" 2>&1 &
+serve_port=$(free_port)
+while [ "$serve_port" = "$sandbox_port" ]; do serve_port=$(free_port); done
+base="http://127.0.0.1:$serve_port"
+# The sandbox reports each delivery to serve's receiver (signed with the
+# same key), so the password reset's timeline ends delivered.
+export CIOQ_WEBHOOK_SIGNING_KEY="e2e-webhook-key-$$"
+"$cioq" sandbox --addr "127.0.0.1:$sandbox_port" --webhook-url "$base/v1/customerio/webhooks" >"$tmp/sandbox.log" 2>&1 &
 pids+=($!)
 wait_for "sandbox answers at $sandbox" 20 http_ok "$sandbox/_sandbox/info" || exit 1
 
@@ -195,12 +204,11 @@ export CUSTOMERIO_APP_URL="$sandbox/app"
 export CUSTOMERIO_PIPELINES_URL="$sandbox/cdp/v1"
 
 admin_port=$(free_port)
+while [ "$admin_port" = "$serve_port" ]; do admin_port=$(free_port); done
 "$cioq" worker --concurrency 2 --admin-addr "127.0.0.1:$admin_port" >"$tmp/worker.log" 2>&1 &
 pids+=($!)
 wait_for "worker ready (admin port /readyz)" 30 http_ok "http://127.0.0.1:$admin_port/readyz" || exit 1
 
-serve_port=$(free_port)
-base="http://127.0.0.1:$serve_port"
 CIOQ_DASHBOARD_USER=e2e CIOQ_DASHBOARD_PASSWORD=e2e-secret \
   "$cioq" serve --addr "127.0.0.1:$serve_port" >"$tmp/serve.log" 2>&1 &
 pids+=($!)
@@ -218,10 +226,11 @@ enqueue() {
   echo "$out" >>"$tmp/enqueue.log"
 }
 user_id="e2e-user-$$"
+reset_key="reset:$user_id"
 enqueued=1
 enqueue cio:identify "{\"identifiers\":{\"id\":\"$user_id\"},\"attributes\":{\"email\":\"$secret_email\",\"plan\":\"pro\"}}" || enqueued=0
 enqueue cio:track "{\"identifiers\":{\"id\":\"$user_id\"},\"name\":\"password_reset_requested\",\"data\":{\"email\":\"$secret_email\"}}" || enqueued=0
-enqueue cio:send_email "{\"transactional_message_id\":\"password_reset\",\"to\":\"$secret_email\",\"identifiers\":{\"id\":\"$user_id\"},\"message_data\":{\"reset_url\":\"https://example.com/reset?token=e2e\"}}" || enqueued=0
+enqueue cio:send_email "{\"transactional_message_id\":\"password_reset\",\"to\":\"$secret_email\",\"identifiers\":{\"id\":\"$user_id\"},\"message_data\":{\"reset_link\":\"https://example.com/reset?token=e2e\"}}" --key "$reset_key" || enqueued=0
 enqueue "$dead_type" "{\"broadcast_id\":$unknown_broadcast,\"emails\":[\"$secret_email\"]}" || enqueued=0
 # A task the browser deletes from the default queue's scheduled tab.
 enqueue cio:identify "{\"identifiers\":{\"id\":\"$user_id-later\"},\"attributes\":{\"email\":\"$secret_email\"}}" --in 1h || enqueued=0
@@ -235,6 +244,9 @@ delivered_all() {
     sandbox_has deliveries password_reset
 }
 wait_for "the sandbox got the identify, the event and the email" 45 delivered_all || exit 1
+
+reset_delivered() { "$cioq" status --key "$reset_key" 2>/dev/null | grep -qE '^State +delivered'; }
+wait_for "cioq status --key shows the password reset delivered (the sandbox's reporting webhooks reached serve)" 45 reset_delivered || true
 
 dead_lettered() { "$cioq" dlq list --type "$dead_type" --json 2>/dev/null | grep -qF "$dead_type"; }
 wait_for "cioq dlq list shows the dead-lettered $dead_type" 45 dead_lettered || exit 1
@@ -261,7 +273,7 @@ rm -rf "$shots"
 mkdir -p "$shots"
 set +e
 E2E_BASE_URL="$base" E2E_USER=e2e E2E_PASSWORD=e2e-secret \
-  E2E_SECRET_EMAIL="$secret_email" E2E_DEAD_TYPE="$dead_type" E2E_DEAD_QUEUE=bulk \
+  E2E_SECRET_EMAIL="$secret_email" E2E_RESET_KEY="$reset_key" E2E_DEAD_TYPE="$dead_type" E2E_DEAD_QUEUE=bulk \
   E2E_SCREENSHOTS="$shots" E2E_LABEL=dashboard CHROMIUM="$CHROMIUM" \
   timeout -k 5 "$browser_timeout" node e2e/dashboard.test.mjs 2>&1 | tee "$tmp/browser.out"
 node_rc=${PIPESTATUS[0]}

@@ -14,7 +14,11 @@
 // has the producer's typed methods, options, validation and errors
 // (producer.Preparer does the work): invalid input is refused before
 // anything is written, and a valid task is one INSERT of a row into the
-// outbox table. Nothing touches Redis inside the transaction.
+// outbox table. Nothing touches Redis inside the transaction. The trace
+// context of the ctx's OpenTelemetry span goes into the row's envelope
+// (producer.Preparer.PrepareContext), so the worker's spans are children
+// of the span the application had when it wrote the row, however late the
+// relay enqueues it.
 //
 // The table (MigrationSQL; `cioq outbox migrate`, or outbox/schema.sql for
 // another migration tool) lives in a schema of its own, "cioq" by default.

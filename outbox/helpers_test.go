@@ -303,15 +303,25 @@ func testLogger() *slog.Logger { return testsupport.Logger() }
 // ends.
 func startWorker(t *testing.T, rdb *testredis.DB) *sandbox.Server {
 	t.Helper()
+	return startWorkerWith(t, rdb, nil)
+}
+
+// startWorkerWith is startWorker with the worker's Config changed by mod.
+func startWorkerWith(t *testing.T, rdb *testredis.DB, mod func(*worker.Config)) *sandbox.Server {
+	t.Helper()
 	sb := sandbox.New(sandbox.Config{AppRateLimit: -1, TransactionalRateLimit: -1, BroadcastInterval: -1})
 	hs := httptest.NewServer(sb)
 	t.Cleanup(func() { hs.Close(); sb.Close() })
-	w, err := worker.New(worker.Config{
+	cfg := worker.Config{
 		Redis:       rdb.ConnOpt(),
 		Workspaces:  map[string]customerio.Config{"": testsupport.SandboxConfig(hs.URL)},
 		Concurrency: 16, Logger: testLogger(), ProbeInterval: -1,
 		RateLimits: worker.RateLimits{Off: true},
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	w, err := worker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

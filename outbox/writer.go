@@ -121,9 +121,11 @@ type Receipt struct {
 }
 
 // Enqueue validates p as producer.Client.Enqueue does and writes it to the
-// outbox in the transaction.
+// outbox in the transaction. The trace context of ctx's span goes into the
+// row's envelope, as Enqueue puts it into a task's: the worker's spans are
+// children of the span the application had when it wrote the row.
 func (t *Tx) Enqueue(ctx context.Context, p tasks.Payload, opts ...producer.EnqueueOption) (Receipt, error) {
-	pr, err := t.w.prep.Prepare(p, opts...)
+	pr, err := t.w.prep.PrepareContext(ctx, p, opts...)
 	if err != nil {
 		return Receipt{}, outboxError(err)
 	}
@@ -134,7 +136,7 @@ func (t *Tx) Enqueue(ctx context.Context, p tasks.Payload, opts ...producer.Enqu
 // producer.Client.EnqueueRaw does and writes it to the outbox in the
 // transaction.
 func (t *Tx) EnqueueRaw(ctx context.Context, typ string, payload json.RawMessage, opts ...producer.EnqueueOption) (Receipt, error) {
-	pr, err := t.w.prep.PrepareRaw(typ, payload, opts...)
+	pr, err := t.w.prep.PrepareRawContext(ctx, typ, payload, opts...)
 	if err != nil {
 		return Receipt{}, outboxError(err)
 	}

@@ -79,7 +79,17 @@ func (pr *Preparer) CheckWorkspace(name string) error { return pr.c.CheckWorkspa
 // Prepare validates p and its options exactly as Enqueue does (the same
 // *ValidationError naming the field, a ULID id or messageId added where
 // Enqueue adds one) and returns the encoded task. Nothing touches Redis.
+// The task carries no trace context: use PrepareContext.
 func (pr *Preparer) Prepare(p tasks.Payload, opts ...EnqueueOption) (Prepared, error) {
+	return pr.PrepareContext(context.Background(), p, opts...)
+}
+
+// PrepareContext is Prepare that also puts the trace context of ctx's span
+// (its traceparent and tracestate) into the envelope, exactly as Enqueue
+// does, so the worker's spans continue the trace of the code that
+// prepared the task, however much later the task is enqueued. Without a
+// span in ctx it is Prepare. ctx is read for nothing else.
+func (pr *Preparer) PrepareContext(ctx context.Context, p tasks.Payload, opts ...EnqueueOption) (Prepared, error) {
 	if isNil(p) {
 		return Prepared{}, nilPayload(p)
 	}
@@ -96,6 +106,7 @@ func (pr *Preparer) Prepare(p tasks.Payload, opts ...EnqueueOption) (Prepared, e
 	if err != nil {
 		return Prepared{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
+	traceInto(ctx, &pl.meta)
 	if p, _, err = pr.c.contract(pl.meta.Workspace, p, true); err != nil {
 		return Prepared{}, fmt.Errorf("producer: %s: %w", typ, err)
 	}
@@ -108,12 +119,19 @@ func (pr *Preparer) Prepare(p tasks.Payload, opts ...EnqueueOption) (Prepared, e
 
 // PrepareRaw is Prepare for a task given as its type name and JSON payload:
 // it validates exactly as EnqueueRaw does and keeps fields it does not
-// know.
+// know. The task carries no trace context: use PrepareRawContext.
 func (pr *Preparer) PrepareRaw(typ string, payload json.RawMessage, opts ...EnqueueOption) (Prepared, error) {
+	return pr.PrepareRawContext(context.Background(), typ, payload, opts...)
+}
+
+// PrepareRawContext is PrepareRaw with the trace context of ctx's span in
+// the envelope, as PrepareContext.
+func (pr *Preparer) PrepareRawContext(ctx context.Context, typ string, payload json.RawMessage, opts ...EnqueueOption) (Prepared, error) {
 	rt, err := pr.c.checkRaw(typ, payload, opts, true)
 	if err != nil {
 		return Prepared{}, err
 	}
+	traceInto(ctx, &rt.plan.meta)
 	b, err := tasks.EncodeRaw(rt.raw, rt.plan.meta)
 	if err != nil {
 		return Prepared{}, encodeError(typ, err)

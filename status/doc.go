@@ -13,7 +13,10 @@
 // attempt, acceptance or dead letter, nothing for other task types.
 // [Store.Accepted] also links the delivery ("delivery:<id>",
 // "trigger:<id>") to the task, which is how reporting webhook events, keyed
-// by delivery_id, find it.
+// by delivery_id, find it. The events of a broadcast's messages name their
+// trigger (trigger_id) and join the trigger task's timeline instead: one
+// timeline for everything one trigger sent, its state the most serious
+// outcome among them, its counts per metric.
 //
 // [Receiver] is the http.Handler of Customer.io's reporting webhooks
 // (`cioq serve` mounts it at [WebhookPath] and WebhookPath/{workspace}). It
@@ -29,8 +32,10 @@
 // no delivery, or of a metric cioq does not know, are kept too.
 //
 // The worker's fallback poll, when reporting webhooks are not configured,
-// reads GET /v1/messages/{id} for accepted sends without a final state and
-// records what it finds with [Store.RecordEvent] (source "poll").
+// reads GET /v1/messages/{id} for accepted sends without a final state, and
+// GET /v1/campaigns/{broadcast}/triggers/{trigger} for accepted triggers
+// until processed ([KindProcessed]), and records what it finds with
+// [Store.RecordEvent] (source "poll").
 //
 // # Readers
 //

@@ -36,6 +36,15 @@ const (
 	KindAccepted     = "accepted"
 	KindDeadLettered = "dead_lettered"
 	KindCompleted    = "completed" // a task of another API that Customer.io accepted (asynq's record)
+	// KindDeadLetterRemoved retracts an earlier dead_lettered entry: the
+	// dead letter was removed again because asynq retried the task on its
+	// own (its decision reached asynq after the task's deadline), or it
+	// was delivered after all.
+	KindDeadLetterRemoved = "dead_letter_removed"
+	// KindProcessed is a broadcast trigger Customer.io processed (the
+	// fallback poll's reading of its processed_at): its audience resolved,
+	// its messages on their way.
+	KindProcessed = "processed"
 )
 
 // rank orders what a task's state becomes: the highest ranked entry wins,
@@ -47,11 +56,11 @@ func rank(kind string) int {
 	switch kind {
 	case KindEnqueued:
 		return 1
-	case KindAttempt:
+	case KindAttempt, KindDeadLetterRemoved:
 		return 2
 	case KindAccepted:
 		return 3
-	case MetricDrafted, MetricAttempted:
+	case MetricDrafted, MetricAttempted, KindProcessed:
 		return 4
 	case MetricSent:
 		return 5
@@ -94,7 +103,7 @@ func Outcome(metric string) string {
 	switch metric {
 	case MetricDrafted, MetricAttempted, MetricSent, MetricDelivered, MetricOpened, MetricClicked,
 		MetricConverted, MetricUnsubscribed, MetricSpammed, MetricBounced, MetricDropped,
-		MetricFailed, MetricUndeliverable, KindAccepted, KindDeadLettered:
+		MetricFailed, MetricUndeliverable, KindAccepted, KindDeadLettered, KindDeadLetterRemoved:
 		return metric
 	}
 	return OutcomeOther
@@ -118,6 +127,10 @@ type Event struct {
 	Recipient, CustomerID, Href string
 	// Source is "webhook" or "poll".
 	Source string
+	// Delivery is the delivery id of the message an event of a broadcast
+	// trigger's record is about ("delivery:<id>"; "" for a send's own
+	// events): one trigger sends many messages.
+	Delivery string
 
 	// typeHint and tmplHint label the outcome metric of an event whose
 	// delivery the worker has not linked to its task (yet).
@@ -247,6 +260,9 @@ func (w *Webhook) Event(now time.Time) Event {
 		}
 	}
 	ev.Href = clip(w.str("href"))
+	if w.TriggerRef() != "" {
+		ev.Delivery = w.DeliveryRef()
+	}
 	return ev
 }
 

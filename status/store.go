@@ -122,7 +122,8 @@ type Entry struct {
 	// redacted unless identifiers are shown).
 	Message string `json:"message,omitempty"`
 	// Delivery is the delivery reference of the acceptance
-	// ("delivery:<id>", "trigger:<id>").
+	// ("delivery:<id>", "trigger:<id>"), or, on a broadcast trigger's
+	// timeline, the delivery of the message a reported event is about.
 	Delivery string `json:"delivery,omitempty"`
 	// ObjectType is what a reported event happened to (email, push, ...).
 	ObjectType string `json:"object_type,omitempty"`
@@ -205,6 +206,26 @@ func (s *Store) DeadLettered(ctx context.Context, t Task, e Entry) error {
 	return err
 }
 
+// DeadLetterRemoved records that t's dead letter was removed again (Kind
+// KindDeadLetterRemoved; Message says why): asynq retried the task on its
+// own after the worker's late decision had dead-lettered it, or it was
+// delivered after all. The dead_lettered entries before it stay in the
+// timeline but no longer decide its state, and the outcome
+// "dead_letter_removed" is counted (cioq_message_outcomes_total only
+// grows: subtract it from dead_lettered).
+func (s *Store) DeadLetterRemoved(ctx context.Context, t Task, e Entry) error {
+	e.Kind, e.Source = KindDeadLetterRemoved, "cioq"
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	e.Message = clip(e.Message)
+	err := s.writeTask(ctx, t, e)
+	if err == nil && s.metrics != nil {
+		s.metrics.MessageOutcome(keys.Workspace(t.Workspace), t.Type, t.Template, KindDeadLetterRemoved)
+	}
+	return err
+}
+
 // Accepted records that Customer.io accepted t on attempt (from 1) with
 // the delivery reference ref ("delivery:<id>", "trigger:<id>"): the task's
 // entry, and the link from the delivery to the task that reporting
@@ -270,7 +291,8 @@ return {1, link}
 `)
 
 // encodeEvent is an event as a delivery's record keeps it (under
-// ev:<id>): a JSON array [metric, at, object type, source, reason, href]
+// ev:<id>): a JSON array [metric, at, object type, source, reason, href,
+// delivery (a broadcast message's, on its trigger's record)]
 // without its empty tail, short enough for Redis's compact hash encoding
 // (values of at most 64 bytes) when there is no reason or link. The
 // recipient and customer id are kept once per delivery.
@@ -279,7 +301,7 @@ func encodeEvent(ev Event) []byte {
 	if ev.Source == "poll" {
 		src = "p"
 	}
-	a := []any{ev.Metric, ev.At, ev.ObjectType, src, ev.Reason, ev.Href}
+	a := []any{ev.Metric, ev.At, ev.ObjectType, src, ev.Reason, ev.Href, ev.Delivery}
 	for len(a) > 2 {
 		if s, _ := a[len(a)-1].(string); s != "" {
 			break
@@ -304,7 +326,7 @@ func decodeEvent(id string, b []byte) (Event, bool) {
 		}
 		return s
 	}
-	ev.Metric, ev.ObjectType, ev.Reason, ev.Href = str(0), str(2), str(4), str(5)
+	ev.Metric, ev.ObjectType, ev.Reason, ev.Href, ev.Delivery = str(0), str(2), str(4), str(5), str(6)
 	_ = json.Unmarshal(a[1], &ev.At)
 	ev.Source = "webhook"
 	if str(3) == "p" {

@@ -47,7 +47,9 @@ type Timeline struct {
 	// metric (sent, delivered, opened, clicked, converted, unsubscribed,
 	// spammed, bounced, dropped, failed, undeliverable, ...),
 	// dead_lettered, or completed (a task of an API that reports nothing
-	// further, accepted by Customer.io).
+	// further, accepted by Customer.io). A broadcast trigger's is the
+	// most serious outcome among the messages it sent (see Counts), or
+	// processed (the fallback poll) before any is reported.
 	State string `json:"state"`
 	// Final is true once the state is delivered (or further), a failure, a
 	// dead letter or completed.
@@ -157,11 +159,23 @@ func (s *Store) Lookup(ctx context.Context, taskID string, o LookupOptions) (*Ti
 }
 
 // decide sets the timeline's state: the highest ranked entry (the later of
-// equals), or asynq's live state while nothing beyond a failed attempt
-// happened.
+// equals; a dead_lettered entry retracted by a later dead_letter_removed
+// does not count), or asynq's live state while nothing beyond a failed
+// attempt happened.
 func decide(tl *Timeline, live string) {
+	// A dead letter removed again (asynq retried the task) is retracted:
+	// it stays in the entries, and no longer decides the state.
+	var removed time.Time
+	for _, e := range tl.Entries {
+		if e.Kind == KindDeadLetterRemoved && e.At.After(removed) {
+			removed = e.At
+		}
+	}
 	best := -1
 	for i, e := range tl.Entries {
+		if e.Kind == KindDeadLettered && !e.At.After(removed) {
+			continue
+		}
 		if best < 0 || rank(e.Kind) > rank(tl.Entries[best].Kind) ||
 			rank(e.Kind) == rank(tl.Entries[best].Kind) && !e.At.Before(tl.Entries[best].At) {
 			best = i
@@ -305,7 +319,7 @@ func (s *Store) addEvents(ctx context.Context, tl *Timeline) error {
 		if ev.ID != stateOnly {
 			tl.Counts[ev.Metric]++
 		}
-		e := Entry{At: time.Unix(ev.At, 0), Kind: ev.Metric, Source: ev.Source, Message: ev.Reason, ObjectType: ev.ObjectType, Href: ev.Href}
+		e := Entry{At: time.Unix(ev.At, 0), Kind: ev.Metric, Source: ev.Source, Message: ev.Reason, ObjectType: ev.ObjectType, Href: ev.Href, Delivery: ev.Delivery}
 		if first {
 			e.Recipient, e.CustomerID = d["to"], d["cid"]
 			first = false
@@ -355,4 +369,75 @@ func traceIDOf(tp string) string {
 		return ""
 	}
 	return parts[1]
+}
+
+// Detail is the entry's DETAIL column as `cioq status` and the dashboard's
+// timeline page show it: the attempt and delivery of an acceptance; the
+// class, HTTP status and object type of the others; then the message and
+// the person data the lookup kept.
+func (e Entry) Detail() string {
+	var parts []string
+	add := func(s string) {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	switch e.Kind {
+	case KindEnqueued:
+	case KindAccepted:
+		add("attempt " + strconv.Itoa(e.Attempt))
+		add(e.Delivery)
+	default:
+		add(e.Class)
+		if e.Status != 0 {
+			add(strconv.Itoa(e.Status))
+		}
+		add(e.ObjectType)
+		add(e.Delivery) // a broadcast message's, on its trigger's timeline
+	}
+	add(e.Message)
+	add(e.Recipient)
+	if e.CustomerID != "" {
+		add("customer " + e.CustomerID)
+	}
+	add(e.Href)
+	return strings.Join(parts, " ")
+}
+
+// Label is the entry's EVENT column: its kind, with the attempt number of
+// a failed attempt ("attempt 2").
+func (e Entry) Label() string {
+	if e.Kind == KindAttempt {
+		return "attempt " + strconv.Itoa(e.Attempt)
+	}
+	return e.Kind
+}
+
+// countOrder is the order CountsText lists the documented metrics in.
+var countOrder = []string{MetricSent, MetricDelivered, MetricOpened, MetricClicked, MetricConverted, MetricUnsubscribed,
+	MetricSpammed, MetricBounced, MetricDropped, MetricFailed, MetricUndeliverable}
+
+// CountsText is the timeline's Counts as one line ("sent 2, delivered
+// 1"): the documented metrics in the order of a message's life, then the
+// others by name.
+func (tl *Timeline) CountsText() string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, m := range countOrder {
+		if n := tl.Counts[m]; n > 0 {
+			parts = append(parts, m+" "+strconv.Itoa(n))
+		}
+		seen[m] = true
+	}
+	var rest []string
+	for m, n := range tl.Counts {
+		if !seen[m] && n > 0 {
+			rest = append(rest, m)
+		}
+	}
+	sort.Strings(rest)
+	for _, m := range rest {
+		parts = append(parts, m+" "+strconv.Itoa(tl.Counts[m]))
+	}
+	return strings.Join(parts, ", ")
 }

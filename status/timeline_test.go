@@ -144,6 +144,45 @@ func TestTimelineOfAttempts(t *testing.T) {
 	}
 }
 
+// TestDeadLetterRemovedRetracts: a dead_lettered entry followed by a
+// dead_letter_removed no longer decides the state (asynq's retry, then
+// the acceptance, does); a dead letter written after the removal counts
+// again; each is counted as an outcome.
+func TestDeadLetterRemovedRetracts(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	base := time.Now().Add(-time.Minute)
+	task := status.Task{ID: "t-dl", EnqueuedAt: base.UnixMilli(), Type: "cio:send_email", Queue: "critical", Template: "welcome"}
+	if err := h.store.DeadLettered(ctx, task, status.Entry{At: base.Add(time.Second), Class: "permanent", Status: 400, Message: "bad"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.DeadLetterRemoved(ctx, task, status.Entry{At: base.Add(2 * time.Second), Message: "asynq retries the task"}); err != nil {
+		t.Fatal(err)
+	}
+	tl, err := h.store.Lookup(ctx, "t-dl", status.LookupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Entries) != 3 || tl.Entries[2].Kind != status.KindDeadLetterRemoved || tl.State == status.KindDeadLettered || tl.Final || tl.Reason != "" {
+		t.Fatalf("after the removal: %+v", tl)
+	}
+	if err := h.store.Accepted(ctx, task, "delivery:d-dl", 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if tl, _ = h.store.Lookup(ctx, "t-dl", status.LookupOptions{}); tl.State != status.KindAccepted {
+		t.Errorf("after the retry's acceptance: %+v", tl)
+	}
+	if err := h.store.DeadLettered(ctx, task, status.Entry{Class: "permanent", Status: 400, Message: "bad again"}); err != nil {
+		t.Fatal(err)
+	}
+	if tl, _ = h.store.Lookup(ctx, "t-dl", status.LookupOptions{}); tl.State != status.KindDeadLettered || tl.Reason != "bad again" {
+		t.Errorf("a later dead letter: %+v", tl)
+	}
+	if h.c.outcomes["default|cio:send_email|welcome|dead_letter_removed"] != 1 || h.c.outcomes["default|cio:send_email|welcome|dead_lettered"] != 2 {
+		t.Errorf("outcomes %v", h.c.outcomes)
+	}
+}
+
 // TestRecordSize measures what one send costs in Redis: its task record
 // and its delivery's record with sent and delivered, then with 10 more
 // events (the figures quoted in the package documentation).

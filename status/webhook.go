@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cioq/cioq/internal/keys"
+	"github.com/cioq/cioq/tasks"
 )
 
 // WebhookPath is where `cioq serve` mounts the Receiver: POST
@@ -79,10 +80,12 @@ type ReceiverConfig struct {
 // timestamp), gets the same 401. An authenticated request is answered 200
 // once its events are in Redis (503 if Redis fails, so Customer.io
 // retries); an event whose event_id was recorded before is acknowledged
-// and changes nothing. Every event is kept: one naming a delivery joins
-// its delivery's record (linked to the task that sent it, now or once the
-// worker records the acceptance), any other, and a body that is not an
-// event, joins the workspace's list of other events.
+// and changes nothing. Every event is kept: one naming a broadcast trigger
+// (trigger_id, a message an API-triggered broadcast sent) joins the
+// trigger's record, one naming only a delivery its delivery's record (each
+// linked to the task that triggered or sent it, now or once the worker
+// records the acceptance), any other, and a body that is not an event,
+// joins the workspace's list of other events.
 type Receiver struct {
 	cfg  ReceiverConfig
 	keys map[string][]byte
@@ -267,6 +270,13 @@ func (rc *Receiver) recordOne(ctx context.Context, ws string, raw []byte) (bool,
 		return added, err
 	}
 	ref := wh.DeliveryRef()
+	trigger := wh.TriggerRef()
+	if trigger != "" {
+		// A message of an API-triggered broadcast: its events join the
+		// trigger's record, which the worker linked to the trigger task
+		// (the message's own delivery id names no task).
+		ref = trigger
+	}
 	if ref == "" {
 		added, err := st.recordOther(ctx, ws, wh.EventID, raw)
 		if added {
@@ -278,32 +288,16 @@ func (rc *Receiver) recordOne(ctx context.Context, ws string, raw []byte) (bool,
 	if t, ok := objectTypes[ev.ObjectType]; ok && wh.str("transactional_message_id") != "" {
 		ev.typeHint = t
 	}
+	if trigger != "" {
+		ev.typeHint = tasks.TypeBroadcastTrigger
+	}
 	ev.tmplHint = wh.Template()
 	added, _, err := st.RecordEvent(ctx, ws, ref, ev)
-	if err != nil || !added {
-		return added, err
-	}
-	if tr := wh.TriggerRef(); tr != "" {
-		if err := st.countTrigger(ctx, ws, tr, ev.Metric); err != nil {
-			return added, err
-		}
-	}
-	return true, nil
+	return added, err
 }
 
 func (s *Store) outcome(ws, typ, tmpl, outcome string) {
 	if s.metrics != nil {
 		s.metrics.MessageOutcome(keys.Workspace(ws), typ, tmpl, outcome)
 	}
-}
-
-// countTrigger counts an event of one of a broadcast trigger's deliveries
-// on the trigger's record (c:<metric>).
-func (s *Store) countTrigger(ctx context.Context, ws, ref, metric string) error {
-	k := keys.StatusDelivery(ws, ref)
-	p := s.rdb.Pipeline()
-	p.HIncrBy(ctx, k, "c:"+metric, 1)
-	p.PExpire(ctx, k, s.ttl)
-	_, err := p.Exec(ctx)
-	return err
 }

@@ -115,6 +115,7 @@ func (w *Worker) handleError(ctx context.Context, at *asynq.Task, err error) {
 			w.log.Error("asynq retries a task on its own, and its dead-letter record could not be checked", "type", t.Type, "task_id", t.ID, "queue", t.Queue, "error", rerr.Error())
 		} else if removed {
 			w.log.Warn("asynq retries a task on its own: removed the dead letter its late decision wrote", "type", t.Type, "task_id", t.ID, "queue", t.Queue, "error", err.Error())
+			w.statusDeadLetterRemoved(wctx, t, "asynq retries the task: its deadline passed before the dead letter decision reached asynq")
 		}
 		return
 	}
@@ -156,4 +157,7 @@ func (w *Worker) deliveredLate(ctx context.Context, t *Task, at *asynq.Task) {
 		return
 	}
 	w.log.Warn("task delivered after asynq gave up on the attempt", "type", t.Type, "task_id", t.ID, "queue", t.Queue, "dead_letter_removed", removed)
+	if removed {
+		w.statusDeadLetterRemoved(wctx, t, "delivered after asynq gave up on the attempt")
+	}
 }

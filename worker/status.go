@@ -32,9 +32,11 @@ type StatusConfig struct {
 	// PollAfter turns the fallback poll on: a send Customer.io accepted
 	// that long ago and that has no final state yet (no reporting webhook
 	// said delivered, bounced, failed, ...) is read with GET
-	// /v1/messages/{delivery id} through the App API's shared rate limit,
-	// and what it says is recorded (default 0: off; use it when reporting
-	// webhooks are not configured).
+	// /v1/messages/{delivery id}, a broadcast trigger with GET
+	// /v1/campaigns/{broadcast id}/triggers/{trigger id} (and its errors
+	// once processed), through the App API's shared rate limit, and what
+	// they say is recorded (default 0: off; use it when reporting webhooks
+	// are not configured).
 	PollAfter time.Duration
 	// PollInterval is how often the poll looks for such sends, and how
 	// long it waits before reading one again (default 1 min).
@@ -105,7 +107,7 @@ func (w *Worker) statusAccepted(ctx context.Context, t *Task, ref string) {
 		ref = ""
 	}
 	poll := time.Duration(0)
-	if strings.HasPrefix(ref, "delivery:") {
+	if ref != "" {
 		poll = w.cfg.Status.PollAfter
 	}
 	sctx, cancel := statusContext(ctx)
@@ -147,5 +149,20 @@ func (w *Worker) statusDeadLettered(ctx context.Context, t *Task, d *DeadLetter)
 	e := status.Entry{At: w.cfg.Now(), Attempt: d.Attempts, Class: string(d.Class), Status: d.Status, Message: msg}
 	if err := w.status.DeadLettered(sctx, st, e); err != nil {
 		w.log.Debug("could not record the dead letter in the task's timeline", "type", t.Type, "task_id", t.ID, "error", err.Error())
+	}
+}
+
+// statusDeadLetterRemoved records that t's dead letter was removed again
+// (why says why), retracting its dead_lettered entry.
+func (w *Worker) statusDeadLetterRemoved(ctx context.Context, t *Task, why string) {
+	st, ok := w.statusTask(t)
+	if !ok {
+		return
+	}
+	sctx, cancel := statusContext(ctx)
+	defer cancel()
+	e := status.Entry{At: w.cfg.Now(), Attempt: t.Retried + 1, Message: why}
+	if err := w.status.DeadLetterRemoved(sctx, st, e); err != nil {
+		w.log.Debug("could not record the dead letter's removal in the task's timeline", "type", t.Type, "task_id", t.ID, "error", err.Error())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,11 +44,13 @@ func (w *Worker) statusPollLoop() {
 }
 
 // statusPoll reads, for every workspace with App credentials, the sends
-// accepted more than PollAfter ago that have no final state yet, with GET
-// /v1/messages/{delivery id} through the App API's shared rate limit, and
-// records what Customer.io says (source "poll"). A send found final, or
-// older than PollHorizon, leaves the poll's queue; one still on its way is
-// read again a PollInterval later.
+// and broadcast triggers accepted more than PollAfter ago that have no
+// final state yet, with GET /v1/messages/{delivery id} or GET
+// /v1/campaigns/{broadcast id}/triggers/{trigger id} through the App API's
+// shared rate limit, and records what Customer.io says (source "poll"). A
+// send found final, a trigger found processed, or either older than
+// PollHorizon, leaves the poll's queue; one still on its way is read again
+// a PollInterval later.
 func (w *Worker) statusPoll(ctx context.Context) {
 	w.mu.Lock()
 	names := make([]string, 0, len(w.clients))
@@ -75,11 +78,20 @@ func (w *Worker) statusPoll(ctx context.Context) {
 	}
 }
 
-// pollDelivery reads and records one delivery; false when the round should
-// stop (a 429, the rate limiter, shutdown).
+// pollDelivery reads and records one delivery or broadcast trigger; false
+// when the round should stop (a 429, the rate limiter, shutdown).
 func (w *Worker) pollDelivery(ctx context.Context, ws, ref string) bool {
 	id, ok := strings.CutPrefix(ref, "delivery:")
+	var bid, tid int
+	if !ok {
+		bid, tid, ok = triggerIDs(ref, "")
+	}
 	link, err := w.status.DeliveryLink(ctx, ws, ref)
+	if ok && tid > 0 && err == nil {
+		// The trigger's broadcast is the template the worker recorded.
+		bid, tid, ok = triggerIDs(ref, link.Template)
+		ok = ok && bid > 0
+	}
 	if !ok || err == nil && (link.AcceptedAt.IsZero() || w.cfg.Now().Sub(link.AcceptedAt) > w.cfg.Status.PollHorizon) {
 		_ = w.status.DonePolling(ctx, ws, ref)
 		return true
@@ -102,9 +114,30 @@ func (w *Worker) pollDelivery(ctx context.Context, ws, ref string) bool {
 	}
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	msg, err := c.Message(rctx, id)
+	var msg *customerio.Message
+	var trig *customerio.TriggerStatus
+	if tid > 0 {
+		trig, err = c.TriggerStatus(rctx, bid, tid)
+	} else {
+		msg, err = c.Message(rctx, id)
+	}
 	cancel()
 	w.obs.Response(string(customerio.APIApp), statusClass(err), time.Since(start))
+	if err == nil && trig != nil && trig.ProcessedAt > 0 {
+		// Processed: read how many recipients it could not reach (one
+		// more App API call, through the same limit).
+		rctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		start = time.Now()
+		var errs *customerio.TriggerErrors
+		errs, err = c.TriggerErrors(rctx, bid, tid, 0, triggerErrorsPage)
+		cancel()
+		w.obs.Response(string(customerio.APIApp), statusClass(err), time.Since(start))
+		if err == nil {
+			recordTrigger(ctx, w.status, ws, ref, trig, len(errs.Errors))
+			_ = w.status.DonePolling(ctx, ws, ref) // nothing more to learn from the trigger
+			return true
+		}
+	}
 	if err != nil {
 		var ae *customerio.APIError
 		if g != nil {
@@ -120,8 +153,53 @@ func (w *Worker) pollDelivery(ctx context.Context, ws, ref string) bool {
 		w.log.Debug("fallback poll: could not read a delivery", "workspace", displayWS(ws), "error", err.Error())
 		return true
 	}
-	recordMessage(ctx, w.status, ws, ref, msg, w.cfg.Now())
-	return true
+	if msg != nil {
+		recordMessage(ctx, w.status, ws, ref, msg, w.cfg.Now())
+	}
+	return true // a trigger not processed yet: read again later
+}
+
+// triggerErrorsPage is how many of a trigger's errors the poll reads: it
+// records how many there are (up to this many), never the errors, which
+// name people.
+const triggerErrorsPage = 100
+
+// triggerIDs returns the broadcast and trigger ids of ref
+// ("trigger:<id>") and tmpl ("broadcast:<id>", the template the worker
+// recorded at acceptance; "" gives broadcast 0); ok is false when ref is
+// no trigger, or tmpl is given and names no broadcast.
+func triggerIDs(ref, tmpl string) (bid, tid int, ok bool) {
+	s, isTrigger := strings.CutPrefix(ref, "trigger:")
+	if !isTrigger {
+		return 0, 0, false
+	}
+	tid, err := strconv.Atoi(s)
+	if err != nil || tid < 1 {
+		return 0, 0, false
+	}
+	if tmpl == "" {
+		return 0, tid, true
+	}
+	bid, err = strconv.Atoi(strings.TrimPrefix(tmpl, "broadcast:"))
+	if err != nil || bid < 1 || !strings.HasPrefix(tmpl, "broadcast:") {
+		return 0, 0, false
+	}
+	return bid, tid, true
+}
+
+// recordTrigger records that a broadcast trigger was processed (kind
+// "processed", at its processed_at), with how many of its recipients
+// Customer.io reported errors for (GET .../errors; at most
+// triggerErrorsPage counted).
+func recordTrigger(ctx context.Context, st *status.Store, ws, ref string, trig *customerio.TriggerStatus, nerrs int) {
+	ev := status.Event{ID: "poll:" + status.KindProcessed, Metric: status.KindProcessed, At: trig.ProcessedAt, Source: "poll"}
+	switch {
+	case nerrs >= triggerErrorsPage:
+		ev.Reason = strconv.Itoa(nerrs) + "+ recipient errors (cioq shows no recipients: GET /v1/campaigns/{id}/triggers/{trigger}/errors)"
+	case nerrs > 0:
+		ev.Reason = strconv.Itoa(nerrs) + " recipient errors (cioq shows no recipients: GET /v1/campaigns/{id}/triggers/{trigger}/errors)"
+	}
+	_, _, _ = st.RecordEvent(ctx, ws, ref, ev)
 }
 
 // recordMessage records what GET /v1/messages said of a delivery: each

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/worker/batch"
 )
 
 // tracerName names the worker's spans' instrumentation scope.
@@ -27,8 +28,10 @@ const tracerName = "github.com/cioq/cioq/worker"
 // traceparent header on to Customer.io. Spans carry the task's type, id,
 // queue, workspace and attempt, the API and operation and the HTTP status;
 // never a URL path, payload or identifier. A Track v2 batch request serves
-// many tasks at once: it is a span of its own, not a child of any task's.
-// Without a TracerProvider none of this runs.
+// many tasks at once: its span is a child of the first of its tasks' spans
+// and has a span link to each other task's span (batch.Spans), so every
+// task's trace reaches the request that delivered it. Without a
+// TracerProvider none of this runs.
 
 // traceContext is the W3C trace context propagator, used whether or not a
 // global one is set.
@@ -136,6 +139,7 @@ func (tw *tracingWrapper) WrapTransport(next http.RoundTripper) http.RoundTrippe
 func (tt *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	api, op, _ := customerio.RequestOperation(req.Context())
 	ctx, span := tt.tracer.Start(req.Context(), "customerio "+string(api)+" "+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithLinks(batchLinks(req.Context())...),
 		trace.WithAttributes(
 			attribute.String("http.request.method", req.Method),
 			attribute.String("server.address", req.URL.Hostname()),
@@ -155,6 +159,26 @@ func (tt *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		span.SetStatus(codes.Error, strconv.Itoa(resp.StatusCode))
 	}
 	return resp, nil
+}
+
+// batchLinks are the span links of a Track v2 batch request: one to each
+// span of the tasks it carries but the first's (its parent), each span
+// once; nil for any other request.
+func batchLinks(ctx context.Context) []trace.Link {
+	spans := batch.Spans(ctx)
+	if len(spans) < 2 {
+		return nil
+	}
+	parent := trace.SpanContextFromContext(ctx)
+	seen := map[trace.SpanID]bool{parent.SpanID(): true}
+	var links []trace.Link
+	for _, sc := range spans {
+		if sc.IsValid() && !seen[sc.SpanID()] {
+			seen[sc.SpanID()] = true
+			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{attribute.String("cioq.link", "batched task")}})
+		}
+	}
+	return links
 }
 
 // clientConfig is cc with the tracing transport when tracing is on.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -110,5 +111,77 @@ func TestTraceContinues(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "task will be retried") || !strings.Contains(logs.String(), "trace_id="+traceID.String()) {
 		t.Errorf("the retry's log line lacks the trace id:\n%s", logs.String())
+	}
+}
+
+// TestTraceBatchLinks: three identifies, each enqueued in a trace of its
+// own, go out in one Track v2 batch request (a linger long enough to
+// collect them, and a batch of three flushes at once): the request's span
+// "customerio track batch" is a child of the first task's span and links
+// to the other two tasks' spans, each once; every task's span is the
+// parent of a batch request or linked from one. (In-memory exporter.)
+func TestTraceBatchLinks(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	h := newHarness(t, func(c *Config) {
+		c.TracerProvider = tp
+		c.Batching = Batching{Linger: 5 * time.Second, MaxOps: 3}
+	})
+	h.dumpOnFailure(t)
+	for i := range 3 {
+		ctx, span := tp.Tracer("the-app").Start(context.Background(), "POST /profile")
+		if _, err := h.prod.Identify(ctx, tasks.Identify{Identifiers: customerio.Identifiers{ID: "bl-" + strconv.Itoa(i)},
+			Attributes: map[string]any{"plan": "pro"}}); err != nil {
+			t.Fatal(err)
+		}
+		span.End()
+	}
+	var deliver, batches []sdktrace.ReadOnlySpan
+	eventually(t, 20*time.Second, "three task spans and the batch request's", func() bool {
+		deliver, batches = nil, nil
+		for _, s := range exp.GetSpans().Snapshots() {
+			switch {
+			case s.Name() == "cioq.deliver cio:identify":
+				deliver = append(deliver, s)
+			case strings.HasPrefix(s.Name(), "customerio track ") && strings.HasSuffix(s.Name(), "batch"):
+				batches = append(batches, s)
+			}
+		}
+		return len(deliver) == 3 && len(batches) >= 1
+	})
+	if n := len(h.sb.Requests(sandbox.RequestFilter{Method: "POST", PathContains: "/api/v2/batch"})); n != 1 || len(batches) != 1 {
+		t.Fatalf("%d batch requests, %d batch spans: want the three identifies in one", n, len(batches))
+	}
+	b := batches[0]
+	tasksByID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	for _, s := range deliver {
+		tasksByID[s.SpanContext().SpanID()] = s
+	}
+	parent, ok := tasksByID[b.Parent().SpanID()]
+	if !ok || b.SpanContext().TraceID() != parent.SpanContext().TraceID() || b.SpanKind() != trace.SpanKindClient {
+		t.Fatalf("the batch span's parent %s is no task's span", b.Parent().SpanID())
+	}
+	linked := map[trace.SpanID]int{}
+	for _, l := range b.Links() {
+		linked[l.SpanContext.SpanID()]++
+		if s, ok := tasksByID[l.SpanContext.SpanID()]; !ok || s.SpanContext().TraceID() != l.SpanContext.TraceID() {
+			t.Errorf("a link to %s/%s, no task's span", l.SpanContext.TraceID(), l.SpanContext.SpanID())
+		}
+	}
+	if len(b.Links()) != 2 || linked[b.Parent().SpanID()] != 0 {
+		t.Errorf("links %v, want one to each of the two other tasks", b.Links())
+	}
+	for id := range tasksByID {
+		if id != b.Parent().SpanID() && linked[id] != 1 {
+			t.Errorf("task span %s neither parent nor linked once", id)
+		}
+	}
+	traces := map[trace.TraceID]bool{}
+	for _, s := range deliver {
+		traces[s.SpanContext().TraceID()] = true
+	}
+	if len(traces) != 3 {
+		t.Errorf("the tasks' spans are in %d traces, want 3 (one per enqueue)", len(traces))
 	}
 }

@@ -393,6 +393,7 @@ func TestDemo(t *testing.T) {
 		"Transactional deliveries (3):", // the order confirmation enqueued twice is sent once
 		// What the sandbox's reporting webhooks said, through serve's receiver.
 		"What became of each message", "  delivered  cio:send_email         password_reset", "  bounced    cio:send_email         welcome",
+		"  delivered  cio:broadcast_trigger  broadcast:1", // its three messages' webhooks
 		"welcome bounced: 550 5.1.1", "$ cioq status ", "bounced   webhook  email 550 5.1.1",
 		"object 1/acme", "user-1001 → object 1/acme  role=admin",
 		"segment 3: user-1001, user-1003",

@@ -16,6 +16,7 @@ import (
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
 	"github.com/cioq/cioq/internal/ops"
 	"github.com/cioq/cioq/producer"
+	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/worker"
 )
 
@@ -35,7 +36,8 @@ func runServe(ctx context.Context, a *app, args []string) error {
 			"With CIOQ_WEBHOOK_SIGNING_KEY (or webhook_signing_key in the workspaces\n"+
 			"file) it receives Customer.io's reporting webhooks at POST\n"+
 			"/v1/customerio/webhooks[/WORKSPACE] and records each message's fate\n"+
-			"(cioq status TASK_ID shows it).\n\n"+
+			"(cioq status TASK_ID shows it, and the dashboard's page\n"+
+			"/dashboard/timeline?task=TASK_ID, which also finds a task by its key).\n\n"+
 			"The dashboard refuses cross-origin requests that change state (403) and\n"+
 			"API bodies that are not JSON (415). On a loopback address, and with\n"+
 			"--no-auth, it also refuses Host headers other than IP addresses, localhost\n"+
@@ -164,6 +166,10 @@ type site struct {
 }
 
 func newSite(o siteOptions) (*site, error) {
+	if o.dashboard.Timelines == nil && o.rdb != nil {
+		o.dashboard.Timelines = status.NewStore(o.rdb, status.Options{})
+		o.dashboard.TaskIDForKey = keyResolver(o.rdb, o.producer, o.getenv != nil && o.getenv(envKeySecret) != "")
+	}
 	dash, err := ops.NewDashboard(o.dashboard)
 	if err != nil {
 		if errors.Is(err, ops.ErrDashboardNoAuth) {
@@ -213,6 +219,26 @@ func newSite(o siteOptions) (*site, error) {
 	}
 	s.Handler = mux
 	return s, nil
+}
+
+// keyResolver resolves the idempotency keys the dashboard's timeline page
+// is given, as `cioq status --key` does: without a key secret in Redis (and
+// none configured) no task was ever enqueued with a key, and none is
+// created by looking.
+func keyResolver(rdb redis.UniversalClient, popts []producer.Option, configured bool) func(context.Context, string) (string, error) {
+	p := producer.NewFromRedis(rdb, popts...)
+	return func(ctx context.Context, key string) (string, error) {
+		if !configured {
+			n, err := rdb.Exists(ctx, producer.KeySecretRedisKey).Result()
+			if err != nil {
+				return "", err
+			}
+			if n == 0 {
+				return "", ops.ErrNoSuchKey
+			}
+		}
+		return p.TaskIDForKey(ctx, key)
+	}
 }
 
 // Close releases the dashboard's Redis connections.

@@ -119,18 +119,14 @@ func printTimeline(w io.Writer, tl *status.Timeline) {
 		fmt.Fprintf(tw, "Delivery\t%s\n", tl.Delivery)
 	}
 	if len(tl.Counts) > 0 && strings.HasPrefix(tl.Delivery, "trigger:") {
-		fmt.Fprintf(tw, "Reported\t%s\n", countsString(tl.Counts))
+		fmt.Fprintf(tw, "Reported\t%s\n", tl.CountsText())
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "AT\tEVENT\tSOURCE\tDETAIL")
 	for _, e := range tl.Entries {
-		kind := e.Kind
-		if e.Kind == status.KindAttempt {
-			kind = fmt.Sprintf("attempt %d", e.Attempt)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", stamp(e.At), kind, e.Source, entryDetail(e))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", stamp(e.At), e.Label(), e.Source, e.Detail())
 	}
 	tw.Flush()
 	if tl.Omitted > 0 {
@@ -143,51 +139,4 @@ func stamp(t time.Time) string {
 		return t.UTC().Format(time.RFC3339)
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
-}
-
-// entryDetail is an entry's DETAIL column.
-func entryDetail(e status.Entry) string {
-	var parts []string
-	add := func(s string) {
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	switch e.Kind {
-	case status.KindEnqueued:
-	case status.KindAccepted:
-		add(fmt.Sprintf("attempt %d", e.Attempt))
-		add(e.Delivery)
-	default:
-		add(e.Class)
-		if e.Status != 0 {
-			add(fmt.Sprint(e.Status))
-		}
-		add(e.ObjectType)
-	}
-	add(e.Message)
-	add(e.Recipient)
-	if e.CustomerID != "" {
-		add("customer " + e.CustomerID)
-	}
-	add(e.Href)
-	return strings.Join(parts, " ")
-}
-
-func countsString(c map[string]int) string {
-	order := []string{"sent", "delivered", "opened", "clicked", "converted", "unsubscribed", "spammed", "bounced", "dropped", "failed", "undeliverable"}
-	var parts []string
-	seen := map[string]bool{}
-	for _, m := range order {
-		if n := c[m]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", m, n))
-			seen[m] = true
-		}
-	}
-	for m, n := range c {
-		if !seen[m] && n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", m, n))
-		}
-	}
-	return strings.Join(parts, ", ")
 }

@@ -258,7 +258,58 @@ func (s *Server) processTriggers(now time.Time) {
 		}
 		t.ProcessedAt = due
 		t.Errors = st.triggerErrors(t)
+		for _, p := range st.triggerRecipients(t) {
+			st.nextDelivery++
+			d := Delivery{Channel: "email", DeliveryID: fmt.Sprintf("sbx_%s_%d", s.instance, st.nextDelivery),
+				QueuedAt: time.Unix(due.Unix(), 0), To: p.email, BroadcastID: t.BroadcastID, TriggerID: t.ID}
+			if p.id != "" {
+				d.Identifiers = map[string]string{"id": p.id}
+			} else {
+				d.Identifiers = map[string]string{"email": p.email}
+			}
+			settle(&d)
+			t.Messages = append(t.Messages, d)
+			s.reportDelivery(d)
+		}
 	}
+}
+
+// triggerRecipients are the people a processed trigger sends the
+// broadcast's email to: those its ids, emails or per_user_data name who
+// exist and have an email address, each once, in order. The default
+// audience, a recipients filter and a data file send nothing here.
+func (st *state) triggerRecipients(t *Trigger) []*person {
+	var out []*person
+	seen := map[string]bool{}
+	add := func(typ, val string) {
+		if p := st.lookupTyped(typ, val); p != nil && p.email != "" && !seen[p.cioID] {
+			seen[p.cioID] = true
+			out = append(out, p)
+		}
+	}
+	switch t.Shape {
+	case "ids", "emails":
+		typ := "id"
+		if t.Shape == "emails" {
+			typ = "email"
+		}
+		arr, _ := t.Body[t.Shape].([]any)
+		for _, e := range arr {
+			v, _ := idString(e)
+			add(typ, v)
+		}
+	case "per_user_data":
+		arr, _ := t.Body["per_user_data"].([]any)
+		for _, e := range arr {
+			em, _ := e.(map[string]any)
+			if id, ok := idString(em["id"]); ok && id != "" {
+				add("id", id)
+			} else if email, _ := em["email"].(string); email != "" {
+				add("email", email)
+			}
+		}
+	}
+	return out
 }
 
 // triggerErrors lists recipients that do not exist (a trigger never

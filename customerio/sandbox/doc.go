@@ -70,7 +70,11 @@
 //   - Broadcast triggers: 404 for unknown broadcasts, then body validation
 //     (422), then the rate limits (429), so a rejected body does not use up
 //     the trigger interval. Recipient flags that do not belong to the chosen
-//     recipient shape are rejected with 422.
+//     recipient shape are rejected with 422. A processed trigger sends the
+//     broadcast's email to each existing person with an email address its
+//     ids, emails or per_user_data name (Trigger.Messages: delivered, or
+//     bounced for a bounce address; other audiences send nothing here),
+//     reported by the reporting webhooks with broadcast_id and trigger_id.
 //   - The App rate limit applies to every App API request, transactional
 //     sends included, counted per key with a sliding one-second window.
 //   - Transactional messages (Config.TransactionalMessages; by default

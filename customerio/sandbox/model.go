@@ -154,6 +154,11 @@ type Delivery struct {
 	// TemplateID is the id of the transactional message the send named
 	// (0 when it named none the sandbox knows).
 	TemplateID int64 `json:"template_id,omitempty"`
+	// BroadcastID and TriggerID name the API-triggered broadcast and its
+	// trigger of a broadcast message (Trigger.Messages); 0 for a
+	// transactional send.
+	BroadcastID int `json:"broadcast_id,omitempty"`
+	TriggerID   int `json:"trigger_id,omitempty"`
 }
 
 // DeliveryEvent is a delivery metric reported to the sandbox: through
@@ -187,6 +192,12 @@ type Trigger struct {
 	// Errors are the per-recipient errors found when it was processed
 	// ("line <n>: <text>").
 	Errors []string `json:"errors,omitempty"`
+	// Messages are the broadcast's emails the trigger sent when it was
+	// processed: one per person of its ids, emails or per_user_data who
+	// exists and has an email address (the other audiences send nothing in
+	// the sandbox), each delivered, or bounced for a bounce address, and
+	// reported by the reporting webhooks with broadcast_id and trigger_id.
+	Messages []Delivery `json:"messages,omitempty"`
 }
 
 // FormSubmission is one form submit.

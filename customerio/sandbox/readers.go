@@ -381,6 +381,12 @@ func copyTrigger(t *Trigger) Trigger {
 	c := *t
 	c.Body = copyMap(t.Body)
 	c.Errors = append([]string(nil), t.Errors...)
+	if t.Messages != nil {
+		c.Messages = make([]Delivery, len(t.Messages))
+		for i, d := range t.Messages {
+			c.Messages[i] = copyDelivery(d)
+		}
+	}
 	return c
 }
 

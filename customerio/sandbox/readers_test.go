@@ -25,6 +25,9 @@ func deface(v reflect.Value) {
 			deface(v.Index(i)) // slice elements are addressable
 		}
 	case reflect.Map:
+		if v.IsNil() {
+			return // nothing shared (and nothing to write into)
+		}
 		for _, k := range v.MapKeys() {
 			e := v.MapIndex(k)
 			if inner := e; inner.Kind() == reflect.Interface && !inner.IsNil() {

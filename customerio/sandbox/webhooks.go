@@ -16,9 +16,14 @@ import (
 
 // Webhooks configures the sandbox's reporting webhooks: like Customer.io,
 // it POSTs one signed JSON event per request to URL for each transactional
-// delivery it accepted: "sent" then "delivered", "sent" then "bounced" for
+// delivery it accepted and each message a broadcast trigger sent
+// (Trigger.Messages): "sent" then "delivered", "sent" then "bounced" for
 // a bounce address, or "failed" for a delivery marked failed (with
 // Delivery.FailureMessage as failure_message). The zero value sends none.
+//
+// A broadcast message's event carries, instead of transactional_message_id
+// and recipient, "broadcast_id", "trigger_id" (the id POST
+// /v1/campaigns/{id}/triggers answered) and "email_address".
 //
 // Each request carries X-CIO-Timestamp (unix seconds, when it is sent) and
 // X-CIO-Signature, the hex HMAC-SHA256 with SigningKey of "v0:" + the
@@ -118,7 +123,14 @@ func (s *Server) reportDelivery(d Delivery) {
 				data["customer_id"] = id
 			}
 		}
-		if d.To != "" {
+		if d.BroadcastID > 0 {
+			// A broadcast message: Customer.io's broadcast_id, the trigger
+			// that sent it, and the address as email_address.
+			data["broadcast_id"], data["trigger_id"] = d.BroadcastID, d.TriggerID
+			if d.To != "" {
+				data["email_address"] = d.To
+			}
+		} else if d.To != "" {
 			data["recipient"] = d.To
 		}
 		if m == DeliveryBounced || m == DeliveryFailed {

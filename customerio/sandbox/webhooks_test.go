@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,5 +124,60 @@ func TestWebhooks(t *testing.T) {
 	evs = sink.wait(t, 4)[5:]
 	if got := metricsOf(evs); len(got) != 4 || got[0] != "delivered" || got[1] != "delivered" || got[2] != "sent" || evs[0]["event_id"] != evs[1]["event_id"] {
 		t.Errorf("duplicated and reordered: %v", got)
+	}
+}
+
+// TestBroadcastWebhooks: a trigger of an API-triggered broadcast sends the
+// broadcast's email to each person it names who exists (a missing one is
+// a trigger error, not a message), each message reported by signed
+// webhooks with broadcast_id, trigger_id and email_address: sent and
+// delivered, sent and bounced for a bounce address. The trigger's status
+// (GET /v1/campaigns/{id}/triggers/{trigger}) says it was processed.
+func TestBroadcastWebhooks(t *testing.T) {
+	sink, url := newHookSink(t, "k1", 0)
+	e := newEnv(t, Config{Webhooks: Webhooks{URL: url, SigningKey: "k1"}})
+	want(t, e.track("PUT", "/api/v1/customers/u1", `{"email":"ada@example.com"}`), 200, "")
+	want(t, e.track("PUT", "/api/v1/customers/u2", `{"email":"bounce@example.com"}`), 200, "")
+	want(t, e.app("POST", "/v1/campaigns/3/triggers", `{"ids":["u1","u2","nobody"],"id_ignore_missing":true}`), 200, "")
+
+	evs := sink.wait(t, 4)
+	if got := metricsOf(evs); len(got) != 4 || got[0] != "sent" || got[1] != "delivered" || got[2] != "sent" || got[3] != "bounced" {
+		t.Fatalf("metrics %v", got)
+	}
+	trs := e.r.Triggers()
+	if len(trs) != 1 || len(trs[0].Messages) != 2 {
+		t.Fatalf("triggers %+v", trs)
+	}
+	tr := trs[0]
+	for i, ev := range evs {
+		d := ev["data"].(map[string]any)
+		m := tr.Messages[i/2]
+		if d["broadcast_id"] != float64(3) || d["trigger_id"] != float64(tr.ID) || d["delivery_id"] != m.DeliveryID || ev["object_type"] != "email" {
+			t.Errorf("event %d: %v", i, ev)
+		}
+		if _, ok := d["transactional_message_id"]; ok {
+			t.Errorf("a broadcast message's event names a transactional message: %v", ev)
+		}
+	}
+	d1, d3 := evs[1]["data"].(map[string]any), evs[3]["data"].(map[string]any)
+	if d1["email_address"] != "ada@example.com" || d1["customer_id"] != "u1" || d3["failure_message"] != BounceReason {
+		t.Errorf("delivered %v, bounced %v", d1, d3)
+	}
+	if tr.Messages[0].Status != DeliveryDelivered || tr.Messages[1].Status != DeliveryBounced {
+		t.Errorf("messages %+v", tr.Messages)
+	}
+	if sink.bad != 0 {
+		t.Errorf("%d bad signatures", sink.bad)
+	}
+	r := e.app("GET", fmt.Sprintf("/v1/campaigns/3/triggers/%d", tr.ID), "")
+	want(t, r, 200, "")
+	if !strings.Contains(r.body, `"processed_at":`) || strings.Contains(r.body, `"processed_at":null`) {
+		t.Errorf("trigger status %s", r.body)
+	}
+	// Without webhooks configured a trigger sends (and records) its
+	// messages all the same; a default-audience trigger sends none.
+	want(t, e.app("POST", "/v1/campaigns/4/triggers", `{}`), 200, "")
+	if trs := e.r.Triggers(); len(trs) != 2 || len(trs[1].Messages) != 0 {
+		t.Errorf("default audience: %+v", trs[1])
 	}
 }

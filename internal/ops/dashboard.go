@@ -2,6 +2,7 @@ package ops
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+
+	"github.com/cioq/cioq/status"
 )
 
 // DefaultDashboardRoot is where the dashboard is mounted when
@@ -80,6 +83,18 @@ type DashboardOptions struct {
 	// matter) the Host header may name when CheckHost is set. Giving any
 	// sets CheckHost. cmd reads them from CIOQ_DASHBOARD_ALLOWED_HOSTS.
 	AllowedHosts []string
+
+	// Timelines, when set, serves the timeline page at RootPath/timeline
+	// (TimelinePath), behind the same checks as the rest: a task's
+	// timeline as `cioq status` prints it, with person data only when
+	// ShowPayloads is set; asynqmon's pages get a link to it.
+	Timelines *status.Store
+
+	// TaskIDForKey resolves an idempotency key posted to the timeline
+	// page into its task id (producer.Client.TaskIDForKey); ErrNoSuchKey
+	// when no task can have that key. Nil: the page looks tasks up by id
+	// only.
+	TaskIDForKey func(ctx context.Context, key string) (string, error)
 }
 
 // Unauthenticated reports whether a dashboard built from o would be served
@@ -123,6 +138,14 @@ type Dashboard struct {
 // Every response carries security headers, a Content-Security-Policy among
 // them that allows the embedded UI's own scripts (by hash) and nothing
 // else's.
+//
+// With Timelines set, RootPath/timeline (TimelinePath) is cioq's own page
+// of a task's timeline, after the Host, cross-origin and basic-auth checks
+// and before the others (its form's POST, a look-up, is served read-only
+// too): GET ?task=ID (404 for a task Redis holds nothing of), POST
+// key=IDEMPOTENCY_KEY answered 303 to the key's task's page. asynqmon's
+// HTML pages get a link to it (plain HTML, no script: the policy's hashes
+// stay those of asynqmon's own inline scripts).
 //
 // Archived tasks are cioq's dead letters, whose records live in the
 // worker's dead letter store: running or deleting them from the dashboard
@@ -212,6 +235,13 @@ func NewDashboard(opts DashboardOptions) (http.Handler, error) {
 	h = guardTasks(apiPrefix+"queues/", h)
 	if opts.ReadOnly {
 		h = readOnly(h)
+	}
+	if opts.Timelines != nil {
+		// The page changes nothing, its POST included (a look-up), so a
+		// read-only dashboard serves it too; the checks below apply.
+		h = linkBar(apiPrefix, root+TimelinePath, h)
+		h = &timelinePage{path: root + TimelinePath, root: root, store: opts.Timelines,
+			taskID: opts.TaskIDForKey, show: opts.ShowPayloads, next: h}
 	}
 	if opts.Username != "" {
 		h = basicAuth(opts.Username, opts.Password, h)

@@ -14,7 +14,7 @@ import (
 // it records, `cioq serve` for the ones its receiver records: sum them over
 // instances. All methods do nothing on a nil *MessageMetrics.
 //
-//	cioq_message_outcomes_total{workspace,type,template,outcome}  accepted|dead_lettered|sent|delivered|opened|clicked|converted|bounced|spammed|dropped|failed|undeliverable|unsubscribed|...|other
+//	cioq_message_outcomes_total{workspace,type,template,outcome}  accepted|dead_lettered|dead_letter_removed|sent|delivered|opened|clicked|converted|bounced|spammed|dropped|failed|undeliverable|unsubscribed|...|other
 //	cioq_message_delivery_seconds{workspace,type}                 Customer.io's acceptance to its "delivered" event
 //	cioq_webhook_requests_total{workspace,outcome}                accepted|unauthorized|too_large|invalid|unavailable ("unknown" workspace until authenticated)
 type MessageMetrics struct {
@@ -33,7 +33,7 @@ func NewMessageMetrics(reg prometheus.Registerer) *MessageMetrics {
 	m := &MessageMetrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cioq_message_outcomes_total",
-			Help: "Outcomes of messages (transactional sends, broadcast triggers) by workspace, task type, template and outcome: accepted and dead_lettered (workers), and what Customer.io reported (sent, delivered, opened, clicked, bounced, failed, ...; other for a metric cioq does not know).",
+			Help: "Outcomes of messages (transactional sends, broadcast triggers) by workspace, task type, template and outcome: accepted, dead_lettered and dead_letter_removed (workers), and what Customer.io reported (sent, delivered, opened, clicked, bounced, failed, ...; other for a metric cioq does not know).",
 		}, []string{"workspace", "type", "template", "outcome"}),
 		delivery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cioq_message_delivery_seconds",

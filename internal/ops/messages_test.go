@@ -21,7 +21,7 @@ func TestMessageMetrics(t *testing.T) {
 	m.MessageDelivered("default", "cio:send_email", 3*time.Second)
 	m.WebhookRequest("unknown", "unauthorized")
 	err := gatherAndCompare(reg, strings.NewReader(`
-# HELP cioq_message_outcomes_total Outcomes of messages (transactional sends, broadcast triggers) by workspace, task type, template and outcome: accepted and dead_lettered (workers), and what Customer.io reported (sent, delivered, opened, clicked, bounced, failed, ...; other for a metric cioq does not know).
+# HELP cioq_message_outcomes_total Outcomes of messages (transactional sends, broadcast triggers) by workspace, task type, template and outcome: accepted, dead_lettered and dead_letter_removed (workers), and what Customer.io reported (sent, delivered, opened, clicked, bounced, failed, ...; other for a metric cioq does not know).
 # TYPE cioq_message_outcomes_total counter
 cioq_message_outcomes_total{outcome="accepted",template="password_reset",type="cio:send_email",workspace="default"} 1
 cioq_message_outcomes_total{outcome="bounced",template="password_reset",type="cio:send_email",workspace="default"} 1

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cioq/cioq/customerio"
 )
 
@@ -145,8 +147,9 @@ const (
 
 type item struct {
 	op    customerio.Operation
-	enc   json.RawMessage // op's encoding
-	size  int             // len(enc)
+	span  trace.SpanContext // the caller's (Do's ctx), invalid without one
+	enc   json.RawMessage   // op's encoding
+	size  int               // len(enc)
 	state atomic.Int32
 	err   error
 	done  chan struct{}
@@ -222,6 +225,7 @@ func (b *Batcher) Do(ctx context.Context, op customerio.Operation) error {
 	if err != nil {
 		return err
 	}
+	it.span = trace.SpanContextFromContext(ctx)
 	if err := b.submit(ctx, []*item{it}); err != nil {
 		return err
 	}
@@ -248,6 +252,7 @@ func (b *Batcher) DoAll(ctx context.Context, ops []customerio.Operation) []error
 			errs[i] = err
 			continue
 		}
+		it.span = trace.SpanContextFromContext(ctx)
 		items = append(items, it)
 		index = append(index, i)
 	}
@@ -396,7 +401,7 @@ func (b *Batcher) flush(p *pending) {
 	}
 	b.batches.Add(1)
 	b.ops.Add(int64(len(ops)))
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(withSpans(context.Background(), live), b.cfg.Timeout)
 	res, err := b.call(ctx, ops, encs)
 	cancel()
 	if err != nil {
@@ -487,6 +492,41 @@ func (b *Batcher) call(ctx context.Context, ops []customerio.Operation, encs []j
 		}
 	}()
 	return b.send(ctx, ops, encs)
+}
+
+// spansKey is the context key of the callers' span contexts (Spans).
+type spansKey struct{}
+
+// withSpans gives the context of a send the callers' spans: the first
+// caller's span as its span (so a span the send starts is that caller's
+// child), and all of them for Spans. Without any caller span it is ctx.
+func withSpans(ctx context.Context, live []*item) context.Context {
+	var first trace.SpanContext
+	for _, it := range live {
+		if it.span.IsValid() {
+			first = it.span
+			break
+		}
+	}
+	if !first.IsValid() {
+		return ctx
+	}
+	spans := make([]trace.SpanContext, len(live))
+	for i, it := range live {
+		spans[i] = it.span
+	}
+	return context.WithValue(trace.ContextWithSpanContext(ctx, first), spansKey{}, spans)
+}
+
+// Spans returns, in a send's context, the span contexts of the callers
+// whose operations the batch carries, one per operation in its order (an
+// invalid one for a caller whose context had no span); nil when none had
+// one. The send's context has the first caller's span as its own: a
+// tracer starting the request's span there makes it that caller's child,
+// and can link it to the others (the worker does: see its Config.TracerProvider).
+func Spans(ctx context.Context) []trace.SpanContext {
+	s, _ := ctx.Value(spansKey{}).([]trace.SpanContext)
+	return s
 }
 
 func (it *item) finish(err error) {

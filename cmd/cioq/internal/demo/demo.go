@@ -241,7 +241,7 @@ func (d *demo) awaitTasks(ctx context.Context, rs []producer.Receipt) error {
 }
 
 // printFates prints the state of every message the scenarios sent (sends
-// and broadcast triggers), once each send's state is final or Timeout
+// and broadcast triggers), once each one's state is final or Timeout
 // passed, then the timeline of the first that failed (or of the first).
 func (d *demo) printFates(ctx context.Context) error {
 	type fate struct {
@@ -259,7 +259,8 @@ func (d *demo) printFates(ctx context.Context) error {
 			for {
 				var err error
 				tl, err = d.Status.Lookup(ctx, r.TaskID, status.LookupOptions{ShowIdentifiers: true})
-				if err == nil && (tl.Final || r.Type == "cio:broadcast_trigger") || time.Now().After(deadline) {
+				// A trigger is final once its messages' webhooks said so.
+				if err == nil && tl.Final || time.Now().After(deadline) {
 					break
 				}
 				select {
