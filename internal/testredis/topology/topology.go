@@ -417,7 +417,21 @@ func replicasOnline(ctx context.Context, c *redis.Client, n int) (bool, error) {
 			return false, nil
 		}
 	}
-	return true, nil
+	// After a diskless sync the master lists a replica online but streams
+	// writes to it only once the replica first acknowledges (up to a
+	// second later): a WAIT in that gap times out. Ready is when a write
+	// (which leaves nothing behind) reaches every replica.
+	conn := c.Conn()
+	defer conn.Close()
+	const probe = "cioq-topology:ready"
+	if err := conn.Set(ctx, probe, "1", 0).Err(); err != nil {
+		return false, nil
+	}
+	if err := conn.Del(ctx, probe).Err(); err != nil {
+		return false, nil
+	}
+	got, err := conn.Do(ctx, "WAIT", n, 100).Int()
+	return err == nil && got >= n, nil
 }
 
 // StartReplicated is NewReplicated for a test (see the package doc).
