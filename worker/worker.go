@@ -344,7 +344,7 @@ func New(cfg Config) (*Worker, error) {
 		rc.Close()
 		return nil, err
 	}
-	dq := installDequeueHook(rc, cfg.Queues)
+	dq := installDequeueHook(rc, cfg.Queues, cfg.Concurrency)
 	*w = Worker{
 		dequeue:   dq,
 		multiSem:  make(chan struct{}, multiTasksAtOnce(cfg.Batching.MaxInFlight)),
@@ -464,6 +464,7 @@ func (w *Worker) Shutdown() {
 	w.stopOnce.Do(func() {
 		close(w.stop)
 		w.srv.Shutdown()
+		w.requeuePrefetched()
 		w.closeBatchers()
 		w.reconcile.Wait()
 		w.bg.Wait()
