@@ -120,10 +120,6 @@ func appendVarint(b []byte, n protowire.Number, v uint64) []byte {
 // wireBufs recycles message buffers.
 var wireBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// published records the queues this process added to asynq's set of
-// queues (as asynq's Client does, once per queue).
-var published sync.Map // publishedKey -> true
-
 // wireEnqueue enqueues t to be processed now. A taken id is
 // asynq.ErrTaskIDConflict, as from asynq.Client.
 func (c *Client) wireEnqueue(ctx context.Context, t *wireTask) error {
@@ -150,24 +146,17 @@ func (c *Client) wireEnqueue(ctx context.Context, t *wireTask) error {
 	return nil
 }
 
-// publishQueue adds queue to asynq's set of queues, once per Redis
-// client and queue.
+// publishQueue adds queue to asynq's set of queues, once per Client and
+// queue, as asynq's Client does.
 func (c *Client) publishQueue(ctx context.Context, queue string) error {
-	k := publishedKey{c.rdb, queue}
-	if _, ok := published.Load(k); ok {
+	if _, ok := c.published.Load(queue); ok {
 		return nil
 	}
 	if err := c.rdb.SAdd(ctx, asynqAllQueues, queue).Err(); err != nil {
 		return err
 	}
-	published.Store(k, true)
+	c.published.Store(queue, true)
 	return nil
-}
-
-// publishedKey names a queue published through one Redis client.
-type publishedKey struct {
-	rdb   redis.UniversalClient
-	queue string
 }
 
 // uuidBufs hands out random bytes for task ids from crypto/rand, read 1
