@@ -135,12 +135,17 @@ const emptyAnswerWindow = 5 * time.Millisecond
 // a crashed worker); Shutdown puts kept tasks back at the head of their
 // queue. One handed out more than prefetchRelease after it was taken gets
 // its lease renewed first (asynq renews it from then on), or is dropped
-// when the recoverer already took it. A task that reaches a higher
-// priority queue waits behind at most prefetchMost-1 kept ones.
+// when the recoverer already took it; one kept longer than prefetchDrop
+// (its lease expired) is not handed out at all but left to asynq's
+// recoverer, which takes it a lease period later: a task the recoverer
+// may have given to another worker meanwhile is never run twice. A task
+// that reaches a higher priority queue waits behind at most
+// prefetchMost-1 kept ones.
 const (
 	prefetchMost    = 8
 	prefetchBytes   = 64 << 10
 	prefetchRelease = 10 * time.Second
+	prefetchDrop    = 30 * time.Second // asynq's lease period
 )
 
 // dequeueHook is the go-redis hook described above.
@@ -228,7 +233,9 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			h.kept = h.kept[1:]
 			h.fromKept++
 			h.mu.Unlock()
-			if now.Sub(m.at) > prefetchRelease {
+			if age := now.Sub(m.at); age > prefetchDrop {
+				continue // asynq's recoverer retries it
+			} else if age > prefetchRelease {
 				n, err := releaseScript.Run(ctx, nextClient{next}, []string{h.keys[m.queue].lease}, lease, m.id).Int()
 				if err != nil {
 					h.putBack(m)

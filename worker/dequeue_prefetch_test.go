@@ -136,21 +136,28 @@ func TestDequeueMultiBudget(t *testing.T) {
 
 // TestDequeuePrefetchRelease: a kept task handed out late gets its lease
 // renewed to asynq's new one first; one whose lease asynq's recoverer
-// has taken meanwhile is skipped, and the next kept task handed out.
+// has taken meanwhile is skipped, and so is one kept past its lease
+// period (left leased, for the recoverer), and the next kept task is
+// handed out.
 func TestDequeuePrefetchRelease(t *testing.T) {
 	h := newHarness(t, nil, true)
 	ctx := context.Background()
 	r := newHookRig(t, h, map[string]int{"qa": 1}, 8)
-	ids := enqueueRaw(t, h, "qa", "r", 3, 10)
+	ids := enqueueRaw(t, h, "qa", "r", 4, 10)
 	if _, err := r.dequeue(t, "qa"); err != nil {
 		t.Fatal(err)
 	}
-	// Both kept tasks taken long ago; the first recovered since.
+	// The kept tasks taken long ago: the first (r-b) past its lease
+	// period, the second (r-c) recovered since, the third (r-d) late.
 	r.hook.mu.Lock()
 	for i := range r.hook.kept {
 		r.hook.kept[i].at = time.Now().Add(-2 * prefetchRelease)
 	}
+	r.hook.kept[0].at = time.Now().Add(-prefetchDrop - time.Second)
 	r.hook.mu.Unlock()
+	stale := ids[1]
+	staleLease := h.db.Client.ZScore(ctx, keys.AsynqLease("qa"), stale).Val()
+	ids = append(ids[:1], ids[2:]...)
 	h.db.Client.ZRem(ctx, keys.AsynqLease("qa"), ids[1])
 	h.db.Client.ZAdd(ctx, keys.AsynqLease("qa"), redis.Z{Score: 1, Member: ids[2]})
 
@@ -166,6 +173,12 @@ func TestDequeuePrefetchRelease(t *testing.T) {
 	}
 	if _, err := h.db.Client.ZScore(ctx, keys.AsynqLease("qa"), ids[1]).Result(); err != redis.Nil {
 		t.Errorf("the recovered task got a lease again: %v", err)
+	}
+	if got := h.db.Client.ZScore(ctx, keys.AsynqLease("qa"), stale).Val(); got != staleLease {
+		t.Errorf("the task kept past its lease period has lease %v, want its old one %v (left to the recoverer)", got, staleLease)
+	}
+	if k := r.kept(); len(k) != 0 {
+		t.Errorf("kept %d after handing out the last, want 0", len(k))
 	}
 }
 
