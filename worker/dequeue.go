@@ -30,7 +30,9 @@ import (
 // for the other queues itself when that script found all of them empty.
 // The script does per queue exactly what asynq's does (skip a paused
 // queue; pop the task id into the active list, mark the task active, set
-// its lease), so asynq finds the task as if its own script had taken it.
+// its lease), so asynq finds the task as if its own script had taken it;
+// and it takes several tasks at once when the queue holds them (see
+// Prefetching below), so most of asynq's calls make no round trip at all.
 // Only a script whose text is asynq v0.26's dequeue script is replaced
 // (matched by its SHA-1): an asynq whose script differs runs unchanged.
 // The keys of different queues are in different Cluster slots, so the
