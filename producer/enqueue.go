@@ -456,12 +456,26 @@ func (c *Client) enqueue(ctx context.Context, typ string, b []byte, pl plan) (Re
 		}
 		id = k.taskID(pl.key)
 	}
-	if id != "" {
-		pl.opts = append(pl.opts, asynq.TaskID(id)) // plan made the room for a key's: no copy
-	}
-	info, err := c.ac.EnqueueContext(ctx, asynq.NewTaskWithHeaders(typ, b, pl.headers), pl.opts...)
-	if err == nil {
-		return Receipt{TaskID: info.ID, Key: pl.key, Queue: info.Queue, Type: typ}, nil
+	var err error
+	if pl.processAt.IsZero() {
+		// To be processed now: the producer writes asynq's task itself
+		// (asynqwire.go).
+		t := wireTask{typ: typ, payload: b, headers: pl.headers, id: id, queue: pl.queue, retry: wireRetry, timeout: pl.timeout}
+		if pl.key != "" {
+			t.retention = c.retention
+		}
+		if err = c.wireEnqueue(ctx, &t); err == nil {
+			return Receipt{TaskID: t.id, Key: pl.key, Queue: pl.queue, Type: typ}, nil
+		}
+	} else {
+		if id != "" {
+			pl.opts = append(pl.opts, asynq.TaskID(id)) // plan made the room for a key's: no copy
+		}
+		var info *asynq.TaskInfo
+		info, err = c.ac.EnqueueContext(ctx, asynq.NewTaskWithHeaders(typ, b, pl.headers), pl.opts...)
+		if err == nil {
+			return Receipt{TaskID: info.ID, Key: pl.key, Queue: info.Queue, Type: typ}, nil
+		}
 	}
 	if pl.key != "" && errors.Is(err, asynq.ErrTaskIDConflict) {
 		c.unstamp(ctx, pl)

@@ -52,6 +52,8 @@ type Client struct {
 	known map[string]bool
 
 	contracts *contracts.Set // WithContracts; nil: none
+
+	published sync.Map // queue -> true: added to asynq's set of queues (asynqwire.go)
 }
 
 // Option configures a Client.

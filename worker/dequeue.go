@@ -2,6 +2,10 @@ package worker
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -28,56 +32,114 @@ import (
 // for the other queues itself when that script found all of them empty.
 // The script does per queue exactly what asynq's does (skip a paused
 // queue; pop the task id into the active list, mark the task active, set
-// its lease), so asynq finds the task as if its own script had taken it.
+// its lease), so asynq finds the task as if its own script had taken it;
+// and it takes several tasks at once when the queue holds them (see
+// Prefetching below), so most of asynq's calls make no round trip at all.
 // Only a script whose text is asynq v0.26's dequeue script is replaced
 // (matched by its SHA-1): an asynq whose script differs runs unchanged.
 // The keys of different queues are in different Cluster slots, so the
 // hook is installed on a single-node (or Sentinel) client only.
 
-// asynqDequeueScript is asynq v0.26's dequeue script, byte for byte
-// (internal/rdb/rdb.go, dequeueCmd). KEYS: pending, paused, active, lease
-// of one queue; ARGV: lease expiry (unix s), task key prefix.
-const asynqDequeueScript = `
-if redis.call("EXISTS", KEYS[2]) == 0 then
-	local id = redis.call("RPOPLPUSH", KEYS[1], KEYS[3])
-	if id then
-		local key = ARGV[2] .. id
-		redis.call("HSET", key, "state", "active")
-		redis.call("HDEL", key, "pending_since")
-		redis.call("ZADD", KEYS[4], ARGV[1], id)
-		return redis.call("HGET", key, "msg")
-	end
-end
-return nil`
+// asynqDequeueSHA is the SHA-1 of asynq v0.26's dequeue script
+// (internal/rdb/rdb.go, dequeueCmd), which the hook recognizes. That script
+// takes KEYS pending, paused, active, lease of one queue and ARGV lease
+// expiry (unix s), task key prefix; cioq keeps only its fingerprint (the
+// tests read the script from asynq's module source and check it).
+const asynqDequeueSHA = "a8153319360adc71cdc370107f8ab9786f204765"
 
-// dequeueAllScript is asynqDequeueScript over several queues in order.
+// dequeueAllScript does what asynq's dequeue script does, over several queues
+// in order, and takes up to a budget of tasks from the first queue that
+// has any: each id popped into the active list, its hash marked active
+// without a pending_since, its lease set, as asynq's script does for one.
 // KEYS: pending, paused, active, lease of each queue (4 per queue). ARGV:
-// lease expiry (unix s), then the task key prefix of each queue.
+// lease expiry (unix s), the most tasks, the most message bytes (the task
+// that reaches it is the last taken; one is always taken), then the task
+// key prefix of each queue. It returns nil when every queue is empty or
+// paused, else {queue index (1-based), id, msg, id, msg, ...}.
 var dequeueAllScript = redis.NewScript(dequeueAllSrc)
 
 const dequeueAllSrc = `
+local most, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 1, #KEYS / 4 do
   local k = (i - 1) * 4
   if redis.call("EXISTS", KEYS[k + 2]) == 0 then
-    local id = redis.call("RPOPLPUSH", KEYS[k + 1], KEYS[k + 3])
-    if id then
-      local key = ARGV[i + 1] .. id
+    local out, size = {i}, 0
+    while #out < 2 * most + 1 and size < budget do
+      local id = redis.call("RPOPLPUSH", KEYS[k + 1], KEYS[k + 3])
+      if not id then break end
+      local key = ARGV[i + 3] .. id
       redis.call("HSET", key, "state", "active")
       redis.call("HDEL", key, "pending_since")
       redis.call("ZADD", KEYS[k + 4], ARGV[1], id)
-      return redis.call("HGET", key, "msg")
+      local msg = redis.call("HGET", key, "msg")
+      if not msg then break end
+      out[#out + 1] = id
+      out[#out + 1] = msg
+      size = size + #msg
     end
+    if #out > 1 then return out end
   end
 end
 return nil
 `
 
-var asynqDequeueSHA = redis.NewScript(asynqDequeueScript).Hash()
+// releaseScript renews the lease of a prefetched task handed out late,
+// unless it is no longer leased (asynq's recoverer took it). KEYS: lease
+// set. ARGV: expiry (unix s), id. Returns 1 when renewed.
+var releaseScript = redis.NewScript(`
+if redis.call("ZSCORE", KEYS[1], ARGV[2]) then
+  redis.call("ZADD", KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// requeueScript puts prefetched tasks no handler got back at the head of
+// their queue (where asynq's dequeue takes the next task from), as asynq
+// puts back an active task at shutdown. KEYS: active, lease, pending; ARGV:
+// task key prefix, then the ids. Returns how many were put back.
+var requeueScript = redis.NewScript(`
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call("LREM", KEYS[1], 0, id) > 0 then
+    redis.call("ZREM", KEYS[2], id)
+    redis.call("HSET", ARGV[1] .. id, "state", "pending")
+    redis.call("RPUSH", KEYS[3], id)
+    n = n + 1
+  end
+end
+return n
+`)
 
 // emptyAnswerWindow bounds how long after finding every queue empty the
 // hook answers asynq's calls for the other queues itself: asynq makes them
 // back to back, in the same Dequeue.
 const emptyAnswerWindow = 5 * time.Millisecond
+
+// Prefetching. asynq asks for one task per free worker slot; the combined
+// script takes up to prefetchMost tasks (never more than the worker's
+// concurrency) and at most prefetchBytes of messages (so a burst of
+// 100 KB cio:batch tasks is fetched one at a time, not held eight at
+// once), hands asynq the first and keeps the rest, in order, for asynq's
+// next calls, which then make no round trip. A kept task is asynq's as if
+// its own script had taken it: active, leased, so a crash loses nothing
+// (asynq's recoverer retries it once the lease has expired, as any task of
+// a crashed worker); Shutdown puts kept tasks back at the head of their
+// queue. One handed out more than prefetchRelease after it was taken gets
+// its lease renewed first (asynq renews it from then on), or is dropped
+// when the recoverer already took it; one kept longer than prefetchDrop
+// (its lease expired) is not handed out at all but left to asynq's
+// recoverer, which takes it a lease period later: a task the recoverer
+// may have given to another worker meanwhile is never run twice. A task
+// that reaches a higher priority queue waits behind at most
+// prefetchMost-1 kept ones.
+const (
+	prefetchMost    = 8
+	prefetchBytes   = 64 << 10
+	prefetchRelease = 10 * time.Second
+	prefetchDrop    = 30 * time.Second // asynq's lease period
+)
 
 // dequeueHook is the go-redis hook described above.
 type dequeueHook struct {
@@ -85,6 +147,9 @@ type dequeueHook struct {
 	weights map[string]int
 	// keys holds each queue's four keys and task key prefix, built once.
 	keys map[string]*queueKeys
+	// most is the most tasks one run takes (prefetchMost, at most the
+	// worker's concurrency).
+	most int
 	// args recycles the combined script's argument lists.
 	args sync.Pool
 
@@ -93,9 +158,20 @@ type dequeueHook struct {
 	// asynq has not asked about yet, until emptyUntil.
 	empty      map[string]bool
 	emptyUntil time.Time
+	// kept holds the prefetched tasks not handed to asynq yet, oldest
+	// first; closed is set by requeue (no more prefetching).
+	kept   []keptMsg
+	closed bool
 	// runs counts combined runs, answered the calls answered without Redis
-	// (tests).
-	runs, answered int
+	// (all queues empty), fromKept those answered with a kept task, taken
+	// the tasks the runs took (tests).
+	runs, answered, fromKept, taken int
+}
+
+// keptMsg is a prefetched task: its queue, id, message and when taken.
+type keptMsg struct {
+	queue, id, msg string
+	at             time.Time
 }
 
 // queueKeys are the keys of one queue the dequeue script takes.
@@ -103,25 +179,25 @@ type queueKeys struct {
 	pending, paused, active, lease, prefix string
 }
 
-func newDequeueHook(weights map[string]int) *dequeueHook {
-	h := &dequeueHook{weights: weights, empty: map[string]bool{}, keys: map[string]*queueKeys{}}
+func newDequeueHook(weights map[string]int, concurrency int) *dequeueHook {
+	h := &dequeueHook{weights: weights, empty: map[string]bool{}, keys: map[string]*queueKeys{}, most: max(1, min(prefetchMost, concurrency))}
 	for q := range weights {
 		h.queues = append(h.queues, q)
 		h.keys[q] = &queueKeys{keys.AsynqPending(q), keys.AsynqPaused(q), keys.AsynqActive(q), keys.AsynqLease(q), keys.AsynqTaskPrefix(q)}
 	}
 	n := len(h.queues)
-	h.args.New = func() any { s := make([]any, 0, 3+5*n+1); return &s }
+	h.args.New = func() any { s := make([]any, 0, 5+5*n+1); return &s }
 	return h
 }
 
 // installDequeueHook adds the hook to rdb when it is a single-node client
-// and the worker has more than one queue (asynq makes one call then).
-func installDequeueHook(rdb redis.UniversalClient, weights map[string]int) *dequeueHook {
+// (any number of queues: with one, the hook still prefetches).
+func installDequeueHook(rdb redis.UniversalClient, weights map[string]int, concurrency int) *dequeueHook {
 	c, ok := rdb.(*redis.Client)
-	if !ok || len(weights) < 2 {
+	if !ok || len(weights) < 1 {
 		return nil
 	}
-	h := newDequeueHook(weights)
+	h := newDequeueHook(weights, concurrency)
 	c.AddHook(h)
 	return h
 }
@@ -139,8 +215,34 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		c := cmd.(*redis.Cmd)
+		for {
+			now := time.Now()
+			h.mu.Lock()
+			if len(h.kept) == 0 {
+				break // with h.mu held
+			}
+			m := h.kept[0]
+			h.kept[0] = keptMsg{}
+			h.kept = h.kept[1:]
+			h.fromKept++
+			h.mu.Unlock()
+			if age := now.Sub(m.at); age > prefetchDrop {
+				continue // asynq's recoverer retries it
+			} else if age > prefetchRelease {
+				n, err := releaseScript.Run(ctx, nextClient{next}, []string{h.keys[m.queue].lease}, lease, m.id).Int()
+				if err != nil {
+					h.putBack(m)
+					return err
+				}
+				if n == 0 {
+					continue // the recoverer has it
+				}
+			}
+			c.SetVal(m.msg)
+			return nil
+		}
+		// h.mu is held.
 		now := time.Now()
-		h.mu.Lock()
 		if h.empty[q] && now.Before(h.emptyUntil) {
 			delete(h.empty, q)
 			h.answered++
@@ -149,19 +251,23 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		clear(h.empty)
 		h.runs++
+		most := h.most
+		if h.closed {
+			most = 1
+		}
 		order := h.order(q)
 		h.mu.Unlock()
 
-		// EVALSHA sha numkeys keys... lease prefixes..., and EVAL with the
-		// source when Redis does not know the script yet (which loads
-		// it), through the rest of the hook chain.
+		// EVALSHA sha numkeys keys... lease most budget prefixes..., and
+		// EVAL with the source when Redis does not know the script yet
+		// (which loads it), through the rest of the hook chain.
 		ap := h.args.Get().(*[]any)
 		args := append((*ap)[:0], "evalsha", dequeueAllScript.Hash(), 4*len(order))
 		for _, name := range order {
 			k := h.keys[name]
 			args = append(args, k.pending, k.paused, k.active, k.lease)
 		}
-		args = append(args, lease)
+		args = append(args, lease, most, prefetchBytes)
 		for _, name := range order {
 			args = append(args, h.keys[name].prefix)
 		}
@@ -172,9 +278,9 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			res = redis.NewCmd(ctx, args...)
 			err = next(ctx, res)
 		}
-		*ap = args
+		clear(args)
+		*ap = args[:0]
 		h.args.Put(ap)
-		v := res.Val()
 		if err == redis.Nil {
 			h.mu.Lock()
 			for _, name := range order[1:] {
@@ -182,10 +288,125 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			}
 			h.emptyUntil = time.Now().Add(emptyAnswerWindow)
 			h.mu.Unlock()
+			c.SetVal(nil)
+			return err
 		}
-		c.SetVal(v)
-		return err
+		if err != nil {
+			c.SetErr(err)
+			return err
+		}
+		first, err := h.keep(res.Val(), order)
+		if err != nil {
+			c.SetErr(err)
+			return err
+		}
+		c.SetVal(first)
+		return nil
 	}
+}
+
+// keep reads a combined run's answer: it returns the first message and
+// keeps the others.
+func (h *dequeueHook) keep(v any, order []string) (string, error) {
+	a, _ := v.([]any)
+	qi, _ := a[0].(int64)
+	if len(a) < 3 || len(a)%2 == 0 || qi < 1 || int(qi) > len(order) {
+		return "", errors.New("worker: dequeue script: unexpected answer")
+	}
+	queue := order[qi-1]
+	first, _ := a[2].(string)
+	now := time.Now()
+	h.mu.Lock()
+	h.taken += (len(a) - 1) / 2
+	for i := 3; i+1 < len(a); i += 2 {
+		id, _ := a[i].(string)
+		msg, _ := a[i+1].(string)
+		h.kept = append(h.kept, keptMsg{queue: queue, id: id, msg: msg, at: now})
+	}
+	h.mu.Unlock()
+	return first, nil
+}
+
+// putBack returns m to the head of the kept tasks.
+func (h *dequeueHook) putBack(m keptMsg) {
+	h.mu.Lock()
+	h.kept = append([]keptMsg{m}, h.kept...)
+	h.mu.Unlock()
+}
+
+// requeue puts the kept tasks back at the head of their queues, in order,
+// and stops prefetching: Shutdown calls it once asynq has stopped asking
+// for tasks. A task it cannot put back (Redis gone) stays active and
+// leased, and asynq's recoverer retries it.
+func (h *dequeueHook) requeue(ctx context.Context, rdb redis.UniversalClient) error {
+	h.mu.Lock()
+	kept := h.kept
+	h.kept, h.closed = nil, true
+	h.mu.Unlock()
+	byQueue := map[string][]any{}
+	for i := len(kept) - 1; i >= 0; i-- { // RPUSH last first: the oldest ends at the head
+		m := kept[i]
+		if byQueue[m.queue] == nil {
+			byQueue[m.queue] = []any{h.keys[m.queue].prefix}
+		}
+		byQueue[m.queue] = append(byQueue[m.queue], m.id)
+	}
+	var errs []error
+	for q, args := range byQueue {
+		k := h.keys[q]
+		if err := requeueScript.Run(ctx, rdb, []string{k.active, k.lease, k.pending}, args...).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("worker: put prefetched tasks back in queue %q: %w", q, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// nextClient runs scripts through the rest of the hook chain (the hook's
+// own commands must not come back to it).
+type nextClient struct{ next redis.ProcessHook }
+
+func (n nextClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return n.run(ctx, "eval", script, keys, args)
+}
+
+func (n nextClient) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return n.run(ctx, "evalsha", sha1, keys, args)
+}
+
+func (n nextClient) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return n.run(ctx, "eval_ro", script, keys, args)
+}
+
+func (n nextClient) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return n.run(ctx, "evalsha_ro", sha1, keys, args)
+}
+
+func (n nextClient) ScriptExists(ctx context.Context, hashes ...string) *redis.BoolSliceCmd {
+	a := []any{"script", "exists"}
+	for _, h := range hashes {
+		a = append(a, h)
+	}
+	cmd := redis.NewBoolSliceCmd(ctx, a...)
+	cmd.SetErr(n.next(ctx, cmd))
+	return cmd
+}
+
+func (n nextClient) ScriptLoad(ctx context.Context, script string) *redis.StringCmd {
+	cmd := redis.NewStringCmd(ctx, "script", "load", script)
+	cmd.SetErr(n.next(ctx, cmd))
+	return cmd
+}
+
+func (n nextClient) run(ctx context.Context, name, script string, keys []string, args []any) *redis.Cmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, name, script, len(keys))
+	for _, k := range keys {
+		a = append(a, k)
+	}
+	a = append(a, args...)
+	cmd := redis.NewCmd(ctx, a...)
+	cmd.SetErr(n.next(ctx, cmd)) // as Client.Process does: next only returns it
+	return cmd
 }
 
 // match reports whether cmd is asynq's dequeue script for one of the
@@ -202,7 +423,7 @@ func (h *dequeueHook) match(cmd redis.Cmder) (queue string, lease any, ok bool) 
 	src, _ := a[1].(string)
 	switch {
 	case strings.EqualFold(name, "evalsha") && src == asynqDequeueSHA:
-	case strings.EqualFold(name, "eval") && src == asynqDequeueScript:
+	case strings.EqualFold(name, "eval") && sha1Hex(src) == asynqDequeueSHA:
 	default:
 		return "", nil, false
 	}
@@ -244,4 +465,23 @@ func (h *dequeueHook) order(first string) []string {
 		rest = append(rest[:i], rest[i+1:]...)
 	}
 	return out
+}
+
+// requeuePrefetched puts the dequeue hook's kept tasks back in their
+// queues (Shutdown, once asynq has stopped asking for tasks).
+func (w *Worker) requeuePrefetched() {
+	if w.dequeue == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.dequeue.requeue(ctx, w.rdb); err != nil {
+		w.log.Warn("prefetched tasks stay active until asynq's recoverer retries them", "error", err.Error())
+	}
+}
+
+// sha1Hex is the SHA-1 of a script's text in hex, as Redis names scripts.
+func sha1Hex(src string) string {
+	sum := sha1.Sum([]byte(src))
+	return hex.EncodeToString(sum[:])
 }

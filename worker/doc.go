@@ -3,9 +3,10 @@
 // [New] builds an asynq server on the queues (critical=6, default=3, bulk=1
 // unless configured), polling idle queues every 20 ms and moving due
 // retries every second. A worker on one Redis server (or Sentinel) fetches
-// each task in one round trip whichever queue holds it: asynq alone tries
-// the queues one round trip each, in a weighted random order (see
-// dequeue.go). Each task is decoded and validated, checked for
+// up to 8 tasks in one round trip whichever queue holds them (at most its
+// concurrency, 64 KiB of messages), each leased as asynq leases it: asynq
+// alone fetches one task at a time and tries the queues one round trip
+// each, in a weighted random order (see dequeue.go). Each task is decoded and validated, checked for
 // expiry, passed through the configured [Config.Middleware] and delivered
 // through its type's route in one delivery table (routes.go: the Customer.io
 // call, and the Track v2 operation of a batchable type) with the

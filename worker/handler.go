@@ -46,6 +46,9 @@ type Task struct {
 	rescued *customerio.Identifiers
 	// traceID is the task's W3C trace id ("" if none), for log lines.
 	traceID string
+	// multiSlot: the attempt holds one of the worker's cio:batch slots
+	// (multi.go), taken before its payload was decoded.
+	multiSlot bool
 }
 
 // readBudget sets t's retry budget from at's headers (see Task.MaxRetry);
@@ -98,6 +101,7 @@ func (w *Worker) process(ctx context.Context, at *asynq.Task, next asynq.Handler
 		endTaskSpan(span, err)
 	}()
 
+	defer w.takeMultiSlot(actx, t)()
 	env, p, derr := tasks.Decode(at.Type(), at.Payload())
 	if derr != nil {
 		return w.settle(ctx, t, at, outcome{kind: outcomeUndecodable, err: derr})

@@ -80,6 +80,24 @@ func multiTasksAtOnce(maxInFlight int) int {
 	return maxInFlight
 }
 
+// takeMultiSlot takes one of the worker's cio:batch slots for a cio:batch
+// task t, before its payload is decoded, so the tasks waiting for one hold
+// only their encoded payload (asynq's), not their decoded operations too.
+// It returns the release. A task whose attempt ends while it waits goes
+// on without one, and deliverMulti hands it back to be retried.
+func (w *Worker) takeMultiSlot(ctx context.Context, t *Task) (release func()) {
+	if !isMulti(t.Type) {
+		return func() {}
+	}
+	select {
+	case w.multiSem <- struct{}{}:
+		t.multiSlot = true
+		return func() { <-w.multiSem }
+	case <-ctx.Done():
+		return func() {}
+	}
+}
+
 // ItemID returns the id of operation i (from 0) of the cio:batch task
 // taskID: the id of its dead letter, and the task id its event id is
 // derived from when it has none.
@@ -122,11 +140,9 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 		return errNoRoute(t)
 	}
 	// A few tasks at a time fill the workspace's batch requests; more would
-	// only hold their decoded operations in memory meanwhile.
-	select {
-	case w.multiSem <- struct{}{}:
-		defer func() { <-w.multiSem }()
-	case <-ctx.Done():
+	// only hold their decoded operations in memory meanwhile: the slot is
+	// taken before the payload is decoded (takeMultiSlot).
+	if !t.multiSlot {
 		return RetryLater(time.Second, ctx.Err())
 	}
 	n := len(bp.Operations)

@@ -358,7 +358,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	logical := cfg.Queues
 	cfg.Queues = shardQueues(rc, logical, cfg.Shards, cfg.Logger)
-	dq := installDequeueHook(rc, cfg.Queues)
+	dq := installDequeueHook(rc, cfg.Queues, cfg.Concurrency)
 	*w = Worker{
 		dequeue:   dq,
 		multiSem:  make(chan struct{}, multiTasksAtOnce(cfg.Batching.MaxInFlight)),
@@ -480,6 +480,7 @@ func (w *Worker) Shutdown() {
 	w.stopOnce.Do(func() {
 		close(w.stop)
 		w.srv.Shutdown()
+		w.requeuePrefetched()
 		w.closeBatchers()
 		w.reconcile.Wait()
 		w.bg.Wait()
