@@ -46,7 +46,7 @@ return 1
 `)
 
 // asynqAllQueues is the set asynq lists the queues of a deployment in.
-const asynqAllQueues = "asynq:queues"
+const asynqAllQueues = keys.AsynqQueues
 
 // asynq's TaskMessage field numbers (its internal/proto/asynq.proto).
 const (

@@ -101,7 +101,47 @@ func NewCluster() (*Cluster, error) {
 			return fail(fmt.Errorf("cluster node %s not ready: %w\n%s", nodes[i].Addr, err, c.logs()))
 		}
 	}
+	// Every node knows every master's replica (gossip spreads it a moment
+	// after CLUSTER REPLICATE), and each master streams writes to it.
+	for i, cl := range clients {
+		err := poll(startTimeout, func(ctx context.Context) (bool, error) {
+			s, err := cl.ClusterNodes(ctx).Result()
+			if err != nil || strings.Contains(s, "handshake") || strings.Contains(s, "fail") {
+				return false, nil
+			}
+			return strings.Count(s, "slave") == 3, nil
+		})
+		if err != nil {
+			return fail(fmt.Errorf("cluster node %s does not see 3 replicas: %w\n%s", nodes[i].Addr, err, c.logs()))
+		}
+		if i >= 3 {
+			continue
+		}
+		probe, err := keyInSlots(ctx, cl, slotRanges[i])
+		if err != nil {
+			return fail(err)
+		}
+		err = poll(startTimeout, func(ctx context.Context) (bool, error) { return replicasOnlineProbe(ctx, cl, 1, probe) })
+		if err != nil {
+			return fail(fmt.Errorf("master %s: replica not online: %w\n%s", nodes[i].Addr, err, c.logs()))
+		}
+	}
 	return c, nil
+}
+
+// keyInSlots returns a key whose hash slot is in r.
+func keyInSlots(ctx context.Context, c *redis.Client, r [2]int) (string, error) {
+	for i := 0; i < 1000; i++ {
+		k := fmt.Sprintf("cioq-topology:ready:%d", i)
+		s, err := c.ClusterKeySlot(ctx, k).Result()
+		if err != nil {
+			return "", fmt.Errorf("CLUSTER KEYSLOT: %w", err)
+		}
+		if int(s) >= r[0] && int(s) <= r[1] {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("no key found in slots %d-%d", r[0], r[1])
 }
 
 // StartCluster is NewCluster for a test (see the package doc).

@@ -405,6 +405,12 @@ func NewReplicated(n int) (*Replicated, error) {
 // replicasOnline reports whether the master sees n replicas, each in state
 // online.
 func replicasOnline(ctx context.Context, c *redis.Client, n int) (bool, error) {
+	return replicasOnlineProbe(ctx, c, n, "cioq-topology:ready")
+}
+
+// replicasOnlineProbe is replicasOnline writing probe (a key the master
+// serves: on a Cluster, one in its slots).
+func replicasOnlineProbe(ctx context.Context, c *redis.Client, n int, probe string) (bool, error) {
 	m, err := Info(ctx, c, "replication")
 	if err != nil {
 		return false, nil
@@ -423,7 +429,6 @@ func replicasOnline(ctx context.Context, c *redis.Client, n int) (bool, error) {
 	// (which leaves nothing behind) reaches every replica.
 	conn := c.Conn()
 	defer conn.Close()
-	const probe = "cioq-topology:ready"
 	if err := conn.Set(ctx, probe, "1", 0).Err(); err != nil {
 		return false, nil
 	}
