@@ -135,10 +135,21 @@ func (s *Store) Lookup(ctx context.Context, taskID string, o LookupOptions) (*Ti
 		tl.Entries = append(tl.Entries, Entry{At: tl.EnqueuedAt, Kind: KindEnqueued, Source: "cioq"})
 	}
 	// Customer.io's times are whole seconds: within a second, the order of
-	// a message's life decides.
+	// a message's life decides. What Customer.io reports of a message
+	// happened after cioq saw it accepted, whatever the two clocks say (a
+	// broadcast's messages may be sent before the trigger's answer
+	// reaches the worker, or a clock runs behind): such an event is placed
+	// no earlier than the acceptance.
+	second := func(e Entry) int64 {
+		s := e.At.Unix()
+		if !tl.AcceptedAt.IsZero() && e.Source != "cioq" && e.Source != "asynq" && rank(e.Kind) > rank(KindAccepted) {
+			s = max(s, tl.AcceptedAt.Unix())
+		}
+		return s
+	}
 	sort.SliceStable(tl.Entries, func(i, j int) bool {
 		a, b := tl.Entries[i], tl.Entries[j]
-		if as, bs := a.At.Unix(), b.At.Unix(); as != bs {
+		if as, bs := second(a), second(b); as != bs {
 			return as < bs
 		}
 		if ra, rb := rank(a.Kind), rank(b.Kind); ra != rb {

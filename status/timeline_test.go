@@ -224,3 +224,39 @@ func TestRecordSize(t *testing.T) {
 		t.Errorf("records larger than documented: %d bytes, %d per event", base, (more-base)/10)
 	}
 }
+
+// TestReportedEventsFollowTheAcceptance: Customer.io's events of a message
+// stamped before cioq recorded its acceptance (another clock, or a
+// broadcast whose messages went out before the trigger's answer reached
+// the worker) are placed after the acceptance, in their own order.
+func TestReportedEventsFollowTheAcceptance(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	now := time.Now().Unix()
+	task := status.Task{ID: "t-early", EnqueuedAt: time.Now().Add(-10 * time.Second).UnixMilli(), Type: "cio:send_email", Template: "3"}
+	if err := h.store.Accepted(ctx, task, "delivery:dlv-e", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range [][]byte{
+		event("e-2", "delivered", "dlv-e", now-2, nil),
+		event("e-1", "sent", "dlv-e", now-3, nil),
+	} {
+		if code, resp := h.post(t, status.WebhookPath, signingKey, now, b); code != 200 {
+			t.Fatalf("%d %s", code, resp)
+		}
+	}
+	tl, err := h.store.Lookup(ctx, "t-early", status.LookupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range tl.Entries {
+		kinds = append(kinds, e.Kind)
+	}
+	if got := strings.Join(kinds, " "); got != "enqueued accepted sent delivered" {
+		t.Errorf("entries %q, want enqueued accepted sent delivered", got)
+	}
+	if tl.State != "delivered" {
+		t.Errorf("state %q", tl.State)
+	}
+}
