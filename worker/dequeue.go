@@ -129,9 +129,12 @@ const emptyAnswerWindow = 5 * time.Millisecond
 // queue. One handed out more than prefetchRelease after it was taken gets
 // its lease renewed first (asynq renews it from then on), or is dropped
 // when the recoverer already took it; one kept longer than prefetchDrop
-// (its lease expired) is not handed out at all but left to asynq's
-// recoverer, which takes it a lease period later: a task the recoverer
-// may have given to another worker meanwhile is never run twice. A task
+// (its lease expired, e.g. across a Sentinel failover) is not handed out
+// but put back in its queue if it is still active (as Shutdown does), so
+// it runs again at once rather than after asynq's recoverer's next run; a
+// task the recoverer has moved meanwhile is left to it, and the
+// recoverer's retry of one put back finds it no longer active: never run
+// twice. A task
 // that reaches a higher priority queue waits behind at most
 // prefetchMost-1 kept ones.
 const (
@@ -227,7 +230,16 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			h.fromKept++
 			h.mu.Unlock()
 			if age := now.Sub(m.at); age > prefetchDrop {
-				continue // asynq's recoverer retries it
+				// Its lease has expired: put it back in its queue (still
+				// active, so not yet taken by asynq's recoverer, whose
+				// retry then finds it gone from the active list), to be
+				// taken again at once instead of a recoverer run later.
+				k := h.keys[m.queue]
+				if err := requeueScript.Run(ctx, nextClient{next}, []string{k.active, k.lease, k.pending}, k.prefix, m.id).Err(); err != nil {
+					h.putBack(m)
+					return err
+				}
+				continue
 			} else if age > prefetchRelease {
 				n, err := releaseScript.Run(ctx, nextClient{next}, []string{h.keys[m.queue].lease}, lease, m.id).Int()
 				if err != nil {

@@ -136,9 +136,9 @@ func TestDequeueMultiBudget(t *testing.T) {
 
 // TestDequeuePrefetchRelease: a kept task handed out late gets its lease
 // renewed to asynq's new one first; one whose lease asynq's recoverer
-// has taken meanwhile is skipped, and so is one kept past its lease
-// period (left leased, for the recoverer), and the next kept task is
-// handed out.
+// has taken meanwhile is skipped; one kept past its lease period is put
+// back in its queue (pending, no lease); the next kept task is handed
+// out.
 func TestDequeuePrefetchRelease(t *testing.T) {
 	h := newHarness(t, nil, true)
 	ctx := context.Background()
@@ -174,8 +174,17 @@ func TestDequeuePrefetchRelease(t *testing.T) {
 	if _, err := h.db.Client.ZScore(ctx, keys.AsynqLease("qa"), ids[1]).Result(); err != redis.Nil {
 		t.Errorf("the recovered task got a lease again: %v", err)
 	}
-	if got := h.db.Client.ZScore(ctx, keys.AsynqLease("qa"), stale).Val(); got != staleLease {
-		t.Errorf("the task kept past its lease period has lease %v, want its old one %v (left to the recoverer)", got, staleLease)
+	if _, err := h.db.Client.ZScore(ctx, keys.AsynqLease("qa"), stale).Result(); err != redis.Nil {
+		t.Errorf("the task kept past its lease period (lease %v) still has a lease: %v", staleLease, err)
+	}
+	if st := h.db.Client.HGet(ctx, keys.AsynqTaskPrefix("qa")+stale, "state").Val(); st != "pending" {
+		t.Errorf("the task kept past its lease period is %q, want put back pending", st)
+	}
+	if pend := h.db.Client.LRange(ctx, keys.AsynqPending("qa"), 0, -1).Val(); !slices.Contains(pend, stale) {
+		t.Errorf("pending %v, want the task kept past its lease period %s back in it", pend, stale)
+	}
+	if act := h.db.Client.LRange(ctx, keys.AsynqActive("qa"), 0, -1).Val(); slices.Contains(act, stale) {
+		t.Errorf("active %v still holds the task put back %s", act, stale)
 	}
 	if k := r.kept(); len(k) != 0 {
 		t.Errorf("kept %d after handing out the last, want 0", len(k))
