@@ -281,34 +281,12 @@ func (s *Server) processTriggers(now time.Time) {
 func (st *state) triggerRecipients(t *Trigger) []*person {
 	var out []*person
 	seen := map[string]bool{}
-	add := func(typ, val string) {
+	eachNamedRecipient(t, func(_ int, typ, val string) {
 		if p := st.lookupTyped(typ, val); p != nil && p.email != "" && !seen[p.cioID] {
 			seen[p.cioID] = true
 			out = append(out, p)
 		}
-	}
-	switch t.Shape {
-	case "ids", "emails":
-		typ := "id"
-		if t.Shape == "emails" {
-			typ = "email"
-		}
-		arr, _ := t.Body[t.Shape].([]any)
-		for _, e := range arr {
-			v, _ := idString(e)
-			add(typ, v)
-		}
-	case "per_user_data":
-		arr, _ := t.Body["per_user_data"].([]any)
-		for _, e := range arr {
-			em, _ := e.(map[string]any)
-			if id, ok := idString(em["id"]); ok && id != "" {
-				add("id", id)
-			} else if email, _ := em["email"].(string); email != "" {
-				add("email", email)
-			}
-		}
-	}
+	})
 	return out
 }
 
@@ -318,7 +296,7 @@ func (st *state) triggerErrors(t *Trigger) []string {
 	idIgnore, _ := t.Body["id_ignore_missing"].(bool)
 	emailIgnore, _ := t.Body["email_ignore_missing"].(bool)
 	var errs []string
-	check := func(line int, typ, val string) {
+	eachNamedRecipient(t, func(line int, typ, val string) {
 		if st.lookupTyped(typ, val) != nil {
 			return
 		}
@@ -326,7 +304,14 @@ func (st *state) triggerErrors(t *Trigger) []string {
 			return
 		}
 		errs = append(errs, fmt.Sprintf("line %d: no person with %s %q", line, typ, val))
-	}
+	})
+	return errs
+}
+
+// eachNamedRecipient calls fn for each recipient a trigger names by
+// "ids", "emails" or "per_user_data" (line: its 1-based position, typ "id"
+// or "email"); other shapes name nobody.
+func eachNamedRecipient(t *Trigger, fn func(line int, typ, val string)) {
 	switch t.Shape {
 	case "ids", "emails":
 		typ := "id"
@@ -336,20 +321,19 @@ func (st *state) triggerErrors(t *Trigger) []string {
 		arr, _ := t.Body[t.Shape].([]any)
 		for i, e := range arr {
 			v, _ := idString(e)
-			check(i+1, typ, v)
+			fn(i+1, typ, v)
 		}
 	case "per_user_data":
 		arr, _ := t.Body["per_user_data"].([]any)
 		for i, e := range arr {
 			em, _ := e.(map[string]any)
 			if id, ok := idString(em["id"]); ok && id != "" {
-				check(i+1, "id", id)
+				fn(i+1, "id", id)
 			} else if email, _ := em["email"].(string); email != "" {
-				check(i+1, "email", email)
+				fn(i+1, "email", email)
 			}
 		}
 	}
-	return errs
 }
 
 func triggerJSON(t *Trigger) map[string]any {
