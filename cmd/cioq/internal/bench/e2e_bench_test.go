@@ -12,7 +12,8 @@ import (
 	"github.com/cioq/cioq/internal/testredis"
 )
 
-// BenchmarkE2E delivers 5,000 cio:track tasks per iteration, at
+// BenchmarkE2E delivers 5,000 cio:track tasks per iteration (cioq-multi:
+// 200,000 operations in cio:batch tasks), at
 // concurrency 50, through `cioq bench`'s e2e contenders, one at a time, so
 // a profile shows one contender's cost only:
 //
@@ -39,6 +40,9 @@ func BenchmarkE2E(b *testing.B) {
 	}{
 		{"cioq-unbatched", func(ctx context.Context) (e2eRun, error) { return runCioq(ctx, e, n, conc, mkTrack, nil) }},
 		{"handwritten", func(ctx context.Context) (e2eRun, error) { return runNaive(ctx, e, n, conc, mkTrack) }},
+		// 40× the operations, in cio:batch tasks of 500 (as `cioq bench
+		// --only multi` without a rate limit).
+		{"cioq-multi", func(ctx context.Context) (e2eRun, error) { return runMulti(ctx, e, 40*n, conc, mkTrack, nil) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var rate float64
