@@ -324,8 +324,7 @@ func Decode(typ string, b []byte) (*Envelope, Payload, error) {
 		return nil, nil, malformedField(typ, ve.Field, ve.Reason)
 	}
 	if env, ok := scanEnvelope(b); ok {
-		p := spec.New()
-		if json.Unmarshal(env.Payload, p) == nil {
+		if p, err := unmarshalPayload(spec, env.Payload); err == nil {
 			return env, p, nil
 		}
 		// Not what it looked like: the general path finds the error.

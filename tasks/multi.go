@@ -108,8 +108,8 @@ func DecodeItem(it BatchItem) (Payload, error) {
 	if err := checkBatchItemType("type", it.Type); err != nil {
 		return nil, &DecodeError{Type: it.Type, Reason: err.(*customerio.ValidationError).Reason, Err: ErrUnknownType}
 	}
-	p := registry[it.Type].New()
-	if err := json.Unmarshal(it.Payload, p); err != nil {
+	p, err := unmarshalPayload(registry[it.Type], it.Payload)
+	if err != nil {
 		field, reason := DescribeJSONError(it.Payload, err, p)
 		return nil, malformedField(it.Type, field, reason)
 	}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cioq/cioq/customerio"
@@ -202,8 +203,19 @@ func NewEncoded(send EncodedSendFunc, cfg Config) *Batcher {
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // encode returns op as the client encodes it: JSON without HTML escaping
-// and without a trailing newline.
+// and without a trailing newline. github.com/goccy/go-json writes the same
+// bytes as encoding/json about three times faster (FuzzEncode checks that
+// they are the same bytes); encoding/json encodes what it refuses, so
+// that the error is encoding/json's.
 func encode(op *customerio.Operation) (json.RawMessage, error) {
+	if b, err := gojson.MarshalWithOption(op, gojson.DisableHTMLEscape()); err == nil {
+		return b, nil
+	}
+	return encodeStd(op)
+}
+
+// encodeStd is encode with encoding/json.
+func encodeStd(op *customerio.Operation) (json.RawMessage, error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
