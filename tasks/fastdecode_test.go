@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
-
 )
 
 // fastDecodeSeeds are payloads of several types, valid and not, that the
