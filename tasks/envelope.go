@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/cioq/cioq/customerio"
 )
 
@@ -238,9 +240,13 @@ func marshalPooled(p Payload) (*encBuf, []byte, error) {
 	}
 	eb := encBufs.Get().(*encBuf)
 	eb.buf.Reset()
-	if err := eb.enc.Encode(p); err != nil {
-		eb.release()
-		return nil, nil, err
+	if eb.fast.Encode(p) != nil {
+		// encoding/json says why (the same bytes when it encodes it).
+		eb.buf.Reset()
+		if err := eb.enc.Encode(p); err != nil {
+			eb.release()
+			return nil, nil, err
+		}
 	}
 	out := bytes.TrimSuffix(eb.buf.Bytes(), []byte("\n"))
 	if err := checkEncoded(p, out); err != nil {
@@ -250,15 +256,20 @@ func marshalPooled(p Payload) (*encBuf, []byte, error) {
 	return eb, out, nil
 }
 
-// encBuf is a reusable buffer with its encoder (HTML escaping on, like
-// json.Marshal).
+// encBuf is a reusable buffer with its encoders (HTML escaping on, like
+// json.Marshal): github.com/goccy/go-json's, which writes encoding/json's
+// bytes about three times faster (FuzzFastEncode checks that they are the
+// same bytes for every payload type), and encoding/json's, for what the
+// first refuses.
 type encBuf struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+	buf  bytes.Buffer
+	fast *gojson.Encoder
+	enc  *json.Encoder
 }
 
 var encBufs = sync.Pool{New: func() any {
 	eb := &encBuf{}
+	eb.fast = gojson.NewEncoder(&eb.buf)
 	eb.enc = json.NewEncoder(&eb.buf)
 	return eb
 }}

@@ -1,9 +1,12 @@
 package tasks
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // fastDecodeSeeds are payloads of several types, valid and not, that the
@@ -89,6 +92,43 @@ func BenchmarkDecodeTrack(b *testing.B) {
 		for b.Loop() {
 			if _, err := unmarshalPayload(spec, payload); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// FuzzFastEncode checks that github.com/goccy/go-json, which
+// marshalPooled encodes with, writes exactly json.Marshal's bytes for a
+// payload of every registered type (read from the fuzzer's JSON with
+// encoding/json), and refuses what json.Marshal refuses.
+func FuzzFastEncode(f *testing.F) {
+	for _, s := range fastDecodeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"data":{"html":"<b>&amp;</b>","ls":"\u2028\u2029","ctl":"\u0001\u007f","f1":1e21,"f2":1e-7,"f3":0.000001,"f4":-0.0,"f5":123456789.125}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, spec := range types {
+			p := spec.New()
+			if json.Unmarshal(b, p) != nil {
+				continue
+			}
+			want, werr := json.Marshal(p)
+			got, gerr := gojson.Marshal(p)
+			switch {
+			case werr != nil && gerr == nil:
+				t.Fatalf("%s: %q: go-json writes %s, json.Marshal refuses it: %v", spec.Type, b, got, werr)
+			case werr == nil && gerr == nil && !bytes.Equal(got, want):
+				t.Fatalf("%s: %q: go-json writes\n%s\njson.Marshal writes\n%s", spec.Type, b, got, want)
+			}
+			if werr != nil {
+				continue
+			}
+			eb, out, err := marshalPooled(p)
+			if err == nil {
+				if !bytes.Equal(out, want) {
+					t.Fatalf("%s: %q: marshalPooled writes\n%s\njson.Marshal writes\n%s", spec.Type, b, out, want)
+				}
+				eb.release()
 			}
 		}
 	})
