@@ -150,12 +150,17 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 	if err != nil {
 		return &retryError{err: err, class: RetryTransient, delay: time.Second, reason: "batch progress unavailable"}
 	}
-	var all, live []*multiItem
+	// One allocation each for the operations and their tasks.
+	store := make([]multiItem, n)
+	taskStore := make([]Task, n)
+	all := make([]*multiItem, 0, n)
+	live := make([]*multiItem, 0, n)
 	for i, it := range bp.Operations {
 		if prog.settled.has(i) {
 			continue
 		}
-		mi := &multiItem{index: i, item: it, alone: prog.alone.has(i)}
+		mi := &store[i]
+		*mi = multiItem{index: i, item: it, alone: prog.alone.has(i)}
 		all = append(all, mi)
 		p, derr := tasks.DecodeItem(it)
 		if derr == nil {
@@ -167,7 +172,8 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 			mi.invalid = derr
 			continue
 		}
-		mi.task = &Task{ID: ItemID(t.ID, i), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
+		mi.task = &taskStore[i]
+		*mi.task = Task{ID: ItemID(t.ID, i), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
 			Type: it.Type, Envelope: t.Envelope, Payload: p, budgeted: t.budgeted, asynqMaxRetry: t.asynqMaxRetry}
 		mi.key = itemKey(p)
 		live = append(live, mi)
@@ -181,7 +187,7 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 		round int
 		event bool
 	}
-	last := map[string]keyState{}
+	last := make(map[string]keyState, len(live))
 	rounds := 0
 	for _, mi := range live {
 		if mi.key == "" {

@@ -153,7 +153,22 @@ type item struct {
 	size  int               // len(enc)
 	state atomic.Int32
 	err   error
-	done  chan struct{}
+	fin   atomic.Bool // err is set
+	grp   *group
+}
+
+// group is the completion of the items of one Do or DoAll call: one
+// channel for all of them, closed when the last is answered (a DoAll of
+// 500 operations makes one channel, not 500).
+type group struct {
+	left atomic.Int64
+	done chan struct{}
+}
+
+func newGroup(n int) *group {
+	g := &group{done: make(chan struct{})}
+	g.left.Store(int64(n))
+	return g
 }
 
 // pending is a batch being assembled. Only the last pending batch of the
@@ -233,15 +248,18 @@ func (b *Batcher) Do(ctx context.Context, op customerio.Operation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	it, err := b.prepare(op)
-	if err != nil {
+	it := new(item)
+	if err := b.prepare(op, it); err != nil {
 		return err
 	}
 	it.span = trace.SpanContextFromContext(ctx)
+	it.grp = newGroup(1)
 	if err := b.submit(ctx, []*item{it}); err != nil {
 		return err
 	}
-	return b.await(ctx, it)
+	var errs [1]error
+	b.await(ctx, []*item{it}, it.grp, errs[:], nil)
+	return errs[0]
 }
 
 // DoAll submits ops together (they join the open batch, and the batches
@@ -256,20 +274,27 @@ func (b *Batcher) DoAll(ctx context.Context, ops []customerio.Operation) []error
 		}
 		return errs
 	}
+	// One allocation for the items, one channel for their answers.
+	all := make([]item, len(ops))
 	items := make([]*item, 0, len(ops))
 	index := make([]int, 0, len(ops))
+	span := trace.SpanContextFromContext(ctx)
 	for i := range ops {
-		it, err := b.prepare(ops[i])
-		if err != nil {
+		it := &all[i]
+		if err := b.prepare(ops[i], it); err != nil {
 			errs[i] = err
 			continue
 		}
-		it.span = trace.SpanContextFromContext(ctx)
+		it.span = span
 		items = append(items, it)
 		index = append(index, i)
 	}
 	if len(items) == 0 {
 		return errs
+	}
+	grp := newGroup(len(items))
+	for _, it := range items {
+		it.grp = grp
 	}
 	if err := b.submit(ctx, items); err != nil {
 		for _, i := range index {
@@ -277,35 +302,34 @@ func (b *Batcher) DoAll(ctx context.Context, ops []customerio.Operation) []error
 		}
 		return errs
 	}
-	for k, it := range items {
-		errs[index[k]] = b.await(ctx, it)
-	}
+	b.await(ctx, items, grp, errs, index)
 	return errs
 }
 
-// prepare checks op (encoding, size, Validate) and makes its item.
-func (b *Batcher) prepare(op customerio.Operation) (*item, error) {
+// prepare checks op (encoding, size, Validate) and makes it into item it.
+func (b *Batcher) prepare(op customerio.Operation, it *item) error {
 	enc, err := encode(&op)
 	size := len(enc)
 	if err != nil {
 		b.rejected.Add(1)
-		return nil, &customerio.ValidationError{Field: "operation", Reason: "cannot be encoded as JSON"}
+		return &customerio.ValidationError{Field: "operation", Reason: "cannot be encoded as JSON"}
 	}
 	if size >= b.cfg.MaxItemBytes {
 		b.rejected.Add(1)
-		return nil, &tooLargeError{&customerio.ValidationError{Field: "operation",
+		return &tooLargeError{&customerio.ValidationError{Field: "operation",
 			Reason: "must be less than " + strconv.Itoa(b.cfg.MaxItemBytes) + " bytes encoded"}}
 	}
 	if envelope+size > b.cfg.MaxBytes {
 		b.rejected.Add(1)
-		return nil, &tooLargeError{&customerio.ValidationError{Field: "operation",
+		return &tooLargeError{&customerio.ValidationError{Field: "operation",
 			Reason: "does not fit a batch of " + strconv.Itoa(b.cfg.MaxBytes) + " bytes"}}
 	}
 	if err := b.cfg.Validate(op); err != nil {
 		b.rejected.Add(1)
-		return nil, err
+		return err
 	}
-	return &item{op: op, enc: enc, size: size, done: make(chan struct{})}, nil
+	it.op, it.enc, it.size = op, enc, size
+	return nil
 }
 
 // submit hands items to the collector.
@@ -321,16 +345,26 @@ func (b *Batcher) submit(ctx context.Context, items []*item) error {
 	}
 }
 
-// await waits for it's answer.
-func (b *Batcher) await(ctx context.Context, it *item) error {
+// await waits for the answers of items (all of group grp) and sets
+// errs[index[k]] (errs[k] without an index) to the fate of items[k].
+func (b *Batcher) await(ctx context.Context, items []*item, grp *group, errs []error, index []int) {
 	select {
-	case <-it.done:
-		return it.err
+	case <-grp.done:
 	case <-ctx.Done():
+	}
+	for k, it := range items {
+		i := k
+		if index != nil {
+			i = index[k]
+		}
+		if it.fin.Load() {
+			errs[i] = it.err
+			continue
+		}
 		// Withdrawn if its request has not started; otherwise it may have
 		// been (or be about to be) accepted. Either way the task retries.
 		it.state.CompareAndSwap(queued, abandoned)
-		return ctx.Err()
+		errs[i] = ctx.Err()
 	}
 }
 
@@ -543,7 +577,10 @@ func Spans(ctx context.Context) []trace.SpanContext {
 
 func (it *item) finish(err error) {
 	it.err = err
-	close(it.done)
+	it.fin.Store(true)
+	if it.grp.left.Add(-1) == 0 {
+		close(it.grp.done)
+	}
 }
 
 // Close stops accepting operations (Do returns ErrClosed), sends every
