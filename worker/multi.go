@@ -348,17 +348,27 @@ func pendingError(pending []*multiItem) error {
 // sendItems sends one round of a cio:batch task's operations: those to
 // batch through the workspace's Batcher, all at once, the others alone.
 func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, items []*multiItem) {
-	var ops []customerio.Operation
+	ops := make([]customerio.Operation, 0, len(items))
 	type span struct {
 		mi     *multiItem
 		lo, hi int
 	}
-	var spans []span
+	spans := make([]span, 0, len(items))
 	var alone []*multiItem
 	for _, mi := range items {
 		mi.sent = true
 		if mi.alone || !w.batchTypes[mi.item.Type] {
 			alone = append(alone, mi)
+			continue
+		}
+		if _, split := mi.task.Payload.(splitPayload); !split {
+			// One operation (batchOperations without its slice).
+			if op, ok := Operation(mi.task); ok {
+				spans = append(spans, span{mi, len(ops), len(ops) + 1})
+				ops = append(ops, op)
+			} else {
+				alone = append(alone, mi)
+			}
 			continue
 		}
 		its, ok, err := batchOperations(mi.task)
