@@ -445,9 +445,113 @@ func idString(v any) (string, bool) {
 	return "", false
 }
 
+// jsonLen is len(json.Marshal(v)), 0 when Marshal fails. The values
+// decodeValue gives are measured without encoding them; any other type,
+// and ±Inf or NaN (which Marshal refuses), go through Marshal.
 func jsonLen(v any) int {
+	if n, ok := encodedLen(v); ok {
+		return n
+	}
 	b, _ := json.Marshal(v)
 	return len(b)
+}
+
+// encodedLen is how many bytes json.Marshal writes for v, when v is made
+// of the types decodeValue gives (ok false otherwise).
+func encodedLen(v any) (int, bool) {
+	switch x := v.(type) {
+	case nil:
+		return len("null"), true
+	case bool:
+		if x {
+			return len("true"), true
+		}
+		return len("false"), true
+	case string:
+		return encodedStringLen(x), true
+	case int64:
+		var buf [24]byte
+		return len(strconv.AppendInt(buf[:0], x, 10)), true
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return 0, false
+		}
+		// encoding/json's floatEncoder: ES6 number formatting.
+		var buf [32]byte
+		format := byte('f')
+		if abs := math.Abs(x); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+			format = 'e'
+		}
+		b := strconv.AppendFloat(buf[:0], x, format, -1, 64)
+		n := len(b)
+		if format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			n-- // e-09 is written e-9
+		}
+		return n, true
+	case map[string]any:
+		if x == nil {
+			return len("null"), true
+		}
+		n := len("{}")
+		if len(x) > 1 {
+			n += len(x) - 1 // commas
+		}
+		for k, e := range x {
+			en, ok := encodedLen(e)
+			if !ok {
+				return 0, false
+			}
+			n += encodedStringLen(k) + 1 + en // "k":e
+		}
+		return n, true
+	case []any:
+		if x == nil {
+			return len("null"), true
+		}
+		n := len("[]")
+		if len(x) > 1 {
+			n += len(x) - 1
+		}
+		for _, e := range x {
+			en, ok := encodedLen(e)
+			if !ok {
+				return 0, false
+			}
+			n += en
+		}
+		return n, true
+	}
+	return 0, false
+}
+
+// encodedStringLen is the length of s as encoding/json's Marshal quotes
+// it (HTML characters escaped, invalid UTF-8 as \ufffd).
+func encodedStringLen(s string) int {
+	n := len(`""`)
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&':
+				n++
+			case c == '"', c == '\\', c == '\b', c == '\f', c == '\n', c == '\r', c == '\t':
+				n += 2
+			default:
+				n += len(`\u0000`)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += len(`\ufffd`)
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 // isULID checks the shape of a ULID: 26 Crockford base32 characters, the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -101,6 +102,11 @@ func checkJSON(t *testing.T, b []byte) {
 	if (gotErr != nil) != (refErr != nil) || !reflect.DeepEqual(got, ref) {
 		t.Fatalf("decodeValue(%q) = %#v, %v; encoding/json gives %#v, %v", b, got, gotErr, ref, refErr)
 	}
+	checkJSONLen(t, got)
+	if s, ok := got.(string); ok {
+		checkJSONLen(t, string(b)) // raw bytes, invalid UTF-8 kept
+		checkJSONLen(t, s)
+	}
 	for _, body := range [][]byte{b, append(append([]byte(`{"batch":[`), b...), "]}"...)} {
 		items, ok := v2Envelope(body)
 		refItems, refOK := refV2Envelope(body)
@@ -154,6 +160,43 @@ func TestDecodeObject(t *testing.T) {
 	}
 }
 
+// refJSONLen is jsonLen as it was.
+func refJSONLen(v any) int {
+	b, _ := json.Marshal(v)
+	return len(b)
+}
+
+func checkJSONLen(t *testing.T, v any) {
+	t.Helper()
+	if got, want := jsonLen(v), refJSONLen(v); got != want {
+		t.Fatalf("jsonLen(%#v) = %d, json.Marshal writes %d bytes", v, got, want)
+	}
+}
+
+func TestJSONLenMatchesMarshal(t *testing.T) {
+	for c := range 256 {
+		checkJSONLen(t, string([]byte{byte(c)}))
+		checkJSONLen(t, map[string]any{string([]byte{'k', byte(c)}): "x" + string([]byte{byte(c)})})
+	}
+	for _, s := range []string{"\u2028", "\u2029", "\u2027", "é", "日本", "😀", "\xed\xa0\x80", "\xe2\x82", "a<b>&c", "\ufffd"} {
+		checkJSONLen(t, s)
+	}
+	inf := math.Inf(1)
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 123.456, 1e-6, 9.99e-7, 1e-7, 1.5e-7, 1e20, 1e21, 9.99e20,
+		-1e21, 1.5e300, 5e-324, math.MaxFloat64, -math.SmallestNonzeroFloat64, 1e-10, 1e-100, 123456789.125, inf, -inf, math.NaN()} {
+		checkJSONLen(t, f)
+		checkJSONLen(t, map[string]any{"a": []any{f, "x"}, "b": true})
+	}
+	for _, v := range []any{
+		int64(0), int64(-1), int64(math.MaxInt64), int64(math.MinInt64), true, false, nil,
+		map[string]any(nil), []any(nil), map[string]any{}, []any{}, []any{nil, []any{}, map[string]any{"": nil}},
+		map[string]any{"a": 1, "b": []string{"x"}}, []any{int64(1), 2}, map[string]any{"a": map[string]any{"b": inf}},
+		json.Number("1"), []any{"a", map[string]any{"t": func() {}}},
+	} {
+		checkJSONLen(t, v)
+	}
+}
+
 // FuzzDecodeValue compares decodeValue and v2Envelope with encoding/json
 // (run: go test -run X -fuzz FuzzDecodeValue ./customerio/sandbox).
 func FuzzDecodeValue(f *testing.F) {
@@ -162,5 +205,17 @@ func FuzzDecodeValue(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkJSON(t, b)
+	})
+}
+
+// FuzzJSONLen compares jsonLen with json.Marshal on numbers and strings
+// (run: go test -run X -fuzz FuzzJSONLen ./customerio/sandbox).
+func FuzzJSONLen(f *testing.F) {
+	f.Add(0.0, int64(0), "")
+	f.Add(1e-7, int64(-1), "a<b>\u2028")
+	f.Add(1e21, int64(math.MaxInt64), "\xff\xed\xa0\x80")
+	f.Add(123.456, int64(math.MinInt64), "\x00\x1f\"\\")
+	f.Fuzz(func(t *testing.T, x float64, i int64, s string) {
+		checkJSONLen(t, map[string]any{s: []any{x, i, s}})
 	})
 }
