@@ -91,8 +91,7 @@ func (p *jsonParser) value() (any, bool) {
 	case '[':
 		return p.array()
 	case '"':
-		s, ok := p.str()
-		return s, ok
+		return p.strValue()
 	case 't':
 		return true, p.literal("true")
 	case 'f':
@@ -138,7 +137,7 @@ func (p *jsonParser) object() (any, bool) {
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return nil, false
 		}
-		k, ok := p.str()
+		k, ok := p.key()
 		if !ok {
 			return nil, false
 		}
@@ -272,25 +271,120 @@ func (p *jsonParser) digits() bool {
 	return p.i > start
 }
 
-// str parses the string at p.i (its opening quote) as encoding/json
-// unquotes it.
-func (p *jsonParser) str() (string, bool) {
+// key parses the string at p.i (its opening quote), an object's key, as
+// encoding/json unquotes it, sharing the common keys' strings.
+func (p *jsonParser) key() (string, bool) {
+	start, ok := p.plainString()
+	if !ok {
+		return p.strSlow(start)
+	}
+	raw := p.b[start : p.i-1]
+	if k, ok := sharedKey(raw); ok {
+		return k, true
+	}
+	return string(raw), true
+}
+
+// strValue parses a string value as key does, sharing the common values.
+func (p *jsonParser) strValue() (any, bool) {
+	start, ok := p.plainString()
+	if !ok {
+		s, ok := p.strSlow(start)
+		return s, ok
+	}
+	raw := p.b[start : p.i-1]
+	if v, ok := sharedValue(raw); ok {
+		return v, true
+	}
+	return string(raw), true
+}
+
+// plainString skips the string at p.i when it holds printable ASCII only
+// (nothing to unquote), leaving p.i after its closing quote. Otherwise it
+// stops where the string needs more (ok false); start is after the opening
+// quote.
+func (p *jsonParser) plainString() (start int, ok bool) {
 	p.i++ // "
-	start := p.i
+	start = p.i
 	b := p.b
 	for p.i < len(b) {
 		c := b[p.i]
 		if c == '"' {
-			s := string(b[start:p.i])
 			p.i++
-			return s, true
+			return start, true
 		}
 		if c == '\\' || c < ' ' || c >= utf8.RuneSelf {
 			break
 		}
 		p.i++
 	}
-	return p.strSlow(start)
+	return start, false
+}
+
+// sharedKey and sharedValue give the strings the Track and App APIs'
+// bodies repeat (keys, entity types and actions), allocated once rather
+// than per request; strings being immutable, sharing them changes nothing.
+// (A switch on string(b) neither allocates nor hashes.)
+func sharedKey(b []byte) (string, bool) {
+	switch string(b) {
+	case "type":
+		return "type", true
+	case "action":
+		return "action", true
+	case "identifiers":
+		return "identifiers", true
+	case "id":
+		return "id", true
+	case "email":
+		return "email", true
+	case "cio_id":
+		return "cio_id", true
+	case "name":
+		return "name", true
+	case "timestamp":
+		return "timestamp", true
+	case "attributes":
+		return "attributes", true
+	case "data":
+		return "data", true
+	case "object_type_id":
+		return "object_type_id", true
+	case "object_id":
+		return "object_id", true
+	case "cio_relationships":
+		return "cio_relationships", true
+	case "batch":
+		return "batch", true
+	}
+	return "", false
+}
+
+// Boxed strings for sharedValue.
+var (
+	boxedPerson   any = "person"
+	boxedObject   any = "object"
+	boxedDelivery any = "delivery"
+	boxedEvent    any = "event"
+	boxedIdentify any = "identify"
+	boxedDelete   any = "delete"
+)
+
+func sharedValue(b []byte) (any, bool) {
+	switch string(b) {
+	case "person":
+		return boxedPerson, true
+	case "object":
+		return boxedObject, true
+	case "delivery":
+		return boxedDelivery, true
+	case "event":
+		return boxedEvent, true
+	case "identify":
+		return boxedIdentify, true
+	case "delete":
+		return boxedDelete, true
+	}
+	return nil, false
 }
 
 // strSlow goes on with a string holding escapes, non-ASCII bytes or

@@ -482,7 +482,7 @@ func v2Envelope(body []byte) ([]v2Item, bool) {
 		if p.i >= len(body) || body[p.i] != '"' {
 			return nil, false
 		}
-		k, ok := p.str()
+		k, ok := p.key()
 		if !ok {
 			return nil, false
 		}
