@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -404,11 +402,8 @@ func (s *Server) v2Batch(w http.ResponseWriter, r *http.Request) {
 		v2Malformed(w, "", fmt.Sprintf("request must be smaller than %d bytes", MaxBatchBytes))
 		return
 	}
-	var env struct {
-		Batch []json.RawMessage `json:"batch"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&env); err != nil || env.Batch == nil {
+	batch, ok := v2Envelope(body)
+	if !ok {
 		v2Malformed(w, "batch", "request body must be {\"batch\":[...]}")
 		return
 	}
@@ -418,16 +413,16 @@ func (s *Server) v2Batch(w http.ResponseWriter, r *http.Request) {
 		apply v2Apply
 	}
 	var applies []indexed
-	for i, raw := range env.Batch {
+	for i, item := range batch {
 		idx := i
 		var verr *v2Error
 		var apply v2Apply
-		if len(raw) >= MaxEntityBytes {
+		if item.size >= MaxEntityBytes {
 			verr = &v2Error{Reason: "invalid", Field: "", Message: fmt.Sprintf("batch item must be smaller than %d bytes", MaxEntityBytes)}
-		} else if m, err := decodeObject(raw, false); err != nil {
+		} else if item.obj == nil {
 			verr = &v2Error{Reason: "invalid", Field: "", Message: "batch item must be a JSON object"}
 		} else {
-			apply, verr = parseV2(m)
+			apply, verr = parseV2(item.obj)
 		}
 		if verr != nil {
 			verr.BatchIndex = &idx
@@ -453,4 +448,106 @@ func (s *Server) v2Batch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	okEmpty(w)
+}
+
+// v2Item is one element of a v2 batch: its size in the body and its value
+// when it is an object.
+type v2Item struct {
+	size int
+	obj  map[string]any
+}
+
+// v2Envelope parses a v2 batch body, {"batch":[...]}, in one pass, judging
+// it as encoding/json's Decoder decoding into struct{ Batch
+// []json.RawMessage } does: the body's first JSON value must be a valid
+// object (what follows it is not read); every key matching "batch" without
+// regard to case (encoding/json's field matching) must hold an array or
+// null, the last one wins and must be an array. Each element is parsed as
+// decodeValue does.
+func v2Envelope(body []byte) ([]v2Item, bool) {
+	p := jsonParser{b: body}
+	p.skipSpace()
+	if p.i >= len(body) || body[p.i] != '{' {
+		return nil, false
+	}
+	p.enter()
+	p.i++
+	p.skipSpace()
+	if p.i < len(body) && body[p.i] == '}' {
+		return nil, false
+	}
+	var items []v2Item
+	mistyped := false
+	for {
+		if p.i >= len(body) || body[p.i] != '"' {
+			return nil, false
+		}
+		k, ok := p.key()
+		if !ok {
+			return nil, false
+		}
+		p.skipSpace()
+		if p.i >= len(body) || body[p.i] != ':' {
+			return nil, false
+		}
+		p.i++
+		p.skipSpace()
+		switch {
+		case !strings.EqualFold(k, "batch"):
+			_, ok = p.value()
+		case p.i < len(body) && body[p.i] == '[':
+			items, ok = p.v2Items()
+		case p.i < len(body) && body[p.i] == 'n':
+			items, ok = nil, p.literal("null")
+		default:
+			_, ok = p.value()
+			mistyped = true
+		}
+		if !ok {
+			return nil, false
+		}
+		closed, ok := p.next('}')
+		if !ok {
+			return nil, false
+		}
+		if closed {
+			break
+		}
+	}
+	if mistyped || items == nil {
+		return nil, false
+	}
+	return items, true
+}
+
+// v2Items parses the batch array at p.i.
+func (p *jsonParser) v2Items() ([]v2Item, bool) {
+	if !p.enter() {
+		return nil, false
+	}
+	p.i++ // [
+	items := make([]v2Item, 0, 64)
+	p.skipSpace()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		p.depth--
+		return items, true
+	}
+	for {
+		start := p.i
+		v, ok := p.value()
+		if !ok {
+			return nil, false
+		}
+		m, _ := v.(map[string]any)
+		items = append(items, v2Item{size: p.i - start, obj: m})
+		closed, ok := p.next(']')
+		if !ok {
+			return nil, false
+		}
+		if closed {
+			p.depth--
+			return items, true
+		}
+	}
 }
