@@ -630,21 +630,27 @@ func benchApp(ctx context.Context, e *env, rep *Report) error {
 }
 
 // vmHWM reads a process's peak resident set size in KiB from /proc.
-func vmHWM(pid int) int64 {
+func vmHWM(pid int) int64 { return procStatus(pid)["VmHWM"] }
+
+// procStatus reads the kB fields of /proc/<pid>/status (VmHWM, RssAnon,
+// RssFile, ...); nil when the process is gone.
+func procStatus(pid int) map[string]int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return nil
 	}
+	m := map[string]int64{}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				v, _ := strconv.ParseInt(f[0], 10, 64)
-				return v
-			}
+		k, rest, ok := strings.Cut(line, ":")
+		f := strings.Fields(rest)
+		if !ok || len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		if v, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+			m[k] = v
 		}
 	}
-	return 0
+	return m
 }
 
 // limitName names a Track limit in the report: "default (…)" for cioq's.
