@@ -72,11 +72,12 @@ for i = 1, #KEYS / 4 do
   if redis.call("EXISTS", KEYS[k + 2]) == 0 then
     local out, size = {i}, 0
     while #out < 2 * most + 1 and size < budget do
+      local msg
       if multi >= 0 then
         local head = redis.call("LINDEX", KEYS[k + 1], -1)
         if not head then break end
-        local m = redis.call("HGET", ARGV[i + 5] .. head, "msg")
-        if m and string.sub(m, 1, #mark) == mark then
+        msg = redis.call("HGET", ARGV[i + 5] .. head, "msg")
+        if msg and string.sub(msg, 1, #mark) == mark then
           if multi == 0 then break end
           multi = multi - 1
         end
@@ -87,7 +88,7 @@ for i = 1, #KEYS / 4 do
       redis.call("HSET", key, "state", "active")
       redis.call("HDEL", key, "pending_since")
       redis.call("ZADD", KEYS[k + 4], ARGV[1], id)
-      local msg = redis.call("HGET", key, "msg")
+      if multi < 0 then msg = redis.call("HGET", key, "msg") end
       if not msg then break end
       out[#out + 1] = id
       out[#out + 1] = msg
