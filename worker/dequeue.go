@@ -9,11 +9,13 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cioq/cioq/internal/keys"
+	"github.com/cioq/cioq/tasks"
 )
 
 // One dequeue round trip for all queues.
@@ -53,25 +55,40 @@ const asynqDequeueSHA = "a8153319360adc71cdc370107f8ab9786f204765"
 // without a pending_since, its lease set, as asynq's script does for one.
 // KEYS: pending, paused, active, lease of each queue (4 per queue). ARGV:
 // lease expiry (unix s), the most tasks, the most message bytes (the task
-// that reaches it is the last taken; one is always taken), then the task
-// key prefix of each queue. It returns nil when every queue is empty or
-// paused, else {queue index (1-based), id, msg, id, msg, ...}.
+// that reaches it is the last taken; one is always taken), the most
+// cio:batch tasks (-1: any number; see Bounding the cio:batch tasks
+// below), the message prefix of a cio:batch task, then the task key prefix
+// of each queue. With a bound, it looks at a queue's next task before
+// taking it, and stops at a cio:batch one past the bound (that queue's
+// later tasks wait behind it; the next queue is tried). It returns nil
+// when every queue is empty, paused or stopped at, else {queue index
+// (1-based), id, msg, id, msg, ...}.
 var dequeueAllScript = redis.NewScript(dequeueAllSrc)
 
 const dequeueAllSrc = `
-local most, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
+local most, budget, multi, mark = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 for i = 1, #KEYS / 4 do
   local k = (i - 1) * 4
   if redis.call("EXISTS", KEYS[k + 2]) == 0 then
     local out, size = {i}, 0
     while #out < 2 * most + 1 and size < budget do
+      local msg
+      if multi >= 0 then
+        local head = redis.call("LINDEX", KEYS[k + 1], -1)
+        if not head then break end
+        msg = redis.call("HGET", ARGV[i + 5] .. head, "msg")
+        if msg and string.sub(msg, 1, #mark) == mark then
+          if multi == 0 then break end
+          multi = multi - 1
+        end
+      end
       local id = redis.call("RPOPLPUSH", KEYS[k + 1], KEYS[k + 3])
       if not id then break end
-      local key = ARGV[i + 3] .. id
+      local key = ARGV[i + 5] .. id
       redis.call("HSET", key, "state", "active")
       redis.call("HDEL", key, "pending_since")
       redis.call("ZADD", KEYS[k + 4], ARGV[1], id)
-      local msg = redis.call("HGET", key, "msg")
+      if multi < 0 then msg = redis.call("HGET", key, "msg") end
       if not msg then break end
       out[#out + 1] = id
       out[#out + 1] = msg
@@ -144,6 +161,40 @@ const (
 	prefetchDrop    = 30 * time.Second // asynq's lease period
 )
 
+// Bounding the cio:batch tasks. asynq fetches a task for every free one
+// of its Concurrency slots and starts a goroutine for it, but the worker
+// delivers only a few cio:batch tasks at once (multiTasksAtOnce, one per
+// batch request in flight): at concurrency 50, a queue of cio:batch tasks
+// (~100 KB of message each) would leave ~46 of them in memory, waiting for
+// a slot. The hook holds the cio:batch tasks taken from Redis and not
+// ended yet (kept, or handed to asynq and not yet ended by asynq's own
+// script, see finished) to multiMost: past it, its script takes no
+// cio:batch task (it stops at one at the head of a queue and tries the
+// next), and asynq, told there is no task when no other queue has one,
+// asks again after its poll interval, while the other queues' tasks go on
+// flowing. A task counts until asynq has taken it out of the active list
+// (after its handler returned, whatever the outcome: done, retry,
+// archive, or requeued at shutdown), so the cio:batch tasks active in
+// Redis for this worker never exceed multiMost either. A cio:batch task
+// is recognized by its message, asynq's encoded TaskMessage, whose first
+// field is the type (multiMsgPrefix). Should asynq end a task by a
+// command the hook does not see, a bounded hook finds it no longer leased
+// in Redis (multiCheckEvery) and releases it, so a bound is never stuck.
+const (
+	// multiExtra is how many cio:batch tasks beyond the worker's slots
+	// the hook lets asynq hold: the next ones, ready when a slot frees.
+	multiExtra = 2
+	// multiCheckEvery is how often a bounded hook looks in Redis for the
+	// tasks it holds that have finished without Worker.process.
+	multiCheckEvery = time.Second
+)
+
+// multiMsgPrefix is how asynq's encoded message of a cio:batch task
+// starts: field 1 (type, length-delimited: tag 0x0a), its length, the
+// type (asynq's internal/proto TaskMessage; TestMultiMsgPrefix checks it
+// against a message asynq wrote).
+const multiMsgPrefix = "\x0a" + string(rune(len(tasks.TypeBatch))) + tasks.TypeBatch
+
 // dequeueHook is the go-redis hook described above.
 type dequeueHook struct {
 	queues  []string
@@ -169,6 +220,17 @@ type dequeueHook struct {
 	// (all queues empty), fromKept those answered with a kept task, taken
 	// the tasks the runs took (tests).
 	runs, answered, fromKept, taken int
+	// multiMost bounds the cio:batch tasks held (0: no bound); held maps
+	// those handed to asynq and not ended yet to their queue (the
+	// kept ones are counted in kept); checked is the last look in Redis
+	// for held ones that finished unreleased; multiPeak is the most
+	// cio:batch tasks held at once (tests).
+	multiMost int
+	held      map[string]string
+	checked   time.Time
+	multiPeak int
+	// heldN is len(held), read without h.mu by every command.
+	heldN atomic.Int32
 }
 
 // keptMsg is a prefetched task: its queue, id, message and when taken.
@@ -182,25 +244,27 @@ type queueKeys struct {
 	pending, paused, active, lease, prefix string
 }
 
-func newDequeueHook(weights map[string]int, concurrency int) *dequeueHook {
-	h := &dequeueHook{weights: weights, empty: map[string]bool{}, keys: map[string]*queueKeys{}, most: max(1, min(prefetchMost, concurrency))}
+func newDequeueHook(weights map[string]int, concurrency, multiMost int) *dequeueHook {
+	h := &dequeueHook{weights: weights, empty: map[string]bool{}, keys: map[string]*queueKeys{}, most: max(1, min(prefetchMost, concurrency)),
+		multiMost: max(0, multiMost), held: map[string]string{}}
 	for q := range weights {
 		h.queues = append(h.queues, q)
 		h.keys[q] = &queueKeys{keys.AsynqPending(q), keys.AsynqPaused(q), keys.AsynqActive(q), keys.AsynqLease(q), keys.AsynqTaskPrefix(q)}
 	}
 	n := len(h.queues)
-	h.args.New = func() any { s := make([]any, 0, 5+5*n+1); return &s }
+	h.args.New = func() any { s := make([]any, 0, 7+5*n+1); return &s }
 	return h
 }
 
 // installDequeueHook adds the hook to rdb when it is a single-node client
-// (any number of queues: with one, the hook still prefetches).
-func installDequeueHook(rdb redis.UniversalClient, weights map[string]int, concurrency int) *dequeueHook {
+// (any number of queues: with one, the hook still prefetches), holding at
+// most multiMost cio:batch tasks (0: any number).
+func installDequeueHook(rdb redis.UniversalClient, weights map[string]int, concurrency, multiMost int) *dequeueHook {
 	c, ok := rdb.(*redis.Client)
 	if !ok || len(weights) < 1 {
 		return nil
 	}
-	h := newDequeueHook(weights, concurrency)
+	h := newDequeueHook(weights, concurrency, multiMost)
 	c.AddHook(h)
 	return h
 }
@@ -215,7 +279,12 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		q, lease, ok := h.match(cmd)
 		if !ok {
-			return next(ctx, cmd)
+			if h.heldN.Load() == 0 {
+				return next(ctx, cmd)
+			}
+			err := next(ctx, cmd)
+			h.finished(cmd)
+			return err
 		}
 		c := cmd.(*redis.Cmd)
 		for {
@@ -228,6 +297,10 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			h.kept[0] = keptMsg{}
 			h.kept = h.kept[1:]
 			h.fromKept++
+			multi := isMultiMsg(m.msg)
+			if multi {
+				h.hold(m.id, m.queue) // counted all along, kept or held
+			}
 			h.mu.Unlock()
 			if age := now.Sub(m.at); age > prefetchDrop {
 				// Its lease has expired: put it back in its queue (still
@@ -235,13 +308,20 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 				// retry then finds it gone from the active list), to be
 				// taken again at once instead of a recoverer run later.
 				k := h.keys[m.queue]
-				if err := requeueScript.Run(ctx, nextClient{next}, []string{k.active, k.lease, k.pending}, k.prefix, m.id).Err(); err != nil {
+				err := requeueScript.Run(ctx, nextClient{next}, []string{k.active, k.lease, k.pending}, k.prefix, m.id).Err()
+				if multi {
+					h.releaseMulti(m.id)
+				}
+				if err != nil {
 					h.putBack(m)
 					return err
 				}
 				continue
 			} else if age > prefetchRelease {
 				n, err := releaseScript.Run(ctx, nextClient{next}, []string{h.keys[m.queue].lease}, lease, m.id).Int()
+				if multi && (err != nil || n == 0) {
+					h.releaseMulti(m.id)
+				}
 				if err != nil {
 					h.putBack(m)
 					return err
@@ -268,7 +348,17 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			most = 1
 		}
 		order := h.order(q)
+		multi := h.multiRoom()
+		check := multi == 0 && len(h.held) > 0 && now.Sub(h.checked) >= multiCheckEvery
+		if check {
+			h.checked = now
+		}
 		h.mu.Unlock()
+		if check && h.checkHeld(ctx, next) > 0 {
+			h.mu.Lock()
+			multi = h.multiRoom()
+			h.mu.Unlock()
+		}
 
 		// EVALSHA sha numkeys keys... lease most budget prefixes..., and
 		// EVAL with the source when Redis does not know the script yet
@@ -279,7 +369,7 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			k := h.keys[name]
 			args = append(args, k.pending, k.paused, k.active, k.lease)
 		}
-		args = append(args, lease, most, prefetchBytes)
+		args = append(args, lease, most, prefetchBytes, multi, multiMsgPrefix)
 		for _, name := range order {
 			args = append(args, h.keys[name].prefix)
 		}
@@ -326,17 +416,119 @@ func (h *dequeueHook) keep(v any, order []string) (string, error) {
 		return "", errors.New("worker: dequeue script: unexpected answer")
 	}
 	queue := order[qi-1]
+	firstID, _ := a[1].(string)
 	first, _ := a[2].(string)
 	now := time.Now()
 	h.mu.Lock()
 	h.taken += (len(a) - 1) / 2
+	if isMultiMsg(first) {
+		h.hold(firstID, queue)
+	}
 	for i := 3; i+1 < len(a); i += 2 {
 		id, _ := a[i].(string)
 		msg, _ := a[i+1].(string)
 		h.kept = append(h.kept, keptMsg{queue: queue, id: id, msg: msg, at: now})
 	}
+	h.notePeak()
 	h.mu.Unlock()
 	return first, nil
+}
+
+// isMultiMsg reports whether msg, asynq's encoded task message, is a
+// cio:batch task's.
+func isMultiMsg(msg string) bool { return strings.HasPrefix(msg, multiMsgPrefix) }
+
+// multiRoom returns how many more cio:batch tasks the hook may take (-1:
+// any number). h.mu is held.
+func (h *dequeueHook) multiRoom() int {
+	if h.multiMost <= 0 {
+		return -1
+	}
+	n := len(h.held)
+	for _, m := range h.kept {
+		if isMultiMsg(m.msg) {
+			n++
+		}
+	}
+	return max(0, h.multiMost-n)
+}
+
+// hold records the cio:batch task id of queue as handed to asynq. h.mu is
+// held.
+func (h *dequeueHook) hold(id, queue string) {
+	if h.multiMost > 0 {
+		h.held[id] = queue
+		h.heldN.Store(int32(len(h.held)))
+		h.notePeak()
+	}
+}
+
+// notePeak updates multiPeak. h.mu is held.
+func (h *dequeueHook) notePeak() {
+	if h.multiMost > 0 {
+		h.multiPeak = max(h.multiPeak, h.multiMost-h.multiRoom())
+	}
+}
+
+// releaseMulti tells the hook that task id is no longer asynq's (a no-op
+// for a task it does not hold).
+func (h *dequeueHook) releaseMulti(id string) {
+	h.mu.Lock()
+	delete(h.held, id)
+	h.heldN.Store(int32(len(h.held)))
+	h.mu.Unlock()
+}
+
+// finished releases the held task that cmd, once run, has taken out of
+// its queue's active list: asynq ends every task it dequeued with a
+// script of that queue (done, complete, retry, archive, requeue) whose
+// keys include the active list and whose arguments include the task id.
+func (h *dequeueHook) finished(cmd redis.Cmder) {
+	a := cmd.Args()
+	if len(a) < 4 || len(a) > 24 {
+		return
+	}
+	if name, _ := a[0].(string); !strings.EqualFold(name, "evalsha") && !strings.EqualFold(name, "eval") {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, x := range a[3:] {
+		id, _ := x.(string)
+		q, ok := h.held[id]
+		if !ok {
+			continue
+		}
+		for _, y := range a[3:] {
+			if k, _ := y.(string); k == h.keys[q].active {
+				delete(h.held, id)
+				h.heldN.Store(int32(len(h.held)))
+				return
+			}
+		}
+	}
+}
+
+// checkHeld releases the held tasks no longer leased in Redis (ended by a
+// command finished did not see) and returns how many it released. A Redis error leaves them held, to be checked again.
+func (h *dequeueHook) checkHeld(ctx context.Context, next redis.ProcessHook) int {
+	h.mu.Lock()
+	ids := make([]string, 0, len(h.held))
+	queues := make([]string, 0, len(h.held))
+	for id, q := range h.held {
+		ids = append(ids, id)
+		queues = append(queues, q)
+	}
+	h.mu.Unlock()
+	n := 0
+	for i, id := range ids {
+		cmd := redis.NewFloatCmd(ctx, "zscore", h.keys[queues[i]].lease, id)
+		if err := next(ctx, cmd); err == redis.Nil {
+			h.releaseMulti(id)
+			n++
+		}
+	}
+	return n
 }
 
 // putBack returns m to the head of the kept tasks.

@@ -30,7 +30,7 @@ func newHookRig(t *testing.T, h *harness, weights map[string]int, concurrency in
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: h.db.Client.Options().Addr, DB: h.db.Client.Options().DB})
 	t.Cleanup(func() { rdb.Close() })
-	r := &hookRig{rdb: rdb, hook: installDequeueHook(rdb, weights, concurrency), count: &scriptCounter{}}
+	r := &hookRig{rdb: rdb, hook: installDequeueHook(rdb, weights, concurrency, 0), count: &scriptCounter{}}
 	rdb.AddHook(r.count)
 	return r
 }

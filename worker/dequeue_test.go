@@ -112,7 +112,7 @@ func TestDequeueHookKeepsAsynqSemantics(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: h.db.Client.Options().Addr, DB: h.db.Client.Options().DB})
 	defer rdb.Close()
 	weights := map[string]int{"qa": 1, "qb": 1, "qc": 1}
-	hook := installDequeueHook(rdb, weights, 10)
+	hook := installDequeueHook(rdb, weights, 10, 0)
 	var count scriptCounter
 	rdb.AddHook(&count)
 	dequeue := func(q string) (string, error) {
@@ -167,7 +167,7 @@ func TestDequeueHookKeepsAsynqSemantics(t *testing.T) {
 // TestDequeueOrderWeighted: after asynq's pick, the other queues are tried
 // in a weighted random order.
 func TestDequeueOrderWeighted(t *testing.T) {
-	h := newDequeueHook(map[string]int{"critical": 6, "default": 3, "bulk": 1}, 10)
+	h := newDequeueHook(map[string]int{"critical": 6, "default": 3, "bulk": 1}, 10, 0)
 	second := map[string]int{}
 	for i := 0; i < 4000; i++ {
 		o := h.order("bulk")

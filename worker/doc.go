@@ -62,7 +62,11 @@
 // (its progress record, keys.BatchProgress); an operation in a batch whose
 // failure names none is sent alone from then on; one too large for a batch
 // item goes alone at once; once the task's budget and window are used up,
-// the operations left are dead-lettered one by one as exhausted.
+// the operations left are dead-lettered one by one as exhausted. A few
+// cio:batch tasks are delivered at once (one per batch request in flight);
+// the dequeue hook lets asynq hold only two more than that, whatever the
+// concurrency (dequeue.go), so a queue of them does not fill the worker's
+// memory with payloads waiting for a slot.
 //
 // Retried (the task stays in Redis):
 //   - 408, 5xx, network errors and timeouts: exponential backoff with full

@@ -358,10 +358,11 @@ func New(cfg Config) (*Worker, error) {
 	}
 	logical := cfg.Queues
 	cfg.Queues = shardQueues(rc, logical, cfg.Shards, cfg.Logger)
-	dq := installDequeueHook(rc, cfg.Queues, cfg.Concurrency)
+	slots := multiTasksAtOnce(cfg.Batching.MaxInFlight)
+	dq := installDequeueHook(rc, cfg.Queues, cfg.Concurrency, slots+multiExtra)
 	*w = Worker{
 		dequeue:   dq,
-		multiSem:  make(chan struct{}, multiTasksAtOnce(cfg.Batching.MaxInFlight)),
+		multiSem:  make(chan struct{}, slots),
 		cfg:       cfg,
 		logical:   logical,
 		tracer:    w.tracer,
