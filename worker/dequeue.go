@@ -187,6 +187,13 @@ const (
 	// multiCheckEvery is how often a bounded hook looks in Redis for the
 	// tasks it holds that have finished without Worker.process.
 	multiCheckEvery = time.Second
+	// multiWait is how long a dequeue that found nothing to take because
+	// of the bound waits for a held task to end before it answers "no
+	// task": when one ends within it, the dequeue runs again at once, so
+	// the next cio:batch task starts without asynq's idle sleep (10 to
+	// 30 ms at the default poll interval) in between. A task of another
+	// queue enqueued meanwhile waits at most that long more.
+	multiWait = 20 * time.Millisecond
 )
 
 // multiMsgPrefix is how asynq's encoded message of a cio:batch task
@@ -231,6 +238,8 @@ type dequeueHook struct {
 	multiPeak int
 	// heldN is len(held), read without h.mu by every command.
 	heldN atomic.Int32
+	// freed is signalled when a held task ends (see multiWait).
+	freed chan struct{}
 }
 
 // keptMsg is a prefetched task: its queue, id, message and when taken.
@@ -246,7 +255,7 @@ type queueKeys struct {
 
 func newDequeueHook(weights map[string]int, concurrency, multiMost int) *dequeueHook {
 	h := &dequeueHook{weights: weights, empty: map[string]bool{}, keys: map[string]*queueKeys{}, most: max(1, min(prefetchMost, concurrency)),
-		multiMost: max(0, multiMost), held: map[string]string{}}
+		multiMost: max(0, multiMost), held: map[string]string{}, freed: make(chan struct{}, 1)}
 	for q := range weights {
 		h.queues = append(h.queues, q)
 		h.keys[q] = &queueKeys{keys.AsynqPending(q), keys.AsynqPaused(q), keys.AsynqActive(q), keys.AsynqLease(q), keys.AsynqTaskPrefix(q)}
@@ -276,7 +285,8 @@ func (h *dequeueHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 }
 
 func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
+	var hook redis.ProcessHook
+	hook = func(ctx context.Context, cmd redis.Cmder) error {
 		q, lease, ok := h.match(cmd)
 		if !ok {
 			if h.heldN.Load() == 0 {
@@ -383,6 +393,10 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		clear(args)
 		*ap = args[:0]
 		h.args.Put(ap)
+		if err == redis.Nil && multi == 0 && h.awaitFreed(ctx) {
+			// Bounded, and a held task has just ended: again.
+			return hook(ctx, cmd)
+		}
 		if err == redis.Nil {
 			h.mu.Lock()
 			for _, name := range order[1:] {
@@ -404,6 +418,29 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		c.SetVal(first)
 		return nil
+	}
+	return hook
+}
+
+// awaitFreed waits up to multiWait for a held cio:batch task to end and
+// reports whether one did.
+func (h *dequeueHook) awaitFreed(ctx context.Context) bool {
+	t := time.NewTimer(multiWait)
+	defer t.Stop()
+	select {
+	case <-h.freed:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// signalFreed wakes a dequeue waiting in awaitFreed. h.mu is held.
+func (h *dequeueHook) signalFreed() {
+	select {
+	case h.freed <- struct{}{}:
+	default:
 	}
 }
 
@@ -474,8 +511,11 @@ func (h *dequeueHook) notePeak() {
 // for a task it does not hold).
 func (h *dequeueHook) releaseMulti(id string) {
 	h.mu.Lock()
-	delete(h.held, id)
-	h.heldN.Store(int32(len(h.held)))
+	if _, ok := h.held[id]; ok {
+		delete(h.held, id)
+		h.heldN.Store(int32(len(h.held)))
+		h.signalFreed()
+	}
 	h.mu.Unlock()
 }
 
@@ -503,6 +543,7 @@ func (h *dequeueHook) finished(cmd redis.Cmder) {
 			if k, _ := y.(string); k == h.keys[q].active {
 				delete(h.held, id)
 				h.heldN.Store(int32(len(h.held)))
+				h.signalFreed()
 				return
 			}
 		}
