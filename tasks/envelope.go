@@ -240,8 +240,10 @@ func marshalPooled(p Payload) (*encBuf, []byte, error) {
 	}
 	eb := encBufs.Get().(*encBuf)
 	eb.buf.Reset()
-	if eb.fast.Encode(p) != nil {
-		// encoding/json says why (the same bytes when it encodes it).
+	if !fastEncode(eb.fast, p) {
+		// encoding/json says why (the same bytes when it encodes it); a
+		// fresh go-json encoder for the next payload.
+		eb.fast = gojson.NewEncoder(&eb.buf)
 		eb.buf.Reset()
 		if err := eb.enc.Encode(p); err != nil {
 			eb.release()

@@ -24,7 +24,7 @@ import (
 // unmarshalPayload decodes b into a new payload of spec's type (see above).
 func unmarshalPayload(spec Spec, b []byte) (Payload, error) {
 	p := spec.New()
-	if gojson.Unmarshal(b, p) == nil {
+	if fastUnmarshal(b, p) {
 		return p, nil
 	}
 	p = spec.New()
@@ -32,4 +32,27 @@ func unmarshalPayload(spec Spec, b []byte) (Payload, error) {
 		return p, err
 	}
 	return p, nil
+}
+
+// fastUnmarshal decodes b into v with go-json and reports whether it did.
+// A panic in go-json (none is known; a malformed task must never crash a
+// worker) counts as a refusal: encoding/json decodes b again.
+func fastUnmarshal(b []byte, v any) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return gojson.Unmarshal(b, v) == nil
+}
+
+// fastEncode encodes v with go-json's enc and reports whether it did; a
+// panic counts as a refusal, as in fastUnmarshal.
+func fastEncode(enc *gojson.Encoder, v any) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return enc.Encode(v) == nil
 }

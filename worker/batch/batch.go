@@ -223,10 +223,22 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // they are the same bytes); encoding/json encodes what it refuses, so
 // that the error is encoding/json's.
 func encode(op *customerio.Operation) (json.RawMessage, error) {
-	if b, err := gojson.MarshalWithOption(op, gojson.DisableHTMLEscape()); err == nil {
+	if b, ok := fastEncode(op); ok {
 		return b, nil
 	}
 	return encodeStd(op)
+}
+
+// fastEncode is encode with go-json; a panic in it (none is known) counts
+// as a refusal, so that encoding/json encodes op instead.
+func fastEncode(op *customerio.Operation) (b []byte, ok bool) {
+	defer func() {
+		if recover() != nil {
+			b, ok = nil, false
+		}
+	}()
+	b, err := gojson.MarshalWithOption(op, gojson.DisableHTMLEscape())
+	return b, err == nil
 }
 
 // encodeStd is encode with encoding/json.
