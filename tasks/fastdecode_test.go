@@ -133,3 +133,22 @@ func FuzzFastEncode(f *testing.F) {
 		}
 	})
 }
+
+// panicky panics in go-json's hands (its methods are called by both
+// libraries; here they stand in for a go-json bug).
+type panicky struct{}
+
+func (*panicky) UnmarshalJSON([]byte) error { panic("boom") }
+func (panicky) MarshalJSON() ([]byte, error) { panic("boom") }
+
+// TestFastPathPanicIsARefusal checks that a panic inside go-json is
+// recovered as a refusal, so the caller falls back to encoding/json.
+func TestFastPathPanicIsARefusal(t *testing.T) {
+	if fastUnmarshal([]byte(`{}`), &panicky{}) {
+		t.Error("fastUnmarshal: a panic reported as success")
+	}
+	var buf bytes.Buffer
+	if fastEncode(gojson.NewEncoder(&buf), panicky{}) {
+		t.Error("fastEncode: a panic reported as success")
+	}
+}

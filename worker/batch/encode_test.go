@@ -90,3 +90,17 @@ func TestEncodeUnsupported(t *testing.T) {
 		}
 	}
 }
+
+// panicky's MarshalJSON panics, standing in for a go-json bug.
+type panicky struct{}
+
+func (panicky) MarshalJSON() ([]byte, error) { panic("boom") }
+
+// TestEncodePanicIsARefusal checks that a panic inside go-json is
+// recovered as a refusal (encode then falls back to encoding/json).
+func TestEncodePanicIsARefusal(t *testing.T) {
+	op := customerio.Operation{Type: "person", Action: "identify", Attributes: map[string]any{"v": panicky{}}}
+	if b, ok := fastEncode(&op); ok {
+		t.Errorf("fastEncode: a panic reported as success (%s)", b)
+	}
+}
