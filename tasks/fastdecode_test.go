@@ -138,7 +138,7 @@ func FuzzFastEncode(f *testing.F) {
 // libraries; here they stand in for a go-json bug).
 type panicky struct{}
 
-func (*panicky) UnmarshalJSON([]byte) error { panic("boom") }
+func (*panicky) UnmarshalJSON([]byte) error  { panic("boom") }
 func (panicky) MarshalJSON() ([]byte, error) { panic("boom") }
 
 // TestFastPathPanicIsARefusal checks that a panic inside go-json is
