@@ -17,6 +17,7 @@ import (
 
 	"github.com/cioq/cioq/contracts"
 	"github.com/cioq/cioq/customerio"
+	"github.com/cioq/cioq/internal/redisconf"
 	"github.com/cioq/cioq/status"
 	"github.com/cioq/cioq/tasks"
 	"github.com/cioq/cioq/worker/batch"
@@ -35,6 +36,10 @@ const (
 	DefaultAuthLogInterval    = time.Minute
 	DefaultStuckCheckInterval = time.Minute
 )
+
+// redisBufferSize is the read and write buffer of each of the worker's
+// Redis connections.
+const redisBufferSize = 4 << 10
 
 // DefaultQueues are the queue weights used when Config.Queues is nil.
 func DefaultQueues() map[string]int {
@@ -344,8 +349,10 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
+	// 4 KiB connection buffers instead of go-redis's 32 KiB (see
+	// redisconf.ClientWithBufferSize): the worker's memory, not its speed.
+	rc, err := redisconf.ClientWithBufferSize(redisOpt, redisBufferSize)
+	if err != nil {
 		return nil, errors.New("worker: Config.Redis does not make a go-redis client")
 	}
 	if err := installAcks(rc, acks); err != nil {

@@ -338,3 +338,42 @@ func ReadTimeoutAtLeast(opt asynq.RedisConnOpt, d time.Duration) asynq.RedisConn
 	}
 	return opt
 }
+
+// ClientWithBufferSize is opt.MakeRedisClient with read and write buffers
+// of size bytes per connection instead of go-redis's 32 KiB each. asynq's
+// connection options (single node, Sentinel, Cluster) do not carry buffer
+// sizes, so their clients are built here with the same fields asynq's
+// MakeRedisClient copies (TestClientWithBufferSize checks every field of
+// the options is carried over); any other RedisConnOpt makes its client
+// itself. A worker's commands and replies are small except the task
+// messages it fetches, which a small buffer reads straight through, so at
+// concurrency 50 (about 20 connections) 4 KiB buffers keep 1.2 MiB less
+// resident at no measurable cost in CPU.
+func ClientWithBufferSize(opt asynq.RedisConnOpt, size int) (redis.UniversalClient, error) {
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		return redis.NewClient(&redis.Options{
+			Network: o.Network, Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			PoolSize: o.PoolSize, TLSConfig: o.TLSConfig,
+			ReadBufferSize: size, WriteBufferSize: size,
+		}), nil
+	case asynq.RedisFailoverClientOpt:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: o.MasterName, SentinelAddrs: o.SentinelAddrs,
+			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
+			Username: o.Username, Password: o.Password, DB: o.DB,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			PoolSize: o.PoolSize, TLSConfig: o.TLSConfig,
+			ReadBufferSize: size, WriteBufferSize: size,
+		}), nil
+	case asynq.RedisClusterClientOpt:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: o.Addrs, MaxRedirects: o.MaxRedirects, Username: o.Username, Password: o.Password,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			TLSConfig:      o.TLSConfig,
+			ReadBufferSize: size, WriteBufferSize: size,
+		}), nil
+	}
+	return UniversalClient(opt)
+}
