@@ -166,6 +166,9 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		if env.sb != nil {
 			o.AdvanceSandboxClock = env.clock.advance
 		}
+		if err := demo.ForgetVisitor(ctx, rdb); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
 		err := demo.Run(ctx, o)
 		if err != nil {
 			svc.stop()
@@ -205,6 +208,11 @@ func runDemoOutbox(ctx context.Context, a *app, out io.Writer, log *slog.Logger,
 	if u == "" {
 		fmt.Fprintf(out, "\nTransactional outbox: not shown (set %s to a PostgreSQL database; `make run` starts one).\n", envOutboxURL)
 		return nil
+	}
+	// The table first: a relay started before it would warn until it
+	// exists.
+	if err := demo.MigrateOutbox(ctx, u, timeout); err != nil {
+		return err
 	}
 	rfs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	rel, err := newRelay(rfs, addRelayFlags(rfs), a.getenv, u, rdb, popts, log, prometheus.NewRegistry())

@@ -34,6 +34,19 @@ type OutboxOptions struct {
 	Timeout time.Duration
 }
 
+// MigrateOutbox creates the outbox table in the demo's database (as
+// RunOutbox does first), so that a relay started after it finds its table.
+func MigrateOutbox(ctx context.Context, postgres string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, postgres)
+	if err != nil {
+		return fmt.Errorf("outbox demo: connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	return outbox.Migrate(ctx, conn, "")
+}
+
 // RunOutbox shows the transactional outbox: an order saved and its
 // confirmation email enqueued in one PostgreSQL transaction (delivered once
 // the relay moved it into Redis), then an order whose transaction rolls

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cioq/cioq/customerio"
 	"github.com/cioq/cioq/customerio/sandbox"
+	"github.com/cioq/cioq/internal/keys"
 	"github.com/cioq/cioq/producer"
 	"github.com/cioq/cioq/tasks"
 )
@@ -410,4 +413,14 @@ func mergedEvents(s *sandbox.Server) int {
 		}
 	}
 	return n
+}
+
+// ForgetVisitor removes what an earlier run of the demo left in rdb about
+// its anonymous visitor: the record of the signup that merged it into
+// user-1004 (keys.AnonymousMerge). With it, this run's "anonymous page
+// views" would go out as user-1004's events, as a late anonymous event
+// does, and the scenario would find no anonymous events (a second `make
+// run` on the same Redis reported it MISSING).
+func ForgetVisitor(ctx context.Context, rdb redis.UniversalClient) error {
+	return rdb.Del(ctx, keys.AnonymousMerge("", anonID)).Err()
 }
