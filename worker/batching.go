@@ -148,22 +148,26 @@ func (w *Worker) sendBatch(ctx context.Context, ws string, ops []customerio.Oper
 	return res, err
 }
 
-// batchOperations returns the Track v2 operations that deliver t in
-// batches: for an object upsert or a relationship its Operations (one, or
-// several when its attributes are too large for one batch item), for the
-// other batchable types its one Operation. ok is false for a type with no
-// v2 operation; err is the payload's refusal to be split (which Validate
-// would have refused at enqueue).
-func batchOperations(t *Task) (ops []customerio.Operation, ok bool, err error) {
+// appendBatchOperations appends to dst the Track v2 operations that
+// deliver t in batches: for an object upsert or a relationship its
+// Operations (one, or several when its attributes are too large for one
+// batch item), for the other batchable types its one Operation. ok is
+// false for a type with no v2 operation; err is the payload's refusal to
+// be split (which Validate would have refused at enqueue). dst is returned
+// as it was unless ok.
+func appendBatchOperations(dst []customerio.Operation, t *Task) (ops []customerio.Operation, ok bool, err error) {
 	if sp, is := t.Payload.(splitPayload); is {
-		ops, err = sp.Operations()
-		return ops, err == nil, err
+		its, err := sp.Operations()
+		if err != nil {
+			return dst, false, err
+		}
+		return append(dst, its...), true, nil
 	}
 	op, ok := Operation(t)
 	if !ok {
-		return nil, false, nil
+		return dst, false, nil
 	}
-	return []customerio.Operation{op}, true, nil
+	return append(dst, op), true, nil
 }
 
 // deliverBatched hands t's operations to its workspace's Batcher and waits

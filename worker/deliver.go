@@ -51,7 +51,7 @@ func (w *Worker) deliver(ctx context.Context, at *asynq.Task) error {
 	if w.batchTypes[t.Type] && w.deliversAlone(ctx, t) {
 		w.log.Debug("delivering on its own: an earlier batch failed without naming its operation", "type", t.Type, "task_id", t.ID, "queue", t.Queue)
 	} else if w.batchTypes[t.Type] {
-		ops, ok, err := batchOperations(t)
+		ops, ok, err := appendBatchOperations(nil, t)
 		if err != nil {
 			return err
 		}

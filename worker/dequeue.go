@@ -512,11 +512,17 @@ func (h *dequeueHook) notePeak() {
 func (h *dequeueHook) releaseMulti(id string) {
 	h.mu.Lock()
 	if _, ok := h.held[id]; ok {
-		delete(h.held, id)
-		h.heldN.Store(int32(len(h.held)))
-		h.signalFreed()
+		h.unhold(id)
 	}
 	h.mu.Unlock()
+}
+
+// unhold forgets held task id and wakes a dequeue waiting for one to end.
+// h.mu is held.
+func (h *dequeueHook) unhold(id string) {
+	delete(h.held, id)
+	h.heldN.Store(int32(len(h.held)))
+	h.signalFreed()
 }
 
 // finished releases the held task that cmd, once run, has taken out of
@@ -541,9 +547,7 @@ func (h *dequeueHook) finished(cmd redis.Cmder) {
 		}
 		for _, y := range a[3:] {
 			if k, _ := y.(string); k == h.keys[q].active {
-				delete(h.held, id)
-				h.heldN.Store(int32(len(h.held)))
-				h.signalFreed()
+				h.unhold(id)
 				return
 			}
 		}
@@ -551,7 +555,8 @@ func (h *dequeueHook) finished(cmd redis.Cmder) {
 }
 
 // checkHeld releases the held tasks no longer leased in Redis (ended by a
-// command finished did not see) and returns how many it released. A Redis error leaves them held, to be checked again.
+// command finished did not see) and returns how many it released. A Redis
+// error leaves them held, to be checked again.
 func (h *dequeueHook) checkHeld(ctx context.Context, next redis.ProcessHook) int {
 	h.mu.Lock()
 	ids := make([]string, 0, len(h.held))

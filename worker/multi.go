@@ -361,25 +361,15 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 			alone = append(alone, mi)
 			continue
 		}
-		if _, split := mi.task.Payload.(splitPayload); !split {
-			// One operation (batchOperations without its slice).
-			if op, ok := Operation(mi.task); ok {
-				spans = append(spans, span{mi, len(ops), len(ops) + 1})
-				ops = append(ops, op)
-			} else {
-				alone = append(alone, mi)
-			}
-			continue
-		}
-		its, ok, err := batchOperations(mi.task)
+		more, ok, err := appendBatchOperations(ops, mi.task)
 		switch {
 		case err != nil:
 			mi.err = err
 		case !ok:
 			alone = append(alone, mi)
 		default:
-			spans = append(spans, span{mi, len(ops), len(ops) + len(its)})
-			ops = append(ops, its...)
+			spans = append(spans, span{mi, len(ops), len(more)})
+			ops = more
 		}
 	}
 	if len(ops) > 0 {

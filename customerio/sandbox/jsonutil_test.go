@@ -12,7 +12,7 @@ import (
 )
 
 // refDecodeValue is decodeValue as it was (encoding/json's Decoder with
-// UseNumber, then refNormalize): the reference the one-pass parser must
+// UseNumber, then normalize): the reference the one-pass parser must
 // match.
 func refDecodeValue(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -24,27 +24,7 @@ func refDecodeValue(b []byte) (any, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("request body is not valid JSON")
 	}
-	return refNormalize(v), nil
-}
-
-func refNormalize(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = refNormalize(e)
-		}
-	case []any:
-		for i := range x {
-			x[i] = refNormalize(x[i])
-		}
-	}
-	return v
+	return normalize(v), nil // normalize is unchanged
 }
 
 // refV2Envelope is v2Batch's envelope decoding as it was.

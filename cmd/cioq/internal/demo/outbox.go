@@ -34,8 +34,9 @@ type OutboxOptions struct {
 	Timeout time.Duration
 }
 
-// MigrateOutbox creates the outbox table in the demo's database (as
-// RunOutbox does first), so that a relay started after it finds its table.
+// MigrateOutbox creates the outbox table in the demo's database; call it
+// before starting the relay RunOutbox is given, so the relay finds its
+// table.
 func MigrateOutbox(ctx context.Context, postgres string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -50,7 +51,8 @@ func MigrateOutbox(ctx context.Context, postgres string, timeout time.Duration) 
 // RunOutbox shows the transactional outbox: an order saved and its
 // confirmation email enqueued in one PostgreSQL transaction (delivered once
 // the relay moved it into Redis), then an order whose transaction rolls
-// back (payment declined) and whose confirmation is never sent.
+// back (payment declined) and whose confirmation is never sent. The
+// outbox table exists already (MigrateOutbox).
 func RunOutbox(ctx context.Context, o OutboxOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -59,9 +61,6 @@ func RunOutbox(ctx context.Context, o OutboxOptions) error {
 		return fmt.Errorf("outbox demo: connect: %w", err)
 	}
 	defer conn.Close(context.Background())
-	if err := outbox.Migrate(ctx, conn, ""); err != nil {
-		return err
-	}
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS public.demo_orders (id text PRIMARY KEY, total numeric NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return fmt.Errorf("outbox demo: %w", err)
 	}
