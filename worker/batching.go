@@ -116,8 +116,8 @@ func (w *Worker) batcher(ws string) *batch.Batcher {
 		return b
 	}
 	bc := w.cfg.Batching
-	b := batch.NewEncoded(func(ctx context.Context, ops []customerio.Operation, encoded []json.RawMessage) (customerio.BatchResult, error) {
-		return w.sendBatch(ctx, ws, ops, encoded)
+	b := batch.NewRaw(func(ctx context.Context, encoded []json.RawMessage) (customerio.BatchResult, error) {
+		return w.sendBatch(ctx, ws, encoded)
 	}, batch.Config{Linger: bc.Linger, MaxOps: bc.MaxOps, MaxInFlight: bc.MaxInFlight, Logger: w.log})
 	w.batchers[ws] = b
 	return b
@@ -126,9 +126,9 @@ func (w *Worker) batcher(ws string) *batch.Batcher {
 // sendBatch is the Batchers' send: one rate-limit slot of the workspace's
 // Track API per request, then POST /api/v2/batch of the operations as the
 // Batcher encoded (and validated) them.
-func (w *Worker) sendBatch(ctx context.Context, ws string, ops []customerio.Operation, encoded []json.RawMessage) (customerio.BatchResult, error) {
+func (w *Worker) sendBatch(ctx context.Context, ws string, encoded []json.RawMessage) (customerio.BatchResult, error) {
 	if h := w.batchHook; h != nil {
-		h(ops)
+		h(encoded)
 	}
 	c := w.client(ws)
 	if c == nil {

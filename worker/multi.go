@@ -129,6 +129,32 @@ type multiItem struct {
 	err  error
 }
 
+// decodeValid decodes operation it of a cio:batch task and validates it.
+func decodeValid(it tasks.BatchItem) (tasks.Payload, error) {
+	p, err := tasks.DecodeItem(it)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid payload: %w", err)
+	}
+	return p, nil
+}
+
+// payload returns the operation's decoded payload (mi.task.Payload),
+// decoding it again if sendItems let it go once its operation was built.
+func (mi *multiItem) payload() (tasks.Payload, error) {
+	if mi.task.Payload != nil {
+		return mi.task.Payload, nil
+	}
+	p, err := decodeValid(mi.item)
+	if err != nil {
+		return nil, err
+	}
+	mi.task.Payload = p
+	return p, nil
+}
+
 // errDeferred is the fate of an operation held back behind an earlier
 // operation on the same person that is retried.
 var errDeferred = errors.New("held back behind an earlier operation on the same person")
@@ -162,12 +188,7 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 		mi := &store[i]
 		*mi = multiItem{index: i, item: it, alone: prog.alone.has(i)}
 		all = append(all, mi)
-		p, derr := tasks.DecodeItem(it)
-		if derr == nil {
-			if verr := p.Validate(); verr != nil {
-				derr = fmt.Errorf("invalid payload: %w", verr)
-			}
-		}
+		p, derr := decodeValid(it)
 		if derr != nil {
 			mi.invalid = derr
 			continue
@@ -370,6 +391,10 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 		default:
 			spans = append(spans, span{mi, len(ops), len(more)})
 			ops = more
+			// Its operation holds what it needs until the Batcher encodes
+			// it; the decoded payload is not kept while the request is in
+			// flight (payload decodes it again if it is needed).
+			mi.task.Payload = nil
 		}
 	}
 	if len(ops) > 0 {
@@ -396,6 +421,10 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 			}
 			if errors.Is(err, batch.ErrTooLarge) {
 				// Too large for a batch item: alone, through Track v1.
+				if _, perr := s.mi.payload(); perr != nil {
+					s.mi.err = perr
+					continue
+				}
 				alone = append(alone, s.mi)
 				continue
 			}
@@ -530,7 +559,11 @@ func itemPayload(t *Task, mi *multiItem) (json.RawMessage, error) {
 	if mi.task == nil {
 		return raw, nil
 	}
-	d, ok := mi.task.Payload.(tasks.Deduplicated)
+	p, err := mi.payload()
+	if err != nil {
+		return raw, nil
+	}
+	d, ok := p.(tasks.Deduplicated)
 	if !ok || d.EventID() != "" {
 		return raw, nil
 	}

@@ -187,7 +187,7 @@ func TestBatchTaskTransientRetriesOnlyWhatWasNotAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sent atomic.Int32
-	w.batchHook = func([]customerio.Operation) {
+	w.batchHook = func([]json.RawMessage) {
 		if sent.Add(1) == 2 {
 			h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, PathPrefix: "/api/v2/batch", Times: 1})
 		}

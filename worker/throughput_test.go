@@ -213,7 +213,7 @@ func TestBatchPanicIsRecoveredAndTasksRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	w.batchHook = func([]customerio.Operation) { once.Do(func() { panic("boom in the batch path") }) }
+	w.batchHook = func([]json.RawMessage) { once.Do(func() { panic("boom in the batch path") }) }
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -265,7 +266,7 @@ type Worker struct {
 	// multiSem bounds the cio:batch tasks delivered at once (multi.go).
 	multiSem chan struct{}
 	// batchHook, when set (tests), runs in every batch request before it is sent.
-	batchHook func([]customerio.Operation)
+	batchHook func(encoded []json.RawMessage)
 	// returned, when set (tests), runs as each attempt's handler returns.
 	returned func(t *Task, err error)
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,10 +27,14 @@ import (
 type SendFunc func(ctx context.Context, ops []customerio.Operation) (customerio.BatchResult, error)
 
 // EncodedSendFunc is SendFunc that also gets each operation's JSON, as the
-// Batcher encoded it to measure it (encoded[i] is ops[i]): the worker
-// passes (*customerio.Client).BatchEncoded, so an operation is encoded
-// once.
+// Batcher encoded it to measure it (encoded[i] is ops[i]), so that an
+// operation is encoded once.
 type EncodedSendFunc func(ctx context.Context, ops []customerio.Operation, encoded []json.RawMessage) (customerio.BatchResult, error)
+
+// RawSendFunc sends the operations of one batch request as the Batcher
+// encoded them (encoded[i] is the i-th operation's JSON): the worker
+// passes (*customerio.Client).BatchEncoded.
+type RawSendFunc func(ctx context.Context, encoded []json.RawMessage) (customerio.BatchResult, error)
 
 // Config tunes a Batcher. The zero value of every field is its default.
 type Config struct {
@@ -129,6 +134,10 @@ const envelope = len(`{"batch":[]}`)
 type Batcher struct {
 	send EncodedSendFunc
 	cfg  Config
+	// keepOps: send needs the operations, not only their JSON (New,
+	// NewEncoded); a NewRaw Batcher holds only the JSON of the operations
+	// waiting and in flight.
+	keepOps bool
 
 	in        chan []*item
 	sendq     chan *pending
@@ -147,10 +156,10 @@ const (
 )
 
 type item struct {
-	op    customerio.Operation
-	span  trace.SpanContext // the caller's (Do's ctx), invalid without one
-	enc   json.RawMessage   // op's encoding
-	size  int               // len(enc)
+	op    *customerio.Operation // nil unless keepOps
+	span  trace.SpanContext     // the caller's (Do's ctx), invalid without one
+	enc   json.RawMessage       // op's encoding
+	size  int                   // len(enc)
 	state atomic.Int32
 	err   error
 	fin   atomic.Bool // err is set
@@ -189,8 +198,24 @@ func New(send SendFunc, cfg Config) *Batcher {
 
 // NewEncoded is New with a send that also gets the operations' JSON.
 func NewEncoded(send EncodedSendFunc, cfg Config) *Batcher {
+	return start(send, cfg, true)
+}
+
+// NewRaw is New with a send that gets only the operations' JSON: the
+// Batcher keeps nothing else of an operation once it is encoded, so the
+// values it was made of (attribute maps, the payload it came from) are
+// free while it waits for its request and its answer.
+func NewRaw(send RawSendFunc, cfg Config) *Batcher {
+	return start(func(ctx context.Context, _ []customerio.Operation, encoded []json.RawMessage) (customerio.BatchResult, error) {
+		return send(ctx, encoded)
+	}, cfg, false)
+}
+
+// start starts a Batcher.
+func start(send EncodedSendFunc, cfg Config, keepOps bool) *Batcher {
 	b := &Batcher{
 		send:    send,
+		keepOps: keepOps,
 		cfg:     cfg.withDefaults(),
 		in:      make(chan []*item),
 		sendq:   make(chan *pending),
@@ -261,7 +286,7 @@ func (b *Batcher) Do(ctx context.Context, op customerio.Operation) error {
 		return err
 	}
 	it := new(item)
-	if err := b.prepare(op, it); err != nil {
+	if err := b.prepare(&op, it); err != nil {
 		return err
 	}
 	it.span = trace.SpanContextFromContext(ctx)
@@ -291,9 +316,16 @@ func (b *Batcher) DoAll(ctx context.Context, ops []customerio.Operation) []error
 	items := make([]*item, 0, len(ops))
 	index := make([]int, 0, len(ops))
 	span := trace.SpanContextFromContext(ctx)
+	var kept []customerio.Operation
+	if b.keepOps {
+		// The caller may reuse ops once DoAll returns, which it does
+		// before an abandoned operation is sent.
+		kept = slices.Clone(ops)
+		ops = kept
+	}
 	for i := range ops {
 		it := &all[i]
-		if err := b.prepare(ops[i], it); err != nil {
+		if err := b.prepare(&ops[i], it); err != nil {
 			errs[i] = err
 			continue
 		}
@@ -319,8 +351,8 @@ func (b *Batcher) DoAll(ctx context.Context, ops []customerio.Operation) []error
 }
 
 // prepare checks op (encoding, size, Validate) and makes it into item it.
-func (b *Batcher) prepare(op customerio.Operation, it *item) error {
-	enc, err := encode(&op)
+func (b *Batcher) prepare(op *customerio.Operation, it *item) error {
+	enc, err := encode(op)
 	size := len(enc)
 	if err != nil {
 		b.rejected.Add(1)
@@ -336,11 +368,14 @@ func (b *Batcher) prepare(op customerio.Operation, it *item) error {
 		return &tooLargeError{&customerio.ValidationError{Field: "operation",
 			Reason: "does not fit a batch of " + strconv.Itoa(b.cfg.MaxBytes) + " bytes"}}
 	}
-	if err := b.cfg.Validate(op); err != nil {
+	if err := b.cfg.Validate(*op); err != nil {
 		b.rejected.Add(1)
 		return err
 	}
-	it.op, it.enc, it.size = op, enc, size
+	it.enc, it.size = enc, size
+	if b.keepOps {
+		it.op = op
+	}
 	return nil
 }
 
@@ -445,20 +480,25 @@ func (b *Batcher) fits(p *pending, it *item) bool {
 // flush sends one batch and delivers each item's fate.
 func (b *Batcher) flush(p *pending) {
 	live := p.items[:0]
-	ops := make([]customerio.Operation, 0, len(p.items))
+	var ops []customerio.Operation
+	if b.keepOps {
+		ops = make([]customerio.Operation, 0, len(p.items))
+	}
 	encs := make([]json.RawMessage, 0, len(p.items))
 	for _, it := range p.items {
 		if it.state.CompareAndSwap(queued, sent) {
 			live = append(live, it)
-			ops = append(ops, it.op)
+			if b.keepOps {
+				ops = append(ops, *it.op)
+			}
 			encs = append(encs, it.enc)
 		}
 	}
-	if len(ops) == 0 {
+	if len(encs) == 0 {
 		return
 	}
 	b.batches.Add(1)
-	b.ops.Add(int64(len(ops)))
+	b.ops.Add(int64(len(encs)))
 	ctx, cancel := context.WithTimeout(withSpans(context.Background(), live), b.cfg.Timeout)
 	res, err := b.call(ctx, ops, encs)
 	cancel()
@@ -543,7 +583,7 @@ func (b *Batcher) call(ctx context.Context, ops []customerio.Operation, encs []j
 		if r := recover(); r != nil {
 			b.panics.Add(1)
 			b.cfg.Logger.Error("batch: send panicked; failing its operations as transient",
-				"ops", len(ops), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				"ops", len(encs), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			res = customerio.BatchResult{}
 			err = &customerio.APIError{API: customerio.APITrack, Operation: "batch",
 				Class: customerio.ClassTransient, Err: ErrSendPanicked}

@@ -579,3 +579,38 @@ func BenchmarkDo(b *testing.B) {
 		})
 	}
 }
+
+// TestRawSendsTheClientsBytes: a NewRaw Batcher hands its send the
+// operations' JSON, byte for byte what the client would encode, in the
+// order they were submitted, each fate as with New.
+func TestRawSendsTheClientsBytes(t *testing.T) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	b := batch.NewRaw(func(_ context.Context, encoded []json.RawMessage) (customerio.BatchResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var buf bytes.Buffer
+		buf.WriteString(`{"batch":[`)
+		for i, e := range encoded {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.Write(e)
+		}
+		buf.WriteString(`]}`)
+		bodies = append(bodies, buf.Bytes())
+		return customerio.BatchResult{Errors: []customerio.BatchItemError{{BatchIndex: 2, Reason: "invalid", Message: "no"}}}, nil
+	}, batch.Config{Linger: time.Hour, MaxOps: 5})
+	defer b.Close()
+	ops := names(5)
+	ops[1].Attributes = map[string]any{"plan": "pro", "html": "<b>&</b>"}
+	errs := b.DoAll(context.Background(), ops)
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Errorf("op %d: %v", i, err)
+		}
+	}
+	if len(bodies) != 1 || !bytes.Equal(bodies[0], body(t, ops)) {
+		t.Fatalf("sent %q, want one request %q", bodies, body(t, ops))
+	}
+}
