@@ -120,6 +120,12 @@ type multiItem struct {
 	key   string
 	round int
 	alone bool
+	// event: the operation is a track event (events of a person that
+	// follow one another go in the same round).
+	event bool
+	// prepared are the operation's batch operations, encoded ahead of its
+	// round (prepare); nil once sent, or when it goes alone.
+	prepared []batch.Prepared
 	// invalid is why the operation does not decode or validate.
 	invalid error
 	// deferred: not sent, an earlier operation on its person is retried.
@@ -155,6 +161,44 @@ func (mi *multiItem) payload() (tasks.Payload, error) {
 	return p, nil
 }
 
+// prepare builds the Track v2 operations of mi (appendBatchOperations,
+// with scratch as room for them, returned for reuse) and has b encode and
+// check them (batch.Prepare), into mi.prepared, appended to store when it
+// is not nil. The decoded payload is let go when b takes every operation
+// (payload decodes it again when it is needed), so that a task's
+// operations do not hold their decoded values while they wait for their
+// requests; it is kept when b refuses one (too large for a batch item, it
+// goes alone). ok and err are appendBatchOperations's.
+func (mi *multiItem) prepare(b *batch.Batcher, scratch []customerio.Operation, store *[]batch.Prepared) (_ []customerio.Operation, ok bool, err error) {
+	ops, ok, err := appendBatchOperations(scratch[:0], mi.task)
+	if err != nil || !ok {
+		return ops, ok, err
+	}
+	var ps []batch.Prepared
+	if store != nil {
+		lo := len(*store)
+		for _, op := range ops {
+			*store = append(*store, b.Prepare(op))
+		}
+		ps = (*store)[lo:len(*store):len(*store)]
+	} else {
+		ps = make([]batch.Prepared, len(ops))
+		for i, op := range ops {
+			ps[i] = b.Prepare(op)
+		}
+	}
+	mi.prepared = ps
+	taken := true
+	for _, p := range ps {
+		taken = taken && p.Err() == nil
+	}
+	if taken {
+		mi.task.Payload = nil
+	}
+	clear(ops)
+	return ops, true, nil
+}
+
 // errDeferred is the fate of an operation held back behind an earlier
 // operation on the same person that is retried.
 var errDeferred = errors.New("held back behind an earlier operation on the same person")
@@ -181,6 +225,9 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 	taskStore := make([]Task, n)
 	all := make([]*multiItem, 0, n)
 	live := make([]*multiItem, 0, n)
+	b := w.batcher(t.Envelope.Workspace)
+	pstore := make([]batch.Prepared, 0, n)
+	var scratch []customerio.Operation
 	for i, it := range bp.Operations {
 		if prog.settled.has(i) {
 			continue
@@ -197,6 +244,13 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 		*mi.task = Task{ID: ItemID(t.ID, i), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
 			Type: it.Type, Envelope: t.Envelope, Payload: p, budgeted: t.budgeted, asynqMaxRetry: t.asynqMaxRetry}
 		mi.key = itemKey(p)
+		_, mi.event = p.(*tasks.Track)
+		if b != nil && !mi.alone && w.batchTypes[it.Type] {
+			// Encoded now, so that the decoded operations do not pile up
+			// before the task's requests go (a refusal is sendItems's to
+			// handle, as without it).
+			scratch, _, _ = mi.prepare(b, scratch, &pstore)
+		}
 		live = append(live, mi)
 	}
 
@@ -214,14 +268,13 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 		if mi.key == "" {
 			continue
 		}
-		_, isEvent := mi.task.Payload.(*tasks.Track)
 		if st, ok := last[mi.key]; ok {
 			mi.round = st.round + 1
-			if isEvent && st.event {
+			if mi.event && st.event {
 				mi.round = st.round
 			}
 		}
-		last[mi.key] = keyState{mi.round, isEvent}
+		last[mi.key] = keyState{mi.round, mi.event}
 		rounds = max(rounds, mi.round+1)
 	}
 	blocked := map[string]bool{}
@@ -369,47 +422,44 @@ func pendingError(pending []*multiItem) error {
 // sendItems sends one round of a cio:batch task's operations: those to
 // batch through the workspace's Batcher, all at once, the others alone.
 func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, items []*multiItem) {
-	ops := make([]customerio.Operation, 0, len(items))
+	b := w.batcher(t.Envelope.Workspace)
+	pre := make([]batch.Prepared, 0, len(items))
 	type span struct {
 		mi     *multiItem
 		lo, hi int
 	}
 	spans := make([]span, 0, len(items))
 	var alone []*multiItem
+	var scratch []customerio.Operation
 	for _, mi := range items {
 		mi.sent = true
 		if mi.alone || !w.batchTypes[mi.item.Type] {
 			alone = append(alone, mi)
 			continue
 		}
-		more, ok, err := appendBatchOperations(ops, mi.task)
-		switch {
-		case err != nil:
-			mi.err = err
-		case !ok:
-			alone = append(alone, mi)
-		default:
-			spans = append(spans, span{mi, len(ops), len(more)})
-			ops = more
-			// Its operation holds what it needs until the Batcher encodes
-			// it; the decoded payload is not kept while the request is in
-			// flight (payload decodes it again if it is needed).
-			mi.task.Payload = nil
+		if b == nil {
+			mi.err = RetryLater(time.Second, batch.ErrClosed)
+			continue
 		}
-	}
-	if len(ops) > 0 {
-		var errs []error
-		if b := w.batcher(t.Envelope.Workspace); b == nil {
-			errs = make([]error, len(ops))
-			for i := range errs {
-				errs[i] = RetryLater(time.Second, batch.ErrClosed)
-			}
-		} else {
-			errs = b.DoAll(ctx, ops)
-			for i, err := range errs {
-				if errors.Is(err, batch.ErrClosed) {
-					errs[i] = RetryLater(time.Second, err)
+		if mi.prepared == nil {
+			var ok bool
+			var err error
+			if scratch, ok, err = mi.prepare(b, scratch, nil); err != nil || !ok {
+				if mi.err = err; err == nil {
+					alone = append(alone, mi)
 				}
+				continue
+			}
+		}
+		spans = append(spans, span{mi, len(pre), len(pre) + len(mi.prepared)})
+		pre = append(pre, mi.prepared...)
+		mi.prepared = nil
+	}
+	if len(pre) > 0 {
+		errs := b.DoPrepared(ctx, pre)
+		for i, err := range errs {
+			if errors.Is(err, batch.ErrClosed) {
+				errs[i] = RetryLater(time.Second, err)
 			}
 		}
 		for _, s := range spans {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -304,32 +303,65 @@ func (b *Batcher) Do(ctx context.Context, op customerio.Operation) error {
 // requests that carry them. errs[i] is the fate of ops[i], as Do would
 // return it: an operation refused before sending fails alone.
 func (b *Batcher) DoAll(ctx context.Context, ops []customerio.Operation) []error {
+	if err := ctx.Err(); err != nil {
+		return fill(make([]error, len(ops)), err)
+	}
+	ps := make([]Prepared, len(ops))
+	for i := range ops {
+		ps[i] = b.Prepare(ops[i])
+	}
+	return b.DoPrepared(ctx, ps)
+}
+
+// Prepared is an operation that Prepare encoded and checked ahead of its
+// submission (DoPrepared). It keeps only the operation's JSON (and, for a
+// Batcher of New or NewEncoded, a copy of the operation), so the values it
+// was made of are free while it waits for its turn.
+type Prepared struct {
+	enc json.RawMessage
+	op  *customerio.Operation
+	err error
+}
+
+// Err is the operation's refusal before sending, as Do would return it
+// (ErrTooLarge, a validation error), nil when it can be sent.
+func (p Prepared) Err() error { return p.err }
+
+// errNotPrepared is DoPrepared's answer for a zero Prepared.
+var errNotPrepared = errors.New("batch: operation not made by Prepare")
+
+// Prepare encodes and checks op as Do does before submitting it.
+func (b *Batcher) Prepare(op customerio.Operation) Prepared {
+	var it item
+	if err := b.prepare(&op, &it); err != nil {
+		return Prepared{err: err}
+	}
+	return Prepared{enc: it.enc, op: it.op}
+}
+
+// DoPrepared is DoAll for operations made by Prepare: errs[i] is the fate
+// of ops[i] (its Err when it has one).
+func (b *Batcher) DoPrepared(ctx context.Context, ops []Prepared) []error {
 	errs := make([]error, len(ops))
 	if err := ctx.Err(); err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
+		return fill(errs, err)
 	}
 	// One allocation for the items, one channel for their answers.
 	all := make([]item, len(ops))
 	items := make([]*item, 0, len(ops))
 	index := make([]int, 0, len(ops))
 	span := trace.SpanContextFromContext(ctx)
-	var kept []customerio.Operation
-	if b.keepOps {
-		// The caller may reuse ops once DoAll returns, which it does
-		// before an abandoned operation is sent.
-		kept = slices.Clone(ops)
-		ops = kept
-	}
-	for i := range ops {
-		it := &all[i]
-		if err := b.prepare(&ops[i], it); err != nil {
-			errs[i] = err
+	for i, p := range ops {
+		switch {
+		case p.err != nil:
+			errs[i] = p.err
+			continue
+		case p.enc == nil:
+			errs[i] = errNotPrepared
 			continue
 		}
-		it.span = span
+		it := &all[i]
+		it.enc, it.size, it.op, it.span = p.enc, len(p.enc), p.op, span
 		items = append(items, it)
 		index = append(index, i)
 	}
@@ -377,6 +409,14 @@ func (b *Batcher) prepare(op *customerio.Operation, it *item) error {
 		it.op = op
 	}
 	return nil
+}
+
+// fill sets every error of errs to err and returns errs.
+func fill(errs []error, err error) []error {
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
 // submit hands items to the collector.

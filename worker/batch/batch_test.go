@@ -614,3 +614,31 @@ func TestRawSendsTheClientsBytes(t *testing.T) {
 		t.Fatalf("sent %q, want one request %q", bodies, body(t, ops))
 	}
 }
+
+// TestPrepared: operations encoded ahead with Prepare are sent by
+// DoPrepared as DoAll sends them; one Prepare refused fails alone, with
+// the refusal Do would give, and so does a zero Prepared.
+func TestPrepared(t *testing.T) {
+	rec := &recorder{}
+	b := batch.New(rec.send, batch.Config{MaxItemBytes: 200})
+	defer b.Close()
+	big := event("big")
+	big.Attributes = map[string]any{"blob": strings.Repeat("x", 300)}
+	ps := []batch.Prepared{b.Prepare(event("a")), b.Prepare(big), {}, b.Prepare(event("b"))}
+	if !errors.Is(ps[1].Err(), batch.ErrTooLarge) || ps[0].Err() != nil {
+		t.Fatalf("Prepare errors %v, %v; want nil, ErrTooLarge", ps[0].Err(), ps[1].Err())
+	}
+	errs := b.DoPrepared(context.Background(), ps)
+	if errs[0] != nil || errs[3] != nil || !errors.Is(errs[1], batch.ErrTooLarge) || errs[2] == nil {
+		t.Fatalf("DoPrepared = %v", errs)
+	}
+	var sent []string
+	for _, bt := range rec.sent() {
+		for _, op := range bt {
+			sent = append(sent, op.Name)
+		}
+	}
+	if strings.Join(sent, ",") != "a,b" {
+		t.Errorf("sent %v, want a,b", sent)
+	}
+}
