@@ -8,7 +8,8 @@
 // go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp, links
 // google.golang.org/grpc (with grpc-gateway and genproto) into every
 // binary although it speaks only HTTP (open-telemetry/opentelemetry-go
-// issues #2579 and #8385). In cioq that cost 1.4 MB of text and about
+// issues #2579 and #8385). In the cioq binary that cost 66 packages,
+// about 1 MB of machine code (and as much again of tables) and about
 // 1.3 MiB of the worker's resident set. This package encodes the request
 // by hand with google.golang.org/protobuf/encoding/protowire, so it needs
 // neither gRPC nor the generated OTLP types (go.opentelemetry.io/proto/otlp,
