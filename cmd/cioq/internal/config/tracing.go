@@ -7,9 +7,9 @@ import (
 )
 
 // The standard OpenTelemetry variables that decide whether traces are
-// exported (the SDK reads these and every other OTEL_* variable itself:
-// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER,
-// OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*, ...).
+// exported (internal/otlp reads the OTEL_EXPORTER_OTLP_* ones, headers
+// and timeout for instance; the SDK reads OTEL_SERVICE_NAME,
+// OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_BSP_*, ...).
 const (
 	EnvOTELSDKDisabled          = "OTEL_SDK_DISABLED"
 	EnvOTELTracesExporter       = "OTEL_TRACES_EXPORTER"
