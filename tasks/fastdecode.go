@@ -24,6 +24,9 @@ import (
 // unmarshalPayload decodes b into a new payload of spec's type (see above).
 func unmarshalPayload(spec Spec, b []byte) (Payload, error) {
 	p := spec.New()
+	if bp, ok := p.(*Batch); ok && scanBatch(b, bp) {
+		return p, nil
+	}
 	if fastUnmarshal(b, p) {
 		return p, nil
 	}

@@ -142,3 +142,85 @@ func EncodeBatch(items []BatchItem, meta Meta) ([]byte, error) {
 	b = append(b, "]}"...)
 	return encodeRaw(b, meta)
 }
+
+// scanBatch reads b, a cio:batch payload as EncodeBatch writes it, into p
+// without copying: each operation's Payload is a slice of b (as
+// Envelope.Payload is). It reports false for anything written otherwise
+// (other spacing or key order, escapes in a type), which the JSON decoders
+// then read. It checks the task's structure only: an operation's payload
+// that is not valid JSON makes that operation fail to decode (DecodeItem),
+// alone, as one that does not validate does.
+func scanBatch(b []byte, p *Batch) bool {
+	const head, typ, pl = `{"operations":[`, `{"type":"`, `","payload":`
+	if !bytes.HasPrefix(b, []byte(head)) {
+		return false
+	}
+	i := len(head)
+	ops := make([]BatchItem, 0, bytes.Count(b, []byte(pl)))
+	for more := i < len(b) && b[i] != ']'; more; {
+		if !bytes.HasPrefix(b[i:], []byte(typ)) {
+			return false
+		}
+		i += len(typ)
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 || bytes.IndexByte(b[i:i+j], '\\') >= 0 {
+			return false
+		}
+		name := b[i : i+j]
+		i += j
+		if !bytes.HasPrefix(b[i:], []byte(pl)) {
+			return false
+		}
+		i += len(pl)
+		end, ok := skipObject(b, i)
+		if !ok || end >= len(b) || b[end] != '}' {
+			return false
+		}
+		it := BatchItem{Payload: json.RawMessage(b[i:end:end])}
+		if spec, known := registry[string(name)]; known {
+			it.Type = spec.Type // no copy of a type's name per operation
+		} else {
+			it.Type = string(name)
+		}
+		ops = append(ops, it)
+		i = end + 1
+		if more = i < len(b) && b[i] == ','; more {
+			i++
+		}
+	}
+	if len(b)-i != 2 || b[i] != ']' || b[i+1] != '}' {
+		return false
+	}
+	p.Operations = ops
+	return true
+}
+
+// skipObject returns the index after the JSON object at b[i:], matching
+// its brackets outside strings (their contents are not checked).
+func skipObject(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '{' {
+		return 0, false
+	}
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(b) {
+				return 0, false
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
+}
