@@ -113,8 +113,9 @@ func isMulti(typ string) bool {
 type multiItem struct {
 	index int
 	item  tasks.BatchItem
-	// task is the operation as a task of its own type (id ItemID).
-	task *Task
+	// payload is the decoded operation: nil when it is invalid, or once
+	// its batch operations are prepared (decoded decodes it again).
+	payload tasks.Payload
 	// key names the person or object the operation acts on ("" none);
 	// round is when it goes, after the earlier operations on its key.
 	key   string
@@ -147,30 +148,43 @@ func decodeValid(it tasks.BatchItem) (tasks.Payload, error) {
 	return p, nil
 }
 
-// payload returns the operation's decoded payload (mi.task.Payload),
-// decoding it again if sendItems let it go once its operation was built.
-func (mi *multiItem) payload() (tasks.Payload, error) {
-	if mi.task.Payload != nil {
-		return mi.task.Payload, nil
+// decoded returns the operation's decoded payload, decoding it again if
+// prepare let it go.
+func (mi *multiItem) decoded() (tasks.Payload, error) {
+	if mi.payload != nil {
+		return mi.payload, nil
 	}
 	p, err := decodeValid(mi.item)
 	if err != nil {
 		return nil, err
 	}
-	mi.task.Payload = p
+	mi.payload = p
 	return p, nil
+}
+
+// task returns the operation with payload p as a task of its own type
+// (id ItemID) of the cio:batch task t. It is made when it is needed (to
+// build the operation's batch operations, to send it alone), not kept for
+// each of the task's operations.
+func (mi *multiItem) task(t *Task, p tasks.Payload) *Task {
+	return &Task{ID: ItemID(t.ID, mi.index), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
+		Type: mi.item.Type, Envelope: t.Envelope, Payload: p, budgeted: t.budgeted, asynqMaxRetry: t.asynqMaxRetry}
 }
 
 // prepare builds the Track v2 operations of mi (appendBatchOperations,
 // with scratch as room for them, returned for reuse) and has b encode and
 // check them (batch.Prepare), into mi.prepared, appended to store when it
 // is not nil. The decoded payload is let go when b takes every operation
-// (payload decodes it again when it is needed), so that a task's
+// (decoded decodes it again when it is needed), so that a task's
 // operations do not hold their decoded values while they wait for their
 // requests; it is kept when b refuses one (too large for a batch item, it
 // goes alone). ok and err are appendBatchOperations's.
-func (mi *multiItem) prepare(b *batch.Batcher, scratch []customerio.Operation, store *[]batch.Prepared) (_ []customerio.Operation, ok bool, err error) {
-	ops, ok, err := appendBatchOperations(scratch[:0], mi.task)
+func (mi *multiItem) prepare(b *batch.Batcher, t *Task, scratch []customerio.Operation, store *[]batch.Prepared) (_ []customerio.Operation, ok bool, err error) {
+	p, err := mi.decoded()
+	if err != nil {
+		return scratch, false, err
+	}
+	ops, ok, err := appendBatchOperations(scratch[:0], mi.task(t, p))
 	if err != nil || !ok {
 		return ops, ok, err
 	}
@@ -193,7 +207,7 @@ func (mi *multiItem) prepare(b *batch.Batcher, scratch []customerio.Operation, s
 		taken = taken && p.Err() == nil
 	}
 	if taken {
-		mi.task.Payload = nil
+		mi.payload = nil
 	}
 	clear(ops)
 	return ops, true, nil
@@ -220,9 +234,8 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 	if err != nil {
 		return &retryError{err: err, class: RetryTransient, delay: time.Second, reason: "batch progress unavailable"}
 	}
-	// One allocation each for the operations and their tasks.
+	// One allocation for the operations.
 	store := make([]multiItem, n)
-	taskStore := make([]Task, n)
 	all := make([]*multiItem, 0, n)
 	live := make([]*multiItem, 0, n)
 	b := w.batcher(t.Envelope.Workspace)
@@ -240,16 +253,14 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 			mi.invalid = derr
 			continue
 		}
-		mi.task = &taskStore[i]
-		*mi.task = Task{ID: ItemID(t.ID, i), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
-			Type: it.Type, Envelope: t.Envelope, Payload: p, budgeted: t.budgeted, asynqMaxRetry: t.asynqMaxRetry}
+		mi.payload = p
 		mi.key = itemKey(p)
 		_, mi.event = p.(*tasks.Track)
 		if b != nil && !mi.alone && w.batchTypes[it.Type] {
 			// Encoded now, so that the decoded operations do not pile up
 			// before the task's requests go (a refusal is sendItems's to
 			// handle, as without it).
-			scratch, _, _ = mi.prepare(b, scratch, &pstore)
+			scratch, _, _ = mi.prepare(b, t, scratch, &pstore)
 		}
 		live = append(live, mi)
 	}
@@ -444,7 +455,7 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 		if mi.prepared == nil {
 			var ok bool
 			var err error
-			if scratch, ok, err = mi.prepare(b, scratch, nil); err != nil || !ok {
+			if scratch, ok, err = mi.prepare(b, t, scratch, nil); err != nil || !ok {
 				if mi.err = err; err == nil {
 					alone = append(alone, mi)
 				}
@@ -471,7 +482,7 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 			}
 			if errors.Is(err, batch.ErrTooLarge) {
 				// Too large for a batch item: alone, through Track v1.
-				if _, perr := s.mi.payload(); perr != nil {
+				if _, perr := s.mi.decoded(); perr != nil {
 					s.mi.err = perr
 					continue
 				}
@@ -490,7 +501,12 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			mi.err = w.sendAlone(ctx, c, mi.task)
+			p, err := mi.decoded()
+			if err != nil {
+				mi.err = err
+				return
+			}
+			mi.err = w.sendAlone(ctx, c, mi.task(t, p))
 		})
 	}
 	wg.Wait()
@@ -606,10 +622,10 @@ func (w *Worker) deadLetterItems(ctx context.Context, t *Task, items []itemDeadL
 // it had none (so a retry from the store sends the same id).
 func itemPayload(t *Task, mi *multiItem) (json.RawMessage, error) {
 	raw := mi.item.Payload
-	if mi.task == nil {
+	if mi.invalid != nil {
 		return raw, nil
 	}
-	p, err := mi.payload()
+	p, err := mi.decoded()
 	if err != nil {
 		return raw, nil
 	}
@@ -621,7 +637,7 @@ func itemPayload(t *Task, mi *multiItem) (json.RawMessage, error) {
 	if json.Unmarshal(raw, &m) != nil || m == nil {
 		return raw, nil
 	}
-	id, _ := json.Marshal(EventID(mi.task.ID, t.Envelope))
+	id, _ := json.Marshal(EventID(ItemID(t.ID, mi.index), t.Envelope))
 	m[d.EventIDField()] = id
 	return json.Marshal(m)
 }

@@ -156,9 +156,7 @@ const (
 
 type item struct {
 	op    *customerio.Operation // nil unless keepOps
-	span  trace.SpanContext     // the caller's (Do's ctx), invalid without one
 	enc   json.RawMessage       // op's encoding
-	size  int                   // len(enc)
 	state atomic.Int32
 	err   error
 	fin   atomic.Bool // err is set
@@ -171,6 +169,8 @@ type item struct {
 type group struct {
 	left atomic.Int64
 	done chan struct{}
+	// span is the caller's (Do's or DoAll's ctx), invalid without one.
+	span trace.SpanContext
 }
 
 func newGroup(n int) *group {
@@ -288,8 +288,8 @@ func (b *Batcher) Do(ctx context.Context, op customerio.Operation) error {
 	if err := b.prepare(&op, it); err != nil {
 		return err
 	}
-	it.span = trace.SpanContextFromContext(ctx)
 	it.grp = newGroup(1)
+	it.grp.span = trace.SpanContextFromContext(ctx)
 	if err := b.submit(ctx, []*item{it}); err != nil {
 		return err
 	}
@@ -350,7 +350,6 @@ func (b *Batcher) DoPrepared(ctx context.Context, ops []Prepared) []error {
 	all := make([]item, len(ops))
 	items := make([]*item, 0, len(ops))
 	index := make([]int, 0, len(ops))
-	span := trace.SpanContextFromContext(ctx)
 	for i, p := range ops {
 		switch {
 		case p.err != nil:
@@ -361,7 +360,7 @@ func (b *Batcher) DoPrepared(ctx context.Context, ops []Prepared) []error {
 			continue
 		}
 		it := &all[i]
-		it.enc, it.size, it.op, it.span = p.enc, len(p.enc), p.op, span
+		it.enc, it.op = p.enc, p.op
 		items = append(items, it)
 		index = append(index, i)
 	}
@@ -369,6 +368,7 @@ func (b *Batcher) DoPrepared(ctx context.Context, ops []Prepared) []error {
 		return errs
 	}
 	grp := newGroup(len(items))
+	grp.span = trace.SpanContextFromContext(ctx)
 	for _, it := range items {
 		it.grp = grp
 	}
@@ -404,7 +404,7 @@ func (b *Batcher) prepare(op *customerio.Operation, it *item) error {
 		b.rejected.Add(1)
 		return err
 	}
-	it.enc, it.size = enc, size
+	it.enc = enc
 	if b.keepOps {
 		it.op = op
 	}
@@ -492,7 +492,7 @@ func (b *Batcher) collect() {
 					}
 				}
 				last.items = append(last.items, it)
-				last.bytes += it.size + 1 // the comma before it (or, for the first, the -1 above)
+				last.bytes += len(it.enc) + 1 // the comma before it (or, for the first, the -1 above)
 				if len(last.items) >= b.cfg.MaxOps || last.bytes >= b.cfg.MaxBytes {
 					last.full, last.ready = true, true
 				}
@@ -514,7 +514,7 @@ func (b *Batcher) collect() {
 }
 
 func (b *Batcher) fits(p *pending, it *item) bool {
-	return !p.full && len(p.items) < b.cfg.MaxOps && p.bytes+1+it.size <= b.cfg.MaxBytes
+	return !p.full && len(p.items) < b.cfg.MaxOps && p.bytes+1+len(it.enc) <= b.cfg.MaxBytes
 }
 
 // flush sends one batch and delivers each item's fate.
@@ -641,8 +641,8 @@ type spansKey struct{}
 func withSpans(ctx context.Context, live []*item) context.Context {
 	var first trace.SpanContext
 	for _, it := range live {
-		if it.span.IsValid() {
-			first = it.span
+		if it.grp.span.IsValid() {
+			first = it.grp.span
 			break
 		}
 	}
@@ -651,7 +651,7 @@ func withSpans(ctx context.Context, live []*item) context.Context {
 	}
 	spans := make([]trace.SpanContext, len(live))
 	for i, it := range live {
-		spans[i] = it.span
+		spans[i] = it.grp.span
 	}
 	return context.WithValue(trace.ContextWithSpanContext(ctx, first), spansKey{}, spans)
 }
