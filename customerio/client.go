@@ -302,6 +302,10 @@ type request struct {
 	body  any // nil: no body and no Content-Type
 	// raw, when set, is the body already encoded (body is then nil).
 	raw []byte
+	// parts, when set, are the operations of a Track v2 batch, encoded:
+	// the body {"batch":[parts...]} is read from them as it is sent,
+	// never joined into one buffer (raw and body are then nil).
+	parts []json.RawMessage
 	// pathValues are identifiers taken from the path, scrubbed from errors.
 	pathValues []string
 }
@@ -363,16 +367,23 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	if rq.parts != nil {
+		rd = newBatchReader(rq.parts)
+	}
 	req, err := http.NewRequestWithContext(ctx, rq.method, ep.baseStr, rd)
 	if err != nil {
 		return nil, c.networkError(rq, sc, err)
+	}
+	if rq.parts != nil {
+		req.ContentLength = rd.(*batchReader).size
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(newBatchReader(rq.parts)), nil }
 	}
 	req.URL = &u
 	req.Host = u.Host
 	req.Header.Set("Authorization", ep.auth)
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
+	if body != nil || rq.parts != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if rq.api == APIPipelines && c.strict {

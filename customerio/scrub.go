@@ -73,6 +73,9 @@ func (sc *scrubber) collect() {
 			add(v)
 		}
 	}
+	if body == nil && rq.parts != nil {
+		body = joinBatch(rq.parts)
+	}
 	if len(body) > 0 {
 		var v any
 		if json.Unmarshal(body, &v) == nil {

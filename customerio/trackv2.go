@@ -3,6 +3,7 @@ package customerio
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -138,21 +139,81 @@ func (c *Client) BatchEncoded(ctx context.Context, encoded []json.RawMessage) (B
 	if len(encoded) == 0 {
 		return BatchResult{}, invalid("batch", "must contain at least one operation")
 	}
-	n := len(`{"batch":[]}`) + len(encoded)
-	for _, e := range encoded {
+	rq := &request{api: APITrack, op: "batch", method: http.MethodPost, path: []string{"api", "v2", "batch"}, parts: encoded}
+	return c.batch(ctx, rq, len(encoded))
+}
+
+// joinBatch returns the body {"batch":[parts...]}.
+func joinBatch(parts []json.RawMessage) []byte {
+	n := len(`{"batch":[]}`) + len(parts)
+	for _, e := range parts {
 		n += len(e)
 	}
 	body := make([]byte, 0, n)
 	body = append(body, `{"batch":[`...)
-	for i, e := range encoded {
+	for i, e := range parts {
 		if i > 0 {
 			body = append(body, ',')
 		}
 		body = append(body, e...)
 	}
-	body = append(body, "]}"...)
-	rq := &request{api: APITrack, op: "batch", method: http.MethodPost, path: []string{"api", "v2", "batch"}, raw: body}
-	return c.batch(ctx, rq, len(encoded))
+	return append(body, "]}"...)
+}
+
+// batchReader reads the body {"batch":[parts...]} from the parts as they
+// are, so that a batch request's operations are not copied into a body
+// while the request is in flight.
+type batchReader struct {
+	parts []json.RawMessage
+	size  int64  // of the body
+	k     int    // the next piece: the head, then the parts with commas between them, then the tail
+	cur   []byte // what is left of the piece being read
+}
+
+func newBatchReader(parts []json.RawMessage) *batchReader {
+	n := len(`{"batch":[]}`) + max(len(parts)-1, 0)
+	for _, e := range parts {
+		n += len(e)
+	}
+	return &batchReader{parts: parts, size: int64(n)}
+}
+
+// pieces is how many pieces the body has.
+func (r *batchReader) pieces() int { return max(2*len(r.parts)+1, 2) }
+
+// piece returns piece k of the body.
+func (r *batchReader) piece(k int) []byte {
+	switch {
+	case k == 0:
+		return []byte(`{"batch":[`)
+	case k == r.pieces()-1:
+		return []byte("]}")
+	case k%2 == 1:
+		return r.parts[k/2]
+	}
+	return []byte(",")
+}
+
+// Read implements io.Reader.
+func (r *batchReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(r.cur) == 0 {
+			if r.k == r.pieces() {
+				if n == 0 {
+					return 0, io.EOF
+				}
+				break
+			}
+			r.cur = r.piece(r.k)
+			r.k++
+			continue
+		}
+		c := copy(p[n:], r.cur)
+		n += c
+		r.cur = r.cur[c:]
+	}
+	return n, nil
 }
 
 // batch sends the batch request rq of n operations and reads its answer.
