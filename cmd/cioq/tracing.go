@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cioq/cioq/cmd/cioq/internal/config"
-	"github.com/cioq/cioq/internal/otlp"
+	"github.com/cioq/cioq/cmd/cioq/internal/otlp"
 )
 
 // newTracerProvider returns the OpenTelemetry tracer provider of a

@@ -7,7 +7,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/cioq/cioq/internal/otlp"
+	"github.com/cioq/cioq/cmd/cioq/internal/otlp"
 )
 
 // The exporter reads OTEL_EXPORTER_OTLP_* through the getenv it is
