@@ -573,10 +573,11 @@ func (w *Worker) orderDone(ctx context.Context, t *Task) {
 // wakeSuccessor runs the task holding number seq of the person now when it
 // was rescheduled to wait for its predecessor (it is in asynq's retry set,
 // its last error that wait), instead of letting it wait out its delay: its
-// predecessor just finished. A task of any other state is left alone: one
-// pending or running looks again by itself (in this process it was just
-// woken), one retrying for its own failure keeps its backoff, one
-// scheduled for later (ProcessIn) keeps its time. Best effort.
+// predecessor just finished. One still running is looked at again for a
+// moment (it may be on its way to the retry set); one pending looks again
+// by itself (in this process it was just woken), one retrying for its own
+// failure keeps its backoff, one scheduled for later (ProcessIn) keeps its
+// time. Best effort.
 func (w *Worker) wakeSuccessor(ctx context.Context, ws, key string, seq int64) {
 	raw, err := w.rdb.HGet(ctx, keys.SeqState(ws, key), strconv.FormatInt(seq, 10)).Result()
 	if err != nil {
@@ -586,16 +587,53 @@ func (w *Worker) wakeSuccessor(ctx context.Context, ws, key string, seq int64) {
 	if !ok || h.Void || h.TaskID == "" {
 		return
 	}
-	ti, err := w.inspector.GetTaskInfo(h.Queue, h.TaskID)
-	if err != nil || ti.State != asynq.TaskStateRetry {
+	if w.runWaiting(h, seq) != asynq.TaskStateActive {
 		return
 	}
+	// Running: it may have given up waiting a moment ago and be on its
+	// way to asynq's retry set, where nothing would run it before its
+	// delay (the wake-up would be lost: 1-3 s of the person's tasks
+	// standing still). Look again shortly, in the background.
+	w.background(func(ctx context.Context) {
+		for _, d := range successorRechecks {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if w.runWaiting(h, seq) != asynq.TaskStateActive {
+				return
+			}
+		}
+	})
+}
+
+// successorRechecks are the waits between looks at a running successor
+// (wakeSuccessor): asynq moves a task its handler rescheduled within
+// milliseconds, so 126 ms in all.
+var successorRechecks = []time.Duration{2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond,
+	16 * time.Millisecond, 32 * time.Millisecond, 64 * time.Millisecond}
+
+// runWaiting runs h's task now when it is in asynq's retry set waiting
+// for its predecessor (see wakeSuccessor), and returns the state it found
+// it in (0 when it could not tell).
+func (w *Worker) runWaiting(h sequence.Holder, seq int64) asynq.TaskState {
+	ti, err := w.inspector.GetTaskInfo(h.Queue, h.TaskID)
+	if err != nil {
+		return 0
+	}
+	if ti.State != asynq.TaskStateRetry {
+		return ti.State
+	}
 	if ti.LastErr != "" && !strings.Contains(ti.LastErr, errWaitingForPredecessor.Error()) {
-		return // retrying for a failure of its own
+		return ti.State // retrying for a failure of its own
 	}
 	if err := w.inspector.RunTask(h.Queue, h.TaskID); err == nil {
 		w.log.Debug("ordering: woke the person's next task, its predecessor finished", "task_id", h.TaskID, "seq", seq)
 	}
+	return ti.State
 }
 
 // restamp gives a dead letter's task a new place at the end of its

@@ -501,3 +501,52 @@ func TestOrderingWakesTheRescheduledSuccessor(t *testing.T) {
 		t.Errorf("event 1 is %v after its predecessor finished, want pending", s)
 	}
 }
+
+// TestOrderingWakesASuccessorOnItsWayBack: event 1 gave up waiting for
+// event 0 a moment before event 0 finished, and asynq has not moved it to
+// its retry set yet when event 0's finish looks: it is still running. The
+// finish looks again shortly, and runs it once it is there, instead of
+// leaving it to wait out its delay (a lost wake-up stood a person's tasks
+// still for 1-3 s in `cioq bench`'s ordered chain, one run in eight).
+func TestOrderingWakesASuccessorOnItsWayBack(t *testing.T) {
+	h, obs, prod := orderedHarness(t, time.Hour)
+	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, RetryAfter: "60", Times: 1})
+	if _, err := prod.Track(context.Background(), ordEvent(0)); err != nil {
+		t.Fatal(err)
+	}
+	r1, err := prod.Track(context.Background(), ordEvent(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	h.start(t)
+	awaitSnoozes(t, obs, tasks.TypeTrack, start, 1)
+	state := func() asynq.TaskState {
+		if ti := h.taskInfo(r1.TaskID); ti != nil {
+			return ti.State
+		}
+		return 0
+	}
+	eventually(t, 10*time.Second, "event 1 rescheduled", func() bool { return state() == asynq.TaskStateRetry })
+	h.w.Shutdown()
+	w, err := New(h.cfg) // not started: nothing runs the tasks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Shutdown()
+	// Event 1 as it is for a moment after its handler gave up: running.
+	hash := keys.AsynqTask(tasks.QueueDefault, r1.TaskID)
+	ctx := context.Background()
+	if err := h.db.Client.HSet(ctx, hash, "state", "active").Err(); err != nil {
+		t.Fatal(err)
+	}
+	w.wakeSuccessor(ctx, "", ordKey(t), 2) // event 0 finished
+	if s := state(); s != asynq.TaskStateActive {
+		t.Fatalf("event 1 is %v, want still running", s)
+	}
+	// asynq moves it to its retry set.
+	if err := h.db.Client.HSet(ctx, hash, "state", "retry").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "event 1 run after all", func() bool { return state() == asynq.TaskStatePending })
+}
