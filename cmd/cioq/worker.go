@@ -38,10 +38,11 @@ func runWorker(ctx context.Context, a *app, args []string) error {
 			"Environment: REDIS_URL, CUSTOMERIO_*, CIOQ_ADMIN_ADDR, CIOQ_CONCURRENCY,\n"+
 			"CIOQ_QUEUES, CIOQ_WORKSPACES_FILE, CIOQ_LOG_LEVEL, CIOQ_LOG_FORMAT, CIOQ_RATE_LIMITS,\n"+
 			"CIOQ_RATE_TRACK, CIOQ_RATE_APP, CIOQ_RATE_TRANSACTIONAL, CIOQ_BATCH,\n"+
-			"CIOQ_BATCH_TYPES, CIOQ_BATCH_LINGER, CIOQ_BATCH_MAX_OPS, CIOQ_ORDERED,\n"+
-			"CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL, CIOQ_STATUS_TTL, CIOQ_STATUS_POLL_AFTER,\n"+
-			"CIOQ_CONTRACTS_FILE, CIOQ_OUTBOX_URL (also relay that database's outbox table\n"+
-			"into Redis, as `cioq relay` does, with its defaults), CIOQ_OUTBOX_SCHEMA,\n"+
+			"CIOQ_BATCH_TYPES, CIOQ_BATCH_LINGER, CIOQ_BATCH_MAX_OPS, CIOQ_BATCH_IN_FLIGHT,\n"+
+			"CIOQ_ORDERED, CIOQ_ORDERING_MAX_WAIT, CIOQ_PROBE_INTERVAL, CIOQ_STATUS_TTL,\n"+
+			"CIOQ_STATUS_POLL_AFTER, CIOQ_CONTRACTS_FILE, CIOQ_OUTBOX_URL (also relay that\n"+
+			"database's outbox table into Redis, as `cioq relay` does, with its defaults),\n"+
+			"CIOQ_OUTBOX_SCHEMA,\n"+
 			"CIOQ_KEY_SECRET, CIOQ_REDIS_ACK_REPLICAS, CIOQ_REDIS_ACK_TIMEOUT, CIOQ_QUEUE_SHARDS;\n"+
 			"OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and the\n"+
 			"other standard OTEL_* variables export a span per task and per Customer.io\n"+

@@ -17,6 +17,7 @@ const (
 	EnvBatchTypes        = "CIOQ_BATCH_TYPES"        // comma-separated task types (default: all batchable)
 	EnvBatchLinger       = "CIOQ_BATCH_LINGER"       // Go duration (default 5ms)
 	EnvBatchMaxOps       = "CIOQ_BATCH_MAX_OPS"      // 1..1000 (default 500)
+	EnvBatchInFlight     = "CIOQ_BATCH_IN_FLIGHT"    // 1..64 (default 4)
 	EnvOrdered           = "CIOQ_ORDERED"            // 1: the default workspace is ordered
 	EnvOrderingMaxWait   = "CIOQ_ORDERING_MAX_WAIT"  // Go duration (default 30s)
 )
@@ -38,6 +39,7 @@ type Throughput struct {
 	BatchTypes                []string
 	BatchLinger               time.Duration
 	BatchMaxOps               int
+	BatchInFlight             int
 	OrderingMaxWait           time.Duration
 	OrderedDefaultWorkspace   bool
 }
@@ -134,6 +136,13 @@ func loadThroughput(get func(string) string) (Throughput, error) {
 			return t, fmt.Errorf("config: %s=%q: want an integer from 1 to 1000", EnvBatchMaxOps, v)
 		}
 		t.BatchMaxOps = n
+	}
+	if v := get(EnvBatchInFlight); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return t, fmt.Errorf("config: %s=%q: want an integer from 1 to 64", EnvBatchInFlight, v)
+		}
+		t.BatchInFlight = n
 	}
 	switch v := strings.ToLower(get(EnvOrdered)); v {
 	case "", "0", "false", "off", "no":

@@ -31,7 +31,7 @@ func (c *Config) WorkerConfig() worker.Config {
 		App:           limitOf(t.App, ratelimit.DefaultApp),
 		Transactional: limitOf(t.Transactional, ratelimit.DefaultTransactional),
 	}
-	wc.Batching = worker.Batching{Off: t.BatchOff, Types: t.BatchTypes, Linger: t.BatchLinger, MaxOps: t.BatchMaxOps}
+	wc.Batching = worker.Batching{Off: t.BatchOff, Types: t.BatchTypes, Linger: t.BatchLinger, MaxOps: t.BatchMaxOps, MaxInFlight: t.BatchInFlight}
 	wc.Ordering.MaxWait = t.OrderingMaxWait
 	wc.Status = worker.StatusConfig{Off: c.Status.Off, TTL: c.Status.TTL, PollAfter: c.Status.PollAfter}
 	for name, w := range c.Workspaces {

@@ -17,7 +17,7 @@ func TestWorkerConfig(t *testing.T) {
 		EnvRedisURL: "redis://127.0.0.1:6379/0", EnvSiteID: "site", EnvTrackAPIKey: "track-key", EnvAppAPIKey: "app-key",
 		EnvRegion: "eu", EnvConcurrency: "7", EnvQueues: "critical=2,bulk=1", EnvProbeInterval: "off",
 		EnvRateTrack: "50/s", EnvRateApp: "20/s:4", EnvRateTransactional: "5/s", EnvBatchTypes: "cio:identify", EnvBatchLinger: "20ms", EnvBatchMaxOps: "200",
-		EnvOrdered: "1", EnvOrderingMaxWait: "10s",
+		EnvBatchInFlight: "12", EnvOrdered: "1", EnvOrderingMaxWait: "10s",
 	}
 	cfg, err := Load(env(vars))
 	if err != nil {
@@ -46,7 +46,7 @@ func TestWorkerConfig(t *testing.T) {
 		t.Errorf("transactional unset: %+v, want the default %+v", got, ratelimit.DefaultTransactional)
 	}
 	b := wc.Batching
-	if b.Off || len(b.Types) != 1 || b.Types[0] != "cio:identify" || b.Linger != 20*time.Millisecond || b.MaxOps != 200 {
+	if b.Off || len(b.Types) != 1 || b.Types[0] != "cio:identify" || b.Linger != 20*time.Millisecond || b.MaxOps != 200 || b.MaxInFlight != 12 {
 		t.Errorf("batching %+v", b)
 	}
 	if !wc.Ordering.Workspaces[DefaultWorkspace] || len(wc.Ordering.Workspaces) != 1 || wc.Ordering.MaxWait != 10*time.Second {
