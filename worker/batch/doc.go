@@ -44,6 +44,13 @@
 //     events carry ULID ids, so a retry that resends it is harmless.
 //   - ErrClosed after Close.
 //
+// DoAll submits several operations at once (the operations of one
+// multi-operation task), and Prepare with DoPrepared does the same for
+// operations encoded ahead of their submission. A Batcher made by NewRaw
+// keeps only each operation's JSON, so what the operations were made of is
+// free while they wait for their requests and answers: the worker's, whose
+// send is (*customerio.Client).BatchEncoded.
+//
 // Why not asynq's group aggregation: in asynq v0.26 it loses per-item
 // retries, may re-send a whole batch after a crash, runs at most one batch
 // per group per check and crashes the process when the aggregator panics.

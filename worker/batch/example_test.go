@@ -2,8 +2,10 @@ package batch_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/cioq/cioq/customerio"
@@ -11,7 +13,7 @@ import (
 )
 
 // Concurrent handlers share one request; each learns its own item's fate.
-// The worker passes (*customerio.Client).Batch as the SendFunc.
+// (*customerio.Client).Batch is such a SendFunc.
 func Example() {
 	send := func(ctx context.Context, ops []customerio.Operation) (customerio.BatchResult, error) {
 		var res customerio.BatchResult
@@ -45,4 +47,29 @@ func Example() {
 	// op 0: <nil>
 	// op 1: permanent 400 name: cannot be blank
 	// op 2: <nil>
+}
+
+// A Batcher that keeps only its operations' JSON (the worker's, with
+// (*customerio.Client).BatchEncoded as the send): operations encoded ahead
+// with Prepare go out together with DoPrepared, and one refused before
+// sending fails alone.
+func ExampleNewRaw() {
+	send := func(ctx context.Context, encoded []json.RawMessage) (customerio.BatchResult, error) {
+		fmt.Printf("one request of %d operations, the first %s\n", len(encoded), encoded[0])
+		return customerio.BatchResult{}, nil
+	}
+	b := batch.NewRaw(send, batch.Config{MaxItemBytes: 200})
+	defer b.Close()
+
+	huge := event("huge")
+	huge.Attributes = map[string]any{"notes": strings.Repeat("x", 300)}
+	ops := []batch.Prepared{b.Prepare(event("signed_up")), b.Prepare(huge), b.Prepare(event("purchased"))}
+	for i, err := range b.DoPrepared(context.Background(), ops) {
+		fmt.Printf("op %d: too large: %v, error: %v\n", i, errors.Is(err, batch.ErrTooLarge), err != nil)
+	}
+	// Output:
+	// one request of 2 operations, the first {"type":"person","action":"event","identifiers":{"id":"user-1"},"name":"signed_up"}
+	// op 0: too large: false, error: false
+	// op 1: too large: true, error: true
+	// op 2: too large: false, error: false
 }
