@@ -75,11 +75,18 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	bo.MaxInterval = max(bo.MaxInterval, e.retryInitial)
 	bo.MaxElapsedTime = 0 // the context ends the retries
 	bo.Reset()
+	var last error // the failure the export is retrying after
 	for {
 		retry, wait, err := e.send(ctx, body)
+		if err != nil && last != nil && ctx.Err() != nil {
+			// The export's time ran out during a retry: the failure that
+			// made it retry says more than the deadline.
+			return fmt.Errorf("%w (%w during a retry)", last, ctx.Err())
+		}
 		if !retry {
 			return err
 		}
+		last = err
 		if e.stopped.Load() {
 			return err
 		}

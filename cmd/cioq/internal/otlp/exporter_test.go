@@ -590,7 +590,9 @@ func TestExportRejected(t *testing.T) {
 func TestExportCanceledContext(t *testing.T) {
 	c := newCollector(t, response{status: 503})
 	exp := newExporter(t, map[string]string{EnvEndpoint: c.srv.URL})
-	exp.retryInitial = time.Hour
+	// A retry well inside the export's timeout, so the exporter waits for
+	// it (a retry past the timeout would fail the export at once).
+	exp.timeout, exp.retryInitial = 24*time.Hour, time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- exp.ExportSpans(ctx, recordedSpans(t, 1)) }()
