@@ -147,7 +147,16 @@ func pathAt(b []byte, off int64) (path string, val []byte, ok bool) {
 const (
 	walkUTF8 = iota // stop at the first string that is not valid UTF-8
 	walkAt          // stop at the innermost value containing off
+	walkSkip        // read one value, to find where it ends (skipValue)
 )
+
+// skipValue returns the index after the JSON value at w.b[i:] (its
+// syntax checked, not its strings' contents), reusing w's stack.
+func (w *jsonWalk) skipValue(i int) (int, bool) {
+	w.i, w.mode, w.stack, w.bad = i, walkSkip, w.stack[:0], false
+	w.value()
+	return w.i, !w.bad
+}
 
 // jsonWalk is one walk over a JSON text.
 type jsonWalk struct {

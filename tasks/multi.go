@@ -147,9 +147,9 @@ func EncodeBatch(items []BatchItem, meta Meta) ([]byte, error) {
 // without copying: each operation's Payload is a slice of b (as
 // Envelope.Payload is). It reports false for anything written otherwise
 // (other spacing or key order, escapes in a type), which the JSON decoders
-// then read. It checks the task's structure only: an operation's payload
-// that is not valid JSON makes that operation fail to decode (DecodeItem),
-// alone, as one that does not validate does.
+// then read. An operation's payload is checked for JSON syntax only as
+// far as finding its end takes (jsonWalk): one that is not valid JSON
+// fails to decode (DecodeItem), alone, as one that does not validate does.
 func scanBatch(b []byte, p *Batch) bool {
 	const head, typ, pl = `{"operations":[`, `{"type":"`, `","payload":`
 	if !bytes.HasPrefix(b, []byte(head)) {
@@ -157,6 +157,7 @@ func scanBatch(b []byte, p *Batch) bool {
 	}
 	i := len(head)
 	ops := make([]BatchItem, 0, bytes.Count(b, []byte(pl)))
+	w := jsonWalk{b: b}
 	for more := i < len(b) && b[i] != ']'; more; {
 		if !bytes.HasPrefix(b[i:], []byte(typ)) {
 			return false
@@ -172,7 +173,10 @@ func scanBatch(b []byte, p *Batch) bool {
 			return false
 		}
 		i += len(pl)
-		end, ok := skipObject(b, i)
+		if i >= len(b) || b[i] != '{' {
+			return false
+		}
+		end, ok := w.skipValue(i)
 		if !ok || end >= len(b) || b[end] != '}' {
 			return false
 		}
@@ -193,34 +197,4 @@ func scanBatch(b []byte, p *Batch) bool {
 	}
 	p.Operations = ops
 	return true
-}
-
-// skipObject returns the index after the JSON object at b[i:], matching
-// its brackets outside strings (their contents are not checked).
-func skipObject(b []byte, i int) (int, bool) {
-	if i >= len(b) || b[i] != '{' {
-		return 0, false
-	}
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if i >= len(b) {
-				return 0, false
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				return i + 1, true
-			}
-		}
-	}
-	return 0, false
 }

@@ -173,8 +173,8 @@ func (mi *multiItem) task(t *Task, p tasks.Payload) *Task {
 
 // prepare builds the Track v2 operations of mi (appendBatchOperations,
 // with scratch as room for them, returned for reuse) and has b encode and
-// check them (batch.Prepare), into mi.prepared, appended to store when it
-// is not nil. The decoded payload is let go when b takes every operation
+// check them (batch.Prepare), appended to store; mi.prepared is where they
+// stand in it. The decoded payload is let go when b takes every operation
 // (decoded decodes it again when it is needed), so that a task's
 // operations do not hold their decoded values while they wait for their
 // requests; it is kept when b refuses one (too large for a batch item, it
@@ -188,24 +188,13 @@ func (mi *multiItem) prepare(b *batch.Batcher, t *Task, scratch []customerio.Ope
 	if err != nil || !ok {
 		return ops, ok, err
 	}
-	var ps []batch.Prepared
-	if store != nil {
-		lo := len(*store)
-		for _, op := range ops {
-			*store = append(*store, b.Prepare(op))
-		}
-		ps = (*store)[lo:len(*store):len(*store)]
-	} else {
-		ps = make([]batch.Prepared, len(ops))
-		for i, op := range ops {
-			ps[i] = b.Prepare(op)
-		}
+	lo, taken := len(*store), true
+	for _, op := range ops {
+		pr := b.Prepare(op)
+		taken = taken && pr.Err() == nil
+		*store = append(*store, pr)
 	}
-	mi.prepared = ps
-	taken := true
-	for _, p := range ps {
-		taken = taken && p.Err() == nil
-	}
+	mi.prepared = (*store)[lo:len(*store):len(*store)]
 	if taken {
 		mi.payload = nil
 	}
@@ -452,18 +441,21 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 			mi.err = RetryLater(time.Second, batch.ErrClosed)
 			continue
 		}
+		lo := len(pre)
 		if mi.prepared == nil {
+			// Not prepared with the task's other operations: now, into pre.
 			var ok bool
 			var err error
-			if scratch, ok, err = mi.prepare(b, t, scratch, nil); err != nil || !ok {
+			if scratch, ok, err = mi.prepare(b, t, scratch, &pre); err != nil || !ok {
 				if mi.err = err; err == nil {
 					alone = append(alone, mi)
 				}
 				continue
 			}
+		} else {
+			pre = append(pre, mi.prepared...)
 		}
-		spans = append(spans, span{mi, len(pre), len(pre) + len(mi.prepared)})
-		pre = append(pre, mi.prepared...)
+		spans = append(spans, span{mi, lo, len(pre)})
 		mi.prepared = nil
 	}
 	if len(pre) > 0 {

@@ -457,47 +457,57 @@ func TestOrderingChainDoesNotStall(t *testing.T) {
 	}
 }
 
-// TestOrderingWakesTheRescheduledSuccessor: event 1 waits for event 0,
-// which is retrying after a 503 with Retry-After 60, so event 1 is
-// rescheduled. Event 0's finish runs event 1 at once (wakeSuccessor moves
-// it from asynq's retry set to pending) rather than after its delay; a
-// task retrying for a failure of its own is not woken.
-func TestOrderingWakesTheRescheduledSuccessor(t *testing.T) {
+// rescheduledPair enqueues two ordered events of one person and runs a
+// worker until both are in asynq's retry set: event 0 for a 503 with
+// Retry-After 60, event 1 waiting for event 0. It stops that worker and
+// returns the events' ids, a reader of their states and a worker that is
+// not started (nothing runs the tasks).
+func rescheduledPair(t *testing.T) (h *harness, w *Worker, r0, r1 string, state func(id string) asynq.TaskState) {
 	h, obs, prod := orderedHarness(t, time.Hour)
 	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, RetryAfter: "60", Times: 1})
-	r0, err := prod.Track(context.Background(), ordEvent(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r1, err := prod.Track(context.Background(), ordEvent(1))
-	if err != nil {
-		t.Fatal(err)
+	var ids [2]string
+	for i := range ids {
+		res, err := prod.Track(context.Background(), ordEvent(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = res.TaskID
 	}
 	start := time.Now()
 	h.start(t)
 	awaitSnoozes(t, obs, tasks.TypeTrack, start, 1)
-	state := func(id string) asynq.TaskState {
+	state = func(id string) asynq.TaskState {
 		if ti := h.taskInfo(id); ti != nil {
 			return ti.State
 		}
 		return 0
 	}
 	eventually(t, 10*time.Second, "both retrying", func() bool {
-		return state(r0.TaskID) == asynq.TaskStateRetry && state(r1.TaskID) == asynq.TaskStateRetry
+		return state(ids[0]) == asynq.TaskStateRetry && state(ids[1]) == asynq.TaskStateRetry
 	})
 	h.w.Shutdown()
-	w, err := New(h.cfg) // not started: nothing runs the tasks
+	w, err := New(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Shutdown()
+	t.Cleanup(w.Shutdown)
+	return h, w, ids[0], ids[1], state
+}
+
+// TestOrderingWakesTheRescheduledSuccessor: event 1 waits for event 0,
+// which is retrying after a 503 with Retry-After 60, so event 1 is
+// rescheduled. Event 0's finish runs event 1 at once (wakeSuccessor moves
+// it from asynq's retry set to pending) rather than after its delay; a
+// task retrying for a failure of its own is not woken.
+func TestOrderingWakesTheRescheduledSuccessor(t *testing.T) {
+	_, w, r0, r1, state := rescheduledPair(t)
 	key := ordKey(t)
 	w.wakeSuccessor(context.Background(), "", key, 1) // event 0: retrying for its own 503
-	if s := state(r0.TaskID); s != asynq.TaskStateRetry {
+	if s := state(r0); s != asynq.TaskStateRetry {
 		t.Errorf("event 0 (its own failure) is %v, want still retrying", s)
 	}
 	w.wakeSuccessor(context.Background(), "", key, 2) // event 1: waiting for event 0
-	if s := state(r1.TaskID); s != asynq.TaskStatePending {
+	if s := state(r1); s != asynq.TaskStatePending {
 		t.Errorf("event 1 is %v after its predecessor finished, want pending", s)
 	}
 }
@@ -509,44 +519,20 @@ func TestOrderingWakesTheRescheduledSuccessor(t *testing.T) {
 // leaving it to wait out its delay (a lost wake-up stood a person's tasks
 // still for 1-3 s in `cioq bench`'s ordered chain, one run in eight).
 func TestOrderingWakesASuccessorOnItsWayBack(t *testing.T) {
-	h, obs, prod := orderedHarness(t, time.Hour)
-	h.sb.SetFault(sandbox.GroupTrack, sandbox.Fault{Status: 503, RetryAfter: "60", Times: 1})
-	if _, err := prod.Track(context.Background(), ordEvent(0)); err != nil {
-		t.Fatal(err)
-	}
-	r1, err := prod.Track(context.Background(), ordEvent(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	h.start(t)
-	awaitSnoozes(t, obs, tasks.TypeTrack, start, 1)
-	state := func() asynq.TaskState {
-		if ti := h.taskInfo(r1.TaskID); ti != nil {
-			return ti.State
-		}
-		return 0
-	}
-	eventually(t, 10*time.Second, "event 1 rescheduled", func() bool { return state() == asynq.TaskStateRetry })
-	h.w.Shutdown()
-	w, err := New(h.cfg) // not started: nothing runs the tasks
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Shutdown()
+	h, w, _, r1, state := rescheduledPair(t)
 	// Event 1 as it is for a moment after its handler gave up: running.
-	hash := keys.AsynqTask(tasks.QueueDefault, r1.TaskID)
+	hash := keys.AsynqTask(tasks.QueueDefault, r1)
 	ctx := context.Background()
 	if err := h.db.Client.HSet(ctx, hash, "state", "active").Err(); err != nil {
 		t.Fatal(err)
 	}
 	w.wakeSuccessor(ctx, "", ordKey(t), 2) // event 0 finished
-	if s := state(); s != asynq.TaskStateActive {
+	if s := state(r1); s != asynq.TaskStateActive {
 		t.Fatalf("event 1 is %v, want still running", s)
 	}
 	// asynq moves it to its retry set.
 	if err := h.db.Client.HSet(ctx, hash, "state", "retry").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "event 1 run after all", func() bool { return state() == asynq.TaskStatePending })
+	eventually(t, 5*time.Second, "event 1 run after all", func() bool { return state(r1) == asynq.TaskStatePending })
 }

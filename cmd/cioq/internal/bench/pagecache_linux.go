@@ -9,9 +9,9 @@ import (
 )
 
 // coldCopy copies the executable that path names (as exec finds it) to a
-// temporary file, synced and dropped from the page cache, and returns its
-// path and how to remove it: the measured worker processes start from a
-// file no other process maps (the bench itself runs the cioq executable,
+// temporary file, synced (so that dropPageCache, before each run, can drop
+// all of it), and returns its path and how to remove it: the measured
+// worker processes start from a file no other process maps (the bench itself runs the cioq executable,
 // whose pages it has touched through every section, and the kernel maps
 // cached pages around each one a process faults in). On any error it
 // returns path unchanged.
@@ -51,7 +51,6 @@ func coldCopy(path string) (string, func()) {
 		remove()
 		return path, func() {}
 	}
-	dropPageCache(out.Name())
 	return out.Name(), remove
 }
 

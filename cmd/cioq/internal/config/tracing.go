@@ -4,17 +4,19 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/cioq/cioq/cmd/cioq/internal/otlp"
 )
 
 // The standard OpenTelemetry variables that decide whether traces are
-// exported (internal/otlp reads the OTEL_EXPORTER_OTLP_* ones, headers
+// exported (package otlp reads the OTEL_EXPORTER_OTLP_* ones, headers
 // and timeout for instance; the SDK reads OTEL_SERVICE_NAME,
 // OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_BSP_*, ...).
 const (
 	EnvOTELSDKDisabled          = "OTEL_SDK_DISABLED"
 	EnvOTELTracesExporter       = "OTEL_TRACES_EXPORTER"
-	EnvOTELEndpoint             = "OTEL_EXPORTER_OTLP_ENDPOINT"
-	EnvOTELTracesEndpoint       = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	EnvOTELEndpoint             = otlp.EnvEndpoint
+	EnvOTELTracesEndpoint       = otlp.EnvTracesEndpoint
 	EnvOTELProtocol             = "OTEL_EXPORTER_OTLP_PROTOCOL"
 	EnvOTELTracesProtocol       = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 	otlpHTTPProtobuf            = "http/protobuf"
