@@ -346,23 +346,31 @@ func (b *Batcher) DoPrepared(ctx context.Context, ops []Prepared) []error {
 	if err := ctx.Err(); err != nil {
 		return fill(errs, err)
 	}
-	// One allocation for the items, one channel for their answers.
+	// One allocation for the items, one channel for their answers; index
+	// maps items to ops only when some of ops are refused already.
 	all := make([]item, len(ops))
 	items := make([]*item, 0, len(ops))
-	index := make([]int, 0, len(ops))
+	var index []int
 	for i, p := range ops {
-		switch {
-		case p.err != nil:
-			errs[i] = p.err
-			continue
-		case p.enc == nil:
-			errs[i] = errNotPrepared
+		if p.err == nil && p.enc != nil {
+			if index != nil {
+				index = append(index, i)
+			}
+			it := &all[i]
+			it.enc, it.op = p.enc, p.op
+			items = append(items, it)
 			continue
 		}
-		it := &all[i]
-		it.enc, it.op = p.enc, p.op
-		items = append(items, it)
-		index = append(index, i)
+		if index == nil {
+			index = make([]int, len(items), len(ops))
+			for k := range index {
+				index[k] = k
+			}
+		}
+		errs[i] = p.err
+		if p.err == nil {
+			errs[i] = errNotPrepared
+		}
 	}
 	if len(items) == 0 {
 		return errs
@@ -373,8 +381,12 @@ func (b *Batcher) DoPrepared(ctx context.Context, ops []Prepared) []error {
 		it.grp = grp
 	}
 	if err := b.submit(ctx, items); err != nil {
-		for _, i := range index {
-			errs[i] = err
+		for k := range items {
+			if index != nil {
+				errs[index[k]] = err
+			} else {
+				errs[k] = err
+			}
 		}
 		return errs
 	}
