@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,32 +110,65 @@ func isMulti(typ string) bool {
 	return spec.Multi
 }
 
-// multiItem is one operation of a cio:batch task in an attempt.
+// multiItem is one operation of a cio:batch task in an attempt. It is
+// kept small: a task's operations are all held while its requests are in
+// flight.
 type multiItem struct {
-	index int
-	item  tasks.BatchItem
+	// item is the operation in the task's payload.
+	item *tasks.BatchItem
 	// payload is the decoded operation: nil when it is invalid, or once
 	// its batch operations are prepared (decoded decodes it again).
 	payload tasks.Payload
-	// key names the person or object the operation acts on ("" none);
-	// round is when it goes, after the earlier operations on its key.
+	// err is the operation's fate once sent, or why it does not decode or
+	// validate (flag invalid).
+	err error
+	// key names the person or object the operation acts on (with kind;
+	// "" none); round is when it goes, after the earlier operations on
+	// its key.
 	key   string
-	round int
-	alone bool
-	// event: the operation is a track event (events of a person that
-	// follow one another go in the same round).
-	event bool
-	// prepared are the operation's batch operations, encoded ahead of its
-	// round (prepare); nil once sent, or when it goes alone.
-	prepared []batch.Prepared
-	// invalid is why the operation does not decode or validate.
-	invalid error
-	// deferred: not sent, an earlier operation on its person is retried.
-	deferred bool
-	// sent: the attempt sent it (err is its fate).
-	sent bool
-	err  error
+	index int32
+	round int32
+	// plo and phi are where the operation's batch operations, encoded
+	// ahead of its round (prepare), stand in the task's store of them
+	// (prepared set); within the request's list once sendItems sent them
+	// (batched set).
+	plo, phi int32
+	kind     keyKind
+	flags    itemFlags
 }
+
+// keyKind is what a multiItem's key names.
+type keyKind uint8
+
+const (
+	keyNone keyKind = iota
+	keyID
+	keyEmail
+	keyCioID
+	keyObject
+)
+
+// itemFlags are a multiItem's states.
+type itemFlags uint8
+
+const (
+	// alone: sent on its own (an earlier attempt's batch failed without
+	// naming the operation at fault).
+	flagAlone itemFlags = 1 << iota
+	// event: a track event (events of a person that follow one another
+	// go in the same round).
+	flagEvent
+	// prepared: plo:phi are its batch operations in the task's store.
+	flagPrepared
+	// batched: sendItems put it in the round's request list (plo:phi).
+	flagBatched
+	// invalid: it does not decode or validate (err says why).
+	flagInvalid
+	// sent: the attempt sent it (err is its fate).
+	flagSent
+)
+
+func (mi *multiItem) is(f itemFlags) bool { return mi.flags&f != 0 }
 
 // decodeValid decodes operation it of a cio:batch task and validates it.
 func decodeValid(it tasks.BatchItem) (tasks.Payload, error) {
@@ -154,7 +188,7 @@ func (mi *multiItem) decoded() (tasks.Payload, error) {
 	if mi.payload != nil {
 		return mi.payload, nil
 	}
-	p, err := decodeValid(mi.item)
+	p, err := decodeValid(*mi.item)
 	if err != nil {
 		return nil, err
 	}
@@ -167,14 +201,14 @@ func (mi *multiItem) decoded() (tasks.Payload, error) {
 // build the operation's batch operations, to send it alone), not kept for
 // each of the task's operations.
 func (mi *multiItem) task(t *Task, p tasks.Payload) *Task {
-	return &Task{ID: ItemID(t.ID, mi.index), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
+	return &Task{ID: ItemID(t.ID, int(mi.index)), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
 		Type: mi.item.Type, Envelope: t.Envelope, Payload: p, budgeted: t.budgeted, asynqMaxRetry: t.asynqMaxRetry}
 }
 
 // prepare builds the Track v2 operations of mi (appendBatchOperations,
 // with scratch as room for them, returned for reuse) and has b encode and
-// check them (batch.Prepare), appended to store; mi.prepared is where they
-// stand in it. The decoded payload is let go when b takes every operation
+// check them (batch.Prepare), appended to store; mi.plo:mi.phi is where
+// they stand in it. The decoded payload is let go when b takes every operation
 // (decoded decodes it again when it is needed), so that a task's
 // operations do not hold their decoded values while they wait for their
 // requests; it is kept when b refuses one (too large for a batch item, it
@@ -194,7 +228,8 @@ func (mi *multiItem) prepare(b *batch.Batcher, t *Task, scratch []customerio.Ope
 		taken = taken && pr.Err() == nil
 		*store = append(*store, pr)
 	}
-	mi.prepared = (*store)[lo:len(*store):len(*store)]
+	mi.plo, mi.phi = int32(lo), int32(len(*store))
+	mi.flags |= flagPrepared
 	if taken {
 		mi.payload = nil
 	}
@@ -223,29 +258,34 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 	if err != nil {
 		return &retryError{err: err, class: RetryTransient, delay: time.Second, reason: "batch progress unavailable"}
 	}
-	// One allocation for the operations.
+	// One allocation for the operations (store[i] is operation i; those
+	// settled by earlier attempts stay zero), one for their encodings.
 	store := make([]multiItem, n)
-	all := make([]*multiItem, 0, n)
 	live := make([]*multiItem, 0, n)
 	b := w.batcher(t.Envelope.Workspace)
 	pstore := make([]batch.Prepared, 0, n)
 	var scratch []customerio.Operation
-	for i, it := range bp.Operations {
+	for i := range bp.Operations {
 		if prog.settled.has(i) {
 			continue
 		}
 		mi := &store[i]
-		*mi = multiItem{index: i, item: it, alone: prog.alone.has(i)}
-		all = append(all, mi)
-		p, derr := decodeValid(it)
+		*mi = multiItem{index: int32(i), item: &bp.Operations[i]}
+		if prog.alone.has(i) {
+			mi.flags |= flagAlone
+		}
+		p, derr := decodeValid(*mi.item)
 		if derr != nil {
-			mi.invalid = derr
+			mi.err = derr
+			mi.flags |= flagInvalid
 			continue
 		}
 		mi.payload = p
-		mi.key = itemKey(p)
-		_, mi.event = p.(*tasks.Track)
-		if b != nil && !mi.alone && w.batchTypes[it.Type] {
+		mi.kind, mi.key = itemKey(p)
+		if _, ok := p.(*tasks.Track); ok {
+			mi.flags |= flagEvent
+		}
+		if b != nil && !mi.is(flagAlone) && w.batchTypes[mi.item.Type] {
 			// Encoded now, so that the decoded operations do not pile up
 			// before the task's requests go (a refusal is sendItems's to
 			// handle, as without it).
@@ -254,45 +294,32 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 		live = append(live, mi)
 	}
 
-	// Rounds: a person's operations in their order, each in a later round
-	// than the one before it, except that events following one another go
-	// in the same round (an event's place in the person's timeline is its
-	// timestamp; an identify, a merge or a delete changes what follows).
-	type keyState struct {
-		round int
-		event bool
-	}
-	last := make(map[string]keyState, len(live))
-	rounds := 0
-	for _, mi := range live {
-		if mi.key == "" {
-			continue
-		}
-		if st, ok := last[mi.key]; ok {
-			mi.round = st.round + 1
-			if mi.event && st.event {
-				mi.round = st.round
+	rounds := assignRounds(live)
+	var blocked map[multiKey]bool
+	for r := int32(0); r < max(rounds, 1); r++ {
+		now := live
+		if rounds > 1 {
+			now = nil
+			for _, mi := range live {
+				switch {
+				case mi.round != r:
+				case mi.kind != keyNone && blocked[multiKey{mi.kind, mi.key}]:
+					mi.err = errDeferred
+				default:
+					now = append(now, mi)
+				}
 			}
 		}
-		last[mi.key] = keyState{mi.round, mi.event}
-		rounds = max(rounds, mi.round+1)
-	}
-	blocked := map[string]bool{}
-	for r := 0; r < max(rounds, 1); r++ {
-		var now []*multiItem
-		for _, mi := range live {
-			switch {
-			case mi.round != r:
-			case mi.key != "" && blocked[mi.key]:
-				mi.deferred, mi.err = true, errDeferred
-			default:
-				now = append(now, mi)
-			}
+		w.sendItems(ctx, c, t, now, &pstore)
+		if rounds <= 1 {
+			break
 		}
-		w.sendItems(ctx, c, t, now)
 		for _, mi := range now {
-			if mi.key != "" && mi.err != nil && !itemRefused(mi.err) {
-				blocked[mi.key] = true
+			if mi.kind != keyNone && mi.err != nil && !itemRefused(mi.err) {
+				if blocked == nil {
+					blocked = map[multiKey]bool{}
+				}
+				blocked[multiKey{mi.kind, mi.key}] = true
 			}
 		}
 	}
@@ -302,12 +329,15 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 	ws := workspaceOf(t)
 	var pending []*multiItem
 	var refused []itemDeadLetter
-	for _, mi := range all {
+	for i := range store {
+		mi := &store[i]
 		switch {
-		case mi.invalid != nil:
-			refused = append(refused, itemDeadLetter{mi, DeadLetterInvalid, 0, "", mi.invalid.Error()})
-		case mi.err == nil && mi.sent:
-			prog.settled.set(mi.index)
+		case mi.item == nil:
+			// Settled by an earlier attempt.
+		case mi.is(flagInvalid):
+			refused = append(refused, itemDeadLetter{mi, DeadLetterInvalid, 0, "", mi.err.Error()})
+		case mi.err == nil && mi.is(flagSent):
+			prog.settled.set(int(mi.index))
 			var lat time.Duration
 			if enq, ok := t.Envelope.Enqueued(); ok {
 				lat = now.Sub(enq)
@@ -323,7 +353,7 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 			refused = append(refused, itemDeadLetter{mi, DeadLetterPermanent, status, msg, mi.err.Error()})
 		default:
 			if errors.Is(mi.err, batch.ErrUnattributed) {
-				prog.alone.set(mi.index)
+				prog.alone.set(int(mi.index))
 			}
 			pending = append(pending, mi)
 		}
@@ -350,7 +380,7 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 		return &retryError{err: err, class: RetryTransient, delay: time.Second, reason: "dead-letter store unavailable"}
 	}
 	for _, r := range refused {
-		prog.settled.set(r.mi.index)
+		prog.settled.set(int(r.mi.index))
 	}
 	if len(pending) == 0 {
 		if prog.found {
@@ -421,19 +451,19 @@ func pendingError(pending []*multiItem) error {
 
 // sendItems sends one round of a cio:batch task's operations: those to
 // batch through the workspace's Batcher, all at once, the others alone.
-func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, items []*multiItem) {
+// store holds the task's prepared operations (prepare); those of items
+// not prepared yet are appended to it.
+func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, items []*multiItem, store *[]batch.Prepared) {
 	b := w.batcher(t.Envelope.Workspace)
-	pre := make([]batch.Prepared, 0, len(items))
-	type span struct {
-		mi     *multiItem
-		lo, hi int
-	}
-	spans := make([]span, 0, len(items))
 	var alone []*multiItem
 	var scratch []customerio.Operation
+	// The round's batch operations go as one list: the part of store they
+	// fill when they follow one another there (as they do when the task's
+	// operations go in one round), a copy otherwise.
+	lo, hi, contiguous := int32(-1), int32(-1), true
 	for _, mi := range items {
-		mi.sent = true
-		if mi.alone || !w.batchTypes[mi.item.Type] {
+		mi.flags |= flagSent
+		if mi.is(flagAlone) || !w.batchTypes[mi.item.Type] {
 			alone = append(alone, mi)
 			continue
 		}
@@ -441,47 +471,65 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 			mi.err = RetryLater(time.Second, batch.ErrClosed)
 			continue
 		}
-		lo := len(pre)
-		if mi.prepared == nil {
-			// Not prepared with the task's other operations: now, into pre.
+		if !mi.is(flagPrepared) {
+			// Not prepared with the task's other operations: now.
 			var ok bool
 			var err error
-			if scratch, ok, err = mi.prepare(b, t, scratch, &pre); err != nil || !ok {
+			if scratch, ok, err = mi.prepare(b, t, scratch, store); err != nil || !ok {
 				if mi.err = err; err == nil {
 					alone = append(alone, mi)
 				}
 				continue
 			}
-		} else {
-			pre = append(pre, mi.prepared...)
 		}
-		spans = append(spans, span{mi, lo, len(pre)})
-		mi.prepared = nil
+		mi.flags |= flagBatched
+		if lo < 0 {
+			lo = mi.plo
+		} else if mi.plo != hi {
+			contiguous = false
+		}
+		hi = mi.phi
 	}
-	if len(pre) > 0 {
-		errs := b.DoPrepared(ctx, pre)
+	if lo >= 0 {
+		list, base := (*store)[lo:hi], lo
+		if !contiguous {
+			list, base = nil, 0
+			for _, mi := range items {
+				if mi.is(flagBatched) {
+					k := int32(len(list))
+					list = append(list, (*store)[mi.plo:mi.phi]...)
+					mi.plo, mi.phi = k, int32(len(list))
+				}
+			}
+		}
+		errs := b.DoPrepared(ctx, list)
+		// Sent: their encodings are not needed any more.
+		clear(list)
 		for i, err := range errs {
 			if errors.Is(err, batch.ErrClosed) {
 				errs[i] = RetryLater(time.Second, err)
 			}
 		}
-		for _, s := range spans {
-			var err error
-			if s.hi-s.lo == 1 {
-				err = errs[s.lo]
-			} else {
-				err = partsFate(errs[s.lo:s.hi])
+		for _, mi := range items {
+			if !mi.is(flagBatched) {
+				continue
+			}
+			mi.flags &^= flagBatched | flagPrepared
+			fates := errs[mi.plo-base : mi.phi-base]
+			err := fates[0]
+			if len(fates) > 1 {
+				err = partsFate(fates)
 			}
 			if errors.Is(err, batch.ErrTooLarge) {
 				// Too large for a batch item: alone, through Track v1.
-				if _, perr := s.mi.decoded(); perr != nil {
-					s.mi.err = perr
+				if _, perr := mi.decoded(); perr != nil {
+					mi.err = perr
 					continue
 				}
-				alone = append(alone, s.mi)
+				alone = append(alone, mi)
 				continue
 			}
-			s.mi.err = err
+			mi.err = err
 		}
 	}
 	if len(alone) == 0 {
@@ -521,28 +569,70 @@ func (w *Worker) sendAlone(ctx context.Context, c *customerio.Client, t *Task) e
 	return w.call(ctx, t, customerio.APITrack, func() error { _, err := r.send(ctx, c, t); return err })
 }
 
-// itemKey names the person (or object) an operation acts on, "" for none:
-// operations with the same key are delivered in their order.
-func itemKey(p tasks.Payload) string {
+// itemKey names the person (or object) an operation acts on, keyNone
+// for none: operations with the same key are delivered in their order.
+// Person keys are the payload's own strings (an email lowercased).
+func itemKey(p tasks.Payload) (keyKind, string) {
 	if ps, ok := p.(tasks.PersonScoped); ok {
 		ids := ps.Person()
 		switch {
 		case ids.ID != "":
-			return "id:" + ids.ID
+			return keyID, ids.ID
 		case ids.Email != "":
-			return "email:" + strings.ToLower(ids.Email)
+			return keyEmail, strings.ToLower(ids.Email)
 		case ids.CioID != "":
-			return "cio_id:" + ids.CioID
+			return keyCioID, ids.CioID
 		}
-		return ""
+		return keyNone, ""
 	}
 	switch o := p.(type) {
 	case *tasks.ObjectUpsert:
-		return "object:" + o.ObjectTypeID + ":" + o.ObjectID
+		return keyObject, o.ObjectTypeID + ":" + o.ObjectID
 	case *tasks.ObjectDelete:
-		return "object:" + o.ObjectTypeID + ":" + o.ObjectID
+		return keyObject, o.ObjectTypeID + ":" + o.ObjectID
 	}
-	return ""
+	return keyNone, ""
+}
+
+// multiKey is a multiItem's key with its kind.
+type multiKey struct {
+	kind keyKind
+	key  string
+}
+
+// assignRounds sets each operation's round (live in their order in the
+// task) and returns how many there are: a person's operations in their
+// order, each in a later round than the one before it, except that events
+// following one another go in the same round (an event's place in the
+// person's timeline is its timestamp; an identify, a merge or a delete
+// changes what follows). It sorts the operations by key (stably, so each
+// person's stay in order) rather than keeping a map of the task's keys.
+func assignRounds(live []*multiItem) int32 {
+	keyed := make([]*multiItem, 0, len(live))
+	for _, mi := range live {
+		if mi.kind != keyNone {
+			keyed = append(keyed, mi)
+		}
+	}
+	slices.SortStableFunc(keyed, func(a, b *multiItem) int {
+		if a.kind != b.kind {
+			return int(a.kind) - int(b.kind)
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	var rounds int32
+	for i, mi := range keyed {
+		if i > 0 {
+			if prev := keyed[i-1]; prev.kind == mi.kind && prev.key == mi.key {
+				mi.round = prev.round + 1
+				if mi.is(flagEvent) && prev.is(flagEvent) {
+					mi.round = prev.round
+				}
+			}
+		}
+		rounds = max(rounds, mi.round+1)
+	}
+	return rounds
 }
 
 // itemDeadLetter is an operation of a cio:batch task to dead-letter.
@@ -588,7 +678,7 @@ func (w *Worker) deadLetterItems(ctx context.Context, t *Task, items []itemDeadL
 			// keep them as they are, in a bare payload.
 			b = payload
 		}
-		id := ItemID(t.ID, mi.index)
+		id := ItemID(t.ID, int(mi.index))
 		d := &DeadLetter{
 			ID: id, Type: mi.item.Type, Queue: t.Queue, Workspace: env.Workspace, Payload: b,
 			Attempts: min(t.Retried+1, t.attemptsAllowed()), MaxRetry: t.MaxRetry, allowed: t.attemptsAllowed(),
@@ -614,7 +704,7 @@ func (w *Worker) deadLetterItems(ctx context.Context, t *Task, items []itemDeadL
 // it had none (so a retry from the store sends the same id).
 func itemPayload(t *Task, mi *multiItem) (json.RawMessage, error) {
 	raw := mi.item.Payload
-	if mi.invalid != nil {
+	if mi.is(flagInvalid) {
 		return raw, nil
 	}
 	p, err := mi.decoded()
@@ -629,7 +719,7 @@ func itemPayload(t *Task, mi *multiItem) (json.RawMessage, error) {
 	if json.Unmarshal(raw, &m) != nil || m == nil {
 		return raw, nil
 	}
-	id, _ := json.Marshal(EventID(ItemID(t.ID, mi.index), t.Envelope))
+	id, _ := json.Marshal(EventID(ItemID(t.ID, int(mi.index)), t.Envelope))
 	m[d.EventIDField()] = id
 	return json.Marshal(m)
 }

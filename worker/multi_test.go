@@ -444,3 +444,41 @@ func TestBatchTaskCrashMidBatchLosesNothing(t *testing.T) {
 	drained(t, h, 30*time.Second)
 	checkAllOnce(t, h, "bcrash", n)
 }
+
+// TestAssignRounds: a person's operations go in their order, one round
+// after another, except that consecutive events share a round; the same
+// string as an id and as an email names two people; keyless operations
+// all go first.
+func TestAssignRounds(t *testing.T) {
+	mk := func(kind keyKind, key string, event bool) *multiItem {
+		mi := &multiItem{kind: kind, key: key}
+		if event {
+			mi.flags |= flagEvent
+		}
+		return mi
+	}
+	live := []*multiItem{
+		mk(keyID, "a", false),    // 0
+		mk(keyEmail, "a", false), // 0: another person
+		mk(keyID, "a", true),     // 1
+		mk(keyNone, "", false),   // 0
+		mk(keyID, "a", true),     // 1: follows an event
+		mk(keyID, "b", true),     // 0
+		mk(keyID, "a", false),    // 2
+		mk(keyID, "a", true),     // 3
+		mk(keyEmail, "a", false), // 1
+	}
+	if n := assignRounds(live); n != 4 {
+		t.Errorf("%d rounds, want 4", n)
+	}
+	var got []int32
+	for _, mi := range live {
+		got = append(got, mi.round)
+	}
+	if want := []int32{0, 0, 1, 0, 1, 0, 2, 3, 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("rounds %v, want %v", got, want)
+	}
+	if n := assignRounds([]*multiItem{mk(keyNone, "", false)}); n != 0 {
+		t.Errorf("%d rounds for keyless operations, want 0 (one round, all at once)", n)
+	}
+}
