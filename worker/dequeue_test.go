@@ -22,9 +22,10 @@ import (
 	"github.com/cioq/cioq/tasks"
 )
 
-// scriptCounter is a go-redis hook counting the scripts that reach Redis
-// whose first key is a queue's pending list: asynq's dequeues, or the
-// worker's combined one.
+// scriptCounter is a go-redis hook counting the script runs whose first
+// key is a queue's pending list: asynq's dequeues, or the worker's
+// combined one (an EVALSHA answered NOSCRIPT and the EVAL after it count
+// once).
 type scriptCounter struct{ dequeues atomic.Int64 }
 
 func (s *scriptCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -33,13 +34,16 @@ func (s *scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 }
 func (s *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
 		a := cmd.Args()
-		if name, _ := a[0].(string); (name == "evalsha" || name == "eval") && len(a) > 3 {
+		if name, _ := a[0].(string); (name == "evalsha" || name == "eval") && len(a) > 3 && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// An EVALSHA that Redis answers NOSCRIPT (a Redis that has not
+			// seen the script yet) is followed by the EVAL: one run.
 			if k, _ := a[3].(string); strings.HasSuffix(k, ":pending") && strings.HasPrefix(k, "asynq:") {
 				s.dequeues.Add(1)
 			}
 		}
-		return next(ctx, cmd)
+		return err
 	}
 }
 
