@@ -515,9 +515,10 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 				continue
 			}
 			mi.flags &^= flagBatched | flagPrepared
-			fates := errs[mi.plo-base : mi.phi-base]
-			err := fates[0]
-			if len(fates) > 1 {
+			var err error
+			if fates := errs[mi.plo-base : mi.phi-base]; len(fates) == 1 {
+				err = fates[0]
+			} else {
 				err = partsFate(fates)
 			}
 			if errors.Is(err, batch.ErrTooLarge) {
