@@ -39,8 +39,11 @@ import (
 // Prefetching below), so most of asynq's calls make no round trip at all.
 // Only a script whose text is asynq v0.26's dequeue script is replaced
 // (matched by its SHA-1): an asynq whose script differs runs unchanged.
-// The keys of different queues are in different Cluster slots, so the
-// hook is installed on a single-node (or Sentinel) client only.
+// The keys of different queues are in different Cluster slots, so on a
+// Cluster client the hook's script tries only the queue asynq asked for
+// (asynq then tries the others one round trip each, as it does alone),
+// and still takes several of its tasks at once and bounds the cio:batch
+// tasks held.
 
 // asynqDequeueSHA is the SHA-1 of asynq v0.26's dequeue script
 // (internal/rdb/rdb.go, dequeueCmd), which the hook recognizes. That script
@@ -213,6 +216,9 @@ type dequeueHook struct {
 	most int
 	// args recycles the combined script's argument lists.
 	args sync.Pool
+	// oneQueue: the script tries only the queue asynq asked for (a Cluster
+	// client, whose queues' keys are in different slots).
+	oneQueue bool
 
 	mu sync.Mutex
 	// empty holds the queues found empty by the last combined run that
@@ -266,15 +272,23 @@ func newDequeueHook(weights map[string]int, concurrency, multiMost int) *dequeue
 }
 
 // installDequeueHook adds the hook to rdb when it is a single-node client
-// (any number of queues: with one, the hook still prefetches), holding at
-// most multiMost cio:batch tasks (0: any number).
+// (any number of queues: with one, the hook still prefetches) or a
+// Cluster client (one queue per run), holding at most multiMost cio:batch
+// tasks (0: any number).
 func installDequeueHook(rdb redis.UniversalClient, weights map[string]int, concurrency, multiMost int) *dequeueHook {
-	c, ok := rdb.(*redis.Client)
-	if !ok || len(weights) < 1 {
+	if len(weights) < 1 {
 		return nil
 	}
 	h := newDequeueHook(weights, concurrency, multiMost)
-	c.AddHook(h)
+	switch c := rdb.(type) {
+	case *redis.Client:
+		c.AddHook(h)
+	case *redis.ClusterClient:
+		h.oneQueue = true
+		c.AddHook(h)
+	default:
+		return nil
+	}
 	return h
 }
 
@@ -357,7 +371,10 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if h.closed {
 			most = 1
 		}
-		order := h.order(q)
+		order := []string{q}
+		if !h.oneQueue {
+			order = h.order(q)
+		}
 		multi := h.multiRoom()
 		check := multi == 0 && len(h.held) > 0 && now.Sub(h.checked) >= multiCheckEvery
 		if check {
