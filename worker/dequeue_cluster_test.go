@@ -36,10 +36,13 @@ func TestWorkerOnClusterBoundsBatchTasks(t *testing.T) {
 	}
 	defer prod.Close()
 	const nTasks, perTask, nSmall = 60, 20, 40
+	var pids []string // one event each
 	for i := range nTasks {
 		var ops []tasks.Payload
 		for j := range perTask {
-			ops = append(ops, ev("cl-"+strconv.Itoa(i)+"-"+strconv.Itoa(j), j))
+			pid := "cl-" + strconv.Itoa(i) + "-" + strconv.Itoa(j)
+			ops = append(ops, ev(pid, j))
+			pids = append(pids, pid)
 		}
 		rec, err := prod.EnqueueBatch(ctx, ops)
 		if err != nil {
@@ -50,10 +53,11 @@ func TestWorkerOnClusterBoundsBatchTasks(t *testing.T) {
 		}
 	}
 	for i := range nSmall {
-		if _, err := prod.Track(ctx, tasks.Track{Identifiers: customerio.Identifiers{ID: "small-" + strconv.Itoa(i)},
-			Event: customerio.Event{Name: "e"}}); err != nil {
+		pid := "small-" + strconv.Itoa(i)
+		if _, err := prod.Track(ctx, tasks.Track{Identifiers: customerio.Identifiers{ID: pid}, Event: customerio.Event{Name: "e"}}); err != nil {
 			t.Fatal(err)
 		}
+		pids = append(pids, pid)
 	}
 
 	w, err := New(Config{
@@ -79,16 +83,9 @@ func TestWorkerOnClusterBoundsBatchTasks(t *testing.T) {
 	defer cc.Close()
 	bound := multiTasksAtOnce(0) + multiExtra
 	delivered := func() bool {
-		for i := range nSmall {
-			if len(sb.Events("small-"+strconv.Itoa(i))) == 0 {
+		for _, pid := range pids {
+			if len(sb.Events(pid)) == 0 {
 				return false
-			}
-		}
-		for i := range nTasks {
-			for j := range perTask {
-				if len(sb.Events("cl-"+strconv.Itoa(i)+"-"+strconv.Itoa(j))) == 0 {
-					return false
-				}
 			}
 		}
 		return true
@@ -118,17 +115,9 @@ func TestWorkerOnClusterBoundsBatchTasks(t *testing.T) {
 	if fromKept == 0 {
 		t.Error("no dequeue answered from the prefetched tasks")
 	}
-	for i := range nTasks {
-		for j := range perTask {
-			pid := "cl-" + strconv.Itoa(i) + "-" + strconv.Itoa(j)
-			if evs := sb.Events(pid); len(evs) != 1 {
-				t.Fatalf("%s: %d events, want 1", pid, len(evs))
-			}
-		}
-	}
-	for i := range nSmall {
-		if evs := sb.Events("small-" + strconv.Itoa(i)); len(evs) != 1 {
-			t.Fatalf("small-%d: %d events, want 1", i, len(evs))
+	for _, pid := range pids {
+		if evs := sb.Events(pid); len(evs) != 1 {
+			t.Fatalf("%s: %d events, want 1", pid, len(evs))
 		}
 	}
 }
