@@ -371,8 +371,10 @@ func (h *dequeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if h.closed {
 			most = 1
 		}
-		order := []string{q}
-		if !h.oneQueue {
+		var order []string
+		if h.oneQueue {
+			order = []string{q}
+		} else {
 			order = h.order(q)
 		}
 		multi := h.multiRoom()

@@ -382,11 +382,7 @@ func (b *Batcher) DoPrepared(ctx context.Context, ops []Prepared) []error {
 	}
 	if err := b.submit(ctx, items); err != nil {
 		for k := range items {
-			if index != nil {
-				errs[index[k]] = err
-			} else {
-				errs[k] = err
-			}
+			errs[position(index, k)] = err
 		}
 		return errs
 	}
@@ -423,6 +419,15 @@ func (b *Batcher) prepare(op *customerio.Operation, it *item) error {
 	return nil
 }
 
+// position is where the fate of item k goes in DoPrepared's errs: index[k],
+// or k without an index (every operation sendable).
+func position(index []int, k int) int {
+	if index != nil {
+		return index[k]
+	}
+	return k
+}
+
 // fill sets every error of errs to err and returns errs.
 func fill(errs []error, err error) []error {
 	for i := range errs {
@@ -452,10 +457,7 @@ func (b *Batcher) await(ctx context.Context, items []*item, grp *group, errs []e
 	case <-ctx.Done():
 	}
 	for k, it := range items {
-		i := k
-		if index != nil {
-			i = index[k]
-		}
+		i := position(index, k)
 		if it.fin.Load() {
 			errs[i] = it.err
 			continue
