@@ -42,13 +42,22 @@ type Identifiers struct {
 
 // checkID requires a non-blank value of at most MaxIDBytes bytes.
 func checkID(field, v string) error {
-	if strings.TrimSpace(v) == "" {
-		return invalid(field, "is required")
-	}
-	if len(v) > MaxIDBytes {
-		return invalid(field, "must be at most 150 bytes")
+	if r := idFault(v); r != "" {
+		return invalid(field, r)
 	}
 	return nil
+}
+
+// idFault is why v is not an identifier (blank, longer than MaxIDBytes
+// bytes), "" when it is one.
+func idFault(v string) string {
+	if strings.TrimSpace(v) == "" {
+		return "is required"
+	}
+	if len(v) > MaxIDBytes {
+		return "must be at most 150 bytes"
+	}
+	return ""
 }
 
 // ValidatePersonID checks a person identifier used in a path (an id, an
@@ -97,8 +106,10 @@ func validatePersonIdentifiers(field string, ids *Identifiers, phone bool) error
 			continue
 		}
 		n++
-		if err := checkID(join(field, f.name), f.v); err != nil {
-			return err
+		// The field's name is made only for an error: this runs for every
+		// operation a worker delivers.
+		if r := idFault(f.v); r != "" {
+			return invalid(join(field, f.name), r)
 		}
 	}
 	if n != 1 {

@@ -127,6 +127,9 @@ func (p Track) Validate() error {
 	if err := p.Event.Validate(); err != nil {
 		return err
 	}
+	if p.Identifiers.Phone == "" {
+		return nil // checkPhoneOperation's case only
+	}
 	ev := p.Event
 	if ev.ID == "" {
 		ev.ID = placeholderEventID // the id the producer or the worker will give it
@@ -339,6 +342,9 @@ func (p DeviceAdd) Validate() error {
 	if err := p.Device.Validate(); err != nil {
 		return err
 	}
+	if p.Identifiers.Phone == "" {
+		return nil // checkPhoneOperation's case only
+	}
 	return checkPhoneOperation(p.Identifiers, "device.attributes", customerio.DeviceOperation(p.Identifiers, p.Device))
 }
 
@@ -370,6 +376,9 @@ func (p DeviceDelete) Validate() error {
 	}
 	if p.Device.ID == "" {
 		return invalid("device.id", "is required")
+	}
+	if p.Identifiers.Phone == "" {
+		return nil // checkPhoneOperation's case only
 	}
 	return checkPhoneOperation(p.Identifiers, "device.id", customerio.Operation{Type: customerio.EntityPerson,
 		Action: customerio.ActionDeleteDevice, Identifiers: &p.Identifiers, Device: &customerio.V2Device{Token: p.Device.ID}})

@@ -201,30 +201,46 @@ func (mi *multiItem) decoded() (tasks.Payload, error) {
 // build the operation's batch operations, to send it alone), not kept for
 // each of the task's operations.
 func (mi *multiItem) task(t *Task, p tasks.Payload) *Task {
-	return &Task{ID: ItemID(t.ID, int(mi.index)), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
+	nt := mi.asTask(t, p)
+	return &nt
+}
+
+// asTask is task as a value.
+func (mi *multiItem) asTask(t *Task, p tasks.Payload) Task {
+	return Task{ID: ItemID(t.ID, int(mi.index)), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
 		Type: mi.item.Type, Envelope: t.Envelope, Payload: p, budgeted: t.budgeted, asynqMaxRetry: t.asynqMaxRetry}
 }
 
+// prepScratch is the room prepare reuses from one operation to the next,
+// so that preparing a task's operations allocates only what they keep.
+type prepScratch struct {
+	ops  []customerio.Operation
+	task Task
+}
+
 // prepare builds the Track v2 operations of mi (appendBatchOperations,
-// with scratch as room for them, returned for reuse) and has b encode and
-// check them (batch.Prepare), appended to store; mi.plo:mi.phi is where
-// they stand in it. The decoded payload is let go when b takes every operation
-// (decoded decodes it again when it is needed), so that a task's
-// operations do not hold their decoded values while they wait for their
-// requests; it is kept when b refuses one (too large for a batch item, it
-// goes alone). ok and err are appendBatchOperations's.
-func (mi *multiItem) prepare(b *batch.Batcher, t *Task, scratch []customerio.Operation, store *[]batch.Prepared) (_ []customerio.Operation, ok bool, err error) {
+// in sc's room) and has b encode and check them (batch.Prepare), appended
+// to store; mi.plo:mi.phi is where they stand in it. The decoded payload
+// is let go when b takes every operation (decoded decodes it again when it
+// is needed), so that a task's operations do not hold their decoded values
+// while they wait for their requests; it is kept when b refuses one (too
+// large for a batch item, it goes alone). ok and err are
+// appendBatchOperations's.
+func (mi *multiItem) prepare(b *batch.Batcher, t *Task, sc *prepScratch, store *[]batch.Prepared) (ok bool, err error) {
 	p, err := mi.decoded()
 	if err != nil {
-		return scratch, false, err
+		return false, err
 	}
-	ops, ok, err := appendBatchOperations(scratch[:0], mi.task(t, p))
+	sc.task = mi.asTask(t, p)
+	ops, ok, err := appendBatchOperations(sc.ops[:0], &sc.task)
+	sc.ops, sc.task = ops, Task{}
+	defer clear(ops)
 	if err != nil || !ok {
-		return ops, ok, err
+		return ok, err
 	}
 	lo, taken := len(*store), true
-	for _, op := range ops {
-		pr := b.Prepare(op)
+	for i := range ops {
+		pr := b.Prepare(&ops[i])
 		taken = taken && pr.Err() == nil
 		*store = append(*store, pr)
 	}
@@ -233,8 +249,7 @@ func (mi *multiItem) prepare(b *batch.Batcher, t *Task, scratch []customerio.Ope
 	if taken {
 		mi.payload = nil
 	}
-	clear(ops)
-	return ops, true, nil
+	return true, nil
 }
 
 // errDeferred is the fate of an operation held back behind an earlier
@@ -264,7 +279,7 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 	live := make([]*multiItem, 0, n)
 	b := w.batcher(t.Envelope.Workspace)
 	pstore := make([]batch.Prepared, 0, n)
-	var scratch []customerio.Operation
+	var sc prepScratch
 	for i := range bp.Operations {
 		if prog.settled.has(i) {
 			continue
@@ -289,7 +304,7 @@ func (w *Worker) deliverMulti(ctx context.Context, c *customerio.Client, t *Task
 			// Encoded now, so that the decoded operations do not pile up
 			// before the task's requests go (a refusal is sendItems's to
 			// handle, as without it).
-			scratch, _, _ = mi.prepare(b, t, scratch, &pstore)
+			mi.prepare(b, t, &sc, &pstore)
 		}
 		live = append(live, mi)
 	}
@@ -456,7 +471,7 @@ func pendingError(pending []*multiItem) error {
 func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, items []*multiItem, store *[]batch.Prepared) {
 	b := w.batcher(t.Envelope.Workspace)
 	var alone []*multiItem
-	var scratch []customerio.Operation
+	var sc prepScratch
 	// The round's batch operations go as one list: the part of store they
 	// fill when they follow one another there (as they do when the task's
 	// operations go in one round), a copy otherwise.
@@ -473,9 +488,7 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 		}
 		if !mi.is(flagPrepared) {
 			// Not prepared with the task's other operations: now.
-			var ok bool
-			var err error
-			if scratch, ok, err = mi.prepare(b, t, scratch, store); err != nil || !ok {
+			if ok, err := mi.prepare(b, t, &sc, store); err != nil || !ok {
 				if mi.err = err; err == nil {
 					alone = append(alone, mi)
 				}

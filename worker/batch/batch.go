@@ -308,7 +308,7 @@ func (b *Batcher) DoAll(ctx context.Context, ops []customerio.Operation) []error
 	}
 	ps := make([]Prepared, len(ops))
 	for i := range ops {
-		ps[i] = b.Prepare(ops[i])
+		ps[i] = b.Prepare(&ops[i])
 	}
 	return b.DoPrepared(ctx, ps)
 }
@@ -330,10 +330,12 @@ func (p Prepared) Err() error { return p.err }
 // errNotPrepared is DoPrepared's answer for a zero Prepared.
 var errNotPrepared = errors.New("batch: operation not made by Prepare")
 
-// Prepare encodes and checks op as Do does before submitting it.
-func (b *Batcher) Prepare(op customerio.Operation) Prepared {
+// Prepare encodes and checks op as Do does before submitting it. It does
+// not keep op (a Batcher of New or NewEncoded keeps a copy of it): op may
+// be reused once it returns.
+func (b *Batcher) Prepare(op *customerio.Operation) Prepared {
 	var it item
-	if err := b.prepare(&op, &it); err != nil {
+	if err := b.prepare(op, &it); err != nil {
 		return Prepared{err: err}
 	}
 	return Prepared{enc: it.enc, op: it.op}
@@ -414,7 +416,8 @@ func (b *Batcher) prepare(op *customerio.Operation, it *item) error {
 	}
 	it.enc = enc
 	if b.keepOps {
-		it.op = op
+		c := *op
+		it.op = &c
 	}
 	return nil
 }

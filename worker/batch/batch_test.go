@@ -622,9 +622,9 @@ func TestPrepared(t *testing.T) {
 	rec := &recorder{}
 	b := batch.New(rec.send, batch.Config{MaxItemBytes: 200})
 	defer b.Close()
-	big := event("big")
+	a, big, bb := event("a"), event("big"), event("b")
 	big.Attributes = map[string]any{"blob": strings.Repeat("x", 300)}
-	ps := []batch.Prepared{b.Prepare(event("a")), b.Prepare(big), {}, b.Prepare(event("b"))}
+	ps := []batch.Prepared{b.Prepare(&a), b.Prepare(&big), {}, b.Prepare(&bb)}
 	if !errors.Is(ps[1].Err(), batch.ErrTooLarge) || ps[0].Err() != nil {
 		t.Fatalf("Prepare errors %v, %v; want nil, ErrTooLarge", ps[0].Err(), ps[1].Err())
 	}

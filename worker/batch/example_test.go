@@ -61,9 +61,9 @@ func ExampleNewRaw() {
 	b := batch.NewRaw(send, batch.Config{MaxItemBytes: 200})
 	defer b.Close()
 
-	huge := event("huge")
+	signedUp, huge, purchased := event("signed_up"), event("huge"), event("purchased")
 	huge.Attributes = map[string]any{"notes": strings.Repeat("x", 300)}
-	ops := []batch.Prepared{b.Prepare(event("signed_up")), b.Prepare(huge), b.Prepare(event("purchased"))}
+	ops := []batch.Prepared{b.Prepare(&signedUp), b.Prepare(&huge), b.Prepare(&purchased)}
 	for i, err := range b.DoPrepared(context.Background(), ops) {
 		fmt.Printf("op %d: too large: %v, error: %v\n", i, errors.Is(err, batch.ErrTooLarge), err != nil)
 	}
