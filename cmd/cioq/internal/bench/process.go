@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -130,6 +131,7 @@ func benchProcess(ctx context.Context, e *env, rep *Report) error {
 	}
 	exe, cleanup := coldCopy(e.opts.WorkerCommand[0])
 	defer cleanup()
+	linked := linkage(exe)
 	n := e.opts.Tasks
 	for _, m := range []struct {
 		name  string
@@ -171,8 +173,27 @@ func benchProcess(ctx context.Context, e *env, rep *Report) error {
 			target = "≤ 32 MiB"
 		}
 		rep.add(Row{Section: "process", Name: "worker process peak RSS (VmHWM), " + c + m.name, Value: float64(r.peakKiB) / 1024, Unit: "MiB", Target: target,
-			Note: fmt.Sprintf("largest sampled RssAnon %.1f MiB (heap, stacks, runtime), RssFile %.1f MiB (the executable's pages, shared with other processes running it, read from a cold page cache); %s",
-				float64(r.anonKiB)/1024, float64(r.fileKiB)/1024, note)})
+			Note: fmt.Sprintf("largest sampled RssAnon %.1f MiB (heap, stacks, runtime), RssFile %.1f MiB (the executable's pages, shared with other processes running it, read from a cold page cache); %s; %s",
+				float64(r.anonKiB)/1024, float64(r.fileKiB)/1024, linked, note)})
 	}
 	return nil
+}
+
+// linkage says how the executable at path is linked, for the RSS rows: a
+// cgo build (`go build` where a C compiler is installed, `go run`) maps
+// libc and the dynamic loader too, about 2 MiB more file pages than the
+// static build that `make build` and the Dockerfile make, which is what
+// users deploy.
+func linkage(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "worker executable's linkage unknown"
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "worker executable dynamically linked (cgo: it maps libc and the dynamic loader, about 2 MiB more than the static `make build` and Dockerfile build; --worker-bin bin/cioq measures that one)"
+		}
+	}
+	return "worker executable statically linked (CGO_ENABLED=0), as `make build` and the Dockerfile build it"
 }
