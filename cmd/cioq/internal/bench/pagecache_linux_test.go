@@ -2,8 +2,11 @@ package bench
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +38,40 @@ func TestColdCopy(t *testing.T) {
 		t.Errorf("coldCopy of a missing executable returned %q", p)
 	} else {
 		cleanup()
+	}
+}
+
+// TestLinkage: the RSS rows name a cgo build as dynamically linked and a
+// CGO_ENABLED=0 one as static, read from the executable itself; this test's
+// own binary (which links net, so cgo when it is enabled) is either, as
+// its build settings say.
+func TestLinkage(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bi, err := buildinfo.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cgo := false
+	for _, s := range bi.Settings {
+		if s.Key == "CGO_ENABLED" {
+			cgo = s.Value == "1"
+		}
+	}
+	want := "statically linked"
+	if cgo {
+		want = "dynamically linked"
+	}
+	if got := linkage(exe); !strings.Contains(got, want) {
+		t.Errorf("linkage of this test binary (CGO_ENABLED %v): %q, want it to say %q", cgo, got, want)
+	}
+	notELF := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := linkage(notELF); !strings.Contains(got, "unknown") {
+		t.Errorf("linkage of a script: %q, want unknown", got)
 	}
 }
