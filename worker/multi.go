@@ -197,9 +197,9 @@ func (mi *multiItem) decoded() (tasks.Payload, error) {
 }
 
 // task returns the operation with payload p as a task of its own type
-// (id ItemID) of the cio:batch task t. It is made when it is needed (to
-// build the operation's batch operations, to send it alone), not kept for
-// each of the task's operations.
+// (id ItemID) of the cio:batch task t, to send it alone. It is made when
+// it is needed, not kept for each of the task's operations (prepare
+// builds its batch operations from asTask in a scratch Task).
 func (mi *multiItem) task(t *Task, p tasks.Payload) *Task {
 	nt := mi.asTask(t, p)
 	return &nt
