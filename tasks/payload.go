@@ -178,19 +178,20 @@ func notPerson(field string, ids *customerio.Identifiers) error {
 	return nil
 }
 
-// checkPhoneOperation checks the Track v2 operation op of a task whose
-// person ids names by phone. Track v1 cannot address a person by phone, so
+// checkPhoneOperation checks the Track v2 operation op (built by op only
+// then, since this runs for every task validated) of a task whose person
+// ids names by phone. Track v1 cannot address a person by phone, so
 // the worker sends such a task as op, in a batch or as one /api/v2/entity
 // request, never through v1: op must be valid and encode to less than
 // 32,000 bytes (where v1 would take more: event data up to 100,000 bytes,
 // 300 attributes of 1,000 bytes). field names, in the payload, what makes
 // an operation too large. A task naming its person otherwise is not
 // checked.
-func checkPhoneOperation(ids customerio.Identifiers, field string, op customerio.Operation) error {
+func checkPhoneOperation(ids customerio.Identifiers, field string, op func() customerio.Operation) error {
 	if ids.Phone == "" {
 		return nil
 	}
-	err := op.Validate()
+	err := op().Validate()
 	var ve *customerio.ValidationError
 	if errors.As(err, &ve) && ve.Field == "operation" {
 		return invalid(field, "too large: with identifiers.phone the task is one Track v2 operation, which must encode to less than 32000 bytes")

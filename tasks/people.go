@@ -57,7 +57,7 @@ func checkPhoneIdentify(ids customerio.Identifiers, attrs map[string]any) error 
 	if !ok {
 		return invalid("attributes.cio_relationships", "with identifiers.phone an identify is a Track v2 operation, which cannot delete relationships: use cio:unrelate")
 	}
-	return checkPhoneOperation(ids, "attributes", op)
+	return checkPhoneOperation(ids, "attributes", func() customerio.Operation { return op })
 }
 
 // AttributeSet returns the person's attributes (Attributed).
@@ -127,14 +127,13 @@ func (p Track) Validate() error {
 	if err := p.Event.Validate(); err != nil {
 		return err
 	}
-	if p.Identifiers.Phone == "" {
-		return nil // checkPhoneOperation's case only
-	}
-	ev := p.Event
-	if ev.ID == "" {
-		ev.ID = placeholderEventID // the id the producer or the worker will give it
-	}
-	return checkPhoneOperation(p.Identifiers, "data", customerio.EventOperation(p.Identifiers, ev))
+	return checkPhoneOperation(p.Identifiers, "data", func() customerio.Operation {
+		ev := p.Event
+		if ev.ID == "" {
+			ev.ID = placeholderEventID // the id the producer or the worker will give it
+		}
+		return customerio.EventOperation(p.Identifiers, ev)
+	})
 }
 
 // placeholderEventID stands for an event id not yet given, where only its size
@@ -342,10 +341,9 @@ func (p DeviceAdd) Validate() error {
 	if err := p.Device.Validate(); err != nil {
 		return err
 	}
-	if p.Identifiers.Phone == "" {
-		return nil // checkPhoneOperation's case only
-	}
-	return checkPhoneOperation(p.Identifiers, "device.attributes", customerio.DeviceOperation(p.Identifiers, p.Device))
+	return checkPhoneOperation(p.Identifiers, "device.attributes", func() customerio.Operation {
+		return customerio.DeviceOperation(p.Identifiers, p.Device)
+	})
 }
 
 // DeviceRef names a device by its token.
@@ -377,9 +375,9 @@ func (p DeviceDelete) Validate() error {
 	if p.Device.ID == "" {
 		return invalid("device.id", "is required")
 	}
-	if p.Identifiers.Phone == "" {
-		return nil // checkPhoneOperation's case only
-	}
-	return checkPhoneOperation(p.Identifiers, "device.id", customerio.Operation{Type: customerio.EntityPerson,
-		Action: customerio.ActionDeleteDevice, Identifiers: &p.Identifiers, Device: &customerio.V2Device{Token: p.Device.ID}})
+	return checkPhoneOperation(p.Identifiers, "device.id", func() customerio.Operation {
+		ids := p.Identifiers // a copy, so that p stays on the stack when there is no phone
+		return customerio.Operation{Type: customerio.EntityPerson,
+			Action: customerio.ActionDeleteDevice, Identifiers: &ids, Device: &customerio.V2Device{Token: p.Device.ID}}
+	})
 }

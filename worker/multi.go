@@ -197,16 +197,10 @@ func (mi *multiItem) decoded() (tasks.Payload, error) {
 }
 
 // task returns the operation with payload p as a task of its own type
-// (id ItemID) of the cio:batch task t, to send it alone. It is made when
-// it is needed, not kept for each of the task's operations (prepare
-// builds its batch operations from asTask in a scratch Task).
-func (mi *multiItem) task(t *Task, p tasks.Payload) *Task {
-	nt := mi.asTask(t, p)
-	return &nt
-}
-
-// asTask is task as a value.
-func (mi *multiItem) asTask(t *Task, p tasks.Payload) Task {
+// (id ItemID) of the cio:batch task t. It is made when it is needed (in
+// prepare's scratch Task to build the operation's batch operations, to
+// send it alone), not kept for each of the task's operations.
+func (mi *multiItem) task(t *Task, p tasks.Payload) Task {
 	return Task{ID: ItemID(t.ID, int(mi.index)), Queue: t.Queue, Retried: t.Retried, MaxRetry: t.MaxRetry,
 		Type: mi.item.Type, Envelope: t.Envelope, Payload: p, budgeted: t.budgeted, asynqMaxRetry: t.asynqMaxRetry}
 }
@@ -231,7 +225,7 @@ func (mi *multiItem) prepare(b *batch.Batcher, t *Task, sc *prepScratch, store *
 	if err != nil {
 		return false, err
 	}
-	sc.task = mi.asTask(t, p)
+	sc.task = mi.task(t, p)
 	ops, ok, err := appendBatchOperations(sc.ops[:0], &sc.task)
 	sc.ops, sc.task = ops, Task{}
 	defer clear(ops)
@@ -560,7 +554,8 @@ func (w *Worker) sendItems(ctx context.Context, c *customerio.Client, t *Task, i
 				mi.err = err
 				return
 			}
-			mi.err = w.sendAlone(ctx, c, mi.task(t, p))
+			at := mi.task(t, p)
+			mi.err = w.sendAlone(ctx, c, &at)
 		})
 	}
 	wg.Wait()
